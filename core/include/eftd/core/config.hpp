@@ -1,0 +1,154 @@
+// eftd configuration: one TOML file (reference: etc/eftd.example.toml, every key commented).
+//
+// load_config() never throws; every problem is reported as an error whose message names
+// the key ("tills[2].pad: unknown pad 'P9'") and the problem. Start-up code may turn
+// that into an exception or an exit code; the transaction path never parses config.
+//
+// Error codes:
+//   config.io        the file cannot be read
+//   config.syntax    not valid TOML; the message carries line:column
+//   config.invalid   valid TOML, wrong content: unknown keys, wrong types, bad values,
+//                    dangling references. ALL problems are reported, one per line of
+//                    error::message, so an operator fixes the file in one go.
+//   config.override  a --set key=value that names no supported key or has a bad value
+//   config.not_ready a placeholder (acquirer port 0) is still unset at start-up
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "eftd/core/result.hpp"
+
+namespace eftd::config {
+
+struct listener {
+  std::string address = "127.0.0.1";
+  std::uint16_t port = 0;  // 0 = pick a free port (tests); the bound port is logged
+};
+
+// System restrictions. Unset fields inherit from the next level up:
+// till -> merchant -> [limits] defaults.
+struct limits {
+  std::optional<std::int64_t> min_amount;               // minor units, inclusive
+  std::optional<std::int64_t> max_amount;               // minor units, inclusive
+  std::optional<std::vector<std::string>> allowed_types;    // "sale", "refund", "preauth", ...
+  std::optional<std::vector<std::string>> allowed_schemes;  // "visa", "mastercard", ... as in the BIN table
+};
+
+struct merchant {
+  std::string id;                    // eftd's merchant id
+  std::string name;
+  std::string acquirer_merchant_id;  // ISO 8583 field 42 (card acceptor id, 15 chars)
+  std::string currency = "PLN";      // ISO 4217 alpha code; the default for its tills
+  std::string country = "616";       // ISO 3166 numeric (field 19 where used)
+  std::string receipt_header;        // first lines of every receipt, '\n' separated
+  limits limit;
+};
+
+struct store {
+  std::string id;
+  std::string merchant;  // merchant id
+  std::string name;
+  std::string address;
+};
+
+struct till {
+  std::string id;
+  std::string store;        // store id
+  std::string pad;          // pad id attached to this till
+  std::string terminal_id;  // ISO 8583 field 41 (8 chars)
+  limits limit;
+};
+
+struct pad {
+  std::string id;
+  std::string serial;  // expected serial number reported by the pad at hello
+};
+
+struct acquirer {
+  std::string name;
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 0;  // 0 = placeholder, must be set with --set before eftd starts
+  std::string dialect = "iso87-ascii";
+  std::uint32_t connect_timeout_ms = 5000;
+  std::uint32_t response_timeout_ms = 30000;  // then: in doubt, reversal queued
+  std::string acquiring_institution_id = "00000000001";  // field 32
+};
+
+struct route {
+  std::string bin_prefix;  // digits; "" matches everything (default route). Longest prefix wins.
+  std::string acquirer;    // acquirer name
+};
+
+struct journal {
+  std::filesystem::path path = "var/eftd.db";
+  // 64 bytes hex (128 hex digits): AES-256-GCM key for stored PANs, then HMAC-SHA256 key
+  // for the PAN search hash. Created with mode 0600 if absent (development only).
+  std::filesystem::path key_file = "var/journal.key";
+  std::uint32_t group_commit_max = 512;  // records per fsync at most
+};
+
+struct logging {
+  std::string level = "info";   // trace, debug, info, warn, error
+  std::string format = "text";  // text | json (JSON lines)
+  std::filesystem::path file;   // empty = stderr
+};
+
+struct timeouts {
+  std::uint32_t card_read_ms = 60000;     // waiting for the customer to present a card
+  std::uint32_t pad_command_ms = 5000;    // any pad command that needs no human
+  std::uint32_t pos_idle_ms = 300000;     // POS connection silent for this long is closed
+  std::uint32_t pos_heartbeat_ms = 5000;  // status heartbeat to the POS while a transaction runs
+};
+
+struct server_config {
+  std::string node_name = "eftd";
+  listener pos{"127.0.0.1", 9100};
+  listener pad{"127.0.0.1", 9200};
+  std::filesystem::path bin_table;  // CSV of BIN ranges -> scheme; relative to the config file
+  journal journal_cfg;
+  logging log;
+  timeouts timeout;
+  limits default_limits;
+  std::vector<merchant> merchants;
+  std::vector<store> stores;
+  std::vector<till> tills;
+  std::vector<config::pad> pads;  // qualified: the member `pad` above hides the type
+  std::vector<acquirer> acquirers;
+  std::vector<route> routes;
+
+  const till* find_till(std::string_view id) const;
+  const store* find_store(std::string_view id) const;
+  const merchant* find_merchant(std::string_view id) const;
+  const config::pad* find_pad(std::string_view id) const;
+  const acquirer* find_acquirer(std::string_view name) const;
+  // The merchant a till belongs to (through its store); nullptr only for an unvalidated config.
+  const merchant* merchant_of(const till& t) const;
+  // Longest-prefix BIN route for a PAN's leading digits; nullptr if no route.
+  const route* route_for(std::string_view pan_digits) const;
+  // Effective limits for a till (till, then its merchant, then defaults).
+  limits effective_limits(const till& t) const;
+};
+
+// Parse TOML text. `base_dir` resolves relative paths (journal, bin table, log file).
+result<server_config> parse_config(std::string_view toml_text, const std::filesystem::path& base_dir);
+// Read and parse a file; relative paths resolve against the file's directory.
+result<server_config> load_config(const std::filesystem::path& file);
+
+// Command-line override "key=value" (eftd --set). Supported keys:
+//   server.node_name, listen.pos.address, listen.pos.port, listen.pad.address, listen.pad.port,
+//   acquirers.<name>.host, acquirers.<name>.port, journal.path, journal.key_file,
+//   log.level, log.format, log.file
+// Values are validated like the file's; relative paths resolve against the current directory.
+// Error code "config.override".
+result<void> apply_override(server_config& cfg, std::string_view key_eq_value);
+
+// Start-up check after overrides: fails ("config.not_ready", one line per problem) while a
+// placeholder is left, i.e. an acquirer with port 0.
+result<void> check_ready(const server_config& cfg);
+
+}  // namespace eftd::config

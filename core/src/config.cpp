@@ -1,0 +1,812 @@
+// TOML configuration: parsing and validation.
+//
+// The parser walks the document with a small "section" reader that remembers which keys it
+// consumed, so that every key left over is reported as unknown: a typo such as "lisen" must
+// stop the server at start-up instead of silently falling back to a default. Nothing stops at
+// the first problem; every diagnostic is collected and all of them are returned at once.
+#include "eftd/core/config.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <cstdint>
+#include <fstream>
+#include <limits>
+#include <map>
+#include <set>
+#include <span>
+#include <sstream>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
+
+#include <fmt/format.h>
+#include <toml++/toml.h>
+
+#include "eftd/core/money.hpp"
+
+namespace eftd::config {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// ISO 8583 field 4 is n12: larger amounts cannot be sent to an acquirer at all.
+constexpr std::int64_t max_amount_minor = 999'999'999'999;
+
+constexpr std::string_view transaction_types[] = {"sale", "refund", "preauth", "completion", "cancel"};
+constexpr std::string_view log_levels[] = {"trace", "debug", "info", "warn", "error", "critical", "off"};
+constexpr std::string_view log_formats[] = {"text", "json"};
+
+std::string_view type_name(toml::node_type t) {
+  switch (t) {
+    case toml::node_type::table: return "table";
+    case toml::node_type::array: return "array";
+    case toml::node_type::string: return "string";
+    case toml::node_type::integer: return "integer";
+    case toml::node_type::floating_point: return "float";
+    case toml::node_type::boolean: return "boolean";
+    case toml::node_type::date: return "date";
+    case toml::node_type::time: return "time";
+    case toml::node_type::date_time: return "date-time";
+    default: return "nothing";
+  }
+}
+
+bool is_bare_key(std::string_view k) {
+  if (k.empty()) return false;
+  return std::all_of(k.begin(), k.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+  });
+}
+
+bool all_digits(std::string_view s) {
+  return std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+// ISO 8583 "ans" fields (terminal id, card acceptor id) take printable ASCII only.
+bool printable_ascii(std::string_view s) {
+  return std::all_of(s.begin(), s.end(), [](char c) { return c >= 0x20 && c <= 0x7e; });
+}
+
+std::string join_list(std::span<const std::string_view> items) {
+  std::string out;
+  for (auto it : items) {
+    if (!out.empty()) out += ", ";
+    out += it;
+  }
+  return out;
+}
+
+bool one_of(std::string_view v, std::span<const std::string_view> items) {
+  return std::find(items.begin(), items.end(), v) != items.end();
+}
+
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<std::size_t> prev(b.size() + 1), cur(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const std::size_t subst = prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1);
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, subst});
+    }
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+
+std::string join_path(std::string_view parent, std::string_view key) {
+  std::string k = is_bare_key(key) ? std::string(key) : fmt::format("\"{}\"", key);
+  if (parent.empty()) return k;
+  return fmt::format("{}.{}", parent, k);
+}
+
+fs::path resolve(const fs::path& base, const fs::path& p) {
+  if (p.empty() || p.is_absolute() || base.empty()) return p.lexically_normal();
+  return (base / p).lexically_normal();
+}
+
+// Collected diagnostics, one operator-readable line each: "key.path: problem (line N)".
+class diagnostics {
+ public:
+  void add(std::string_view path, const toml::node* where, std::string_view problem) {
+    std::string line = path.empty() ? std::string(problem) : fmt::format("{}: {}", path, problem);
+    if (where != nullptr && where->source().begin.line > 0) line += fmt::format(" (line {})", where->source().begin.line);
+    lines_.push_back(std::move(line));
+  }
+  void add_at(std::string_view path, toml::source_position pos, std::string_view problem) {
+    std::string line = fmt::format("{}: {}", path, problem);
+    if (pos.line > 0) line += fmt::format(" (line {})", pos.line);
+    lines_.push_back(std::move(line));
+  }
+  bool empty() const { return lines_.empty(); }
+  std::string joined() const {
+    std::string out;
+    for (const auto& l : lines_) {
+      if (!out.empty()) out += '\n';
+      out += l;
+    }
+    return out;
+  }
+
+ private:
+  std::vector<std::string> lines_;
+};
+
+// A TOML table being read: typed getters that report wrong types and bad values under the
+// key's full path, and done() reports every key nobody asked for.
+class section {
+ public:
+  section(const toml::table* t, std::string path, diagnostics& d) : table_(t), path_(std::move(path)), diag_(d) {}
+
+  const std::string& path() const { return path_; }
+  std::string key_path(std::string_view key) const { return join_path(path_, key); }
+  const toml::node* where() const { return table_; }
+
+  const toml::node* find(std::string_view key) {
+    known_.emplace(key);
+    if (table_ == nullptr) return nullptr;
+    return table_->get(key);
+  }
+
+  // A problem with one element of an array value: "key[i]: what".
+  void element_problem(std::string_view key, std::size_t i, std::string_view what) {
+    const toml::node* n = table_ != nullptr ? table_->get(key) : nullptr;
+    const toml::node* e = (n != nullptr && n->as_array() != nullptr) ? n->as_array()->get(i) : nullptr;
+    diag_.add(fmt::format("{}[{}]", key_path(key), i), e != nullptr ? e : n, what);
+  }
+
+  void missing(std::string_view key) { diag_.add(key_path(key), table_, "missing required key"); }
+  void problem(std::string_view key, const toml::node* n, std::string_view what) {
+    diag_.add(key_path(key), n != nullptr ? n : table_, what);
+  }
+  void wrong_type(std::string_view key, const toml::node& n, std::string_view expected) {
+    diag_.add(key_path(key), &n, fmt::format("expected {}, got {}", expected, type_name(n.type())));
+  }
+
+  // Returns true if the key was present with the right type (out is then set).
+  bool string(std::string_view key, std::string& out, bool required = false) {
+    const toml::node* n = find(key);
+    if (n == nullptr) {
+      if (required) missing(key);
+      return false;
+    }
+    if (const auto* s = n->as_string()) {
+      out = s->get();
+      return true;
+    }
+    wrong_type(key, *n, "string");
+    return false;
+  }
+
+  bool integer(std::string_view key, std::int64_t& out, bool required = false) {
+    const toml::node* n = find(key);
+    if (n == nullptr) {
+      if (required) missing(key);
+      return false;
+    }
+    if (const auto* i = n->as_integer()) {
+      out = i->get();
+      return true;
+    }
+    wrong_type(key, *n, "integer");
+    return false;
+  }
+
+  // Milliseconds, counts: 1..uint32 max.
+  void positive_u32(std::string_view key, std::uint32_t& out, std::string_view unit = {}) {
+    std::int64_t v = 0;
+    if (!integer(key, v)) return;
+    if (v < 1 || v > std::numeric_limits<std::uint32_t>::max()) {
+      problem(key, find(key), unit.empty() ? "must be a positive integer" : fmt::format("must be a positive integer ({})", unit));
+      return;
+    }
+    out = static_cast<std::uint32_t>(v);
+  }
+
+  void port(std::string_view key, std::uint16_t& out, bool allow_zero, bool required = false) {
+    std::int64_t v = 0;
+    if (!integer(key, v, required)) return;
+    if (v < 0 || v > 65535 || (v == 0 && !allow_zero)) {
+      problem(key, find(key), allow_zero ? "must be 0..65535 (0 = any free port)" : "must be 1..65535");
+      return;
+    }
+    out = static_cast<std::uint16_t>(v);
+  }
+
+  void path(std::string_view key, fs::path& out, const fs::path& base, bool allow_empty = false) {
+    std::string s;
+    if (!string(key, s)) return;
+    if (s.empty() && !allow_empty) {
+      problem(key, find(key), "must not be empty");
+      return;
+    }
+    out = resolve(base, s);
+  }
+
+  // A non-empty array of strings.
+  bool string_list(std::string_view key, std::vector<std::string>& out) {
+    const toml::node* n = find(key);
+    if (n == nullptr) return false;
+    const auto* arr = n->as_array();
+    if (arr == nullptr) {
+      wrong_type(key, *n, "array of strings");
+      return false;
+    }
+    bool ok = true;
+    out.clear();
+    for (std::size_t i = 0; i < arr->size(); ++i) {
+      const toml::node& e = *arr->get(i);
+      const std::string epath = fmt::format("{}[{}]", key_path(key), i);
+      if (const auto* s = e.as_string()) {
+        out.push_back(s->get());
+      } else {
+        diag_.add(epath, &e, fmt::format("expected string, got {}", type_name(e.type())));
+        ok = false;
+      }
+    }
+    if (ok && out.empty()) {
+      problem(key, n, "must not be empty (leave the key out to inherit)");
+      ok = false;
+    }
+    return ok;
+  }
+
+  // A sub-table: absent -> nullptr, no error. Wrong type -> error, nullptr.
+  const toml::table* table(std::string_view key) {
+    const toml::node* n = find(key);
+    if (n == nullptr) return nullptr;
+    if (const auto* t = n->as_table()) return t;
+    wrong_type(key, *n, "table");
+    return nullptr;
+  }
+
+  // An array of tables ([[name]]): returns each element that is a table, with its index.
+  std::vector<std::pair<std::size_t, const toml::table*>> table_array(std::string_view key) {
+    std::vector<std::pair<std::size_t, const toml::table*>> out;
+    const toml::node* n = find(key);
+    if (n == nullptr) return out;
+    const auto* arr = n->as_array();
+    if (arr == nullptr) {
+      wrong_type(key, *n, fmt::format("array of tables ([[{}]])", key));
+      return out;
+    }
+    for (std::size_t i = 0; i < arr->size(); ++i) {
+      const toml::node& e = *arr->get(i);
+      if (const auto* t = e.as_table()) {
+        out.emplace_back(i, t);
+      } else {
+        diag_.add(fmt::format("{}[{}]", key_path(key), i), &e, fmt::format("expected table, got {}", type_name(e.type())));
+      }
+    }
+    return out;
+  }
+
+  void done() {
+    if (table_ == nullptr) return;
+    for (auto&& [k, v] : *table_) {
+      if (known_.count(std::string(k.str())) != 0) continue;
+      std::string msg = "unknown key";
+      std::string_view best;
+      std::size_t best_d = 3;
+      for (const auto& cand : known_) {
+        const std::size_t d = edit_distance(k.str(), cand);
+        if (d < best_d) {
+          best_d = d;
+          best = cand;
+        }
+      }
+      if (!best.empty()) msg += fmt::format(" (did you mean '{}'?)", best);
+      diag_.add_at(key_path(k.str()), k.source().begin, msg);
+    }
+  }
+
+ private:
+  const toml::table* table_;
+  std::string path_;
+  diagnostics& diag_;
+  std::set<std::string, std::less<>> known_;
+};
+
+void read_amount(section& s, std::string_view key, std::optional<std::int64_t>& out) {
+  std::int64_t v = 0;
+  if (!s.integer(key, v)) return;
+  if (v < 0 || v > max_amount_minor) {
+    s.problem(key, s.find(key), "must be 0..999999999999 (minor units; ISO 8583 amounts have 12 digits)");
+    return;
+  }
+  out = v;
+}
+
+limits read_limits(section& parent, std::string_view key, diagnostics& diag) {
+  limits out;
+  const toml::table* t = parent.table(key);
+  if (t == nullptr) return out;
+  section s(t, parent.key_path(key), diag);
+  read_amount(s, "min_amount", out.min_amount);
+  read_amount(s, "max_amount", out.max_amount);
+  if (out.min_amount && out.max_amount && *out.min_amount > *out.max_amount)
+    s.problem("min_amount", s.find("min_amount"), "must not exceed max_amount");
+
+  std::vector<std::string> types;
+  if (s.string_list("allowed_types", types)) {
+    bool ok = true;
+    for (std::size_t i = 0; i < types.size(); ++i) {
+      if (!one_of(types[i], transaction_types)) {
+        s.element_problem("allowed_types", i,
+                  fmt::format("unknown transaction type '{}' (expected one of {})", types[i], join_list(transaction_types)));
+        ok = false;
+      }
+    }
+    if (ok) out.allowed_types = std::move(types);
+  }
+  std::vector<std::string> schemes;
+  if (s.string_list("allowed_schemes", schemes)) {
+    bool ok = true;
+    for (std::size_t i = 0; i < schemes.size(); ++i) {
+      if (schemes[i].empty() || !is_bare_key(schemes[i])) {
+        s.element_problem("allowed_schemes", i,
+                  "must be a scheme name as in the BIN table (letters, digits, '-', '_')");
+        ok = false;
+      }
+    }
+    if (ok) out.allowed_schemes = std::move(schemes);
+  }
+  s.done();
+  return out;
+}
+
+void read_listener(section& parent, std::string_view key, listener& out, diagnostics& diag) {
+  const toml::table* t = parent.table(key);
+  if (t == nullptr) return;
+  section s(t, parent.key_path(key), diag);
+  if (s.string("address", out.address) && out.address.empty()) s.problem("address", s.find("address"), "must not be empty");
+  s.port("port", out.port, /*allow_zero=*/true);
+  s.done();
+}
+
+bool valid_node_name(std::string_view n) {
+  return !n.empty() && std::all_of(n.begin(), n.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.';
+  });
+}
+
+// Each [[section]] id must be unique and non-empty; returns false for a rejected id.
+bool check_id(section& s, std::string_view key, const std::string& id, std::map<std::string, std::size_t>& seen,
+              std::string_view what, std::size_t index) {
+  if (id.empty()) {
+    s.problem(key, s.find(key), "must not be empty");
+    return false;
+  }
+  auto [it, inserted] = seen.emplace(id, index);
+  if (!inserted) {
+    s.problem(key, s.find(key), fmt::format("duplicate {} '{}' (also at index {})", what, id, it->second));
+    return false;
+  }
+  return true;
+}
+
+server_config parse_document(const toml::table& doc, const fs::path& base, diagnostics& diag) {
+  server_config cfg;
+  section root(&doc, "", diag);
+
+  if (const auto* t = root.table("server")) {
+    section s(t, "server", diag);
+    if (s.string("node_name", cfg.node_name) && !valid_node_name(cfg.node_name))
+      s.problem("node_name", s.find("node_name"), "must be non-empty letters, digits, '.', '-', '_'");
+    s.done();
+  }
+
+  if (const auto* t = root.table("listen")) {
+    section s(t, "listen", diag);
+    read_listener(s, "pos", cfg.pos, diag);
+    read_listener(s, "pad", cfg.pad, diag);
+    s.done();
+  }
+
+  if (cfg.pos.port != 0 && cfg.pos.port == cfg.pad.port && cfg.pos.address == cfg.pad.address)
+    diag.add("listen.pad.port", nullptr, fmt::format("same address and port as listen.pos ({}:{})", cfg.pos.address, cfg.pos.port));
+
+  if (const auto* t = root.table("cards")) {
+    section s(t, "cards", diag);
+    s.path("bin_table", cfg.bin_table, base);
+    s.done();
+  }
+
+  {
+    // Paths that keep their defaults still resolve against the config file's directory.
+    cfg.journal_cfg.path = resolve(base, cfg.journal_cfg.path);
+    cfg.journal_cfg.key_file = resolve(base, cfg.journal_cfg.key_file);
+  }
+  if (const auto* t = root.table("journal")) {
+    section s(t, "journal", diag);
+    s.path("path", cfg.journal_cfg.path, base);
+    s.path("key_file", cfg.journal_cfg.key_file, base);
+    s.positive_u32("group_commit_max", cfg.journal_cfg.group_commit_max);
+    s.done();
+  }
+
+  if (const auto* t = root.table("log")) {
+    section s(t, "log", diag);
+    if (s.string("level", cfg.log.level) && !one_of(cfg.log.level, log_levels))
+      s.problem("level", s.find("level"), fmt::format("unknown level '{}' (expected one of {})", cfg.log.level, join_list(log_levels)));
+    if (s.string("format", cfg.log.format) && !one_of(cfg.log.format, log_formats))
+      s.problem("format", s.find("format"), fmt::format("unknown format '{}' (expected text or json)", cfg.log.format));
+    s.path("file", cfg.log.file, base, /*allow_empty=*/true);
+    s.done();
+  }
+
+  if (const auto* t = root.table("timeouts")) {
+    section s(t, "timeouts", diag);
+    s.positive_u32("card_read_ms", cfg.timeout.card_read_ms, "milliseconds");
+    s.positive_u32("pad_command_ms", cfg.timeout.pad_command_ms, "milliseconds");
+    s.positive_u32("pos_idle_ms", cfg.timeout.pos_idle_ms, "milliseconds");
+    s.positive_u32("pos_heartbeat_ms", cfg.timeout.pos_heartbeat_ms, "milliseconds");
+    s.done();
+  }
+
+  cfg.default_limits = read_limits(root, "limits", diag);
+
+  std::map<std::string, std::size_t> merchant_ids;
+  for (auto [i, t] : root.table_array("merchants")) {
+    section s(t, fmt::format("merchants[{}]", i), diag);
+    merchant m;
+    if (s.string("id", m.id, true)) check_id(s, "id", m.id, merchant_ids, "merchant id", i);
+    s.string("name", m.name);
+    if (s.string("acquirer_merchant_id", m.acquirer_merchant_id, true)) {
+      if (m.acquirer_merchant_id.empty() || m.acquirer_merchant_id.size() > 15 || !printable_ascii(m.acquirer_merchant_id))
+        s.problem("acquirer_merchant_id", s.find("acquirer_merchant_id"),
+                  "must be 1..15 printable ASCII characters (ISO 8583 field 42)");
+    }
+    if (s.string("currency", m.currency) && find_currency(m.currency) == nullptr)
+      s.problem("currency", s.find("currency"), fmt::format("unknown ISO 4217 code '{}'", m.currency));
+    if (s.string("country", m.country) && (m.country.size() != 3 || !all_digits(m.country)))
+      s.problem("country", s.find("country"), "must be a 3-digit ISO 3166 numeric code, e.g. \"616\"");
+    s.string("receipt_header", m.receipt_header);
+    m.limit = read_limits(s, "limits", diag);
+    s.done();
+    cfg.merchants.push_back(std::move(m));
+  }
+
+  std::map<std::string, std::size_t> store_ids;
+  for (auto [i, t] : root.table_array("stores")) {
+    section s(t, fmt::format("stores[{}]", i), diag);
+    store st;
+    if (s.string("id", st.id, true)) check_id(s, "id", st.id, store_ids, "store id", i);
+    if (s.string("merchant", st.merchant, true) && merchant_ids.count(st.merchant) == 0)
+      s.problem("merchant", s.find("merchant"), fmt::format("unknown merchant '{}'", st.merchant));
+    s.string("name", st.name);
+    s.string("address", st.address);
+    s.done();
+    cfg.stores.push_back(std::move(st));
+  }
+
+  std::map<std::string, std::size_t> pad_ids;
+  std::map<std::string, std::size_t> pad_serials;
+  for (auto [i, t] : root.table_array("pads")) {
+    section s(t, fmt::format("pads[{}]", i), diag);
+    pad p;
+    if (s.string("id", p.id, true)) check_id(s, "id", p.id, pad_ids, "pad id", i);
+    if (s.string("serial", p.serial, true)) check_id(s, "serial", p.serial, pad_serials, "pad serial", i);
+    s.done();
+    cfg.pads.push_back(std::move(p));
+  }
+
+  std::map<std::string, std::size_t> till_ids;
+  std::map<std::string, std::string> pad_owner;  // pad id -> till id
+  std::map<std::pair<std::string, std::string>, std::string> terminal_owner;  // (merchant, terminal id) -> till id
+  for (auto [i, t] : root.table_array("tills")) {
+    section s(t, fmt::format("tills[{}]", i), diag);
+    till tl;
+    if (s.string("id", tl.id, true)) check_id(s, "id", tl.id, till_ids, "till id", i);
+    std::string merchant_id;
+    if (s.string("store", tl.store, true)) {
+      auto it = std::find_if(cfg.stores.begin(), cfg.stores.end(), [&](const store& st) { return st.id == tl.store; });
+      if (it == cfg.stores.end())
+        s.problem("store", s.find("store"), fmt::format("unknown store '{}'", tl.store));
+      else
+        merchant_id = it->merchant;
+    }
+    if (s.string("pad", tl.pad, true)) {
+      if (pad_ids.count(tl.pad) == 0) {
+        s.problem("pad", s.find("pad"), fmt::format("unknown pad '{}'", tl.pad));
+      } else {
+        auto [it, inserted] = pad_owner.emplace(tl.pad, tl.id);
+        if (!inserted) s.problem("pad", s.find("pad"), fmt::format("pad '{}' is already attached to till '{}'", tl.pad, it->second));
+      }
+    }
+    if (s.string("terminal_id", tl.terminal_id, true)) {
+      if (tl.terminal_id.size() != 8 || !printable_ascii(tl.terminal_id)) {
+        s.problem("terminal_id", s.find("terminal_id"), "must be exactly 8 printable ASCII characters (ISO 8583 field 41)");
+      } else if (!merchant_id.empty()) {
+        auto [it, inserted] = terminal_owner.emplace(std::make_pair(merchant_id, tl.terminal_id), tl.id);
+        if (!inserted)
+          s.problem("terminal_id", s.find("terminal_id"),
+                    fmt::format("terminal id '{}' is already used by till '{}' of the same merchant", tl.terminal_id, it->second));
+      }
+    }
+    tl.limit = read_limits(s, "limits", diag);
+    s.done();
+    cfg.tills.push_back(std::move(tl));
+  }
+
+  std::map<std::string, std::size_t> acquirer_names;
+  for (auto [i, t] : root.table_array("acquirers")) {
+    section s(t, fmt::format("acquirers[{}]", i), diag);
+    acquirer a;
+    if (s.string("name", a.name, true)) {
+      // The name is addressed on the command line as acquirers.<name>.port: no dots.
+      if (!a.name.empty() && !is_bare_key(a.name))
+        s.problem("name", s.find("name"), "must be letters, digits, '-', '_'");
+      else
+        check_id(s, "name", a.name, acquirer_names, "acquirer name", i);
+    }
+    if (s.string("host", a.host) && a.host.empty()) s.problem("host", s.find("host"), "must not be empty");
+    {
+      std::int64_t v = 0;
+      if (s.integer("port", v, true)) {
+        if (v < 0 || v > 65535)
+          s.problem("port", s.find("port"), "must be 1..65535 (0 only as a placeholder set with --set)");
+        else
+          a.port = static_cast<std::uint16_t>(v);
+      }
+    }
+    if (s.string("dialect", a.dialect) && (a.dialect.empty() || !is_bare_key(a.dialect)))
+      s.problem("dialect", s.find("dialect"), "must be a dialect name (letters, digits, '-', '_')");
+    s.positive_u32("connect_timeout_ms", a.connect_timeout_ms, "milliseconds");
+    s.positive_u32("response_timeout_ms", a.response_timeout_ms, "milliseconds");
+    if (s.string("acquiring_institution_id", a.acquiring_institution_id) &&
+        (a.acquiring_institution_id.empty() || a.acquiring_institution_id.size() > 11 || !all_digits(a.acquiring_institution_id)))
+      s.problem("acquiring_institution_id", s.find("acquiring_institution_id"), "must be 1..11 digits (ISO 8583 field 32)");
+    s.done();
+    cfg.acquirers.push_back(std::move(a));
+  }
+
+  std::map<std::string, std::size_t> prefixes;
+  const auto route_tables = root.table_array("routes");
+  if (!route_tables.empty() && cfg.acquirers.empty())
+    diag.add("routes", doc.get("routes"), "at least one [[acquirers]] entry is required when routes are configured");
+  for (auto [i, t] : route_tables) {
+    section s(t, fmt::format("routes[{}]", i), diag);
+    route r;
+    if (s.string("bin_prefix", r.bin_prefix, true)) {
+      if (!all_digits(r.bin_prefix) || r.bin_prefix.size() > 19) {
+        s.problem("bin_prefix", s.find("bin_prefix"), "must be 0..19 digits (\"\" = default route)");
+      } else {
+        auto [it, inserted] = prefixes.emplace(r.bin_prefix, i);
+        if (!inserted)
+          s.problem("bin_prefix", s.find("bin_prefix"), fmt::format("duplicate prefix '{}' (also routes[{}])", r.bin_prefix, it->second));
+      }
+    }
+    if (s.string("acquirer", r.acquirer, true) && !cfg.acquirers.empty() &&
+        std::none_of(cfg.acquirers.begin(), cfg.acquirers.end(), [&](const acquirer& a) { return a.name == r.acquirer; }))
+      s.problem("acquirer", s.find("acquirer"), fmt::format("unknown acquirer '{}'", r.acquirer));
+    s.done();
+    cfg.routes.push_back(std::move(r));
+  }
+
+  root.done();
+
+  // Limits that are fine level by level can still contradict each other once inherited.
+  for (std::size_t i = 0; i < cfg.tills.size(); ++i) {
+    const till& tl = cfg.tills[i];
+    if (cfg.merchant_of(tl) == nullptr) continue;  // already reported as an unknown store/merchant
+    const limits eff = cfg.effective_limits(tl);
+    if (eff.min_amount && eff.max_amount && *eff.min_amount > *eff.max_amount)
+      diag.add(fmt::format("tills[{}].limits", i), nullptr,
+               fmt::format("effective min_amount {} exceeds effective max_amount {} (after inheriting from merchant and [limits])",
+                           *eff.min_amount, *eff.max_amount));
+  }
+
+  return cfg;
+}
+
+result<server_config> parse_named(std::string_view text, const fs::path& base_dir, const std::string& source_name) {
+  toml::table doc;
+  try {
+    doc = toml::parse(text, source_name);
+  } catch (const toml::parse_error& e) {
+    const auto& pos = e.source().begin;
+    std::string prefix = source_name.empty() ? "" : source_name + ":";
+    return make_error("config.syntax", fmt::format("{}{}:{}: {}", prefix, pos.line, pos.column, e.description()));
+  } catch (const std::exception& e) {
+    return make_error("config.syntax", fmt::format("{}: {}", source_name.empty() ? "config" : source_name, e.what()));
+  }
+  try {
+    diagnostics diag;
+    server_config cfg = parse_document(doc, base_dir, diag);
+    if (!diag.empty()) return make_error("config.invalid", diag.joined());
+    return cfg;
+  } catch (const std::exception& e) {
+    // Only allocation failure can get here; keep the never-throws promise anyway.
+    return make_error("config.invalid", fmt::format("internal error while validating: {}", e.what()));
+  }
+}
+
+// --- overrides -------------------------------------------------------------------------------
+
+std::optional<std::int64_t> parse_int(std::string_view v) {
+  std::int64_t out = 0;
+  const auto* end = v.data() + v.size();
+  auto [p, ec] = std::from_chars(v.data(), end, out);
+  if (ec != std::errc{} || p != end || v.empty()) return std::nullopt;
+  return out;
+}
+
+result<void> override_error(std::string_view key, std::string_view problem) {
+  return make_error("config.override", fmt::format("--set {}: {}", key, problem));
+}
+
+result<void> set_port(std::string_view key, std::string_view value, std::uint16_t& out, bool allow_zero) {
+  auto v = parse_int(value);
+  if (!v || *v < (allow_zero ? 0 : 1) || *v > 65535)
+    return override_error(key, allow_zero ? "expected an integer 0..65535" : "expected an integer 1..65535");
+  out = static_cast<std::uint16_t>(*v);
+  return {};
+}
+
+result<void> set_nonempty(std::string_view key, std::string_view value, std::string& out) {
+  if (value.empty()) return override_error(key, "must not be empty");
+  out = std::string(value);
+  return {};
+}
+
+result<void> set_path(std::string_view key, std::string_view value, fs::path& out, bool allow_empty) {
+  if (value.empty()) {
+    if (!allow_empty) return override_error(key, "must not be empty");
+    out.clear();
+    return {};
+  }
+  std::error_code ec;
+  fs::path p = fs::absolute(fs::path(value), ec);
+  if (ec) return override_error(key, fmt::format("cannot resolve path: {}", ec.message()));
+  out = p.lexically_normal();
+  return {};
+}
+
+}  // namespace
+
+// --- lookups ---------------------------------------------------------------------------------
+
+const till* server_config::find_till(std::string_view id) const {
+  auto it = std::find_if(tills.begin(), tills.end(), [&](const till& t) { return t.id == id; });
+  return it == tills.end() ? nullptr : &*it;
+}
+
+const store* server_config::find_store(std::string_view id) const {
+  auto it = std::find_if(stores.begin(), stores.end(), [&](const store& s) { return s.id == id; });
+  return it == stores.end() ? nullptr : &*it;
+}
+
+const merchant* server_config::find_merchant(std::string_view id) const {
+  auto it = std::find_if(merchants.begin(), merchants.end(), [&](const merchant& m) { return m.id == id; });
+  return it == merchants.end() ? nullptr : &*it;
+}
+
+const pad* server_config::find_pad(std::string_view id) const {
+  auto it = std::find_if(pads.begin(), pads.end(), [&](const config::pad& p) { return p.id == id; });
+  return it == pads.end() ? nullptr : &*it;
+}
+
+const acquirer* server_config::find_acquirer(std::string_view name) const {
+  auto it = std::find_if(acquirers.begin(), acquirers.end(), [&](const acquirer& a) { return a.name == name; });
+  return it == acquirers.end() ? nullptr : &*it;
+}
+
+const merchant* server_config::merchant_of(const till& t) const {
+  const store* s = find_store(t.store);
+  return s == nullptr ? nullptr : find_merchant(s->merchant);
+}
+
+const route* server_config::route_for(std::string_view pan_digits) const {
+  const route* best = nullptr;
+  for (const auto& r : routes) {
+    if (!pan_digits.starts_with(r.bin_prefix)) continue;
+    if (best == nullptr || r.bin_prefix.size() > best->bin_prefix.size()) best = &r;
+  }
+  return best;
+}
+
+limits server_config::effective_limits(const till& t) const {
+  const limits none;
+  const merchant* m = merchant_of(t);
+  const limits& ml = m != nullptr ? m->limit : none;
+  limits out;
+  out.min_amount = t.limit.min_amount ? t.limit.min_amount : ml.min_amount ? ml.min_amount : default_limits.min_amount;
+  out.max_amount = t.limit.max_amount ? t.limit.max_amount : ml.max_amount ? ml.max_amount : default_limits.max_amount;
+  out.allowed_types = t.limit.allowed_types ? t.limit.allowed_types
+                      : ml.allowed_types    ? ml.allowed_types
+                                            : default_limits.allowed_types;
+  out.allowed_schemes = t.limit.allowed_schemes ? t.limit.allowed_schemes
+                        : ml.allowed_schemes    ? ml.allowed_schemes
+                                                : default_limits.allowed_schemes;
+  return out;
+}
+
+// --- entry points ----------------------------------------------------------------------------
+
+result<server_config> parse_config(std::string_view toml_text, const fs::path& base_dir) {
+  return parse_named(toml_text, base_dir, "");
+}
+
+result<server_config> load_config(const fs::path& file) {
+  try {
+    std::error_code dir_ec;
+    if (fs::is_directory(file, dir_ec)) return make_error("config.io", fmt::format("{}: is a directory, not a config file", file.string()));
+    std::ifstream in(file, std::ios::binary);
+    if (!in) return make_error("config.io", fmt::format("{}: cannot open: {}", file.string(), std::generic_category().message(errno)));
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    if (in.bad()) return make_error("config.io", fmt::format("{}: read error", file.string()));
+    std::error_code ec;
+    fs::path base = fs::absolute(file, ec).parent_path();
+    if (ec) base = file.parent_path();
+    return parse_named(ss.str(), base, file.string());
+  } catch (const std::exception& e) {
+    return make_error("config.io", fmt::format("{}: {}", file.string(), e.what()));
+  }
+}
+
+result<void> apply_override(server_config& cfg, std::string_view key_eq_value) {
+  const auto eq = key_eq_value.find('=');
+  if (eq == std::string_view::npos || eq == 0)
+    return make_error("config.override", fmt::format("--set {}: expected key=value", key_eq_value));
+  const std::string_view key = key_eq_value.substr(0, eq);
+  const std::string_view value = key_eq_value.substr(eq + 1);
+
+  if (key == "server.node_name") {
+    if (!valid_node_name(value)) return override_error(key, "must be non-empty letters, digits, '.', '-', '_'");
+    cfg.node_name = std::string(value);
+    return {};
+  }
+  if (key == "listen.pos.port") return set_port(key, value, cfg.pos.port, true);
+  if (key == "listen.pad.port") return set_port(key, value, cfg.pad.port, true);
+  if (key == "listen.pos.address") return set_nonempty(key, value, cfg.pos.address);
+  if (key == "listen.pad.address") return set_nonempty(key, value, cfg.pad.address);
+  if (key == "journal.path") return set_path(key, value, cfg.journal_cfg.path, false);
+  if (key == "journal.key_file") return set_path(key, value, cfg.journal_cfg.key_file, false);
+  if (key == "log.file") return set_path(key, value, cfg.log.file, true);
+  if (key == "log.level") {
+    if (!one_of(value, log_levels)) return override_error(key, fmt::format("expected one of {}", join_list(log_levels)));
+    cfg.log.level = std::string(value);
+    return {};
+  }
+  if (key == "log.format") {
+    if (!one_of(value, log_formats)) return override_error(key, "expected text or json");
+    cfg.log.format = std::string(value);
+    return {};
+  }
+  constexpr std::string_view acq_prefix = "acquirers.";
+  if (key.substr(0, acq_prefix.size()) == acq_prefix) {
+    const std::string_view rest = key.substr(acq_prefix.size());
+    const auto dot = rest.rfind('.');
+    if (dot == std::string_view::npos) return override_error(key, "expected acquirers.<name>.host or acquirers.<name>.port");
+    const std::string_view name = rest.substr(0, dot);
+    const std::string_view field = rest.substr(dot + 1);
+    auto it = std::find_if(cfg.acquirers.begin(), cfg.acquirers.end(), [&](const acquirer& a) { return a.name == name; });
+    if (it == cfg.acquirers.end()) return override_error(key, fmt::format("unknown acquirer '{}'", name));
+    if (field == "host") return set_nonempty(key, value, it->host);
+    if (field == "port") return set_port(key, value, it->port, false);
+    return override_error(key, "only host and port can be overridden for an acquirer");
+  }
+  return override_error(key,
+                        "unsupported key (supported: server.node_name, listen.pos.address, listen.pos.port, "
+                        "listen.pad.address, listen.pad.port, acquirers.<name>.host, acquirers.<name>.port, "
+                        "journal.path, journal.key_file, log.level, log.format, log.file)");
+}
+
+result<void> check_ready(const server_config& cfg) {
+  std::string problems;
+  for (std::size_t i = 0; i < cfg.acquirers.size(); ++i) {
+    const auto& a = cfg.acquirers[i];
+    if (a.port != 0) continue;
+    if (!problems.empty()) problems += '\n';
+    problems += fmt::format("acquirers[{}].port: placeholder 0 is still set (use --set acquirers.{}.port=N)", i, a.name);
+  }
+  if (!problems.empty()) return make_error("config.not_ready", problems);
+  return {};
+}
+
+}  // namespace eftd::config

@@ -1,0 +1,105 @@
+// Command-line overrides (eftd --set key=value) and the start-up readiness check.
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+#include <string>
+
+#include "eftd/core/config.hpp"
+
+namespace fs = std::filesystem;
+using eftd::config::apply_override;
+using eftd::config::parse_config;
+
+namespace {
+
+eftd::config::server_config demo_like() {
+  auto r = parse_config(
+      "[[acquirers]]\nname = \"sim\"\nport = 0\n[[acquirers]]\nname = \"backup-1\"\nhost = \"10.0.0.2\"\nport = 7000\n"
+      "[[routes]]\nbin_prefix = \"\"\nacquirer = \"sim\"\n",
+      "/etc/eftd");
+  REQUIRE(r.has_value());
+  return *r;
+}
+
+}  // namespace
+
+TEST_CASE("overrides set listener ports, acquirer endpoints, journal and log settings") {
+  auto cfg = demo_like();
+  REQUIRE(apply_override(cfg, "listen.pos.port=0").has_value());
+  REQUIRE(apply_override(cfg, "listen.pad.port=40123").has_value());
+  REQUIRE(apply_override(cfg, "listen.pos.address=0.0.0.0").has_value());
+  REQUIRE(apply_override(cfg, "acquirers.sim.port=41000").has_value());
+  REQUIRE(apply_override(cfg, "acquirers.sim.host=localhost").has_value());
+  REQUIRE(apply_override(cfg, "acquirers.backup-1.port=7001").has_value());
+  REQUIRE(apply_override(cfg, "journal.path=/tmp/x/eftd.db").has_value());
+  REQUIRE(apply_override(cfg, "journal.key_file=/tmp/x/j.key").has_value());
+  REQUIRE(apply_override(cfg, "log.format=json").has_value());
+  REQUIRE(apply_override(cfg, "log.level=debug").has_value());
+  REQUIRE(apply_override(cfg, "server.node_name=node-b").has_value());
+  CHECK(cfg.pos.port == 0);
+  CHECK(cfg.pos.address == "0.0.0.0");
+  CHECK(cfg.pad.port == 40123);
+  CHECK(cfg.find_acquirer("sim")->port == 41000);
+  CHECK(cfg.find_acquirer("sim")->host == "localhost");
+  CHECK(cfg.find_acquirer("backup-1")->port == 7001);
+  CHECK(cfg.journal_cfg.path == fs::path("/tmp/x/eftd.db"));
+  CHECK(cfg.journal_cfg.key_file == fs::path("/tmp/x/j.key"));
+  CHECK(cfg.log.format == "json");
+  CHECK(cfg.log.level == "debug");
+  CHECK(cfg.node_name == "node-b");
+  CHECK(eftd::config::check_ready(cfg).has_value());
+}
+
+TEST_CASE("relative override paths resolve against the current directory") {
+  auto cfg = demo_like();
+  REQUIRE(apply_override(cfg, "journal.path=var/eftd.db").has_value());
+  CHECK(cfg.journal_cfg.path == (fs::current_path() / "var/eftd.db").lexically_normal());
+  REQUIRE(apply_override(cfg, "log.file=").has_value());
+  CHECK(cfg.log.file.empty());
+}
+
+TEST_CASE("bad overrides are rejected with config.override naming the key") {
+  struct bad_case {
+    const char* arg;
+    const char* needle;
+  };
+  const bad_case cases[] = {
+      {"listen.pos.port=abc", "--set listen.pos.port: expected an integer 0..65535"},
+      {"listen.pos.port=65536", "--set listen.pos.port: expected an integer 0..65535"},
+      {"listen.pos.port=-1", "--set listen.pos.port: expected an integer 0..65535"},
+      {"listen.pad.port=", "--set listen.pad.port: expected an integer"},
+      {"acquirers.sim.port=0", "--set acquirers.sim.port: expected an integer 1..65535"},
+      {"acquirers.nobody.port=1", "--set acquirers.nobody.port: unknown acquirer 'nobody'"},
+      {"acquirers.sim.dialect=x", "--set acquirers.sim.dialect: only host and port"},
+      {"acquirers.sim=1", "--set acquirers.sim: expected acquirers.<name>.host"},
+      {"log.format=xml", "--set log.format: expected text or json"},
+      {"log.level=loud", "--set log.level: expected one of"},
+      {"journal.path=", "--set journal.path: must not be empty"},
+      {"server.lisen=1", "--set server.lisen: unsupported key"},
+      {"listen.pos.port", "expected key=value"},
+      {"=5", "expected key=value"},
+  };
+  for (const auto& c : cases) {
+    auto cfg = demo_like();
+    const auto before_port = cfg.pos.port;
+    auto r = apply_override(cfg, c.arg);
+    INFO(c.arg);
+    REQUIRE_FALSE(r.has_value());
+    CHECK(r.err().code == "config.override");
+    CHECK(r.err().message.find(c.needle) != std::string::npos);
+    CHECK(cfg.pos.port == before_port);
+  }
+}
+
+TEST_CASE("check_ready lists every acquirer port placeholder") {
+  auto r = parse_config(
+      "[[acquirers]]\nname = \"a\"\nport = 0\n[[acquirers]]\nname = \"b\"\nport = 0\n[[acquirers]]\nname = \"c\"\nport = 9\n",
+      "/b");
+  REQUIRE(r.has_value());
+  auto ready = eftd::config::check_ready(*r);
+  REQUIRE_FALSE(ready.has_value());
+  CHECK(ready.err().code == "config.not_ready");
+  CHECK(ready.err().message ==
+        "acquirers[0].port: placeholder 0 is still set (use --set acquirers.a.port=N)\n"
+        "acquirers[1].port: placeholder 0 is still set (use --set acquirers.b.port=N)");
+}

@@ -1,0 +1,405 @@
+// Config parsing and validation: every error names its key, all errors are reported at once.
+#include <catch2/catch.hpp>
+
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "eftd/core/config.hpp"
+
+namespace fs = std::filesystem;
+using eftd::config::load_config;
+using eftd::config::parse_config;
+using eftd::config::server_config;
+
+namespace {
+
+fs::path source_root() {
+  const char* s = std::getenv("EFTD_SOURCE");
+  return s != nullptr && *s != '\0' ? fs::path(s) : fs::path(EFTD_TEST_SOURCE_DIR);
+}
+
+// A valid base every error test starts from, so that each test breaks exactly one thing.
+const std::string base_toml = R"(
+[[merchants]]
+id = "M001"
+acquirer_merchant_id = "MERCHANT0000001"
+currency = "PLN"
+
+[[stores]]
+id = "S01"
+merchant = "M001"
+
+[[pads]]
+id = "P01"
+serial = "VP-0001"
+
+[[pads]]
+id = "P02"
+serial = "VP-0002"
+
+[[tills]]
+id = "T01"
+store = "S01"
+pad = "P01"
+terminal_id = "TERM0001"
+
+[[acquirers]]
+name = "a1"
+port = 5000
+
+[[routes]]
+bin_prefix = ""
+acquirer = "a1"
+)";
+
+// Parses text that must fail; returns its lines.
+std::vector<std::string> errors_of(const std::string& text, const std::string& expected_code = "config.invalid") {
+  auto r = parse_config(text, "/base");
+  REQUIRE_FALSE(r.has_value());
+  CHECK(r.err().code == expected_code);
+  std::vector<std::string> lines;
+  std::string cur;
+  for (char c : r.err().message) {
+    if (c == '\n') {
+      lines.push_back(cur);
+      cur.clear();
+    } else {
+      cur += c;
+    }
+  }
+  if (!cur.empty()) lines.push_back(cur);
+  return lines;
+}
+
+bool has_line(const std::vector<std::string>& lines, const std::string& needle) {
+  for (const auto& l : lines)
+    if (l.find(needle) != std::string::npos) return true;
+  return false;
+}
+
+std::string joined(const std::vector<std::string>& lines) {
+  std::string s;
+  for (const auto& l : lines) s += l + "\n";
+  return s;
+}
+
+#define REQUIRE_ERROR(text, needle)                 \
+  do {                                              \
+    const auto lines_ = errors_of(text);            \
+    INFO(joined(lines_));                           \
+    CHECK(has_line(lines_, needle));                \
+  } while (0)
+
+}  // namespace
+
+TEST_CASE("the reference example config parses") {
+  auto r = load_config(source_root() / "etc/eftd.example.toml");
+  INFO((r ? std::string() : r.err().message));
+  REQUIRE(r.has_value());
+  CHECK(r->node_name == "eftd-waw-1");
+  CHECK(r->merchants.size() == 1);
+  CHECK(r->tills.size() == 2);
+  CHECK(r->acquirers.size() == 2);
+  CHECK(r->routes.size() == 2);
+  CHECK(r->journal_cfg.group_commit_max == 512);
+  CHECK(r->log.format == "json");
+  CHECK(r->bin_table == (source_root() / "etc/bin-ranges.csv").lexically_normal());
+  REQUIRE(r->find_till("T02") != nullptr);
+  CHECK(r->find_till("T02")->limit.allowed_types == std::vector<std::string>{"sale"});
+  CHECK(r->merchants[0].limit.max_amount == 2000000);
+  CHECK(eftd::config::check_ready(*r).has_value());
+}
+
+TEST_CASE("the demo config parses and has what tools/demo expects") {
+  auto r = load_config(source_root() / "etc/demo.toml");
+  INFO((r ? std::string() : r.err().message));
+  REQUIRE(r.has_value());
+  REQUIRE(r->merchants.size() == 1);
+  CHECK(r->merchants[0].id == "M001");
+  CHECK(r->merchants[0].currency == "PLN");
+  REQUIRE(r->find_till("T01") != nullptr);
+  CHECK(r->find_till("T01")->pad == "P01");
+  CHECK(r->find_till("T01")->terminal_id == "TERM0001");
+  REQUIRE(r->find_till("T02") != nullptr);
+  CHECK(r->find_till("T02")->pad == "P02");
+  CHECK(r->find_pad("P01")->serial == "VP-0001");
+  CHECK(r->find_pad("P02")->serial == "VP-0002");
+  REQUIRE(r->find_acquirer("sim") != nullptr);
+  CHECK(r->find_acquirer("sim")->host == "127.0.0.1");
+  REQUIRE(r->route_for("4111111111111111") != nullptr);
+  CHECK(r->route_for("4111111111111111")->acquirer == "sim");
+  CHECK(r->effective_limits(*r->find_till("T01")).max_amount == 1000000);
+  CHECK(r->bin_table.filename() == "bin-ranges.csv");
+  // The acquirer port is a placeholder the demo script fills in.
+  auto ready = eftd::config::check_ready(*r);
+  REQUIRE_FALSE(ready.has_value());
+  CHECK(ready.err().code == "config.not_ready");
+  CHECK(ready.err().message.find("acquirers[0].port") != std::string::npos);
+}
+
+TEST_CASE("an empty document gives the documented defaults") {
+  auto r = parse_config("", "/etc/eftd");
+  REQUIRE(r.has_value());
+  CHECK(r->node_name == "eftd");
+  CHECK(r->pos.port == 9100);
+  CHECK(r->pad.port == 9200);
+  CHECK(r->log.level == "info");
+  CHECK(r->journal_cfg.path == fs::path("/etc/eftd/var/eftd.db"));
+  CHECK(r->route_for("4111") == nullptr);
+}
+
+TEST_CASE("base config used by the error tests is valid") {
+  auto r = parse_config(base_toml, "/base");
+  INFO((r ? std::string() : r.err().message));
+  REQUIRE(r.has_value());
+}
+
+TEST_CASE("TOML syntax errors report config.syntax with line:column") {
+  auto r = parse_config("[server]\nnode_name = \"x\"\nbroken = = 3\n", "/base");
+  REQUIRE_FALSE(r.has_value());
+  CHECK(r.err().code == "config.syntax");
+  CHECK(r.err().message.rfind("3:", 0) == 0);  // "3:<col>: description"
+}
+
+TEST_CASE("a missing file or a directory is config.io, not an exception") {
+  auto r = load_config("/nonexistent/dir/eftd.toml");
+  REQUIRE_FALSE(r.has_value());
+  CHECK(r.err().code == "config.io");
+  CHECK(r.err().message.find("/nonexistent/dir/eftd.toml") != std::string::npos);
+  auto d = load_config(fs::temp_directory_path());
+  REQUIRE_FALSE(d.has_value());
+  CHECK(d.err().code == "config.io");
+}
+
+TEST_CASE("the two listeners cannot share an address and port") {
+  REQUIRE_ERROR("[listen.pos]\nport = 9000\n[listen.pad]\nport = 9000\n", "listen.pad.port: same address and port as listen.pos");
+  CHECK(parse_config("[listen.pos]\nport = 0\n[listen.pad]\nport = 0\n", "/b").has_value());
+}
+
+TEST_CASE("unknown keys are errors, with a suggestion for typos") {
+  const auto lines = errors_of("[server]\nnode_nam = \"x\"\n[listen.pos]\nprot = 1\n[bogus]\n");
+  INFO(joined(lines));
+  CHECK(has_line(lines, "server.node_nam: unknown key (did you mean 'node_name'?) (line 2)"));
+  CHECK(has_line(lines, "listen.pos.prot: unknown key (did you mean 'port'?)"));
+  CHECK(has_line(lines, "bogus: unknown key"));
+  REQUIRE_ERROR("[server]\nlisen = 1\n", "server.lisen: unknown key");
+  REQUIRE_ERROR(base_toml + "[tills.limits]\nmax_amout = 5\n", "tills[0].limits.max_amout: unknown key");
+}
+
+TEST_CASE("wrong value types name the key and both types") {
+  REQUIRE_ERROR("[listen.pos]\nport = \"9100\"\n", "listen.pos.port: expected integer, got string");
+  REQUIRE_ERROR("[server]\nnode_name = 5\n", "server.node_name: expected string, got integer");
+  REQUIRE_ERROR("[journal]\ngroup_commit_max = 1.5\n", "journal.group_commit_max: expected integer, got float");
+  REQUIRE_ERROR("server = 3\n", "server: expected table, got integer");
+  REQUIRE_ERROR("merchants = \"M001\"\n", "merchants: expected array of tables");
+  REQUIRE_ERROR("[limits]\nallowed_types = [\"sale\", 3]\n", "limits.allowed_types[1]: expected string, got integer");
+}
+
+TEST_CASE("numeric ranges: ports, counts, timeouts, amounts") {
+  REQUIRE_ERROR("[listen.pad]\nport = 70000\n", "listen.pad.port: must be 0..65535");
+  REQUIRE_ERROR("[journal]\ngroup_commit_max = 0\n", "journal.group_commit_max: must be a positive integer");
+  REQUIRE_ERROR("[journal]\ngroup_commit_max = -4\n", "journal.group_commit_max: must be a positive integer");
+  REQUIRE_ERROR("[timeouts]\ncard_read_ms = 0\n", "timeouts.card_read_ms: must be a positive integer");
+  REQUIRE_ERROR("[limits]\nmax_amount = -1\n", "limits.max_amount: must be 0..999999999999");
+  REQUIRE_ERROR("[limits]\nmin_amount = 500\nmax_amount = 100\n", "limits.min_amount: must not exceed max_amount");
+
+  std::string t = base_toml;
+  t.replace(t.find("port = 5000"), 11, "port = 65536");
+  REQUIRE_ERROR(t, "acquirers[0].port: must be 1..65535");
+  t = base_toml;
+  t.replace(t.find("port = 5000"), 11, "port = -1");
+  REQUIRE_ERROR(t, "acquirers[0].port: must be 1..65535");
+}
+
+TEST_CASE("enumerated values: log level and format, transaction types") {
+  REQUIRE_ERROR("[log]\nlevel = \"verbose\"\n", "log.level: unknown level 'verbose'");
+  REQUIRE_ERROR("[log]\nformat = \"xml\"\n", "log.format: unknown format 'xml'");
+  REQUIRE_ERROR("[limits]\nallowed_types = [\"sale\", \"sael\"]\n", "limits.allowed_types[1]: unknown transaction type 'sael'");
+  REQUIRE_ERROR("[limits]\nallowed_schemes = []\n", "limits.allowed_schemes: must not be empty");
+}
+
+TEST_CASE("dangling references: pad, store, merchant, acquirer") {
+  std::string t = base_toml;
+  t.replace(t.find("pad = \"P01\""), 11, "pad = \"P9\"");
+  REQUIRE_ERROR(t, "tills[0].pad: unknown pad 'P9'");
+
+  t = base_toml;
+  t.replace(t.find("store = \"S01\""), 13, "store = \"S99\"");
+  REQUIRE_ERROR(t, "tills[0].store: unknown store 'S99'");
+
+  t = base_toml;
+  t.replace(t.find("merchant = \"M001\""), 17, "merchant = \"MX\"");
+  REQUIRE_ERROR(t, "stores[0].merchant: unknown merchant 'MX'");
+
+  REQUIRE_ERROR(base_toml + "[[routes]]\nbin_prefix = \"4\"\nacquirer = \"x\"\n", "routes[1].acquirer: unknown acquirer 'x'");
+}
+
+TEST_CASE("merchant fields: currency, acquirer merchant id, country") {
+  std::string t = base_toml;
+  t.replace(t.find("currency = \"PLN\""), 16, "currency = \"XYZ\"");
+  REQUIRE_ERROR(t, "merchants[0].currency: unknown ISO 4217 code 'XYZ'");
+
+  t = base_toml;
+  t.replace(t.find("\"MERCHANT0000001\""), 17, "\"MERCHANT00000012\"");  // 16 chars
+  REQUIRE_ERROR(t, "merchants[0].acquirer_merchant_id: must be 1..15");
+
+  REQUIRE_ERROR(base_toml + "[[merchants]]\nid = \"M2\"\n", "merchants[1].acquirer_merchant_id: missing required key");
+  REQUIRE_ERROR(base_toml + "[[merchants]]\nid = \"M2\"\nacquirer_merchant_id = \"X\"\ncountry = \"PL\"\n",
+                "merchants[1].country: must be a 3-digit ISO 3166 numeric code");
+}
+
+TEST_CASE("till terminal id must be exactly 8 characters") {
+  for (const char* bad : {"TERM001", "TERM00001", ""}) {
+    std::string t = base_toml;
+    t.replace(t.find("\"TERM0001\""), 10, std::string("\"") + bad + "\"");
+    REQUIRE_ERROR(t, "tills[0].terminal_id: must be exactly 8");
+  }
+}
+
+TEST_CASE("duplicate ids are reported with the earlier index") {
+  REQUIRE_ERROR(base_toml + "[[pads]]\nid = \"P01\"\nserial = \"VP-9\"\n", "pads[2].id: duplicate pad id 'P01' (also at index 0)");
+  REQUIRE_ERROR(base_toml + "[[pads]]\nid = \"P03\"\nserial = \"VP-0001\"\n", "pads[2].serial: duplicate pad serial 'VP-0001'");
+  REQUIRE_ERROR(base_toml + "[[tills]]\nid = \"T01\"\nstore = \"S01\"\npad = \"P02\"\nterminal_id = \"TERM0002\"\n",
+                "tills[1].id: duplicate till id 'T01'");
+  REQUIRE_ERROR(base_toml + "[[acquirers]]\nname = \"a1\"\nport = 1\n", "acquirers[1].name: duplicate acquirer name 'a1'");
+  REQUIRE_ERROR(base_toml + "[[routes]]\nbin_prefix = \"\"\nacquirer = \"a1\"\n", "routes[1].bin_prefix: duplicate prefix ''");
+  REQUIRE_ERROR(base_toml + "[[tills]]\nid = \"T02\"\nstore = \"S01\"\npad = \"P01\"\nterminal_id = \"TERM0002\"\n",
+                "tills[1].pad: pad 'P01' is already attached to till 'T01'");
+  REQUIRE_ERROR(base_toml + "[[tills]]\nid = \"T02\"\nstore = \"S01\"\npad = \"P02\"\nterminal_id = \"TERM0001\"\n",
+                "tills[1].terminal_id: terminal id 'TERM0001' is already used by till 'T01'");
+}
+
+TEST_CASE("routes: digits only, and at least one acquirer") {
+  REQUIRE_ERROR(base_toml + "[[routes]]\nbin_prefix = \"4x\"\nacquirer = \"a1\"\n", "routes[1].bin_prefix: must be 0..19 digits");
+  REQUIRE_ERROR("[[routes]]\nbin_prefix = \"4\"\nacquirer = \"a\"\n", "routes: at least one [[acquirers]] entry is required");
+}
+
+TEST_CASE("required keys are reported as missing") {
+  const auto lines = errors_of("[[tills]]\nid = \"T1\"\n");
+  INFO(joined(lines));
+  CHECK(has_line(lines, "tills[0].store: missing required key (line 1)"));
+  CHECK(has_line(lines, "tills[0].pad: missing required key"));
+  CHECK(has_line(lines, "tills[0].terminal_id: missing required key"));
+}
+
+TEST_CASE("all errors of a file are reported together, one per line") {
+  const std::string text = R"(
+[server]
+lisen = 1
+[listen.pos]
+port = "x"
+[journal]
+group_commit_max = 0
+[[merchants]]
+id = "M1"
+acquirer_merchant_id = "A"
+currency = "XYZ"
+[[stores]]
+id = "S1"
+merchant = "M1"
+[[tills]]
+id = "T1"
+store = "S1"
+pad = "P9"
+terminal_id = "SHORT"
+[[routes]]
+bin_prefix = "4"
+acquirer = "nobody"
+)";
+  const auto lines = errors_of(text);
+  INFO(joined(lines));
+  CHECK(lines.size() == 7);
+  CHECK(has_line(lines, "server.lisen: unknown key"));
+  CHECK(has_line(lines, "listen.pos.port: expected integer, got string"));
+  CHECK(has_line(lines, "journal.group_commit_max: must be a positive integer"));
+  CHECK(has_line(lines, "merchants[0].currency: unknown ISO 4217 code 'XYZ'"));
+  CHECK(has_line(lines, "tills[0].pad: unknown pad 'P9'"));
+  CHECK(has_line(lines, "tills[0].terminal_id: must be exactly 8"));
+  CHECK(has_line(lines, "routes: at least one [[acquirers]] entry is required"));
+}
+
+TEST_CASE("relative paths resolve against the base directory, absolute ones stay") {
+  auto r = parse_config(
+      "[cards]\nbin_table = \"bins.csv\"\n[journal]\npath = \"../var/j.db\"\nkey_file = \"/secure/j.key\"\n"
+      "[log]\nfile = \"logs/eftd.log\"\n",
+      "/etc/eftd");
+  REQUIRE(r.has_value());
+  CHECK(r->bin_table == fs::path("/etc/eftd/bins.csv"));
+  CHECK(r->journal_cfg.path == fs::path("/etc/var/j.db"));
+  CHECK(r->journal_cfg.key_file == fs::path("/secure/j.key"));
+  CHECK(r->log.file == fs::path("/etc/eftd/logs/eftd.log"));
+}
+
+TEST_CASE("route_for picks the longest matching prefix") {
+  auto r = parse_config(base_toml +
+                            "[[acquirers]]\nname = \"visa\"\nport = 1\n"
+                            "[[acquirers]]\nname = \"special\"\nport = 2\n"
+                            "[[routes]]\nbin_prefix = \"4\"\nacquirer = \"visa\"\n"
+                            "[[routes]]\nbin_prefix = \"411111\"\nacquirer = \"special\"\n",
+                        "/base");
+  INFO((r ? std::string() : r.err().message));
+  REQUIRE(r.has_value());
+  CHECK(r->route_for("4111111111111111")->acquirer == "special");
+  CHECK(r->route_for("4111121111111111")->acquirer == "visa");
+  CHECK(r->route_for("5500000000000004")->acquirer == "a1");
+  CHECK(r->route_for("41111")->acquirer == "visa");  // shorter than the long prefix
+  CHECK(r->route_for("")->acquirer == "a1");
+
+  auto no_default = parse_config("[[acquirers]]\nname = \"v\"\nport = 1\n[[routes]]\nbin_prefix = \"4\"\nacquirer = \"v\"\n", "/b");
+  REQUIRE(no_default.has_value());
+  CHECK(no_default->route_for("5500000000000004") == nullptr);
+}
+
+TEST_CASE("effective limits: till, then merchant, then [limits]") {
+  auto r = parse_config(
+      "[limits]\nmin_amount = 1\nmax_amount = 1000\nallowed_types = [\"sale\", \"refund\"]\nallowed_schemes = [\"visa\"]\n" +
+          base_toml +
+          "[merchants.limits]\nmax_amount = 500\nallowed_schemes = [\"visa\", \"mastercard\"]\n"
+          "[tills.limits]\nallowed_types = [\"sale\"]\n"
+          "[[tills]]\nid = \"T02\"\nstore = \"S01\"\npad = \"P02\"\nterminal_id = \"TERM0002\"\n",
+      "/base");
+  INFO((r ? std::string() : r.err().message));
+  REQUIRE(r.has_value());
+  const auto t1 = r->effective_limits(*r->find_till("T01"));
+  CHECK(t1.min_amount == 1);                                                          // defaults
+  CHECK(t1.max_amount == 500);                                                        // merchant
+  CHECK(t1.allowed_types == std::vector<std::string>{"sale"});                        // till
+  CHECK(t1.allowed_schemes == std::vector<std::string>{"visa", "mastercard"});        // merchant
+  const auto t2 = r->effective_limits(*r->find_till("T02"));
+  CHECK(t2.allowed_types == std::vector<std::string>{"sale", "refund"});              // defaults
+  CHECK(t2.max_amount == 500);
+  CHECK(r->merchant_of(*r->find_till("T02"))->id == "M001");
+
+  auto none = parse_config(base_toml, "/base");
+  REQUIRE(none.has_value());
+  const auto l = none->effective_limits(none->tills[0]);
+  CHECK_FALSE(l.min_amount.has_value());
+  CHECK_FALSE(l.allowed_types.has_value());
+}
+
+TEST_CASE("limits that contradict only after inheritance are reported on the till") {
+  REQUIRE_ERROR("[limits]\nmax_amount = 100\n" + base_toml + "[tills.limits]\nmin_amount = 500\n",
+                "tills[0].limits: effective min_amount 500 exceeds effective max_amount 100");
+}
+
+TEST_CASE("hostile input never throws: binary, bad UTF-8, deep nesting, huge numbers") {
+  std::string deep(5000, '[');
+  const std::string inputs[] = {
+      std::string("\0\0\0", 3),
+      "\xff\xfe[server]\n",
+      "[server]\nnode_name = \"\xc3\x28\"\n",
+      "x = " + deep,
+      "[listen.pos]\nport = 99999999999999999999999\n",
+      "[[tills]]\n[[tills]]\n[[tills]]\n",
+      "tills = [1, \"a\", {id = 3}]\n",
+      "[limits]\nallowed_types = [[\"sale\"]]\n",
+  };
+  for (const auto& in : inputs) {
+    INFO(in.substr(0, 40));
+    eftd::result<server_config> r = eftd::make_error("none", "");
+    REQUIRE_NOTHROW(r = parse_config(in, "/b"));
+    CHECK_FALSE(r.has_value());
+  }
+}
