@@ -1,0 +1,172 @@
+// Read-only queries over the journal.
+//
+// A reader owns its own read-only SQLite connection; WAL lets it read while the writer
+// commits. A reader is not thread-safe: open one per thread. Rows carry the masked PAN and
+// the search hash only; the ciphertext is returned only by operation_pan(), on request.
+//
+// Error codes: journal.open_failed, journal.schema_too_new, journal.schema_outdated (the
+// database was never migrated to this code's version: open a writer first),
+// journal.query_failed, journal.invalid_argument.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "eftd/core/result.hpp"
+#include "eftd/journal/records.hpp"
+
+namespace eftd::journal {
+
+struct order_row {
+  std::string order_id;
+  std::string merchant_id;
+  std::string store_id;
+  std::string till_id;
+  std::string order_no;
+  std::string business_date;
+  std::string kind;
+  std::int64_t amount_minor = 0;
+  std::string currency;
+  std::string state;
+  std::optional<std::string> result_code;
+  std::optional<std::string> reason_cashier;
+  std::optional<std::string> reason_customer;
+  std::optional<std::int64_t> approved_amount_minor;
+  std::int64_t created_ms = 0;
+  std::int64_t updated_ms = 0;
+};
+
+struct operation_row {
+  std::string op_id;
+  std::string order_id;
+  std::optional<std::string> parent_op_id;
+  std::string kind;
+  std::string state;
+  std::int64_t amount_minor = 0;
+  std::string currency;
+  std::optional<std::string> entry_mode;
+  std::optional<std::string> scheme;
+  std::optional<std::string> pan_masked;
+  std::optional<std::string> pan_hash;
+  std::optional<std::string> auth_code;
+  std::optional<std::string> response_code;
+  std::optional<std::string> result_code;
+  std::int64_t created_ms = 0;
+  std::int64_t updated_ms = 0;
+};
+
+struct acquirer_message_row {
+  std::string msg_id;
+  std::string op_id;
+  std::optional<std::string> original_msg_id;
+  std::string acquirer;
+  std::string terminal_id;
+  std::string mti;
+  std::uint32_t stan = 0;
+  std::string local_datetime;
+  std::optional<std::string> rrn;
+  std::int64_t amount_minor = 0;
+  std::string currency;
+  std::string state;
+  std::optional<std::string> response_code;
+  std::optional<std::string> auth_code;
+  std::int64_t created_ms = 0;
+  std::int64_t updated_ms = 0;
+};
+
+struct event_row {
+  std::int64_t event_id = 0;
+  std::string order_id;
+  std::optional<std::string> op_id;
+  std::int64_t at_ms = 0;
+  journal::actor actor = actor::server;
+  std::string kind;
+  std::string reason;
+  std::string detail;
+};
+
+// Everything needed to explain one transaction. Children are in creation order; events in
+// the order they were journaled.
+struct order_view {
+  order_row order;
+  std::vector<operation_row> operations;
+  std::vector<acquirer_message_row> messages;
+  std::vector<event_row> events;
+};
+
+// Every set field narrows the result (AND). Date bounds are inclusive 'YYYY-MM-DD';
+// amount and created bounds are inclusive. scheme and pan_hash match any operation of the order.
+struct order_filter {
+  std::optional<std::string> business_date_from;
+  std::optional<std::string> business_date_to;
+  std::optional<std::string> merchant_id;
+  std::optional<std::string> store_id;
+  std::optional<std::string> till_id;
+  std::optional<std::string> order_no;
+  std::optional<std::string> kind;
+  std::optional<std::string> state;
+  std::optional<std::string> result_code;
+  std::optional<std::string> scheme;
+  std::optional<std::string> pan_hash;
+  std::optional<std::int64_t> amount_min;
+  std::optional<std::int64_t> amount_max;
+  std::optional<std::int64_t> created_from_ms;
+  std::optional<std::int64_t> created_to_ms;
+  std::uint32_t limit = 100;    // 1..10000
+  std::uint32_t offset = 0;
+  bool newest_first = false;    // default: oldest first (created_ms, then order_id)
+};
+
+class reader {
+ public:
+  static result<reader> open(const std::filesystem::path& db);
+
+  reader(reader&&) noexcept;
+  reader& operator=(reader&&) noexcept;
+  ~reader();
+
+  // The order a POS means by (till, order number, business date): the idempotency key.
+  result<std::optional<order_row>> find_order(const std::string& till_id,
+                                              const std::string& order_no,
+                                              const std::string& business_date);
+
+  // Orders with this till and order number created at or after since_ms, newest first:
+  // idempotency when the POS does not send a business date (callers pass now - 48 h).
+  result<std::vector<order_row>> find_orders_recent(const std::string& till_id,
+                                                    const std::string& order_no,
+                                                    std::int64_t since_ms);
+
+  result<std::optional<order_view>> order_detail(const std::string& order_id);
+
+  result<std::vector<order_row>> list_orders(const order_filter& filter);
+
+  // A counter that was never set reads as 0.
+  result<std::int64_t> counter(const std::string& name);
+
+  // Acquirer messages without a final outcome, oldest first: state intent or sent (the
+  // answer never got recorded), timeout or reversal_pending (a reversal is still owed).
+  // Start-up recovery reverses or completes each of them.
+  result<std::vector<acquirer_message_row>> in_doubt_messages();
+
+  // One operation by id (e.g. to find the order of an in-doubt acquirer message).
+  result<std::optional<operation_row>> operation(const std::string& op_id);
+
+  // The stored (encrypted) PAN of an operation, only when explicitly asked for.
+  result<std::optional<stored_pan>> operation_pan(const std::string& op_id);
+
+  // PRAGMA values, for health checks and tests: "journal_mode" -> "wal", etc.
+  result<std::string> pragma(const std::string& name);
+
+  int schema_version() const noexcept;
+
+ private:
+  struct impl;
+  explicit reader(std::unique_ptr<impl> p);
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace eftd::journal

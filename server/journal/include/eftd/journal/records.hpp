@@ -1,0 +1,191 @@
+// Journal writes as data.
+//
+// Every change to the journal is one of these plain records. A writer applies them; a hot
+// standby can receive the very same records and apply them to its own journal, so nothing
+// about a write lives only in code. A `batch` is all-or-nothing.
+//
+// Card data: the only card field a record can carry is `stored_pan` (ciphertext, masked form,
+// keyed hash). There is no field for track data, CVV or a PIN block, on purpose.
+//
+// Times are milliseconds since the Unix epoch, supplied by the caller (time is injected).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "eftd/core/bytes.hpp"
+
+namespace eftd::journal {
+
+// A PAN as it is kept at rest: AES-256-GCM ciphertext (nonce||ct||tag), the masked form for
+// display, and the keyed search hash (hex HMAC-SHA256). Built by seal_pan() (card_data.hpp).
+struct stored_pan {
+  bytes ciphertext;
+  std::string masked;
+  std::string search_hash;
+
+  friend bool operator==(const stored_pan&, const stored_pan&) = default;
+};
+
+// Who caused a state change. Stored as 'pos', 'pad', 'acquirer', 'operator', 'server'.
+enum class actor { pos, pad, acquirer, operator_, server };
+
+std::string_view to_string(actor a) noexcept;
+std::optional<actor> parse_actor(std::string_view s) noexcept;
+
+// Vocabulary the schema enforces (CHECK constraints) or the queries rely on. States of
+// orders and operations belong to the transaction engine and are free text here.
+namespace order_kinds {
+inline constexpr std::string_view sale = "sale";
+inline constexpr std::string_view refund = "refund";
+}  // namespace order_kinds
+
+namespace operation_kinds {  // enforced by the schema
+inline constexpr std::string_view payment = "payment";
+inline constexpr std::string_view cancel = "cancel";
+inline constexpr std::string_view refund = "refund";
+inline constexpr std::string_view completion = "completion";
+}  // namespace operation_kinds
+
+// Acquirer message states. reader::in_doubt_messages() returns the unresolved ones:
+// intent, sent, timeout, reversal_pending.
+namespace message_states {
+inline constexpr std::string_view intent = "intent";    // persisted before sending
+inline constexpr std::string_view sent = "sent";
+inline constexpr std::string_view answered = "answered";
+inline constexpr std::string_view timeout = "timeout";
+inline constexpr std::string_view reversal_pending = "reversal_pending";
+inline constexpr std::string_view reversed = "reversed";
+inline constexpr std::string_view failed = "failed";    // never left eftd; nothing to reverse
+}  // namespace message_states
+
+// --- orders -------------------------------------------------------------------------------
+
+struct order_created {
+  std::string order_id;
+  std::string merchant_id;
+  std::string store_id;
+  std::string till_id;
+  std::string order_no;        // the POS order number
+  std::string business_date;   // 'YYYY-MM-DD'
+  std::string kind;            // order_kinds
+  std::int64_t amount_minor = 0;
+  std::string currency;        // ISO 4217, 3 characters
+  std::string state;
+  std::int64_t created_ms = 0;
+};
+
+// Fields left empty are unchanged (an update cannot clear a field back to NULL).
+// If expect_state is set, the update applies only when the current state equals it,
+// else the batch fails with "journal.state_conflict".
+struct order_updated {
+  std::string order_id;
+  std::optional<std::string> expect_state;
+  std::optional<std::string> state;
+  std::optional<std::string> result_code;
+  std::optional<std::string> reason_cashier;
+  std::optional<std::string> reason_customer;
+  std::optional<std::int64_t> approved_amount_minor;
+  std::int64_t updated_ms = 0;
+};
+
+// --- operations ---------------------------------------------------------------------------
+
+struct operation_created {
+  std::string op_id;
+  std::string order_id;
+  std::optional<std::string> parent_op_id;  // e.g. the payment a cancel or completion refers to
+  std::string kind;                          // operation_kinds
+  std::string state;
+  std::int64_t amount_minor = 0;
+  std::string currency;
+  std::optional<std::string> entry_mode;     // 'chip', 'contactless', 'magstripe', 'manual'...
+  std::optional<std::string> scheme;
+  std::optional<stored_pan> pan;
+  std::int64_t created_ms = 0;
+};
+
+// Same rules as order_updated. The PAN is usually known only after the card read, so it
+// can be attached here.
+struct operation_updated {
+  std::string op_id;
+  std::optional<std::string> expect_state;
+  std::optional<std::string> state;
+  std::optional<std::string> entry_mode;
+  std::optional<std::string> scheme;
+  std::optional<stored_pan> pan;
+  std::optional<std::string> auth_code;
+  std::optional<std::string> response_code;
+  std::optional<std::string> result_code;
+  std::int64_t updated_ms = 0;
+};
+
+// --- acquirer messages --------------------------------------------------------------------
+
+// (acquirer, terminal_id, stan, local_datetime, mti) is unique: a second message with the
+// same key fails with "journal.duplicate_message" (a STAN reused within the same second).
+struct acquirer_message_written {
+  std::string msg_id;
+  std::string op_id;
+  std::optional<std::string> original_msg_id;  // the message a reversal/advice refers to
+  std::string acquirer;
+  std::string terminal_id;
+  std::string mti;                  // 4 digits, e.g. "0200"
+  std::uint32_t stan = 0;           // 0..999999
+  std::string local_datetime;       // MMDDhhmmss (field 12/13 of the message)
+  std::optional<std::string> rrn;
+  std::int64_t amount_minor = 0;
+  std::string currency;
+  std::string state;                // message_states
+  std::int64_t created_ms = 0;
+};
+
+struct acquirer_message_updated {
+  std::string msg_id;
+  std::optional<std::string> expect_state;
+  std::optional<std::string> state;
+  std::optional<std::string> rrn;
+  std::optional<std::string> response_code;
+  std::optional<std::string> auth_code;
+  std::int64_t updated_ms = 0;
+};
+
+// --- events and counters ------------------------------------------------------------------
+
+// Every state change is explained by an event: when, who, what and why.
+// reason and detail are free text for people; they must never carry card data. As a last
+// line of defence the writer masks any Luhn-valid run of 13..19 digits in them (and in the
+// order reasons) before storing.
+struct event_appended {
+  std::string order_id;
+  std::optional<std::string> op_id;
+  std::int64_t at_ms = 0;
+  journal::actor actor = actor::server;
+  std::string kind;
+  std::string reason;
+  std::string detail;
+};
+
+// Absolute value (not an increment), so applying it twice, e.g. on a standby, is harmless.
+struct counter_set {
+  std::string name;   // e.g. "stan/<acquirer>/<terminal>", "batch/<acquirer>/<terminal>"
+  std::int64_t value = 0;
+};
+
+using record = std::variant<order_created, order_updated, operation_created, operation_updated,
+                            acquirer_message_written, acquirer_message_updated, event_appended,
+                            counter_set>;
+
+// Applied atomically: all records or none.
+struct batch {
+  std::vector<record> records;
+};
+
+// A random 128-bit identifier as 32 upper-case hex digits (order_id, op_id, msg_id).
+std::string new_id();
+
+}  // namespace eftd::journal

@@ -1,0 +1,100 @@
+// The journal writer: one dedicated thread applies batches with group commit.
+//
+// The journal is the source of truth, so an acknowledgement means "durable": a `done`
+// callback runs only after the COMMIT that contains its batch has returned (SQLite in WAL mode
+// with synchronous=FULL, i.e. the WAL is fsynced). Batches queued while a commit is in progress
+// are applied together in the next transaction, one SAVEPOINT each, so a batch that fails
+// (for example "journal.duplicate_order") fails alone and the rest of its group still commits.
+//
+// Error codes a batch can fail with:
+//   journal.duplicate_order     an order with that id or (till_id, order_no, business_date)
+//   journal.duplicate_id        an operation, message or event key that already exists
+//   journal.duplicate_message   (acquirer, terminal_id, stan, local_datetime, mti) already used
+//   journal.not_found           an update names a row that does not exist
+//   journal.state_conflict      an update's expect_state does not match the current state
+//   journal.unknown_reference   a record refers to an order/operation/message that does not exist
+//   journal.invalid_record      a field violates the schema (bad date, currency, mti, a masked
+//                               PAN that still holds a full PAN, ...)
+//   journal.io_error            the group could not be committed; nothing of it is durable
+//   journal.closed              submitted after close()
+//
+// The interface is the backend boundary: SQLite now, another store (PostgreSQL) later.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "eftd/core/result.hpp"
+#include "eftd/journal/records.hpp"
+
+namespace eftd::journal {
+
+struct writer_stats {
+  std::uint64_t commits = 0;          // successful group commits
+  std::uint64_t failed_commits = 0;   // groups lost to an I/O error
+  std::uint64_t batches = 0;          // batches acknowledged ok
+  std::uint64_t failed_batches = 0;   // batches acknowledged with an error
+  std::uint64_t records = 0;          // records in acknowledged-ok batches
+  std::uint64_t max_batches_per_commit = 0;
+  double avg_batches_per_commit = 0;  // over successful commits
+};
+
+struct writer_options {
+  // A group takes queued batches until it would exceed this many records. A single batch
+  // larger than this is still applied whole (batches are never split). Must be >= 1.
+  std::uint32_t max_batch = 256;
+  // SQLite busy timeout for the writer connection.
+  std::uint32_t busy_timeout_ms = 5000;
+  // Name of a registered SQLite VFS; empty = the default. Tests register a VFS that fails
+  // writes or fsyncs on demand to show that nothing is acknowledged after an I/O error.
+  std::string vfs;
+};
+
+class writer {
+ public:
+  using done_fn = std::function<void(status)>;
+
+  // Opens (creating if needed) the journal at `db`, sets WAL + synchronous=FULL + foreign
+  // keys, applies pending migrations and starts the writer thread.
+  // Only one writer may have a journal open (a flock on "<db>-writer.lock", released by
+  // close() or when the process dies).
+  // Errors: journal.open_failed, journal.locked (another writer has it), journal.schema_too_new,
+  //         journal.migration_failed, journal.invalid_argument (max_batch == 0).
+  static result<std::unique_ptr<writer>> open(const std::filesystem::path& db,
+                                              std::uint32_t max_batch);
+  static result<std::unique_ptr<writer>> open(const std::filesystem::path& db,
+                                              const writer_options& options);
+
+  virtual ~writer() = default;
+  writer(const writer&) = delete;
+  writer& operator=(const writer&) = delete;
+
+  // Thread-safe. `done` is called exactly once: from the writer thread after the batch's
+  // group committed (or failed), or at once on the caller's thread with journal.closed after
+  // close(). `done` must be quick and must not throw; re-post to your own executor.
+  virtual void submit(batch b, done_fn done) = 0;
+
+  // Blocks until the batch is durable or failed. Not from inside a done callback
+  // (that would wait on its own thread): returns journal.reentrant there.
+  virtual status submit_sync(batch b) = 0;
+
+  virtual writer_stats stats() const = 0;
+
+  // A PRAGMA value as seen by the writer's own connection (synchronous and foreign_keys are
+  // per connection), e.g. pragma("synchronous") -> "2" (FULL). Runs on the writer thread
+  // between groups. name: letters and '_' only, else journal.invalid_argument.
+  virtual result<std::string> pragma(const std::string& name) = 0;
+
+  // Applies everything already queued, acknowledges it, stops the thread and closes the
+  // database. Idempotent. The destructor calls it. From inside a done callback it only stops
+  // accepting work (the thread cannot join itself); never destroy the writer from a callback.
+  virtual void close() = 0;
+
+ protected:
+  writer() = default;
+};
+
+}  // namespace eftd::journal

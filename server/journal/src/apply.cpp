@@ -1,0 +1,292 @@
+#include "apply.hpp"
+
+#include <string>
+
+#include "eftd/core/card.hpp"
+
+namespace eftd::journal::detail {
+
+std::string scrub_card_numbers(std::string_view text) {
+  std::string out(text);
+  std::size_t i = 0;
+  while (i < out.size()) {
+    if (out[i] < '0' || out[i] > '9') {
+      ++i;
+      continue;
+    }
+    std::size_t j = i;
+    while (j < out.size() && out[j] >= '0' && out[j] <= '9') ++j;
+    const std::size_t n = j - i;
+    // 13..19 digits: every PAN length in use except 12-digit ones, which would also hit
+    // 12-digit RRNs that people need to read here.
+    if (n >= 13 && n <= 19 && luhn_valid(std::string_view(out).substr(i, n))) {
+      // pan::masked()'s display rule; for 13..19 digits it keeps the first 6 and last 4.
+      for (std::size_t k = i + 6; k < j - 4; ++k) out[k] = '*';
+    }
+    i = j;
+  }
+  return out;
+}
+
+namespace {
+
+std::optional<std::string> scrubbed(const std::optional<std::string>& v) {
+  if (!v) return std::nullopt;
+  return scrub_card_numbers(*v);
+}
+
+struct failure {
+  std::string code;
+  std::string message;
+  bool io = false;
+};
+
+// SQLite's constraint messages name the table, columns or CHECK expression, never the
+// values, so they are safe to pass on (no card data can leak through them).
+failure classify(connection& c, int rc, std::string_view what, std::string_view duplicate_code) {
+  std::string msg = std::string(what) + ": " + c.errmsg();
+  if (is_io_failure(rc)) return {"journal.io_error", msg, true};
+  switch (rc) {
+    case SQLITE_CONSTRAINT_PRIMARYKEY:
+    case SQLITE_CONSTRAINT_UNIQUE:
+      return {std::string(duplicate_code), msg};
+    case SQLITE_CONSTRAINT_FOREIGNKEY:
+      return {"journal.unknown_reference", msg};
+    case SQLITE_CONSTRAINT_CHECK:
+    case SQLITE_CONSTRAINT_NOTNULL:
+    case SQLITE_CONSTRAINT_DATATYPE:
+    case SQLITE_TOOBIG:
+    case SQLITE_RANGE:
+      return {"journal.invalid_record", msg};
+    default:
+      return {"journal.write_failed", msg};
+  }
+}
+
+class applier {
+ public:
+  explicit applier(connection& c) : c_(c) {}
+
+  std::optional<failure> operator()(const order_created& r) {
+    stmt s(prepare(
+        "INSERT INTO orders(order_id, merchant_id, store_id, till_id, order_no, business_date,"
+        " kind, amount_minor, currency, state, created_ms, updated_ms)"
+        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11)"));
+    if (!ok_) return prepare_failure();
+    s.bind(1, r.order_id);
+    s.bind(2, r.merchant_id);
+    s.bind(3, r.store_id);
+    s.bind(4, r.till_id);
+    s.bind(5, r.order_no);
+    s.bind(6, r.business_date);
+    s.bind(7, r.kind);
+    s.bind(8, r.amount_minor);
+    s.bind(9, r.currency);
+    s.bind(10, r.state);
+    s.bind(11, r.created_ms);
+    return done(s.step(), "order_created", "journal.duplicate_order");
+  }
+
+  std::optional<failure> operator()(const order_updated& r) {
+    stmt s(prepare(
+        "UPDATE orders SET state = coalesce(?2, state), result_code = coalesce(?3, result_code),"
+        " reason_cashier = coalesce(?4, reason_cashier),"
+        " reason_customer = coalesce(?5, reason_customer),"
+        " approved_amount_minor = coalesce(?6, approved_amount_minor), updated_ms = ?7"
+        " WHERE order_id = ?1 AND (?8 IS NULL OR state = ?8)"));
+    if (!ok_) return prepare_failure();
+    s.bind(1, r.order_id);
+    s.bind(2, r.state);
+    s.bind(3, r.result_code);
+    s.bind(4, scrubbed(r.reason_cashier));
+    s.bind(5, scrubbed(r.reason_customer));
+    s.bind(6, r.approved_amount_minor);
+    s.bind(7, r.updated_ms);
+    s.bind(8, r.expect_state);
+    if (auto f = done(s.step(), "order_updated", "journal.duplicate_order")) return f;
+    return check_updated("SELECT state FROM orders WHERE order_id = ?1", r.order_id,
+                         "order_updated");
+  }
+
+  std::optional<failure> operator()(const operation_created& r) {
+    stmt s(prepare(
+        "INSERT INTO operations(op_id, order_id, parent_op_id, kind, state, amount_minor,"
+        " currency, entry_mode, scheme, pan_masked, pan_hash, pan_ciphertext, created_ms,"
+        " updated_ms) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13)"));
+    if (!ok_) return prepare_failure();
+    s.bind(1, r.op_id);
+    s.bind(2, r.order_id);
+    s.bind(3, r.parent_op_id);
+    s.bind(4, r.kind);
+    s.bind(5, r.state);
+    s.bind(6, r.amount_minor);
+    s.bind(7, r.currency);
+    s.bind(8, r.entry_mode);
+    s.bind(9, r.scheme);
+    bind_pan(s, 10, r.pan);
+    s.bind(13, r.created_ms);
+    return done(s.step(), "operation_created", "journal.duplicate_id");
+  }
+
+  std::optional<failure> operator()(const operation_updated& r) {
+    stmt s(prepare(
+        "UPDATE operations SET state = coalesce(?2, state), entry_mode = coalesce(?3, entry_mode),"
+        " scheme = coalesce(?4, scheme), pan_masked = coalesce(?5, pan_masked),"
+        " pan_hash = coalesce(?6, pan_hash), pan_ciphertext = coalesce(?7, pan_ciphertext),"
+        " auth_code = coalesce(?8, auth_code), response_code = coalesce(?9, response_code),"
+        " result_code = coalesce(?10, result_code), updated_ms = ?11"
+        " WHERE op_id = ?1 AND (?12 IS NULL OR state = ?12)"));
+    if (!ok_) return prepare_failure();
+    s.bind(1, r.op_id);
+    s.bind(2, r.state);
+    s.bind(3, r.entry_mode);
+    s.bind(4, r.scheme);
+    bind_pan(s, 5, r.pan);
+    s.bind(8, r.auth_code);
+    s.bind(9, r.response_code);
+    s.bind(10, r.result_code);
+    s.bind(11, r.updated_ms);
+    s.bind(12, r.expect_state);
+    if (auto f = done(s.step(), "operation_updated", "journal.duplicate_id")) return f;
+    return check_updated("SELECT state FROM operations WHERE op_id = ?1", r.op_id,
+                         "operation_updated");
+  }
+
+  std::optional<failure> operator()(const acquirer_message_written& r) {
+    stmt s(prepare(
+        "INSERT INTO acquirer_messages(msg_id, op_id, original_msg_id, acquirer, terminal_id, mti,"
+        " stan, local_datetime, rrn, amount_minor, currency, state, created_ms, updated_ms)"
+        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13)"));
+    if (!ok_) return prepare_failure();
+    s.bind(1, r.msg_id);
+    s.bind(2, r.op_id);
+    s.bind(3, r.original_msg_id);
+    s.bind(4, r.acquirer);
+    s.bind(5, r.terminal_id);
+    s.bind(6, r.mti);
+    s.bind(7, static_cast<std::int64_t>(r.stan));
+    s.bind(8, r.local_datetime);
+    s.bind(9, r.rrn);
+    s.bind(10, r.amount_minor);
+    s.bind(11, r.currency);
+    s.bind(12, r.state);
+    s.bind(13, r.created_ms);
+    int rc = s.step();
+    // The primary key (msg_id) and the acquirer key share the UNIQUE error code; the
+    // message names the columns, so it tells which one was hit.
+    if (rc == SQLITE_CONSTRAINT_PRIMARYKEY ||
+        (rc == SQLITE_CONSTRAINT_UNIQUE && c_.errmsg().find(".msg_id") != std::string::npos)) {
+      return classify(c_, rc, "acquirer_message_written", "journal.duplicate_id");
+    }
+    return done(rc, "acquirer_message_written", "journal.duplicate_message");
+  }
+
+  std::optional<failure> operator()(const acquirer_message_updated& r) {
+    stmt s(prepare(
+        "UPDATE acquirer_messages SET state = coalesce(?2, state), rrn = coalesce(?3, rrn),"
+        " response_code = coalesce(?4, response_code), auth_code = coalesce(?5, auth_code),"
+        " updated_ms = ?6 WHERE msg_id = ?1 AND (?7 IS NULL OR state = ?7)"));
+    if (!ok_) return prepare_failure();
+    s.bind(1, r.msg_id);
+    s.bind(2, r.state);
+    s.bind(3, r.rrn);
+    s.bind(4, r.response_code);
+    s.bind(5, r.auth_code);
+    s.bind(6, r.updated_ms);
+    s.bind(7, r.expect_state);
+    if (auto f = done(s.step(), "acquirer_message_updated", "journal.duplicate_message")) return f;
+    return check_updated("SELECT state FROM acquirer_messages WHERE msg_id = ?1", r.msg_id,
+                         "acquirer_message_updated");
+  }
+
+  std::optional<failure> operator()(const event_appended& r) {
+    stmt s(prepare(
+        "INSERT INTO events(order_id, op_id, at_ms, actor, kind, reason, detail)"
+        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)"));
+    if (!ok_) return prepare_failure();
+    s.bind(1, r.order_id);
+    s.bind(2, r.op_id);
+    s.bind(3, r.at_ms);
+    s.bind(4, to_string(r.actor));
+    s.bind(5, r.kind);
+    s.bind(6, scrub_card_numbers(r.reason));
+    s.bind(7, scrub_card_numbers(r.detail));
+    return done(s.step(), "event_appended", "journal.duplicate_id");
+  }
+
+  std::optional<failure> operator()(const counter_set& r) {
+    stmt s(prepare(
+        "INSERT INTO counters(name, value) VALUES(?1, ?2)"
+        " ON CONFLICT(name) DO UPDATE SET value = excluded.value"));
+    if (!ok_) return prepare_failure();
+    if (r.name.empty()) return failure{"journal.invalid_record", "counter_set: empty name"};
+    s.bind(1, r.name);
+    s.bind(2, r.value);
+    return done(s.step(), "counter_set", "journal.duplicate_id");
+  }
+
+ private:
+  sqlite3_stmt* prepare(const std::string& sql) {
+    auto* s = c_.prepare(sql);
+    ok_ = s != nullptr;
+    return s;
+  }
+
+  failure prepare_failure() {
+    int rc = sqlite3_extended_errcode(c_.get());
+    return failure{"journal.write_failed", "prepare: " + c_.errmsg(), is_io_failure(rc)};
+  }
+
+  std::optional<failure> done(int rc, std::string_view what, std::string_view duplicate_code) {
+    if (rc == SQLITE_DONE || rc == SQLITE_ROW) return std::nullopt;
+    return classify(c_, rc, what, duplicate_code);
+  }
+
+  // An UPDATE that changed nothing either named a missing row or met another state.
+  std::optional<failure> check_updated(const char* select_state, const std::string& id,
+                                       std::string_view what) {
+    if (sqlite3_changes(c_.get()) > 0) return std::nullopt;
+    stmt s(prepare(select_state));
+    if (!ok_) return prepare_failure();
+    s.bind(1, id);
+    int rc = s.step();
+    if (rc == SQLITE_DONE) return failure{"journal.not_found", std::string(what) + ": no such row"};
+    if (rc == SQLITE_ROW) {
+      return failure{"journal.state_conflict",
+                     std::string(what) + ": current state is '" + s.text(0) +
+                         "', not the expected one"};
+    }
+    return classify(c_, rc, what, "journal.write_failed");
+  }
+
+  static void bind_pan(stmt& s, int first, const std::optional<stored_pan>& pan) {
+    if (pan) {
+      s.bind(first, std::string_view(pan->masked));
+      s.bind(first + 1, std::string_view(pan->search_hash));
+      s.bind_blob(first + 2, pan->ciphertext);
+    } else {
+      s.bind_null(first);
+      s.bind_null(first + 1);
+      s.bind_null(first + 2);
+    }
+  }
+
+  connection& c_;
+  bool ok_ = true;
+};
+
+}  // namespace
+
+apply_outcome apply_records(connection& c, const std::vector<record>& records) {
+  applier a(c);
+  for (std::size_t i = 0; i < records.size(); ++i) {
+    if (auto f = std::visit(a, records[i])) {
+      return {make_error(std::move(f->code),
+                         "record " + std::to_string(i) + " " + std::move(f->message)),
+              f->io};
+    }
+  }
+  return {};
+}
+
+}  // namespace eftd::journal::detail

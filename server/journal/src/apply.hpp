@@ -1,0 +1,26 @@
+// Private: applying records to a SQLite connection inside the writer's transaction.
+#pragma once
+
+#include "eftd/core/result.hpp"
+#include "eftd/journal/records.hpp"
+#include "sqlite_db.hpp"
+
+namespace eftd::journal::detail {
+
+// The outcome of applying one batch's records: ok, a data error that fails only this batch,
+// or a storage failure (io == true) that dooms the whole group.
+struct apply_outcome {
+  status st;
+  bool io = false;
+};
+
+// Free text (event reason/detail, order reasons) is for people and must never hold a PAN.
+// As a last line of defence any run of 13..19 digits that passes the Luhn check is masked
+// (first 6 and last 4 kept) before it is stored.
+std::string scrub_card_numbers(std::string_view text);
+
+// Applies the records in order; stops at the first failure. The caller wraps the call in a
+// SAVEPOINT and rolls it back on failure.
+apply_outcome apply_records(connection& c, const std::vector<record>& records);
+
+}  // namespace eftd::journal::detail

@@ -1,0 +1,349 @@
+#include "eftd/journal/reader.hpp"
+
+#include <functional>
+
+#include "eftd/journal/schema.hpp"
+#include "sqlite_db.hpp"
+
+namespace eftd::journal {
+
+using detail::stmt;
+
+namespace {
+
+constexpr const char* order_columns =
+    "o.order_id, o.merchant_id, o.store_id, o.till_id, o.order_no, o.business_date, o.kind,"
+    " o.amount_minor, o.currency, o.state, o.result_code, o.reason_cashier, o.reason_customer,"
+    " o.approved_amount_minor, o.created_ms, o.updated_ms";
+
+// No pan_ciphertext here: rows never carry it (see operation_pan()).
+constexpr const char* operation_columns =
+    "op_id, order_id, parent_op_id, kind, state, amount_minor, currency, entry_mode, scheme,"
+    " pan_masked, pan_hash, auth_code, response_code, result_code, created_ms, updated_ms";
+
+constexpr const char* message_columns =
+    "msg_id, op_id, original_msg_id, acquirer, terminal_id, mti, stan, local_datetime, rrn,"
+    " amount_minor, currency, state, response_code, auth_code, created_ms, updated_ms";
+
+order_row read_order(const stmt& s) {
+  order_row r;
+  r.order_id = s.text(0);
+  r.merchant_id = s.text(1);
+  r.store_id = s.text(2);
+  r.till_id = s.text(3);
+  r.order_no = s.text(4);
+  r.business_date = s.text(5);
+  r.kind = s.text(6);
+  r.amount_minor = s.int64(7);
+  r.currency = s.text(8);
+  r.state = s.text(9);
+  r.result_code = s.opt_text(10);
+  r.reason_cashier = s.opt_text(11);
+  r.reason_customer = s.opt_text(12);
+  r.approved_amount_minor = s.opt_int64(13);
+  r.created_ms = s.int64(14);
+  r.updated_ms = s.int64(15);
+  return r;
+}
+
+operation_row read_operation(const stmt& s) {
+  operation_row r;
+  r.op_id = s.text(0);
+  r.order_id = s.text(1);
+  r.parent_op_id = s.opt_text(2);
+  r.kind = s.text(3);
+  r.state = s.text(4);
+  r.amount_minor = s.int64(5);
+  r.currency = s.text(6);
+  r.entry_mode = s.opt_text(7);
+  r.scheme = s.opt_text(8);
+  r.pan_masked = s.opt_text(9);
+  r.pan_hash = s.opt_text(10);
+  r.auth_code = s.opt_text(11);
+  r.response_code = s.opt_text(12);
+  r.result_code = s.opt_text(13);
+  r.created_ms = s.int64(14);
+  r.updated_ms = s.int64(15);
+  return r;
+}
+
+acquirer_message_row read_message(const stmt& s) {
+  acquirer_message_row r;
+  r.msg_id = s.text(0);
+  r.op_id = s.text(1);
+  r.original_msg_id = s.opt_text(2);
+  r.acquirer = s.text(3);
+  r.terminal_id = s.text(4);
+  r.mti = s.text(5);
+  r.stan = static_cast<std::uint32_t>(s.int64(6));
+  r.local_datetime = s.text(7);
+  r.rrn = s.opt_text(8);
+  r.amount_minor = s.int64(9);
+  r.currency = s.text(10);
+  r.state = s.text(11);
+  r.response_code = s.opt_text(12);
+  r.auth_code = s.opt_text(13);
+  r.created_ms = s.int64(14);
+  r.updated_ms = s.int64(15);
+  return r;
+}
+
+event_row read_event(const stmt& s) {
+  event_row r;
+  r.event_id = s.int64(0);
+  r.order_id = s.text(1);
+  r.op_id = s.opt_text(2);
+  r.at_ms = s.int64(3);
+  r.actor = parse_actor(s.text(4)).value_or(actor::server);
+  r.kind = s.text(5);
+  r.reason = s.text(6);
+  r.detail = s.text(7);
+  return r;
+}
+
+}  // namespace
+
+struct reader::impl {
+  detail::connection db;
+  int version = 0;
+
+  error failed(std::string_view what) const {
+    return make_error("journal.query_failed", std::string(what) + ": " + db.errmsg());
+  }
+
+  // Runs a prepared query and turns every row into a T.
+  template <class T, class Bind, class Read>
+  result<std::vector<T>> rows(const std::string& sql, std::string_view what, Bind&& bind,
+                              Read&& read) {
+    auto* raw = db.prepare(sql);
+    if (raw == nullptr) return failed(what);
+    stmt s(raw);
+    bind(s);
+    std::vector<T> out;
+    for (;;) {
+      int rc = s.step();
+      if (rc == SQLITE_DONE) return out;
+      if (rc != SQLITE_ROW) return failed(what);
+      out.push_back(read(s));
+    }
+  }
+};
+
+// Keeps a multi-statement read on one snapshot; ends the read transaction on every path.
+class read_snapshot {
+ public:
+  explicit read_snapshot(detail::connection& c) : c_(c) { ok_ = c_.exec("BEGIN") == SQLITE_OK; }
+  ~read_snapshot() {
+    if (ok_) c_.exec("COMMIT");
+  }
+  read_snapshot(const read_snapshot&) = delete;
+  read_snapshot& operator=(const read_snapshot&) = delete;
+  bool ok() const { return ok_; }
+
+ private:
+  detail::connection& c_;
+  bool ok_ = false;
+};
+
+reader::reader(std::unique_ptr<impl> p) : impl_(std::move(p)) {}
+reader::reader(reader&&) noexcept = default;
+reader& reader::operator=(reader&&) noexcept = default;
+reader::~reader() = default;
+
+result<reader> reader::open(const std::filesystem::path& db) {
+  std::error_code ec;
+  if (!std::filesystem::exists(db, ec)) {
+    return make_error("journal.open_failed", "journal database does not exist");
+  }
+  auto c = detail::open_connection(db, detail::open_mode::read_only, 5000, {});
+  if (!c) return c.err();
+  auto p = std::make_unique<impl>();
+  p->db = std::move(*c);
+  auto v = detail::user_version(p->db);
+  if (!v) return v.err();
+  if (*v > latest_schema_version()) {
+    return make_error("journal.schema_too_new",
+                      "journal schema version " + std::to_string(*v) +
+                          " is newer than this program knows (" +
+                          std::to_string(latest_schema_version()) + ")");
+  }
+  if (*v < latest_schema_version()) {
+    return make_error("journal.schema_outdated",
+                      "journal schema version " + std::to_string(*v) +
+                          " predates this program; open a writer to migrate it");
+  }
+  p->version = *v;
+  return reader(std::move(p));
+}
+
+int reader::schema_version() const noexcept { return impl_->version; }
+
+result<std::string> reader::pragma(const std::string& name) {
+  return detail::query_pragma(impl_->db, name);
+}
+
+result<std::optional<order_row>> reader::find_order(const std::string& till_id,
+                                                    const std::string& order_no,
+                                                    const std::string& business_date) {
+  auto r = impl_->rows<order_row>(
+      std::string("SELECT ") + order_columns +
+          " FROM orders o WHERE o.till_id = ?1 AND o.order_no = ?2 AND o.business_date = ?3",
+      "find_order",
+      [&](stmt& s) {
+        s.bind(1, till_id);
+        s.bind(2, order_no);
+        s.bind(3, business_date);
+      },
+      read_order);
+  if (!r) return r.err();
+  if (r->empty()) return std::optional<order_row>();
+  return std::optional<order_row>(std::move(r->front()));
+}
+
+result<std::vector<order_row>> reader::find_orders_recent(const std::string& till_id,
+                                                          const std::string& order_no,
+                                                          std::int64_t since_ms) {
+  return impl_->rows<order_row>(
+      std::string("SELECT ") + order_columns +
+          " FROM orders o WHERE o.till_id = ?1 AND o.order_no = ?2 AND o.created_ms >= ?3"
+          " ORDER BY o.created_ms DESC, o.order_id DESC",
+      "find_orders_recent",
+      [&](stmt& s) {
+        s.bind(1, till_id);
+        s.bind(2, order_no);
+        s.bind(3, since_ms);
+      },
+      read_order);
+}
+
+result<std::optional<order_view>> reader::order_detail(const std::string& order_id) {
+  read_snapshot snap(impl_->db);
+  if (!snap.ok()) return impl_->failed("order_detail");
+  auto bind_id = [&](stmt& s) { s.bind(1, order_id); };
+
+  auto orders = impl_->rows<order_row>(
+      std::string("SELECT ") + order_columns + " FROM orders o WHERE o.order_id = ?1",
+      "order_detail", bind_id, read_order);
+  if (!orders) return orders.err();
+  if (orders->empty()) return std::optional<order_view>();
+
+  order_view v;
+  v.order = std::move(orders->front());
+  auto ops = impl_->rows<operation_row>(
+      std::string("SELECT ") + operation_columns +
+          " FROM operations WHERE order_id = ?1 ORDER BY created_ms, rowid",
+      "order_detail", bind_id, read_operation);
+  if (!ops) return ops.err();
+  v.operations = std::move(*ops);
+
+  auto msgs = impl_->rows<acquirer_message_row>(
+      std::string("SELECT ") + message_columns +
+          " FROM acquirer_messages WHERE op_id IN (SELECT op_id FROM operations WHERE order_id = ?1)"
+          " ORDER BY created_ms, rowid",
+      "order_detail", bind_id, read_message);
+  if (!msgs) return msgs.err();
+  v.messages = std::move(*msgs);
+
+  auto evs = impl_->rows<event_row>(
+      "SELECT event_id, order_id, op_id, at_ms, actor, kind, reason, detail FROM events"
+      " WHERE order_id = ?1 ORDER BY event_id",
+      "order_detail", bind_id, read_event);
+  if (!evs) return evs.err();
+  v.events = std::move(*evs);
+  return std::optional<order_view>(std::move(v));
+}
+
+result<std::vector<order_row>> reader::list_orders(const order_filter& f) {
+  if (f.limit == 0 || f.limit > 10000) {
+    return make_error("journal.invalid_argument", "limit must be between 1 and 10000");
+  }
+  // Only placeholders go into the SQL text; values are bound, so a filter value can never
+  // change the statement. Each filter shape is prepared once and then reused.
+  std::string sql = std::string("SELECT ") + order_columns + " FROM orders o WHERE 1";
+  std::vector<std::function<void(stmt&, int)>> binds;
+  auto add = [&](const char* before, const char* after, std::function<void(stmt&, int)> bind) {
+    binds.push_back(std::move(bind));
+    sql += " AND ";
+    sql += before;
+    sql += " ?" + std::to_string(binds.size());
+    sql += after;
+  };
+  auto text_cond = [&](const std::optional<std::string>& v, const char* before,
+                       const char* after = "") {
+    if (v) add(before, after, [value = *v](stmt& s, int i) { s.bind(i, value); });
+  };
+  auto int_cond = [&](const std::optional<std::int64_t>& v, const char* before) {
+    if (v) add(before, "", [value = *v](stmt& s, int i) { s.bind(i, value); });
+  };
+  text_cond(f.business_date_from, "o.business_date >=");
+  text_cond(f.business_date_to, "o.business_date <=");
+  text_cond(f.merchant_id, "o.merchant_id =");
+  text_cond(f.store_id, "o.store_id =");
+  text_cond(f.till_id, "o.till_id =");
+  text_cond(f.order_no, "o.order_no =");
+  text_cond(f.kind, "o.kind =");
+  text_cond(f.state, "o.state =");
+  text_cond(f.result_code, "o.result_code =");
+  text_cond(f.scheme,
+            "EXISTS (SELECT 1 FROM operations p WHERE p.order_id = o.order_id AND p.scheme =", ")");
+  text_cond(f.pan_hash,
+            "EXISTS (SELECT 1 FROM operations p WHERE p.order_id = o.order_id AND p.pan_hash =",
+            ")");
+  int_cond(f.amount_min, "o.amount_minor >=");
+  int_cond(f.amount_max, "o.amount_minor <=");
+  int_cond(f.created_from_ms, "o.created_ms >=");
+  int_cond(f.created_to_ms, "o.created_ms <=");
+  sql += f.newest_first ? " ORDER BY o.created_ms DESC, o.order_id DESC"
+                        : " ORDER BY o.created_ms, o.order_id";
+  const int limit_i = static_cast<int>(binds.size()) + 1;
+  sql += " LIMIT ?" + std::to_string(limit_i) + " OFFSET ?" + std::to_string(limit_i + 1);
+
+  return impl_->rows<order_row>(
+      sql, "list_orders",
+      [&](stmt& s) {
+        for (std::size_t i = 0; i < binds.size(); ++i) binds[i](s, static_cast<int>(i) + 1);
+        s.bind(limit_i, static_cast<std::int64_t>(f.limit));
+        s.bind(limit_i + 1, static_cast<std::int64_t>(f.offset));
+      },
+      read_order);
+}
+
+result<std::int64_t> reader::counter(const std::string& name) {
+  auto r = impl_->rows<std::int64_t>(
+      "SELECT value FROM counters WHERE name = ?1", "counter",
+      [&](stmt& s) { s.bind(1, name); }, [](const stmt& s) { return s.int64(0); });
+  if (!r) return r.err();
+  return r->empty() ? std::int64_t{0} : r->front();
+}
+
+result<std::vector<acquirer_message_row>> reader::in_doubt_messages() {
+  return impl_->rows<acquirer_message_row>(
+      std::string("SELECT ") + message_columns +
+          " FROM acquirer_messages"
+          " WHERE state IN ('intent', 'sent', 'timeout', 'reversal_pending')"
+          " ORDER BY created_ms, rowid",
+      "in_doubt_messages", [](stmt&) {}, read_message);
+}
+
+result<std::optional<operation_row>> reader::operation(const std::string& op_id) {
+  auto r = impl_->rows<operation_row>(std::string("SELECT ") + operation_columns + " FROM operations WHERE op_id = ?1",
+                                      "operation", [&](stmt& s) { s.bind(1, op_id); }, read_operation);
+  if (!r) return r.err();
+  if (r->empty()) return std::optional<operation_row>();
+  return std::optional<operation_row>(std::move(r->front()));
+}
+
+result<std::optional<stored_pan>> reader::operation_pan(const std::string& op_id) {
+  auto r = impl_->rows<std::optional<stored_pan>>(
+      "SELECT pan_ciphertext, pan_masked, pan_hash FROM operations WHERE op_id = ?1",
+      "operation_pan", [&](stmt& s) { s.bind(1, op_id); },
+      [](const stmt& s) -> std::optional<stored_pan> {
+        if (s.is_null(0)) return std::nullopt;
+        return stored_pan{s.blob(0), s.text(1), s.text(2)};
+      });
+  if (!r) return r.err();
+  if (r->empty()) return make_error("journal.not_found", "no such operation");
+  return std::move(r->front());
+}
+
+}  // namespace eftd::journal

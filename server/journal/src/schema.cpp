@@ -1,0 +1,139 @@
+#include "eftd/journal/schema.hpp"
+
+#include <array>
+
+namespace eftd::journal {
+
+namespace {
+
+// Version 1: the transaction model. Order -> operations -> acquirer messages, plus the
+// event log that explains every state change and the counters (STAN, batch numbers).
+//
+// Card data: the only card columns are pan_masked, pan_hash and pan_ciphertext. There is
+// no column for track data, CVV or a PIN block. The CHECKs on pan_masked are a second line
+// of defence: a "masked" PAN that still shows more than 12 digits, or 9 digits in a row
+// (PCI allows at most the first 8 and the last 4), is refused by the database itself.
+constexpr std::string_view v1_sql = R"sql(
+CREATE TABLE schema_migrations(
+  version     INTEGER PRIMARY KEY,
+  description TEXT NOT NULL,
+  applied_ms  INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE orders(
+  order_id              TEXT PRIMARY KEY,
+  merchant_id           TEXT NOT NULL,
+  store_id              TEXT NOT NULL,
+  till_id               TEXT NOT NULL,
+  order_no              TEXT NOT NULL CHECK (length(order_no) > 0),
+  business_date         TEXT NOT NULL
+                        CHECK (business_date GLOB '[0-9][0-9][0-9][0-9]-[01][0-9]-[0-3][0-9]'),
+  kind                  TEXT NOT NULL CHECK (length(kind) > 0),
+  amount_minor          INTEGER NOT NULL CHECK (amount_minor >= 0),
+  currency              TEXT NOT NULL CHECK (length(currency) = 3),
+  state                 TEXT NOT NULL CHECK (length(state) > 0),
+  result_code           TEXT,
+  reason_cashier        TEXT,
+  reason_customer       TEXT,
+  approved_amount_minor INTEGER CHECK (approved_amount_minor IS NULL OR approved_amount_minor >= 0),
+  created_ms            INTEGER NOT NULL,
+  updated_ms            INTEGER NOT NULL,
+  UNIQUE (till_id, order_no, business_date)
+) STRICT;
+
+CREATE TABLE operations(
+  op_id          TEXT PRIMARY KEY,
+  order_id       TEXT NOT NULL REFERENCES orders(order_id),
+  parent_op_id   TEXT REFERENCES operations(op_id),
+  kind           TEXT NOT NULL CHECK (kind IN ('payment', 'cancel', 'refund', 'completion')),
+  state          TEXT NOT NULL CHECK (length(state) > 0),
+  amount_minor   INTEGER NOT NULL CHECK (amount_minor >= 0),
+  currency       TEXT NOT NULL CHECK (length(currency) = 3),
+  entry_mode     TEXT,
+  scheme         TEXT,
+  pan_masked     TEXT CHECK (pan_masked IS NULL OR (
+                   pan_masked NOT GLOB '*[0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9]*'
+                   AND length(pan_masked) - length(replace(replace(replace(replace(replace(
+                       replace(replace(replace(replace(replace(pan_masked, '0', ''), '1', ''),
+                       '2', ''), '3', ''), '4', ''), '5', ''), '6', ''), '7', ''), '8', ''),
+                       '9', '')) <= 12)),
+  pan_hash       TEXT CHECK (pan_hash IS NULL OR
+                   (length(pan_hash) = 64 AND pan_hash NOT GLOB '*[^0-9A-Fa-f]*')),
+  pan_ciphertext BLOB,
+  auth_code      TEXT,
+  response_code  TEXT,
+  result_code    TEXT,
+  created_ms     INTEGER NOT NULL,
+  updated_ms     INTEGER NOT NULL,
+  CHECK ((pan_masked IS NULL) = (pan_hash IS NULL) AND (pan_hash IS NULL) = (pan_ciphertext IS NULL))
+) STRICT;
+
+CREATE TABLE acquirer_messages(
+  msg_id          TEXT PRIMARY KEY,
+  op_id           TEXT NOT NULL REFERENCES operations(op_id),
+  original_msg_id TEXT REFERENCES acquirer_messages(msg_id),
+  acquirer        TEXT NOT NULL CHECK (length(acquirer) > 0),
+  terminal_id     TEXT NOT NULL CHECK (length(terminal_id) > 0),
+  mti             TEXT NOT NULL CHECK (mti GLOB '[0-9][0-9][0-9][0-9]'),
+  stan            INTEGER NOT NULL CHECK (stan BETWEEN 0 AND 999999),
+  local_datetime  TEXT NOT NULL CHECK (local_datetime GLOB '[0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9]'),
+  rrn             TEXT,
+  amount_minor    INTEGER NOT NULL CHECK (amount_minor >= 0),
+  currency        TEXT NOT NULL CHECK (length(currency) = 3),
+  state           TEXT NOT NULL CHECK (length(state) > 0),
+  response_code   TEXT,
+  auth_code       TEXT,
+  created_ms      INTEGER NOT NULL,
+  updated_ms      INTEGER NOT NULL,
+  UNIQUE (acquirer, terminal_id, stan, local_datetime, mti)
+) STRICT;
+
+CREATE TABLE events(
+  event_id INTEGER PRIMARY KEY AUTOINCREMENT,
+  order_id TEXT NOT NULL REFERENCES orders(order_id),
+  op_id    TEXT REFERENCES operations(op_id),
+  at_ms    INTEGER NOT NULL,
+  actor    TEXT NOT NULL CHECK (actor IN ('pos', 'pad', 'acquirer', 'operator', 'server')),
+  kind     TEXT NOT NULL CHECK (length(kind) > 0),
+  reason   TEXT NOT NULL,
+  detail   TEXT NOT NULL
+) STRICT;
+
+CREATE TABLE counters(
+  name  TEXT PRIMARY KEY,
+  value INTEGER NOT NULL
+) STRICT;
+)sql";
+
+// Version 2: indexes for the back-office filters and for start-up recovery. The UNIQUE
+// constraints of version 1 already index (till_id, order_no, business_date) and the
+// acquirer message key.
+constexpr std::string_view v2_sql = R"sql(
+CREATE INDEX orders_by_created       ON orders(created_ms);
+CREATE INDEX orders_by_business_date ON orders(business_date, created_ms);
+CREATE INDEX orders_by_merchant      ON orders(merchant_id, business_date);
+CREATE INDEX orders_by_store         ON orders(store_id, business_date);
+CREATE INDEX orders_by_till          ON orders(till_id, created_ms);
+CREATE INDEX orders_by_state         ON orders(state, created_ms);
+CREATE INDEX orders_by_order_no      ON orders(order_no);
+CREATE INDEX operations_by_order     ON operations(order_id, created_ms);
+CREATE INDEX operations_by_pan_hash  ON operations(pan_hash) WHERE pan_hash IS NOT NULL;
+CREATE INDEX operations_by_scheme    ON operations(scheme, order_id);
+CREATE INDEX messages_by_op          ON acquirer_messages(op_id, created_ms);
+CREATE INDEX messages_in_doubt       ON acquirer_messages(created_ms)
+  WHERE state IN ('intent', 'sent', 'timeout', 'reversal_pending');
+CREATE INDEX events_by_order         ON events(order_id, event_id);
+)sql";
+
+constexpr std::array<migration, 2> all_migrations{{
+    {1, "transaction model: orders, operations, acquirer messages, events, counters", v1_sql},
+    {2, "indexes for report filters and recovery", v2_sql},
+}};
+
+}  // namespace
+
+std::span<const migration> migrations() noexcept { return all_migrations; }
+
+int latest_schema_version() noexcept { return all_migrations.back().version; }
+
+}  // namespace eftd::journal
