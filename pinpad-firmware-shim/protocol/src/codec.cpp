@@ -1,0 +1,635 @@
+#include "eftd/pad/codec.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <array>
+#include <limits>
+#include <utility>
+
+#include "tags.hpp"
+
+namespace eftd::pad {
+
+// ---- the field table -------------------------------------------------------------------------
+namespace {
+
+namespace t = tags;
+using fk = field_kind;
+
+// Limits keep every message far below max_frame_length (the largest, hello, is < 800 bytes),
+// so encode() can never produce an oversize frame.
+constexpr std::uint16_t id_len = 32;
+constexpr std::uint16_t line_len = 64;
+constexpr std::uint16_t text_len = 128;
+// ASCII track 2 without sentinels and LRC is at most 37 characters (ISO/IEC 7813).
+constexpr std::uint16_t track2_len = 37;
+
+// clang-format off
+//         tag                              name            kind         required repeated max_len max_count min max
+constexpr std::array hello_fields{
+    field_spec{t::hello::version,    "version",      fk::u8,      true,  false, 0,        0,  1, 255},
+    field_spec{t::hello::pad_id,     "pad_id",       fk::text,    true,  false, id_len,   0,  0, 0},
+    field_spec{t::hello::serial,     "serial",       fk::text,    true,  false, id_len,   0,  0, 0},
+    field_spec{t::hello::model,      "model",        fk::text,    false, false, id_len,   0,  0, 0},
+    field_spec{t::hello::firmware,   "firmware",     fk::text,    false, false, id_len,   0,  0, 0},
+    field_spec{t::hello::capability, "capability",   fk::text,    false, true,  id_len,   16, 0, 0},
+};
+constexpr std::array hello_ack_fields{
+    field_spec{t::hello_ack::accepted, "accepted",   fk::boolean, true,  false, 0,        0,  0, 0},
+    field_spec{t::hello_ack::server,   "server",     fk::text,    false, false, line_len, 0,  0, 0},
+    field_spec{t::hello_ack::reason,   "reason",     fk::text,    false, false, text_len, 0,  0, 0},
+};
+constexpr std::array display_fields{
+    field_spec{t::display::line,     "line",         fk::text,    false, true,  line_len, 8,  0, 0},
+    field_spec{t::display::language, "language",     fk::text,    false, false, 8,        0,  0, 0},
+};
+constexpr std::array read_card_fields{
+    field_spec{t::read_card::amount,     "amount",     fk::i64,   true,  false, 0,        0,  0, 0},
+    field_spec{t::read_card::currency,   "currency",   fk::text,  true,  false, 3,        0,  0, 0},
+    field_spec{t::read_card::interfaces, "interfaces", fk::u8,    true,  false, 0,        0,  1, 7},
+    field_spec{t::read_card::timeout_ms, "timeout_ms", fk::u32,   true,  false, 0,        0,  0, 0},
+    field_spec{t::read_card::prompt,     "prompt",     fk::text,  false, true,  line_len, 4,  0, 0},
+};
+constexpr std::array pad_error_fields{
+    field_spec{t::pad_error::code,   "code",         fk::u16,     true,  false, 0,        0,  0, 0},
+    field_spec{t::pad_error::text,   "text",         fk::text,    false, false, text_len, 0,  0, 0},
+};
+constexpr std::array card_read_fields{
+    field_spec{t::card_read::mode,     "mode",       fk::u8,      true,  false, 0,          0, 1, 4},
+    field_spec{t::card_read::track2,   "track2",     fk::secret,  true,  false, track2_len, 0, 0, 0},
+    field_spec{t::card_read::fallback, "fallback",   fk::boolean, false, false, 0,          0, 0, 0},
+};
+constexpr std::array event_key_fields{
+    field_spec{t::event_key::key,    "key",          fk::u8,      true,  false, 0,        0,  0, 0},
+};
+
+using dir = direction;
+const std::array table{
+    message_spec{message_type::hello,     "hello",     dir::pad_to_server, hello_fields},
+    message_spec{message_type::hello_ack, "hello_ack", dir::server_to_pad, hello_ack_fields},
+    message_spec{message_type::display,   "display",   dir::server_to_pad, display_fields},
+    message_spec{message_type::read_card, "read_card", dir::server_to_pad, read_card_fields},
+    message_spec{message_type::cancel,    "cancel",    dir::server_to_pad, {}},
+    message_spec{message_type::ping,      "ping",      dir::server_to_pad, {}},
+    message_spec{message_type::ack,       "ack",       dir::pad_to_server, {}},
+    message_spec{message_type::pad_error, "pad_error", dir::pad_to_server, pad_error_fields},
+    message_spec{message_type::card_read, "card_read", dir::pad_to_server, card_read_fields},
+    message_spec{message_type::pong,      "pong",      dir::pad_to_server, {}},
+    message_spec{message_type::event_key, "event_key", dir::pad_to_server, event_key_fields},
+};
+// clang-format on
+
+const field_spec* find_field(const message_spec& spec, std::uint8_t tag) {
+  for (const auto& f : spec.fields)
+    if (f.tag == tag) return &f;
+  return nullptr;
+}
+
+const field_spec& field_of(message_type type, std::uint8_t tag) {
+  // Only called with (type, tag) pairs from tags.hpp; the table covers all of them.
+  return *find_field(*find_spec(type), tag);
+}
+
+}  // namespace
+
+std::span<const message_spec> message_table() noexcept {
+  return table;
+}
+
+const message_spec* find_spec(message_type type) noexcept {
+  return find_spec(static_cast<std::uint8_t>(type));
+}
+
+const message_spec* find_spec(std::uint8_t type_byte) noexcept {
+  for (const auto& s : table)
+    if (static_cast<std::uint8_t>(s.type) == type_byte) return &s;
+  return nullptr;
+}
+
+std::string_view kind_name(field_kind k) noexcept {
+  switch (k) {
+    case field_kind::u8:
+      return "u8";
+    case field_kind::u16:
+      return "u16";
+    case field_kind::u32:
+      return "u32";
+    case field_kind::i64:
+      return "i64";
+    case field_kind::boolean:
+      return "bool";
+    case field_kind::text:
+      return "text";
+    case field_kind::secret:
+      return "secret";
+  }
+  return "unknown";
+}
+
+// ---- text rules ------------------------------------------------------------------------------
+namespace {
+
+// Length of the valid UTF-8 sequence starting at s[i] (1..4), or 0 if invalid. Rejects
+// overlong forms, surrogates and code points above U+10FFFF (RFC 3629).
+std::size_t utf8_seq_len(std::string_view s, std::size_t i) {
+  auto b = [&](std::size_t k) { return static_cast<unsigned char>(s[k]); };
+  const unsigned char c = b(i);
+  if (c < 0x80) return 1;
+  std::size_t n = 0;
+  std::uint32_t cp = 0;
+  if (c >= 0xC2 && c <= 0xDF) {
+    n = 2;
+    cp = c & 0x1F;
+  } else if (c >= 0xE0 && c <= 0xEF) {
+    n = 3;
+    cp = c & 0x0F;
+  } else if (c >= 0xF0 && c <= 0xF4) {
+    n = 4;
+    cp = c & 0x07;
+  } else {
+    return 0;
+  }
+  if (i + n > s.size()) return 0;
+  for (std::size_t k = 1; k < n; ++k) {
+    if ((b(i + k) & 0xC0) != 0x80) return 0;
+    cp = (cp << 6) | (b(i + k) & 0x3F);
+  }
+  if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+    return 0;
+  return n;
+}
+
+bool is_control(unsigned char c) {
+  return c < 0x20 || c == 0x7F;
+}
+
+// Text fields end up on a display and in log lines: valid UTF-8, no control characters.
+bool text_ok(std::string_view s) {
+  for (std::size_t i = 0; i < s.size();) {
+    auto n = utf8_seq_len(s, i);
+    if (n == 0 || (n == 1 && is_control(static_cast<unsigned char>(s[i])))) return false;
+    i += n;
+  }
+  return true;
+}
+
+std::string fit_text(std::string_view s, std::size_t max_len) {
+  std::string out;
+  for (std::size_t i = 0; i < s.size();) {
+    auto n = utf8_seq_len(s, i);
+    std::string_view piece = (n == 0 || (n == 1 && is_control(static_cast<unsigned char>(s[i]))))
+                                 ? std::string_view("?")
+                                 : s.substr(i, n);
+    if (out.size() + piece.size() > max_len) break;
+    out += piece;
+    i += n == 0 ? 1 : n;
+  }
+  return out;
+}
+
+// ---- writer ----------------------------------------------------------------------------------
+
+class writer {
+ public:
+  explicit writer(message_type type) : type_(type) {}
+  bytes& out() { return out_; }
+
+  void u8(std::uint8_t tag, std::uint8_t v) { field(tag, {&v, 1}); }
+  void u16(std::uint8_t tag, std::uint16_t v) {
+    std::uint8_t b[2] = {static_cast<std::uint8_t>(v >> 8), static_cast<std::uint8_t>(v)};
+    field(tag, b);
+  }
+  void u32(std::uint8_t tag, std::uint32_t v) {
+    std::uint8_t b[4];
+    for (int i = 0; i < 4; ++i) b[i] = static_cast<std::uint8_t>(v >> (24 - 8 * i));
+    field(tag, b);
+  }
+  void i64(std::uint8_t tag, std::int64_t v) {
+    auto u = static_cast<std::uint64_t>(v);  // two's complement by C++20 definition
+    std::uint8_t b[8];
+    for (int i = 0; i < 8; ++i) b[i] = static_cast<std::uint8_t>(u >> (56 - 8 * i));
+    field(tag, b);
+  }
+  void boolean(std::uint8_t tag, bool v) { u8(tag, v ? 1 : 0); }
+  void text(std::uint8_t tag, std::string_view s) {
+    auto fitted = fit_text(s, field_of(type_, tag).max_len);
+    field(tag, as_bytes(fitted));
+  }
+  void texts(std::uint8_t tag, const std::vector<std::string>& v) {
+    const auto& f = field_of(type_, tag);
+    for (std::size_t i = 0; i < v.size() && i < f.max_count; ++i) text(tag, v[i]);
+  }
+  void secret(std::uint8_t tag, byte_view v) {
+    field(tag, v.first(std::min<std::size_t>(v.size(), field_of(type_, tag).max_len)));
+  }
+
+ private:
+  void field(std::uint8_t tag, byte_view v) {
+    out_.push_back(tag);
+    out_.push_back(static_cast<std::uint8_t>(v.size() >> 8));
+    out_.push_back(static_cast<std::uint8_t>(v.size()));
+    out_.insert(out_.end(), v.begin(), v.end());
+  }
+  message_type type_;
+  bytes out_;
+};
+
+template <class... F>
+struct overloaded : F... {
+  using F::operator()...;
+};
+template <class... F>
+overloaded(F...) -> overloaded<F...>;
+
+void write_body(writer& w, const message& m) {
+  std::visit(overloaded{
+                 [&](const hello& h) {
+                   w.u8(t::hello::version, h.version);
+                   w.text(t::hello::pad_id, h.pad_id);
+                   w.text(t::hello::serial, h.serial);
+                   w.text(t::hello::model, h.model);
+                   w.text(t::hello::firmware, h.firmware);
+                   w.texts(t::hello::capability, h.capabilities);
+                 },
+                 [&](const hello_ack& a) {
+                   w.boolean(t::hello_ack::accepted, a.accepted);
+                   w.text(t::hello_ack::server, a.server);
+                   w.text(t::hello_ack::reason, a.reason);
+                 },
+                 [&](const display& d) {
+                   w.texts(t::display::line, d.lines);
+                   w.text(t::display::language, d.language);
+                 },
+                 [&](const read_card& r) {
+                   w.i64(t::read_card::amount, r.amount);
+                   w.text(t::read_card::currency, r.currency);
+                   w.u8(t::read_card::interfaces, r.interfaces);
+                   w.u32(t::read_card::timeout_ms, r.timeout_ms);
+                   w.texts(t::read_card::prompt, r.prompt);
+                 },
+                 [&](const card_read& c) {
+                   w.u8(t::card_read::mode, static_cast<std::uint8_t>(c.mode));
+                   w.secret(t::card_read::track2, c.track2.view());
+                   w.boolean(t::card_read::fallback, c.fallback);
+                 },
+                 [&](const pad_error& e) {
+                   w.u16(t::pad_error::code, e.code);
+                   w.text(t::pad_error::text, e.text);
+                 },
+                 [&](const event_key& k) { w.u8(t::event_key::key, k.key); },
+                 [](const cancel&) {},
+                 [](const ack&) {},
+                 [](const ping&) {},
+                 [](const pong&) {},
+             },
+             m);
+}
+
+void put_u32(bytes& out, std::uint32_t v) {
+  for (int i = 0; i < 4; ++i) out.push_back(static_cast<std::uint8_t>(v >> (24 - 8 * i)));
+}
+
+std::uint32_t get_u32(const std::uint8_t* p) {
+  return (std::uint32_t{p[0]} << 24) | (std::uint32_t{p[1]} << 16) | (std::uint32_t{p[2]} << 8) | p[3];
+}
+
+}  // namespace
+
+bytes encode(const envelope& e) {
+  const auto type = type_of(e.body);
+  writer w(type);
+  write_body(w, e.body);
+  const bytes& body = w.out();
+  const std::size_t length = header_size + body.size();  // <= max_frame_length by the table limits
+  bytes out;
+  out.reserve(length_prefix_size + length);
+  out.push_back(static_cast<std::uint8_t>(length >> 8));
+  out.push_back(static_cast<std::uint8_t>(length));
+  out.push_back(protocol_version);
+  out.push_back(static_cast<std::uint8_t>(type));
+  put_u32(out, e.seq);
+  put_u32(out, e.ref);
+  out.insert(out.end(), body.begin(), body.end());
+  return out;
+}
+
+// ---- validate (the decoder's rules applied to a struct) ---------------------------------------
+namespace {
+
+error bad_field(const message_spec& spec, std::string_view field, std::string_view why) {
+  return make_error("pad.bad_field", fmt::format("{}.{}: {}", spec.name, field, why));
+}
+
+}  // namespace
+
+status validate(const envelope& e) {
+  const auto type = type_of(e.body);
+  const auto& spec = *find_spec(type);
+  std::optional<error> first;
+  auto check_text = [&](std::uint8_t tag, std::string_view s) {
+    if (first) return;
+    const auto& f = field_of(type, tag);
+    if (s.size() > f.max_len)
+      first = bad_field(spec, f.name, fmt::format("longer than {} bytes", f.max_len));
+    else if (!text_ok(s))
+      first = bad_field(spec, f.name, "not UTF-8 text without control characters");
+  };
+  auto check_texts = [&](std::uint8_t tag, const std::vector<std::string>& v) {
+    const auto& f = field_of(type, tag);
+    if (!first && v.size() > f.max_count)
+      first = bad_field(spec, f.name, fmt::format("more than {} items", f.max_count));
+    for (const auto& s : v) check_text(tag, s);
+  };
+  auto check_range = [&](std::uint8_t tag, std::uint32_t v) {
+    const auto& f = field_of(type, tag);
+    if (!first && (f.min_value || f.max_value) && (v < f.min_value || v > f.max_value))
+      first = bad_field(spec, f.name, fmt::format("out of range {}..{}", f.min_value, f.max_value));
+  };
+  std::visit(overloaded{
+                 [&](const hello& h) {
+                   check_range(t::hello::version, h.version);
+                   check_text(t::hello::pad_id, h.pad_id);
+                   check_text(t::hello::serial, h.serial);
+                   check_text(t::hello::model, h.model);
+                   check_text(t::hello::firmware, h.firmware);
+                   check_texts(t::hello::capability, h.capabilities);
+                 },
+                 [&](const hello_ack& a) {
+                   check_text(t::hello_ack::server, a.server);
+                   check_text(t::hello_ack::reason, a.reason);
+                 },
+                 [&](const display& d) {
+                   check_texts(t::display::line, d.lines);
+                   check_text(t::display::language, d.language);
+                 },
+                 [&](const read_card& r) {
+                   check_text(t::read_card::currency, r.currency);
+                   check_range(t::read_card::interfaces, r.interfaces);
+                   check_texts(t::read_card::prompt, r.prompt);
+                 },
+                 [&](const card_read& c) {
+                   check_range(t::card_read::mode, static_cast<std::uint8_t>(c.mode));
+                   const auto& f = field_of(type, t::card_read::track2);
+                   if (!first && (c.track2.empty() || c.track2.size() > f.max_len))
+                     first = bad_field(spec, f.name, fmt::format("length not 1..{}", f.max_len));
+                 },
+                 [&](const pad_error& er) { check_text(t::pad_error::text, er.text); },
+                 [](const auto&) {},
+             },
+             e.body);
+  if (first) return *first;
+  return {};
+}
+
+// ---- decoder ---------------------------------------------------------------------------------
+namespace {
+
+// The body after the generic pass: every known field checked against its spec, unknown tags
+// dropped. Values are views into the frame.
+class fields {
+ public:
+  explicit fields(const message_spec& spec) : spec_(spec) {}
+
+  status parse(byte_view body) {
+    std::size_t pos = 0;
+    while (pos < body.size()) {
+      // tag(1) + len(2) must be present before the value can be located.
+      if (body.size() - pos < 3)
+        return make_error("pad.truncated",
+                          fmt::format("{}: field header cut after {} bytes of body", spec_.name, pos));
+      const std::uint8_t tag = body[pos];
+      const std::size_t len = (std::size_t{body[pos + 1]} << 8) | body[pos + 2];
+      pos += 3;
+      if (body.size() - pos < len)
+        return make_error("pad.truncated", fmt::format("{}: field tag 0x{:02X} says {} bytes, {} left",
+                                                       spec_.name, tag, len, body.size() - pos));
+      const byte_view value = body.subspan(pos, len);
+      pos += len;
+      const field_spec* f = find_field(spec_, tag);
+      if (f == nullptr) continue;  // forward compatibility: a newer peer's field
+      if (++count_[tag] > 1 && !f->repeated)
+        return make_error("pad.duplicate_field", fmt::format("{}.{} occurs twice", spec_.name, f->name));
+      if (f->repeated && count_[tag] > f->max_count)
+        return bad_field(spec_, f->name, fmt::format("more than {} items", f->max_count));
+      if (auto st = check(*f, value); !st) return st;
+      items_.emplace_back(tag, value);
+    }
+    for (const auto& f : spec_.fields)
+      if (f.required && count_[f.tag] == 0)
+        return make_error("pad.missing_field", fmt::format("{}.{} is required", spec_.name, f.name));
+    return {};
+  }
+
+  bool has(std::uint8_t tag) const { return count_[tag] != 0; }
+
+  byte_view one(std::uint8_t tag) const {
+    for (const auto& [t, v] : items_)
+      if (t == tag) return v;
+    return {};
+  }
+
+  std::uint64_t num(std::uint8_t tag) const {
+    std::uint64_t v = 0;
+    for (auto b : one(tag)) v = (v << 8) | b;
+    return v;
+  }
+
+  std::string str(std::uint8_t tag) const {
+    auto v = one(tag);
+    return {reinterpret_cast<const char*>(v.data()), v.size()};
+  }
+
+  std::vector<std::string> strs(std::uint8_t tag) const {
+    std::vector<std::string> out;
+    for (const auto& [t, v] : items_)
+      if (t == tag) out.emplace_back(reinterpret_cast<const char*>(v.data()), v.size());
+    return out;
+  }
+
+ private:
+  status check(const field_spec& f, byte_view v) const {
+    std::size_t want = 0;
+    switch (f.kind) {
+      case field_kind::u8:
+      case field_kind::boolean:
+        want = 1;
+        break;
+      case field_kind::u16:
+        want = 2;
+        break;
+      case field_kind::u32:
+        want = 4;
+        break;
+      case field_kind::i64:
+        want = 8;
+        break;
+      case field_kind::text:
+        if (v.size() > f.max_len)
+          return bad_field(spec_, f.name, fmt::format("longer than {} bytes", f.max_len));
+        if (!text_ok({reinterpret_cast<const char*>(v.data()), v.size()}))
+          return bad_field(spec_, f.name, "not UTF-8 text without control characters");
+        return {};
+      case field_kind::secret:
+        // Length only: the content is card data and is not inspected (or quoted) here.
+        if (v.empty() || v.size() > f.max_len)
+          return bad_field(spec_, f.name, fmt::format("length not 1..{}", f.max_len));
+        return {};
+    }
+    if (v.size() != want)
+      return bad_field(spec_, f.name,
+                       fmt::format("{} needs {} bytes, got {}", kind_name(f.kind), want, v.size()));
+    if (f.kind == field_kind::boolean && v[0] > 1) return bad_field(spec_, f.name, "boolean not 0 or 1");
+    if (f.min_value || f.max_value) {
+      std::uint64_t n = 0;
+      for (auto b : v) n = (n << 8) | b;
+      if (n < f.min_value || n > f.max_value)
+        return bad_field(spec_, f.name, fmt::format("out of range {}..{}", f.min_value, f.max_value));
+    }
+    return {};
+  }
+
+  const message_spec& spec_;
+  std::array<std::uint8_t, 256> count_{};  // saturates well above every max_count (<= 16)
+  std::vector<std::pair<std::uint8_t, byte_view>> items_;
+};
+
+message build(message_type type, const fields& f) {
+  switch (type) {
+    case message_type::hello: {
+      hello h;
+      h.version = static_cast<std::uint8_t>(f.num(t::hello::version));
+      h.pad_id = f.str(t::hello::pad_id);
+      h.serial = f.str(t::hello::serial);
+      h.model = f.str(t::hello::model);
+      h.firmware = f.str(t::hello::firmware);
+      h.capabilities = f.strs(t::hello::capability);
+      return h;
+    }
+    case message_type::hello_ack: {
+      hello_ack a;
+      a.accepted = f.num(t::hello_ack::accepted) != 0;
+      a.server = f.str(t::hello_ack::server);
+      a.reason = f.str(t::hello_ack::reason);
+      return a;
+    }
+    case message_type::display: {
+      display d;
+      d.lines = f.strs(t::display::line);
+      if (f.has(t::display::language)) d.language = f.str(t::display::language);
+      return d;
+    }
+    case message_type::read_card: {
+      read_card r;
+      r.amount = static_cast<std::int64_t>(f.num(t::read_card::amount));
+      r.currency = f.str(t::read_card::currency);
+      r.interfaces = static_cast<std::uint8_t>(f.num(t::read_card::interfaces));
+      r.timeout_ms = static_cast<std::uint32_t>(f.num(t::read_card::timeout_ms));
+      r.prompt = f.strs(t::read_card::prompt);
+      return r;
+    }
+    case message_type::card_read: {
+      card_read c;
+      c.mode = static_cast<entry_mode>(f.num(t::card_read::mode));
+      c.track2 = secure_bytes(f.one(t::card_read::track2));
+      c.fallback = f.num(t::card_read::fallback) != 0;
+      return c;
+    }
+    case message_type::pad_error: {
+      pad_error e;
+      e.code = static_cast<std::uint16_t>(f.num(t::pad_error::code));
+      e.text = f.str(t::pad_error::text);
+      return e;
+    }
+    case message_type::event_key:
+      return event_key{static_cast<std::uint8_t>(f.num(t::event_key::key))};
+    case message_type::cancel:
+      return cancel{};
+    case message_type::ping:
+      return ping{};
+    case message_type::ack:
+      return ack{};
+    case message_type::pong:
+      return pong{};
+  }
+  return ack{};  // unreachable: type was found in the table
+}
+
+}  // namespace
+
+result<header> decode_header(byte_view frame) {
+  if (frame.size() < header_size)
+    return make_error("pad.truncated", fmt::format("frame of {} bytes is shorter than the {}-byte header",
+                                                   frame.size(), header_size));
+  if (frame[0] != protocol_version)
+    return make_error("pad.bad_version", fmt::format("version byte 0x{:02X}, this side speaks 0x{:02X}",
+                                                     frame[0], protocol_version));
+  return header{frame[0], frame[1], get_u32(frame.data() + 2), get_u32(frame.data() + 6)};
+}
+
+result<envelope> decode_body(byte_view frame) {
+  auto h = decode_header(frame);
+  if (!h) return h.err();
+  const message_spec* spec = find_spec(h->type);
+  if (spec == nullptr) return make_error("pad.unknown_type", fmt::format("message type 0x{:02X}", h->type));
+  fields f(*spec);
+  if (auto st = f.parse(frame.subspan(header_size)); !st) return st.err();
+  return envelope{h->seq, h->ref, build(spec->type, f)};
+}
+
+// ---- frame_reader ----------------------------------------------------------------------------
+
+void frame_reader::feed(byte_view data) {
+  // Compact lazily: consumed bytes are dropped once they are the bigger part of the buffer,
+  // so a long-lived connection does not grow the buffer without bound.
+  if (pos_ > 0 && pos_ >= buf_.size() / 2) {
+    buf_.erase(buf_.begin(), buf_.begin() + static_cast<std::ptrdiff_t>(pos_));
+    pos_ = 0;
+  }
+  buf_.insert(buf_.end(), data.begin(), data.end());
+}
+
+result<std::optional<bytes>> frame_reader::next() {
+  if (failed_) return *failed_;
+  const std::size_t avail = buf_.size() - pos_;
+  if (avail < length_prefix_size) return std::optional<bytes>{};
+  const std::size_t length = (std::size_t{buf_[pos_]} << 8) | buf_[pos_ + 1];
+  // Decided on the prefix alone, before waiting for the rest: a peer announcing an
+  // impossible length gets an error now, not a connection that waits forever.
+  if (length == 0 || length < header_size) {
+    failed_ = make_error("pad.bad_length",
+                         fmt::format("length prefix {} is below the {}-byte header", length, header_size));
+    return *failed_;
+  }
+  if (length > max_length_) {
+    failed_ =
+        make_error("pad.frame_too_large", fmt::format("length prefix {} exceeds {}", length, max_length_));
+    return *failed_;
+  }
+  if (avail < length_prefix_size + length) return std::optional<bytes>{};
+  auto first = buf_.begin() + static_cast<std::ptrdiff_t>(pos_ + length_prefix_size);
+  bytes frame(first, first + static_cast<std::ptrdiff_t>(length));
+  pos_ += length_prefix_size + length;
+  if (pos_ == buf_.size()) {
+    buf_.clear();
+    pos_ = 0;
+  }
+  return std::optional<bytes>{std::move(frame)};
+}
+
+void frame_reader::reset() noexcept {
+  buf_.clear();
+  pos_ = 0;
+  failed_.reset();
+}
+
+// ---- replay_guard ----------------------------------------------------------------------------
+
+status replay_guard::accept(std::uint32_t seq) {
+  if (seq <= last_)
+    return make_error("pad.replay", fmt::format("seq {} not above last accepted {}", seq, last_));
+  last_ = seq;
+  return {};
+}
+
+}  // namespace eftd::pad

@@ -1,0 +1,180 @@
+#include "eftd/pad/messages.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <type_traits>
+
+namespace eftd::pad {
+
+namespace {
+
+template <class... F>
+struct overloaded : F... {
+  using F::operator()...;
+};
+template <class... F>
+overloaded(F...) -> overloaded<F...>;
+
+// Peer-supplied text ends up in log lines: keep it on one line and short so a hostile
+// pad id cannot forge log entries.
+std::string printable(std::string_view s, std::size_t max = 64) {
+  std::string out;
+  out.reserve(std::min(s.size(), max));
+  for (char c : s) {
+    if (out.size() >= max) {
+      out += "...";
+      break;
+    }
+    auto u = static_cast<unsigned char>(c);
+    out += (u < 0x20 || u == 0x7F) ? '?' : c;
+  }
+  return out;
+}
+
+std::string join_printable(const std::vector<std::string>& v, std::string_view sep) {
+  std::string out;
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    if (i) out += sep;
+    out += printable(v[i]);
+  }
+  return out;
+}
+
+std::string_view mode_name(entry_mode m) {
+  switch (m) {
+    case entry_mode::magstripe:
+      return "magstripe";
+    case entry_mode::chip:
+      return "chip";
+    case entry_mode::contactless:
+      return "contactless";
+    case entry_mode::fallback_magstripe:
+      return "fallback_magstripe";
+  }
+  return "unknown";
+}
+
+}  // namespace
+
+message_type type_of(const message& m) noexcept {
+  return std::visit(overloaded{
+                        [](const hello&) { return message_type::hello; },
+                        [](const hello_ack&) { return message_type::hello_ack; },
+                        [](const display&) { return message_type::display; },
+                        [](const read_card&) { return message_type::read_card; },
+                        [](const card_read&) { return message_type::card_read; },
+                        [](const cancel&) { return message_type::cancel; },
+                        [](const ack&) { return message_type::ack; },
+                        [](const pad_error&) { return message_type::pad_error; },
+                        [](const event_key&) { return message_type::event_key; },
+                        [](const ping&) { return message_type::ping; },
+                        [](const pong&) { return message_type::pong; },
+                    },
+                    m);
+}
+
+std::string_view type_name(message_type t) noexcept {
+  switch (t) {
+    case message_type::hello:
+      return "hello";
+    case message_type::hello_ack:
+      return "hello_ack";
+    case message_type::display:
+      return "display";
+    case message_type::read_card:
+      return "read_card";
+    case message_type::cancel:
+      return "cancel";
+    case message_type::ping:
+      return "ping";
+    case message_type::ack:
+      return "ack";
+    case message_type::pad_error:
+      return "pad_error";
+    case message_type::card_read:
+      return "card_read";
+    case message_type::pong:
+      return "pong";
+    case message_type::event_key:
+      return "event_key";
+  }
+  return "unknown";
+}
+
+std::string_view pad_error_name(std::uint16_t code) noexcept {
+  switch (static_cast<pad_error_code>(code)) {
+    case pad_error_code::timeout:
+      return "timeout";
+    case pad_error_code::cancelled:
+      return "cancelled";
+    case pad_error_code::no_card:
+      return "no_card";
+    case pad_error_code::hardware:
+      return "hardware";
+    case pad_error_code::unsupported:
+      return "unsupported";
+    case pad_error_code::busy:
+      return "busy";
+    case pad_error_code::bad_request:
+      return "bad_request";
+  }
+  return "unknown";
+}
+
+bool is_reply(message_type t) noexcept {
+  switch (t) {
+    case message_type::ack:
+    case message_type::pad_error:
+    case message_type::card_read:
+    case message_type::pong:
+      return true;
+    default:
+      return false;
+  }
+}
+
+std::string describe(const message& m) {
+  return std::visit(
+      overloaded{
+          [](const hello& h) {
+            return fmt::format("hello version={} pad_id={} serial={} model={} firmware={} capabilities={}",
+                               h.version, printable(h.pad_id), printable(h.serial), printable(h.model),
+                               printable(h.firmware), join_printable(h.capabilities, ","));
+          },
+          [](const hello_ack& a) {
+            return fmt::format("hello_ack accepted={} server={} reason={}", a.accepted, printable(a.server),
+                               printable(a.reason, 128));
+          },
+          [](const display& d) {
+            return fmt::format("display lines={} language={} text=\"{}\"", d.lines.size(),
+                               printable(d.language), join_printable(d.lines, " | "));
+          },
+          [](const read_card& r) {
+            return fmt::format(
+                "read_card amount={} currency={} interfaces=0x{:02X} timeout_ms={} prompt_lines={}", r.amount,
+                printable(r.currency), r.interfaces, r.timeout_ms, r.prompt.size());
+          },
+          // Card data boundary: only the length of track 2, never any of its characters.
+          [](const card_read& c) {
+            return fmt::format("card_read mode={} fallback={} track2_len={}", mode_name(c.mode), c.fallback,
+                               c.track2.size());
+          },
+          [](const cancel&) { return std::string("cancel"); },
+          [](const ack&) { return std::string("ack"); },
+          [](const pad_error& e) {
+            return fmt::format("pad_error code={}({}) text={}", e.code, pad_error_name(e.code),
+                               printable(e.text, 128));
+          },
+          [](const event_key& k) { return fmt::format("event_key key=0x{:02X}", k.key); },
+          [](const ping&) { return std::string("ping"); },
+          [](const pong&) { return std::string("pong"); },
+      },
+      m);
+}
+
+std::string describe(const envelope& e) {
+  return fmt::format("seq={} ref={} {}", e.seq, e.ref, describe(e.body));
+}
+
+}  // namespace eftd::pad

@@ -1,0 +1,236 @@
+#include "eftd/padsim/tcp_client.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <array>
+#include <atomic>
+#include <boost/asio.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <charconv>
+#include <csignal>
+
+namespace eftd::padsim {
+
+namespace asio = boost::asio;
+using asio::ip::tcp;
+using namespace asio::experimental::awaitable_operators;
+using std::chrono::milliseconds;
+
+result<server_address> parse_server_address(std::string_view text) {
+  auto bad = [&] { return make_error("padsim.bad_address", fmt::format("'{}' is not host:port", text)); };
+  std::string_view host, port;
+  if (!text.empty() && text.front() == '[') {
+    const auto close = text.find(']');
+    if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':') return bad();
+    host = text.substr(1, close - 1);
+    port = text.substr(close + 2);
+  } else {
+    const auto colon = text.rfind(':');
+    if (colon == std::string_view::npos || text.find(':') != colon) return bad();
+    host = text.substr(0, colon);
+    port = text.substr(colon + 1);
+  }
+  unsigned value = 0;
+  auto [p, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
+  if (host.empty() || port.empty() || ec != std::errc{} || p != port.data() + port.size() || value == 0 ||
+      value > 65535)
+    return bad();
+  return server_address{std::string(host), static_cast<std::uint16_t>(value)};
+}
+
+namespace {
+
+constexpr auto token = asio::as_tuple(asio::use_awaitable);
+
+enum class conn_end { lost, refused, done };
+
+}  // namespace
+
+struct tcp_client::impl {
+  tcp_client_options opt;
+  pad_session& session;
+  asio::io_context io{1};
+  std::atomic<bool> stop_requested{false};
+
+  impl(tcp_client_options o, pad_session& s) : opt(std::move(o)), session(s) {}
+
+  // Waits `d` unless cancelled; the stop path cancels through the awaitable operators.
+  asio::awaitable<void> sleep(milliseconds d) {
+    asio::steady_timer t(co_await asio::this_coro::executor, d);
+    co_await t.async_wait(token);
+  }
+
+  asio::awaitable<bool> write_all(tcp::socket& sock, const std::vector<bytes>& frames) {
+    for (const auto& f : frames) {
+      auto [ec, n] = co_await asio::async_write(sock, asio::buffer(f), token);
+      if (ec) {
+        spdlog::warn("pad: write failed: {}", ec.message());
+        co_return false;
+      }
+    }
+    co_return true;
+  }
+
+  asio::awaitable<conn_end> connection(const server_address& srv, bool& was_accepted) {
+    auto ex = co_await asio::this_coro::executor;
+    tcp::resolver resolver(ex);
+    auto [rec, endpoints] = co_await resolver.async_resolve(srv.host, std::to_string(srv.port), token);
+    if (rec) {
+      spdlog::warn("pad: cannot resolve {}: {}", srv.host, rec.message());
+      co_return conn_end::lost;
+    }
+    tcp::socket sock(ex);
+    asio::steady_timer deadline(ex, opt.connect_timeout);
+    auto connected = co_await (asio::async_connect(sock, endpoints, token) || deadline.async_wait(token));
+    if (connected.index() == 1) {
+      spdlog::warn("pad: connect to {}:{} timed out", srv.host, srv.port);
+      co_return conn_end::lost;
+    }
+    if (auto [ec, ep] = std::get<0>(connected); ec) {
+      spdlog::warn("pad: connect to {}:{} failed: {}", srv.host, srv.port, ec.message());
+      co_return conn_end::lost;
+    }
+    spdlog::info("pad: connected to {}:{}", srv.host, srv.port);
+    boost::system::error_code opt_ec;  // best effort: replies are small and latency-bound
+    sock.set_option(tcp::no_delay(true), opt_ec);
+
+    // Built outside the co_await: gcc 12 rejects a braced list inside a coroutine expression.
+    std::vector<bytes> hello_frames;
+    hello_frames.push_back(session.start());
+    if (!co_await write_all(sock, hello_frames)) co_return conn_end::lost;
+
+    const auto handshake_deadline = std::chrono::steady_clock::now() + opt.handshake_timeout;
+    bool card_answered = false;
+    std::vector<std::uint8_t> buf(4096);
+    for (;;) {
+      boost::system::error_code ec;
+      std::size_t n = 0;
+      if (!session.accepted()) {
+        // Nothing but hello_ack is expected: a silent server must not hold the pad forever.
+        deadline.expires_at(handshake_deadline);
+        auto r = co_await (sock.async_read_some(asio::buffer(buf), token) || deadline.async_wait(token));
+        if (r.index() == 1) {
+          spdlog::warn("pad: no hello_ack from {}:{} within {} ms", srv.host, srv.port,
+                       opt.handshake_timeout.count());
+          co_return conn_end::lost;
+        }
+        std::tie(ec, n) = std::get<0>(r);
+      } else {
+        std::tie(ec, n) = co_await sock.async_read_some(asio::buffer(buf), token);
+      }
+      if (ec) {
+        spdlog::warn("pad: connection to {}:{} ended: {}", srv.host, srv.port,
+                     ec == asio::error::eof ? std::string("closed by server") : ec.message());
+        co_return conn_end::lost;
+      }
+      auto out = session.on_bytes(byte_view(buf.data(), n));
+      if (!out) {
+        const auto& e = out.err();
+        if (e.code == "padsim.refused") {
+          spdlog::error("pad: refused by {}:{}: {}", srv.host, srv.port, e.message);
+          co_return conn_end::refused;
+        }
+        spdlog::error("pad: protocol error from {}:{}: {} ({}); reconnecting", srv.host, srv.port, e.code,
+                      e.message);
+        co_return conn_end::lost;
+      }
+      if (!co_await write_all(sock, out->send)) co_return conn_end::lost;
+      for (auto ev : out->events) {
+        switch (ev) {
+          case session_event::accepted:
+            was_accepted = true;
+            spdlog::info("pad: accepted by {}:{}", srv.host, srv.port);
+            if (opt.on_ready) opt.on_ready();
+            break;
+          case session_event::card_answered:
+            card_answered = true;
+            break;
+          case session_event::displayed:
+            if (opt.once && card_answered) co_return conn_end::done;
+            break;
+          case session_event::cancelled:
+            break;
+        }
+      }
+    }
+  }
+
+  asio::awaitable<int> main_loop() {
+    std::size_t index = 0;
+    for (;;) {
+      const auto& srv = opt.servers[index % opt.servers.size()];
+      bool accepted = false;
+      const auto end = co_await connection(srv, accepted);
+      if (end == conn_end::done) co_return 0;
+      if (accepted) {
+        // It worked until now: the same server first, after the shortest wait.
+        opt.backoff.reset();
+      } else {
+        ++index;  // unreachable or refusing: try the next server
+      }
+      const auto wait = opt.backoff.next();
+      spdlog::info("pad: reconnecting in {} ms", wait.count());
+      co_await sleep(wait);
+    }
+  }
+
+  asio::awaitable<int> wait_signal() {
+    asio::signal_set signals(co_await asio::this_coro::executor, SIGINT, SIGTERM);
+    auto [ec, sig] = co_await signals.async_wait(token);
+    if (!ec) spdlog::info("pad: signal {}, stopping", sig);
+    co_return 0;
+  }
+
+  // Whichever ends first wins; the other is cancelled (its pending wait or I/O completes with
+  // operation_aborted) and awaited before this returns.
+  asio::awaitable<int> run_until_stopped(asio::awaitable<int> stopper) {
+    auto r = co_await (main_loop() || std::move(stopper));
+    co_return r.index() == 0 ? std::get<0>(r) : std::get<1>(r);
+  }
+
+  asio::awaitable<int> wait_forever() {
+    // Keeps the race below uniform when signals are not handled here; stop() ends the
+    // io_context instead.
+    asio::steady_timer t(co_await asio::this_coro::executor, asio::steady_timer::time_point::max());
+    co_await t.async_wait(token);
+    co_return 0;
+  }
+};
+
+tcp_client::tcp_client(tcp_client_options options, pad_session& session)
+    : impl_(std::make_unique<impl>(std::move(options), session)) {}
+
+tcp_client::~tcp_client() = default;
+
+int tcp_client::run() {
+  if (impl_->opt.servers.empty()) {
+    spdlog::error("pad: no server configured");
+    return 1;
+  }
+  int code = 1;
+  // Chosen outside any coroutine: gcc 12 destroys a temporary awaitable twice when a ?: sits
+  // inside a co_await expression.
+  auto stopper = impl_->opt.handle_signals ? impl_->wait_signal() : impl_->wait_forever();
+  asio::co_spawn(impl_->io, impl_->run_until_stopped(std::move(stopper)), [&](std::exception_ptr e, int rc) {
+    if (e) {
+      try {
+        std::rethrow_exception(e);
+      } catch (const std::exception& ex) {
+        spdlog::critical("pad: internal failure: {}", ex.what());
+      }
+      code = 1;
+      return;
+    }
+    code = rc;
+  });
+  impl_->io.run();
+  // stop() abandons the loop on purpose: that is a normal end, not a failure.
+  return impl_->stop_requested ? 0 : code;
+}
+
+void tcp_client::stop() {
+  impl_->stop_requested = true;
+  impl_->io.stop();
+}
+
+}  // namespace eftd::padsim
