@@ -32,6 +32,9 @@ eftd_build() {
   export CCACHE_MAXSIZE="${CCACHE_MAXSIZE:-5G}"
   # PCH and ccache: without these options ccache refuses to cache precompiled-header users.
   export CCACHE_SLOPPINESS="pch_defines,time_macros,include_file_mtime,include_file_ctime"
+  # Paths relative to the checkout, so a fresh clone elsewhere (CI) hits the same cache.
+  export CCACHE_BASEDIR="$EFTD_ROOT"
+  export CCACHE_NOHASHDIR=1
   local jobs="${EFTD_JOBS:-$(nproc)}"
   if [ ! -f "$EFTD_ROOT/$dir/build.ninja" ]; then
     cmake -S "$EFTD_ROOT" -B "$EFTD_ROOT/$dir" -G Ninja "$@" >&2

@@ -647,6 +647,14 @@ result<void> set_port(std::string_view key, std::string_view value, std::uint16_
   return {};
 }
 
+// Timeouts: 1 ms .. 10 minutes; a zero or absurd timeout is always a mistake.
+result<void> set_timeout_ms(std::string_view key, std::string_view value, std::uint32_t& out) {
+  auto v = parse_int(value);
+  if (!v || *v < 1 || *v > 600000) return override_error(key, "expected milliseconds 1..600000");
+  out = static_cast<std::uint32_t>(*v);
+  return {};
+}
+
 result<void> set_nonempty(std::string_view key, std::string_view value, std::string& out) {
   if (value.empty()) return override_error(key, "must not be empty");
   out = std::string(value);
@@ -789,11 +797,14 @@ result<void> apply_override(server_config& cfg, std::string_view key_eq_value) {
     if (it == cfg.acquirers.end()) return override_error(key, fmt::format("unknown acquirer '{}'", name));
     if (field == "host") return set_nonempty(key, value, it->host);
     if (field == "port") return set_port(key, value, it->port, false);
-    return override_error(key, "only host and port can be overridden for an acquirer");
+    if (field == "response_timeout_ms") return set_timeout_ms(key, value, it->response_timeout_ms);
+    if (field == "connect_timeout_ms") return set_timeout_ms(key, value, it->connect_timeout_ms);
+    return override_error(key, "only host, port, response_timeout_ms and connect_timeout_ms can be overridden for an acquirer");
   }
   return override_error(key,
                         "unsupported key (supported: server.node_name, listen.pos.address, listen.pos.port, "
                         "listen.pad.address, listen.pad.port, acquirers.<name>.host, acquirers.<name>.port, "
+                        "acquirers.<name>.response_timeout_ms, acquirers.<name>.connect_timeout_ms, "
                         "journal.path, journal.key_file, log.level, log.format, log.file)");
 }
 

@@ -56,6 +56,10 @@ TEST_CASE("relative override paths resolve against the current directory") {
   CHECK(cfg.journal_cfg.path == (fs::current_path() / "var/eftd.db").lexically_normal());
   REQUIRE(apply_override(cfg, "log.file=").has_value());
   CHECK(cfg.log.file.empty());
+  REQUIRE(apply_override(cfg, "acquirers.sim.response_timeout_ms=750").has_value());
+  CHECK(cfg.find_acquirer("sim")->response_timeout_ms == 750);
+  REQUIRE(apply_override(cfg, "acquirers.sim.connect_timeout_ms=1500").has_value());
+  CHECK(cfg.find_acquirer("sim")->connect_timeout_ms == 1500);
 }
 
 TEST_CASE("bad overrides are rejected with config.override naming the key") {
@@ -70,7 +74,9 @@ TEST_CASE("bad overrides are rejected with config.override naming the key") {
       {"listen.pad.port=", "--set listen.pad.port: expected an integer"},
       {"acquirers.sim.port=0", "--set acquirers.sim.port: expected an integer 1..65535"},
       {"acquirers.nobody.port=1", "--set acquirers.nobody.port: unknown acquirer 'nobody'"},
-      {"acquirers.sim.dialect=x", "--set acquirers.sim.dialect: only host and port"},
+      {"acquirers.sim.dialect=x", "--set acquirers.sim.dialect: only host, port, response_timeout_ms"},
+      {"acquirers.sim.response_timeout_ms=0", "--set acquirers.sim.response_timeout_ms: expected milliseconds"},
+      {"acquirers.sim.connect_timeout_ms=x", "--set acquirers.sim.connect_timeout_ms: expected milliseconds"},
       {"acquirers.sim=1", "--set acquirers.sim: expected acquirers.<name>.host"},
       {"log.format=xml", "--set log.format: expected text or json"},
       {"log.level=loud", "--set log.level: expected one of"},

@@ -116,8 +116,32 @@ std::optional<int> process::wait_exit(std::chrono::milliseconds timeout) {
   // Child exit closes its stdout only if no grandchild holds it, so wait on waitpid itself,
   // polling the pipe meanwhile so a chatty child never blocks on a full pipe.
   const auto deadline = clock_type::now() + timeout;
+  // Once the child has exited, whatever it wrote is still in the pipe: collect it, so the
+  // last lines (a summary printed at shutdown) are in output().
+  auto drain = [this] {
+    while (out_fd_ >= 0) {
+      pollfd p{out_fd_, POLLIN, 0};
+      if (::poll(&p, 1, 0) <= 0) break;
+      char chunk[4096];
+      ssize_t r = ::read(out_fd_, chunk, sizeof chunk);
+      if (r <= 0) {
+        close(out_fd_);
+        out_fd_ = -1;
+        break;
+      }
+      buf_.append(chunk, static_cast<std::size_t>(r));
+    }
+    std::size_t nl;
+    while ((nl = buf_.find('\n')) != std::string::npos) {
+      lines_.push_back(buf_.substr(0, nl));
+      buf_.erase(0, nl + 1);
+    }
+  };
   while (clock_type::now() < deadline) {
-    if (!running()) return status_;
+    if (!running()) {
+      drain();
+      return status_;
+    }
     if (out_fd_ >= 0) {
       pollfd p{out_fd_, POLLIN, 0};
       if (::poll(&p, 1, 20) > 0) {

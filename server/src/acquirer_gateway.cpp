@@ -1,0 +1,150 @@
+#include "acquirer_gateway.hpp"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <ctime>
+
+#include "eftd/acq/codec.hpp"
+#include "eftd/acq/dialect.hpp"
+#include "eftd/acq/link.hpp"
+#include "eftd/acq/message.hpp"
+
+namespace eftd::server {
+
+namespace asio = boost::asio;
+
+namespace {
+
+std::tm utc_tm(std::int64_t ms) {
+  std::time_t t = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  return tm;
+}
+
+std::tm local_tm(std::int64_t ms) {
+  std::time_t t = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  localtime_r(&t, &tm);
+  return tm;
+}
+
+// Field 7: transmission date and time, MMDDhhmmss in UTC (ISO 8583:1987).
+std::string transmission_datetime(std::int64_t ms) {
+  auto tm = utc_tm(ms);
+  return fmt::format("{:02}{:02}{:02}{:02}{:02}", tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+}
+
+// Fields every request of a given transaction shares (an original and its reversal alike).
+acq::message base_message(server_context& ctx, const acquirer_request& r, std::string mti, std::uint32_t stan,
+                          std::int64_t at_ms) {
+  acq::message m(std::move(mti));
+  const auto* cfg = ctx.cfg.find_acquirer(r.acquirer);
+  auto lt = local_tm(at_ms);
+  m.set(3, r.processing_code);
+  m.set(4, fmt::format("{:012}", r.amount_minor));
+  m.set(7, transmission_datetime(at_ms));
+  m.set(11, fmt::format("{:06}", stan));
+  m.set(12, fmt::format("{:02}{:02}{:02}", lt.tm_hour, lt.tm_min, lt.tm_sec));
+  m.set(13, fmt::format("{:02}{:02}", lt.tm_mon + 1, lt.tm_mday));
+  m.set(22, r.pos_entry_mode);
+  m.set(25, "00");  // POS condition code: normal presentment
+  if (cfg) m.set(32, cfg->acquiring_institution_id);
+  if (!r.rrn.empty()) m.set(37, r.rrn);
+  m.set(41, r.terminal_id);
+  m.set(42, r.card_acceptor_id);
+  m.set(49, fmt::format("{:03}", r.currency_numeric));
+  return m;
+}
+
+result<acquirer_answer> read_answer(const acq::message& resp) {
+  auto rc = resp.get(39);
+  if (!rc || rc->size() != 2) return make_error("acq.decode_error", "response without a valid field 39");
+  acquirer_answer a;
+  a.response_code = std::string(*rc);
+  if (auto ac = resp.get(38)) {
+    // Auth codes are 6 characters, space padded; keep the meaningful part.
+    std::string s(*ac);
+    while (!s.empty() && s.back() == ' ') s.pop_back();
+    a.auth_code = s;
+  }
+  if (auto rrn = resp.get(37)) a.rrn = std::string(*rrn);
+  return a;
+}
+
+asio::awaitable<result<acquirer_answer>> exchange(server_context& ctx, const std::string& acquirer, acq::message m) {
+  auto it = ctx.links.find(acquirer);
+  if (it == ctx.links.end()) co_return make_error("acq.unknown_acquirer", "no link for acquirer '" + acquirer + "'");
+  auto link = it->second;
+  result<acq::message> resp = make_error("acq.disconnected", "no answer");
+  try {
+    // The link lives on its own strand; the flow resumes on its own executor afterwards.
+    resp = co_await asio::co_spawn(ctx.link_strands.at(acquirer), link->request(std::move(m)), asio::use_awaitable);
+  } catch (const std::exception& e) {
+    co_return make_error("acq.disconnected", std::string("acquirer link failed: ") + e.what());
+  }
+  if (!resp) co_return resp.err();
+  co_return read_answer(*resp);
+}
+
+}  // namespace
+
+std::string local_datetime_of(std::int64_t at_ms) {
+  auto tm = local_tm(at_ms);
+  return fmt::format("{:02}{:02}{:02}{:02}{:02}", tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+}
+
+std::string make_rrn(std::int64_t at_ms, std::uint32_t stan) {
+  auto tm = local_tm(at_ms);
+  return fmt::format("{:01}{:03}{:02}{:06}", (tm.tm_year + 1900) % 10, tm.tm_yday + 1, tm.tm_hour, stan % 1000000);
+}
+
+asio::awaitable<result<acquirer_answer>> send_financial(server_context& ctx, const acquirer_request& req,
+                                                        const eftd::track2& card) {
+  auto m = base_message(ctx, req, req.mti, req.stan, req.at_ms);
+  // Field 35 carries the whole track 2 for a swiped card; field 2 is then redundant.
+  auto t2 = card.encode_ascii();
+  m.set(35, std::string(reinterpret_cast<const char*>(t2.view().data()), t2.size()));
+  co_return co_await exchange(ctx, req.acquirer, std::move(m));
+}
+
+asio::awaitable<result<acquirer_answer>> send_reversal(server_context& ctx, const acquirer_request& original,
+                                                       std::uint32_t reversal_stan) {
+  const auto now = ctx.clock.now_ms();
+  auto m = base_message(ctx, original, "0400", reversal_stan, now);
+  // Field 90 (original data elements, n42): original MTI, STAN, transmission date-time,
+  // acquiring institution id (11, zero-padded) and forwarding institution id (11 zeros).
+  const auto* cfg = ctx.cfg.find_acquirer(original.acquirer);
+  std::string acq_id = cfg ? cfg->acquiring_institution_id : "";
+  if (acq_id.size() < 11) acq_id = std::string(11 - acq_id.size(), '0') + acq_id;
+  m.set(90, fmt::format("{}{:06}{}{}{}", original.mti, original.stan, transmission_datetime(original.at_ms),
+                        acq_id.substr(0, 11), std::string(11, '0')));
+  co_return co_await exchange(ctx, original.acquirer, std::move(m));
+}
+
+void create_links(server_context& ctx) {
+  for (const auto& a : ctx.cfg.acquirers) {
+    acq::link_config lc;
+    lc.name = a.name;
+    lc.host = a.host;
+    lc.port = a.port;
+    lc.connect_timeout = std::chrono::milliseconds(a.connect_timeout_ms);
+    lc.response_timeout = std::chrono::milliseconds(a.response_timeout_ms);
+    lc.dialect = a.dialect;
+    asio::any_io_executor strand = asio::make_strand(ctx.io);
+    auto link = acq::link::create(strand, lc);
+    if (!link) {
+      spdlog::error("acquirer {}: {}", a.name, link.err().message);
+      continue;
+    }
+    ctx.links[a.name] = std::move(*link);
+    ctx.link_strands[a.name] = strand;
+  }
+}
+
+void close_links(server_context& ctx) {
+  for (auto& [name, link] : ctx.links) link->close();
+}
+
+}  // namespace eftd::server

@@ -1,0 +1,54 @@
+// What the engine asks of an acquirer, in business terms; the gateway turns it into ISO 8583
+// (acquirers/ dialect tables) and back. Keeping ISO details here lets the engine read like
+// the steps of a sale, and lets other dialects slot in without touching the flow.
+#pragma once
+
+#include <boost/asio.hpp>
+#include <cstdint>
+#include <string>
+
+#include "context.hpp"
+#include "eftd/core/card.hpp"
+
+namespace eftd::server {
+
+struct acquirer_request {
+  std::string acquirer;           // config name
+  std::string terminal_id;        // field 41
+  std::string card_acceptor_id;   // field 42
+  std::string mti = "0200";
+  std::string processing_code = "000000";  // field 3: purchase from default account
+  std::string pos_entry_mode = "901";      // field 22
+  std::uint32_t stan = 0;                  // field 11
+  std::int64_t at_ms = 0;                  // fields 7 (UTC) and 12/13 (local) derive from this
+  std::string rrn;                         // field 37
+  std::int64_t amount_minor = 0;           // field 4
+  std::uint16_t currency_numeric = 0;      // field 49
+};
+
+struct acquirer_answer {
+  std::string response_code;  // field 39
+  std::string auth_code;      // field 38
+  std::string rrn;            // field 37
+};
+
+// Field 13+12 (MMDDhhmmss, local time): the journal's local_datetime for a request.
+std::string local_datetime_of(std::int64_t at_ms);
+// A retrieval reference number (field 37): YDDDhh + STAN, 12 digits.
+std::string make_rrn(std::int64_t at_ms, std::uint32_t stan);
+
+// Sends a financial request (0200) with the card's track 2 and waits for the answer.
+// Errors: acq.connect_failed, acq.timeout, acq.disconnected, acq.decode_error, acq.unknown_acquirer.
+boost::asio::awaitable<result<acquirer_answer>> send_financial(server_context& ctx, const acquirer_request& req,
+                                                               const eftd::track2& card);
+
+// Sends a reversal (0400) for `original`, carrying its data elements in field 90.
+boost::asio::awaitable<result<acquirer_answer>> send_reversal(server_context& ctx, const acquirer_request& original,
+                                                              std::uint32_t reversal_stan);
+
+// Creates one link per configured acquirer (connecting lazily).
+void create_links(server_context& ctx);
+// Drops every acquirer connection; requests in flight fail with acq.disconnected.
+void close_links(server_context& ctx);
+
+}  // namespace eftd::server

@@ -1,0 +1,64 @@
+#include "context.hpp"
+
+#include <memory>
+
+#include "pad_session.hpp"
+
+namespace eftd::server {
+
+namespace asio = boost::asio;
+
+std::shared_ptr<pad_session> server_context::pad_for(const std::string& pad_id) {
+  std::lock_guard lk(pads_mu);
+  auto it = pads.find(pad_id);
+  if (it == pads.end()) return nullptr;
+  auto p = it->second.lock();
+  if (!p || !p->open()) return nullptr;
+  return p;
+}
+
+std::uint32_t server_context::next_stan(const std::string& acquirer, const std::string& terminal,
+                                        std::string& counter_name) {
+  counter_name = "stan/" + acquirer + "/" + terminal;
+  std::lock_guard lk(stan_mu);
+  auto it = stans.find(counter_name);
+  if (it == stans.end()) {
+    // First use since start: continue from the journaled value so a restart never reuses a
+    // STAN within its wrap-around period.
+    std::int64_t last = 0;
+    {
+      std::lock_guard rlk(reader_mu);
+      if (!reader) {
+        auto r = journal::reader::open(journal_path);
+        if (r) reader.emplace(std::move(*r));
+      }
+      if (reader) {
+        auto v = reader->counter(counter_name);
+        if (v) last = *v;
+      }
+    }
+    it = stans.emplace(counter_name, static_cast<std::uint32_t>(last)).first;
+  }
+  // STAN is 6 digits: 1..999999, then it wraps (uniqueness toward the acquirer comes from
+  // terminal + STAN + transmission date-time, never the STAN alone).
+  it->second = it->second >= 999999 ? 1 : it->second + 1;
+  return it->second;
+}
+
+// Not a coroutine itself, and the initiation captures nothing that owns resources: GCC 12
+// destroys non-trivial temporaries of a co_await expression twice, which once cost a strand's
+// reference count here. The completion resumes on the awaiting coroutine's own executor.
+asio::awaitable<status> commit(server_context& ctx, journal::batch b) {
+  return asio::async_initiate<decltype(asio::use_awaitable), void(status)>(
+      [&ctx](auto handler, journal::batch batch) {
+        auto ex = asio::get_associated_executor(handler);
+        auto h = std::make_shared<decltype(handler)>(std::move(handler));
+        // The writer calls back on its own thread; hop back to the flow's executor.
+        ctx.journal->submit(std::move(batch), [h, ex](status st) {
+          asio::post(ex, [h, st = std::move(st)]() mutable { (*h)(std::move(st)); });
+        });
+      },
+      asio::use_awaitable, std::move(b));
+}
+
+}  // namespace eftd::server

@@ -1,0 +1,75 @@
+// Shared state of one eftd process: configuration, journal, registries, acquirer links.
+// Owned by run(); sessions and flows hold a reference. Mutable registries are guarded by
+// their own mutex (critical sections are a few map operations, never I/O).
+#pragma once
+
+#include <boost/asio.hpp>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+
+#include "eftd/core/bin_table.hpp"
+#include "eftd/core/config.hpp"
+#include "eftd/journal/card_data.hpp"
+#include "eftd/journal/reader.hpp"
+#include "eftd/journal/writer.hpp"
+
+namespace eftd::acq {
+class link;
+}
+
+namespace eftd::server {
+
+class pad_session;
+class pos_session;
+
+// Injected time: tests and replays can pin it.
+struct clock_source {
+  std::function<std::int64_t()> now_ms;  // Unix epoch milliseconds
+};
+
+struct server_context {
+  boost::asio::io_context& io;
+  config::server_config cfg;
+  std::optional<eftd::bin_table> bins;  // no table: every card is of unknown scheme
+  journal::keys keys;
+  std::unique_ptr<journal::writer> journal;
+  std::filesystem::path journal_path;
+  clock_source clock;
+
+  // Pads currently connected and authenticated, by pad id.
+  std::mutex pads_mu;
+  std::map<std::string, std::weak_ptr<pad_session>> pads;
+
+  // Tills: the logged-in POS session and the order currently running (one per till).
+  std::mutex tills_mu;
+  std::map<std::string, std::weak_ptr<pos_session>> pos_by_till;
+  std::map<std::string, std::string> busy_tills;  // till id -> order number in progress
+
+  // Acquirer links by acquirer name (created at start-up, connect lazily).
+  std::map<std::string, std::shared_ptr<acq::link>> links;
+  std::map<std::string, boost::asio::any_io_executor> link_strands;  // each link's own strand
+
+  // STAN per (acquirer, terminal): in memory, persisted with each request intent.
+  std::mutex stan_mu;
+  std::map<std::string, std::uint32_t> stans;
+
+  // Read-only journal access for status queries (one connection, serialised).
+  std::mutex reader_mu;
+  std::optional<journal::reader> reader;
+
+  std::shared_ptr<pad_session> pad_for(const std::string& pad_id);
+  // Next STAN for an acquirer/terminal: 1..999999, wrapping. Returns the counter name too.
+  std::uint32_t next_stan(const std::string& acquirer, const std::string& terminal, std::string& counter_name);
+};
+
+// Wraps journal::writer::submit as an awaitable that resumes on the caller's executor only
+// after the batch is durable (or failed).
+boost::asio::awaitable<status> commit(server_context& ctx, journal::batch b);
+
+}  // namespace eftd::server

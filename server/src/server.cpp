@@ -1,0 +1,118 @@
+#include "eftd/server/server.hpp"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <thread>
+
+#include "acquirer_gateway.hpp"
+#include "context.hpp"
+#include "engine.hpp"
+#include "pad_session.hpp"
+#include "pos_session.hpp"
+
+namespace eftd::server {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+// Binds a listener; a port already in use is a clear start-up error, not a crash.
+result<tcp::acceptor> bind(asio::io_context& io, const config::listener& l, std::string_view what) {
+  boost::system::error_code ec;
+  auto addr = asio::ip::make_address(l.address, ec);
+  if (ec) return make_error("server.bad_address", fmt::format("listen.{}.address '{}': {}", what, l.address, ec.message()));
+  tcp::acceptor a(io);
+  tcp::endpoint ep(addr, l.port);
+  a.open(ep.protocol(), ec);
+  if (!ec) a.set_option(tcp::acceptor::reuse_address(true), ec);
+  if (!ec) a.bind(ep, ec);
+  if (!ec) a.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec)
+    return make_error("server.listen_failed",
+                      fmt::format("cannot listen for {} on {}:{}: {}", what, l.address, l.port, ec.message()));
+  return a;
+}
+
+std::int64_t system_now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+int run(const config::server_config& cfg, const run_options& options) {
+  asio::io_context io(static_cast<int>(options.threads));
+  server_context ctx{io, cfg};
+  ctx.clock.now_ms = system_now_ms;
+
+  auto fail = [](const error& e) {
+    spdlog::critical("start-up failed: {}", e.message);
+    std::fprintf(stderr, "eftd: %s\n", e.message.c_str());
+    return 1;
+  };
+
+  if (!cfg.bin_table.empty()) {
+    auto bins = eftd::bin_table::load(cfg.bin_table);
+    if (!bins) return fail(make_error(bins.err().code, "cards.bin_table: " + bins.err().message));
+    ctx.bins.emplace(std::move(*bins));
+  }
+  std::error_code fec;
+  if (cfg.journal_cfg.path.has_parent_path()) std::filesystem::create_directories(cfg.journal_cfg.path.parent_path(), fec);
+  auto keys = journal::load_or_create_keys(cfg.journal_cfg.key_file);
+  if (!keys) return fail(make_error(keys.err().code, "journal.key_file: " + keys.err().message));
+  ctx.keys = std::move(*keys);
+  auto writer = journal::writer::open(cfg.journal_cfg.path, cfg.journal_cfg.group_commit_max);
+  if (!writer) return fail(make_error(writer.err().code, "journal.path: " + writer.err().message));
+  ctx.journal = std::move(*writer);
+  ctx.journal_path = cfg.journal_cfg.path;
+
+  auto pos_acc = bind(io, cfg.pos, "pos");
+  if (!pos_acc) return fail(pos_acc.err());
+  auto pad_acc = bind(io, cfg.pad, "pad");
+  if (!pad_acc) return fail(pad_acc.err());
+
+  create_links(ctx);
+
+  auto on_listener_end = [](std::exception_ptr e) {
+    if (e) spdlog::error("listener stopped by an exception");
+  };
+  asio::co_spawn(io, pos_listener(*pos_acc, ctx), on_listener_end);
+  asio::co_spawn(io, pad_listener(*pad_acc, ctx), on_listener_end);
+
+  asio::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([&](boost::system::error_code ec, int sig) {
+    if (ec) return;
+    spdlog::info("signal {}: shutting down", sig);
+    boost::system::error_code ignore;
+    pos_acc->close(ignore);
+    pad_acc->close(ignore);
+    close_links(ctx);
+    io.stop();
+  });
+
+  const auto pos_port = pos_acc->local_endpoint().port();
+  const auto pad_port = pad_acc->local_endpoint().port();
+  spdlog::info("eftd '{}' listening: POS on {}:{}, pads on {}:{}, journal {}", cfg.node_name, cfg.pos.address, pos_port,
+               cfg.pad.address, pad_port, cfg.journal_cfg.path.string());
+  start_recovery(ctx);
+  if (options.print_ready) {
+    std::cout << fmt::format("READY {{\"pos\":{},\"pad\":{}}}", pos_port, pad_port) << std::endl;
+  }
+
+  std::vector<std::thread> threads;
+  for (std::size_t i = 1; i < options.threads; ++i) threads.emplace_back([&io] { io.run(); });
+  io.run();
+  for (auto& t : threads) t.join();
+
+  // Everything already submitted to the journal is made durable before exit.
+  ctx.journal->close();
+  spdlog::info("eftd stopped");
+  return 0;
+}
+
+}  // namespace eftd::server

@@ -1,0 +1,519 @@
+// The walking skeleton end to end, through real processes on free ports:
+// eft-pos-sim -> eftd -> eftpad (virtual pad) and eft-acquirer-sim, with a real SQLite journal.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <fstream>
+
+#include "eftd/journal/reader.hpp"
+#include "eftd/pad/codec.hpp"
+#include "harness.hpp"
+
+using namespace std::chrono_literals;
+using eftd::test::installation;
+
+namespace {
+
+// The test card's PAN (pinpad-firmware-shim/cards/visa-approve.toml). It must never appear in
+// the journal, the logs or a POS message; tests search for it and never print it.
+const std::string test_pan = "4761739001010119";
+
+std::string order_no(const std::string& tag) {
+  static int n = 0;
+  return tag + std::to_string(::getpid() % 10000) + std::to_string(++n);
+}
+
+bool contains(const std::string& hay, const std::string& needle) { return hay.find(needle) != std::string::npos; }
+
+bool any_line_contains(const std::vector<std::string>& lines, const std::string& needle) {
+  for (const auto& l : lines)
+    if (contains(l, needle)) return true;
+  return false;
+}
+
+// A minimal raw POS client for protocol-level checks.
+class raw_client {
+ public:
+  explicit raw_client(int port) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<std::uint16_t>(port));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+  }
+  ~raw_client() { close(); }
+  void close() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+  void send(const std::string& s) { REQUIRE(::write(fd_, s.data(), s.size()) == static_cast<ssize_t>(s.size())); }
+  void send_bytes(const eftd::bytes& b) { REQUIRE(::write(fd_, b.data(), b.size()) == static_cast<ssize_t>(b.size())); }
+  // Whatever arrives next (empty on EOF or timeout).
+  std::string read_some(std::chrono::milliseconds timeout) {
+    pollfd p{fd_, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(timeout.count())) <= 0) return {};
+    char chunk[4096];
+    auto n = ::read(fd_, chunk, sizeof chunk);
+    return n > 0 ? std::string(chunk, static_cast<std::size_t>(n)) : std::string();
+  }
+  std::optional<nlohmann::json> next(std::chrono::milliseconds timeout = 10s) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+      if (auto nl = buf_.find('\n'); nl != std::string::npos) {
+        auto line = buf_.substr(0, nl);
+        buf_.erase(0, nl + 1);
+        return nlohmann::json::parse(line, nullptr, false);
+      }
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0) return std::nullopt;
+      pollfd p{fd_, POLLIN, 0};
+      if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) return std::nullopt;
+      char chunk[4096];
+      auto n = ::read(fd_, chunk, sizeof chunk);
+      if (n <= 0) return std::nullopt;
+      buf_.append(chunk, static_cast<std::size_t>(n));
+    }
+  }
+
+ private:
+  int fd_ = -1;
+  std::string buf_;
+};
+
+// A pad that speaks the protocol by hand, so a test can make it misbehave at an exact step.
+class scripted_pad {
+ public:
+  scripted_pad(int port, const std::string& pad_id, const std::string& serial) : client_(port) {
+    eftd::pad::hello h;
+    h.pad_id = pad_id;
+    h.serial = serial;
+    h.model = "scripted";
+    h.firmware = "test";
+    send(eftd::pad::envelope{seq_.next(), 0, h});
+    auto ack = next();
+    REQUIRE(ack.has_value());
+    auto* ha = std::get_if<eftd::pad::hello_ack>(&ack->body);
+    REQUIRE(ha != nullptr);
+    REQUIRE(ha->accepted);
+  }
+  void send(const eftd::pad::envelope& e) { client_.send_bytes(eftd::pad::encode(e)); }
+  std::optional<eftd::pad::envelope> next(std::chrono::milliseconds timeout = 10s) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+      auto f = frames_.next();
+      REQUIRE(f);
+      if (f->has_value()) {
+        auto env = eftd::pad::decode_body(**f);
+        REQUIRE(env);
+        return std::move(*env);
+      }
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0) return std::nullopt;
+      auto chunk = client_.read_some(left);
+      if (chunk.empty()) return std::nullopt;
+      frames_.feed(eftd::byte_view(reinterpret_cast<const std::uint8_t*>(chunk.data()), chunk.size()));
+    }
+  }
+  void close() { client_.close(); }
+
+ private:
+  raw_client client_;
+  eftd::pad::frame_reader frames_;
+  eftd::pad::seq_counter seq_;
+};
+
+}  // namespace
+
+TEST_CASE("an approved sale runs end to end with a receipt that shows only the masked PAN") {
+  installation inst("e2e-approve");
+  inst.start_eftd();
+  inst.start_pad("P01", "VP-0001", "visa-approve.toml");
+  auto order = order_no("A");
+  auto r = inst.pos("T01", {"sale", "--order", order, "--amount", "125.00", "--currency", "PLN"});
+  REQUIRE(r.exit_code == 0);
+  const auto& res = r.result;
+  REQUIRE(res.value("type", "") == "result");
+  CHECK(res.value("outcome", "") == "approved");
+  CHECK(res.value("order_no", "") == order);
+  CHECK(res.value("amount", 0) == 12500);
+  CHECK(res.value("approved_amount", 0) == 12500);
+  CHECK(res.value("masked_pan", "") == "476173******0119");
+  CHECK(res.value("scheme", "") == "visa");
+  CHECK(res.value("entry_mode", "") == "magstripe");
+  CHECK(res.value("auth_code", "").size() == 6);
+  CHECK(res.value("terminal_id", "") == "TERM0001");
+  auto receipt = res["receipt"].dump();
+  CHECK(contains(receipt, "476173******0119"));
+  CHECK(contains(receipt, "125.00 PLN"));
+  CHECK(contains(receipt, "MERCHANT COPY"));
+  CHECK(contains(receipt, "CUSTOMER COPY"));
+  CHECK_FALSE(contains(receipt, test_pan));
+  // The POS saw status lines while the sale ran (eft-pos-sim --json prints them on stderr).
+  CHECK(contains(eftd::test::slurp(inst.dir + "/pos.log"), "Insert, swipe or tap the card"));
+  // The pad showed the approval with the order number.
+  auto shown = inst.pad->wait_for_prefix("DISPLAY Approved - order " + order, 10s);
+  CHECK(shown.has_value());
+}
+
+TEST_CASE("a declined sale is motivated for cashier, customer and journal, quoting the order number") {
+  installation inst("e2e-decline");
+  inst.start_eftd();
+  inst.start_pad("P01", "VP-0001", "visa-approve.toml");
+  auto order = order_no("D");
+  auto r = inst.pos("T01", {"sale", "--order", order, "--amount", "20.51", "--currency", "PLN"});
+  REQUIRE(r.exit_code == 0);
+  const auto& res = r.result;
+  CHECK(res.value("outcome", "") == "declined");
+  // Optional fields at their default are left off the wire: no approved amount.
+  CHECK(res.value("approved_amount", 0) == 0);
+  REQUIRE(res.contains("reason"));
+  CHECK(res["reason"].value("code", "") == "issuer.insufficient_funds");
+  CHECK(contains(res["reason"].value("cashier_text", ""), order));
+  CHECK(contains(res["reason"].value("customer_text", ""), order));
+  CHECK(inst.pad->wait_for_prefix("DISPLAY Insufficient funds - order " + order, 10s).has_value());
+  inst.eftd->stop();
+  auto rd = eftd::journal::reader::open(inst.db());
+  REQUIRE(rd);
+  auto row = rd->find_orders_recent("T01", order, 0);
+  REQUIRE(row);
+  REQUIRE(row->size() == 1);
+  CHECK(row->front().state == "declined");
+  CHECK(row->front().result_code.value_or("") == "issuer.insufficient_funds");
+  auto detail = rd->order_detail(row->front().order_id);
+  REQUIRE(detail);
+  REQUIRE(detail->has_value());
+  bool journaled_reason = false;
+  for (const auto& e : (*detail)->events)
+    if (e.kind == "declined" && contains(e.reason, order) && contains(e.reason, "insufficient funds")) journaled_reason = true;
+  CHECK(journaled_reason);
+}
+
+TEST_CASE("a repeated sale with the same order number returns the stored result and is authorized once") {
+  installation inst("e2e-idem");
+  inst.start_eftd();
+  inst.start_pad("P01", "VP-0001", "visa-approve.toml");
+  auto order = order_no("I");
+  auto first = inst.pos("T01", {"sale", "--order", order, "--amount", "7.00", "--currency", "PLN"});
+  auto second = inst.pos("T01", {"sale", "--order", order, "--amount", "7.00", "--currency", "PLN"});
+  REQUIRE(first.result.value("outcome", "") == "approved");
+  CHECK(second.result.value("outcome", "") == "approved");
+  CHECK(second.result.value("auth_code", "") == first.result.value("auth_code", "x"));
+  CHECK(second.result.value("stan", "") == first.result.value("stan", "x"));
+  inst.eftd->stop();
+  auto rd = eftd::journal::reader::open(inst.db());
+  REQUIRE(rd);
+  auto rows = rd->find_orders_recent("T01", order, 0);
+  REQUIRE(rows);
+  REQUIRE(rows->size() == 1);
+  auto detail = rd->order_detail(rows->front().order_id);
+  REQUIRE(detail);
+  REQUIRE(detail->has_value());
+  CHECK((*detail)->messages.size() == 1);
+}
+
+TEST_CASE("status query tells the truth about approved and unknown orders") {
+  installation inst("e2e-status");
+  inst.start_eftd();
+  inst.start_pad("P01", "VP-0001", "visa-approve.toml");
+  auto order = order_no("S");
+  auto sale = inst.pos("T01", {"sale", "--order", order, "--amount", "3.00", "--currency", "PLN"});
+  REQUIRE(sale.result.value("outcome", "") == "approved");
+  auto st = inst.pos("T01", {"status", "--order", order});
+  REQUIRE(st.exit_code == 0);
+  CHECK(st.result.value("type", "") == "order_status");
+  CHECK(st.result.value("state", "") == "approved");
+  REQUIRE(st.result.contains("last_result"));
+  CHECK(st.result["last_result"].value("auth_code", "") == sale.result.value("auth_code", "x"));
+  auto unknown = inst.pos("T01", {"status", "--order", order + "999"});
+  CHECK(unknown.result.value("state", "") == "unknown");
+}
+
+TEST_CASE("a sale on a till whose pad is not connected fails cleanly with pad.unavailable") {
+  installation inst("e2e-nopad");
+  inst.start_eftd();
+  auto order = order_no("P");
+  auto r = inst.pos("T01", {"sale", "--order", order, "--amount", "5.00", "--currency", "PLN"});
+  REQUIRE(r.exit_code == 0);
+  CHECK(r.result.value("outcome", "") == "failed");
+  CHECK(r.result["reason"].value("code", "") == "pad.unavailable");
+  CHECK(contains(r.result["reason"].value("cashier_text", ""), order));
+}
+
+TEST_CASE("an unreachable acquirer fails the sale cleanly and nothing is left in doubt") {
+  installation inst("e2e-noacq", false);
+  inst.start_eftd();
+  inst.start_pad("P01", "VP-0001", "visa-approve.toml");
+  auto order = order_no("U");
+  auto r = inst.pos("T01", {"sale", "--order", order, "--amount", "5.00", "--currency", "PLN"});
+  REQUIRE(r.exit_code == 0);
+  CHECK(r.result.value("outcome", "") == "failed");
+  CHECK(r.result["reason"].value("code", "") == "acquirer.unreachable");
+  CHECK(contains(r.result["reason"].value("cashier_text", ""), order));
+  inst.eftd->stop();
+  auto rd = eftd::journal::reader::open(inst.db());
+  REQUIRE(rd);
+  auto doubt = rd->in_doubt_messages();
+  REQUIRE(doubt);
+  CHECK(doubt->empty());
+}
+
+TEST_CASE("amount limits decline before the pad is engaged") {
+  installation inst("e2e-limit");
+  inst.start_eftd();
+  inst.start_pad("P01", "VP-0001", "visa-approve.toml");
+  auto order = order_no("L");
+  auto r = inst.pos("T01", {"sale", "--order", order, "--amount", "20000.00", "--currency", "PLN"});
+  REQUIRE(r.exit_code == 0);
+  CHECK(r.result.value("outcome", "") == "declined");
+  CHECK(r.result["reason"].value("code", "") == "limit.amount_above_maximum");
+  CHECK(contains(r.result["reason"].value("cashier_text", ""), order));
+  CHECK_FALSE(any_line_contains(inst.pad->output(), "Swipe card"));
+}
+
+TEST_CASE("an expired card is declined right after the card read, before the acquirer") {
+  installation inst("e2e-expired");
+  inst.start_eftd();
+  inst.start_pad("P01", "VP-0001", "expired.toml");
+  auto order = order_no("E");
+  auto r = inst.pos("T01", {"sale", "--order", order, "--amount", "9.00", "--currency", "PLN"});
+  REQUIRE(r.exit_code == 0);
+  CHECK(r.result.value("outcome", "") == "declined");
+  CHECK(r.result["reason"].value("code", "") == "card.expired");
+  inst.eftd->stop();
+  auto rd = eftd::journal::reader::open(inst.db());
+  REQUIRE(rd);
+  auto rows = rd->find_orders_recent("T01", order, 0);
+  REQUIRE(rows);
+  REQUIRE(rows->size() == 1);
+  auto detail = rd->order_detail(rows->front().order_id);
+  REQUIRE(detail);
+  REQUIRE(detail->has_value());
+  CHECK((*detail)->messages.empty());
+}
+
+TEST_CASE("the clear PAN never reaches the journal files or the server log", "[security]") {
+  installation inst("e2e-leak");
+  inst.start_eftd();
+  inst.start_pad("P01", "VP-0001", "visa-approve.toml");
+  for (auto amount : {"1.00", "2.51"}) {
+    auto r = inst.pos("T01", {"sale", "--order", order_no("K"), "--amount", amount, "--currency", "PLN"});
+    REQUIRE(r.exit_code == 0);
+    CHECK_FALSE(any_line_contains(r.lines, test_pan));
+  }
+  inst.eftd->stop();
+  for (auto f : {inst.db(), inst.db() + "-wal", inst.dir + "/eftd.log"}) {
+    auto bytes = eftd::test::slurp(f);
+    INFO(f);
+    CHECK_FALSE(contains(bytes, test_pan));
+  }
+  auto rd = eftd::journal::reader::open(inst.db());
+  REQUIRE(rd);
+  eftd::journal::order_filter f;
+  auto rows = rd->list_orders(f);
+  REQUIRE(rows);
+  CHECK(rows->size() == 2);
+}
+
+TEST_CASE("a second eftd on a port in use exits with a clear message") {
+  installation inst("e2e-port");
+  inst.start_eftd();
+  eftd::test::process second(eftd::test::bin_path("eftd"),
+                             {"-c", eftd::test::source_path("etc/demo.toml"), "--set",
+                              "listen.pos.port=" + std::to_string(inst.pos_port), "--set", "listen.pad.port=0", "--set",
+                              "acquirers.sim.port=" + std::to_string(inst.acquirer_port), "--set",
+                              "journal.path=" + inst.dir + "/second.db", "--set",
+                              "journal.key_file=" + inst.dir + "/second.key"},
+                             inst.dir + "/second.log");
+  auto st = second.wait_exit(20s);
+  REQUIRE(st.has_value());
+  CHECK(*st == 1);
+  auto log = eftd::test::slurp(inst.dir + "/second.log");
+  CHECK(contains(log, "cannot listen for pos"));
+}
+
+TEST_CASE("a config error stops eftd at start-up with the key named") {
+  installation inst("e2e-config", false);
+  auto bad = inst.dir + "/bad.toml";
+  {
+    std::ofstream out(bad);
+    out << eftd::test::slurp(eftd::test::source_path("etc/demo.toml"));
+    out << "\n[[tills]]\nid = \"T09\"\nstore = \"S01\"\npad = \"P99\"\nterminal_id = \"TERM0009\"\n";
+  }
+  eftd::test::process p(eftd::test::bin_path("eftd"), {"-c", bad}, inst.dir + "/eftd-bad.log");
+  auto st = p.wait_exit(20s);
+  REQUIRE(st.has_value());
+  CHECK(*st == 1);
+  auto log = eftd::test::slurp(inst.dir + "/eftd-bad.log");
+  CHECK(contains(log, "tills["));
+  CHECK(contains(log, "P99"));
+}
+
+TEST_CASE("malformed POS input gets a clear error and the connection stays usable", "[security]") {
+  installation inst("e2e-badpos");
+  inst.start_eftd();
+  raw_client c(inst.pos_port);
+  c.send("this is not json\n");
+  auto e = c.next();
+  REQUIRE(e.has_value());
+  CHECK(e->value("type", "") == "error");
+  CHECK(e->value("code", "") == "pos.bad_json");
+  c.send(R"({"type":"sale","v":1,"id":"s1","order_no":"1","amount":100,"currency":"PLN"})" "\n");
+  auto e2 = c.next();
+  REQUIRE(e2.has_value());
+  CHECK(e2->value("code", "") == "not_logged_in");
+  c.send(R"({"type":"login","v":1,"id":"l1","till_id":"T01","version":1})" "\n");
+  auto ok = c.next();
+  REQUIRE(ok.has_value());
+  CHECK(ok->value("type", "") == "login_ok");
+  c.send(R"({"type":"refund","v":1,"id":"r1","order_no":"2","amount":100,"currency":"PLN"})" "\n");
+  auto ns = c.next();
+  REQUIRE(ns.has_value());
+  CHECK(ns->value("code", "") == "not_supported");
+}
+
+TEST_CASE("a POS that disconnects mid-sale leaves a final state that a status query returns") {
+  installation inst("e2e-posdrop");
+  inst.start_eftd();
+  inst.start_pad("P01", "VP-0001", "visa-approve.toml");
+  auto order = order_no("X");
+  {
+    raw_client c(inst.pos_port);
+    c.send(R"({"type":"login","v":1,"id":"l1","till_id":"T01","version":1})" "\n");
+    REQUIRE(c.next().has_value());
+    c.send(R"({"type":"sale","v":1,"id":"s1","order_no":")" + order + R"(","amount":400,"currency":"PLN"})" "\n");
+    auto first = c.next();  // a status line: the sale has started
+    REQUIRE(first.has_value());
+  }  // the POS vanishes
+  // The pad shows the final text when the flow finishes on its own.
+  REQUIRE(inst.pad->wait_for_prefix("DISPLAY Approved - order " + order, 20s).has_value());
+  auto st = inst.pos("T01", {"status", "--order", order});
+  CHECK(st.result.value("state", "") == "approved");
+}
+
+TEST_CASE("a pad that disconnects while the customer should present a card fails the sale cleanly") {
+  installation inst("e2e-paddrop");
+  inst.start_eftd();
+  scripted_pad pad(inst.pad_port, "P01", "VP-0001");
+  auto order = order_no("Q");
+  raw_client pos(inst.pos_port);
+  pos.send(R"({"type":"login","v":1,"id":"l1","till_id":"T01","version":1})" "\n");
+  REQUIRE(pos.next().has_value());
+  pos.send(R"({"type":"sale","v":1,"id":"s1","order_no":")" + order + R"(","amount":700,"currency":"PLN"})" "\n");
+  // The pad is asked for a card, and vanishes instead of answering.
+  std::optional<eftd::pad::envelope> cmd;
+  while ((cmd = pad.next()) && !std::holds_alternative<eftd::pad::read_card>(cmd->body)) {
+  }
+  REQUIRE(cmd.has_value());
+  pad.close();
+  std::optional<nlohmann::json> msg;
+  while ((msg = pos.next(20s)) && msg->value("type", "") != "result") {
+  }
+  REQUIRE(msg.has_value());
+  CHECK(msg->value("outcome", "") == "failed");
+  CHECK((*msg)["reason"].value("code", "") == "pad.disconnected");
+  CHECK(contains((*msg)["reason"].value("cashier_text", ""), order));
+  // The till is free again: the next sale is answered (pad unavailable, not "busy").
+  pos.send(R"({"type":"sale","v":1,"id":"s2","order_no":")" + order + R"(b","amount":700,"currency":"PLN"})" "\n");
+  while ((msg = pos.next(20s)) && msg->value("type", "") != "result") {
+  }
+  REQUIRE(msg.has_value());
+  CHECK((*msg)["reason"].value("code", "") == "pad.unavailable");
+}
+
+TEST_CASE("an unknown pad is refused at hello and cannot serve a till", "[security]") {
+  installation inst("e2e-unknownpad");
+  inst.start_eftd();
+  raw_client c(inst.pad_port);
+  eftd::pad::hello h;
+  h.pad_id = "P01";
+  h.serial = "STOLEN-1";
+  c.send_bytes(eftd::pad::encode(eftd::pad::envelope{1, 0, h}));
+  eftd::pad::frame_reader frames;
+  std::optional<eftd::pad::envelope> reply;
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (!reply && std::chrono::steady_clock::now() < deadline) {
+    auto chunk = c.read_some(2s);
+    if (chunk.empty()) break;
+    frames.feed(eftd::byte_view(reinterpret_cast<const std::uint8_t*>(chunk.data()), chunk.size()));
+    auto f = frames.next();
+    REQUIRE(f);
+    if (f->has_value()) {
+      auto env = eftd::pad::decode_body(**f);
+      REQUIRE(env);
+      reply = std::move(*env);
+    }
+  }
+  REQUIRE(reply.has_value());
+  auto* ack = std::get_if<eftd::pad::hello_ack>(&reply->body);
+  REQUIRE(ack != nullptr);
+  CHECK_FALSE(ack->accepted);
+  CHECK(contains(ack->reason, "serial"));
+  auto r = inst.pos("T01", {"sale", "--order", order_no("Z"), "--amount", "1.00", "--currency", "PLN"});
+  CHECK(r.result["reason"].value("code", "") == "pad.unavailable");
+}
+
+TEST_CASE("an acquirer that never answers: the POS hears 'not approved' and the sale is reversed") {
+  // The simulator decides but never answers amounts ending in 99 (a lost reply).
+  installation inst("e2e-timeout", true, {"--no-reply-amount-suffix", "99"});
+  inst.start_eftd({"--set", "acquirers.sim.response_timeout_ms=500"});
+  inst.start_pad("P01", "VP-0001", "visa-approve.toml");
+  auto order = order_no("T");
+  auto r = inst.pos("T01", {"sale", "--order", order, "--amount", "10.99", "--currency", "PLN"});
+  REQUIRE(r.exit_code == 0);
+  CHECK(r.result.value("outcome", "") == "failed");
+  CHECK(r.result.value("approved_amount", 0) == 0);
+  CHECK(r.result["reason"].value("code", "") == "acquirer.timeout");
+  CHECK(contains(r.result["reason"].value("cashier_text", ""), order));
+  // The reversal goes out on its own; the order ends reversed. Poll the POS-visible status
+  // with a deadline (each poll is a full status query).
+  std::string state;
+  const auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto st = inst.pos("T01", {"status", "--order", order});
+    state = st.result.value("state", "");
+    if (state == "reversed") break;
+  }
+  CHECK(state == "reversed");
+  inst.eftd->stop();
+  auto rd = eftd::journal::reader::open(inst.db());
+  REQUIRE(rd);
+  auto doubt = rd->in_doubt_messages();
+  REQUIRE(doubt);
+  CHECK(doubt->empty());
+  // The simulator's ledger agrees: nothing approved stands (its summary counts reversals).
+  inst.acquirer->stop();
+  bool summarized = false;
+  for (const auto& l : inst.acquirer->output())
+    if (contains(l, "SUMMARY")) summarized = contains(l, "\"reversed\":1");
+  CHECK(summarized);
+}
+
+TEST_CASE("after a crash mid-sale, the restarted server tells the truth about the interrupted order", "[chaos]") {
+  installation inst("e2e-crash");
+  inst.start_eftd();
+  auto order = order_no("C");
+  {
+    scripted_pad pad(inst.pad_port, "P01", "VP-0001");
+    raw_client pos(inst.pos_port);
+    pos.send(R"({"type":"login","v":1,"id":"l1","till_id":"T01","version":1})" "\n");
+    REQUIRE(pos.next().has_value());
+    pos.send(R"({"type":"sale","v":1,"id":"s1","order_no":")" + order + R"(","amount":900,"currency":"PLN"})" "\n");
+    std::optional<eftd::pad::envelope> cmd;
+    while ((cmd = pad.next()) && !std::holds_alternative<eftd::pad::read_card>(cmd->body)) {
+    }
+    REQUIRE(cmd.has_value());
+    inst.crash_eftd();  // while the customer holds the card: nothing was sent to the acquirer
+  }
+  inst.start_eftd();
+  auto st = inst.pos("T01", {"status", "--order", order});
+  CHECK(st.result.value("state", "") == "failed");
+  REQUIRE(st.result.contains("last_result"));
+  CHECK(st.result["last_result"]["reason"].value("code", "") == "server.restarted");
+  CHECK(contains(st.result["last_result"]["reason"].value("cashier_text", ""), order));
+}

@@ -1,0 +1,105 @@
+#include "harness.hpp"
+
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <stdexcept>
+
+namespace eftd::test {
+
+using namespace std::chrono_literals;
+
+installation::installation(const std::string& tag, bool with_acquirer, std::vector<std::string> acquirer_args)
+    : dir(make_temp_dir(tag)) {
+  if (with_acquirer) {
+    std::vector<std::string> args{"--port", "0"};
+    for (auto& a : acquirer_args) args.push_back(a);
+    acquirer = std::make_unique<process>(bin_path("eft-acquirer-sim"), args, dir + "/acquirer.log");
+    auto ready = acquirer->wait_ready();
+    if (!ready) throw std::runtime_error("acquirer simulator did not start");
+    acquirer_port = json_port(*ready, "port");
+  } else {
+    acquirer_port = 9;  // discard port: nothing listens there on loopback
+  }
+}
+
+installation::~installation() {
+  if (pad) pad->stop();
+  if (eftd) eftd->stop();
+  if (acquirer) acquirer->stop();
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
+}
+
+void installation::start_eftd(std::vector<std::string> extra) {
+  std::vector<std::string> args{"-c",
+                                source_path("etc/demo.toml"),
+                                "--set",
+                                "listen.pos.port=0",
+                                "--set",
+                                "listen.pad.port=0",
+                                "--set",
+                                "acquirers.sim.port=" + std::to_string(acquirer_port),
+                                "--set",
+                                "journal.path=" + db(),
+                                "--set",
+                                "journal.key_file=" + dir + "/journal.key"};
+  for (auto& e : extra) args.push_back(e);
+  eftd = std::make_unique<process>(bin_path("eftd"), args, dir + "/eftd.log");
+  auto ready = eftd->wait_ready();
+  if (!ready) throw std::runtime_error("eftd did not start; see " + dir + "/eftd.log");
+  pos_port = json_port(*ready, "pos");
+  pad_port = json_port(*ready, "pad");
+}
+
+void installation::crash_eftd() {
+  if (!eftd) return;
+  eftd->signal(SIGKILL);
+  eftd->wait_exit(10s);
+  eftd.reset();
+}
+
+void installation::start_pad(const std::string& pad_id, const std::string& serial, const std::string& card_file) {
+  pad = std::make_unique<process>(
+      bin_path("eftpad"),
+      std::vector<std::string>{"virtual", "--server", "127.0.0.1:" + std::to_string(pad_port), "--pad-id", pad_id,
+                               "--serial", serial, "--card", source_path("pinpad-firmware-shim/cards/" + card_file)},
+      dir + "/pad.log");
+  if (!pad->wait_ready()) throw std::runtime_error("pad did not connect; see " + dir + "/pad.log");
+}
+
+void installation::stop_pad() {
+  if (pad) pad->stop();
+  pad.reset();
+}
+
+void installation::stop_acquirer() {
+  if (acquirer) acquirer->stop();
+}
+
+pos_run installation::pos(const std::string& till, std::vector<std::string> args) {
+  std::vector<std::string> full{"--port", std::to_string(pos_port), "--till", till, "--json"};
+  for (auto& a : args) full.push_back(a);
+  process p(bin_path("eft-pos-sim"), full, dir + "/pos.log");
+  pos_run r;
+  while (auto line = p.read_line(90s)) {
+    r.lines.push_back(*line);
+    if (!line->empty() && line->front() == '{') {
+      auto j = nlohmann::json::parse(*line, nullptr, false);
+      if (!j.is_discarded()) r.result = j;
+    }
+  }
+  r.exit_code = p.wait_exit(30s).value_or(-1);
+  return r;
+}
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+}  // namespace eftd::test

@@ -1,0 +1,50 @@
+// A whole eftd installation for one test: acquirer simulator, eftd with a fresh journal,
+// and virtual pads, each a real process on a free port. Processes stop with the harness.
+#pragma once
+
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "process.hpp"
+
+namespace eftd::test {
+
+struct pos_run {
+  int exit_code = -1;
+  std::vector<std::string> lines;
+  nlohmann::json result;  // the last JSON object printed (the final message)
+};
+
+class installation {
+ public:
+  // tag names the temp dir; start_pad: connect pad P01 with the given card profile.
+  explicit installation(const std::string& tag, bool with_acquirer = true, std::vector<std::string> acquirer_args = {});
+  ~installation();
+
+  void start_eftd(std::vector<std::string> extra_args = {});
+  // kill -9: no shutdown, no flush beyond what the journal already made durable.
+  void crash_eftd();
+  void start_pad(const std::string& pad_id, const std::string& serial, const std::string& card_file);
+  void stop_pad();
+  void stop_acquirer();
+
+  // Runs eft-pos-sim with --json and the given subcommand arguments, to completion.
+  pos_run pos(const std::string& till, std::vector<std::string> args);
+
+  std::string dir;
+  int acquirer_port = 0;
+  int pos_port = 0;
+  int pad_port = 0;
+  std::unique_ptr<process> acquirer;
+  std::unique_ptr<process> eftd;
+  std::unique_ptr<process> pad;
+
+  std::string db() const { return dir + "/eftd.db"; }
+};
+
+// All bytes of a file (for leak scans of the journal files).
+std::string slurp(const std::string& path);
+
+}  // namespace eftd::test
