@@ -381,7 +381,6 @@ asio::awaitable<pos::result> run_sale(server_context& ctx, sale_request req, std
   oc.kind = std::string(journal::order_kinds::sale);
   oc.amount_minor = sale.amount;
   oc.currency = sale.currency;
-  oc.state = std::string(order_state::in_progress);
   oc.created_ms = now0;
 
   auto final_batch = [&](journal::batch& b, std::string_view state, std::int64_t at, journal::actor who,
@@ -406,22 +405,29 @@ asio::awaitable<pos::result> run_sale(server_context& ctx, sale_request req, std
     b.records.push_back(event(order_id, op_id, at, who, std::string(state), s.why.journal));
   };
 
-  if (!limit_code.empty()) {
-    s.why = motivate(limit_code, s.order_no, limit_detail);
+  // The order, its payment operation and the request event, in the given starting state.
+  auto opening_batch = [&](std::string_view state, std::string_view op_state) {
     journal::batch b;
-    oc.state = std::string(order_state::declined);
+    oc.state = std::string(state);
     b.records.push_back(oc);
     journal::operation_created opc;
     opc.op_id = op_id;
     opc.order_id = order_id;
     opc.kind = std::string(journal::operation_kinds::payment);
-    opc.state = "declined";
+    opc.state = std::string(op_state);
     opc.amount_minor = sale.amount;
     opc.currency = sale.currency;
     opc.created_ms = now0;
     b.records.push_back(opc);
     b.records.push_back(event(order_id, op_id, now0, journal::actor::pos, "sale_requested",
-                              fmt::format("order {}: sale {} requested by till {}", sale.order_no, money_text, till->id)));
+                              fmt::format("order {}: sale {} requested by till {} operator '{}'", sale.order_no,
+                                          money_text, till->id, req.operator_id)));
+    return b;
+  };
+
+  if (!limit_code.empty()) {
+    s.why = motivate(limit_code, s.order_no, limit_detail);
+    journal::batch b = opening_batch(order_state::declined, "declined");
     final_batch(b, order_state::declined, now0, journal::actor::server, "declined");
     if (auto st = co_await commit(ctx, std::move(b)); !st)
       co_return finish_without_journal("journal.unavailable");
@@ -430,20 +436,7 @@ asio::awaitable<pos::result> run_sale(server_context& ctx, sale_request req, std
 
   // 1. The order is durable before anything else happens.
   {
-    journal::batch b;
-    b.records.push_back(oc);
-    journal::operation_created opc;
-    opc.op_id = op_id;
-    opc.order_id = order_id;
-    opc.kind = std::string(journal::operation_kinds::payment);
-    opc.state = "card_wait";
-    opc.amount_minor = sale.amount;
-    opc.currency = sale.currency;
-    opc.created_ms = now0;
-    b.records.push_back(opc);
-    b.records.push_back(event(order_id, op_id, now0, journal::actor::pos, "sale_requested",
-                              fmt::format("order {}: sale {} requested by till {} operator '{}'", sale.order_no,
-                                          money_text, till->id, req.operator_id)));
+    journal::batch b = opening_batch(order_state::in_progress, "card_wait");
     if (auto st = co_await commit(ctx, std::move(b)); !st) {
       spdlog::error("order {}: journal refused the order: {}", sale.order_no, st.err().message);
       co_return finish_without_journal(st.err().code == "journal.duplicate_order" ? "server.internal"

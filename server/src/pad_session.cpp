@@ -1,5 +1,7 @@
 #include "pad_session.hpp"
 
+#include "connection.hpp"
+
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/experimental/awaitable_operators.hpp>
@@ -17,29 +19,12 @@ constexpr auto idle_read = std::chrono::hours(24);
 }  // namespace
 
 pad_session::pad_session(tcp::socket socket, server_context& ctx)
-    : socket_(std::move(socket)), ctx_(ctx), out_(socket_) {
-  boost::system::error_code ec;
-  auto ep = socket_.remote_endpoint(ec);
-  peer_ = ec ? std::string("?") : ep.address().to_string() + ":" + std::to_string(ep.port());
-}
+    : socket_(std::move(socket)), ctx_(ctx), out_(socket_), peer_(peer_name(socket_)) {}
 
 pad_session::~pad_session() = default;
 
 void pad_session::start() {
-  auto self = shared_from_this();
-  asio::co_spawn(socket_.get_executor(), out_.run(), [self](std::exception_ptr e) {
-    if (e) spdlog::error("pad {}: writer stopped by an exception", self->peer_);
-  });
-  asio::co_spawn(socket_.get_executor(), run(), [self](std::exception_ptr e) {
-    if (e) {
-      try {
-        std::rethrow_exception(e);
-      } catch (const std::exception& ex) {
-        spdlog::error("pad {}: session ended by exception: {}", self->peer_, ex.what());
-      }
-    }
-    self->close();
-  });
+  start_connection(shared_from_this(), socket_.get_executor(), "pad", peer_, out_.run(), run());
 }
 
 void pad_session::close() {

@@ -1,5 +1,7 @@
 #include "pos_session.hpp"
 
+#include "connection.hpp"
+
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/experimental/awaitable_operators.hpp>
@@ -12,29 +14,12 @@ namespace eftd::server {
 namespace asio = boost::asio;
 
 pos_session::pos_session(tcp::socket socket, server_context& ctx)
-    : socket_(std::move(socket)), ctx_(ctx), out_(socket_) {
-  boost::system::error_code ec;
-  auto ep = socket_.remote_endpoint(ec);
-  peer_ = ec ? std::string("?") : ep.address().to_string() + ":" + std::to_string(ep.port());
-}
+    : socket_(std::move(socket)), ctx_(ctx), out_(socket_), peer_(peer_name(socket_)) {}
 
 pos_session::~pos_session() = default;
 
 void pos_session::start() {
-  auto self = shared_from_this();
-  asio::co_spawn(socket_.get_executor(), out_.run(), [self](std::exception_ptr e) {
-    if (e) spdlog::error("pos {}: writer stopped by an exception", self->peer_);
-  });
-  asio::co_spawn(socket_.get_executor(), run(), [self](std::exception_ptr e) {
-    if (e) {
-      try {
-        std::rethrow_exception(e);
-      } catch (const std::exception& ex) {
-        spdlog::error("pos {}: session ended by exception: {}", self->peer_, ex.what());
-      }
-    }
-    self->close();
-  });
+  start_connection(shared_from_this(), socket_.get_executor(), "pos", peer_, out_.run(), run());
 }
 
 void pos_session::send(pos::message m) {
