@@ -116,14 +116,17 @@ asio::awaitable<void> pad_session::run() {
     co_return;
   }
   pad_id_ = hello->pad_id;
+  std::shared_ptr<pad_session> replaced;
   {
     std::lock_guard lk(ctx_.pads_mu);
-    if (auto old = ctx_.pads[pad_id_].lock(); old && old.get() != this) {
-      // A pad that reconnects (power cycle, cable) replaces its stale session.
-      spdlog::info("pad {}: new connection from {} replaces the previous one", pad_id_, peer_);
-      old->close();
-    }
+    if (auto old = ctx_.pads[pad_id_].lock(); old && old.get() != this) replaced = std::move(old);
     ctx_.pads[pad_id_] = weak_from_this();
+  }
+  if (replaced) {
+    // A pad that reconnects (power cycle, cable) replaces its stale session. Closed outside
+    // the lock: close() may run inline and takes the same lock.
+    spdlog::info("pad {}: new connection from {} replaces the previous one", pad_id_, peer_);
+    replaced->close();
   }
   send(pad::hello_ack{true, ctx_.cfg.node_name, ""}, first->seq, seq);
   spdlog::info("pad {} connected from {} (model '{}', firmware '{}')", pad_id_, peer_, hello->model, hello->firmware);

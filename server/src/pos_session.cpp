@@ -154,6 +154,7 @@ void pos_session::on_login(const pos::login& m) {
     send_error(m.id, pos::codes::unknown_till, "till '" + m.till_id + "' is not configured on this server");
     return;
   }
+  std::shared_ptr<pos_session> replaced;
   {
     std::lock_guard lk(ctx_.tills_mu);
     auto& slot = ctx_.pos_by_till[m.till_id];
@@ -163,11 +164,15 @@ void pos_session::on_login(const pos::login& m) {
                    "till " + m.till_id + " is logged in on another connection with a transaction running");
         return;
       }
-      // A POS that reconnects (half-open TCP after a network blip) takes its till back.
-      spdlog::info("pos {}: till {} logs in again; the previous connection is closed", peer_, m.till_id);
-      old->close();
+      replaced = std::move(old);
     }
     slot = weak_from_this();
+  }
+  if (replaced) {
+    // A POS that reconnects (half-open TCP after a network blip) takes its till back. Closed
+    // outside the lock: close() may run inline and takes the same lock.
+    spdlog::info("pos {}: till {} logs in again; the previous connection is closed", peer_, m.till_id);
+    replaced->close();
   }
   till_id_ = m.till_id;
   operator_id_ = m.operator_id;

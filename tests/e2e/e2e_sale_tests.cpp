@@ -192,6 +192,21 @@ TEST_CASE("a declined sale is motivated for cashier, customer and journal, quoti
   for (const auto& e : (*detail)->events)
     if (e.kind == "declined" && contains(e.reason, order) && contains(e.reason, "insufficient funds")) journaled_reason = true;
   CHECK(journaled_reason);
+  // Back office: eftctl shows the whole log of this one order, as JSON for other systems.
+  eftd::test::process show(eftd::test::bin_path("eftctl"),
+                           {"journal", "show", "--db", inst.db(), "--till", "T01", "--order", order, "--format", "json"},
+                           inst.dir + "/eftctl.log");
+  std::string text;
+  while (auto line = show.read_line(20s)) text += *line + "\n";
+  CHECK(show.wait_exit(20s).value_or(-1) == 0);
+  auto j = nlohmann::json::parse(text, nullptr, false);
+  REQUIRE_FALSE(j.is_discarded());
+  CHECK(j.value("order_no", "") == order);
+  CHECK(j.value("state", "") == "declined");
+  REQUIRE(j["events"].is_array());
+  CHECK(j["events"].size() >= 4);  // requested, card read, authorizing, declined
+  CHECK(j["messages"][0].value("response_code", "") == "51");
+  CHECK_FALSE(contains(text, test_pan));
 }
 
 TEST_CASE("a repeated sale with the same order number returns the stored result and is authorized once") {
@@ -516,4 +531,23 @@ TEST_CASE("after a crash mid-sale, the restarted server tells the truth about th
   REQUIRE(st.result.contains("last_result"));
   CHECK(st.result["last_result"]["reason"].value("code", "") == "server.restarted");
   CHECK(contains(st.result["last_result"]["reason"].value("cashier_text", ""), order));
+}
+
+TEST_CASE("a POS that logs in again takes its idle till over from a stale connection") {
+  installation inst("e2e-relogin");
+  inst.start_eftd();
+  raw_client stale(inst.pos_port);
+  stale.send(R"({"type":"login","v":1,"id":"a","till_id":"T01","version":1})" "\n");
+  REQUIRE(stale.next().value_or(nlohmann::json{}).value("type", "") == "login_ok");
+  raw_client fresh(inst.pos_port);
+  fresh.send(R"({"type":"login","v":1,"id":"b","till_id":"T01","version":1})" "\n");
+  auto ok = fresh.next();
+  REQUIRE(ok.has_value());
+  CHECK(ok->value("type", "") == "login_ok");
+  // The stale connection is closed by the server: reading gives EOF, not a message.
+  CHECK_FALSE(stale.next(5s).has_value());
+  fresh.send(R"({"type":"heartbeat","v":1,"id":"h"})" "\n");
+  auto hb = fresh.next();
+  REQUIRE(hb.has_value());
+  CHECK(hb->value("type", "") == "heartbeat_ack");
 }
