@@ -420,8 +420,9 @@ asio::awaitable<pos::result> run_sale(server_context& ctx, sale_request req, std
     opc.created_ms = now0;
     b.records.push_back(opc);
     b.records.push_back(event(order_id, op_id, now0, journal::actor::pos, "sale_requested",
-                              fmt::format("order {}: sale {} requested by till {} operator '{}'", sale.order_no,
-                                          money_text, till->id, req.operator_id)));
+                              fmt::format("order {}: sale {} requested by till {}{}", sale.order_no, money_text,
+                                          till->id,
+                                          req.operator_id.empty() ? "" : " operator " + req.operator_id)));
     return b;
   };
 
