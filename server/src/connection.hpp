@@ -38,4 +38,25 @@ void start_connection(std::shared_ptr<Session> self, const boost::asio::any_io_e
   });
 }
 
+// Accepts connections until the acceptor is closed; each gets its own strand and a Session
+// constructed from (socket, ctx) and started.
+template <class Session, class Context>
+boost::asio::awaitable<void> accept_loop(boost::asio::ip::tcp::acceptor& acceptor, Context& ctx, std::string kind) {
+  namespace asio = boost::asio;
+  for (;;) {
+    // A named strand, not a temporary inside the co_await: GCC 12 destroys such temporaries
+    // twice, and a strand's reference count must never be decremented twice.
+    auto strand = asio::make_strand(ctx.io);
+    auto [ec, sock] = co_await acceptor.async_accept(strand, asio::as_tuple(asio::use_awaitable));
+    if (ec) {
+      if (ec == asio::error::operation_aborted) co_return;
+      spdlog::warn("{} listener: accept failed: {}", kind, ec.message());
+      continue;
+    }
+    boost::system::error_code opt_ec;
+    sock.set_option(asio::ip::tcp::no_delay(true), opt_ec);
+    std::make_shared<Session>(std::move(sock), ctx)->start();
+  }
+}
+
 }  // namespace eftd::server

@@ -203,16 +203,7 @@ void pad_session::show(std::vector<std::string> lines) {
 }
 
 asio::awaitable<void> pad_listener(asio::ip::tcp::acceptor& acceptor, server_context& ctx) {
-  for (;;) {
-    auto [ec, sock] = co_await acceptor.async_accept(asio::make_strand(ctx.io), asio::as_tuple(asio::use_awaitable));
-    if (ec) {
-      if (ec == asio::error::operation_aborted) co_return;
-      spdlog::warn("pad listener: accept failed: {}", ec.message());
-      continue;
-    }
-    sock.set_option(asio::ip::tcp::no_delay(true));
-    std::make_shared<pad_session>(std::move(sock), ctx)->start();
-  }
+  return accept_loop<pad_session>(acceptor, ctx, "pad");
 }
 
 }  // namespace eftd::server

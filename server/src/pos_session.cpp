@@ -277,16 +277,7 @@ void pos_session::on_status_query(const pos::status_query& m) {
 }
 
 asio::awaitable<void> pos_listener(asio::ip::tcp::acceptor& acceptor, server_context& ctx) {
-  for (;;) {
-    auto [ec, sock] = co_await acceptor.async_accept(asio::make_strand(ctx.io), asio::as_tuple(asio::use_awaitable));
-    if (ec) {
-      if (ec == asio::error::operation_aborted) co_return;
-      spdlog::warn("pos listener: accept failed: {}", ec.message());
-      continue;
-    }
-    sock.set_option(asio::ip::tcp::no_delay(true));
-    std::make_shared<pos_session>(std::move(sock), ctx)->start();
-  }
+  return accept_loop<pos_session>(acceptor, ctx, "pos");
 }
 
 }  // namespace eftd::server

@@ -36,6 +36,19 @@ bool any_line_contains(const std::vector<std::string>& lines, const std::string&
   return false;
 }
 
+// The journal's view of the one order with this number on till T01 (after eftd stopped).
+eftd::journal::order_view journal_view(const installation& inst, const std::string& order) {
+  auto rd = eftd::journal::reader::open(inst.db());
+  REQUIRE(rd);
+  auto rows = rd->find_orders_recent("T01", order, 0);
+  REQUIRE(rows);
+  REQUIRE(rows->size() == 1);
+  auto detail = rd->order_detail(rows->front().order_id);
+  REQUIRE(detail);
+  REQUIRE(detail->has_value());
+  return std::move(**detail);
+}
+
 // A minimal raw POS client for protocol-level checks.
 class raw_client {
  public:
@@ -178,18 +191,11 @@ TEST_CASE("a declined sale is motivated for cashier, customer and journal, quoti
   CHECK(contains(res["reason"].value("customer_text", ""), order));
   CHECK(inst.pad->wait_for_prefix("DISPLAY Insufficient funds - order " + order, 10s).has_value());
   inst.eftd->stop();
-  auto rd = eftd::journal::reader::open(inst.db());
-  REQUIRE(rd);
-  auto row = rd->find_orders_recent("T01", order, 0);
-  REQUIRE(row);
-  REQUIRE(row->size() == 1);
-  CHECK(row->front().state == "declined");
-  CHECK(row->front().result_code.value_or("") == "issuer.insufficient_funds");
-  auto detail = rd->order_detail(row->front().order_id);
-  REQUIRE(detail);
-  REQUIRE(detail->has_value());
+  auto view = journal_view(inst, order);
+  CHECK(view.order.state == "declined");
+  CHECK(view.order.result_code.value_or("") == "issuer.insufficient_funds");
   bool journaled_reason = false;
-  for (const auto& e : (*detail)->events)
+  for (const auto& e : view.events)
     if (e.kind == "declined" && contains(e.reason, order) && contains(e.reason, "insufficient funds")) journaled_reason = true;
   CHECK(journaled_reason);
   // Back office: eftctl shows the whole log of this one order, as JSON for other systems.
@@ -221,15 +227,7 @@ TEST_CASE("a repeated sale with the same order number returns the stored result 
   CHECK(second.result.value("auth_code", "") == first.result.value("auth_code", "x"));
   CHECK(second.result.value("stan", "") == first.result.value("stan", "x"));
   inst.eftd->stop();
-  auto rd = eftd::journal::reader::open(inst.db());
-  REQUIRE(rd);
-  auto rows = rd->find_orders_recent("T01", order, 0);
-  REQUIRE(rows);
-  REQUIRE(rows->size() == 1);
-  auto detail = rd->order_detail(rows->front().order_id);
-  REQUIRE(detail);
-  REQUIRE(detail->has_value());
-  CHECK((*detail)->messages.size() == 1);
+  CHECK(journal_view(inst, order).messages.size() == 1);
 }
 
 TEST_CASE("status query tells the truth about approved and unknown orders") {
@@ -301,15 +299,7 @@ TEST_CASE("an expired card is declined right after the card read, before the acq
   CHECK(r.result.value("outcome", "") == "declined");
   CHECK(r.result["reason"].value("code", "") == "card.expired");
   inst.eftd->stop();
-  auto rd = eftd::journal::reader::open(inst.db());
-  REQUIRE(rd);
-  auto rows = rd->find_orders_recent("T01", order, 0);
-  REQUIRE(rows);
-  REQUIRE(rows->size() == 1);
-  auto detail = rd->order_detail(rows->front().order_id);
-  REQUIRE(detail);
-  REQUIRE(detail->has_value());
-  CHECK((*detail)->messages.empty());
+  CHECK(journal_view(inst, order).messages.empty());
 }
 
 TEST_CASE("the clear PAN never reaches the journal files or the server log", "[security]") {
