@@ -9,6 +9,7 @@
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <fstream>
+#include <sstream>
 
 #include "eftd/journal/reader.hpp"
 #include "eftd/pad/codec.hpp"
@@ -540,4 +541,87 @@ TEST_CASE("a POS that logs in again takes its idle till over from a stale connec
   auto hb = fresh.next();
   REQUIRE(hb.has_value());
   CHECK(hb->value("type", "") == "heartbeat_ack");
+}
+
+TEST_CASE("one transaction per till: a second order on a busy till gets 'busy', the same order 'in_progress'") {
+  installation inst("e2e-busy");
+  inst.start_eftd();
+  scripted_pad pad(inst.pad_port, "P01", "VP-0001");
+  auto order = order_no("B");
+  raw_client pos(inst.pos_port);
+  pos.send(R"({"type":"login","v":1,"id":"l1","till_id":"T01","version":1})" "\n");
+  REQUIRE(pos.next().has_value());
+  pos.send(R"({"type":"sale","v":1,"id":"s1","order_no":")" + order + R"(","amount":500,"currency":"PLN"})" "\n");
+  std::optional<eftd::pad::envelope> cmd;
+  while ((cmd = pad.next()) && !std::holds_alternative<eftd::pad::read_card>(cmd->body)) {
+  }
+  REQUIRE(cmd.has_value());  // the first sale now waits for the customer
+  auto next_non_status = [&] {
+    std::optional<nlohmann::json> m;
+    while ((m = pos.next()) && m->value("type", "") == "status") {
+    }
+    return m;
+  };
+  pos.send(R"({"type":"sale","v":1,"id":"s2","order_no":")" + order + R"(x","amount":500,"currency":"PLN"})" "\n");
+  auto busy = next_non_status();
+  REQUIRE(busy.has_value());
+  CHECK(busy->value("code", "") == "busy");
+  CHECK(busy->value("id", "") == "s2");
+  pos.send(R"({"type":"sale","v":1,"id":"s3","order_no":")" + order + R"(","amount":500,"currency":"PLN"})" "\n");
+  auto again = next_non_status();
+  REQUIRE(again.has_value());
+  CHECK(again->value("code", "") == "in_progress");
+  CHECK(again->value("order_no", "") == order);
+}
+
+TEST_CASE("two tills sell at the same time, each through its own pad, with distinct STANs") {
+  installation inst("e2e-twotills");
+  inst.start_eftd({"--set", "log.format=json"});
+  inst.start_pad("P01", "VP-0001", "visa-approve.toml");
+  eftd::test::process pad2(eftd::test::bin_path("eftpad"),
+                           {"virtual", "--server", "127.0.0.1:" + std::to_string(inst.pad_port), "--pad-id", "P02",
+                            "--serial", "VP-0002", "--card",
+                            eftd::test::source_path("pinpad-firmware-shim/cards/mc-approve.toml")},
+                           inst.dir + "/pad2.log");
+  REQUIRE(pad2.wait_ready().has_value());
+  auto o1 = order_no("M");
+  auto o2 = order_no("N");
+  std::vector<std::string> a1{"--port", std::to_string(inst.pos_port), "--till", "T01", "--json", "sale", "--order", o1,
+                              "--amount", "11.00", "--currency", "PLN"};
+  std::vector<std::string> a2{"--port", std::to_string(inst.pos_port), "--till", "T02", "--json", "sale", "--order", o2,
+                              "--amount", "12.00", "--currency", "PLN"};
+  eftd::test::process p1(eftd::test::bin_path("eft-pos-sim"), a1, inst.dir + "/pos1.log");
+  eftd::test::process p2(eftd::test::bin_path("eft-pos-sim"), a2, inst.dir + "/pos2.log");
+  // The final message is the last JSON line each simulator prints before it exits.
+  auto final_message = [](eftd::test::process& p) {
+    nlohmann::json last;
+    while (auto l = p.read_line(60s))
+      if (!l->empty() && l->front() == '{') last = nlohmann::json::parse(*l, nullptr, false);
+    return last;
+  };
+  auto j1 = final_message(p1);
+  auto j2 = final_message(p2);
+  CHECK(j1.value("outcome", "") == "approved");
+  CHECK(j2.value("outcome", "") == "approved");
+  CHECK(j1.value("scheme", "") == "visa");
+  CHECK(j2.value("scheme", "") == "mastercard");
+  CHECK(j1.value("terminal_id", "") != j2.value("terminal_id", ""));
+  // Each till's own terminal id; STANs may coincide across terminals, never within one.
+  CHECK(j1.value("stan", "").size() == 6);
+  CHECK(j2.value("stan", "").size() == 6);
+  // The server's JSON-lines log: every line parses, and none carries a PAN.
+  inst.eftd->stop();
+  std::istringstream log(eftd::test::slurp(inst.dir + "/eftd.log"));
+  std::string line;
+  int lines = 0;
+  while (std::getline(log, line)) {
+    if (line.empty()) continue;
+    ++lines;
+    auto j = nlohmann::json::parse(line, nullptr, false);
+    INFO(line.substr(0, 80));
+    CHECK_FALSE(j.is_discarded());
+    CHECK_FALSE(contains(line, test_pan));
+    CHECK_FALSE(contains(line, "5413330089020011"));
+  }
+  CHECK(lines >= 5);
 }
