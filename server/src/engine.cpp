@@ -546,7 +546,6 @@ asio::awaitable<pos::result> run_sale(server_context& ctx, sale_request req, std
   }
 
   // 4. Write-ahead: the request's intent (with its STAN) is durable before it is sent.
-  const auto* acquirer_cfg = ctx.cfg.find_acquirer(route->acquirer);
   acquirer_request areq;
   areq.acquirer = route->acquirer;
   areq.terminal_id = till->terminal_id;
@@ -627,7 +626,6 @@ asio::awaitable<pos::result> run_sale(server_context& ctx, sale_request req, std
   s.approved_amount = ok ? sale.amount : 0;
   s.why = motivate(ok ? "approved" : reason_for_response_code(ans->response_code), s.order_no,
                    ok ? "" : "response " + ans->response_code);
-  (void)acquirer_cfg;
   {
     journal::batch b;
     journal::acquirer_message_updated mu;

@@ -142,6 +142,19 @@ class scripted_pad {
   eftd::pad::seq_counter seq_;
 };
 
+// Logs `pos` in as T01 and starts a sale; returns once eftd has asked `pad` for the card, so
+// the sale is held at the customer step (nothing sent to an acquirer yet).
+void start_sale_held_at_card(raw_client& pos, scripted_pad& pad, const std::string& order, int amount) {
+  pos.send(R"({"type":"login","v":1,"id":"l1","till_id":"T01","version":1})" "\n");
+  REQUIRE(pos.next().has_value());
+  pos.send(R"({"type":"sale","v":1,"id":"s1","order_no":")" + order + R"(","amount":)" + std::to_string(amount) +
+           R"(,"currency":"PLN"})" "\n");
+  std::optional<eftd::pad::envelope> cmd;
+  while ((cmd = pad.next()) && !std::holds_alternative<eftd::pad::read_card>(cmd->body)) {
+  }
+  REQUIRE(cmd.has_value());
+}
+
 }  // namespace
 
 TEST_CASE("an approved sale runs end to end with a receipt that shows only the masked PAN") {
@@ -408,14 +421,8 @@ TEST_CASE("a pad that disconnects while the customer should present a card fails
   scripted_pad pad(inst.pad_port, "P01", "VP-0001");
   auto order = order_no("Q");
   raw_client pos(inst.pos_port);
-  pos.send(R"({"type":"login","v":1,"id":"l1","till_id":"T01","version":1})" "\n");
-  REQUIRE(pos.next().has_value());
-  pos.send(R"({"type":"sale","v":1,"id":"s1","order_no":")" + order + R"(","amount":700,"currency":"PLN"})" "\n");
-  // The pad is asked for a card, and vanishes instead of answering.
-  std::optional<eftd::pad::envelope> cmd;
-  while ((cmd = pad.next()) && !std::holds_alternative<eftd::pad::read_card>(cmd->body)) {
-  }
-  REQUIRE(cmd.has_value());
+  start_sale_held_at_card(pos, pad, order, 700);
+  // The pad was asked for a card, and vanishes instead of answering.
   pad.close();
   std::optional<nlohmann::json> msg;
   while ((msg = pos.next(20s)) && msg->value("type", "") != "result") {
@@ -507,13 +514,7 @@ TEST_CASE("after a crash mid-sale, the restarted server tells the truth about th
   {
     scripted_pad pad(inst.pad_port, "P01", "VP-0001");
     raw_client pos(inst.pos_port);
-    pos.send(R"({"type":"login","v":1,"id":"l1","till_id":"T01","version":1})" "\n");
-    REQUIRE(pos.next().has_value());
-    pos.send(R"({"type":"sale","v":1,"id":"s1","order_no":")" + order + R"(","amount":900,"currency":"PLN"})" "\n");
-    std::optional<eftd::pad::envelope> cmd;
-    while ((cmd = pad.next()) && !std::holds_alternative<eftd::pad::read_card>(cmd->body)) {
-    }
-    REQUIRE(cmd.has_value());
+    start_sale_held_at_card(pos, pad, order, 900);
     inst.crash_eftd();  // while the customer holds the card: nothing was sent to the acquirer
   }
   inst.start_eftd();
@@ -549,13 +550,8 @@ TEST_CASE("one transaction per till: a second order on a busy till gets 'busy', 
   scripted_pad pad(inst.pad_port, "P01", "VP-0001");
   auto order = order_no("B");
   raw_client pos(inst.pos_port);
-  pos.send(R"({"type":"login","v":1,"id":"l1","till_id":"T01","version":1})" "\n");
-  REQUIRE(pos.next().has_value());
-  pos.send(R"({"type":"sale","v":1,"id":"s1","order_no":")" + order + R"(","amount":500,"currency":"PLN"})" "\n");
-  std::optional<eftd::pad::envelope> cmd;
-  while ((cmd = pad.next()) && !std::holds_alternative<eftd::pad::read_card>(cmd->body)) {
-  }
-  REQUIRE(cmd.has_value());  // the first sale now waits for the customer
+  start_sale_held_at_card(pos, pad, order, 500);
+  // The first sale now waits for the customer.
   auto next_non_status = [&] {
     std::optional<nlohmann::json> m;
     while ((m = pos.next()) && m->value("type", "") == "status") {
