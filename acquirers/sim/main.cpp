@@ -1,9 +1,8 @@
 // eft-acquirer-sim: an ISO 8583 acquirer host for tests and demos. Never linked into eftd.
+#include <CLI/CLI.hpp>
 #include <iostream>
 #include <string>
 #include <vector>
-
-#include <CLI/CLI.hpp>
 
 #include "eftd/acq/dialect.hpp"
 #include "eftd/acqsim/server.hpp"
@@ -97,7 +96,8 @@ int main(int argc, char** argv) {
     }
     opts.decisions.pan_suffix.push_back(*rule);
   }
-  for (const auto* list : {&opts.decisions.no_reply_amount_suffixes, &opts.decisions.disconnect_amount_suffixes}) {
+  for (const auto* list :
+       {&opts.decisions.no_reply_amount_suffixes, &opts.decisions.disconnect_amount_suffixes}) {
     for (const auto& s : *list) {
       if (!all_digits(s)) {
         std::cerr << "amount suffix '" << s << "' must be digits\n";

@@ -39,6 +39,8 @@ std::optional<bytes> from_hex(std::string_view hex) {
   return out;
 }
 
-void secure_wipe(void* p, std::size_t n) noexcept { OPENSSL_cleanse(p, n); }
+void secure_wipe(void* p, std::size_t n) noexcept {
+  OPENSSL_cleanse(p, n);
+}
 
 }  // namespace eftd

@@ -6,6 +6,9 @@
 // the first problem; every diagnostic is collected and all of them are returned at once.
 #include "eftd/core/config.hpp"
 
+#include <fmt/format.h>
+#include <toml++/toml.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
@@ -20,9 +23,6 @@
 #include <string_view>
 #include <system_error>
 #include <utility>
-
-#include <fmt/format.h>
-#include <toml++/toml.h>
 
 #include "eftd/core/money.hpp"
 
@@ -41,16 +41,26 @@ constexpr std::string_view log_formats[] = {"text", "json"};
 
 std::string_view type_name(toml::node_type t) {
   switch (t) {
-    case toml::node_type::table: return "table";
-    case toml::node_type::array: return "array";
-    case toml::node_type::string: return "string";
-    case toml::node_type::integer: return "integer";
-    case toml::node_type::floating_point: return "float";
-    case toml::node_type::boolean: return "boolean";
-    case toml::node_type::date: return "date";
-    case toml::node_type::time: return "time";
-    case toml::node_type::date_time: return "date-time";
-    default: return "nothing";
+    case toml::node_type::table:
+      return "table";
+    case toml::node_type::array:
+      return "array";
+    case toml::node_type::string:
+      return "string";
+    case toml::node_type::integer:
+      return "integer";
+    case toml::node_type::floating_point:
+      return "float";
+    case toml::node_type::boolean:
+      return "boolean";
+    case toml::node_type::date:
+      return "date";
+    case toml::node_type::time:
+      return "time";
+    case toml::node_type::date_time:
+      return "date-time";
+    default:
+      return "nothing";
   }
 }
 
@@ -113,7 +123,8 @@ class diagnostics {
  public:
   void add(std::string_view path, const toml::node* where, std::string_view problem) {
     std::string line = path.empty() ? std::string(problem) : fmt::format("{}: {}", path, problem);
-    if (where != nullptr && where->source().begin.line > 0) line += fmt::format(" (line {})", where->source().begin.line);
+    if (where != nullptr && where->source().begin.line > 0)
+      line += fmt::format(" (line {})", where->source().begin.line);
     lines_.push_back(std::move(line));
   }
   void add_at(std::string_view path, toml::source_position pos, std::string_view problem) {
@@ -139,7 +150,8 @@ class diagnostics {
 // key's full path, and done() reports every key nobody asked for.
 class section {
  public:
-  section(const toml::table* t, std::string path, diagnostics& d) : table_(t), path_(std::move(path)), diag_(d) {}
+  section(const toml::table* t, std::string path, diagnostics& d)
+      : table_(t), path_(std::move(path)), diag_(d) {}
 
   const std::string& path() const { return path_; }
   std::string key_path(std::string_view key) const { return join_path(path_, key); }
@@ -200,7 +212,9 @@ class section {
     std::int64_t v = 0;
     if (!integer(key, v)) return;
     if (v < 1 || v > std::numeric_limits<std::uint32_t>::max()) {
-      problem(key, find(key), unit.empty() ? "must be a positive integer" : fmt::format("must be a positive integer ({})", unit));
+      problem(
+          key, find(key),
+          unit.empty() ? "must be a positive integer" : fmt::format("must be a positive integer ({})", unit));
       return;
     }
     out = static_cast<std::uint32_t>(v);
@@ -278,7 +292,8 @@ class section {
       if (const auto* t = e.as_table()) {
         out.emplace_back(i, t);
       } else {
-        diag_.add(fmt::format("{}[{}]", key_path(key), i), &e, fmt::format("expected table, got {}", type_name(e.type())));
+        diag_.add(fmt::format("{}[{}]", key_path(key), i), &e,
+                  fmt::format("expected table, got {}", type_name(e.type())));
       }
     }
     return out;
@@ -336,7 +351,8 @@ limits read_limits(section& parent, std::string_view key, diagnostics& diag) {
     for (std::size_t i = 0; i < types.size(); ++i) {
       if (!one_of(types[i], transaction_types)) {
         s.element_problem("allowed_types", i,
-                  fmt::format("unknown transaction type '{}' (expected one of {})", types[i], join_list(transaction_types)));
+                          fmt::format("unknown transaction type '{}' (expected one of {})", types[i],
+                                      join_list(transaction_types)));
         ok = false;
       }
     }
@@ -348,7 +364,7 @@ limits read_limits(section& parent, std::string_view key, diagnostics& diag) {
     for (std::size_t i = 0; i < schemes.size(); ++i) {
       if (schemes[i].empty() || !is_bare_key(schemes[i])) {
         s.element_problem("allowed_schemes", i,
-                  "must be a scheme name as in the BIN table (letters, digits, '-', '_')");
+                          "must be a scheme name as in the BIN table (letters, digits, '-', '_')");
         ok = false;
       }
     }
@@ -362,20 +378,22 @@ void read_listener(section& parent, std::string_view key, listener& out, diagnos
   const toml::table* t = parent.table(key);
   if (t == nullptr) return;
   section s(t, parent.key_path(key), diag);
-  if (s.string("address", out.address) && out.address.empty()) s.problem("address", s.find("address"), "must not be empty");
+  if (s.string("address", out.address) && out.address.empty())
+    s.problem("address", s.find("address"), "must not be empty");
   s.port("port", out.port, /*allow_zero=*/true);
   s.done();
 }
 
 bool valid_node_name(std::string_view n) {
   return !n.empty() && std::all_of(n.begin(), n.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '-' || c == '.';
   });
 }
 
 // Each [[section]] id must be unique and non-empty; returns false for a rejected id.
-bool check_id(section& s, std::string_view key, const std::string& id, std::map<std::string, std::size_t>& seen,
-              std::string_view what, std::size_t index) {
+bool check_id(section& s, std::string_view key, const std::string& id,
+              std::map<std::string, std::size_t>& seen, std::string_view what, std::size_t index) {
   if (id.empty()) {
     s.problem(key, s.find(key), "must not be empty");
     return false;
@@ -407,7 +425,8 @@ server_config parse_document(const toml::table& doc, const fs::path& base, diagn
   }
 
   if (cfg.pos.port != 0 && cfg.pos.port == cfg.pad.port && cfg.pos.address == cfg.pad.address)
-    diag.add("listen.pad.port", nullptr, fmt::format("same address and port as listen.pos ({}:{})", cfg.pos.address, cfg.pos.port));
+    diag.add("listen.pad.port", nullptr,
+             fmt::format("same address and port as listen.pos ({}:{})", cfg.pos.address, cfg.pos.port));
 
   if (const auto* t = root.table("cards")) {
     section s(t, "cards", diag);
@@ -431,9 +450,11 @@ server_config parse_document(const toml::table& doc, const fs::path& base, diagn
   if (const auto* t = root.table("log")) {
     section s(t, "log", diag);
     if (s.string("level", cfg.log.level) && !one_of(cfg.log.level, log_levels))
-      s.problem("level", s.find("level"), fmt::format("unknown level '{}' (expected one of {})", cfg.log.level, join_list(log_levels)));
+      s.problem("level", s.find("level"),
+                fmt::format("unknown level '{}' (expected one of {})", cfg.log.level, join_list(log_levels)));
     if (s.string("format", cfg.log.format) && !one_of(cfg.log.format, log_formats))
-      s.problem("format", s.find("format"), fmt::format("unknown format '{}' (expected text or json)", cfg.log.format));
+      s.problem("format", s.find("format"),
+                fmt::format("unknown format '{}' (expected text or json)", cfg.log.format));
     s.path("file", cfg.log.file, base, /*allow_empty=*/true);
     s.done();
   }
@@ -456,7 +477,8 @@ server_config parse_document(const toml::table& doc, const fs::path& base, diagn
     if (s.string("id", m.id, true)) check_id(s, "id", m.id, merchant_ids, "merchant id", i);
     s.string("name", m.name);
     if (s.string("acquirer_merchant_id", m.acquirer_merchant_id, true)) {
-      if (m.acquirer_merchant_id.empty() || m.acquirer_merchant_id.size() > 15 || !printable_ascii(m.acquirer_merchant_id))
+      if (m.acquirer_merchant_id.empty() || m.acquirer_merchant_id.size() > 15 ||
+          !printable_ascii(m.acquirer_merchant_id))
         s.problem("acquirer_merchant_id", s.find("acquirer_merchant_id"),
                   "must be 1..15 printable ASCII characters (ISO 8583 field 42)");
     }
@@ -496,14 +518,16 @@ server_config parse_document(const toml::table& doc, const fs::path& base, diagn
 
   std::map<std::string, std::size_t> till_ids;
   std::map<std::string, std::string> pad_owner;  // pad id -> till id
-  std::map<std::pair<std::string, std::string>, std::string> terminal_owner;  // (merchant, terminal id) -> till id
+  std::map<std::pair<std::string, std::string>, std::string>
+      terminal_owner;  // (merchant, terminal id) -> till id
   for (auto [i, t] : root.table_array("tills")) {
     section s(t, fmt::format("tills[{}]", i), diag);
     till tl;
     if (s.string("id", tl.id, true)) check_id(s, "id", tl.id, till_ids, "till id", i);
     std::string merchant_id;
     if (s.string("store", tl.store, true)) {
-      auto it = std::find_if(cfg.stores.begin(), cfg.stores.end(), [&](const store& st) { return st.id == tl.store; });
+      auto it = std::find_if(cfg.stores.begin(), cfg.stores.end(),
+                             [&](const store& st) { return st.id == tl.store; });
       if (it == cfg.stores.end())
         s.problem("store", s.find("store"), fmt::format("unknown store '{}'", tl.store));
       else
@@ -514,17 +538,21 @@ server_config parse_document(const toml::table& doc, const fs::path& base, diagn
         s.problem("pad", s.find("pad"), fmt::format("unknown pad '{}'", tl.pad));
       } else {
         auto [it, inserted] = pad_owner.emplace(tl.pad, tl.id);
-        if (!inserted) s.problem("pad", s.find("pad"), fmt::format("pad '{}' is already attached to till '{}'", tl.pad, it->second));
+        if (!inserted)
+          s.problem("pad", s.find("pad"),
+                    fmt::format("pad '{}' is already attached to till '{}'", tl.pad, it->second));
       }
     }
     if (s.string("terminal_id", tl.terminal_id, true)) {
       if (tl.terminal_id.size() != 8 || !printable_ascii(tl.terminal_id)) {
-        s.problem("terminal_id", s.find("terminal_id"), "must be exactly 8 printable ASCII characters (ISO 8583 field 41)");
+        s.problem("terminal_id", s.find("terminal_id"),
+                  "must be exactly 8 printable ASCII characters (ISO 8583 field 41)");
       } else if (!merchant_id.empty()) {
         auto [it, inserted] = terminal_owner.emplace(std::make_pair(merchant_id, tl.terminal_id), tl.id);
         if (!inserted)
           s.problem("terminal_id", s.find("terminal_id"),
-                    fmt::format("terminal id '{}' is already used by till '{}' of the same merchant", tl.terminal_id, it->second));
+                    fmt::format("terminal id '{}' is already used by till '{}' of the same merchant",
+                                tl.terminal_id, it->second));
       }
     }
     tl.limit = read_limits(s, "limits", diag);
@@ -558,8 +586,10 @@ server_config parse_document(const toml::table& doc, const fs::path& base, diagn
     s.positive_u32("connect_timeout_ms", a.connect_timeout_ms, "milliseconds");
     s.positive_u32("response_timeout_ms", a.response_timeout_ms, "milliseconds");
     if (s.string("acquiring_institution_id", a.acquiring_institution_id) &&
-        (a.acquiring_institution_id.empty() || a.acquiring_institution_id.size() > 11 || !all_digits(a.acquiring_institution_id)))
-      s.problem("acquiring_institution_id", s.find("acquiring_institution_id"), "must be 1..11 digits (ISO 8583 field 32)");
+        (a.acquiring_institution_id.empty() || a.acquiring_institution_id.size() > 11 ||
+         !all_digits(a.acquiring_institution_id)))
+      s.problem("acquiring_institution_id", s.find("acquiring_institution_id"),
+                "must be 1..11 digits (ISO 8583 field 32)");
     s.done();
     cfg.acquirers.push_back(std::move(a));
   }
@@ -567,7 +597,8 @@ server_config parse_document(const toml::table& doc, const fs::path& base, diagn
   std::map<std::string, std::size_t> prefixes;
   const auto route_tables = root.table_array("routes");
   if (!route_tables.empty() && cfg.acquirers.empty())
-    diag.add("routes", doc.get("routes"), "at least one [[acquirers]] entry is required when routes are configured");
+    diag.add("routes", doc.get("routes"),
+             "at least one [[acquirers]] entry is required when routes are configured");
   for (auto [i, t] : route_tables) {
     section s(t, fmt::format("routes[{}]", i), diag);
     route r;
@@ -577,11 +608,13 @@ server_config parse_document(const toml::table& doc, const fs::path& base, diagn
       } else {
         auto [it, inserted] = prefixes.emplace(r.bin_prefix, i);
         if (!inserted)
-          s.problem("bin_prefix", s.find("bin_prefix"), fmt::format("duplicate prefix '{}' (also routes[{}])", r.bin_prefix, it->second));
+          s.problem("bin_prefix", s.find("bin_prefix"),
+                    fmt::format("duplicate prefix '{}' (also routes[{}])", r.bin_prefix, it->second));
       }
     }
     if (s.string("acquirer", r.acquirer, true) && !cfg.acquirers.empty() &&
-        std::none_of(cfg.acquirers.begin(), cfg.acquirers.end(), [&](const acquirer& a) { return a.name == r.acquirer; }))
+        std::none_of(cfg.acquirers.begin(), cfg.acquirers.end(),
+                     [&](const acquirer& a) { return a.name == r.acquirer; }))
       s.problem("acquirer", s.find("acquirer"), fmt::format("unknown acquirer '{}'", r.acquirer));
     s.done();
     cfg.routes.push_back(std::move(r));
@@ -596,23 +629,27 @@ server_config parse_document(const toml::table& doc, const fs::path& base, diagn
     const limits eff = cfg.effective_limits(tl);
     if (eff.min_amount && eff.max_amount && *eff.min_amount > *eff.max_amount)
       diag.add(fmt::format("tills[{}].limits", i), nullptr,
-               fmt::format("effective min_amount {} exceeds effective max_amount {} (after inheriting from merchant and [limits])",
+               fmt::format("effective min_amount {} exceeds effective max_amount {} (after inheriting from "
+                           "merchant and [limits])",
                            *eff.min_amount, *eff.max_amount));
   }
 
   return cfg;
 }
 
-result<server_config> parse_named(std::string_view text, const fs::path& base_dir, const std::string& source_name) {
+result<server_config> parse_named(std::string_view text, const fs::path& base_dir,
+                                  const std::string& source_name) {
   toml::table doc;
   try {
     doc = toml::parse(text, source_name);
   } catch (const toml::parse_error& e) {
     const auto& pos = e.source().begin;
     std::string prefix = source_name.empty() ? "" : source_name + ":";
-    return make_error("config.syntax", fmt::format("{}{}:{}: {}", prefix, pos.line, pos.column, e.description()));
+    return make_error("config.syntax",
+                      fmt::format("{}{}:{}: {}", prefix, pos.line, pos.column, e.description()));
   } catch (const std::exception& e) {
-    return make_error("config.syntax", fmt::format("{}: {}", source_name.empty() ? "config" : source_name, e.what()));
+    return make_error("config.syntax",
+                      fmt::format("{}: {}", source_name.empty() ? "config" : source_name, e.what()));
   }
   try {
     diagnostics diag;
@@ -699,7 +736,8 @@ const pad* server_config::find_pad(std::string_view id) const {
 }
 
 const acquirer* server_config::find_acquirer(std::string_view name) const {
-  auto it = std::find_if(acquirers.begin(), acquirers.end(), [&](const acquirer& a) { return a.name == name; });
+  auto it =
+      std::find_if(acquirers.begin(), acquirers.end(), [&](const acquirer& a) { return a.name == name; });
   return it == acquirers.end() ? nullptr : &*it;
 }
 
@@ -722,8 +760,12 @@ limits server_config::effective_limits(const till& t) const {
   const merchant* m = merchant_of(t);
   const limits& ml = m != nullptr ? m->limit : none;
   limits out;
-  out.min_amount = t.limit.min_amount ? t.limit.min_amount : ml.min_amount ? ml.min_amount : default_limits.min_amount;
-  out.max_amount = t.limit.max_amount ? t.limit.max_amount : ml.max_amount ? ml.max_amount : default_limits.max_amount;
+  out.min_amount = t.limit.min_amount ? t.limit.min_amount
+                   : ml.min_amount    ? ml.min_amount
+                                      : default_limits.min_amount;
+  out.max_amount = t.limit.max_amount ? t.limit.max_amount
+                   : ml.max_amount    ? ml.max_amount
+                                      : default_limits.max_amount;
   out.allowed_types = t.limit.allowed_types ? t.limit.allowed_types
                       : ml.allowed_types    ? ml.allowed_types
                                             : default_limits.allowed_types;
@@ -742,9 +784,12 @@ result<server_config> parse_config(std::string_view toml_text, const fs::path& b
 result<server_config> load_config(const fs::path& file) {
   try {
     std::error_code dir_ec;
-    if (fs::is_directory(file, dir_ec)) return make_error("config.io", fmt::format("{}: is a directory, not a config file", file.string()));
+    if (fs::is_directory(file, dir_ec))
+      return make_error("config.io", fmt::format("{}: is a directory, not a config file", file.string()));
     std::ifstream in(file, std::ios::binary);
-    if (!in) return make_error("config.io", fmt::format("{}: cannot open: {}", file.string(), std::generic_category().message(errno)));
+    if (!in)
+      return make_error("config.io", fmt::format("{}: cannot open: {}", file.string(),
+                                                 std::generic_category().message(errno)));
     std::ostringstream ss;
     ss << in.rdbuf();
     if (in.bad()) return make_error("config.io", fmt::format("{}: read error", file.string()));
@@ -765,7 +810,8 @@ result<void> apply_override(server_config& cfg, std::string_view key_eq_value) {
   const std::string_view value = key_eq_value.substr(eq + 1);
 
   if (key == "server.node_name") {
-    if (!valid_node_name(value)) return override_error(key, "must be non-empty letters, digits, '.', '-', '_'");
+    if (!valid_node_name(value))
+      return override_error(key, "must be non-empty letters, digits, '.', '-', '_'");
     cfg.node_name = std::string(value);
     return {};
   }
@@ -777,7 +823,8 @@ result<void> apply_override(server_config& cfg, std::string_view key_eq_value) {
   if (key == "journal.key_file") return set_path(key, value, cfg.journal_cfg.key_file, false);
   if (key == "log.file") return set_path(key, value, cfg.log.file, true);
   if (key == "log.level") {
-    if (!one_of(value, log_levels)) return override_error(key, fmt::format("expected one of {}", join_list(log_levels)));
+    if (!one_of(value, log_levels))
+      return override_error(key, fmt::format("expected one of {}", join_list(log_levels)));
     cfg.log.level = std::string(value);
     return {};
   }
@@ -790,16 +837,19 @@ result<void> apply_override(server_config& cfg, std::string_view key_eq_value) {
   if (key.substr(0, acq_prefix.size()) == acq_prefix) {
     const std::string_view rest = key.substr(acq_prefix.size());
     const auto dot = rest.rfind('.');
-    if (dot == std::string_view::npos) return override_error(key, "expected acquirers.<name>.host or acquirers.<name>.port");
+    if (dot == std::string_view::npos)
+      return override_error(key, "expected acquirers.<name>.host or acquirers.<name>.port");
     const std::string_view name = rest.substr(0, dot);
     const std::string_view field = rest.substr(dot + 1);
-    auto it = std::find_if(cfg.acquirers.begin(), cfg.acquirers.end(), [&](const acquirer& a) { return a.name == name; });
+    auto it = std::find_if(cfg.acquirers.begin(), cfg.acquirers.end(),
+                           [&](const acquirer& a) { return a.name == name; });
     if (it == cfg.acquirers.end()) return override_error(key, fmt::format("unknown acquirer '{}'", name));
     if (field == "host") return set_nonempty(key, value, it->host);
     if (field == "port") return set_port(key, value, it->port, false);
     if (field == "response_timeout_ms") return set_timeout_ms(key, value, it->response_timeout_ms);
     if (field == "connect_timeout_ms") return set_timeout_ms(key, value, it->connect_timeout_ms);
-    return override_error(key, "only host, port, response_timeout_ms and connect_timeout_ms can be overridden for an acquirer");
+    return override_error(
+        key, "only host, port, response_timeout_ms and connect_timeout_ms can be overridden for an acquirer");
   }
   return override_error(key,
                         "unsupported key (supported: server.node_name, listen.pos.address, listen.pos.port, "
@@ -814,7 +864,8 @@ result<void> check_ready(const server_config& cfg) {
     const auto& a = cfg.acquirers[i];
     if (a.port != 0) continue;
     if (!problems.empty()) problems += '\n';
-    problems += fmt::format("acquirers[{}].port: placeholder 0 is still set (use --set acquirers.{}.port=N)", i, a.name);
+    problems += fmt::format("acquirers[{}].port: placeholder 0 is still set (use --set acquirers.{}.port=N)",
+                            i, a.name);
   }
   if (!problems.empty()) return make_error("config.not_ready", problems);
   return {};

@@ -1,16 +1,16 @@
 // spdlog set-up: text or JSON-lines formatter, stderr or file sink.
 #include "eftd/core/log.hpp"
 
+#include <fmt/format.h>
+#include <spdlog/formatter.h>
+#include <spdlog/sinks/basic_file_sink.h>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+
 #include <chrono>
 #include <ctime>
 #include <exception>
 #include <string>
-
-#include <fmt/format.h>
-#include <spdlog/formatter.h>
-#include <spdlog/spdlog.h>
-#include <spdlog/sinks/basic_file_sink.h>
-#include <spdlog/sinks/stdout_sinks.h>
 
 namespace eftd {
 
@@ -23,8 +23,8 @@ void append_timestamp(spdlog::log_clock::time_point tp, spdlog::memory_buf_t& de
   const std::time_t t = spdlog::log_clock::to_time_t(secs);
   std::tm tm{};
   gmtime_r(&t, &tm);
-  fmt::format_to(std::back_inserter(dest), "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", tm.tm_year + 1900, tm.tm_mon + 1,
-                 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms);
+  fmt::format_to(std::back_inserter(dest), "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", tm.tm_year + 1900,
+                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms);
 }
 
 // JSON string escaping (RFC 8259). Also used for text lines: a message is one line, always.
@@ -33,11 +33,21 @@ void append_escaped(std::string_view s, spdlog::memory_buf_t& dest) {
   for (const char ch : s) {
     const auto c = static_cast<unsigned char>(ch);
     switch (c) {
-      case '"': dest.append(std::string_view("\\\"")); break;
-      case '\\': dest.append(std::string_view("\\\\")); break;
-      case '\n': dest.append(std::string_view("\\n")); break;
-      case '\r': dest.append(std::string_view("\\r")); break;
-      case '\t': dest.append(std::string_view("\\t")); break;
+      case '"':
+        dest.append(std::string_view("\\\""));
+        break;
+      case '\\':
+        dest.append(std::string_view("\\\\"));
+        break;
+      case '\n':
+        dest.append(std::string_view("\\n"));
+        break;
+      case '\r':
+        dest.append(std::string_view("\\r"));
+        break;
+      case '\t':
+        dest.append(std::string_view("\\t"));
+        break;
       default:
         if (c < 0x20 || c == 0x7f) {
           fmt::format_to(std::back_inserter(dest), "\\u{:04x}", static_cast<unsigned>(c));
@@ -68,18 +78,27 @@ void append_text_escaped(std::string_view s, spdlog::memory_buf_t& dest) {
   }
 }
 
-std::string_view payload(const spdlog::details::log_msg& msg) { return {msg.payload.data(), msg.payload.size()}; }
+std::string_view payload(const spdlog::details::log_msg& msg) {
+  return {msg.payload.data(), msg.payload.size()};
+}
 
 // The same names as log.level in the config ("warn", not spdlog's "warning").
 std::string_view level_name(spdlog::level::level_enum l) {
   switch (l) {
-    case spdlog::level::trace: return "trace";
-    case spdlog::level::debug: return "debug";
-    case spdlog::level::info: return "info";
-    case spdlog::level::warn: return "warn";
-    case spdlog::level::err: return "error";
-    case spdlog::level::critical: return "critical";
-    default: return "off";
+    case spdlog::level::trace:
+      return "trace";
+    case spdlog::level::debug:
+      return "debug";
+    case spdlog::level::info:
+      return "info";
+    case spdlog::level::warn:
+      return "warn";
+    case spdlog::level::err:
+      return "error";
+    case spdlog::level::critical:
+      return "critical";
+    default:
+      return "off";
   }
 }
 
@@ -96,7 +115,9 @@ class text_formatter final : public spdlog::formatter {
     append_text_escaped(payload(msg), dest);
     dest.push_back('\n');
   }
-  std::unique_ptr<spdlog::formatter> clone() const override { return std::make_unique<text_formatter>(proc_); }
+  std::unique_ptr<spdlog::formatter> clone() const override {
+    return std::make_unique<text_formatter>(proc_);
+  }
 
  private:
   std::string proc_;
@@ -116,7 +137,9 @@ class json_formatter final : public spdlog::formatter {
     append_escaped(payload(msg), dest);
     dest.append(std::string_view("\"}\n"));
   }
-  std::unique_ptr<spdlog::formatter> clone() const override { return std::make_unique<json_formatter>(proc_); }
+  std::unique_ptr<spdlog::formatter> clone() const override {
+    return std::make_unique<json_formatter>(proc_);
+  }
 
  private:
   std::string proc_;
@@ -154,7 +177,8 @@ status try_init_logging(const config::logging& cfg, std::string_view process_nam
   auto level = parse_level(cfg.level);
   if (!level) return level.err();
   if (cfg.format != "text" && cfg.format != "json")
-    return make_error("log.format", fmt::format("log.format: unknown format '{}' (expected text or json)", cfg.format));
+    return make_error("log.format",
+                      fmt::format("log.format: unknown format '{}' (expected text or json)", cfg.format));
   spdlog::sink_ptr sink;
   if (cfg.file.empty()) {
     sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
@@ -178,6 +202,8 @@ void init_logging(const config::logging& cfg, std::string_view process_name) {
   spdlog::error("logging set-up failed, logging to stderr instead: {}", st.err().message);
 }
 
-std::shared_ptr<spdlog::logger> logger() { return spdlog::default_logger(); }
+std::shared_ptr<spdlog::logger> logger() {
+  return spdlog::default_logger();
+}
 
 }  // namespace eftd

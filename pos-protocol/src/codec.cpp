@@ -113,8 +113,8 @@ failure read_value(const json& j, T& out, const std::string& path) {
     } else {
       const auto s = j.get<std::int64_t>();
       if (s < static_cast<std::int64_t>(std::numeric_limits<T>::min()) ||
-          (s > 0 && static_cast<std::uint64_t>(s) >
-                        static_cast<std::uint64_t>(std::numeric_limits<T>::max()))) {
+          (s > 0 &&
+           static_cast<std::uint64_t>(s) > static_cast<std::uint64_t>(std::numeric_limits<T>::max()))) {
         return bad(path, "an integer in range");
       }
       out = static_cast<T>(s);

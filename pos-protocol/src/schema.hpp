@@ -33,24 +33,24 @@ struct schema;
 
 template <>
 struct schema<reason> {
-  static constexpr auto fields = std::make_tuple(f("code", &reason::code, req),
-                                                 f("cashier_text", &reason::cashier_text, opt),
-                                                 f("customer_text", &reason::customer_text, opt));
+  static constexpr auto fields =
+      std::make_tuple(f("code", &reason::code, req), f("cashier_text", &reason::cashier_text, opt),
+                      f("customer_text", &reason::customer_text, opt));
 };
 
 template <>
 struct schema<receipt> {
-  static constexpr auto fields = std::make_tuple(f("merchant", &receipt::merchant, opt),
-                                                 f("customer", &receipt::customer, opt));
+  static constexpr auto fields =
+      std::make_tuple(f("merchant", &receipt::merchant, opt), f("customer", &receipt::customer, opt));
 };
 
 template <>
 struct schema<login> {
   static constexpr std::string_view type = "login";
-  static constexpr auto fields = std::make_tuple(
-      f("id", &login::id, req), f("till_id", &login::till_id, req),
-      f("operator_id", &login::operator_id, opt), f("client", &login::client, opt),
-      f("version", &login::version, req), f("capabilities", &login::capabilities, opt));
+  static constexpr auto fields =
+      std::make_tuple(f("id", &login::id, req), f("till_id", &login::till_id, req),
+                      f("operator_id", &login::operator_id, opt), f("client", &login::client, opt),
+                      f("version", &login::version, req), f("capabilities", &login::capabilities, opt));
 };
 
 template <>
@@ -63,18 +63,16 @@ template <>
 struct schema<sale> {
   static constexpr std::string_view type = "sale";
   static constexpr auto fields = std::make_tuple(
-      f("id", &sale::id, req), f("order_no", &sale::order_no, req),
-      f("amount", &sale::amount, req), f("currency", &sale::currency, req),
-      f("cashback", &sale::cashback, opt), f("tip", &sale::tip, opt));
+      f("id", &sale::id, req), f("order_no", &sale::order_no, req), f("amount", &sale::amount, req),
+      f("currency", &sale::currency, req), f("cashback", &sale::cashback, opt), f("tip", &sale::tip, opt));
 };
 
 template <>
 struct schema<refund> {
   static constexpr std::string_view type = "refund";
   static constexpr auto fields = std::make_tuple(
-      f("id", &refund::id, req), f("order_no", &refund::order_no, req),
-      f("amount", &refund::amount, req), f("currency", &refund::currency, req),
-      f("original_order_no", &refund::original_order_no, opt));
+      f("id", &refund::id, req), f("order_no", &refund::order_no, req), f("amount", &refund::amount, req),
+      f("currency", &refund::currency, req), f("original_order_no", &refund::original_order_no, opt));
 };
 
 template <>
@@ -88,19 +86,19 @@ struct schema<preauth> {
 template <>
 struct schema<completion> {
   static constexpr std::string_view type = "completion";
-  static constexpr auto fields = std::make_tuple(
-      f("id", &completion::id, req), f("order_no", &completion::order_no, req),
-      f("preauth_order_no", &completion::preauth_order_no, req),
-      f("amount", &completion::amount, req), f("currency", &completion::currency, req));
+  static constexpr auto fields =
+      std::make_tuple(f("id", &completion::id, req), f("order_no", &completion::order_no, req),
+                      f("preauth_order_no", &completion::preauth_order_no, req),
+                      f("amount", &completion::amount, req), f("currency", &completion::currency, req));
 };
 
 template <>
 struct schema<incremental> {
   static constexpr std::string_view type = "incremental";
-  static constexpr auto fields = std::make_tuple(
-      f("id", &incremental::id, req), f("order_no", &incremental::order_no, req),
-      f("preauth_order_no", &incremental::preauth_order_no, req),
-      f("amount", &incremental::amount, req), f("currency", &incremental::currency, req));
+  static constexpr auto fields =
+      std::make_tuple(f("id", &incremental::id, req), f("order_no", &incremental::order_no, req),
+                      f("preauth_order_no", &incremental::preauth_order_no, req),
+                      f("amount", &incremental::amount, req), f("currency", &incremental::currency, req));
 };
 
 template <>
@@ -114,8 +112,8 @@ struct schema<cancel> {
 template <>
 struct schema<balance_inquiry> {
   static constexpr std::string_view type = "balance_inquiry";
-  static constexpr auto fields = std::make_tuple(f("id", &balance_inquiry::id, req),
-                                                 f("order_no", &balance_inquiry::order_no, req));
+  static constexpr auto fields =
+      std::make_tuple(f("id", &balance_inquiry::id, req), f("order_no", &balance_inquiry::order_no, req));
 };
 
 template <>
@@ -129,9 +127,8 @@ struct schema<status_query> {
 template <>
 struct schema<answer> {
   static constexpr std::string_view type = "answer";
-  static constexpr auto fields =
-      std::make_tuple(f("id", &answer::id, req), f("prompt_id", &answer::prompt_id, req),
-                      f("value", &answer::value, req));
+  static constexpr auto fields = std::make_tuple(
+      f("id", &answer::id, req), f("prompt_id", &answer::prompt_id, req), f("value", &answer::value, req));
 };
 
 template <>
@@ -150,10 +147,10 @@ struct schema<heartbeat> {
 template <>
 struct schema<login_ok> {
   static constexpr std::string_view type = "login_ok";
-  static constexpr auto fields = std::make_tuple(
-      f("id", &login_ok::id, req), f("server", &login_ok::server, req),
-      f("business_date", &login_ok::business_date, req), f("version", &login_ok::version, req),
-      f("capabilities", &login_ok::capabilities, opt));
+  static constexpr auto fields =
+      std::make_tuple(f("id", &login_ok::id, req), f("server", &login_ok::server, req),
+                      f("business_date", &login_ok::business_date, req),
+                      f("version", &login_ok::version, req), f("capabilities", &login_ok::capabilities, opt));
 };
 
 template <>
@@ -167,26 +164,24 @@ struct schema<status> {
 template <>
 struct schema<prompt> {
   static constexpr std::string_view type = "prompt";
-  static constexpr auto fields = std::make_tuple(
-      f("id", &prompt::id, opt), f("prompt_id", &prompt::prompt_id, req),
-      f("order_no", &prompt::order_no, req), f("kind", &prompt::kind, req),
-      f("text", &prompt::text, req), f("options", &prompt::options, opt),
-      f("timeout_ms", &prompt::timeout_ms, opt), f("default", &prompt::default_value, opt));
+  static constexpr auto fields =
+      std::make_tuple(f("id", &prompt::id, opt), f("prompt_id", &prompt::prompt_id, req),
+                      f("order_no", &prompt::order_no, req), f("kind", &prompt::kind, req),
+                      f("text", &prompt::text, req), f("options", &prompt::options, opt),
+                      f("timeout_ms", &prompt::timeout_ms, opt), f("default", &prompt::default_value, opt));
 };
 
 template <>
 struct schema<result> {
   static constexpr std::string_view type = "result";
   static constexpr auto fields = std::make_tuple(
-      f("id", &result::id, req), f("order_no", &result::order_no, req),
-      f("outcome", &result::outcome, req), f("business_date", &result::business_date, opt),
-      f("amount", &result::amount, opt), f("approved_amount", &result::approved_amount, opt),
-      f("currency", &result::currency, opt), f("auth_code", &result::auth_code, opt),
-      f("masked_pan", &result::masked_pan, opt), f("scheme", &result::scheme, opt),
-      f("entry_mode", &result::entry_mode, opt), f("terminal_id", &result::terminal_id, opt),
-      f("stan", &result::stan, opt), f("rrn", &result::rrn, opt),
-      f("reason", &result::why, opt), f("emv", &result::emv, opt),
-      f("receipt", &result::rcpt, opt));
+      f("id", &result::id, req), f("order_no", &result::order_no, req), f("outcome", &result::outcome, req),
+      f("business_date", &result::business_date, opt), f("amount", &result::amount, opt),
+      f("approved_amount", &result::approved_amount, opt), f("currency", &result::currency, opt),
+      f("auth_code", &result::auth_code, opt), f("masked_pan", &result::masked_pan, opt),
+      f("scheme", &result::scheme, opt), f("entry_mode", &result::entry_mode, opt),
+      f("terminal_id", &result::terminal_id, opt), f("stan", &result::stan, opt), f("rrn", &result::rrn, opt),
+      f("reason", &result::why, opt), f("emv", &result::emv, opt), f("receipt", &result::rcpt, opt));
 };
 
 template <>
@@ -194,8 +189,7 @@ struct schema<order_status> {
   static constexpr std::string_view type = "order_status";
   static constexpr auto fields = std::make_tuple(
       f("id", &order_status::id, req), f("order_no", &order_status::order_no, req),
-      f("state", &order_status::state, req),
-      f("business_date", &order_status::business_date, opt),
+      f("state", &order_status::state, req), f("business_date", &order_status::business_date, opt),
       f("last_result", &order_status::last_result, opt));
 };
 

@@ -17,8 +17,9 @@ std::string iso_time(std::int64_t ms) {
   const std::time_t t = static_cast<std::time_t>(ms / 1000);
   std::tm tm{};
   gmtime_r(&t, &tm);
-  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-                     tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(((ms % 1000) + 1000) % 1000));
+  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", tm.tm_year + 1900, tm.tm_mon + 1,
+                     tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                     static_cast<int>(((ms % 1000) + 1000) % 1000));
 }
 
 // "125.00" in the currency's exponent; the raw minor units if the currency is unknown.
@@ -52,10 +53,11 @@ const std::vector<column>& order_columns() {
 }
 
 nlohmann::json order_json(const journal::order_row& r) {
-  nlohmann::json j{{"order_id", r.order_id},       {"merchant_id", r.merchant_id}, {"store_id", r.store_id},
-                   {"till_id", r.till_id},         {"order_no", r.order_no},       {"business_date", r.business_date},
-                   {"kind", r.kind},               {"amount_minor", r.amount_minor}, {"currency", r.currency},
-                   {"state", r.state},             {"created_ms", r.created_ms},   {"updated_ms", r.updated_ms}};
+  nlohmann::json j{
+      {"order_id", r.order_id}, {"merchant_id", r.merchant_id},   {"store_id", r.store_id},
+      {"till_id", r.till_id},   {"order_no", r.order_no},         {"business_date", r.business_date},
+      {"kind", r.kind},         {"amount_minor", r.amount_minor}, {"currency", r.currency},
+      {"state", r.state},       {"created_ms", r.created_ms},     {"updated_ms", r.updated_ms}};
   if (r.result_code) j["result_code"] = *r.result_code;
   if (r.reason_cashier) j["reason_cashier"] = *r.reason_cashier;
   if (r.reason_customer) j["reason_customer"] = *r.reason_customer;
@@ -97,7 +99,8 @@ std::string csv_field(std::string_view in) {
   std::string v(in);
   // Text a spreadsheet would run as a formula gets a leading apostrophe: journal free text
   // can come from peers.
-  if (!v.empty() && (v[0] == '=' || v[0] == '+' || v[0] == '@' || v[0] == '\t' || v[0] == '\r')) v.insert(0, "'");
+  if (!v.empty() && (v[0] == '=' || v[0] == '+' || v[0] == '@' || v[0] == '\t' || v[0] == '\r'))
+    v.insert(0, "'");
   if (v.find_first_of(",\"\r\n") == std::string::npos) return v;
   std::string out = "\"";
   for (char c : v) {
@@ -139,7 +142,8 @@ std::string render_order_detail(const journal::order_view& v, format f) {
     nlohmann::json j = order_json(v.order);
     j["operations"] = nlohmann::json::array();
     for (const auto& o : v.operations) {
-      nlohmann::json oj{{"op_id", o.op_id}, {"kind", o.kind}, {"state", o.state}, {"amount_minor", o.amount_minor}};
+      nlohmann::json oj{
+          {"op_id", o.op_id}, {"kind", o.kind}, {"state", o.state}, {"amount_minor", o.amount_minor}};
       if (o.entry_mode) oj["entry_mode"] = *o.entry_mode;
       if (o.scheme) oj["scheme"] = *o.scheme;
       if (o.pan_masked) oj["pan_masked"] = *o.pan_masked;
@@ -179,16 +183,17 @@ std::string render_order_detail(const journal::order_view& v, format f) {
     for (const auto& r : rows) emit(r);
     return out;
   }
-  std::string out = fmt::format("Order {} (till {}, business date {}): {} {} {} -> {}\n", v.order.order_no,
-                                v.order.till_id, v.order.business_date, v.order.kind,
-                                amount_text(v.order.amount_minor, v.order.currency), v.order.currency, v.order.state);
+  std::string out =
+      fmt::format("Order {} (till {}, business date {}): {} {} {} -> {}\n", v.order.order_no, v.order.till_id,
+                  v.order.business_date, v.order.kind, amount_text(v.order.amount_minor, v.order.currency),
+                  v.order.currency, v.order.state);
   for (const auto& o : v.operations)
-    out += fmt::format("  operation {} {}: {} card {} {} auth {} rc {}\n", o.kind, o.op_id.substr(0, 8), o.state,
-                       o.scheme.value_or("-"), o.pan_masked.value_or("-"), o.auth_code.value_or("-"),
+    out += fmt::format("  operation {} {}: {} card {} {} auth {} rc {}\n", o.kind, o.op_id.substr(0, 8),
+                       o.state, o.scheme.value_or("-"), o.pan_masked.value_or("-"), o.auth_code.value_or("-"),
                        o.response_code.value_or("-"));
   for (const auto& m : v.messages)
-    out += fmt::format("  acquirer {} {} terminal {} STAN {:06} RRN {}: {} rc {}\n", m.acquirer, m.mti, m.terminal_id,
-                       m.stan, m.rrn.value_or("-"), m.state, m.response_code.value_or("-"));
+    out += fmt::format("  acquirer {} {} terminal {} STAN {:06} RRN {}: {} rc {}\n", m.acquirer, m.mti,
+                       m.terminal_id, m.stan, m.rrn.value_or("-"), m.state, m.response_code.value_or("-"));
   return out + table(header, rows);
 }
 

@@ -33,7 +33,8 @@ std::tm local_tm(std::int64_t ms) {
 // Field 7: transmission date and time, MMDDhhmmss in UTC (ISO 8583:1987).
 std::string transmission_datetime(std::int64_t ms) {
   auto tm = utc_tm(ms);
-  return fmt::format("{:02}{:02}{:02}{:02}{:02}", tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+  return fmt::format("{:02}{:02}{:02}{:02}{:02}", tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+                     tm.tm_sec);
 }
 
 // Fields every request of a given transaction shares (an original and its reversal alike).
@@ -73,14 +74,17 @@ result<acquirer_answer> read_answer(const acq::message& resp) {
   return a;
 }
 
-asio::awaitable<result<acquirer_answer>> exchange(server_context& ctx, const std::string& acquirer, acq::message m) {
+asio::awaitable<result<acquirer_answer>> exchange(server_context& ctx, const std::string& acquirer,
+                                                  acq::message m) {
   auto it = ctx.links.find(acquirer);
-  if (it == ctx.links.end()) co_return make_error("acq.unknown_acquirer", "no link for acquirer '" + acquirer + "'");
+  if (it == ctx.links.end())
+    co_return make_error("acq.unknown_acquirer", "no link for acquirer '" + acquirer + "'");
   auto link = it->second;
   result<acq::message> resp = make_error("acq.disconnected", "no answer");
   try {
     // The link lives on its own strand; the flow resumes on its own executor afterwards.
-    resp = co_await asio::co_spawn(ctx.link_strands.at(acquirer), link->request(std::move(m)), asio::use_awaitable);
+    resp = co_await asio::co_spawn(ctx.link_strands.at(acquirer), link->request(std::move(m)),
+                                   asio::use_awaitable);
   } catch (const std::exception& e) {
     co_return make_error("acq.disconnected", std::string("acquirer link failed: ") + e.what());
   }
@@ -92,12 +96,14 @@ asio::awaitable<result<acquirer_answer>> exchange(server_context& ctx, const std
 
 std::string local_datetime_of(std::int64_t at_ms) {
   auto tm = local_tm(at_ms);
-  return fmt::format("{:02}{:02}{:02}{:02}{:02}", tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+  return fmt::format("{:02}{:02}{:02}{:02}{:02}", tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+                     tm.tm_sec);
 }
 
 std::string make_rrn(std::int64_t at_ms, std::uint32_t stan) {
   auto tm = local_tm(at_ms);
-  return fmt::format("{:01}{:03}{:02}{:06}", (tm.tm_year + 1900) % 10, tm.tm_yday + 1, tm.tm_hour, stan % 1000000);
+  return fmt::format("{:01}{:03}{:02}{:06}", (tm.tm_year + 1900) % 10, tm.tm_yday + 1, tm.tm_hour,
+                     stan % 1000000);
 }
 
 asio::awaitable<result<acquirer_answer>> send_financial(server_context& ctx, const acquirer_request& req,

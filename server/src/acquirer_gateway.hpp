@@ -13,9 +13,9 @@
 namespace eftd::server {
 
 struct acquirer_request {
-  std::string acquirer;           // config name
-  std::string terminal_id;        // field 41
-  std::string card_acceptor_id;   // field 42
+  std::string acquirer;          // config name
+  std::string terminal_id;       // field 41
+  std::string card_acceptor_id;  // field 42
   std::string mti = "0200";
   std::string processing_code = "000000";  // field 3: purchase from default account
   std::string pos_entry_mode = "901";      // field 22
@@ -39,11 +39,13 @@ std::string make_rrn(std::int64_t at_ms, std::uint32_t stan);
 
 // Sends a financial request (0200) with the card's track 2 and waits for the answer.
 // Errors: acq.connect_failed, acq.timeout, acq.disconnected, acq.decode_error, acq.unknown_acquirer.
-boost::asio::awaitable<result<acquirer_answer>> send_financial(server_context& ctx, const acquirer_request& req,
+boost::asio::awaitable<result<acquirer_answer>> send_financial(server_context& ctx,
+                                                               const acquirer_request& req,
                                                                const eftd::track2& card);
 
 // Sends a reversal (0400) for `original`, carrying its data elements in field 90.
-boost::asio::awaitable<result<acquirer_answer>> send_reversal(server_context& ctx, const acquirer_request& original,
+boost::asio::awaitable<result<acquirer_answer>> send_reversal(server_context& ctx,
+                                                              const acquirer_request& original,
                                                               std::uint32_t reversal_stan);
 
 // Creates one link per configured acquirer (connecting lazily).

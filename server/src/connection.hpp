@@ -20,8 +20,9 @@ inline std::string peer_name(const boost::asio::ip::tcp::socket& s) {
 
 // Session must offer close(). `kind` and `peer` only name the connection in logs.
 template <class Session>
-void start_connection(std::shared_ptr<Session> self, const boost::asio::any_io_executor& strand, std::string kind,
-                      std::string peer, boost::asio::awaitable<void> writer, boost::asio::awaitable<void> loop) {
+void start_connection(std::shared_ptr<Session> self, const boost::asio::any_io_executor& strand,
+                      std::string kind, std::string peer, boost::asio::awaitable<void> writer,
+                      boost::asio::awaitable<void> loop) {
   namespace asio = boost::asio;
   asio::co_spawn(strand, std::move(writer), [self, kind, peer](std::exception_ptr e) {
     if (e) spdlog::error("{} {}: writer stopped by an exception", kind, peer);
@@ -41,7 +42,8 @@ void start_connection(std::shared_ptr<Session> self, const boost::asio::any_io_e
 // Accepts connections until the acceptor is closed; each gets its own strand and a Session
 // constructed from (socket, ctx) and started.
 template <class Session, class Context>
-boost::asio::awaitable<void> accept_loop(boost::asio::ip::tcp::acceptor& acceptor, Context& ctx, std::string kind) {
+boost::asio::awaitable<void> accept_loop(boost::asio::ip::tcp::acceptor& acceptor, Context& ctx,
+                                         std::string kind) {
   namespace asio = boost::asio;
   for (;;) {
     // A named strand, not a temporary inside the co_await: GCC 12 destroys such temporaries

@@ -65,7 +65,8 @@ struct server_context {
 
   std::shared_ptr<pad_session> pad_for(const std::string& pad_id);
   // Next STAN for an acquirer/terminal: 1..999999, wrapping. Returns the counter name too.
-  std::uint32_t next_stan(const std::string& acquirer, const std::string& terminal, std::string& counter_name);
+  std::uint32_t next_stan(const std::string& acquirer, const std::string& terminal,
+                          std::string& counter_name);
 };
 
 // Wraps journal::writer::submit as an awaitable that resumes on the caller's executor only

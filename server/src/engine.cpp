@@ -103,10 +103,14 @@ pos::result make_result(const server_context& ctx, const tx_summary& s, const st
 
 std::string entry_mode_name(pad::entry_mode m) {
   switch (m) {
-    case pad::entry_mode::magstripe: return "magstripe";
-    case pad::entry_mode::chip: return "chip";
-    case pad::entry_mode::contactless: return "contactless";
-    case pad::entry_mode::fallback_magstripe: return "fallback";
+    case pad::entry_mode::magstripe:
+      return "magstripe";
+    case pad::entry_mode::chip:
+      return "chip";
+    case pad::entry_mode::contactless:
+      return "contactless";
+    case pad::entry_mode::fallback_magstripe:
+      return "fallback";
   }
   return "unknown";
 }
@@ -114,10 +118,14 @@ std::string entry_mode_name(pad::entry_mode m) {
 // ISO 8583 field 22 (1987): PAN entry mode (2 digits) + PIN entry capability (1 digit).
 std::string pos_entry_mode_code(pad::entry_mode m) {
   switch (m) {
-    case pad::entry_mode::magstripe: return "902";
-    case pad::entry_mode::chip: return "051";
-    case pad::entry_mode::contactless: return "071";
-    case pad::entry_mode::fallback_magstripe: return "802";
+    case pad::entry_mode::magstripe:
+      return "902";
+    case pad::entry_mode::chip:
+      return "051";
+    case pad::entry_mode::contactless:
+      return "071";
+    case pad::entry_mode::fallback_magstripe:
+      return "802";
   }
   return "000";
 }
@@ -142,7 +150,8 @@ bool contains(const std::optional<std::vector<std::string>>& list, std::string_v
 }
 
 journal::event_appended event(const std::string& order_id, const std::string& op_id, std::int64_t at,
-                              journal::actor who, std::string kind, std::string reason, std::string detail = {}) {
+                              journal::actor who, std::string kind, std::string reason,
+                              std::string detail = {}) {
   journal::event_appended e;
   e.order_id = order_id;
   if (!op_id.empty()) e.op_id = op_id;
@@ -175,7 +184,8 @@ class status_beacon {
 
  private:
   struct state {
-    state(std::function<void(pos::message)> f, std::string o) : to_pos(std::move(f)), order_no(std::move(o)) {}
+    state(std::function<void(pos::message)> f, std::string o)
+        : to_pos(std::move(f)), order_no(std::move(o)) {}
     std::function<void(pos::message)> to_pos;
     std::string order_no, stage, text;
     bool stopped = false;
@@ -205,8 +215,8 @@ class status_beacon {
 // because the message stays in state reversal_pending until acknowledged (start_recovery).
 // `conclusion`, when set, is the order's final reason recorded with the reversal (start-up
 // recovery: the POS was never told anything, so the order gets its reason now).
-asio::awaitable<void> reverse_until_acknowledged(server_context& ctx, acquirer_request original, std::string msg_id,
-                                                 std::string order_id, std::string op_id,
+asio::awaitable<void> reverse_until_acknowledged(server_context& ctx, acquirer_request original,
+                                                 std::string msg_id, std::string order_id, std::string op_id,
                                                  std::optional<motivated> conclusion) {
   auto delay = 1s;
   for (int attempt = 1; attempt <= 12; ++attempt) {
@@ -232,16 +242,16 @@ asio::awaitable<void> reverse_until_acknowledged(server_context& ctx, acquirer_r
       }
       ou.updated_ms = now;
       b.records.push_back(ou);
-      b.records.push_back(event(order_id, op_id, now, journal::actor::acquirer, "reversed",
-                                fmt::format("reversal acknowledged by {} (response {})", original.acquirer,
-                                            ans->response_code)));
+      b.records.push_back(event(
+          order_id, op_id, now, journal::actor::acquirer, "reversed",
+          fmt::format("reversal acknowledged by {} (response {})", original.acquirer, ans->response_code)));
       if (auto st = co_await commit(ctx, std::move(b)); !st)
         spdlog::error("reversal of {} acknowledged but not journaled: {}", msg_id, st.err().message);
       spdlog::info("reversal of STAN {} on {} acknowledged", original.stan, original.terminal_id);
       co_return;
     }
-    spdlog::warn("reversal of STAN {} on {} failed (attempt {}): {}", original.stan, original.terminal_id, attempt,
-                 ans.err().code);
+    spdlog::warn("reversal of STAN {} on {} failed (attempt {}): {}", original.stan, original.terminal_id,
+                 attempt, ans.err().code);
     auto ex = co_await asio::this_coro::executor;  // own statement: see run_sale
     asio::steady_timer t(ex);
     t.expires_after(delay);
@@ -289,7 +299,8 @@ pos::result result_from_journal(const server_context& ctx, const journal::order_
     s.rrn = m.rrn.value_or("");
     s.terminal_id = m.terminal_id;
   }
-  auto code = v.order.result_code.value_or(v.order.state == order_state::approved ? "approved" : "server.internal");
+  auto code =
+      v.order.result_code.value_or(v.order.state == order_state::approved ? "approved" : "server.internal");
   s.why = motivate(code, s.order_no);
   // The stored texts are what the POS was told; prefer them over today's wording.
   if (v.order.reason_cashier) s.why.why.cashier_text = *v.order.reason_cashier;
@@ -299,7 +310,8 @@ pos::result result_from_journal(const server_context& ctx, const journal::order_
   return make_result(ctx, s, "");
 }
 
-asio::awaitable<pos::result> run_sale(server_context& ctx, sale_request req, std::function<void(pos::message)> to_pos) {
+asio::awaitable<pos::result> run_sale(server_context& ctx, sale_request req,
+                                      std::function<void(pos::message)> to_pos) {
   const auto& sale = req.sale;
   const auto now0 = ctx.clock.now_ms();
   const config::till* till = ctx.cfg.find_till(req.till_id);
@@ -319,7 +331,8 @@ asio::awaitable<pos::result> run_sale(server_context& ctx, sale_request req, std
     s.why = motivate(code, s.order_no, detail);
     return make_result(ctx, s, req.request_id);
   };
-  if (!till || !store || !merchant) co_return finish_without_journal("server.internal", "till configuration incomplete");
+  if (!till || !store || !merchant)
+    co_return finish_without_journal("server.internal", "till configuration incomplete");
 
   // Idempotency: the same order on the same till within 48 hours is the same order. A final
   // one is answered from the journal and never reaches the acquirer twice.
@@ -340,8 +353,8 @@ asio::awaitable<pos::result> run_sale(server_context& ctx, sale_request req, std
       }
     }
     if (prior) {
-      spdlog::info("till {}: order {} repeated; answering from the journal (state {})", req.till_id, sale.order_no,
-                   prior->order.state);
+      spdlog::info("till {}: order {} repeated; answering from the journal (state {})", req.till_id,
+                   sale.order_no, prior->order.state);
       auto r = result_from_journal(ctx, *prior);
       r.id = req.request_id;
       co_return r;
@@ -419,10 +432,10 @@ asio::awaitable<pos::result> run_sale(server_context& ctx, sale_request req, std
     opc.currency = sale.currency;
     opc.created_ms = now0;
     b.records.push_back(opc);
-    b.records.push_back(event(order_id, op_id, now0, journal::actor::pos, "sale_requested",
-                              fmt::format("order {}: sale {} requested by till {}{}", sale.order_no, money_text,
-                                          till->id,
-                                          req.operator_id.empty() ? "" : " operator " + req.operator_id)));
+    b.records.push_back(
+        event(order_id, op_id, now0, journal::actor::pos, "sale_requested",
+              fmt::format("order {}: sale {} requested by till {}{}", sale.order_no, money_text, till->id,
+                          req.operator_id.empty() ? "" : " operator " + req.operator_id)));
     return b;
   };
 
@@ -440,9 +453,9 @@ asio::awaitable<pos::result> run_sale(server_context& ctx, sale_request req, std
     journal::batch b = opening_batch(order_state::in_progress, "card_wait");
     if (auto st = co_await commit(ctx, std::move(b)); !st) {
       spdlog::error("order {}: journal refused the order: {}", sale.order_no, st.err().message);
-      co_return finish_without_journal(st.err().code == "journal.duplicate_order" ? "server.internal"
-                                                                                   : "journal.unavailable",
-                                       st.err().code == "journal.duplicate_order" ? "duplicate order" : "");
+      co_return finish_without_journal(
+          st.err().code == "journal.duplicate_order" ? "server.internal" : "journal.unavailable",
+          st.err().code == "journal.duplicate_order" ? "duplicate order" : "");
     }
   }
 
@@ -463,7 +476,8 @@ asio::awaitable<pos::result> run_sale(server_context& ctx, sale_request req, std
   // The executor is fetched in a statement of its own: GCC 12 destroys temporaries that live
   // across a co_await inside a larger expression twice (here: a strand reference count).
   auto flow_executor = co_await asio::this_coro::executor;
-  status_beacon beacon(flow_executor, to_pos, sale.order_no, std::chrono::milliseconds(ctx.cfg.timeout.pos_heartbeat_ms));
+  status_beacon beacon(flow_executor, to_pos, sale.order_no,
+                       std::chrono::milliseconds(ctx.cfg.timeout.pos_heartbeat_ms));
 
   // 2. The pad reads the card.
   auto pad = ctx.pad_for(till->pad);
@@ -483,15 +497,18 @@ asio::awaitable<pos::result> run_sale(server_context& ctx, sale_request req, std
                          : code == "pad.timeout"         ? "pad.timeout"
                          : code == "pad.disconnected"    ? "pad.disconnected"
                                                          : "card.unreadable";
-    auto state = reason == "card.timeout" || reason == "card.cancelled" ? order_state::cancelled : order_state::failed;
+    auto state =
+        reason == "card.timeout" || reason == "card.cancelled" ? order_state::cancelled : order_state::failed;
     auto r = co_await conclude(reason, state, journal::actor::pad);
     if (pad->open()) pad->show({s.why.why.customer_text});
     co_return r;
   }
   auto* card_msg = std::get_if<pad::card_read>(&*read);
-  if (!card_msg) co_return co_await conclude("card.unreadable", order_state::failed, journal::actor::pad, "unexpected reply");
-  auto card = eftd::track2::parse(std::string_view(reinterpret_cast<const char*>(card_msg->track2.view().data()),
-                                                   card_msg->track2.size()));
+  if (!card_msg)
+    co_return co_await conclude("card.unreadable", order_state::failed, journal::actor::pad,
+                                "unexpected reply");
+  auto card = eftd::track2::parse(std::string_view(
+      reinterpret_cast<const char*>(card_msg->track2.view().data()), card_msg->track2.size()));
   if (!card) {
     auto r = co_await conclude("card.unreadable", order_state::failed, journal::actor::pad, card.err().code);
     pad->show({s.why.why.customer_text});
@@ -599,18 +616,21 @@ asio::awaitable<pos::result> run_sale(server_context& ctx, sale_request req, std
   if (!ans) {
     // No answer (or an unreadable one): the outcome at the acquirer is unknown, so the money
     // may have moved. The POS is told "not approved", and a reversal is owed until acknowledged.
-    const bool never_sent = ans.err().code == "acq.connect_failed" || ans.err().code == "acq.unknown_acquirer";
-    std::string code = never_sent ? "acquirer.unreachable"
+    const bool never_sent =
+        ans.err().code == "acq.connect_failed" || ans.err().code == "acq.unknown_acquirer";
+    std::string code = never_sent                             ? "acquirer.unreachable"
                        : ans.err().code == "acq.decode_error" ? "acquirer.bad_response"
-                                                               : "acquirer.timeout";
+                                                              : "acquirer.timeout";
     s.why = motivate(code, s.order_no, never_sent ? areq.acquirer : "");
     journal::batch b;
     journal::acquirer_message_updated mu;
     mu.msg_id = msg_id;
-    mu.state = std::string(never_sent ? journal::message_states::failed : journal::message_states::reversal_pending);
+    mu.state =
+        std::string(never_sent ? journal::message_states::failed : journal::message_states::reversal_pending);
     mu.updated_ms = at;
     b.records.push_back(mu);
-    final_batch(b, order_state::failed, at, journal::actor::acquirer, never_sent ? "failed" : "reversal_pending");
+    final_batch(b, order_state::failed, at, journal::actor::acquirer,
+                never_sent ? "failed" : "reversal_pending");
     auto st = co_await commit(ctx, std::move(b));
     if (!st) s.why = motivate("journal.unavailable", s.order_no);
     if (!never_sent) spawn_reversal(ctx, areq, msg_id, order_id, op_id);
@@ -752,7 +772,8 @@ void start_recovery(server_context& ctx) {
           return nullptr;
         }()) {
       if (const auto* st = ctx.cfg.find_store(till->store))
-        if (const auto* mer = ctx.cfg.find_merchant(st->merchant)) a.card_acceptor_id = mer->acquirer_merchant_id;
+        if (const auto* mer = ctx.cfg.find_merchant(st->merchant))
+          a.card_acceptor_id = mer->acquirer_merchant_id;
     }
     std::string order_id, order_no;
     {

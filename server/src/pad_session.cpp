@@ -1,10 +1,10 @@
 #include "pad_session.hpp"
 
-#include "connection.hpp"
-
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/experimental/awaitable_operators.hpp>
+
+#include "connection.hpp"
 
 namespace eftd::server {
 
@@ -129,13 +129,15 @@ asio::awaitable<void> pad_session::run() {
     replaced->close();
   }
   send(pad::hello_ack{true, ctx_.cfg.node_name, ""}, first->seq, seq);
-  spdlog::info("pad {} connected from {} (model '{}', firmware '{}')", pad_id_, peer_, hello->model, hello->firmware);
+  spdlog::info("pad {} connected from {} (model '{}', firmware '{}')", pad_id_, peer_, hello->model,
+               hello->firmware);
 
   for (;;) {
     auto env = co_await read_frame(idle_read);
     if (!env) {
       if (env.err().code != "pad.disconnected")
-        spdlog::warn("pad {}: closing after protocol error {}: {}", pad_id_, env.err().code, env.err().message);
+        spdlog::warn("pad {}: closing after protocol error {}: {}", pad_id_, env.err().code,
+                     env.err().message);
       co_return;
     }
     if (env->ref != 0) {
@@ -177,12 +179,14 @@ asio::awaitable<result<pad::message>> pad_session::command_on_strand(pad::messag
   co_return make_error("pad.timeout", "PIN pad did not answer in time");
 }
 
-asio::awaitable<result<pad::message>> pad_session::command(pad::message m, std::chrono::milliseconds timeout) {
+asio::awaitable<result<pad::message>> pad_session::command(pad::message m,
+                                                           std::chrono::milliseconds timeout) {
   auto self = shared_from_this();
   // A named executor, not a temporary inside the co_await (GCC 12 double-destroys those).
   asio::any_io_executor strand = socket_.get_executor();
   try {
-    co_return co_await asio::co_spawn(strand, self->command_on_strand(std::move(m), timeout), asio::use_awaitable);
+    co_return co_await asio::co_spawn(strand, self->command_on_strand(std::move(m), timeout),
+                                      asio::use_awaitable);
   } catch (const std::exception& e) {
     co_return make_error("pad.disconnected", std::string("PIN pad command failed: ") + e.what());
   }
@@ -196,7 +200,8 @@ void pad_session::show(std::vector<std::string> lines) {
         // Built outside the co_await: GCC 12 destroys a braced temporary inside a co_await
         // expression twice.
         pad::message msg = pad::display{std::move(lines), "en"};
-        auto r = co_await self->command_on_strand(std::move(msg), std::chrono::seconds(5));
+        const std::chrono::milliseconds deadline(self->ctx_.cfg.timeout.pad_command_ms);
+        auto r = co_await self->command_on_strand(std::move(msg), deadline);
         if (!r) spdlog::warn("pad {}: display failed: {}", self->pad_id_, r.err().code);
       },
       [](std::exception_ptr) {});

@@ -14,9 +14,9 @@
 #include <memory>
 #include <string>
 
+#include "context.hpp"
 #include "eftd/pad/codec.hpp"
 #include "eftd/pad/messages.hpp"
-#include "context.hpp"
 #include "write_queue.hpp"
 
 namespace eftd::server {
@@ -49,7 +49,8 @@ class pad_session : public std::enable_shared_from_this<pad_session> {
 
   boost::asio::awaitable<void> run();
   boost::asio::awaitable<result<pad::envelope>> read_frame(std::chrono::milliseconds timeout);
-  boost::asio::awaitable<result<pad::message>> command_on_strand(pad::message m, std::chrono::milliseconds timeout);
+  boost::asio::awaitable<result<pad::message>> command_on_strand(pad::message m,
+                                                                 std::chrono::milliseconds timeout);
   void send(const pad::message& m, std::uint32_t ref, std::uint32_t& seq_out);
   void fail_all_pending();
 

@@ -1,11 +1,10 @@
 #include "pos_session.hpp"
 
-#include "connection.hpp"
-
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/experimental/awaitable_operators.hpp>
 
+#include "connection.hpp"
 #include "eftd/core/money.hpp"
 #include "engine.hpp"
 
@@ -42,12 +41,14 @@ void pos_session::close() {
       auto it = self->ctx_.pos_by_till.find(self->till_id_);
       if (it != self->ctx_.pos_by_till.end() && it->second.lock() == self) self->ctx_.pos_by_till.erase(it);
     }
-    spdlog::info("pos {}{}: disconnected{}", self->peer_, self->till_id_.empty() ? "" : " (till " + self->till_id_ + ")",
+    spdlog::info("pos {}{}: disconnected{}", self->peer_,
+                 self->till_id_.empty() ? "" : " (till " + self->till_id_ + ")",
                  self->running_ ? "; its transaction runs on to a final state" : "");
   });
 }
 
-void pos_session::send_error(std::string id, std::string_view code, std::string message, std::string order_no) {
+void pos_session::send_error(std::string id, std::string_view code, std::string message,
+                             std::string order_no) {
   pos::error e;
   e.id = std::move(id);
   e.code = std::string(code);
@@ -88,7 +89,8 @@ asio::awaitable<void> pos_session::run() {
     asio::steady_timer idle(socket_.get_executor());
     // While a transaction runs the POS may stay silent (the cashier waits for the customer);
     // the idle limit only applies to a connection with nothing in progress.
-    idle.expires_after(running_ ? std::chrono::hours(1) : std::chrono::milliseconds(ctx_.cfg.timeout.pos_idle_ms));
+    idle.expires_after(running_ ? std::chrono::hours(1)
+                                : std::chrono::milliseconds(ctx_.cfg.timeout.pos_idle_ms));
     auto r = co_await (socket_.async_read_some(asio::buffer(buf), asio::as_tuple(asio::use_awaitable)) ||
                        idle.async_wait(asio::as_tuple(asio::use_awaitable)));
     if (r.index() == 1) {
@@ -131,7 +133,8 @@ void pos_session::handle(pos::message m) {
                              std::is_same_v<T, pos::cancel> || std::is_same_v<T, pos::balance_inquiry> ||
                              std::is_same_v<T, pos::abort_tx> || std::is_same_v<T, pos::answer>) {
           send_error(msg.id, pos::codes::not_supported,
-                     std::string(pos::type_name(pos::message{msg})) + " is not supported by this server version yet");
+                     std::string(pos::type_name(pos::message{msg})) +
+                         " is not supported by this server version yet");
         } else {
           // A server-to-POS message sent by a POS.
           send_error(msg.id, pos::codes::unexpected, "this message type is sent by the server, not by a POS");
@@ -142,7 +145,8 @@ void pos_session::handle(pos::message m) {
 
 void pos_session::on_login(const pos::login& m) {
   if (!till_id_.empty()) {
-    send_error(m.id, pos::codes::already_logged_in, "this connection is already logged in as till " + till_id_);
+    send_error(m.id, pos::codes::already_logged_in,
+               "this connection is already logged in as till " + till_id_);
     return;
   }
   if (m.version < 1) {
@@ -176,7 +180,8 @@ void pos_session::on_login(const pos::login& m) {
   }
   till_id_ = m.till_id;
   operator_id_ = m.operator_id;
-  spdlog::info("pos {}: till {} logged in (operator '{}', client '{}')", peer_, till_id_, operator_id_, m.client);
+  spdlog::info("pos {}: till {} logged in (operator '{}', client '{}')", peer_, till_id_, operator_id_,
+               m.client);
   pos::login_ok ok;
   ok.id = m.id;
   ok.server = ctx_.cfg.node_name;
@@ -192,12 +197,13 @@ void pos_session::on_sale(const pos::sale& m) {
     return;
   }
   if (m.amount <= 0 || m.cashback < 0 || m.tip < 0 || m.cashback + m.tip > m.amount) {
-    send_error(m.id, pos::codes::invalid_amount, "amount must be positive (minor units) and cover cashback and tip",
-               m.order_no);
+    send_error(m.id, pos::codes::invalid_amount,
+               "amount must be positive (minor units) and cover cashback and tip", m.order_no);
     return;
   }
   if (!eftd::find_currency(m.currency)) {
-    send_error(m.id, pos::codes::invalid_currency, "unknown ISO 4217 currency '" + m.currency + "'", m.order_no);
+    send_error(m.id, pos::codes::invalid_currency, "unknown ISO 4217 currency '" + m.currency + "'",
+               m.order_no);
     return;
   }
   {
@@ -207,10 +213,11 @@ void pos_session::on_sale(const pos::sale& m) {
       if (it->second == m.order_no) {
         // The same order re-sent while it runs (a POS retry): never a second payment. The POS
         // polls status_query for the outcome (PROTOCOL.md, recovery).
-        send_error(m.id, pos::codes::in_progress, "order " + m.order_no + " is in progress on till " + till_id_,
-                   m.order_no);
+        send_error(m.id, pos::codes::in_progress,
+                   "order " + m.order_no + " is in progress on till " + till_id_, m.order_no);
       } else {
-        send_error(m.id, pos::codes::busy, "till " + till_id_ + " is running order " + it->second, m.order_no);
+        send_error(m.id, pos::codes::busy, "till " + till_id_ + " is running order " + it->second,
+                   m.order_no);
       }
       return;
     }
@@ -255,7 +262,8 @@ void pos_session::on_status_query(const pos::status_query& m) {
         auto r = ctx_.reader->find_order(till_id_, m.order_no, m.business_date);
         if (r) row = *r;
       } else {
-        auto r = ctx_.reader->find_orders_recent(till_id_, m.order_no, ctx_.clock.now_ms() - 48LL * 3600 * 1000);
+        auto r =
+            ctx_.reader->find_orders_recent(till_id_, m.order_no, ctx_.clock.now_ms() - 48LL * 3600 * 1000);
         if (r && !r->empty()) row = r->front();
       }
       if (row) {

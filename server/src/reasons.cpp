@@ -19,35 +19,64 @@ struct reason_entry {
 // two-line pad display. "{}" in a cashier text takes the optional detail.
 constexpr std::array reason_table{
     reason_entry{"approved", "approved", "approved", "Approved"},
-    reason_entry{"limit.amount_below_minimum", "declined", "amount below the minimum allowed for this till{}", "Amount not allowed"},
-    reason_entry{"limit.amount_above_maximum", "declined", "amount above the maximum allowed for this till{}", "Amount not allowed"},
-    reason_entry{"limit.type_not_allowed", "declined", "this transaction type is not allowed on this till{}", "Not allowed here"},
-    reason_entry{"card.scheme_not_accepted", "declined", "this card scheme is not accepted here{}; ask for another card", "Card not accepted"},
-    reason_entry{"card.unknown_scheme", "declined", "card not recognised{}; ask for another card", "Card not accepted"},
+    reason_entry{"limit.amount_below_minimum", "declined", "amount below the minimum allowed for this till{}",
+                 "Amount not allowed"},
+    reason_entry{"limit.amount_above_maximum", "declined", "amount above the maximum allowed for this till{}",
+                 "Amount not allowed"},
+    reason_entry{"limit.type_not_allowed", "declined", "this transaction type is not allowed on this till{}",
+                 "Not allowed here"},
+    reason_entry{"card.scheme_not_accepted", "declined",
+                 "this card scheme is not accepted here{}; ask for another card", "Card not accepted"},
+    reason_entry{"card.unknown_scheme", "declined", "card not recognised{}; ask for another card",
+                 "Card not accepted"},
     reason_entry{"card.expired", "declined", "the card has expired; ask for another card", "Card expired"},
     reason_entry{"card.unreadable", "failed", "the card could not be read{}; try again", "Card read error"},
     reason_entry{"card.timeout", "cancelled", "no card was presented in time", "Timed out"},
     reason_entry{"card.cancelled", "cancelled", "cancelled on the PIN pad", "Cancelled"},
-    reason_entry{"pad.unavailable", "failed", "the PIN pad of this till is not connected; check its cable or power", "PIN pad unavailable"},
-    reason_entry{"pad.disconnected", "failed", "the PIN pad disconnected during the transaction; no money was taken", "PIN pad error"},
-    reason_entry{"pad.timeout", "failed", "the PIN pad stopped answering; no money was taken", "PIN pad error"},
+    reason_entry{"pad.unavailable", "failed",
+                 "the PIN pad of this till is not connected; check its cable or power",
+                 "PIN pad unavailable"},
+    reason_entry{"pad.disconnected", "failed",
+                 "the PIN pad disconnected during the transaction; no money was taken", "PIN pad error"},
+    reason_entry{"pad.timeout", "failed", "the PIN pad stopped answering; no money was taken",
+                 "PIN pad error"},
     reason_entry{"route.none", "declined", "no acquirer is configured for this card{}", "Card not accepted"},
-    reason_entry{"acquirer.unreachable", "failed", "the acquirer could not be reached{}; no money was taken, try again or take another payment", "Not available"},
-    reason_entry{"acquirer.timeout", "failed", "no answer from the acquirer in time; the payment has been reversed, no money was taken", "Not approved"},
-    reason_entry{"acquirer.bad_response", "failed", "the acquirer's answer could not be read; the payment has been reversed", "Not approved"},
-    reason_entry{"journal.unavailable", "failed", "the server could not record the transaction durably; no money was taken", "Not available"},
-    reason_entry{"issuer.do_not_honour", "declined", "declined by the card issuer (do not honour)", "Declined"},
-    reason_entry{"issuer.insufficient_funds", "declined", "declined by the card issuer: insufficient funds", "Insufficient funds"},
-    reason_entry{"issuer.expired_card", "declined", "declined by the card issuer: card expired", "Card expired"},
-    reason_entry{"issuer.exceeds_limit", "declined", "declined by the card issuer: amount over the card's limit", "Limit exceeded"},
-    reason_entry{"issuer.invalid_card", "declined", "declined by the card issuer: invalid card number", "Declined"},
-    reason_entry{"issuer.lost_or_stolen", "declined", "declined by the card issuer: card reported lost or stolen; keep the card if it is safe to do so", "Declined"},
-    reason_entry{"issuer.incorrect_pin", "declined", "declined by the card issuer: incorrect PIN", "Incorrect PIN"},
-    reason_entry{"issuer.not_permitted", "declined", "declined by the card issuer: transaction not permitted for this card", "Not permitted"},
-    reason_entry{"issuer.unavailable", "declined", "the card issuer is unavailable; try again later", "Try again later"},
-    reason_entry{"issuer.system_error", "declined", "the acquirer reported a system malfunction; try again later", "Try again later"},
+    reason_entry{"acquirer.unreachable", "failed",
+                 "the acquirer could not be reached{}; no money was taken, try again or take another payment",
+                 "Not available"},
+    reason_entry{"acquirer.timeout", "failed",
+                 "no answer from the acquirer in time; the payment has been reversed, no money was taken",
+                 "Not approved"},
+    reason_entry{"acquirer.bad_response", "failed",
+                 "the acquirer's answer could not be read; the payment has been reversed", "Not approved"},
+    reason_entry{"journal.unavailable", "failed",
+                 "the server could not record the transaction durably; no money was taken", "Not available"},
+    reason_entry{"issuer.do_not_honour", "declined", "declined by the card issuer (do not honour)",
+                 "Declined"},
+    reason_entry{"issuer.insufficient_funds", "declined", "declined by the card issuer: insufficient funds",
+                 "Insufficient funds"},
+    reason_entry{"issuer.expired_card", "declined", "declined by the card issuer: card expired",
+                 "Card expired"},
+    reason_entry{"issuer.exceeds_limit", "declined",
+                 "declined by the card issuer: amount over the card's limit", "Limit exceeded"},
+    reason_entry{"issuer.invalid_card", "declined", "declined by the card issuer: invalid card number",
+                 "Declined"},
+    reason_entry{
+        "issuer.lost_or_stolen", "declined",
+        "declined by the card issuer: card reported lost or stolen; keep the card if it is safe to do so",
+        "Declined"},
+    reason_entry{"issuer.incorrect_pin", "declined", "declined by the card issuer: incorrect PIN",
+                 "Incorrect PIN"},
+    reason_entry{"issuer.not_permitted", "declined",
+                 "declined by the card issuer: transaction not permitted for this card", "Not permitted"},
+    reason_entry{"issuer.unavailable", "declined", "the card issuer is unavailable; try again later",
+                 "Try again later"},
+    reason_entry{"issuer.system_error", "declined",
+                 "the acquirer reported a system malfunction; try again later", "Try again later"},
     reason_entry{"issuer.declined", "declined", "declined by the card issuer{}", "Declined"},
-    reason_entry{"server.restarted", "failed", "the server restarted before this transaction completed; no money was taken", "Not completed"},
+    reason_entry{"server.restarted", "failed",
+                 "the server restarted before this transaction completed; no money was taken",
+                 "Not completed"},
     reason_entry{"server.internal", "failed", "internal server error{}; no money was taken", "Not available"},
 };
 
@@ -58,13 +87,13 @@ struct rc_entry {
 
 // ISO 8583:1987 field 39 values as commonly used by acquirers.
 constexpr std::array rc_table{
-    rc_entry{"05", "issuer.do_not_honour"},   rc_entry{"51", "issuer.insufficient_funds"},
-    rc_entry{"54", "issuer.expired_card"},    rc_entry{"33", "issuer.expired_card"},
-    rc_entry{"61", "issuer.exceeds_limit"},   rc_entry{"65", "issuer.exceeds_limit"},
-    rc_entry{"14", "issuer.invalid_card"},    rc_entry{"41", "issuer.lost_or_stolen"},
-    rc_entry{"43", "issuer.lost_or_stolen"},  rc_entry{"55", "issuer.incorrect_pin"},
-    rc_entry{"57", "issuer.not_permitted"},   rc_entry{"58", "issuer.not_permitted"},
-    rc_entry{"91", "issuer.unavailable"},     rc_entry{"96", "issuer.system_error"},
+    rc_entry{"05", "issuer.do_not_honour"},  rc_entry{"51", "issuer.insufficient_funds"},
+    rc_entry{"54", "issuer.expired_card"},   rc_entry{"33", "issuer.expired_card"},
+    rc_entry{"61", "issuer.exceeds_limit"},  rc_entry{"65", "issuer.exceeds_limit"},
+    rc_entry{"14", "issuer.invalid_card"},   rc_entry{"41", "issuer.lost_or_stolen"},
+    rc_entry{"43", "issuer.lost_or_stolen"}, rc_entry{"55", "issuer.incorrect_pin"},
+    rc_entry{"57", "issuer.not_permitted"},  rc_entry{"58", "issuer.not_permitted"},
+    rc_entry{"91", "issuer.unavailable"},    rc_entry{"96", "issuer.system_error"},
 };
 
 }  // namespace
@@ -99,6 +128,8 @@ std::string reason_for_response_code(std::string_view rc) {
   return "issuer.declined";
 }
 
-bool response_code_approves(std::string_view rc) { return rc == "00" || rc == "08" || rc == "10" || rc == "11"; }
+bool response_code_approves(std::string_view rc) {
+  return rc == "00" || rc == "08" || rc == "10" || rc == "11";
+}
 
 }  // namespace eftd::server

@@ -11,9 +11,9 @@
 namespace eftd::server {
 
 struct motivated {
-  std::string outcome;   // approved | declined | cancelled | failed
-  pos::reason why;       // code + cashier text + customer text (customer text also goes to the pad)
-  std::string journal;   // the text for the journal's event
+  std::string outcome;  // approved | declined | cancelled | failed
+  pos::reason why;      // code + cashier text + customer text (customer text also goes to the pad)
+  std::string journal;  // the text for the journal's event
 };
 
 // A reason by code (see reasons.cpp for the table), with the order number and an optional

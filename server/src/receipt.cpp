@@ -32,7 +32,8 @@ std::string outcome_line(const receipt_input& in) {
 std::vector<std::string> body(const receipt_input& in, bool merchant_copy) {
   std::vector<std::string> l;
   if (in.merchant) {
-    std::string header = in.merchant->receipt_header.empty() ? in.merchant->name : in.merchant->receipt_header;
+    std::string header =
+        in.merchant->receipt_header.empty() ? in.merchant->name : in.merchant->receipt_header;
     std::size_t start = 0;
     while (start <= header.size()) {
       auto nl = header.find('\n', start);
@@ -65,7 +66,8 @@ std::vector<std::string> body(const receipt_input& in, bool merchant_copy) {
   if (!in.auth_code.empty()) l.push_back(two_columns("Auth code", in.auth_code));
   if (!in.stan.empty()) l.push_back(two_columns("STAN", in.stan));
   if (!in.rrn.empty()) l.push_back(two_columns("RRN", in.rrn));
-  if (!in.response_code.empty() && in.outcome != "approved") l.push_back(two_columns("Response", in.response_code));
+  if (!in.response_code.empty() && in.outcome != "approved")
+    l.push_back(two_columns("Response", in.response_code));
   if (in.outcome != "approved" && !in.reason_text.empty()) l.push_back(in.reason_text);
   l.push_back(std::string(width, '-'));
   l.push_back(centered(merchant_copy ? "MERCHANT COPY" : "CUSTOMER COPY"));
@@ -75,6 +77,8 @@ std::vector<std::string> body(const receipt_input& in, bool merchant_copy) {
 
 }  // namespace
 
-pos::receipt build_receipt(const receipt_input& in) { return pos::receipt{body(in, true), body(in, false)}; }
+pos::receipt build_receipt(const receipt_input& in) {
+  return pos::receipt{body(in, true), body(in, false)};
+}
 
 }  // namespace eftd::server

@@ -25,7 +25,9 @@ namespace {
 result<tcp::acceptor> bind(asio::io_context& io, const config::listener& l, std::string_view what) {
   boost::system::error_code ec;
   auto addr = asio::ip::make_address(l.address, ec);
-  if (ec) return make_error("server.bad_address", fmt::format("listen.{}.address '{}': {}", what, l.address, ec.message()));
+  if (ec)
+    return make_error("server.bad_address",
+                      fmt::format("listen.{}.address '{}': {}", what, l.address, ec.message()));
   tcp::acceptor a(io);
   tcp::endpoint ep(addr, l.port);
   a.open(ep.protocol(), ec);
@@ -33,13 +35,14 @@ result<tcp::acceptor> bind(asio::io_context& io, const config::listener& l, std:
   if (!ec) a.bind(ep, ec);
   if (!ec) a.listen(asio::socket_base::max_listen_connections, ec);
   if (ec)
-    return make_error("server.listen_failed",
-                      fmt::format("cannot listen for {} on {}:{}: {}", what, l.address, l.port, ec.message()));
+    return make_error("server.listen_failed", fmt::format("cannot listen for {} on {}:{}: {}", what,
+                                                          l.address, l.port, ec.message()));
   return a;
 }
 
 std::int64_t system_now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
 
@@ -62,7 +65,8 @@ int run(const config::server_config& cfg, const run_options& options) {
     ctx.bins.emplace(std::move(*bins));
   }
   std::error_code fec;
-  if (cfg.journal_cfg.path.has_parent_path()) std::filesystem::create_directories(cfg.journal_cfg.path.parent_path(), fec);
+  if (cfg.journal_cfg.path.has_parent_path())
+    std::filesystem::create_directories(cfg.journal_cfg.path.parent_path(), fec);
   auto keys = journal::load_or_create_keys(cfg.journal_cfg.key_file);
   if (!keys) return fail(make_error(keys.err().code, "journal.key_file: " + keys.err().message));
   ctx.keys = std::move(*keys);
@@ -97,8 +101,8 @@ int run(const config::server_config& cfg, const run_options& options) {
 
   const auto pos_port = pos_acc->local_endpoint().port();
   const auto pad_port = pad_acc->local_endpoint().port();
-  spdlog::info("eftd '{}' listening: POS on {}:{}, pads on {}:{}, journal {}", cfg.node_name, cfg.pos.address, pos_port,
-               cfg.pad.address, pad_port, cfg.journal_cfg.path.string());
+  spdlog::info("eftd '{}' listening: POS on {}:{}, pads on {}:{}, journal {}", cfg.node_name, cfg.pos.address,
+               pos_port, cfg.pad.address, pad_port, cfg.journal_cfg.path.string());
   start_recovery(ctx);
   if (options.print_ready) {
     std::cout << fmt::format("READY {{\"pos\":{},\"pad\":{}}}", pos_port, pad_port) << std::endl;

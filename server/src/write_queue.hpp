@@ -40,7 +40,8 @@ class write_queue {
       }
       std::string frame = std::move(frames_.front());
       frames_.pop_front();
-      auto [ec, n] = co_await asio::async_write(stream_, asio::buffer(frame), asio::as_tuple(asio::use_awaitable));
+      auto [ec, n] =
+          co_await asio::async_write(stream_, asio::buffer(frame), asio::as_tuple(asio::use_awaitable));
       (void)n;
       if (ec) {
         closed_ = true;

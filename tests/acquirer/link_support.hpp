@@ -6,20 +6,19 @@
 // first.
 #pragma once
 
-#include <catch2/catch.hpp>
+#include <fmt/format.h>
 
 #include <array>
+#include <boost/asio.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <catch2/catch.hpp>
+#include <chrono>
 #include <csignal>
 #include <functional>
-#include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <boost/asio.hpp>
-#include <boost/asio/experimental/awaitable_operators.hpp>
-#include <fmt/format.h>
 
 #include "eftd/acq/codec.hpp"
 #include "eftd/acq/framing.hpp"
@@ -109,7 +108,7 @@ std::vector<acq::message> batch(M&&... m) {
 
 // Sends every request concurrently on one link; results in request order.
 inline asio::awaitable<std::vector<eftd::result<acq::message>>> request_all(std::shared_ptr<acq::link> l,
-                                                                           std::vector<acq::message> reqs) {
+                                                                            std::vector<acq::message> reqs) {
   auto ex = co_await asio::this_coro::executor;
   std::vector<std::optional<eftd::result<acq::message>>> slots(reqs.size());
   std::size_t left = reqs.size();
@@ -144,8 +143,9 @@ struct sim {
     REQUIRE(port != 0);
   }
   static std::vector<std::string> args(std::vector<std::string> extra) {
-    std::vector<std::string> a{"--port", "0", "--no-reply-amount-suffix", "99", "--disconnect-amount-suffix", "98",
-                               "--log-level", "warn"};
+    std::vector<std::string> a{
+        "--port",      "0",   "--no-reply-amount-suffix", "99", "--disconnect-amount-suffix", "98",
+        "--log-level", "warn"};
     a.insert(a.end(), extra.begin(), extra.end());
     return a;
   }
@@ -209,7 +209,8 @@ struct peer {
 
 // A scriptable host on a free loopback port, in the test's own io_context.
 struct fake_host {
-  explicit fake_host(asio::any_io_executor ex) : acceptor(ex, tcp::endpoint{asio::ip::address_v4::loopback(), 0}) {}
+  explicit fake_host(asio::any_io_executor ex)
+      : acceptor(ex, tcp::endpoint{asio::ip::address_v4::loopback(), 0}) {}
   std::uint16_t port() const { return acceptor.local_endpoint().port(); }
   asio::awaitable<std::unique_ptr<peer>> accept() {
     auto s = co_await acceptor.async_accept(asio::use_awaitable);

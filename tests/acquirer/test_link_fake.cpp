@@ -37,8 +37,9 @@ TEST_CASE("link: responses arriving out of order reach the right requests", "[li
       co_await p->send(answer(second, "51"));
     };
     auto client_side = [&]() -> asio::awaitable<void> {
-      auto results = co_await request_all(l, batch(sale("TERM0001", 1, "000000000100"), sale("TERM0001", 2, "000000000200"),
-              sale("TERM0001", 3, "000000000300")));
+      auto results = co_await request_all(
+          l, batch(sale("TERM0001", 1, "000000000100"), sale("TERM0001", 2, "000000000200"),
+                   sale("TERM0001", 3, "000000000300")));
       std::vector<std::string> got;
       for (const auto& r : results) got.push_back(code(r));
       // Whatever order the requests went out in, each answer carries its request's STAN.
@@ -68,7 +69,8 @@ TEST_CASE("link: same STAN on two terminals does not cross the answers", "[link]
       co_await p->send(answer(a, a.get_or(41, "") == "TERM0001" ? "01" : "02"));
     };
     auto client_side = [&]() -> asio::awaitable<void> {
-      auto results = co_await request_all(l, batch(sale("TERM0001", 42, "000000000100"), sale("TERM0002", 42, "000000000100")));
+      auto results = co_await request_all(
+          l, batch(sale("TERM0001", 42, "000000000100"), sale("TERM0002", 42, "000000000100")));
       CHECK(code(results[0]) == "01");
       CHECK(code(results[1]) == "02");
     };
@@ -89,7 +91,7 @@ TEST_CASE("link: keep-alives and unsolicited messages from the host are consumed
       echo.set(7, "0615120000");
       echo.set(11, "999999");
       echo.set(70, "301");
-      co_await p->send(echo);               // the link does not answer host-initiated requests
+      co_await p->send(echo);            // the link does not answer host-initiated requests
       co_await p->send_hex("00000000");  // two keep-alives in one segment
       co_await p->send(answer(m1));
       auto m2 = co_await p->read_message();  // the next frame is the next request: nothing echoed
@@ -173,8 +175,8 @@ TEST_CASE("link: a broken length header drops the connection with acq.decode_err
     auto host_side = [&]() -> asio::awaitable<void> {
       auto p = co_await host.accept();
       (void)co_await p->read_message();
-      co_await p->send_hex("FFFF30");  // 65535 > max frame: stream out of sync
-      auto p2 = co_await host.accept();          // the next request reconnects
+      co_await p->send_hex("FFFF30");    // 65535 > max frame: stream out of sync
+      auto p2 = co_await host.accept();  // the next request reconnects
       auto m = co_await p2->read_message();
       co_await p2->send(answer(m));
     };
@@ -206,8 +208,8 @@ TEST_CASE("link: the host closing the connection fails requests in flight; the n
       co_await p2->send(answer(m));
     };
     auto client_side = [&]() -> asio::awaitable<void> {
-      auto results =
-          co_await request_all(l, batch(sale("TERM0001", 1, "000000000100"), sale("TERM0001", 2, "000000000100")));
+      auto results = co_await request_all(
+          l, batch(sale("TERM0001", 1, "000000000100"), sale("TERM0001", 2, "000000000100")));
       CHECK(code(results[0]) == "acq.disconnected");
       CHECK(code(results[1]) == "acq.disconnected");
       const auto answer6 = co_await l->request(sale("TERM0001", 3, "000000000100"));
@@ -264,8 +266,8 @@ TEST_CASE("link: a second request with the same key while the first is in flight
       co_await p->send(answer(m));
     };
     auto client_side = [&]() -> asio::awaitable<void> {
-      auto results =
-          co_await request_all(l, batch(sale("TERM0001", 5, "000000000100"), sale("TERM0001", 5, "000000000200")));
+      auto results = co_await request_all(
+          l, batch(sale("TERM0001", 5, "000000000100"), sale("TERM0001", 5, "000000000200")));
       CHECK(code(results[0]) == "00");
       CHECK(code(results[1]) == "acq.duplicate_request");
     };
@@ -318,7 +320,8 @@ TEST_CASE("link: connection refused is acq.connect_failed and is retried on the 
     CHECK(code(r) == "acq.connect_failed");
 
     // Concurrent requests share one connect attempt and its outcome.
-    auto results = co_await request_all(l, batch(sale("TERM0001", 2, "000000000100"), sale("TERM0001", 3, "000000000100")));
+    auto results = co_await request_all(
+        l, batch(sale("TERM0001", 2, "000000000100"), sale("TERM0001", 3, "000000000100")));
     CHECK(code(results[0]) == "acq.connect_failed");
     CHECK(code(results[1]) == "acq.connect_failed");
 

@@ -96,7 +96,8 @@ TEST_CASE("link + sim: concurrent requests on one connection are matched by 41+1
     for (int i = 0; i < 24; ++i) {
       // Two terminals share every STAN: matching on STAN alone would cross the answers.
       const bool decline = i % 3 == 0;
-      reqs.push_back(sale(i % 2 ? "TERM0002" : "TERM0001", 100 + i / 2, decline ? "000000012551" : "000000012500"));
+      reqs.push_back(
+          sale(i % 2 ? "TERM0002" : "TERM0001", 100 + i / 2, decline ? "000000012551" : "000000012500"));
       expected.push_back(decline ? "51" : "00");
     }
     auto results = co_await request_all(l, reqs);
@@ -171,9 +172,14 @@ TEST_CASE("link + sim: garbage bytes do not kill the sim", "[link][sim][security
     // 1. A well-framed message that is not ISO 8583: logged, not answered, connection kept.
     peer junk{tcp::socket{ex}};
     co_await junk.sock.async_connect(ep, asio::use_awaitable);
-    co_await junk.send_hex("0007" "47415242414745");   // "GARBAGE"
-    co_await junk.send_hex("0005" "30323030" "FF");    // "0200" + a bitmap cut short
-    co_await junk.send(sale("TERM0009", 1, "000000000100"));         // still in sync: answered
+    co_await junk.send_hex(
+        "0007"
+        "47415242414745");  // "GARBAGE"
+    co_await junk.send_hex(
+        "0005"
+        "30323030"
+        "FF");                                                // "0200" + a bitmap cut short
+    co_await junk.send(sale("TERM0009", 1, "000000000100"));  // still in sync: answered
     auto answered = co_await junk.read_message();
     CHECK(answered.mti() == "0210");
     CHECK(answered.get_or(11, "") == "000001");
@@ -183,7 +189,8 @@ TEST_CASE("link + sim: garbage bytes do not kill the sim", "[link][sim][security
     co_await broken.sock.async_connect(ep, asio::use_awaitable);
     co_await broken.send_hex("FFFF3032");
     std::array<std::uint8_t, 16> buf;
-    auto [ec, n] = co_await broken.sock.async_read_some(asio::buffer(buf), asio::as_tuple(asio::use_awaitable));
+    auto [ec, n] =
+        co_await broken.sock.async_read_some(asio::buffer(buf), asio::as_tuple(asio::use_awaitable));
     CHECK(ec);  // EOF or reset: closed by the sim
     CHECK(n == 0);
 
@@ -214,7 +221,12 @@ TEST_CASE("link + sim: a timed-out sale is reversed with 0400 and the summary sh
     rev.set(41, "TERM0001");
     rev.set(42, "MERCHANT0000001");
     rev.set(49, "985");
-    rev.set(90, "0200" "000007" "0615123456" "00000000001" "00000000000");
+    rev.set(90,
+            "0200"
+            "000007"
+            "0615123456"
+            "00000000001"
+            "00000000000");
     auto r = co_await l->request(rev);
     if (!r) FAIL(r.err().code << ": " << r.err().message);
     CHECK(r->mti() == "0410");
@@ -246,12 +258,9 @@ TEST_CASE("link + sim: 0800 echo test", "[link][sim]") {
 
 TEST_CASE("sim refuses bad command lines with exit status 2", "[sim]") {
   const std::vector<std::vector<std::string>> bad = {
-      {"--decline-amount-suffix", "5x=51"},
-      {"--decline-pan-suffix", "0002"},
-      {"--no-reply-amount-suffix", "9a"},
-      {"--dialect", "iso93-binary"},
-      {"--framing", "binary2_tpdu"},
-      {"--address", "not-an-address"},
+      {"--decline-amount-suffix", "5x=51"}, {"--decline-pan-suffix", "0002"},
+      {"--no-reply-amount-suffix", "9a"},   {"--dialect", "iso93-binary"},
+      {"--framing", "binary2_tpdu"},        {"--address", "not-an-address"},
   };
   for (const auto& args : bad) {
     INFO(args[0] << " " << args[1]);

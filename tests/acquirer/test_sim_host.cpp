@@ -1,6 +1,5 @@
 // The simulator's decision logic without sockets: every rule, the ledger, reversals, summary.
 #include <catch2/catch.hpp>
-
 #include <string>
 
 #include "eftd/acqsim/host.hpp"
@@ -151,7 +150,12 @@ TEST_CASE("sim reversal by field 90 marks the original and nets the amount", "[s
   rev.set(7, "0615123510");
   rev.set(11, "000124");
   rev.set(41, "TERM0001");
-  rev.set(90, "0200" "000123" "0615123456" "00000000001" "00000000000");
+  rev.set(90,
+          "0200"
+          "000123"
+          "0615123456"
+          "00000000001"
+          "00000000000");
   auto o = h.handle(rev);
   CHECK(code_of(o) == "00");
   CHECK(o.response->mti() == "0410");
@@ -222,7 +226,8 @@ TEST_CASE("parse_suffix_rule accepts SUFFIX=CODE and rejects the rest", "[sim]")
   CHECK(r->response_code == "51");
   CHECK(eftd::acqsim::parse_suffix_rule("0002=05")->suffix == "0002");
   CHECK(eftd::acqsim::parse_suffix_rule("7=N7")->response_code == "N7");
-  for (const char* bad : {"51", "=51", "5x=51", "51=", "51=5", "51=511", "51=5-", "12345678901234567890=05"}) {
+  for (const char* bad :
+       {"51", "=51", "5x=51", "51=", "51=5", "51=511", "51=5-", "12345678901234567890=05"}) {
     INFO(bad);
     auto e = eftd::acqsim::parse_suffix_rule(bad);
     REQUIRE_FALSE(e.has_value());

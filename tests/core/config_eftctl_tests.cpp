@@ -1,16 +1,14 @@
 // eftctl run as a real executable: exit codes and output of `config check` and `journal orders`.
-#include <catch2/catch.hpp>
-
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <catch2/catch.hpp>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <string>
-
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "eftd/journal/records.hpp"
 #include "eftd/journal/writer.hpp"
@@ -26,8 +24,12 @@ fs::path env_path(const char* name, const char* fallback) {
   return v != nullptr && *v != '\0' ? fs::path(v) : fs::path(fallback);
 }
 
-fs::path eftctl() { return env_path("EFTD_BIN", EFTD_TEST_BIN_DIR) / "eftctl"; }
-fs::path source_root() { return env_path("EFTD_SOURCE", EFTD_TEST_SOURCE_DIR); }
+fs::path eftctl() {
+  return env_path("EFTD_BIN", EFTD_TEST_BIN_DIR) / "eftctl";
+}
+fs::path source_root() {
+  return env_path("EFTD_SOURCE", EFTD_TEST_SOURCE_DIR);
+}
 
 std::string quote(const std::string& s) {
   std::string out = "'";
@@ -106,10 +108,11 @@ TEST_CASE("eftctl config check on the demo config notes the port placeholder, --
 
 TEST_CASE("eftctl config check prints every error and exits 1") {
   temp_dir d;
-  const auto file = d.write("bad.toml",
-                            "[server]\nlisen = 1\n[journal]\ngroup_commit_max = 0\n"
-                            "[[tills]]\nid = \"T1\"\nstore = \"nowhere\"\npad = \"P9\"\nterminal_id = \"TERM0001\"\n")
-                        .string();
+  const auto file =
+      d.write("bad.toml",
+              "[server]\nlisen = 1\n[journal]\ngroup_commit_max = 0\n"
+              "[[tills]]\nid = \"T1\"\nstore = \"nowhere\"\npad = \"P9\"\nterminal_id = \"TERM0001\"\n")
+          .string();
   const auto r = run("config check " + quote(file));
   INFO(r.out);
   CHECK(r.exit_code == 1);

@@ -1,15 +1,13 @@
 // Logging: JSON lines are valid JSON, text lines stay single lines, card data is masked.
-#include <catch2/catch.hpp>
-
+#include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
-#include <spdlog/spdlog.h>
 
 #include "eftd/core/card.hpp"
 #include "eftd/core/log.hpp"

@@ -1,6 +1,5 @@
 // Command-line overrides (eftd --set key=value) and the start-up readiness check.
 #include <catch2/catch.hpp>
-
 #include <filesystem>
 #include <string>
 
@@ -14,7 +13,8 @@ namespace {
 
 eftd::config::server_config demo_like() {
   auto r = parse_config(
-      "[[acquirers]]\nname = \"sim\"\nport = 0\n[[acquirers]]\nname = \"backup-1\"\nhost = \"10.0.0.2\"\nport = 7000\n"
+      "[[acquirers]]\nname = \"sim\"\nport = 0\n[[acquirers]]\nname = \"backup-1\"\nhost = "
+      "\"10.0.0.2\"\nport = 7000\n"
       "[[routes]]\nbin_prefix = \"\"\nacquirer = \"sim\"\n",
       "/etc/eftd");
   REQUIRE(r.has_value());
@@ -75,7 +75,8 @@ TEST_CASE("bad overrides are rejected with config.override naming the key") {
       {"acquirers.sim.port=0", "--set acquirers.sim.port: expected an integer 1..65535"},
       {"acquirers.nobody.port=1", "--set acquirers.nobody.port: unknown acquirer 'nobody'"},
       {"acquirers.sim.dialect=x", "--set acquirers.sim.dialect: only host, port, response_timeout_ms"},
-      {"acquirers.sim.response_timeout_ms=0", "--set acquirers.sim.response_timeout_ms: expected milliseconds"},
+      {"acquirers.sim.response_timeout_ms=0",
+       "--set acquirers.sim.response_timeout_ms: expected milliseconds"},
       {"acquirers.sim.connect_timeout_ms=x", "--set acquirers.sim.connect_timeout_ms: expected milliseconds"},
       {"acquirers.sim=1", "--set acquirers.sim: expected acquirers.<name>.host"},
       {"log.format=xml", "--set log.format: expected text or json"},
@@ -99,7 +100,8 @@ TEST_CASE("bad overrides are rejected with config.override naming the key") {
 
 TEST_CASE("check_ready lists every acquirer port placeholder") {
   auto r = parse_config(
-      "[[acquirers]]\nname = \"a\"\nport = 0\n[[acquirers]]\nname = \"b\"\nport = 0\n[[acquirers]]\nname = \"c\"\nport = 9\n",
+      "[[acquirers]]\nname = \"a\"\nport = 0\n[[acquirers]]\nname = \"b\"\nport = 0\n[[acquirers]]\nname = "
+      "\"c\"\nport = 9\n",
       "/b");
   REQUIRE(r.has_value());
   auto ready = eftd::config::check_ready(*r);

@@ -1,6 +1,5 @@
 // Config parsing and validation: every error names its key, all errors are reported at once.
 #include <catch2/catch.hpp>
-
 #include <cstdlib>
 #include <filesystem>
 #include <string>
@@ -55,7 +54,8 @@ acquirer = "a1"
 )";
 
 // Parses text that must fail; returns its lines.
-std::vector<std::string> errors_of(const std::string& text, const std::string& expected_code = "config.invalid") {
+std::vector<std::string> errors_of(const std::string& text,
+                                   const std::string& expected_code = "config.invalid") {
   auto r = parse_config(text, "/base");
   REQUIRE_FALSE(r.has_value());
   CHECK(r.err().code == expected_code);
@@ -85,11 +85,11 @@ std::string joined(const std::vector<std::string>& lines) {
   return s;
 }
 
-#define REQUIRE_ERROR(text, needle)                 \
-  do {                                              \
-    const auto lines_ = errors_of(text);            \
-    INFO(joined(lines_));                           \
-    CHECK(has_line(lines_, needle));                \
+#define REQUIRE_ERROR(text, needle)      \
+  do {                                   \
+    const auto lines_ = errors_of(text); \
+    INFO(joined(lines_));                \
+    CHECK(has_line(lines_, needle));     \
   } while (0)
 
 }  // namespace
@@ -174,7 +174,8 @@ TEST_CASE("a missing file or a directory is config.io, not an exception") {
 }
 
 TEST_CASE("the two listeners cannot share an address and port") {
-  REQUIRE_ERROR("[listen.pos]\nport = 9000\n[listen.pad]\nport = 9000\n", "listen.pad.port: same address and port as listen.pos");
+  REQUIRE_ERROR("[listen.pos]\nport = 9000\n[listen.pad]\nport = 9000\n",
+                "listen.pad.port: same address and port as listen.pos");
   CHECK(parse_config("[listen.pos]\nport = 0\n[listen.pad]\nport = 0\n", "/b").has_value());
 }
 
@@ -191,10 +192,12 @@ TEST_CASE("unknown keys are errors, with a suggestion for typos") {
 TEST_CASE("wrong value types name the key and both types") {
   REQUIRE_ERROR("[listen.pos]\nport = \"9100\"\n", "listen.pos.port: expected integer, got string");
   REQUIRE_ERROR("[server]\nnode_name = 5\n", "server.node_name: expected string, got integer");
-  REQUIRE_ERROR("[journal]\ngroup_commit_max = 1.5\n", "journal.group_commit_max: expected integer, got float");
+  REQUIRE_ERROR("[journal]\ngroup_commit_max = 1.5\n",
+                "journal.group_commit_max: expected integer, got float");
   REQUIRE_ERROR("server = 3\n", "server: expected table, got integer");
   REQUIRE_ERROR("merchants = \"M001\"\n", "merchants: expected array of tables");
-  REQUIRE_ERROR("[limits]\nallowed_types = [\"sale\", 3]\n", "limits.allowed_types[1]: expected string, got integer");
+  REQUIRE_ERROR("[limits]\nallowed_types = [\"sale\", 3]\n",
+                "limits.allowed_types[1]: expected string, got integer");
 }
 
 TEST_CASE("numeric ranges: ports, counts, timeouts, amounts") {
@@ -203,7 +206,8 @@ TEST_CASE("numeric ranges: ports, counts, timeouts, amounts") {
   REQUIRE_ERROR("[journal]\ngroup_commit_max = -4\n", "journal.group_commit_max: must be a positive integer");
   REQUIRE_ERROR("[timeouts]\ncard_read_ms = 0\n", "timeouts.card_read_ms: must be a positive integer");
   REQUIRE_ERROR("[limits]\nmax_amount = -1\n", "limits.max_amount: must be 0..999999999999");
-  REQUIRE_ERROR("[limits]\nmin_amount = 500\nmax_amount = 100\n", "limits.min_amount: must not exceed max_amount");
+  REQUIRE_ERROR("[limits]\nmin_amount = 500\nmax_amount = 100\n",
+                "limits.min_amount: must not exceed max_amount");
 
   std::string t = base_toml;
   t.replace(t.find("port = 5000"), 11, "port = 65536");
@@ -216,7 +220,8 @@ TEST_CASE("numeric ranges: ports, counts, timeouts, amounts") {
 TEST_CASE("enumerated values: log level and format, transaction types") {
   REQUIRE_ERROR("[log]\nlevel = \"verbose\"\n", "log.level: unknown level 'verbose'");
   REQUIRE_ERROR("[log]\nformat = \"xml\"\n", "log.format: unknown format 'xml'");
-  REQUIRE_ERROR("[limits]\nallowed_types = [\"sale\", \"sael\"]\n", "limits.allowed_types[1]: unknown transaction type 'sael'");
+  REQUIRE_ERROR("[limits]\nallowed_types = [\"sale\", \"sael\"]\n",
+                "limits.allowed_types[1]: unknown transaction type 'sael'");
   REQUIRE_ERROR("[limits]\nallowed_schemes = []\n", "limits.allowed_schemes: must not be empty");
 }
 
@@ -233,7 +238,8 @@ TEST_CASE("dangling references: pad, store, merchant, acquirer") {
   t.replace(t.find("merchant = \"M001\""), 17, "merchant = \"MX\"");
   REQUIRE_ERROR(t, "stores[0].merchant: unknown merchant 'MX'");
 
-  REQUIRE_ERROR(base_toml + "[[routes]]\nbin_prefix = \"4\"\nacquirer = \"x\"\n", "routes[1].acquirer: unknown acquirer 'x'");
+  REQUIRE_ERROR(base_toml + "[[routes]]\nbin_prefix = \"4\"\nacquirer = \"x\"\n",
+                "routes[1].acquirer: unknown acquirer 'x'");
 }
 
 TEST_CASE("merchant fields: currency, acquirer merchant id, country") {
@@ -245,7 +251,8 @@ TEST_CASE("merchant fields: currency, acquirer merchant id, country") {
   t.replace(t.find("\"MERCHANT0000001\""), 17, "\"MERCHANT00000012\"");  // 16 chars
   REQUIRE_ERROR(t, "merchants[0].acquirer_merchant_id: must be 1..15");
 
-  REQUIRE_ERROR(base_toml + "[[merchants]]\nid = \"M2\"\n", "merchants[1].acquirer_merchant_id: missing required key");
+  REQUIRE_ERROR(base_toml + "[[merchants]]\nid = \"M2\"\n",
+                "merchants[1].acquirer_merchant_id: missing required key");
   REQUIRE_ERROR(base_toml + "[[merchants]]\nid = \"M2\"\nacquirer_merchant_id = \"X\"\ncountry = \"PL\"\n",
                 "merchants[1].country: must be a 3-digit ISO 3166 numeric code");
 }
@@ -259,21 +266,30 @@ TEST_CASE("till terminal id must be exactly 8 characters") {
 }
 
 TEST_CASE("duplicate ids are reported with the earlier index") {
-  REQUIRE_ERROR(base_toml + "[[pads]]\nid = \"P01\"\nserial = \"VP-9\"\n", "pads[2].id: duplicate pad id 'P01' (also at index 0)");
-  REQUIRE_ERROR(base_toml + "[[pads]]\nid = \"P03\"\nserial = \"VP-0001\"\n", "pads[2].serial: duplicate pad serial 'VP-0001'");
-  REQUIRE_ERROR(base_toml + "[[tills]]\nid = \"T01\"\nstore = \"S01\"\npad = \"P02\"\nterminal_id = \"TERM0002\"\n",
-                "tills[1].id: duplicate till id 'T01'");
-  REQUIRE_ERROR(base_toml + "[[acquirers]]\nname = \"a1\"\nport = 1\n", "acquirers[1].name: duplicate acquirer name 'a1'");
-  REQUIRE_ERROR(base_toml + "[[routes]]\nbin_prefix = \"\"\nacquirer = \"a1\"\n", "routes[1].bin_prefix: duplicate prefix ''");
-  REQUIRE_ERROR(base_toml + "[[tills]]\nid = \"T02\"\nstore = \"S01\"\npad = \"P01\"\nterminal_id = \"TERM0002\"\n",
-                "tills[1].pad: pad 'P01' is already attached to till 'T01'");
-  REQUIRE_ERROR(base_toml + "[[tills]]\nid = \"T02\"\nstore = \"S01\"\npad = \"P02\"\nterminal_id = \"TERM0001\"\n",
-                "tills[1].terminal_id: terminal id 'TERM0001' is already used by till 'T01'");
+  REQUIRE_ERROR(base_toml + "[[pads]]\nid = \"P01\"\nserial = \"VP-9\"\n",
+                "pads[2].id: duplicate pad id 'P01' (also at index 0)");
+  REQUIRE_ERROR(base_toml + "[[pads]]\nid = \"P03\"\nserial = \"VP-0001\"\n",
+                "pads[2].serial: duplicate pad serial 'VP-0001'");
+  REQUIRE_ERROR(
+      base_toml + "[[tills]]\nid = \"T01\"\nstore = \"S01\"\npad = \"P02\"\nterminal_id = \"TERM0002\"\n",
+      "tills[1].id: duplicate till id 'T01'");
+  REQUIRE_ERROR(base_toml + "[[acquirers]]\nname = \"a1\"\nport = 1\n",
+                "acquirers[1].name: duplicate acquirer name 'a1'");
+  REQUIRE_ERROR(base_toml + "[[routes]]\nbin_prefix = \"\"\nacquirer = \"a1\"\n",
+                "routes[1].bin_prefix: duplicate prefix ''");
+  REQUIRE_ERROR(
+      base_toml + "[[tills]]\nid = \"T02\"\nstore = \"S01\"\npad = \"P01\"\nterminal_id = \"TERM0002\"\n",
+      "tills[1].pad: pad 'P01' is already attached to till 'T01'");
+  REQUIRE_ERROR(
+      base_toml + "[[tills]]\nid = \"T02\"\nstore = \"S01\"\npad = \"P02\"\nterminal_id = \"TERM0001\"\n",
+      "tills[1].terminal_id: terminal id 'TERM0001' is already used by till 'T01'");
 }
 
 TEST_CASE("routes: digits only, and at least one acquirer") {
-  REQUIRE_ERROR(base_toml + "[[routes]]\nbin_prefix = \"4x\"\nacquirer = \"a1\"\n", "routes[1].bin_prefix: must be 0..19 digits");
-  REQUIRE_ERROR("[[routes]]\nbin_prefix = \"4\"\nacquirer = \"a\"\n", "routes: at least one [[acquirers]] entry is required");
+  REQUIRE_ERROR(base_toml + "[[routes]]\nbin_prefix = \"4x\"\nacquirer = \"a1\"\n",
+                "routes[1].bin_prefix: must be 0..19 digits");
+  REQUIRE_ERROR("[[routes]]\nbin_prefix = \"4\"\nacquirer = \"a\"\n",
+                "routes: at least one [[acquirers]] entry is required");
 }
 
 TEST_CASE("required keys are reported as missing") {
@@ -347,14 +363,16 @@ TEST_CASE("route_for picks the longest matching prefix") {
   CHECK(r->route_for("41111")->acquirer == "visa");  // shorter than the long prefix
   CHECK(r->route_for("")->acquirer == "a1");
 
-  auto no_default = parse_config("[[acquirers]]\nname = \"v\"\nport = 1\n[[routes]]\nbin_prefix = \"4\"\nacquirer = \"v\"\n", "/b");
+  auto no_default = parse_config(
+      "[[acquirers]]\nname = \"v\"\nport = 1\n[[routes]]\nbin_prefix = \"4\"\nacquirer = \"v\"\n", "/b");
   REQUIRE(no_default.has_value());
   CHECK(no_default->route_for("5500000000000004") == nullptr);
 }
 
 TEST_CASE("effective limits: till, then merchant, then [limits]") {
   auto r = parse_config(
-      "[limits]\nmin_amount = 1\nmax_amount = 1000\nallowed_types = [\"sale\", \"refund\"]\nallowed_schemes = [\"visa\"]\n" +
+      "[limits]\nmin_amount = 1\nmax_amount = 1000\nallowed_types = [\"sale\", \"refund\"]\nallowed_schemes "
+      "= [\"visa\"]\n" +
           base_toml +
           "[merchants.limits]\nmax_amount = 500\nallowed_schemes = [\"visa\", \"mastercard\"]\n"
           "[tills.limits]\nallowed_types = [\"sale\"]\n"
@@ -363,12 +381,12 @@ TEST_CASE("effective limits: till, then merchant, then [limits]") {
   INFO((r ? std::string() : r.err().message));
   REQUIRE(r.has_value());
   const auto t1 = r->effective_limits(*r->find_till("T01"));
-  CHECK(t1.min_amount == 1);                                                          // defaults
-  CHECK(t1.max_amount == 500);                                                        // merchant
-  CHECK(t1.allowed_types == std::vector<std::string>{"sale"});                        // till
-  CHECK(t1.allowed_schemes == std::vector<std::string>{"visa", "mastercard"});        // merchant
+  CHECK(t1.min_amount == 1);                                                    // defaults
+  CHECK(t1.max_amount == 500);                                                  // merchant
+  CHECK(t1.allowed_types == std::vector<std::string>{"sale"});                  // till
+  CHECK(t1.allowed_schemes == std::vector<std::string>{"visa", "mastercard"});  // merchant
   const auto t2 = r->effective_limits(*r->find_till("T02"));
-  CHECK(t2.allowed_types == std::vector<std::string>{"sale", "refund"});              // defaults
+  CHECK(t2.allowed_types == std::vector<std::string>{"sale", "refund"});  // defaults
   CHECK(t2.max_amount == 500);
   CHECK(r->merchant_of(*r->find_till("T02"))->id == "M001");
 

@@ -29,7 +29,9 @@ std::string order_no(const std::string& tag) {
   return tag + std::to_string(::getpid() % 10000) + std::to_string(++n);
 }
 
-bool contains(const std::string& hay, const std::string& needle) { return hay.find(needle) != std::string::npos; }
+bool contains(const std::string& hay, const std::string& needle) {
+  return hay.find(needle) != std::string::npos;
+}
 
 bool any_line_contains(const std::vector<std::string>& lines, const std::string& needle) {
   for (const auto& l : lines)
@@ -66,8 +68,12 @@ class raw_client {
     if (fd_ >= 0) ::close(fd_);
     fd_ = -1;
   }
-  void send(const std::string& s) { REQUIRE(::write(fd_, s.data(), s.size()) == static_cast<ssize_t>(s.size())); }
-  void send_bytes(const eftd::bytes& b) { REQUIRE(::write(fd_, b.data(), b.size()) == static_cast<ssize_t>(b.size())); }
+  void send(const std::string& s) {
+    REQUIRE(::write(fd_, s.data(), s.size()) == static_cast<ssize_t>(s.size()));
+  }
+  void send_bytes(const eftd::bytes& b) {
+    REQUIRE(::write(fd_, b.data(), b.size()) == static_cast<ssize_t>(b.size()));
+  }
   // Whatever arrives next (empty on EOF or timeout).
   std::string read_some(std::chrono::milliseconds timeout) {
     pollfd p{fd_, POLLIN, 0};
@@ -84,7 +90,8 @@ class raw_client {
         buf_.erase(0, nl + 1);
         return nlohmann::json::parse(line, nullptr, false);
       }
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
       if (left.count() <= 0) return std::nullopt;
       pollfd p{fd_, POLLIN, 0};
       if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) return std::nullopt;
@@ -127,7 +134,8 @@ class scripted_pad {
         REQUIRE(env);
         return std::move(*env);
       }
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
       if (left.count() <= 0) return std::nullopt;
       auto chunk = client_.read_some(left);
       if (chunk.empty()) return std::nullopt;
@@ -145,10 +153,13 @@ class scripted_pad {
 // Logs `pos` in as T01 and starts a sale; returns once eftd has asked `pad` for the card, so
 // the sale is held at the customer step (nothing sent to an acquirer yet).
 void start_sale_held_at_card(raw_client& pos, scripted_pad& pad, const std::string& order, int amount) {
-  pos.send(R"({"type":"login","v":1,"id":"l1","till_id":"T01","version":1})" "\n");
+  pos.send(R"({"type":"login","v":1,"id":"l1","till_id":"T01","version":1})"
+           "\n");
   REQUIRE(pos.next().has_value());
-  pos.send(R"({"type":"sale","v":1,"id":"s1","order_no":")" + order + R"(","amount":)" + std::to_string(amount) +
-           R"(,"currency":"PLN"})" "\n");
+  pos.send(R"({"type":"sale","v":1,"id":"s1","order_no":")" + order + R"(","amount":)" +
+           std::to_string(amount) +
+           R"(,"currency":"PLN"})"
+           "\n");
   std::optional<eftd::pad::envelope> cmd;
   while ((cmd = pad.next()) && !std::holds_alternative<eftd::pad::read_card>(cmd->body)) {
   }
@@ -210,12 +221,14 @@ TEST_CASE("a declined sale is motivated for cashier, customer and journal, quoti
   CHECK(view.order.result_code.value_or("") == "issuer.insufficient_funds");
   bool journaled_reason = false;
   for (const auto& e : view.events)
-    if (e.kind == "declined" && contains(e.reason, order) && contains(e.reason, "insufficient funds")) journaled_reason = true;
+    if (e.kind == "declined" && contains(e.reason, order) && contains(e.reason, "insufficient funds"))
+      journaled_reason = true;
   CHECK(journaled_reason);
   // Back office: eftctl shows the whole log of this one order, as JSON for other systems.
-  eftd::test::process show(eftd::test::bin_path("eftctl"),
-                           {"journal", "show", "--db", inst.db(), "--till", "T01", "--order", order, "--format", "json"},
-                           inst.dir + "/eftctl.log");
+  eftd::test::process show(
+      eftd::test::bin_path("eftctl"),
+      {"journal", "show", "--db", inst.db(), "--till", "T01", "--order", order, "--format", "json"},
+      inst.dir + "/eftctl.log");
   std::string text;
   while (auto line = show.read_line(20s)) text += *line + "\n";
   CHECK(show.wait_exit(20s).value_or(-1) == 0);
@@ -342,13 +355,13 @@ TEST_CASE("the clear PAN never reaches the journal files or the server log", "[s
 TEST_CASE("a second eftd on a port in use exits with a clear message") {
   installation inst("e2e-port");
   inst.start_eftd();
-  eftd::test::process second(eftd::test::bin_path("eftd"),
-                             {"-c", eftd::test::source_path("etc/demo.toml"), "--set",
-                              "listen.pos.port=" + std::to_string(inst.pos_port), "--set", "listen.pad.port=0", "--set",
-                              "acquirers.sim.port=" + std::to_string(inst.acquirer_port), "--set",
-                              "journal.path=" + inst.dir + "/second.db", "--set",
-                              "journal.key_file=" + inst.dir + "/second.key"},
-                             inst.dir + "/second.log");
+  eftd::test::process second(
+      eftd::test::bin_path("eftd"),
+      {"-c", eftd::test::source_path("etc/demo.toml"), "--set",
+       "listen.pos.port=" + std::to_string(inst.pos_port), "--set", "listen.pad.port=0", "--set",
+       "acquirers.sim.port=" + std::to_string(inst.acquirer_port), "--set",
+       "journal.path=" + inst.dir + "/second.db", "--set", "journal.key_file=" + inst.dir + "/second.key"},
+      inst.dir + "/second.log");
   auto st = second.wait_exit(20s);
   REQUIRE(st.has_value());
   CHECK(*st == 1);
@@ -382,15 +395,18 @@ TEST_CASE("malformed POS input gets a clear error and the connection stays usabl
   REQUIRE(e.has_value());
   CHECK(e->value("type", "") == "error");
   CHECK(e->value("code", "") == "pos.bad_json");
-  c.send(R"({"type":"sale","v":1,"id":"s1","order_no":"1","amount":100,"currency":"PLN"})" "\n");
+  c.send(R"({"type":"sale","v":1,"id":"s1","order_no":"1","amount":100,"currency":"PLN"})"
+         "\n");
   auto e2 = c.next();
   REQUIRE(e2.has_value());
   CHECK(e2->value("code", "") == "not_logged_in");
-  c.send(R"({"type":"login","v":1,"id":"l1","till_id":"T01","version":1})" "\n");
+  c.send(R"({"type":"login","v":1,"id":"l1","till_id":"T01","version":1})"
+         "\n");
   auto ok = c.next();
   REQUIRE(ok.has_value());
   CHECK(ok->value("type", "") == "login_ok");
-  c.send(R"({"type":"refund","v":1,"id":"r1","order_no":"2","amount":100,"currency":"PLN"})" "\n");
+  c.send(R"({"type":"refund","v":1,"id":"r1","order_no":"2","amount":100,"currency":"PLN"})"
+         "\n");
   auto ns = c.next();
   REQUIRE(ns.has_value());
   CHECK(ns->value("code", "") == "not_supported");
@@ -403,9 +419,12 @@ TEST_CASE("a POS that disconnects mid-sale leaves a final state that a status qu
   auto order = order_no("X");
   {
     raw_client c(inst.pos_port);
-    c.send(R"({"type":"login","v":1,"id":"l1","till_id":"T01","version":1})" "\n");
+    c.send(R"({"type":"login","v":1,"id":"l1","till_id":"T01","version":1})"
+           "\n");
     REQUIRE(c.next().has_value());
-    c.send(R"({"type":"sale","v":1,"id":"s1","order_no":")" + order + R"(","amount":400,"currency":"PLN"})" "\n");
+    c.send(R"({"type":"sale","v":1,"id":"s1","order_no":")" + order +
+           R"(","amount":400,"currency":"PLN"})"
+           "\n");
     auto first = c.next();  // a status line: the sale has started
     REQUIRE(first.has_value());
   }  // the POS vanishes
@@ -432,7 +451,9 @@ TEST_CASE("a pad that disconnects while the customer should present a card fails
   CHECK((*msg)["reason"].value("code", "") == "pad.disconnected");
   CHECK(contains((*msg)["reason"].value("cashier_text", ""), order));
   // The till is free again: the next sale is answered (pad unavailable, not "busy").
-  pos.send(R"({"type":"sale","v":1,"id":"s2","order_no":")" + order + R"(b","amount":700,"currency":"PLN"})" "\n");
+  pos.send(R"({"type":"sale","v":1,"id":"s2","order_no":")" + order +
+           R"(b","amount":700,"currency":"PLN"})"
+           "\n");
   while ((msg = pos.next(20s)) && msg->value("type", "") != "result") {
   }
   REQUIRE(msg.has_value());
@@ -507,7 +528,8 @@ TEST_CASE("an acquirer that never answers: the POS hears 'not approved' and the 
   CHECK(summarized);
 }
 
-TEST_CASE("after a crash mid-sale, the restarted server tells the truth about the interrupted order", "[chaos]") {
+TEST_CASE("after a crash mid-sale, the restarted server tells the truth about the interrupted order",
+          "[chaos]") {
   installation inst("e2e-crash");
   inst.start_eftd();
   auto order = order_no("C");
@@ -529,22 +551,26 @@ TEST_CASE("a POS that logs in again takes its idle till over from a stale connec
   installation inst("e2e-relogin");
   inst.start_eftd();
   raw_client stale(inst.pos_port);
-  stale.send(R"({"type":"login","v":1,"id":"a","till_id":"T01","version":1})" "\n");
+  stale.send(R"({"type":"login","v":1,"id":"a","till_id":"T01","version":1})"
+             "\n");
   REQUIRE(stale.next().value_or(nlohmann::json{}).value("type", "") == "login_ok");
   raw_client fresh(inst.pos_port);
-  fresh.send(R"({"type":"login","v":1,"id":"b","till_id":"T01","version":1})" "\n");
+  fresh.send(R"({"type":"login","v":1,"id":"b","till_id":"T01","version":1})"
+             "\n");
   auto ok = fresh.next();
   REQUIRE(ok.has_value());
   CHECK(ok->value("type", "") == "login_ok");
   // The stale connection is closed by the server: reading gives EOF, not a message.
   CHECK_FALSE(stale.next(5s).has_value());
-  fresh.send(R"({"type":"heartbeat","v":1,"id":"h"})" "\n");
+  fresh.send(R"({"type":"heartbeat","v":1,"id":"h"})"
+             "\n");
   auto hb = fresh.next();
   REQUIRE(hb.has_value());
   CHECK(hb->value("type", "") == "heartbeat_ack");
 }
 
-TEST_CASE("one transaction per till: a second order on a busy till gets 'busy', the same order 'in_progress'") {
+TEST_CASE(
+    "one transaction per till: a second order on a busy till gets 'busy', the same order 'in_progress'") {
   installation inst("e2e-busy");
   inst.start_eftd();
   scripted_pad pad(inst.pad_port, "P01", "VP-0001");
@@ -558,12 +584,16 @@ TEST_CASE("one transaction per till: a second order on a busy till gets 'busy', 
     }
     return m;
   };
-  pos.send(R"({"type":"sale","v":1,"id":"s2","order_no":")" + order + R"(x","amount":500,"currency":"PLN"})" "\n");
+  pos.send(R"({"type":"sale","v":1,"id":"s2","order_no":")" + order +
+           R"(x","amount":500,"currency":"PLN"})"
+           "\n");
   auto busy = next_non_status();
   REQUIRE(busy.has_value());
   CHECK(busy->value("code", "") == "busy");
   CHECK(busy->value("id", "") == "s2");
-  pos.send(R"({"type":"sale","v":1,"id":"s3","order_no":")" + order + R"(","amount":500,"currency":"PLN"})" "\n");
+  pos.send(R"({"type":"sale","v":1,"id":"s3","order_no":")" + order +
+           R"(","amount":500,"currency":"PLN"})"
+           "\n");
   auto again = next_non_status();
   REQUIRE(again.has_value());
   CHECK(again->value("code", "") == "in_progress");
@@ -574,18 +604,26 @@ TEST_CASE("two tills sell at the same time, each through its own pad, with disti
   installation inst("e2e-twotills");
   inst.start_eftd({"--set", "log.format=json"});
   inst.start_pad("P01", "VP-0001", "visa-approve.toml");
-  eftd::test::process pad2(eftd::test::bin_path("eftpad"),
-                           {"virtual", "--server", "127.0.0.1:" + std::to_string(inst.pad_port), "--pad-id", "P02",
-                            "--serial", "VP-0002", "--card",
-                            eftd::test::source_path("pinpad-firmware-shim/cards/mc-approve.toml")},
-                           inst.dir + "/pad2.log");
+  eftd::test::process pad2(
+      eftd::test::bin_path("eftpad"),
+      {"virtual", "--server", "127.0.0.1:" + std::to_string(inst.pad_port), "--pad-id", "P02", "--serial",
+       "VP-0002", "--card", eftd::test::source_path("pinpad-firmware-shim/cards/mc-approve.toml")},
+      inst.dir + "/pad2.log");
   REQUIRE(pad2.wait_ready().has_value());
   auto o1 = order_no("M");
   auto o2 = order_no("N");
-  std::vector<std::string> a1{"--port", std::to_string(inst.pos_port), "--till", "T01", "--json", "sale", "--order", o1,
-                              "--amount", "11.00", "--currency", "PLN"};
-  std::vector<std::string> a2{"--port", std::to_string(inst.pos_port), "--till", "T02", "--json", "sale", "--order", o2,
-                              "--amount", "12.00", "--currency", "PLN"};
+  std::vector<std::string> a1{"--port",     std::to_string(inst.pos_port),
+                              "--till",     "T01",
+                              "--json",     "sale",
+                              "--order",    o1,
+                              "--amount",   "11.00",
+                              "--currency", "PLN"};
+  std::vector<std::string> a2{"--port",     std::to_string(inst.pos_port),
+                              "--till",     "T02",
+                              "--json",     "sale",
+                              "--order",    o2,
+                              "--amount",   "12.00",
+                              "--currency", "PLN"};
   eftd::test::process p1(eftd::test::bin_path("eft-pos-sim"), a1, inst.dir + "/pos1.log");
   eftd::test::process p2(eftd::test::bin_path("eft-pos-sim"), a2, inst.dir + "/pos2.log");
   // The final message is the last JSON line each simulator prints before it exits.

@@ -36,18 +36,10 @@ installation::~installation() {
 }
 
 void installation::start_eftd(std::vector<std::string> extra) {
-  std::vector<std::string> args{"-c",
-                                source_path("etc/demo.toml"),
-                                "--set",
-                                "listen.pos.port=0",
-                                "--set",
-                                "listen.pad.port=0",
-                                "--set",
-                                "acquirers.sim.port=" + std::to_string(acquirer_port),
-                                "--set",
-                                "journal.path=" + db(),
-                                "--set",
-                                "journal.key_file=" + dir + "/journal.key"};
+  std::vector<std::string> args{
+      "-c",    source_path("etc/demo.toml"), "--set", "listen.pos.port=0",
+      "--set", "listen.pad.port=0",          "--set", "acquirers.sim.port=" + std::to_string(acquirer_port),
+      "--set", "journal.path=" + db(),       "--set", "journal.key_file=" + dir + "/journal.key"};
   for (auto& e : extra) args.push_back(e);
   eftd = std::make_unique<process>(bin_path("eftd"), args, dir + "/eftd.log");
   auto ready = eftd->wait_ready();
@@ -63,11 +55,13 @@ void installation::crash_eftd() {
   eftd.reset();
 }
 
-void installation::start_pad(const std::string& pad_id, const std::string& serial, const std::string& card_file) {
+void installation::start_pad(const std::string& pad_id, const std::string& serial,
+                             const std::string& card_file) {
   pad = std::make_unique<process>(
       bin_path("eftpad"),
-      std::vector<std::string>{"virtual", "--server", "127.0.0.1:" + std::to_string(pad_port), "--pad-id", pad_id,
-                               "--serial", serial, "--card", source_path("pinpad-firmware-shim/cards/" + card_file)},
+      std::vector<std::string>{"virtual", "--server", "127.0.0.1:" + std::to_string(pad_port), "--pad-id",
+                               pad_id, "--serial", serial, "--card",
+                               source_path("pinpad-firmware-shim/cards/" + card_file)},
       dir + "/pad.log");
   if (!pad->wait_ready()) throw std::runtime_error("pad did not connect; see " + dir + "/pad.log");
 }

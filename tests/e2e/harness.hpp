@@ -20,7 +20,8 @@ struct pos_run {
 class installation {
  public:
   // tag names the temp dir; start_pad: connect pad P01 with the given card profile.
-  explicit installation(const std::string& tag, bool with_acquirer = true, std::vector<std::string> acquirer_args = {});
+  explicit installation(const std::string& tag, bool with_acquirer = true,
+                        std::vector<std::string> acquirer_args = {});
   ~installation();
 
   void start_eftd(std::vector<std::string> extra_args = {});

@@ -1,7 +1,6 @@
 // iso87-ascii pack/unpack: golden wire images for each message pair, malformed input with
 // exact error codes, pack-side validation, and the designed-but-pluggable encodings.
 #include <catch2/catch.hpp>
-
 #include <string>
 #include <vector>
 
@@ -93,12 +92,14 @@ TEST_CASE("golden 0200 chip sale with PIN block and field 55", "[codec][golden]"
       a("051"),               // 22 POS entry mode: chip, PIN
       a("001"),               // 23 card sequence number
       a("00"),                // 25 POS condition
-      a("34"), a("4761739001010119=25122011143800000"),  // 35 LL track 2
-      a("TERM0001"),          // 41
-      a("MERCHANT0000001"),   // 42
-      a("985"),               // 49
-      h("0123456789ABCDEF"),  // 52 PIN block, 8 raw bytes
-      a("056"), h(icc_hex),   // 55 LLL (bytes) + raw TLV
+      a("34"),
+      a("4761739001010119=25122011143800000"),  // 35 LL track 2
+      a("TERM0001"),                            // 41
+      a("MERCHANT0000001"),                     // 42
+      a("985"),                                 // 49
+      h("0123456789ABCDEF"),                    // 52 PIN block, 8 raw bytes
+      a("056"),
+      h(icc_hex),  // 55 LLL (bytes) + raw TLV
   });
   check_golden(sale_0200(), expected);
 }
@@ -120,11 +121,18 @@ TEST_CASE("golden 0210 approval", "[codec][golden]") {
   const bytes expected = wire::build({
       a("0210"),
       h("323800000EC08000"),  // bits 3 4 7 | 11 12 13 | 37 38 39 | 41 42 | 49
-      a("000000"), a("000000012500"), a("0615123456"), a("000123"), a("123456"), a("0615"),
+      a("000000"),
+      a("000000012500"),
+      a("0615123456"),
+      a("000123"),
+      a("123456"),
+      a("0615"),
       a("516612000123"),  // 37 RRN
       a("A1B2C3"),        // 38 auth code
       a("00"),            // 39 response code
-      a("TERM0001"), a("MERCHANT0000001"), a("985"),
+      a("TERM0001"),
+      a("MERCHANT0000001"),
+      a("985"),
   });
   check_golden(m, expected);
 }
@@ -147,9 +155,20 @@ TEST_CASE("golden 0100 magstripe authorization with PAN and expiry", "[codec][go
   const bytes expected = wire::build({
       a("0100"),
       h("723C048000C08000"),  // bits 2 3 4 7 | 11 12 13 14 | 22 | 25 | 41 42 | 49
-      a("16"), a("4761739001010119"),  // 2 LL PAN
-      a("000000"), a("000000005000"), a("0615123456"), a("000200"), a("123456"), a("0615"),
-      a("2512"), a("021"), a("00"), a("TERM0002"), a("MERCHANT0000001"), a("985"),
+      a("16"),
+      a("4761739001010119"),  // 2 LL PAN
+      a("000000"),
+      a("000000005000"),
+      a("0615123456"),
+      a("000200"),
+      a("123456"),
+      a("0615"),
+      a("2512"),
+      a("021"),
+      a("00"),
+      a("TERM0002"),
+      a("MERCHANT0000001"),
+      a("985"),
   });
   check_golden(m, expected);
 }
@@ -167,13 +186,18 @@ TEST_CASE("golden 0400 reversal with secondary bitmap and field 90", "[codec][go
   m.set(42, "MERCHANT0000001");
   m.set(49, "985");
   // original MTI, STAN, transmission date-time, acquirer id, forwarding id (zeros)
-  m.set(90, "0200" "000123" "0615123456" "00000000001" "00000000000");
+  m.set(90,
+        "0200"
+        "000123"
+        "0615123456"
+        "00000000001"
+        "00000000000");
   const bytes expected = wire::build({
       a("0400"),
       h("B238000100C08000"),  // bit 1 (secondary) 3 4 7 | 11 12 13 | 32 | 41 42 | 49
       h("0000004000000000"),  // bit 90
-      a("000000"), a("000000012500"), a("0615123510"), a("000124"), a("123510"), a("0615"),
-      a("11"), a("00000000001"),  // 32 LL acquiring institution
+      a("000000"), a("000000012500"), a("0615123510"), a("000124"), a("123510"), a("0615"), a("11"),
+      a("00000000001"),  // 32 LL acquiring institution
       a("TERM0001"), a("MERCHANT0000001"), a("985"),
       a("020000012306151234560000000000100000000000"),  // 90 n 42
   });
@@ -196,8 +220,17 @@ TEST_CASE("golden 0410 reversal response", "[codec][golden]") {
   const bytes expected = wire::build({
       a("0410"),
       h("323800000AC08000"),  // bits 3 4 7 | 11 12 13 | 37 39 | 41 42 | 49
-      a("000000"), a("000000012500"), a("0615123510"), a("000124"), a("123510"), a("0615"),
-      a("516612000124"), a("00"), a("TERM0001"), a("MERCHANT0000001"), a("985"),
+      a("000000"),
+      a("000000012500"),
+      a("0615123510"),
+      a("000124"),
+      a("123510"),
+      a("0615"),
+      a("516612000124"),
+      a("00"),
+      a("TERM0001"),
+      a("MERCHANT0000001"),
+      a("985"),
   });
   check_golden(m, expected);
 }
@@ -211,7 +244,9 @@ TEST_CASE("golden 0800 echo test and 0810", "[codec][golden]") {
                         a("0800"),
                         h("8220000000000000"),  // bit 1, 7 | 11
                         h("0400000000000000"),  // bit 70
-                        a("0615120000"), a("000001"), a("301"),
+                        a("0615120000"),
+                        a("000001"),
+                        a("301"),
                     }));
 
   message resp{"0810"};
@@ -223,13 +258,20 @@ TEST_CASE("golden 0800 echo test and 0810", "[codec][golden]") {
                          a("0810"),
                          h("8220000002000000"),  // bit 1, 7 | 11 | 39
                          h("0400000000000000"),  // bit 70
-                         a("0615120000"), a("000001"), a("00"), a("301"),
+                         a("0615120000"),
+                         a("000001"),
+                         a("00"),
+                         a("301"),
                      }));
 }
 
 TEST_CASE("a secondary bitmap that is present but empty is accepted", "[codec]") {
   const bytes in = wire::build({
-      a("0800"), h("8220000000000000"), h("0000000000000000"), a("0615120000"), a("000001"),
+      a("0800"),
+      h("8220000000000000"),
+      h("0000000000000000"),
+      a("0615120000"),
+      a("000001"),
   });
   auto m = unpack(iso87(), in);
   if (!m) FAIL(m.err().code << ": " << m.err().message);
@@ -240,7 +282,8 @@ TEST_CASE("a secondary bitmap that is present but empty is accepted", "[codec]")
   // Re-packing drops the needless secondary bitmap.
   auto again = pack(iso87(), *m);
   REQUIRE(again.has_value());
-  CHECK(to_hex(*again) == to_hex(wire::build({a("0800"), h("0220000000000000"), a("0615120000"), a("000001")})));
+  CHECK(to_hex(*again) ==
+        to_hex(wire::build({a("0800"), h("0220000000000000"), a("0615120000"), a("000001")})));
 }
 
 TEST_CASE("pack pads short fixed fields: n left with zeros, an/ans right with spaces", "[codec]") {
@@ -252,8 +295,12 @@ TEST_CASE("pack pads short fixed fields: n left with zeros, an/ans right with sp
   auto packed = pack(iso87(), m);
   REQUIRE(packed.has_value());
   CHECK(to_hex(*packed) == to_hex(wire::build({
-                               a("0200"), h("1020000002800000"),
-                               a("000000012500"), a("000007"), a("0 "), a("T1      "),
+                               a("0200"),
+                               h("1020000002800000"),
+                               a("000000012500"),
+                               a("000007"),
+                               a("0 "),
+                               a("T1      "),
                            })));
   // unpack keeps the wire form, padding included.
   auto back = unpack(iso87(), *packed);
@@ -329,8 +376,8 @@ TEST_CASE("malformed input gives the exact error code", "[codec][malformed]") {
 }
 
 TEST_CASE("length errors name the field and sizes, never the value", "[codec][malformed][security]") {
-  const bytes in = wire::build({a("0200"), h("0000000020000000"), a("40"),
-                                a("4761739001010119=2512201114380000000000")});
+  const bytes in =
+      wire::build({a("0200"), h("0000000020000000"), a("40"), a("4761739001010119=2512201114380000000000")});
   auto r = unpack(iso87(), in);
   REQUIRE_FALSE(r.has_value());
   CHECK(r.err().code == "iso8583.field_too_long");
@@ -513,12 +560,26 @@ TEST_CASE("every field of iso87-ascii round-trips at its maximum size", "[codec]
     const field_spec& f = *iso87().field(no);
     std::string value;
     switch (f.content) {
-      case content_type::n: value.assign(f.size, '7'); break;
-      case content_type::an: value.assign(f.size, 'A'); break;
-      case content_type::ans: value.assign(f.size, '~'); break;
-      case content_type::b: value.assign(f.size, '\xA5'); break;
-      case content_type::z: value.assign(f.size, '9'); value[4] = '='; break;
-      case content_type::xn: value.assign(f.size, '1'); value[0] = 'C'; break;
+      case content_type::n:
+        value.assign(f.size, '7');
+        break;
+      case content_type::an:
+        value.assign(f.size, 'A');
+        break;
+      case content_type::ans:
+        value.assign(f.size, '~');
+        break;
+      case content_type::b:
+        value.assign(f.size, '\xA5');
+        break;
+      case content_type::z:
+        value.assign(f.size, '9');
+        value[4] = '=';
+        break;
+      case content_type::xn:
+        value.assign(f.size, '1');
+        value[0] = 'C';
+        break;
     }
     message m{"0200"};
     m.set(no, value);

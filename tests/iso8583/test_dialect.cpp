@@ -1,6 +1,5 @@
 // The iso87-ascii spec table compared with ISO 8583:1987, and the table printer/validator.
 #include <catch2/catch.hpp>
-
 #include <cstdlib>
 #include <fstream>
 #include <iterator>
@@ -38,26 +37,26 @@ TEST_CASE("iso87-ascii field formats match ISO 8583:1987", "[dialect]") {
     length_type length;
   };
   const row rows[] = {
-      {1, "b 8", length_type::fixed},       {2, "n..19", length_type::llvar},
-      {3, "n 6", length_type::fixed},       {4, "n 12", length_type::fixed},
-      {7, "n 10", length_type::fixed},      {11, "n 6", length_type::fixed},
-      {12, "n 6", length_type::fixed},      {13, "n 4", length_type::fixed},
-      {14, "n 4", length_type::fixed},      {22, "n 3", length_type::fixed},
-      {23, "n 3", length_type::fixed},      {24, "n 3", length_type::fixed},
-      {25, "n 2", length_type::fixed},      {28, "xn 9", length_type::fixed},
-      {32, "n..11", length_type::llvar},    {35, "z..37", length_type::llvar},
-      {36, "n...104", length_type::lllvar}, {37, "an 12", length_type::fixed},
-      {38, "an 6", length_type::fixed},     {39, "an 2", length_type::fixed},
-      {41, "ans 8", length_type::fixed},    {42, "ans 15", length_type::fixed},
-      {43, "ans 40", length_type::fixed},   {45, "an..76", length_type::llvar},
-      {49, "an 3", length_type::fixed},     {52, "b 8", length_type::fixed},
-      {53, "n 16", length_type::fixed},     {54, "an...120", length_type::lllvar},
-      {55, "b...999", length_type::lllvar}, {60, "ans...999", length_type::lllvar},
+      {1, "b 8", length_type::fixed},         {2, "n..19", length_type::llvar},
+      {3, "n 6", length_type::fixed},         {4, "n 12", length_type::fixed},
+      {7, "n 10", length_type::fixed},        {11, "n 6", length_type::fixed},
+      {12, "n 6", length_type::fixed},        {13, "n 4", length_type::fixed},
+      {14, "n 4", length_type::fixed},        {22, "n 3", length_type::fixed},
+      {23, "n 3", length_type::fixed},        {24, "n 3", length_type::fixed},
+      {25, "n 2", length_type::fixed},        {28, "xn 9", length_type::fixed},
+      {32, "n..11", length_type::llvar},      {35, "z..37", length_type::llvar},
+      {36, "n...104", length_type::lllvar},   {37, "an 12", length_type::fixed},
+      {38, "an 6", length_type::fixed},       {39, "an 2", length_type::fixed},
+      {41, "ans 8", length_type::fixed},      {42, "ans 15", length_type::fixed},
+      {43, "ans 40", length_type::fixed},     {45, "an..76", length_type::llvar},
+      {49, "an 3", length_type::fixed},       {52, "b 8", length_type::fixed},
+      {53, "n 16", length_type::fixed},       {54, "an...120", length_type::lllvar},
+      {55, "b...999", length_type::lllvar},   {60, "ans...999", length_type::lllvar},
       {61, "ans...999", length_type::lllvar}, {62, "ans...999", length_type::lllvar},
       {63, "ans...999", length_type::lllvar}, {64, "b 8", length_type::fixed},
-      {70, "n 3", length_type::fixed},      {90, "n 42", length_type::fixed},
-      {95, "an 42", length_type::fixed},    {97, "xn 17", length_type::fixed},
-      {102, "ans..28", length_type::llvar}, {128, "b 8", length_type::fixed},
+      {70, "n 3", length_type::fixed},        {90, "n 42", length_type::fixed},
+      {95, "an 42", length_type::fixed},      {97, "xn 17", length_type::fixed},
+      {102, "ans..28", length_type::llvar},   {128, "b 8", length_type::fixed},
   };
   for (const auto& r : rows) {
     INFO("field " << r.field);
@@ -121,8 +120,10 @@ TEST_CASE("spec_table prints one row per field with prefix and encoding", "[dial
         std::string::npos);
   CHECK(t.find("| 52 | Personal identification number data (PIN block) | b 8 | - | binary | - | yes |") !=
         std::string::npos);
-  CHECK(t.find("| 55 | ICC data (EMV TLV; ISO reserved) | b...999 | LLL (3 ASCII digits) | binary | - | yes |") !=
-        std::string::npos);
+  CHECK(
+      t.find(
+          "| 55 | ICC data (EMV TLV; ISO reserved) | b...999 | LLL (3 ASCII digits) | binary | - | yes |") !=
+      std::string::npos);
   CHECK(t.find("| 90 | Original data elements | n 42 | - | ASCII | left '0' |  |") != std::string::npos);
   std::size_t rows = 0;
   for (std::size_t p = t.find("\n| "); p != std::string::npos; p = t.find("\n| ", p + 1)) ++rows;
@@ -133,11 +134,11 @@ TEST_CASE("validate_dialect accepts iso87-ascii and reports broken tables", "[di
   CHECK(validate_dialect(iso87()).empty());
 
   dialect broken = iso87();
-  broken.fields[2].size = 120;                              // LLVAR cannot express 120
-  broken.fields[52].value_encoding = encoding::ascii;       // b content must be binary
-  broken.fields[35].pad = padding::left_zero;               // padding on a variable field
-  broken.fields[41].pad = padding::left_zero;               // left-zero on ans
-  broken.fields[1] = field_spec{};                          // bitmap slot missing
+  broken.fields[2].size = 120;                         // LLVAR cannot express 120
+  broken.fields[52].value_encoding = encoding::ascii;  // b content must be binary
+  broken.fields[35].pad = padding::left_zero;          // padding on a variable field
+  broken.fields[41].pad = padding::left_zero;          // left-zero on ans
+  broken.fields[1] = field_spec{};                     // bitmap slot missing
   const auto problems = validate_dialect(broken);
   REQUIRE(problems.size() == 6);  // field 35 breaks two rules
   CHECK(problems[0] == "field 1: must be the secondary bitmap, b 8 fixed");

@@ -1,6 +1,5 @@
 // Length-header framing: header encodings, keep-alives, reassembly across any chunking.
 #include <catch2/catch.hpp>
-
 #include <string>
 #include <vector>
 
@@ -33,7 +32,8 @@ std::vector<std::string> drain(frame_reader& r) {
 
 // Two messages with keep-alives before, between and after them.
 bytes sample_stream() {
-  return wire::build({h("0000"), h("0003"), a("ABC"), h("0000"), h("0000"), h("0005"), a("HELLO"), h("0000")});
+  return wire::build(
+      {h("0000"), h("0003"), a("ABC"), h("0000"), h("0000"), h("0005"), a("HELLO"), h("0000")});
 }
 
 }  // namespace

@@ -1,6 +1,5 @@
 // message: field access, value semantics, and describe() never showing card data.
 #include <catch2/catch.hpp>
-
 #include <string>
 
 #include "eftd/acq/dialect.hpp"

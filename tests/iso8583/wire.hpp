@@ -3,7 +3,6 @@
 #pragma once
 
 #include <catch2/catch.hpp>
-
 #include <initializer_list>
 #include <string>
 #include <string_view>
@@ -17,8 +16,12 @@ struct seg {
   std::string_view text;
 };
 
-inline seg a(std::string_view s) { return {seg::ascii, s}; }
-inline seg h(std::string_view s) { return {seg::hex, s}; }
+inline seg a(std::string_view s) {
+  return {seg::ascii, s};
+}
+inline seg h(std::string_view s) {
+  return {seg::hex, s};
+}
 
 inline eftd::bytes build(std::initializer_list<seg> segs) {
   eftd::bytes out;

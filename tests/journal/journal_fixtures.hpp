@@ -62,8 +62,7 @@ class latch {
 
 inline ej::order_created order(std::string order_id, std::string order_no,
                                std::int64_t created_ms = 1'700'000'000'000,
-                               std::string business_date = "2024-03-01",
-                               std::string till_id = "T01") {
+                               std::string business_date = "2024-03-01", std::string till_id = "T01") {
   ej::order_created o;
   o.order_id = std::move(order_id);
   o.merchant_id = "M001";
@@ -92,8 +91,7 @@ inline ej::operation_created payment(std::string op_id, std::string order_id,
   return op;
 }
 
-inline ej::acquirer_message_written auth_message(std::string msg_id, std::string op_id,
-                                                 std::uint32_t stan,
+inline ej::acquirer_message_written auth_message(std::string msg_id, std::string op_id, std::uint32_t stan,
                                                  std::string state = "intent",
                                                  std::int64_t created_ms = 1'700'000'000'200) {
   ej::acquirer_message_written m;
@@ -122,6 +120,8 @@ inline ej::event_appended event(std::string order_id, std::string kind, std::int
   return e;
 }
 
-inline ej::batch batch_of(std::vector<ej::record> records) { return ej::batch{std::move(records)}; }
+inline ej::batch batch_of(std::vector<ej::record> records) {
+  return ej::batch{std::move(records)};
+}
 
 }  // namespace journal_test

@@ -51,8 +51,7 @@ void write_file(const std::filesystem::path& p, const std::string& content, unsi
 
 }  // namespace
 
-TEST_CASE("sealed PAN: ciphertext hides the digits and uses a fresh nonce",
-          "[journal][card][security]") {
+TEST_CASE("sealed PAN: ciphertext hides the digits and uses a fresh nonce", "[journal][card][security]") {
   temp_dir dir;
   auto k = make_keys(dir);
   auto p = make_pan();
@@ -74,9 +73,9 @@ TEST_CASE("sealed PAN: ciphertext hides the digits and uses a fresh nonce",
 TEST_CASE("open_pan gives back the PAN", "[journal][card][security]") {
   temp_dir dir;
   auto k = make_keys(dir);
-  for (std::string_view digits : {test_pan, std::string_view("5413330089010442"),
-                                  std::string_view("374245455400126"),
-                                  std::string_view("6011000990139424123")}) {
+  for (std::string_view digits :
+       {test_pan, std::string_view("5413330089010442"), std::string_view("374245455400126"),
+        std::string_view("6011000990139424123")}) {
     auto s = ej::seal_pan(k, make_pan(digits));
     REQUIRE(s);
     auto back = ej::open_pan(k, *s);
@@ -159,8 +158,7 @@ TEST_CASE("search_hash is stable per key and finds the order", "[journal][card][
   CHECK(opened->reveal() == test_pan);
 }
 
-TEST_CASE("a PAN attached after the card read is stored on the operation",
-          "[journal][card][security]") {
+TEST_CASE("a PAN attached after the card read is stored on the operation", "[journal][card][security]") {
   temp_dir dir;
   auto k = make_keys(dir);
   auto w = ej::writer::open(dir.db(), 64);
@@ -264,8 +262,7 @@ TEST_CASE("the clear PAN appears nowhere in the database files", "[journal][card
   scan("writer closed (checkpointed into the main file)");
 }
 
-TEST_CASE("key file: created 0600 with 128 hex digits, reloaded identically",
-          "[journal][card][security]") {
+TEST_CASE("key file: created 0600 with 128 hex digits, reloaded identically", "[journal][card][security]") {
   temp_dir dir;
   const auto file = dir.path() / "journal.keys";
   auto a = ej::load_or_create_keys(file);

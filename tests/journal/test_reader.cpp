@@ -91,7 +91,7 @@ TEST_CASE("find_order by till, order number and business date", "[journal][reade
   temp_dir dir;
   auto w = open_writer(dir.db());
   write(*w, {order("O1", "4711", t0, "2024-03-01"), order("O2", "4711", t0, "2024-03-02"),
-                        order("O3", "4711", t0, "2024-03-01", "T02")});
+             order("O3", "4711", t0, "2024-03-01", "T02")});
   auto r = open_reader(dir.db());
 
   struct row {
@@ -101,12 +101,9 @@ TEST_CASE("find_order by till, order number and business date", "[journal][reade
     const char* expect;  // nullptr: not found
   };
   const row table[] = {
-      {"T01", "4711", "2024-03-01", "O1"},
-      {"T01", "4711", "2024-03-02", "O2"},
-      {"T02", "4711", "2024-03-01", "O3"},
-      {"T01", "4712", "2024-03-01", nullptr},
-      {"T09", "4711", "2024-03-01", nullptr},
-      {"T01", "4711", "2024-03-03", nullptr},
+      {"T01", "4711", "2024-03-01", "O1"},    {"T01", "4711", "2024-03-02", "O2"},
+      {"T02", "4711", "2024-03-01", "O3"},    {"T01", "4712", "2024-03-01", nullptr},
+      {"T09", "4711", "2024-03-01", nullptr}, {"T01", "4711", "2024-03-03", nullptr},
   };
   for (const auto& t : table) {
     INFO(t.till << " " << t.no << " " << t.date);
@@ -160,23 +157,97 @@ TEST_CASE("list_orders filters by any key", "[journal][reader][reports]") {
   };
   std::vector<row> table;
   table.push_back({"no filter", f(), {"A", "B", "C", "D", "E", "F"}});
-  { auto x = f(); x.business_date_from = "2024-03-02"; table.push_back({"date from", x, {"C", "D", "E", "F"}}); }
-  { auto x = f(); x.business_date_to = "2024-03-01"; table.push_back({"date to", x, {"A", "B"}}); }
-  { auto x = f(); x.business_date_from = x.business_date_to = "2024-03-02"; table.push_back({"one day", x, {"C", "D"}}); }
-  { auto x = f(); x.merchant_id = "M002"; table.push_back({"merchant", x, {"D", "E"}}); }
-  { auto x = f(); x.store_id = "S01"; table.push_back({"store", x, {"A", "B", "F"}}); }
-  { auto x = f(); x.till_id = "T01"; table.push_back({"till", x, {"A", "D", "E", "F"}}); }
-  { auto x = f(); x.order_no = "3"; table.push_back({"order number", x, {"C"}}); }
-  { auto x = f(); x.state = "approved"; table.push_back({"state", x, {"A", "C", "D", "F"}}); }
-  { auto x = f(); x.scheme = "mastercard"; table.push_back({"scheme", x, {"B", "D"}}); }
-  { auto x = f(); x.pan_hash = std::string(64, 'a'); table.push_back({"card (pan hash)", x, {"A", "D", "F"}}); }
-  { auto x = f(); x.amount_min = 1000; x.amount_max = 5000; table.push_back({"amount range", x, {"A", "B", "C", "F"}}); }
-  { auto x = f(); x.created_from_ms = t0 + 2 * hour_ms; x.created_to_ms = t0 + 3 * hour_ms; table.push_back({"created range", x, {"C", "D"}}); }
-  { auto x = f(); x.merchant_id = "M001"; x.scheme = "visa"; x.business_date_from = "2024-03-02"; table.push_back({"combined", x, {"C", "F"}}); }
-  { auto x = f(); x.merchant_id = "M001'; DROP TABLE orders; --"; table.push_back({"hostile value", x, {}}); }
-  { auto x = f(); x.limit = 2; x.offset = 1; table.push_back({"limit and offset", x, {"B", "C"}}); }
-  { auto x = f(); x.newest_first = true; x.limit = 3; table.push_back({"newest first", x, {"F", "E", "D"}}); }
-  { auto x = f(); x.kind = "refund"; table.push_back({"kind", x, {}}); }
+  {
+    auto x = f();
+    x.business_date_from = "2024-03-02";
+    table.push_back({"date from", x, {"C", "D", "E", "F"}});
+  }
+  {
+    auto x = f();
+    x.business_date_to = "2024-03-01";
+    table.push_back({"date to", x, {"A", "B"}});
+  }
+  {
+    auto x = f();
+    x.business_date_from = x.business_date_to = "2024-03-02";
+    table.push_back({"one day", x, {"C", "D"}});
+  }
+  {
+    auto x = f();
+    x.merchant_id = "M002";
+    table.push_back({"merchant", x, {"D", "E"}});
+  }
+  {
+    auto x = f();
+    x.store_id = "S01";
+    table.push_back({"store", x, {"A", "B", "F"}});
+  }
+  {
+    auto x = f();
+    x.till_id = "T01";
+    table.push_back({"till", x, {"A", "D", "E", "F"}});
+  }
+  {
+    auto x = f();
+    x.order_no = "3";
+    table.push_back({"order number", x, {"C"}});
+  }
+  {
+    auto x = f();
+    x.state = "approved";
+    table.push_back({"state", x, {"A", "C", "D", "F"}});
+  }
+  {
+    auto x = f();
+    x.scheme = "mastercard";
+    table.push_back({"scheme", x, {"B", "D"}});
+  }
+  {
+    auto x = f();
+    x.pan_hash = std::string(64, 'a');
+    table.push_back({"card (pan hash)", x, {"A", "D", "F"}});
+  }
+  {
+    auto x = f();
+    x.amount_min = 1000;
+    x.amount_max = 5000;
+    table.push_back({"amount range", x, {"A", "B", "C", "F"}});
+  }
+  {
+    auto x = f();
+    x.created_from_ms = t0 + 2 * hour_ms;
+    x.created_to_ms = t0 + 3 * hour_ms;
+    table.push_back({"created range", x, {"C", "D"}});
+  }
+  {
+    auto x = f();
+    x.merchant_id = "M001";
+    x.scheme = "visa";
+    x.business_date_from = "2024-03-02";
+    table.push_back({"combined", x, {"C", "F"}});
+  }
+  {
+    auto x = f();
+    x.merchant_id = "M001'; DROP TABLE orders; --";
+    table.push_back({"hostile value", x, {}});
+  }
+  {
+    auto x = f();
+    x.limit = 2;
+    x.offset = 1;
+    table.push_back({"limit and offset", x, {"B", "C"}});
+  }
+  {
+    auto x = f();
+    x.newest_first = true;
+    x.limit = 3;
+    table.push_back({"newest first", x, {"F", "E", "D"}});
+  }
+  {
+    auto x = f();
+    x.kind = "refund";
+    table.push_back({"kind", x, {}});
+  }
 
   for (const auto& t : table) {
     INFO(t.name);
@@ -226,8 +297,8 @@ TEST_CASE("order_detail tells the story of one transaction in order", "[journal]
     actors.push_back(e.actor);
   }
   CHECK(kinds == std::vector<std::string>{"order_created", "card_read", "authorizing", "timeout"});
-  CHECK(actors == std::vector<ej::actor>{ej::actor::pos, ej::actor::pad, ej::actor::server,
-                                         ej::actor::acquirer});
+  CHECK(actors ==
+        std::vector<ej::actor>{ej::actor::pos, ej::actor::pad, ej::actor::server, ej::actor::acquirer});
   CHECK(d.events[0].event_id < d.events[3].event_id);
   CHECK(d.events[3].reason == "no answer within 30 s");
   CHECK(d.events[1].op_id == std::optional<std::string>("P1"));
@@ -243,13 +314,11 @@ TEST_CASE("order_detail tells the story of one transaction in order", "[journal]
   CHECK_FALSE(missing->has_value());
 }
 
-TEST_CASE("in_doubt_messages lists unresolved acquirer messages oldest first",
-          "[journal][reader]") {
+TEST_CASE("in_doubt_messages lists unresolved acquirer messages oldest first", "[journal][reader]") {
   temp_dir dir;
   auto w = open_writer(dir.db());
   write(*w, {order("O1", "1"), payment("P1", "O1")});
-  const char* states[] = {"answered", "sent", "intent", "reversed", "timeout", "reversal_pending",
-                          "failed"};
+  const char* states[] = {"answered", "sent", "intent", "reversed", "timeout", "reversal_pending", "failed"};
   std::vector<ej::record> recs;
   std::uint32_t stan = 1;
   for (const char* s : states) {
@@ -321,8 +390,8 @@ TEST_CASE("new_id gives distinct 128-bit hex ids", "[journal][reader]") {
 }
 
 TEST_CASE("actor names round-trip", "[journal][reader]") {
-  for (auto a : {ej::actor::pos, ej::actor::pad, ej::actor::acquirer, ej::actor::operator_,
-                 ej::actor::server}) {
+  for (auto a :
+       {ej::actor::pos, ej::actor::pad, ej::actor::acquirer, ej::actor::operator_, ej::actor::server}) {
     CHECK(ej::parse_actor(ej::to_string(a)) == a);
   }
   CHECK(ej::to_string(ej::actor::operator_) == "operator");

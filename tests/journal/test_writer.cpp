@@ -16,8 +16,7 @@ using namespace journal_test;
 
 namespace {
 
-std::unique_ptr<ej::writer> open_writer(const std::filesystem::path& db,
-                                        ej::writer_options opts = {}) {
+std::unique_ptr<ej::writer> open_writer(const std::filesystem::path& db, ej::writer_options opts = {}) {
   auto w = ej::writer::open(db, opts);
   INFO((w ? "" : w.err().code + ": " + w.err().message));
   REQUIRE(w);
@@ -31,7 +30,9 @@ ej::reader open_reader(const std::filesystem::path& db) {
   return std::move(*r);
 }
 
-std::string code_of(const eftd::status& st) { return st ? "ok" : st.err().code; }
+std::string code_of(const eftd::status& st) {
+  return st ? "ok" : st.err().code;
+}
 
 bool order_exists(ej::reader& r, const std::string& order_no) {
   auto o = r.find_order("T01", order_no, "2024-03-01");
@@ -253,11 +254,10 @@ TEST_CASE("group commit: 1000 batches from 8 threads need fewer commits", "[jour
     pool.emplace_back([&, t] {
       for (int i = 0; i < per_thread; ++i) {
         const std::string id = std::to_string(t) + "-" + std::to_string(i);
-        w->submit(batch_of({order("O" + id, id), event("O" + id, "order_created", 1)}),
-                  [&](eftd::status st) {
-                    if (!st) failures.fetch_add(1);
-                    all_done.count_down();
-                  });
+        w->submit(batch_of({order("O" + id, id), event("O" + id, "order_created", 1)}), [&](eftd::status st) {
+          if (!st) failures.fetch_add(1);
+          all_done.count_down();
+        });
       }
     });
   }
@@ -304,8 +304,7 @@ TEST_CASE("a failing batch fails alone, the rest of its group commits", "[journa
     REQUIRE(f.wait_for(std::chrono::seconds(30)) == std::future_status::ready);
     codes.push_back(code_of(f.get()));
   }
-  CHECK(codes == std::vector<std::string>{"ok", "journal.duplicate_order", "ok",
-                                          "journal.duplicate_order"});
+  CHECK(codes == std::vector<std::string>{"ok", "journal.duplicate_order", "ok", "journal.duplicate_order"});
   // The gate's own commit plus exactly one for the four queued batches.
   CHECK(w->stats().commits == commits_before + 2);
   CHECK(w->stats().max_batches_per_commit >= 4);
@@ -321,8 +320,7 @@ TEST_CASE("a failing batch fails alone, the rest of its group commits", "[journa
   CHECK_FALSE(o3->has_value());
 }
 
-TEST_CASE("done runs only after commit: the row is visible from inside the callback",
-          "[journal][writer]") {
+TEST_CASE("done runs only after commit: the row is visible from inside the callback", "[journal][writer]") {
   temp_dir dir;
   auto w = open_writer(dir.db());
   constexpr int n = 50;
@@ -381,14 +379,12 @@ TEST_CASE("close drains the queue, then refuses new work", "[journal][writer]") 
   CHECK_FALSE(order_exists(r, "late"));
 }
 
-TEST_CASE("submit_sync from a done callback is refused instead of deadlocking",
-          "[journal][writer]") {
+TEST_CASE("submit_sync from a done callback is refused instead of deadlocking", "[journal][writer]") {
   temp_dir dir;
   auto w = open_writer(dir.db());
   std::promise<std::string> inner;
-  w->submit(batch_of({order("O1", "1")}), [&](eftd::status) {
-    inner.set_value(code_of(w->submit_sync(batch_of({order("O2", "2")}))));
-  });
+  w->submit(batch_of({order("O1", "1")}),
+            [&](eftd::status) { inner.set_value(code_of(w->submit_sync(batch_of({order("O2", "2")})))); });
   auto f = inner.get_future();
   REQUIRE(f.wait_for(std::chrono::seconds(30)) == std::future_status::ready);
   CHECK(f.get() == "journal.reentrant");
@@ -412,7 +408,10 @@ TEST_CASE("an I/O error at commit fails the whole group and acknowledges nothing
     w->submit(batch_of({order("O" + no, no)}),
               [&results, i](eftd::status st) { results[i].set_value(std::move(st)); });
   }
-  if (fail_fsync) fail_syncs(true); else fail_writes(true);
+  if (fail_fsync)
+    fail_syncs(true);
+  else
+    fail_writes(true);
   const auto failed_before = w->stats().failed_commits;
   gate.release();
   for (auto& p : results) {

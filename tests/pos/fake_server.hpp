@@ -66,8 +66,8 @@ class fake_conn {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     for (;;) {
       pollfd p{fd_, POLLIN, 0};
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-          deadline - std::chrono::steady_clock::now());
+      const auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
       if (left.count() <= 0) return false;
       if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) return false;
       char buf[4096];
@@ -85,8 +85,8 @@ class fake_conn {
       auto l = reader_.next();
       if (!l) return std::nullopt;
       if (*l) return **l;
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-          deadline - std::chrono::steady_clock::now());
+      const auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
       if (left.count() <= 0) return std::nullopt;
       pollfd p{fd_, POLLIN, 0};
       if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) return std::nullopt;

@@ -30,7 +30,9 @@ std::unique_ptr<client> logged_in(const fake_server& s, client_options o = {}) {
   return c;
 }
 
-sale sale_4711() { return sale{"", "4711", "PLN", 12500, 0, 0}; }
+sale sale_4711() {
+  return sale{"", "4711", "PLN", 12500, 0, 0};
+}
 
 result approved(const sale& s) {
   result r;
@@ -284,7 +286,8 @@ TEST_CASE("client: status query returns the stored result", "[pos][client]") {
     if (!q) return;
     got.emplace_back(*q);
     c.send(status{"", "4711", "", "unrelated display line"});
-    c.send(order_status{q->id, q->order_no, "2024-05-02", "approved", approved(sale{"9", "4711", "PLN", 12500, 0, 0})});
+    c.send(order_status{q->id, q->order_no, "2024-05-02", "approved",
+                        approved(sale{"9", "4711", "PLN", 12500, 0, 0})});
     c.wait_closed();
   });
   auto c = logged_in(server);
@@ -389,7 +392,8 @@ TEST_CASE("client: ping and logout", "[pos][client]") {
   CHECK(server.received().size() == 2);
 }
 
-TEST_CASE("client: logout answered by closing the connection still ends the session cleanly", "[pos][client]") {
+TEST_CASE("client: logout answered by closing the connection still ends the session cleanly",
+          "[pos][client]") {
   fake_server server([](fake_conn& c, std::vector<message>& got) {
     if (!accept_login(c, got)) return;
     if (auto l = c.expect_type<logout>()) got.emplace_back(*l);

@@ -48,27 +48,69 @@ std::string err_message(std::string_view line) {
 
 }  // namespace
 
-TEST_CASE("golden: login", "[pos][codec]") { check_golden("login"); }
-TEST_CASE("golden: logout", "[pos][codec]") { check_golden("logout"); }
-TEST_CASE("golden: sale", "[pos][codec]") { check_golden("sale"); }
-TEST_CASE("golden: refund", "[pos][codec]") { check_golden("refund"); }
-TEST_CASE("golden: preauth", "[pos][codec]") { check_golden("preauth"); }
-TEST_CASE("golden: completion", "[pos][codec]") { check_golden("completion"); }
-TEST_CASE("golden: incremental", "[pos][codec]") { check_golden("incremental"); }
-TEST_CASE("golden: cancel", "[pos][codec]") { check_golden("cancel"); }
-TEST_CASE("golden: balance_inquiry", "[pos][codec]") { check_golden("balance_inquiry"); }
-TEST_CASE("golden: status_query", "[pos][codec]") { check_golden("status_query"); }
-TEST_CASE("golden: answer", "[pos][codec]") { check_golden("answer"); }
-TEST_CASE("golden: abort", "[pos][codec]") { check_golden("abort"); }
-TEST_CASE("golden: heartbeat", "[pos][codec]") { check_golden("heartbeat"); }
-TEST_CASE("golden: login_ok", "[pos][codec]") { check_golden("login_ok"); }
-TEST_CASE("golden: status", "[pos][codec]") { check_golden("status"); }
-TEST_CASE("golden: prompt", "[pos][codec]") { check_golden("prompt"); }
-TEST_CASE("golden: result", "[pos][codec]") { check_golden("result"); }
-TEST_CASE("golden: order_status", "[pos][codec]") { check_golden("order_status"); }
-TEST_CASE("golden: error", "[pos][codec]") { check_golden("error"); }
-TEST_CASE("golden: heartbeat_ack", "[pos][codec]") { check_golden("heartbeat_ack"); }
-TEST_CASE("golden: logout_ok", "[pos][codec]") { check_golden("logout_ok"); }
+TEST_CASE("golden: login", "[pos][codec]") {
+  check_golden("login");
+}
+TEST_CASE("golden: logout", "[pos][codec]") {
+  check_golden("logout");
+}
+TEST_CASE("golden: sale", "[pos][codec]") {
+  check_golden("sale");
+}
+TEST_CASE("golden: refund", "[pos][codec]") {
+  check_golden("refund");
+}
+TEST_CASE("golden: preauth", "[pos][codec]") {
+  check_golden("preauth");
+}
+TEST_CASE("golden: completion", "[pos][codec]") {
+  check_golden("completion");
+}
+TEST_CASE("golden: incremental", "[pos][codec]") {
+  check_golden("incremental");
+}
+TEST_CASE("golden: cancel", "[pos][codec]") {
+  check_golden("cancel");
+}
+TEST_CASE("golden: balance_inquiry", "[pos][codec]") {
+  check_golden("balance_inquiry");
+}
+TEST_CASE("golden: status_query", "[pos][codec]") {
+  check_golden("status_query");
+}
+TEST_CASE("golden: answer", "[pos][codec]") {
+  check_golden("answer");
+}
+TEST_CASE("golden: abort", "[pos][codec]") {
+  check_golden("abort");
+}
+TEST_CASE("golden: heartbeat", "[pos][codec]") {
+  check_golden("heartbeat");
+}
+TEST_CASE("golden: login_ok", "[pos][codec]") {
+  check_golden("login_ok");
+}
+TEST_CASE("golden: status", "[pos][codec]") {
+  check_golden("status");
+}
+TEST_CASE("golden: prompt", "[pos][codec]") {
+  check_golden("prompt");
+}
+TEST_CASE("golden: result", "[pos][codec]") {
+  check_golden("result");
+}
+TEST_CASE("golden: order_status", "[pos][codec]") {
+  check_golden("order_status");
+}
+TEST_CASE("golden: error", "[pos][codec]") {
+  check_golden("error");
+}
+TEST_CASE("golden: heartbeat_ack", "[pos][codec]") {
+  check_golden("heartbeat_ack");
+}
+TEST_CASE("golden: logout_ok", "[pos][codec]") {
+  check_golden("logout_ok");
+}
 
 TEST_CASE("every message type has a golden line", "[pos][codec]") {
   std::set<std::size_t> covered;
@@ -118,7 +160,8 @@ TEST_CASE("missing required fields are pos.missing_field naming the field", "[po
       {R"({"type":"login","v":1,"id":"1","till_id":"T01"})", "'version'"},
       {R"({"type":"answer","v":1,"id":"1","prompt_id":"p"})", "'value'"},
       {R"({"type":"result","v":1,"id":"1","order_no":"4711"})", "'outcome'"},
-      {R"({"type":"result","v":1,"id":"1","order_no":"4711","outcome":"declined","reason":{}})", "'reason.code'"},
+      {R"({"type":"result","v":1,"id":"1","order_no":"4711","outcome":"declined","reason":{}})",
+       "'reason.code'"},
       {R"({"type":"order_status","v":1,"id":"1","order_no":"1","state":"declined","last_result":{"id":"1","order_no":"1","outcome":"declined","reason":{"cashier_text":"x"}}})",
        "'last_result.reason.code'"},
       {R"({"type":"error","v":1,"message":"x"})", "'code'"},
@@ -145,20 +188,27 @@ TEST_CASE("fields of the wrong type are pos.bad_field naming the field", "[pos][
       {R"({"type":"sale","v":1,"id":"1","order_no":"4711","amount":125.5,"currency":"PLN"})", "'amount'"},
       {R"({"type":"sale","v":1,"id":"1","order_no":"4711","amount":12500.0,"currency":"PLN"})", "'amount'"},
       {R"({"type":"sale","v":1,"id":"1","order_no":"4711","amount":true,"currency":"PLN"})", "'amount'"},
-      {R"({"type":"sale","v":1,"id":"1","order_no":"4711","amount":9223372036854775808,"currency":"PLN"})", "'amount'"},
+      {R"({"type":"sale","v":1,"id":"1","order_no":"4711","amount":9223372036854775808,"currency":"PLN"})",
+       "'amount'"},
       {R"({"type":"sale","v":1,"id":"1","order_no":"4711","amount":null,"currency":"PLN"})", "'amount'"},
       {R"({"type":"sale","v":1,"id":"1","order_no":"4711","amount":1,"currency":["PLN"]})", "'currency'"},
       {R"({"type":"sale","v":1,"id":"1","order_no":"4711","amount":1,"currency":"PLN","tip":"1"})", "'tip'"},
       {R"({"type":"login","v":1,"id":"1","till_id":"T01","version":4294967296})", "'version'"},
-      {R"({"type":"login","v":1,"id":"1","till_id":"T01","version":1,"capabilities":"sale"})", "'capabilities'"},
-      {R"({"type":"prompt","v":1,"prompt_id":"p","order_no":"1","kind":"menu","text":"t","options":["a",2]})", "'options'"},
-      {R"({"type":"prompt","v":1,"prompt_id":"p","order_no":"1","kind":"menu","text":"t","timeout_ms":-1})", "'timeout_ms'"},
-      {R"({"type":"prompt","v":1,"prompt_id":"p","order_no":"1","kind":"menu","text":"t","timeout_ms":4294967296})", "'timeout_ms'"},
+      {R"({"type":"login","v":1,"id":"1","till_id":"T01","version":1,"capabilities":"sale"})",
+       "'capabilities'"},
+      {R"({"type":"prompt","v":1,"prompt_id":"p","order_no":"1","kind":"menu","text":"t","options":["a",2]})",
+       "'options'"},
+      {R"({"type":"prompt","v":1,"prompt_id":"p","order_no":"1","kind":"menu","text":"t","timeout_ms":-1})",
+       "'timeout_ms'"},
+      {R"({"type":"prompt","v":1,"prompt_id":"p","order_no":"1","kind":"menu","text":"t","timeout_ms":4294967296})",
+       "'timeout_ms'"},
       {R"({"type":"result","v":1,"id":"1","order_no":"1","outcome":"approved","emv":{"AID":1}})", "'emv'"},
       {R"({"type":"result","v":1,"id":"1","order_no":"1","outcome":"approved","emv":["AID"]})", "'emv'"},
-      {R"({"type":"result","v":1,"id":"1","order_no":"1","outcome":"approved","receipt":{"merchant":"x"}})", "'receipt.merchant'"},
+      {R"({"type":"result","v":1,"id":"1","order_no":"1","outcome":"approved","receipt":{"merchant":"x"}})",
+       "'receipt.merchant'"},
       {R"({"type":"result","v":1,"id":"1","order_no":"1","outcome":"approved","reason":"none"})", "'reason'"},
-      {R"({"type":"order_status","v":1,"id":"1","order_no":"1","state":"x","last_result":[]})", "'last_result'"},
+      {R"({"type":"order_status","v":1,"id":"1","order_no":"1","state":"x","last_result":[]})",
+       "'last_result'"},
   };
   for (const auto& r : rows) {
     INFO(r.line);
@@ -169,23 +219,27 @@ TEST_CASE("fields of the wrong type are pos.bad_field naming the field", "[pos][
 
 TEST_CASE("error texts name the field, never its value", "[pos][codec][security]") {
   // A POS that puts a card number where an amount belongs must not see it echoed into logs.
-  const auto m = err_message(R"({"type":"sale","v":1,"id":"1","order_no":"4711","amount":"4111111111111111","currency":"PLN"})");
+  const auto m = err_message(
+      R"({"type":"sale","v":1,"id":"1","order_no":"4711","amount":"4111111111111111","currency":"PLN"})");
   CHECK(m.find("amount") != std::string::npos);
   CHECK(m.find("4111") == std::string::npos);
 }
 
 TEST_CASE("integer range edges", "[pos][codec]") {
-  auto ok = decode(R"({"type":"sale","v":1,"id":"1","order_no":"1","amount":9223372036854775807,"currency":"PLN"})");
+  auto ok = decode(
+      R"({"type":"sale","v":1,"id":"1","order_no":"1","amount":9223372036854775807,"currency":"PLN"})");
   REQUIRE(ok.has_value());
   CHECK(std::get<sale>(*ok).amount == INT64_MAX);
   // Negative amounts are well-formed; rejecting them is the server's invalid_amount.
   auto neg = decode(R"({"type":"sale","v":1,"id":"1","order_no":"1","amount":-5,"currency":"PLN"})");
   REQUIRE(neg.has_value());
   CHECK(std::get<sale>(*neg).amount == -5);
-  auto t = decode(R"({"type":"prompt","v":1,"prompt_id":"p","order_no":"1","kind":"menu","text":"t","timeout_ms":4294967295})");
+  auto t = decode(
+      R"({"type":"prompt","v":1,"prompt_id":"p","order_no":"1","kind":"menu","text":"t","timeout_ms":4294967295})");
   REQUIRE(t.has_value());
   CHECK(std::get<prompt>(*t).timeout_ms == UINT32_MAX);
-  CHECK(err_code(R"({"type":"login","v":1,"id":"1","till_id":"T01","version":-2147483649})") == codes::bad_field);
+  CHECK(err_code(R"({"type":"login","v":1,"id":"1","till_id":"T01","version":-2147483649})") ==
+        codes::bad_field);
 }
 
 TEST_CASE("bad JSON is pos.bad_json", "[pos][codec]") {
@@ -202,8 +256,8 @@ TEST_CASE("bad JSON is pos.bad_json", "[pos][codec]") {
       R"({"type":"sale","v":1,})",
       R"({type:"sale"})",
       R"({"type":"sale","v":1} {"type":"sale","v":1})",
-      "{\"type\":\"heartbeat\",\"v\":1,\"id\":\"\xff\xfe\"}",   // invalid UTF-8
-      "{\"type\":\"heartbeat\",\"v\":1,\"id\":\"a\x01\"}",      // raw control character
+      "{\"type\":\"heartbeat\",\"v\":1,\"id\":\"\xff\xfe\"}",  // invalid UTF-8
+      "{\"type\":\"heartbeat\",\"v\":1,\"id\":\"a\x01\"}",     // raw control character
   };
   for (const char* line : rows) {
     INFO(line);
@@ -236,16 +290,19 @@ TEST_CASE("unknown fields are ignored", "[pos][codec]") {
       R"({"x-vendor":{"a":[1,2,{"b":null}]},"type":"sale","v":1,"id":"3","order_no":"4711","amount":12500,"currency":"PLN","loyalty":"gold","cashback":0})");
   REQUIRE(d.has_value());
   CHECK(std::get<sale>(*d) == sale{"3", "4711", "PLN", 12500, 0, 0});
-  auto r = decode(R"({"type":"result","v":1,"id":"3","order_no":"4711","outcome":"approved","reason":{"code":"ok","future":1},"receipt":{"merchant":["a"],"footer":["b"]}})");
+  auto r = decode(
+      R"({"type":"result","v":1,"id":"3","order_no":"4711","outcome":"approved","reason":{"code":"ok","future":1},"receipt":{"merchant":["a"],"footer":["b"]}})");
   REQUIRE(r.has_value());
   CHECK(std::get<result>(*r).rcpt.merchant == std::vector<std::string>{"a"});
 }
 
 TEST_CASE("null optional fields count as absent", "[pos][codec]") {
-  auto d = decode(R"({"type":"sale","v":1,"id":"3","order_no":"4711","amount":100,"currency":"PLN","tip":null})");
+  auto d =
+      decode(R"({"type":"sale","v":1,"id":"3","order_no":"4711","amount":100,"currency":"PLN","tip":null})");
   REQUIRE(d.has_value());
   CHECK(std::get<sale>(*d).tip == 0);
-  auto q = decode(R"({"type":"order_status","v":1,"id":"1","order_no":"1","state":"unknown","last_result":null})");
+  auto q =
+      decode(R"({"type":"order_status","v":1,"id":"1","order_no":"1","state":"unknown","last_result":null})");
   REQUIRE(q.has_value());
   CHECK_FALSE(std::get<order_status>(*q).last_result.has_value());
   // null in a required field is not "absent": it is the wrong type.
@@ -253,15 +310,21 @@ TEST_CASE("null optional fields count as absent", "[pos][codec]") {
 }
 
 TEST_CASE("field order and whitespace on input do not matter", "[pos][codec]") {
-  auto d = decode("  { \"currency\" : \"PLN\", \"amount\": 12500 ,\"order_no\":\"4711\",\"id\":\"3\",\"v\":1,\"type\":\"sale\" }\r");
+  auto d = decode(
+      "  { \"currency\" : \"PLN\", \"amount\": 12500 "
+      ",\"order_no\":\"4711\",\"id\":\"3\",\"v\":1,\"type\":\"sale\" }\r");
   REQUIRE(d.has_value());
-  CHECK(encode(*d) == "{\"type\":\"sale\",\"v\":1,\"id\":\"3\",\"order_no\":\"4711\",\"amount\":12500,\"currency\":\"PLN\"}\n");
+  CHECK(encode(*d) ==
+        "{\"type\":\"sale\",\"v\":1,\"id\":\"3\",\"order_no\":\"4711\",\"amount\":12500,\"currency\":\"PLN\"}"
+        "\n");
 }
 
 TEST_CASE("strings keep UTF-8 and escapes exactly", "[pos][codec]") {
   status s{"1", "4711", "", "Włóż kartę \"teraz\"\n\\ \xE2\x82\xAC"};
   const auto line = encode(s);
-  CHECK(line == "{\"type\":\"status\",\"v\":1,\"id\":\"1\",\"order_no\":\"4711\",\"text\":\"Włóż kartę \\\"teraz\\\"\\n\\\\ €\"}\n");
+  CHECK(line ==
+        "{\"type\":\"status\",\"v\":1,\"id\":\"1\",\"order_no\":\"4711\",\"text\":\"Włóż kartę "
+        "\\\"teraz\\\"\\n\\\\ €\"}\n");
   auto d = decode(std::string_view(line).substr(0, line.size() - 1));
   REQUIRE(d.has_value());
   CHECK(std::get<status>(*d) == s);
@@ -304,12 +367,14 @@ TEST_CASE("PROTOCOL.md shows every golden line and documents every error code", 
     INFO(g.name);
     CHECK(text.find(g.line) != std::string::npos);
   }
-  for (std::string_view code :
-       {codes::bad_json, codes::unknown_type, codes::missing_field, codes::bad_field, codes::frame_too_large,
-        codes::unsupported_version, codes::unexpected, codes::disconnected, codes::timeout, codes::not_logged_in,
-        codes::already_logged_in, codes::unknown_till, codes::till_in_use, codes::not_active, codes::busy,
-        codes::not_supported, codes::invalid_amount, codes::invalid_currency, codes::duplicate_order,
-        codes::in_progress, codes::unknown_order, codes::unknown_prompt, codes::pad_unavailable, codes::internal}) {
+  for (std::string_view code : {codes::bad_json,        codes::unknown_type,      codes::missing_field,
+                                codes::bad_field,       codes::frame_too_large,   codes::unsupported_version,
+                                codes::unexpected,      codes::disconnected,      codes::timeout,
+                                codes::not_logged_in,   codes::already_logged_in, codes::unknown_till,
+                                codes::till_in_use,     codes::not_active,        codes::busy,
+                                codes::not_supported,   codes::invalid_amount,    codes::invalid_currency,
+                                codes::duplicate_order, codes::in_progress,       codes::unknown_order,
+                                codes::unknown_prompt,  codes::pad_unavailable,   codes::internal}) {
     INFO(code);
     CHECK(text.find("`" + std::string(code) + "`") != std::string::npos);
   }

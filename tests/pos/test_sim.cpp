@@ -17,7 +17,8 @@ using eftd::pos::test::fake_server;
 namespace {
 
 std::vector<std::string> sim_args(std::uint16_t port, std::vector<std::string> extra) {
-  std::vector<std::string> a{"--host", "127.0.0.1", "--port", std::to_string(port), "--till", "T01", "--operator", "42"};
+  std::vector<std::string> a{"--host", "127.0.0.1", "--port",     std::to_string(port),
+                             "--till", "T01",       "--operator", "42"};
   a.insert(a.end(), extra.begin(), extra.end());
   return a;
 }
@@ -69,7 +70,8 @@ std::string temp_file(const std::string& tag, const std::string& content) {
 TEST_CASE("sim: sale --json prints the result line and exits 0", "[pos][sim]") {
   fake_server server(serve_sale);
   eftd::test::process sim(eftd::test::bin_path("eft-pos-sim"),
-                          sim_args(server.port(), {"--json", "sale", "--order", "4711", "--amount", "125.00", "--currency", "PLN"}));
+                          sim_args(server.port(), {"--json", "sale", "--order", "4711", "--amount", "125.00",
+                                                   "--currency", "PLN"}));
   auto line = sim.read_line(20s);
   REQUIRE(line.has_value());
   auto m = decode(*line);
@@ -87,8 +89,9 @@ TEST_CASE("sim: sale --json prints the result line and exits 0", "[pos][sim]") {
 
 TEST_CASE("sim: human output shows status lines, the result block and both receipts", "[pos][sim]") {
   fake_server server(serve_sale);
-  eftd::test::process sim(eftd::test::bin_path("eft-pos-sim"),
-                          sim_args(server.port(), {"sale", "--order", "4711", "--amount", "125", "--currency", "PLN"}));
+  eftd::test::process sim(
+      eftd::test::bin_path("eft-pos-sim"),
+      sim_args(server.port(), {"sale", "--order", "4711", "--amount", "125", "--currency", "PLN"}));
   REQUIRE(sim.wait_exit(20s) == 0);
   while (sim.read_line(1s)) {
   }
@@ -114,8 +117,9 @@ TEST_CASE("sim: status --order prints the order_status line", "[pos][sim]") {
                         approved_for(sale{"1", q->order_no, "PLN", 12500, 0, 0})});
     serve_logout(c);
   });
-  eftd::test::process sim(eftd::test::bin_path("eft-pos-sim"),
-                          sim_args(server.port(), {"--json", "status", "--order", "4711", "--date", "2024-05-01"}));
+  eftd::test::process sim(
+      eftd::test::bin_path("eft-pos-sim"),
+      sim_args(server.port(), {"--json", "status", "--order", "4711", "--date", "2024-05-01"}));
   auto line = sim.read_line(20s);
   REQUIRE(line.has_value());
   auto m = decode(*line);
@@ -136,8 +140,9 @@ TEST_CASE("sim: a server error reply exits 2 and prints the error code", "[pos][
     c.send(error{s->id, "not_supported", "not served yet", s->order_no, ""});
     serve_logout(c);
   });
-  eftd::test::process sim(eftd::test::bin_path("eft-pos-sim"),
-                          sim_args(server.port(), {"--json", "sale", "--order", "1", "--amount", "1.00", "--currency", "PLN"}));
+  eftd::test::process sim(
+      eftd::test::bin_path("eft-pos-sim"),
+      sim_args(server.port(), {"--json", "sale", "--order", "1", "--amount", "1.00", "--currency", "PLN"}));
   auto line = sim.read_line(20s);
   REQUIRE(line.has_value());
   auto m = decode(*line);
@@ -155,7 +160,8 @@ TEST_CASE("sim: connection refused exits 2 with pos.disconnected", "[pos][sim]")
                               sim_args(port, {"--json", "status", "--order", "1"}));
     (void)knock.wait_exit(20s);  // lets the probe accept and finish
   }
-  eftd::test::process sim(eftd::test::bin_path("eft-pos-sim"), sim_args(port, {"--json", "status", "--order", "1"}));
+  eftd::test::process sim(eftd::test::bin_path("eft-pos-sim"),
+                          sim_args(port, {"--json", "status", "--order", "1"}));
   auto line = sim.read_line(20s);
   REQUIRE(line.has_value());
   auto m = decode(*line);
@@ -174,8 +180,9 @@ TEST_CASE("sim: a bad amount is refused before anything is sent", "[pos][sim]") 
     if (auto* l = std::get_if<logout>(&*m)) c.send(logout_ok{l->id});
     c.wait_closed();
   });
-  eftd::test::process sim(eftd::test::bin_path("eft-pos-sim"),
-                          sim_args(server.port(), {"sale", "--order", "1", "--amount", "1.005", "--currency", "PLN"}));
+  eftd::test::process sim(
+      eftd::test::bin_path("eft-pos-sim"),
+      sim_args(server.port(), {"sale", "--order", "1", "--amount", "1.005", "--currency", "PLN"}));
   CHECK(sim.wait_exit(20s) == 2);
   server.join();
   for (const auto& m : server.received()) CHECK_FALSE(std::holds_alternative<sale>(m));

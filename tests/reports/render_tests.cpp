@@ -48,14 +48,17 @@ TEST_CASE("the order list renders as CSV with a header and one CRLF line per ord
   r2.result_code = "issuer.insufficient_funds";
   r2.reason_cashier = "Order 4712: declined, insufficient funds";
   auto csv = reports::render_orders({r1, r2}, reports::format::csv);
-  CHECK(csv.rfind("created,business_date,merchant,store,till,order_no,kind,amount,currency,state,result_code,reason,order_id\r\n", 0) == 0);
+  CHECK(csv.rfind("created,business_date,merchant,store,till,order_no,kind,amount,currency,state,result_code,"
+                  "reason,order_id\r\n",
+                  0) == 0);
   CHECK(csv.find(",4711,sale,125.00,PLN,approved,,,ID4711\r\n") != std::string::npos);
-  CHECK(csv.find(",4712,sale,20.51,PLN,declined,issuer.insufficient_funds,\"Order 4712: declined, insufficient funds\",ID4712\r\n") !=
-        std::string::npos);
+  CHECK(csv.find(",4712,sale,20.51,PLN,declined,issuer.insufficient_funds,\"Order 4712: declined, "
+                 "insufficient funds\",ID4712\r\n") != std::string::npos);
 }
 
 TEST_CASE("the order list renders as a JSON array that round-trips the amounts") {
-  auto json = reports::render_orders({sample("1", "approved", 1), sample("2", "failed", -250)}, reports::format::json);
+  auto json = reports::render_orders({sample("1", "approved", 1), sample("2", "failed", -250)},
+                                     reports::format::json);
   auto j = nlohmann::json::parse(json);
   REQUIRE(j.is_array());
   REQUIRE(j.size() == 2);
@@ -66,7 +69,8 @@ TEST_CASE("the order list renders as a JSON array that round-trips the amounts")
 }
 
 TEST_CASE("the order list table aligns columns and counts the orders") {
-  auto t = reports::render_orders({sample("1", "approved", 100), sample("22222", "declined", 99)}, reports::format::table);
+  auto t = reports::render_orders({sample("1", "approved", 100), sample("22222", "declined", 99)},
+                                  reports::format::table);
   CHECK(t.find("2026-") != std::string::npos);
   CHECK(t.find("(2 orders)") != std::string::npos);
   CHECK(t.find("0.99") != std::string::npos);

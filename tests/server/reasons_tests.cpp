@@ -6,14 +6,36 @@
 using eftd::server::motivate;
 
 TEST_CASE("every decline reason quotes the order number for cashier, customer and journal") {
-  const char* codes[] = {"limit.amount_below_minimum", "limit.amount_above_maximum", "limit.type_not_allowed",
-                         "card.scheme_not_accepted", "card.unknown_scheme", "card.expired", "card.unreadable",
-                         "card.timeout", "card.cancelled", "pad.unavailable", "pad.disconnected", "pad.timeout",
-                         "route.none", "acquirer.unreachable", "acquirer.timeout", "acquirer.bad_response",
-                         "journal.unavailable", "issuer.do_not_honour", "issuer.insufficient_funds",
-                         "issuer.expired_card", "issuer.exceeds_limit", "issuer.invalid_card", "issuer.lost_or_stolen",
-                         "issuer.incorrect_pin", "issuer.not_permitted", "issuer.unavailable", "issuer.system_error",
-                         "issuer.declined", "server.restarted", "server.internal"};
+  const char* codes[] = {"limit.amount_below_minimum",
+                         "limit.amount_above_maximum",
+                         "limit.type_not_allowed",
+                         "card.scheme_not_accepted",
+                         "card.unknown_scheme",
+                         "card.expired",
+                         "card.unreadable",
+                         "card.timeout",
+                         "card.cancelled",
+                         "pad.unavailable",
+                         "pad.disconnected",
+                         "pad.timeout",
+                         "route.none",
+                         "acquirer.unreachable",
+                         "acquirer.timeout",
+                         "acquirer.bad_response",
+                         "journal.unavailable",
+                         "issuer.do_not_honour",
+                         "issuer.insufficient_funds",
+                         "issuer.expired_card",
+                         "issuer.exceeds_limit",
+                         "issuer.invalid_card",
+                         "issuer.lost_or_stolen",
+                         "issuer.incorrect_pin",
+                         "issuer.not_permitted",
+                         "issuer.unavailable",
+                         "issuer.system_error",
+                         "issuer.declined",
+                         "server.restarted",
+                         "server.internal"};
   for (const char* code : codes) {
     INFO(code);
     auto m = motivate(code, "4711");

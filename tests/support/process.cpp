@@ -85,7 +85,8 @@ std::optional<std::string> process::read_line(std::chrono::milliseconds timeout)
   }
 }
 
-std::optional<std::string> process::wait_for_prefix(const std::string& prefix, std::chrono::milliseconds timeout) {
+std::optional<std::string> process::wait_for_prefix(const std::string& prefix,
+                                                    std::chrono::milliseconds timeout) {
   const auto deadline = clock_type::now() + timeout;
   for (;;) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock_type::now());

@@ -1,8 +1,8 @@
 // eft-pos-sim: a cash register on the command line, over the eftd POS client library.
 //
-//   eft-pos-sim --host 127.0.0.1 --port N --till T01 [--operator 42] sale --order 4711 --amount 125.00 --currency PLN
-//   eft-pos-sim ... status --order 4711 [--date YYYY-MM-DD]
-//   eft-pos-sim ... script FILE      (one command per line, see print_script_help)
+//   eft-pos-sim --host 127.0.0.1 --port N --till T01 [--operator 42] sale --order 4711 --amount 125.00
+//   --currency PLN eft-pos-sim ... status --order 4711 [--date YYYY-MM-DD] eft-pos-sim ... script FILE (one
+//   command per line, see print_script_help)
 //
 // Status lines are printed as they arrive, then the final result as a readable block, or
 // with --json as one JSON line (the protocol message) for tests. Exit code 0 when every
@@ -120,8 +120,10 @@ class sim {
   bool ping() {
     auto r = client_->ping();
     if (!r) return fail(r.err(), "ping");
-    if (s_.json) emit_json(*r);
-    else std::printf("[ping] ok\n");
+    if (s_.json)
+      emit_json(*r);
+    else
+      std::printf("[ping] ok\n");
     std::fflush(stdout);
     return true;
   }
@@ -170,7 +172,8 @@ class sim {
           ok = r ? true : fail(r.err(), "logout");
         }
       } else {
-        std::fprintf(stderr, "eft-pos-sim: %s:%d: unknown command '%s'\n", path.c_str(), line_no, w[0].c_str());
+        std::fprintf(stderr, "eft-pos-sim: %s:%d: unknown command '%s'\n", path.c_str(), line_no,
+                     w[0].c_str());
       }
       if (!ok) return false;
     }
@@ -209,7 +212,8 @@ class sim {
     return cb;
   }
 
-  bool minor_units(const std::string& text, const std::string& currency, const char* what, std::int64_t& out) {
+  bool minor_units(const std::string& text, const std::string& currency, const char* what,
+                   std::int64_t& out) {
     auto m = eftd::money::parse(text, currency);
     if (!m) {
       std::fprintf(stderr, "eft-pos-sim: bad %s '%s' for %s: %s\n", what, text.c_str(), currency.c_str(),
@@ -312,7 +316,8 @@ int main(int argc, char** argv) {
   app.add_option("--timeout-ms", s.inactivity_timeout_ms,
                  "declare a transaction lost after this long without a message")
       ->capture_default_str();
-  app.add_option("--answer", s.answers, "answer to the next prompt; repeat for several (default: the prompt's default)")
+  app.add_option("--answer", s.answers,
+                 "answer to the next prompt; repeat for several (default: the prompt's default)")
       ->allow_extra_args(false);
 
   std::string order, amount, currency, cashback, tip, date, script;
@@ -339,9 +344,12 @@ int main(int argc, char** argv) {
   sim session(s);
   if (!session.open()) return exit_error;
   bool ok = false;
-  if (sale_cmd->parsed()) ok = session.sale(order, amount, currency, cashback, tip);
-  else if (status_cmd->parsed()) ok = session.status(order, date);
-  else if (script_cmd->parsed()) ok = session.run_script(script);
+  if (sale_cmd->parsed())
+    ok = session.sale(order, amount, currency, cashback, tip);
+  else if (status_cmd->parsed())
+    ok = session.status(order, date);
+  else if (script_cmd->parsed())
+    ok = session.run_script(script);
   session.close();
   return ok ? exit_ok : exit_error;
 }

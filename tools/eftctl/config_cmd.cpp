@@ -1,11 +1,11 @@
 // eftctl config check: validate a configuration file the way eftd would load it.
+#include <fmt/format.h>
+
 #include <cstdio>
 #include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <fmt/format.h>
 
 #include "commands.hpp"
 #include "eftd/core/config.hpp"
@@ -46,8 +46,8 @@ int run_check(const check_args& a) {
   if (!cfg) {
     print_problems(a.file, cfg.err().message);
     const std::size_t n = count_lines(cfg.err().message);
-    fmt::print(stderr, "{}: {} ({} problem{})\n", a.file, cfg.err().code == "config.io" ? "unreadable" : "INVALID", n,
-               n == 1 ? "" : "s");
+    fmt::print(stderr, "{}: {} ({} problem{})\n", a.file,
+               cfg.err().code == "config.io" ? "unreadable" : "INVALID", n, n == 1 ? "" : "s");
     return cfg.err().code == "config.io" ? exit_io : exit_problems;
   }
   bool bad_set = false;
@@ -59,8 +59,8 @@ int run_check(const check_args& a) {
     }
   }
   if (bad_set) return exit_problems;
-  fmt::print("{}: OK ({} merchants, {} tills, {} acquirers)\n", a.file, cfg->merchants.size(), cfg->tills.size(),
-             cfg->acquirers.size());
+  fmt::print("{}: OK ({} merchants, {} tills, {} acquirers)\n", a.file, cfg->merchants.size(),
+             cfg->tills.size(), cfg->acquirers.size());
   // Placeholders are fine in a file (the demo sets ports on the command line) but eftd will
   // refuse to start with them; say so now rather than at start-up.
   if (auto ready = eftd::config::check_ready(*cfg); !ready) {
@@ -82,8 +82,8 @@ void add_config_commands(CLI::App& app, runner& run) {
   config->require_subcommand(1);
 
   auto args = std::make_shared<check_args>();
-  auto* check = config->add_subcommand("check",
-                                       "validate a config file; prints 'FILE: OK (...)' or every problem, one per line");
+  auto* check = config->add_subcommand(
+      "check", "validate a config file; prints 'FILE: OK (...)' or every problem, one per line");
   check->add_option("file", args->file, "eftd TOML configuration")->required();
   check->add_option("--set", args->sets, "apply an override as eftd --set key=value would (repeatable)");
   check->callback([&run, args] { run = [args] { return run_check(*args); }; });

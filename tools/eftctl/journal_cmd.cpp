@@ -1,4 +1,6 @@
 // eftctl journal orders: list orders from the journal, read-only, as a table, CSV or JSON.
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cstdint>
 #include <ctime>
@@ -7,11 +9,9 @@
 #include <string>
 #include <vector>
 
-#include <fmt/format.h>
-
 #include "commands.hpp"
-#include "eftd/reports/orders.hpp"
 #include "eftd/journal/reader.hpp"
+#include "eftd/reports/orders.hpp"
 
 namespace eftctl {
 
@@ -133,7 +133,8 @@ void add_journal_commands(CLI::App& app, runner& run) {
   orders->callback([&run, args] { run = [args] { return run_orders(*args); }; });
 
   auto sargs = std::make_shared<show_args>();
-  auto* show = journal->add_subcommand("show", "the full log of one order: operations, acquirer messages, events");
+  auto* show =
+      journal->add_subcommand("show", "the full log of one order: operations, acquirer messages, events");
   show->add_option("--db", sargs->db, "journal database (journal.path in the config)")->required();
   show->add_option("--order-id", sargs->order_id, "the journal's order id");
   show->add_option("--till", sargs->till, "till id (with --order)");

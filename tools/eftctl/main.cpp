@@ -1,9 +1,8 @@
 // eftctl: operator's command-line tool. A thin shell over the libraries; every subcommand
 // prints a clear message and returns a documented exit code, never a stack trace.
+#include <CLI/CLI.hpp>
 #include <cstdio>
 #include <exception>
-
-#include <CLI/CLI.hpp>
 
 #include "commands.hpp"
 

@@ -1,8 +1,8 @@
 #include "eftd/acq/codec.hpp"
 
-#include <array>
-
 #include <fmt/format.h>
+
+#include <array>
 
 namespace eftd::acq {
 
@@ -11,8 +11,12 @@ namespace {
 constexpr std::size_t mti_size = 4;
 constexpr std::size_t bitmap_bytes = 8;
 
-bool is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
-bool is_alpha(unsigned char c) { return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z'); }
+bool is_digit(unsigned char c) {
+  return c >= '0' && c <= '9';
+}
+bool is_alpha(unsigned char c) {
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
+}
 
 bool all_digits(std::string_view v) {
   for (unsigned char c : v)
@@ -48,30 +52,44 @@ bool valid_content(content_type c, std::string_view v) {
 
 std::string_view content_label(content_type c) {
   switch (c) {
-    case content_type::n: return "numeric (n)";
-    case content_type::an: return "alphanumeric (an)";
-    case content_type::ans: return "printable (ans)";
-    case content_type::b: return "binary (b)";
-    case content_type::z: return "track 2 (z)";
-    case content_type::xn: return "signed amount (xn)";
+    case content_type::n:
+      return "numeric (n)";
+    case content_type::an:
+      return "alphanumeric (an)";
+    case content_type::ans:
+      return "printable (ans)";
+    case content_type::b:
+      return "binary (b)";
+    case content_type::z:
+      return "track 2 (z)";
+    case content_type::xn:
+      return "signed amount (xn)";
   }
   return "?";
 }
 
-bool implemented(encoding e) { return e == encoding::ascii || e == encoding::binary; }
+bool implemented(encoding e) {
+  return e == encoding::ascii || e == encoding::binary;
+}
 
 std::string_view encoding_label(encoding e) {
   switch (e) {
-    case encoding::ascii: return "ASCII";
-    case encoding::binary: return "binary";
-    case encoding::bcd: return "BCD";
-    case encoding::ebcdic: return "EBCDIC";
+    case encoding::ascii:
+      return "ASCII";
+    case encoding::binary:
+      return "binary";
+    case encoding::bcd:
+      return "BCD";
+    case encoding::ebcdic:
+      return "EBCDIC";
   }
   return "?";
 }
 
 // Digits in the length prefix: LL = up to 99, LLL = up to 999.
-std::size_t prefix_digits(length_type l) { return l == length_type::llvar ? 2 : 3; }
+std::size_t prefix_digits(length_type l) {
+  return l == length_type::llvar ? 2 : 3;
+}
 
 // Bytes the prefix takes on the wire for the implemented encodings. A binary LL prefix is
 // one byte (0..255 >= 99), a binary LLL prefix two bytes, big-endian.
@@ -82,7 +100,9 @@ std::size_t prefix_wire_size(const field_spec& f) {
 
 // Bytes a value of `units` characters/bytes takes on the wire (ASCII and binary: 1:1).
 // BCD will be (units + 1) / 2 here.
-std::size_t value_wire_size(const field_spec&, std::size_t units) { return units; }
+std::size_t value_wire_size(const field_spec&, std::size_t units) {
+  return units;
+}
 
 error field_error(const field_spec& f, std::string code, std::string_view what) {
   return make_error(std::move(code), fmt::format("field {}: {}", f.number, what));
@@ -160,12 +180,14 @@ status pack_field(const field_spec& f, std::string_view value, bytes& out) {
   if (!valid_content(f.content, value))
     return field_error(f, "iso8583.bad_content", fmt::format("value is not {}", content_label(f.content)));
   if (value.size() > f.size)
-    return field_error(f, "iso8583.field_too_long", fmt::format("length {} exceeds {}", value.size(), f.size));
+    return field_error(f, "iso8583.field_too_long",
+                       fmt::format("length {} exceeds {}", value.size(), f.size));
 
   if (f.length == length_type::fixed) {
     const std::size_t fill = f.size - value.size();
     if (fill != 0 && f.pad == padding::none)
-      return field_error(f, "iso8583.bad_length", fmt::format("length {}, expected {}", value.size(), f.size));
+      return field_error(f, "iso8583.bad_length",
+                         fmt::format("length {}, expected {}", value.size(), f.size));
     if (f.pad == padding::left_zero) out.insert(out.end(), fill, '0');
     out.insert(out.end(), value.begin(), value.end());
     if (f.pad == padding::right_space) out.insert(out.end(), fill, ' ');
@@ -225,7 +247,8 @@ result<bytes> pack(const dialect& d, const message& m) {
     if (no < 2 || no > max_field)
       return make_error("iso8583.bad_field_number", fmt::format("field {}: outside 2..128", no));
     if (!d.field(no))
-      return make_error("iso8583.unknown_field", fmt::format("field {}: not defined in dialect {}", no, d.name));
+      return make_error("iso8583.unknown_field",
+                        fmt::format("field {}: not defined in dialect {}", no, d.name));
     bm.set(no);
     if (no > 64) secondary = true;
   }
@@ -277,9 +300,10 @@ result<message> unpack_prefix(const dialect& d, byte_view data, unpack_info& inf
     if (!bm.test(no)) continue;
     const field_spec* spec = d.field(no);
     if (!spec)
-      return fail(make_error("iso8583.unknown_field",
-                             fmt::format("field {}: set in the bitmap but not defined in dialect {}", no, d.name)),
-                  pos, no);
+      return fail(
+          make_error("iso8583.unknown_field",
+                     fmt::format("field {}: set in the bitmap but not defined in dialect {}", no, d.name)),
+          pos, no);
     std::string value;
     auto used = unpack_field(*spec, data.subspan(pos), value);
     if (!used) return fail(used.err(), pos, no);

@@ -25,31 +25,44 @@ constexpr registry_entry registry[] = {
 
 std::string_view content_name(content_type c) {
   switch (c) {
-    case content_type::n: return "n";
-    case content_type::an: return "an";
-    case content_type::ans: return "ans";
-    case content_type::b: return "b";
-    case content_type::z: return "z";
-    case content_type::xn: return "xn";
+    case content_type::n:
+      return "n";
+    case content_type::an:
+      return "an";
+    case content_type::ans:
+      return "ans";
+    case content_type::b:
+      return "b";
+    case content_type::z:
+      return "z";
+    case content_type::xn:
+      return "xn";
   }
   return "?";
 }
 
 std::string_view encoding_name(encoding e) {
   switch (e) {
-    case encoding::ascii: return "ASCII";
-    case encoding::binary: return "binary";
-    case encoding::bcd: return "BCD";
-    case encoding::ebcdic: return "EBCDIC";
+    case encoding::ascii:
+      return "ASCII";
+    case encoding::binary:
+      return "binary";
+    case encoding::bcd:
+      return "BCD";
+    case encoding::ebcdic:
+      return "EBCDIC";
   }
   return "?";
 }
 
 std::string_view padding_name(padding p) {
   switch (p) {
-    case padding::none: return "-";
-    case padding::left_zero: return "left '0'";
-    case padding::right_space: return "right ' '";
+    case padding::none:
+      return "-";
+    case padding::left_zero:
+      return "left '0'";
+    case padding::right_space:
+      return "right ' '";
   }
   return "?";
 }
@@ -59,10 +72,14 @@ std::string prefix_text(const field_spec& f) {
   const int digits = f.length == length_type::llvar ? 2 : 3;
   const char* ll = digits == 2 ? "LL" : "LLL";
   switch (f.prefix_encoding) {
-    case encoding::ascii: return fmt::format("{} ({} ASCII digits)", ll, digits);
-    case encoding::ebcdic: return fmt::format("{} ({} EBCDIC digits)", ll, digits);
-    case encoding::bcd: return fmt::format("{} ({} BCD byte{})", ll, digits == 2 ? 1 : 2, digits == 2 ? "" : "s");
-    case encoding::binary: return fmt::format("{} (binary, {} byte{})", ll, digits - 1, digits == 2 ? "" : "s");
+    case encoding::ascii:
+      return fmt::format("{} ({} ASCII digits)", ll, digits);
+    case encoding::ebcdic:
+      return fmt::format("{} ({} EBCDIC digits)", ll, digits);
+    case encoding::bcd:
+      return fmt::format("{} ({} BCD byte{})", ll, digits == 2 ? 1 : 2, digits == 2 ? "" : "s");
+    case encoding::binary:
+      return fmt::format("{} (binary, {} byte{})", ll, digits - 1, digits == 2 ? "" : "s");
   }
   return "?";
 }
@@ -84,18 +101,22 @@ std::vector<std::string_view> dialect_names() {
 std::string format_field(const field_spec& f) {
   const auto c = content_name(f.content);
   switch (f.length) {
-    case length_type::fixed: return fmt::format("{} {}", c, f.size);
-    case length_type::llvar: return fmt::format("{}..{}", c, f.size);
-    case length_type::lllvar: return fmt::format("{}...{}", c, f.size);
+    case length_type::fixed:
+      return fmt::format("{} {}", c, f.size);
+    case length_type::llvar:
+      return fmt::format("{}..{}", c, f.size);
+    case length_type::lllvar:
+      return fmt::format("{}...{}", c, f.size);
   }
   return "?";
 }
 
 std::string spec_table(const dialect& d) {
   std::string out = fmt::format("Dialect {}: {}\n", d.name, d.title);
-  out += fmt::format("MTI: 4 digits, {}. Bitmaps: {}. Sizes: characters, b fields in bytes.\n\n",
-                     encoding_name(d.mti_encoding),
-                     d.bitmap == bitmap_encoding::binary ? "8 binary bytes each" : "16 ASCII hex digits each");
+  out +=
+      fmt::format("MTI: 4 digits, {}. Bitmaps: {}. Sizes: characters, b fields in bytes.\n\n",
+                  encoding_name(d.mti_encoding),
+                  d.bitmap == bitmap_encoding::binary ? "8 binary bytes each" : "16 ASCII hex digits each");
   out += "| field | name | format | length prefix | encoding | padding | card data |\n";
   out += "|---|---|---|---|---|---|---|\n";
   for (int i = 1; i <= max_field; ++i) {
@@ -125,7 +146,8 @@ std::vector<std::string> validate_dialect(const dialect& d) {
       problems.push_back(fmt::format("field {}: LLLVAR maximum {} exceeds 999", i, f.size));
     const bool is_b = f.content == content_type::b;
     if (is_b != (f.value_encoding == encoding::binary))
-      problems.push_back(fmt::format("field {}: b content needs binary encoding and only b content may use it", i));
+      problems.push_back(
+          fmt::format("field {}: b content needs binary encoding and only b content may use it", i));
     if (f.pad != padding::none && f.length != length_type::fixed)
       problems.push_back(fmt::format("field {}: padding on a variable-length field", i));
     if (f.pad == padding::left_zero && f.content != content_type::n)

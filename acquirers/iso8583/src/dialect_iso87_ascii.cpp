@@ -15,10 +15,13 @@ namespace {
 
 constexpr padding default_padding(content_type c) {
   switch (c) {
-    case content_type::n: return padding::left_zero;
+    case content_type::n:
+      return padding::left_zero;
     case content_type::an:
-    case content_type::ans: return padding::right_space;
-    default: return padding::none;
+    case content_type::ans:
+      return padding::right_space;
+    default:
+      return padding::none;
   }
 }
 
@@ -26,8 +29,7 @@ constexpr encoding default_encoding(content_type c) {
   return c == content_type::b ? encoding::binary : encoding::ascii;
 }
 
-constexpr field_spec fixed(int no, content_type c, int size, std::string_view name,
-                           bool card = false) {
+constexpr field_spec fixed(int no, content_type c, int size, std::string_view name, bool card = false) {
   field_spec f;
   f.number = static_cast<std::uint8_t>(no);
   f.length = length_type::fixed;

@@ -1,9 +1,9 @@
 #include "eftd/acq/framing.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cstring>
-
-#include <fmt/format.h>
 
 #include "eftd/core/secure.hpp"
 
@@ -14,9 +14,11 @@ namespace {
 std::size_t header_capacity(length_header h) {
   switch (h) {
     case length_header::binary2:
-    case length_header::binary2_tpdu: return 0xffff;
+    case length_header::binary2_tpdu:
+      return 0xffff;
     case length_header::ascii4:
-    case length_header::bcd2: return 9999;
+    case length_header::bcd2:
+      return 9999;
   }
   return 0;
 }
@@ -33,10 +35,14 @@ std::optional<length_header> parse_length_header(std::string_view name) {
 
 std::string_view to_string(length_header h) {
   switch (h) {
-    case length_header::binary2: return "binary2";
-    case length_header::ascii4: return "ascii4";
-    case length_header::bcd2: return "bcd2";
-    case length_header::binary2_tpdu: return "binary2_tpdu";
+    case length_header::binary2:
+      return "binary2";
+    case length_header::ascii4:
+      return "ascii4";
+    case length_header::bcd2:
+      return "bcd2";
+    case length_header::binary2_tpdu:
+      return "binary2_tpdu";
   }
   return "?";
 }
@@ -50,9 +56,12 @@ result<frame_codec> frame_codec::create(frame_options opts) {
 std::size_t frame_codec::header_size() const noexcept {
   switch (header_) {
     case length_header::binary2:
-    case length_header::bcd2: return 2;
-    case length_header::ascii4: return 4;
-    case length_header::binary2_tpdu: return 2;
+    case length_header::bcd2:
+      return 2;
+    case length_header::ascii4:
+      return 4;
+    case length_header::binary2_tpdu:
+      return 2;
   }
   return 0;
 }

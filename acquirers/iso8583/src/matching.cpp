@@ -1,8 +1,8 @@
 #include "eftd/acq/matching.hpp"
 
-#include <array>
-
 #include <fmt/format.h>
+
+#include <array>
 
 namespace eftd::acq {
 
@@ -59,14 +59,12 @@ std::span<const int> match_fields(std::string_view mti) {
 
 result<std::string> request_match_key(const message& request) {
   auto resp = response_mti_for(request.mti());
-  if (!resp)
-    return make_error("acq.not_a_request", "MTI does not expect a response");
+  if (!resp) return make_error("acq.not_a_request", "MTI does not expect a response");
   return key_for(*resp, request);
 }
 
 result<std::string> response_match_key(const message& response) {
-  if (!is_response_mti(response.mti()))
-    return make_error("acq.not_a_response", "MTI is not a response");
+  if (!is_response_mti(response.mti())) return make_error("acq.not_a_response", "MTI is not a response");
   return key_for(response.mti(), response);
 }
 

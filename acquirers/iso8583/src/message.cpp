@@ -20,8 +20,7 @@ bool printable(std::string_view v) {
   return true;
 }
 
-std::string render(const std::map<int, std::string>& fields, const std::string& mti,
-                   const dialect* d) {
+std::string render(const std::map<int, std::string>& fields, const std::string& mti, const dialect* d) {
   std::string out = mti.empty() ? std::string("<no MTI>") : mti;
   if (!printable(out)) out = "<bad MTI>";
   for (const auto& [no, value] : fields) {
@@ -80,7 +79,9 @@ message& message::operator=(message&& o) noexcept {
   return *this;
 }
 
-message::~message() { wipe(); }
+message::~message() {
+  wipe();
+}
 
 void message::wipe() noexcept {
   for (auto& [no, value] : fields_) wipe_string(value);
@@ -120,8 +121,12 @@ void message::clear() {
   mti_.clear();
 }
 
-std::string message::describe() const { return render(fields_, mti_, nullptr); }
+std::string message::describe() const {
+  return render(fields_, mti_, nullptr);
+}
 
-std::string message::describe(const dialect& d) const { return render(fields_, mti_, &d); }
+std::string message::describe(const dialect& d) const {
+  return render(fields_, mti_, &d);
+}
 
 }  // namespace eftd::acq

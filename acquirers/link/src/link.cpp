@@ -1,14 +1,14 @@
 #include "eftd/acq/link.hpp"
 
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
 #include <array>
+#include <boost/asio.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <deque>
 #include <map>
 #include <optional>
-
-#include <boost/asio.hpp>
-#include <boost/asio/experimental/awaitable_operators.hpp>
-#include <fmt/format.h>
-#include <spdlog/spdlog.h>
 
 #include "eftd/acq/codec.hpp"
 #include "eftd/acq/matching.hpp"
@@ -66,9 +66,10 @@ void wipe(bytes& b) {
 }
 
 asio::awaitable<boost::system::error_code> resolve_and_connect(tcp::socket& socket, std::string host,
-                                                                std::uint16_t port) {
+                                                               std::uint16_t port) {
   tcp::resolver resolver{socket.get_executor()};
-  auto [rec, endpoints] = co_await resolver.async_resolve(host, std::to_string(port), as_tuple(use_awaitable));
+  auto [rec, endpoints] =
+      co_await resolver.async_resolve(host, std::to_string(port), as_tuple(use_awaitable));
   if (rec) co_return rec;
   auto [cec, ep] = co_await asio::async_connect(socket, endpoints, as_tuple(use_awaitable));
   co_return cec;
@@ -92,14 +93,15 @@ struct link::impl {
   // ---- everything below runs on `strand` ----
 
   static void spawn(const std::shared_ptr<link>& self, asio::awaitable<void> op, const char* what) {
-    asio::co_spawn(self->impl_->strand, std::move(op), [name = self->impl_->cfg.name, what](std::exception_ptr e) {
-      if (!e) return;
-      try {
-        std::rethrow_exception(e);
-      } catch (const std::exception& ex) {
-        spdlog::error("acq link {}: {} ended with an exception: {}", name, what, ex.what());
-      }
-    });
+    asio::co_spawn(self->impl_->strand, std::move(op),
+                   [name = self->impl_->cfg.name, what](std::exception_ptr e) {
+                     if (!e) return;
+                     try {
+                       std::rethrow_exception(e);
+                     } catch (const std::exception& ex) {
+                       spdlog::error("acq link {}: {} ended with an exception: {}", name, what, ex.what());
+                     }
+                   });
   }
 
   // Closes `c`; if it is the current connection, every request in flight fails with `code`.
@@ -137,7 +139,8 @@ struct link::impl {
                                                              s.cfg.connect_timeout.count()));
     }
     if (auto ec = std::get<0>(r))
-      co_return make_error("acq.connect_failed", fmt::format("connect to {} failed: {}", where, ec.message()));
+      co_return make_error("acq.connect_failed",
+                           fmt::format("connect to {} failed: {}", where, ec.message()));
     boost::system::error_code ignored;
     c->socket.set_option(tcp::no_delay(true), ignored);
     s.conn = c;
@@ -236,7 +239,8 @@ struct link::impl {
       auto key = response_match_key(basis);
       auto it = key ? s.pending.find(*key) : s.pending.end();
       if (it == s.pending.end()) {
-        spdlog::error("acq link {}: undecodable message dropped: {}: {}", s.cfg.name, bad->code, bad->message);
+        spdlog::error("acq link {}: undecodable message dropped: {}: {}", s.cfg.name, bad->code,
+                      bad->message);
         return;
       }
       spdlog::error("acq link {}: undecodable response to {}: {}: {}", s.cfg.name, *key, bad->code,
@@ -248,7 +252,8 @@ struct link::impl {
     }
     if (!is_response_mti(m->mti())) {
       ++s.stats.unmatched;
-      spdlog::warn("acq link {}: unsolicited message from the host dropped: {}", s.cfg.name, m->describe(*s.dia));
+      spdlog::warn("acq link {}: unsolicited message from the host dropped: {}", s.cfg.name,
+                   m->describe(*s.dia));
       return;
     }
     auto key = response_match_key(*m);
@@ -291,20 +296,23 @@ struct link::impl {
     }
     auto packed = pack(*s.dia, req);
     if (!packed) {
-      out->emplace(make_error("acq.encode_error", fmt::format("{}: {}", packed.err().code, packed.err().message)));
+      out->emplace(
+          make_error("acq.encode_error", fmt::format("{}: {}", packed.err().code, packed.err().message)));
       co_return;
     }
     auto framed = s.codec.encode(*packed);
     wipe(*packed);
     if (!framed) {
-      out->emplace(make_error("acq.encode_error", fmt::format("{}: {}", framed.err().code, framed.err().message)));
+      out->emplace(
+          make_error("acq.encode_error", fmt::format("{}: {}", framed.err().code, framed.err().message)));
       co_return;
     }
     secure_bytes wire{*framed};
     wipe(*framed);
 
     if (s.pending.count(*key)) {
-      out->emplace(make_error("acq.duplicate_request", fmt::format("a request with key {} is in flight", *key)));
+      out->emplace(
+          make_error("acq.duplicate_request", fmt::format("a request with key {} is in flight", *key)));
       co_return;
     }
     auto st = co_await ensure_connected(self);
@@ -314,7 +322,8 @@ struct link::impl {
     }
     // Checked again: other requests ran while this one waited for the connection.
     if (s.pending.count(*key)) {
-      out->emplace(make_error("acq.duplicate_request", fmt::format("a request with key {} is in flight", *key)));
+      out->emplace(
+          make_error("acq.duplicate_request", fmt::format("a request with key {} is in flight", *key)));
       co_return;
     }
     if (!s.conn) {
@@ -350,7 +359,8 @@ struct link::impl {
 
 result<std::shared_ptr<link>> link::create(asio::any_io_executor ex, link_config cfg) {
   if (!find_dialect(cfg.dialect))
-    return make_error("acq.unknown_dialect", fmt::format("acquirer {}: unknown dialect '{}'", cfg.name, cfg.dialect));
+    return make_error("acq.unknown_dialect",
+                      fmt::format("acquirer {}: unknown dialect '{}'", cfg.name, cfg.dialect));
   auto codec = frame_codec::create(cfg.framing);
   if (!codec) return codec.err();
   return std::make_shared<link>(private_tag{}, std::move(ex), std::move(cfg));
@@ -379,7 +389,9 @@ void link::close() {
   });
 }
 
-const link_config& link::config() const noexcept { return impl_->cfg; }
+const link_config& link::config() const noexcept {
+  return impl_->cfg;
+}
 
 asio::awaitable<link_stats> link::stats() {
   co_return co_await asio::co_spawn(impl_->strand, impl::snapshot(shared_from_this()), use_awaitable);

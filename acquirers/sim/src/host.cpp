@@ -1,8 +1,8 @@
 #include "eftd/acqsim/host.hpp"
 
-#include <charconv>
-
 #include <fmt/format.h>
+
+#include <charconv>
 
 #include "eftd/acq/matching.hpp"
 
@@ -72,12 +72,15 @@ outcome host::handle(const acq::message& req) {
   }
   switch (mti[1]) {
     case '1':
-    case '2': return authorize(req);
-    case '4': return reverse(req);
+    case '2':
+      return authorize(req);
+    case '4':
+      return reverse(req);
     case '8':
       if (mti[2] == '0') return network(req);
       break;
-    default: break;
+    default:
+      break;
   }
   ++totals_.ignored;
   return {action::ignore, std::nullopt, fmt::format("MTI {} is not supported by the simulator", mti)};

@@ -1,12 +1,12 @@
 #include "eftd/acqsim/server.hpp"
 
-#include <array>
-#include <csignal>
-#include <ostream>
-
-#include <boost/asio.hpp>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+
+#include <array>
+#include <boost/asio.hpp>
+#include <csignal>
+#include <ostream>
 
 #include "eftd/acq/codec.hpp"
 #include "eftd/core/secure.hpp"
@@ -48,7 +48,8 @@ asio::awaitable<void> session(tcp::socket sock, context& ctx, std::uint64_t id) 
   for (;;) {
     auto [ec, n] = co_await sock.async_read_some(asio::buffer(buf), as_tuple(use_awaitable));
     if (ec) {
-      spdlog::info("conn {}: closed ({})", id, ec == asio::error::eof ? std::string("by peer") : ec.message());
+      spdlog::info("conn {}: closed ({})", id,
+                   ec == asio::error::eof ? std::string("by peer") : ec.message());
       co_return;
     }
     reader.feed(byte_view{buf.data(), n});
@@ -84,7 +85,8 @@ asio::awaitable<void> session(tcp::socket sock, context& ctx, std::uint64_t id) 
         case action::reply: {
           auto packed = acq::pack(ctx.dialect, *result.response);
           if (!packed) {
-            spdlog::error("conn {}: cannot pack the response: {}: {}", id, packed.err().code, packed.err().message);
+            spdlog::error("conn {}: cannot pack the response: {}: {}", id, packed.err().code,
+                          packed.err().message);
             break;
           }
           auto framed = ctx.codec.encode(*packed);
@@ -92,7 +94,8 @@ asio::awaitable<void> session(tcp::socket sock, context& ctx, std::uint64_t id) 
             spdlog::error("conn {}: cannot frame the response: {}", id, framed.err().message);
             break;
           }
-          auto [wec, written] = co_await asio::async_write(sock, asio::buffer(*framed), as_tuple(use_awaitable));
+          auto [wec, written] =
+              co_await asio::async_write(sock, asio::buffer(*framed), as_tuple(use_awaitable));
           if (wec) {
             spdlog::info("conn {}: write failed ({}), closing", id, wec.message());
             sock.close(ignored);
@@ -169,7 +172,8 @@ int run_server(const server_options& opts, std::ostream& out) {
     acceptor.close(ignored);
     io.stop();
   });
-  asio::co_spawn(io, accept_loop(acceptor, ctx), [](std::exception_ptr e) { log_exception("accept loop", e); });
+  asio::co_spawn(io, accept_loop(acceptor, ctx),
+                 [](std::exception_ptr e) { log_exception("accept loop", e); });
 
   spdlog::info("acquirer simulator listening on {}:{} (dialect {}, framing {})", opts.address, port, d->name,
                acq::to_string(codec->header()));

@@ -154,7 +154,11 @@ struct client::impl {
   // skipping unrelated messages, within the reply timeout.
   template <class Reply>
   eftd::result<Reply> call(message request) {
-    std::visit([&](auto& r) { if (r.id.empty()) r.id = fresh_id(); }, request);
+    std::visit(
+        [&](auto& r) {
+          if (r.id.empty()) r.id = fresh_id();
+        },
+        request);
     const std::string id = id_of(request);
     if (auto s = send(request); !s) return s.err();
     const auto deadline = clock::now() + opts.reply_timeout;
@@ -169,12 +173,18 @@ struct client::impl {
   }
 
   eftd::result<result> run(message request, const callbacks& cb) {
-    std::visit([&](auto& r) { if (r.id.empty()) r.id = fresh_id(); }, request);
+    std::visit(
+        [&](auto& r) {
+          if (r.id.empty()) r.id = fresh_id();
+        },
+        request);
     const std::string id = id_of(request);
     const std::string order = std::visit(
         [](const auto& r) -> std::string {
-          if constexpr (requires { r.order_no; }) return r.order_no;
-          else return {};
+          if constexpr (requires { r.order_no; })
+            return r.order_no;
+          else
+            return {};
         },
         request);
     if (auto s = send(request); !s) return s.err();
@@ -253,7 +263,8 @@ eftd::result<result> client::cancel(const pos::cancel& request, const callbacks&
 }
 
 eftd::result<result> client::transaction(const message& request, const callbacks& cb) {
-  const bool ok = std::visit([](const auto& r) { return is_transaction_v<std::decay_t<decltype(r)>>; }, request);
+  const bool ok =
+      std::visit([](const auto& r) { return is_transaction_v<std::decay_t<decltype(r)>>; }, request);
   if (!ok) return make(codes::unexpected, "not a transaction request");
   return impl_->run(request, cb);
 }
@@ -281,8 +292,12 @@ eftd::status client::abort(const std::string& order_no) {
   return impl_->send(abort_tx{impl_->fresh_id(), order_no});
 }
 
-void client::set_inactivity_timeout(std::chrono::milliseconds t) { impl_->opts.inactivity_timeout = t; }
+void client::set_inactivity_timeout(std::chrono::milliseconds t) {
+  impl_->opts.inactivity_timeout = t;
+}
 
-bool client::connected() const { return !impl_->broken; }
+bool client::connected() const {
+  return !impl_->broken;
+}
 
 }  // namespace eftd::pos

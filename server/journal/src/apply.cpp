@@ -68,10 +68,10 @@ class applier {
   explicit applier(connection& c) : c_(c) {}
 
   std::optional<failure> operator()(const order_created& r) {
-    stmt s(prepare(
-        "INSERT INTO orders(order_id, merchant_id, store_id, till_id, order_no, business_date,"
-        " kind, amount_minor, currency, state, created_ms, updated_ms)"
-        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11)"));
+    stmt s(
+        prepare("INSERT INTO orders(order_id, merchant_id, store_id, till_id, order_no, business_date,"
+                " kind, amount_minor, currency, state, created_ms, updated_ms)"
+                " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11)"));
     if (!ok_) return prepare_failure();
     s.bind(1, r.order_id);
     s.bind(2, r.merchant_id);
@@ -88,12 +88,12 @@ class applier {
   }
 
   std::optional<failure> operator()(const order_updated& r) {
-    stmt s(prepare(
-        "UPDATE orders SET state = coalesce(?2, state), result_code = coalesce(?3, result_code),"
-        " reason_cashier = coalesce(?4, reason_cashier),"
-        " reason_customer = coalesce(?5, reason_customer),"
-        " approved_amount_minor = coalesce(?6, approved_amount_minor), updated_ms = ?7"
-        " WHERE order_id = ?1 AND (?8 IS NULL OR state = ?8)"));
+    stmt s(
+        prepare("UPDATE orders SET state = coalesce(?2, state), result_code = coalesce(?3, result_code),"
+                " reason_cashier = coalesce(?4, reason_cashier),"
+                " reason_customer = coalesce(?5, reason_customer),"
+                " approved_amount_minor = coalesce(?6, approved_amount_minor), updated_ms = ?7"
+                " WHERE order_id = ?1 AND (?8 IS NULL OR state = ?8)"));
     if (!ok_) return prepare_failure();
     s.bind(1, r.order_id);
     s.bind(2, r.state);
@@ -104,15 +104,14 @@ class applier {
     s.bind(7, r.updated_ms);
     s.bind(8, r.expect_state);
     if (auto f = done(s.step(), "order_updated", "journal.duplicate_order")) return f;
-    return check_updated("SELECT state FROM orders WHERE order_id = ?1", r.order_id,
-                         "order_updated");
+    return check_updated("SELECT state FROM orders WHERE order_id = ?1", r.order_id, "order_updated");
   }
 
   std::optional<failure> operator()(const operation_created& r) {
-    stmt s(prepare(
-        "INSERT INTO operations(op_id, order_id, parent_op_id, kind, state, amount_minor,"
-        " currency, entry_mode, scheme, pan_masked, pan_hash, pan_ciphertext, created_ms,"
-        " updated_ms) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13)"));
+    stmt s(
+        prepare("INSERT INTO operations(op_id, order_id, parent_op_id, kind, state, amount_minor,"
+                " currency, entry_mode, scheme, pan_masked, pan_hash, pan_ciphertext, created_ms,"
+                " updated_ms) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13)"));
     if (!ok_) return prepare_failure();
     s.bind(1, r.op_id);
     s.bind(2, r.order_id);
@@ -129,13 +128,13 @@ class applier {
   }
 
   std::optional<failure> operator()(const operation_updated& r) {
-    stmt s(prepare(
-        "UPDATE operations SET state = coalesce(?2, state), entry_mode = coalesce(?3, entry_mode),"
-        " scheme = coalesce(?4, scheme), pan_masked = coalesce(?5, pan_masked),"
-        " pan_hash = coalesce(?6, pan_hash), pan_ciphertext = coalesce(?7, pan_ciphertext),"
-        " auth_code = coalesce(?8, auth_code), response_code = coalesce(?9, response_code),"
-        " result_code = coalesce(?10, result_code), updated_ms = ?11"
-        " WHERE op_id = ?1 AND (?12 IS NULL OR state = ?12)"));
+    stmt s(
+        prepare("UPDATE operations SET state = coalesce(?2, state), entry_mode = coalesce(?3, entry_mode),"
+                " scheme = coalesce(?4, scheme), pan_masked = coalesce(?5, pan_masked),"
+                " pan_hash = coalesce(?6, pan_hash), pan_ciphertext = coalesce(?7, pan_ciphertext),"
+                " auth_code = coalesce(?8, auth_code), response_code = coalesce(?9, response_code),"
+                " result_code = coalesce(?10, result_code), updated_ms = ?11"
+                " WHERE op_id = ?1 AND (?12 IS NULL OR state = ?12)"));
     if (!ok_) return prepare_failure();
     s.bind(1, r.op_id);
     s.bind(2, r.state);
@@ -148,15 +147,14 @@ class applier {
     s.bind(11, r.updated_ms);
     s.bind(12, r.expect_state);
     if (auto f = done(s.step(), "operation_updated", "journal.duplicate_id")) return f;
-    return check_updated("SELECT state FROM operations WHERE op_id = ?1", r.op_id,
-                         "operation_updated");
+    return check_updated("SELECT state FROM operations WHERE op_id = ?1", r.op_id, "operation_updated");
   }
 
   std::optional<failure> operator()(const acquirer_message_written& r) {
-    stmt s(prepare(
-        "INSERT INTO acquirer_messages(msg_id, op_id, original_msg_id, acquirer, terminal_id, mti,"
-        " stan, local_datetime, rrn, amount_minor, currency, state, created_ms, updated_ms)"
-        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13)"));
+    stmt s(
+        prepare("INSERT INTO acquirer_messages(msg_id, op_id, original_msg_id, acquirer, terminal_id, mti,"
+                " stan, local_datetime, rrn, amount_minor, currency, state, created_ms, updated_ms)"
+                " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13)"));
     if (!ok_) return prepare_failure();
     s.bind(1, r.msg_id);
     s.bind(2, r.op_id);
@@ -182,10 +180,10 @@ class applier {
   }
 
   std::optional<failure> operator()(const acquirer_message_updated& r) {
-    stmt s(prepare(
-        "UPDATE acquirer_messages SET state = coalesce(?2, state), rrn = coalesce(?3, rrn),"
-        " response_code = coalesce(?4, response_code), auth_code = coalesce(?5, auth_code),"
-        " updated_ms = ?6 WHERE msg_id = ?1 AND (?7 IS NULL OR state = ?7)"));
+    stmt s(
+        prepare("UPDATE acquirer_messages SET state = coalesce(?2, state), rrn = coalesce(?3, rrn),"
+                " response_code = coalesce(?4, response_code), auth_code = coalesce(?5, auth_code),"
+                " updated_ms = ?6 WHERE msg_id = ?1 AND (?7 IS NULL OR state = ?7)"));
     if (!ok_) return prepare_failure();
     s.bind(1, r.msg_id);
     s.bind(2, r.state);
@@ -200,9 +198,9 @@ class applier {
   }
 
   std::optional<failure> operator()(const event_appended& r) {
-    stmt s(prepare(
-        "INSERT INTO events(order_id, op_id, at_ms, actor, kind, reason, detail)"
-        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)"));
+    stmt s(
+        prepare("INSERT INTO events(order_id, op_id, at_ms, actor, kind, reason, detail)"
+                " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)"));
     if (!ok_) return prepare_failure();
     s.bind(1, r.order_id);
     s.bind(2, r.op_id);
@@ -215,9 +213,9 @@ class applier {
   }
 
   std::optional<failure> operator()(const counter_set& r) {
-    stmt s(prepare(
-        "INSERT INTO counters(name, value) VALUES(?1, ?2)"
-        " ON CONFLICT(name) DO UPDATE SET value = excluded.value"));
+    stmt s(
+        prepare("INSERT INTO counters(name, value) VALUES(?1, ?2)"
+                " ON CONFLICT(name) DO UPDATE SET value = excluded.value"));
     if (!ok_) return prepare_failure();
     if (r.name.empty()) return failure{"journal.invalid_record", "counter_set: empty name"};
     s.bind(1, r.name);
@@ -253,8 +251,7 @@ class applier {
     if (rc == SQLITE_DONE) return failure{"journal.not_found", std::string(what) + ": no such row"};
     if (rc == SQLITE_ROW) {
       return failure{"journal.state_conflict",
-                     std::string(what) + ": current state is '" + s.text(0) +
-                         "', not the expected one"};
+                     std::string(what) + ": current state is '" + s.text(0) + "', not the expected one"};
     }
     return classify(c_, rc, what, "journal.write_failed");
   }
@@ -281,8 +278,7 @@ apply_outcome apply_records(connection& c, const std::vector<record>& records) {
   applier a(c);
   for (std::size_t i = 0; i < records.size(); ++i) {
     if (auto f = std::visit(a, records[i])) {
-      return {make_error(std::move(f->code),
-                         "record " + std::to_string(i) + " " + std::move(f->message)),
+      return {make_error(std::move(f->code), "record " + std::to_string(i) + " " + std::move(f->message)),
               f->io};
     }
   }

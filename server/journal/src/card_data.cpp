@@ -21,13 +21,12 @@ constexpr std::size_t key_file_max = key_file_hex + 16;
 constexpr std::string_view pan_aad = "eftd-pan-v1";
 
 error keys_io(const std::filesystem::path& file, std::string_view what) {
-  return make_error("journal.keys_io", "key file " + file.string() + ": " + std::string(what) +
-                                           ": " + std::strerror(errno));
+  return make_error("journal.keys_io",
+                    "key file " + file.string() + ": " + std::string(what) + ": " + std::strerror(errno));
 }
 
 error keys_malformed(const std::filesystem::path& file, std::string_view what) {
-  return make_error("journal.keys_malformed", "key file " + file.string() + ": " +
-                                                  std::string(what));
+  return make_error("journal.keys_malformed", "key file " + file.string() + ": " + std::string(what));
 }
 
 // Closes a file descriptor on every path.
@@ -69,8 +68,7 @@ result<keys> parse_keys(const std::filesystem::path& file, const secure_bytes& c
     if (hi < 0 || lo < 0) return keys_malformed(file, "non-hex character");
     out[i] = static_cast<std::uint8_t>((hi << 4) | lo);
   }
-  keys k{secure_bytes(raw.view().subspan(0, key_size)),
-         secure_bytes(raw.view().subspan(key_size, key_size))};
+  keys k{secure_bytes(raw.view().subspan(0, key_size)), secure_bytes(raw.view().subspan(key_size, key_size))};
   return k;
 }
 
@@ -79,9 +77,9 @@ result<keys> read_keys(const std::filesystem::path& file, int fd) {
   if (::fstat(fd, &st) != 0) return keys_io(file, "stat");
   if (!S_ISREG(st.st_mode)) return keys_malformed(file, "not a regular file");
   if ((st.st_mode & 077) != 0) {
-    return make_error("journal.keys_insecure_mode",
-                      "key file " + file.string() + " is accessible by group or others; "
-                      "chmod 600 it");
+    return make_error("journal.keys_insecure_mode", "key file " + file.string() +
+                                                        " is accessible by group or others; "
+                                                        "chmod 600 it");
   }
   secure_bytes content(key_file_max + 1);
   auto buf = content.mutable_view();

@@ -113,8 +113,7 @@ struct reader::impl {
 
   // Runs a prepared query and turns every row into a T.
   template <class T, class Bind, class Read>
-  result<std::vector<T>> rows(const std::string& sql, std::string_view what, Bind&& bind,
-                              Read&& read) {
+  result<std::vector<T>> rows(const std::string& sql, std::string_view what, Bind&& bind, Read&& read) {
     auto* raw = db.prepare(sql);
     if (raw == nullptr) return failed(what);
     stmt s(raw);
@@ -162,28 +161,27 @@ result<reader> reader::open(const std::filesystem::path& db) {
   auto v = detail::user_version(p->db);
   if (!v) return v.err();
   if (*v > latest_schema_version()) {
-    return make_error("journal.schema_too_new",
-                      "journal schema version " + std::to_string(*v) +
-                          " is newer than this program knows (" +
-                          std::to_string(latest_schema_version()) + ")");
+    return make_error("journal.schema_too_new", "journal schema version " + std::to_string(*v) +
+                                                    " is newer than this program knows (" +
+                                                    std::to_string(latest_schema_version()) + ")");
   }
   if (*v < latest_schema_version()) {
-    return make_error("journal.schema_outdated",
-                      "journal schema version " + std::to_string(*v) +
-                          " predates this program; open a writer to migrate it");
+    return make_error("journal.schema_outdated", "journal schema version " + std::to_string(*v) +
+                                                     " predates this program; open a writer to migrate it");
   }
   p->version = *v;
   return reader(std::move(p));
 }
 
-int reader::schema_version() const noexcept { return impl_->version; }
+int reader::schema_version() const noexcept {
+  return impl_->version;
+}
 
 result<std::string> reader::pragma(const std::string& name) {
   return detail::query_pragma(impl_->db, name);
 }
 
-result<std::optional<order_row>> reader::find_order(const std::string& till_id,
-                                                    const std::string& order_no,
+result<std::optional<order_row>> reader::find_order(const std::string& till_id, const std::string& order_no,
                                                     const std::string& business_date) {
   auto r = impl_->rows<order_row>(
       std::string("SELECT ") + order_columns +
@@ -221,18 +219,17 @@ result<std::optional<order_view>> reader::order_detail(const std::string& order_
   if (!snap.ok()) return impl_->failed("order_detail");
   auto bind_id = [&](stmt& s) { s.bind(1, order_id); };
 
-  auto orders = impl_->rows<order_row>(
-      std::string("SELECT ") + order_columns + " FROM orders o WHERE o.order_id = ?1",
-      "order_detail", bind_id, read_order);
+  auto orders =
+      impl_->rows<order_row>(std::string("SELECT ") + order_columns + " FROM orders o WHERE o.order_id = ?1",
+                             "order_detail", bind_id, read_order);
   if (!orders) return orders.err();
   if (orders->empty()) return std::optional<order_view>();
 
   order_view v;
   v.order = std::move(orders->front());
-  auto ops = impl_->rows<operation_row>(
-      std::string("SELECT ") + operation_columns +
-          " FROM operations WHERE order_id = ?1 ORDER BY created_ms, rowid",
-      "order_detail", bind_id, read_operation);
+  auto ops = impl_->rows<operation_row>(std::string("SELECT ") + operation_columns +
+                                            " FROM operations WHERE order_id = ?1 ORDER BY created_ms, rowid",
+                                        "order_detail", bind_id, read_operation);
   if (!ops) return ops.err();
   v.operations = std::move(*ops);
 
@@ -268,8 +265,7 @@ result<std::vector<order_row>> reader::list_orders(const order_filter& f) {
     sql += " ?" + std::to_string(binds.size());
     sql += after;
   };
-  auto text_cond = [&](const std::optional<std::string>& v, const char* before,
-                       const char* after = "") {
+  auto text_cond = [&](const std::optional<std::string>& v, const char* before, const char* after = "") {
     if (v) add(before, after, [value = *v](stmt& s, int i) { s.bind(i, value); });
   };
   auto int_cond = [&](const std::optional<std::int64_t>& v, const char* before) {
@@ -284,17 +280,15 @@ result<std::vector<order_row>> reader::list_orders(const order_filter& f) {
   text_cond(f.kind, "o.kind =");
   text_cond(f.state, "o.state =");
   text_cond(f.result_code, "o.result_code =");
-  text_cond(f.scheme,
-            "EXISTS (SELECT 1 FROM operations p WHERE p.order_id = o.order_id AND p.scheme =", ")");
+  text_cond(f.scheme, "EXISTS (SELECT 1 FROM operations p WHERE p.order_id = o.order_id AND p.scheme =", ")");
   text_cond(f.pan_hash,
-            "EXISTS (SELECT 1 FROM operations p WHERE p.order_id = o.order_id AND p.pan_hash =",
-            ")");
+            "EXISTS (SELECT 1 FROM operations p WHERE p.order_id = o.order_id AND p.pan_hash =", ")");
   int_cond(f.amount_min, "o.amount_minor >=");
   int_cond(f.amount_max, "o.amount_minor <=");
   int_cond(f.created_from_ms, "o.created_ms >=");
   int_cond(f.created_to_ms, "o.created_ms <=");
-  sql += f.newest_first ? " ORDER BY o.created_ms DESC, o.order_id DESC"
-                        : " ORDER BY o.created_ms, o.order_id";
+  sql +=
+      f.newest_first ? " ORDER BY o.created_ms DESC, o.order_id DESC" : " ORDER BY o.created_ms, o.order_id";
   const int limit_i = static_cast<int>(binds.size()) + 1;
   sql += " LIMIT ?" + std::to_string(limit_i) + " OFFSET ?" + std::to_string(limit_i + 1);
 
@@ -310,8 +304,8 @@ result<std::vector<order_row>> reader::list_orders(const order_filter& f) {
 
 result<std::int64_t> reader::counter(const std::string& name) {
   auto r = impl_->rows<std::int64_t>(
-      "SELECT value FROM counters WHERE name = ?1", "counter",
-      [&](stmt& s) { s.bind(1, name); }, [](const stmt& s) { return s.int64(0); });
+      "SELECT value FROM counters WHERE name = ?1", "counter", [&](stmt& s) { s.bind(1, name); },
+      [](const stmt& s) { return s.int64(0); });
   if (!r) return r.err();
   return r->empty() ? std::int64_t{0} : r->front();
 }
@@ -326,8 +320,9 @@ result<std::vector<acquirer_message_row>> reader::in_doubt_messages() {
 }
 
 result<std::optional<operation_row>> reader::operation(const std::string& op_id) {
-  auto r = impl_->rows<operation_row>(std::string("SELECT ") + operation_columns + " FROM operations WHERE op_id = ?1",
-                                      "operation", [&](stmt& s) { s.bind(1, op_id); }, read_operation);
+  auto r = impl_->rows<operation_row>(
+      std::string("SELECT ") + operation_columns + " FROM operations WHERE op_id = ?1", "operation",
+      [&](stmt& s) { s.bind(1, op_id); }, read_operation);
   if (!r) return r.err();
   if (r->empty()) return std::optional<operation_row>();
   return std::optional<operation_row>(std::move(r->front()));
@@ -335,8 +330,8 @@ result<std::optional<operation_row>> reader::operation(const std::string& op_id)
 
 result<std::optional<stored_pan>> reader::operation_pan(const std::string& op_id) {
   auto r = impl_->rows<std::optional<stored_pan>>(
-      "SELECT pan_ciphertext, pan_masked, pan_hash FROM operations WHERE op_id = ?1",
-      "operation_pan", [&](stmt& s) { s.bind(1, op_id); },
+      "SELECT pan_ciphertext, pan_masked, pan_hash FROM operations WHERE op_id = ?1", "operation_pan",
+      [&](stmt& s) { s.bind(1, op_id); },
       [](const stmt& s) -> std::optional<stored_pan> {
         if (s.is_null(0)) return std::nullopt;
         return stored_pan{s.blob(0), s.text(1), s.text(2)};

@@ -6,11 +6,16 @@ namespace eftd::journal {
 
 std::string_view to_string(actor a) noexcept {
   switch (a) {
-    case actor::pos: return "pos";
-    case actor::pad: return "pad";
-    case actor::acquirer: return "acquirer";
-    case actor::operator_: return "operator";
-    case actor::server: return "server";
+    case actor::pos:
+      return "pos";
+    case actor::pad:
+      return "pad";
+    case actor::acquirer:
+      return "acquirer";
+    case actor::operator_:
+      return "operator";
+    case actor::server:
+      return "server";
   }
   return "server";
 }

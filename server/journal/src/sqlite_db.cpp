@@ -9,8 +9,8 @@ namespace eftd::journal::detail {
 sqlite3_stmt* connection::prepare(const std::string& sql) {
   if (auto it = cache_.find(sql); it != cache_.end()) return it->second.get();
   sqlite3_stmt* s = nullptr;
-  if (sqlite3_prepare_v3(db_.get(), sql.c_str(), static_cast<int>(sql.size()),
-                         SQLITE_PREPARE_PERSISTENT, &s, nullptr) != SQLITE_OK) {
+  if (sqlite3_prepare_v3(db_.get(), sql.c_str(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT, &s,
+                         nullptr) != SQLITE_OK) {
     sqlite3_finalize(s);
     return nullptr;
   }
@@ -26,8 +26,7 @@ int connection::exec(const char* sql) {
 result<connection> open_connection(const std::filesystem::path& path, open_mode mode,
                                    std::uint32_t busy_timeout_ms, const std::string& vfs) {
   int flags = SQLITE_OPEN_NOMUTEX;  // each connection is used by one thread at a time
-  flags |= mode == open_mode::read_only ? SQLITE_OPEN_READONLY
-                                        : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+  flags |= mode == open_mode::read_only ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
   sqlite3* raw = nullptr;
   const std::string file = path.string();
   int rc = sqlite3_open_v2(file.c_str(), &raw, flags, vfs.empty() ? nullptr : vfs.c_str());
@@ -83,10 +82,10 @@ constexpr const char* insert_migration_sql =
     "CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER))";
 
 status too_new(int found) {
-  return make_error("journal.schema_too_new",
-                    "journal schema version " + std::to_string(found) +
-                        " is newer than this program knows (" +
-                        std::to_string(latest_schema_version()) + "); refusing to open");
+  return make_error("journal.schema_too_new", "journal schema version " + std::to_string(found) +
+                                                  " is newer than this program knows (" +
+                                                  std::to_string(latest_schema_version()) +
+                                                  "); refusing to open");
 }
 
 status apply_one(connection& c, const migration& m) {

@@ -51,10 +51,16 @@ class stmt {
   }
   void bind_null(int i) { sqlite3_bind_null(s_, i); }
   void bind(int i, const std::optional<std::string>& v) {
-    if (v) bind(i, std::string_view(*v)); else bind_null(i);
+    if (v)
+      bind(i, std::string_view(*v));
+    else
+      bind_null(i);
   }
   void bind(int i, const std::optional<std::int64_t>& v) {
-    if (v) bind(i, *v); else bind_null(i);
+    if (v)
+      bind(i, *v);
+    else
+      bind_null(i);
   }
 
   // SQLITE_ROW, SQLITE_DONE or an error code.

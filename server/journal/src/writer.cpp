@@ -21,7 +21,9 @@ namespace {
 
 using detail::connection;
 
-status io_error(const std::string& what) { return make_error("journal.io_error", what); }
+status io_error(const std::string& what) {
+  return make_error("journal.io_error", what);
+}
 
 // One writer per journal: a second eftd on the same file would hand out the same STANs and
 // decide the same orders twice. flock is per open file description, so this also holds
@@ -201,8 +203,7 @@ class sqlite_writer final : public writer {
         // then no batch of this group can be trusted any more.
         if (out.io || !in_transaction()) {
           doomed = true;
-          fail_all(results, "journal write failed: " +
-                                (out.st ? db_.errmsg() : out.st.err().message));
+          fail_all(results, "journal write failed: " + (out.st ? db_.errmsg() : out.st.err().message));
           break;
         }
         if (!out.st) {
@@ -242,8 +243,7 @@ class sqlite_writer final : public writer {
     for (auto& r : results) r = io_error(why);
   }
 
-  void record_stats(const std::vector<entry>& group, const std::vector<status>& results,
-                    bool committed) {
+  void record_stats(const std::vector<entry>& group, const std::vector<status>& results, bool committed) {
     std::lock_guard lk(stats_mu_);
     std::uint64_t ok = 0;
     for (std::size_t i = 0; i < group.size(); ++i) {
@@ -257,8 +257,7 @@ class sqlite_writer final : public writer {
     if (committed) {
       ++stats_.commits;
       batches_in_commits_ += group.size();
-      stats_.max_batches_per_commit =
-          std::max<std::uint64_t>(stats_.max_batches_per_commit, group.size());
+      stats_.max_batches_per_commit = std::max<std::uint64_t>(stats_.max_batches_per_commit, group.size());
       stats_.avg_batches_per_commit =
           static_cast<double>(batches_in_commits_) / static_cast<double>(stats_.commits);
     } else {
@@ -286,22 +285,20 @@ class sqlite_writer final : public writer {
 
 }  // namespace
 
-result<std::unique_ptr<writer>> writer::open(const std::filesystem::path& db,
-                                             std::uint32_t max_batch) {
+result<std::unique_ptr<writer>> writer::open(const std::filesystem::path& db, std::uint32_t max_batch) {
   writer_options o;
   o.max_batch = max_batch;
   return open(db, o);
 }
 
-result<std::unique_ptr<writer>> writer::open(const std::filesystem::path& db,
-                                             const writer_options& options) {
+result<std::unique_ptr<writer>> writer::open(const std::filesystem::path& db, const writer_options& options) {
   if (options.max_batch == 0) {
     return make_error("journal.invalid_argument", "max_batch must be at least 1");
   }
   auto lock = writer_lock::acquire(db);
   if (!lock) return lock.err();
-  auto c = detail::open_connection(db, detail::open_mode::read_write_create,
-                                   options.busy_timeout_ms, options.vfs);
+  auto c =
+      detail::open_connection(db, detail::open_mode::read_write_create, options.busy_timeout_ms, options.vfs);
   if (!c) return c.err();
   auto& conn = *c;
 

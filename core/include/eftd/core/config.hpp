@@ -33,14 +33,14 @@ struct listener {
 // System restrictions. Unset fields inherit from the next level up:
 // till -> merchant -> [limits] defaults.
 struct limits {
-  std::optional<std::int64_t> min_amount;               // minor units, inclusive
-  std::optional<std::int64_t> max_amount;               // minor units, inclusive
+  std::optional<std::int64_t> min_amount;                   // minor units, inclusive
+  std::optional<std::int64_t> max_amount;                   // minor units, inclusive
   std::optional<std::vector<std::string>> allowed_types;    // "sale", "refund", "preauth", ...
   std::optional<std::vector<std::string>> allowed_schemes;  // "visa", "mastercard", ... as in the BIN table
 };
 
 struct merchant {
-  std::string id;                    // eftd's merchant id
+  std::string id;  // eftd's merchant id
   std::string name;
   std::string acquirer_merchant_id;  // ISO 8583 field 42 (card acceptor id, 15 chars)
   std::string currency = "PLN";      // ISO 4217 alpha code; the default for its tills
@@ -75,7 +75,7 @@ struct acquirer {
   std::uint16_t port = 0;  // 0 = placeholder, must be set with --set before eftd starts
   std::string dialect = "iso87-ascii";
   std::uint32_t connect_timeout_ms = 5000;
-  std::uint32_t response_timeout_ms = 30000;  // then: in doubt, reversal queued
+  std::uint32_t response_timeout_ms = 30000;             // then: in doubt, reversal queued
   std::string acquiring_institution_id = "00000000001";  // field 32
 };
 

@@ -9,10 +9,10 @@
 // Every line is flushed at once: after a crash, the last lines explain it.
 #pragma once
 
+#include <spdlog/spdlog.h>
+
 #include <memory>
 #include <string_view>
-
-#include <spdlog/spdlog.h>
 
 #include "eftd/core/config.hpp"
 #include "eftd/core/result.hpp"

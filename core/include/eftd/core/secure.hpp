@@ -20,12 +20,19 @@ class secure_bytes {
   explicit secure_bytes(std::size_t n) : data_(n, 0) {}
   secure_bytes(const secure_bytes&) = default;
   secure_bytes& operator=(const secure_bytes& o) {
-    if (this != &o) { wipe(); data_ = o.data_; }
+    if (this != &o) {
+      wipe();
+      data_ = o.data_;
+    }
     return *this;
   }
   secure_bytes(secure_bytes&& o) noexcept : data_(std::move(o.data_)) { o.data_.clear(); }
   secure_bytes& operator=(secure_bytes&& o) noexcept {
-    if (this != &o) { wipe(); data_ = std::move(o.data_); o.data_.clear(); }
+    if (this != &o) {
+      wipe();
+      data_ = std::move(o.data_);
+      o.data_.clear();
+    }
     return *this;
   }
   ~secure_bytes() { wipe(); }

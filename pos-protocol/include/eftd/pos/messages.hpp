@@ -23,7 +23,7 @@ inline constexpr int protocol_version = 1;
 // Why a transaction was declined / failed / cancelled: a stable code plus one text for the
 // cashier (POS screen) and one for the customer (pad display, receipt).
 struct reason {
-  std::string code;           // e.g. "issuer.insufficient_funds", "limit.amount", "card.removed"
+  std::string code;  // e.g. "issuer.insufficient_funds", "limit.amount", "card.removed"
   std::string cashier_text;
   std::string customer_text;
   friend bool operator==(const reason&, const reason&) = default;
@@ -150,8 +150,8 @@ struct heartbeat {
 
 struct login_ok {
   std::string id;
-  std::string server;         // server node name (for the log / failover display)
-  std::string business_date;  // YYYY-MM-DD
+  std::string server;                     // server node name (for the log / failover display)
+  std::string business_date;              // YYYY-MM-DD
   int version = protocol_version;         // version chosen for this session
   std::vector<std::string> capabilities;  // e.g. "sale", "status_query", "abort"
   friend bool operator==(const login_ok&, const login_ok&) = default;
@@ -160,19 +160,19 @@ struct login_ok {
 // Cashier display line while a transaction runs; also the server's heartbeat during a
 // transaction (sent at least every 5 s).
 struct status {
-  std::string id;        // optional: id of the request being served
+  std::string id;  // optional: id of the request being served
   std::string order_no;
-  std::string stage;     // optional machine-readable stage, e.g. "card", "pin", "authorizing"
+  std::string stage;  // optional machine-readable stage, e.g. "card", "pin", "authorizing"
   std::string text;
   friend bool operator==(const status&, const status&) = default;
 };
 
 // A question for the cashier (or customer at the POS); answered with `answer`.
 struct prompt {
-  std::string id;         // optional: id of the request being served
+  std::string id;  // optional: id of the request being served
   std::string prompt_id;
   std::string order_no;
-  std::string kind;       // yes_no | menu | numeric | text
+  std::string kind;  // yes_no | menu | numeric | text
   std::string text;
   std::vector<std::string> options;  // optional: for menu (values to answer with)
   std::uint32_t timeout_ms = 0;      // optional: 0 = server default
@@ -196,9 +196,9 @@ struct result {
   std::string terminal_id;
   std::string stan;
   std::string rrn;
-  reason why;                             // wire key "reason"; empty when approved
-  std::map<std::string, std::string> emv; // AID, app label, TVR, TSI, ARC, CVM result
-  receipt rcpt;                           // wire key "receipt"
+  reason why;                              // wire key "reason"; empty when approved
+  std::map<std::string, std::string> emv;  // AID, app label, TVR, TSI, ARC, CVM result
+  receipt rcpt;                            // wire key "receipt"
   friend bool operator==(const result&, const result&) = default;
 };
 
@@ -215,7 +215,7 @@ struct order_status {
 // Any request can be answered by an error instead of its normal reply. code is one of
 // eftd::pos::codes (codes.hpp).
 struct error {
-  std::string id;             // "" when the request id could not be read
+  std::string id;  // "" when the request id could not be read
   std::string code;
   std::string message;
   std::string order_no;       // optional: order concerned
@@ -234,10 +234,9 @@ struct logout_ok {
   friend bool operator==(const logout_ok&, const logout_ok&) = default;
 };
 
-using message = std::variant<login, logout, sale, refund, preauth, completion, incremental,
-                             cancel, balance_inquiry, status_query, answer, abort_tx, heartbeat,
-                             login_ok, status, prompt, result, order_status, error,
-                             heartbeat_ack, logout_ok>;
+using message = std::variant<login, logout, sale, refund, preauth, completion, incremental, cancel,
+                             balance_inquiry, status_query, answer, abort_tx, heartbeat, login_ok, status,
+                             prompt, result, order_status, error, heartbeat_ack, logout_ok>;
 
 // Wire "type" of each message ("abort" for abort_tx), e.g. type_name(sale{}) == "sale".
 std::string_view type_name(const message& m);

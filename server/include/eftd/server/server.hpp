@@ -11,8 +11,8 @@
 namespace eftd::server {
 
 struct run_options {
-  std::size_t threads = 2;      // io_context threads
-  bool print_ready = true;      // print `READY {"pos":P,"pad":Q}` on stdout once listening
+  std::size_t threads = 2;  // io_context threads
+  bool print_ready = true;  // print `READY {"pos":P,"pad":Q}` on stdout once listening
 };
 
 // Opens the journal, binds the listeners and serves until a termination signal.

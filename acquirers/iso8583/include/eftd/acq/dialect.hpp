@@ -50,7 +50,7 @@ enum class bitmap_encoding : std::uint8_t {
 struct field_spec {
   std::uint8_t number = 0;  // 0: the field is not defined in this dialect
   length_type length = length_type::fixed;
-  std::uint16_t size = 0;   // the fixed size, or the maximum for LLVAR/LLLVAR (units above)
+  std::uint16_t size = 0;  // the fixed size, or the maximum for LLVAR/LLLVAR (units above)
   content_type content = content_type::ans;
   encoding value_encoding = encoding::ascii;
   encoding prefix_encoding = encoding::ascii;  // LLVAR/LLLVAR only

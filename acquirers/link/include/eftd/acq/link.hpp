@@ -24,14 +24,13 @@
 //   acq.cancelled            in doubt: the awaiting coroutine was cancelled
 #pragma once
 
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
-
-#include <boost/asio/any_io_executor.hpp>
-#include <boost/asio/awaitable.hpp>
 
 #include "eftd/acq/framing.hpp"
 #include "eftd/acq/message.hpp"
@@ -40,21 +39,21 @@
 namespace eftd::acq {
 
 struct link_config {
-  std::string name;               // for logs: "acquirer-a"
+  std::string name;  // for logs: "acquirer-a"
   std::string host = "127.0.0.1";
   std::uint16_t port = 0;
   std::chrono::milliseconds connect_timeout{5000};
   std::chrono::milliseconds response_timeout{30000};
   std::string dialect = "iso87-ascii";
-  frame_options framing{};        // 2-byte binary length header by default
+  frame_options framing{};  // 2-byte binary length header by default
 };
 
 struct link_stats {
-  std::uint64_t connects = 0;        // successful connections
-  std::uint64_t sent = 0;            // requests written
-  std::uint64_t matched = 0;         // responses delivered to a waiting request
-  std::uint64_t unmatched = 0;       // responses dropped (late or unknown)
-  std::uint64_t keep_alives = 0;     // zero-length frames received
+  std::uint64_t connects = 0;     // successful connections
+  std::uint64_t sent = 0;         // requests written
+  std::uint64_t matched = 0;      // responses delivered to a waiting request
+  std::uint64_t unmatched = 0;    // responses dropped (late or unknown)
+  std::uint64_t keep_alives = 0;  // zero-length frames received
   std::uint64_t timeouts = 0;
   std::uint64_t decode_errors = 0;
 };

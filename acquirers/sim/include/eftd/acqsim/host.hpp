@@ -62,10 +62,10 @@ struct outcome {
 };
 
 struct ledger_entry {
-  std::string mti;             // the request MTI
-  std::int64_t amount = 0;     // minor units
-  std::string response_code;   // "00" approved
-  bool answered = true;        // false for no-reply approvals
+  std::string mti;            // the request MTI
+  std::int64_t amount = 0;    // minor units
+  std::string response_code;  // "00" approved
+  bool answered = true;       // false for no-reply approvals
   bool reversed = false;
 };
 
@@ -74,13 +74,13 @@ struct totals {
   std::uint64_t approved = 0;
   std::uint64_t declined = 0;
   std::uint64_t reversals = 0;
-  std::uint64_t reversed = 0;           // reversals that found their original
-  std::uint64_t unanswered = 0;         // no-reply rule
-  std::uint64_t disconnects = 0;        // disconnect rule
-  std::uint64_t network = 0;            // 08xx
-  std::uint64_t malformed = 0;          // frames that did not decode (reported by the server)
-  std::uint64_t ignored = 0;            // MTIs the host does not answer
-  std::int64_t approved_amount = 0;     // minor units, net of reversals
+  std::uint64_t reversed = 0;        // reversals that found their original
+  std::uint64_t unanswered = 0;      // no-reply rule
+  std::uint64_t disconnects = 0;     // disconnect rule
+  std::uint64_t network = 0;         // 08xx
+  std::uint64_t malformed = 0;       // frames that did not decode (reported by the server)
+  std::uint64_t ignored = 0;         // MTIs the host does not answer
+  std::int64_t approved_amount = 0;  // minor units, net of reversals
 };
 
 class host {

@@ -116,9 +116,9 @@ struct order_filter {
   std::optional<std::int64_t> amount_max;
   std::optional<std::int64_t> created_from_ms;
   std::optional<std::int64_t> created_to_ms;
-  std::uint32_t limit = 100;    // 1..10000
+  std::uint32_t limit = 100;  // 1..10000
   std::uint32_t offset = 0;
-  bool newest_first = false;    // default: oldest first (created_ms, then order_id)
+  bool newest_first = false;  // default: oldest first (created_ms, then order_id)
 };
 
 class reader {
@@ -130,14 +130,12 @@ class reader {
   ~reader();
 
   // The order a POS means by (till, order number, business date): the idempotency key.
-  result<std::optional<order_row>> find_order(const std::string& till_id,
-                                              const std::string& order_no,
+  result<std::optional<order_row>> find_order(const std::string& till_id, const std::string& order_no,
                                               const std::string& business_date);
 
   // Orders with this till and order number created at or after since_ms, newest first:
   // idempotency when the POS does not send a business date (callers pass now - 48 h).
-  result<std::vector<order_row>> find_orders_recent(const std::string& till_id,
-                                                    const std::string& order_no,
+  result<std::vector<order_row>> find_orders_recent(const std::string& till_id, const std::string& order_no,
                                                     std::int64_t since_ms);
 
   result<std::optional<order_view>> order_detail(const std::string& order_id);

@@ -54,13 +54,13 @@ inline constexpr std::string_view completion = "completion";
 // Acquirer message states. reader::in_doubt_messages() returns the unresolved ones:
 // intent, sent, timeout, reversal_pending.
 namespace message_states {
-inline constexpr std::string_view intent = "intent";    // persisted before sending
+inline constexpr std::string_view intent = "intent";  // persisted before sending
 inline constexpr std::string_view sent = "sent";
 inline constexpr std::string_view answered = "answered";
 inline constexpr std::string_view timeout = "timeout";
 inline constexpr std::string_view reversal_pending = "reversal_pending";
 inline constexpr std::string_view reversed = "reversed";
-inline constexpr std::string_view failed = "failed";    // never left eftd; nothing to reverse
+inline constexpr std::string_view failed = "failed";  // never left eftd; nothing to reverse
 }  // namespace message_states
 
 // --- orders -------------------------------------------------------------------------------
@@ -70,11 +70,11 @@ struct order_created {
   std::string merchant_id;
   std::string store_id;
   std::string till_id;
-  std::string order_no;        // the POS order number
-  std::string business_date;   // 'YYYY-MM-DD'
-  std::string kind;            // order_kinds
+  std::string order_no;       // the POS order number
+  std::string business_date;  // 'YYYY-MM-DD'
+  std::string kind;           // order_kinds
   std::int64_t amount_minor = 0;
-  std::string currency;        // ISO 4217, 3 characters
+  std::string currency;  // ISO 4217, 3 characters
   std::string state;
   std::int64_t created_ms = 0;
 };
@@ -99,11 +99,11 @@ struct operation_created {
   std::string op_id;
   std::string order_id;
   std::optional<std::string> parent_op_id;  // e.g. the payment a cancel or completion refers to
-  std::string kind;                          // operation_kinds
+  std::string kind;                         // operation_kinds
   std::string state;
   std::int64_t amount_minor = 0;
   std::string currency;
-  std::optional<std::string> entry_mode;     // 'chip', 'contactless', 'magstripe', 'manual'...
+  std::optional<std::string> entry_mode;  // 'chip', 'contactless', 'magstripe', 'manual'...
   std::optional<std::string> scheme;
   std::optional<stored_pan> pan;
   std::int64_t created_ms = 0;
@@ -134,13 +134,13 @@ struct acquirer_message_written {
   std::optional<std::string> original_msg_id;  // the message a reversal/advice refers to
   std::string acquirer;
   std::string terminal_id;
-  std::string mti;                  // 4 digits, e.g. "0200"
-  std::uint32_t stan = 0;           // 0..999999
-  std::string local_datetime;       // MMDDhhmmss (field 12/13 of the message)
+  std::string mti;             // 4 digits, e.g. "0200"
+  std::uint32_t stan = 0;      // 0..999999
+  std::string local_datetime;  // MMDDhhmmss (field 12/13 of the message)
   std::optional<std::string> rrn;
   std::int64_t amount_minor = 0;
   std::string currency;
-  std::string state;                // message_states
+  std::string state;  // message_states
   std::int64_t created_ms = 0;
 };
 
@@ -172,13 +172,12 @@ struct event_appended {
 
 // Absolute value (not an increment), so applying it twice, e.g. on a standby, is harmless.
 struct counter_set {
-  std::string name;   // e.g. "stan/<acquirer>/<terminal>", "batch/<acquirer>/<terminal>"
+  std::string name;  // e.g. "stan/<acquirer>/<terminal>", "batch/<acquirer>/<terminal>"
   std::int64_t value = 0;
 };
 
 using record = std::variant<order_created, order_updated, operation_created, operation_updated,
-                            acquirer_message_written, acquirer_message_updated, event_appended,
-                            counter_set>;
+                            acquirer_message_written, acquirer_message_updated, event_appended, counter_set>;
 
 // Applied atomically: all records or none.
 struct batch {

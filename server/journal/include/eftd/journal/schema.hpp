@@ -12,9 +12,9 @@
 namespace eftd::journal {
 
 struct migration {
-  int version;                   // 1, 2, ... without gaps
+  int version;  // 1, 2, ... without gaps
   std::string_view description;
-  std::string_view sql;          // one or more statements
+  std::string_view sql;  // one or more statements
 };
 
 std::span<const migration> migrations() noexcept;

@@ -33,11 +33,11 @@
 namespace eftd::journal {
 
 struct writer_stats {
-  std::uint64_t commits = 0;          // successful group commits
-  std::uint64_t failed_commits = 0;   // groups lost to an I/O error
-  std::uint64_t batches = 0;          // batches acknowledged ok
-  std::uint64_t failed_batches = 0;   // batches acknowledged with an error
-  std::uint64_t records = 0;          // records in acknowledged-ok batches
+  std::uint64_t commits = 0;         // successful group commits
+  std::uint64_t failed_commits = 0;  // groups lost to an I/O error
+  std::uint64_t batches = 0;         // batches acknowledged ok
+  std::uint64_t failed_batches = 0;  // batches acknowledged with an error
+  std::uint64_t records = 0;         // records in acknowledged-ok batches
   std::uint64_t max_batches_per_commit = 0;
   double avg_batches_per_commit = 0;  // over successful commits
 };
@@ -63,10 +63,8 @@ class writer {
   // close() or when the process dies).
   // Errors: journal.open_failed, journal.locked (another writer has it), journal.schema_too_new,
   //         journal.migration_failed, journal.invalid_argument (max_batch == 0).
-  static result<std::unique_ptr<writer>> open(const std::filesystem::path& db,
-                                              std::uint32_t max_batch);
-  static result<std::unique_ptr<writer>> open(const std::filesystem::path& db,
-                                              const writer_options& options);
+  static result<std::unique_ptr<writer>> open(const std::filesystem::path& db, std::uint32_t max_batch);
+  static result<std::unique_ptr<writer>> open(const std::filesystem::path& db, const writer_options& options);
 
   virtual ~writer() = default;
   writer(const writer&) = delete;
