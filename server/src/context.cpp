@@ -17,6 +17,25 @@ std::shared_ptr<pad_session> server_context::pad_for(const std::string& pad_id) 
   return p;
 }
 
+std::optional<journal::order_view> server_context::find_order_view(const std::string& till_id,
+                                                                   const std::string& order_no,
+                                                                   const std::string& business_date) {
+  constexpr std::int64_t idempotency_window_ms = 48LL * 3600 * 1000;
+  std::lock_guard lk(reader_mu);
+  std::optional<std::string> order_id;
+  if (!business_date.empty()) {
+    auto r = reader->find_order(till_id, order_no, business_date);
+    if (r && *r) order_id = (*r)->order_id;
+  } else {
+    auto r = reader->find_orders_recent(till_id, order_no, clock.now_ms() - idempotency_window_ms);
+    if (r && !r->empty()) order_id = r->front().order_id;
+  }
+  if (!order_id) return std::nullopt;
+  auto d = reader->order_detail(*order_id);
+  if (!d || !*d) return std::nullopt;
+  return std::move(**d);
+}
+
 std::uint32_t server_context::next_stan(const std::string& acquirer, const std::string& terminal,
                                         std::string& counter_name) {
   counter_name = "stan/" + acquirer + "/" + terminal;
@@ -28,14 +47,8 @@ std::uint32_t server_context::next_stan(const std::string& acquirer, const std::
     std::int64_t last = 0;
     {
       std::lock_guard rlk(reader_mu);
-      if (!reader) {
-        auto r = journal::reader::open(journal_path);
-        if (r) reader.emplace(std::move(*r));
-      }
-      if (reader) {
-        auto v = reader->counter(counter_name);
-        if (v) last = *v;
-      }
+      auto v = reader->counter(counter_name);
+      if (v) last = *v;
     }
     it = stans.emplace(counter_name, static_cast<std::uint32_t>(last)).first;
   }

@@ -39,7 +39,6 @@ struct server_context {
   std::optional<eftd::bin_table> bins;  // no table: every card is of unknown scheme
   journal::keys keys;
   std::unique_ptr<journal::writer> journal;
-  std::filesystem::path journal_path;
   clock_source clock;
 
   // Pads currently connected and authenticated, by pad id.
@@ -59,9 +58,15 @@ struct server_context {
   std::mutex stan_mu;
   std::map<std::string, std::uint32_t> stans;
 
-  // Read-only journal access for status queries (one connection, serialised).
+  // Read-only journal access (one connection, serialised), opened at start-up.
   std::mutex reader_mu;
   std::optional<journal::reader> reader;
+
+  // The order a till means by its order number: with a business date, exactly that one;
+  // without, the newest within the 48-hour idempotency window. nullopt if there is none
+  // (or the journal cannot be read).
+  std::optional<journal::order_view> find_order_view(const std::string& till_id, const std::string& order_no,
+                                                     const std::string& business_date);
 
   std::shared_ptr<pad_session> pad_for(const std::string& pad_id);
   // Next STAN for an acquirer/terminal: 1..999999, wrapping. Returns the counter name too.

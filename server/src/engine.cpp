@@ -337,21 +337,7 @@ asio::awaitable<pos::result> run_sale(server_context& ctx, sale_request req,
   // Idempotency: the same order on the same till within 48 hours is the same order. A final
   // one is answered from the journal and never reaches the acquirer twice.
   {
-    std::optional<journal::order_view> prior;
-    {
-      std::lock_guard lk(ctx.reader_mu);
-      if (!ctx.reader) {
-        auto r = journal::reader::open(ctx.journal_path);
-        if (r) ctx.reader.emplace(std::move(*r));
-      }
-      if (ctx.reader) {
-        auto rows = ctx.reader->find_orders_recent(req.till_id, sale.order_no, now0 - 48LL * 3600 * 1000);
-        if (rows && !rows->empty()) {
-          auto d = ctx.reader->order_detail(rows->front().order_id);
-          if (d && *d) prior = std::move(**d);
-        }
-      }
-    }
+    auto prior = ctx.find_order_view(req.till_id, sale.order_no, "");
     if (prior) {
       spdlog::info("till {}: order {} repeated; answering from the journal (state {})", req.till_id,
                    sale.order_no, prior->order.state);
@@ -738,11 +724,6 @@ void start_recovery(server_context& ctx) {
   std::vector<journal::acquirer_message_row> rows;
   {
     std::lock_guard lk(ctx.reader_mu);
-    if (!ctx.reader) {
-      auto r = journal::reader::open(ctx.journal_path);
-      if (r) ctx.reader.emplace(std::move(*r));
-    }
-    if (!ctx.reader) return;
     auto r = ctx.reader->in_doubt_messages();
     if (!r) {
       spdlog::error("recovery: cannot list in-doubt messages: {}", r.err().message);

@@ -249,29 +249,7 @@ void pos_session::on_status_query(const pos::status_query& m) {
   st.id = m.id;
   st.order_no = m.order_no;
   st.state = "unknown";
-  std::optional<journal::order_view> view;
-  {
-    std::lock_guard lk(ctx_.reader_mu);
-    if (!ctx_.reader) {
-      auto r = journal::reader::open(ctx_.journal_path);
-      if (r) ctx_.reader.emplace(std::move(*r));
-    }
-    if (ctx_.reader) {
-      std::optional<journal::order_row> row;
-      if (!m.business_date.empty()) {
-        auto r = ctx_.reader->find_order(till_id_, m.order_no, m.business_date);
-        if (r) row = *r;
-      } else {
-        auto r =
-            ctx_.reader->find_orders_recent(till_id_, m.order_no, ctx_.clock.now_ms() - 48LL * 3600 * 1000);
-        if (r && !r->empty()) row = r->front();
-      }
-      if (row) {
-        auto d = ctx_.reader->order_detail(row->order_id);
-        if (d && *d) view = std::move(**d);
-      }
-    }
-  }
+  auto view = ctx_.find_order_view(till_id_, m.order_no, m.business_date);
   if (view) {
     st.business_date = view->order.business_date;
     st.state = status_word(view->order.state);

@@ -73,7 +73,10 @@ int run(const config::server_config& cfg, const run_options& options) {
   auto writer = journal::writer::open(cfg.journal_cfg.path, cfg.journal_cfg.group_commit_max);
   if (!writer) return fail(make_error(writer.err().code, "journal.path: " + writer.err().message));
   ctx.journal = std::move(*writer);
-  ctx.journal_path = cfg.journal_cfg.path;
+  // The writer has migrated the schema, so the read connection can open now.
+  auto reader = journal::reader::open(cfg.journal_cfg.path);
+  if (!reader) return fail(make_error(reader.err().code, "journal.path: " + reader.err().message));
+  ctx.reader.emplace(std::move(*reader));
 
   auto pos_acc = bind(io, cfg.pos, "pos");
   if (!pos_acc) return fail(pos_acc.err());
