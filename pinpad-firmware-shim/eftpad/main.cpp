@@ -1,6 +1,6 @@
-// eftpad: the PIN pad side of eftd's pad channel. Today one mode, `virtual`: a simulated pad
-// that reads cards from profile files and prints its display on stdout. Later: `ports`,
-// `bridge` (till serial/USB relay) and a TUI.
+// eftpad: the PIN pad side of eftd's pad channel. Modes: `virtual`, a simulated pad that reads
+// cards from profile files and prints its display on stdout; `ports`, the machine's serial
+// ports. Later: `bridge` (till serial/USB relay) and a TUI.
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
@@ -8,6 +8,8 @@
 #include <csignal>
 #include <iostream>
 
+#include "eftd/core/tls_channel.hpp"
+#include "eftd/pad/serial_port.hpp"
 #include "eftd/padsim/card_profile.hpp"
 #include "eftd/padsim/session.hpp"
 #include "eftd/padsim/tcp_client.hpp"
@@ -28,6 +30,7 @@ struct virtual_args {
   unsigned handshake_timeout_ms = 10000;
   unsigned backoff_initial_ms = 200;
   unsigned backoff_max_ms = 5000;
+  std::string tls_ca, tls_cert, tls_key;  // all three: TLS 1.3 to eftd; none: plaintext
 };
 
 // JSON string body for the READY line; pad ids are plain, but a quote must not break it.
@@ -78,11 +81,39 @@ int run_virtual(const virtual_args& a) {
   opt.backoff = backoff_policy(std::chrono::milliseconds(a.backoff_initial_ms),
                                std::chrono::milliseconds(std::max(a.backoff_initial_ms, a.backoff_max_ms)));
   opt.once = a.once;
+  if (!a.tls_ca.empty() || !a.tls_cert.empty() || !a.tls_key.empty()) {
+    if (a.tls_ca.empty() || a.tls_cert.empty() || a.tls_key.empty()) {
+      spdlog::error("--tls-ca, --tls-cert and --tls-key go together");
+      return 2;
+    }
+    auto tls = eftd::tls_context::client(a.tls_ca, a.tls_cert, a.tls_key);
+    if (!tls) {
+      spdlog::error("{}: {}", tls.err().code, tls.err().message);
+      return 2;
+    }
+    opt.tls = std::move(*tls);
+  }
   opt.on_ready = [pad_id = a.pad_id] {
     std::cout << "READY {\"pad_id\":\"" << json_escape(pad_id) << "\"}" << std::endl;
   };
   tcp_client client(std::move(opt), session);
   return client.run();
+}
+
+// Lists serial ports for an installer choosing the pad's port: USB-serial adapters show VID:PID.
+int run_ports() {
+  auto ports = eftd::pad::list_serial_ports();
+  if (!ports) {
+    spdlog::error("{}: {}", ports.err().code, ports.err().message);
+    return 1;
+  }
+  if (ports->empty()) {
+    std::cout << "no serial ports found" << std::endl;
+    return 0;
+  }
+  for (const auto& p : *ports) std::cout << eftd::pad::format_port_line(p) << '\n';
+  std::cout.flush();
+  return 0;
 }
 
 }  // namespace
@@ -123,18 +154,34 @@ int main(int argc, char** argv) {
   v->add_option("--backoff-initial-ms", va.backoff_initial_ms, "first reconnect delay (doubles per failure)")
       ->capture_default_str();
   v->add_option("--backoff-max-ms", va.backoff_max_ms, "reconnect delay cap")->capture_default_str();
+  v->add_option("--tls-ca", va.tls_ca,
+                "TLS 1.3 to eftd: CA file (PEM) that issued eftd's pad-listener certificate; needs "
+                "--tls-cert and --tls-key (tools/pad-certs makes all three)")
+      ->check(CLI::ExistingFile);
+  v->add_option("--tls-cert", va.tls_cert, "this pad's device certificate (PEM), subject CN = --serial")
+      ->check(CLI::ExistingFile);
+  v->add_option("--tls-key", va.tls_key, "the device certificate's private key (PEM)")
+      ->check(CLI::ExistingFile);
+
+  auto* ports = app.add_subcommand(
+      "ports",
+      "List the serial ports libserialport finds, one per line: '<path> <transport> [VID:PID] "
+      "[serial=<usb serial>] \"<description>\"', or 'no serial ports found'.");
 
   app.footer(
       "\nExample:\n"
       "  eftpad virtual --server 127.0.0.1:9200 --server 10.0.0.2:9200 --pad-id P01 --serial VP-0001 \\\n"
       "      --card pinpad-firmware-shim/cards/visa-approve.toml --card "
       "pinpad-firmware-shim/cards/visa-decline.toml\n"
-      "stdout carries only READY and DISPLAY lines; logs go to stderr. SIGINT/SIGTERM exit 0.");
+      "  eftpad ports\n"
+      "For virtual, stdout carries only READY and DISPLAY lines; logs go to stderr. SIGINT/SIGTERM "
+      "exit 0.");
   CLI11_PARSE(app, argc, argv);
   spdlog::set_level(spdlog::level::from_str(log_level));
 
   try {
     if (v->parsed()) return run_virtual(va);
+    if (ports->parsed()) return run_ports();
   } catch (const std::exception& e) {
     spdlog::critical("eftpad: {}", e.what());
     return 1;

@@ -1,10 +1,12 @@
 #include "pad_session.hpp"
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/experimental/awaitable_operators.hpp>
 
 #include "connection.hpp"
+#include "eftd/core/secure.hpp"
 
 namespace eftd::server {
 
@@ -12,14 +14,31 @@ namespace asio = boost::asio;
 using namespace std::chrono_literals;
 
 namespace {
-// A pad that connects but never says hello would otherwise hold a socket forever.
-constexpr auto hello_timeout = 10s;
 // Between transactions a pad is silent; the connection stays open until the peer closes it.
 constexpr auto idle_read = std::chrono::hours(24);
+// How long a refusal (hello_ack, TLS alert) may take to reach the pad before the socket closes.
+constexpr auto last_word_limit = 1s;
+
+// Certificate names and pad identifiers go into log lines: no control characters that could
+// forge a line.
+std::string printable(std::string_view s) {
+  std::string out(s);
+  for (auto& c : out)
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
+  return out;
+}
 }  // namespace
 
 pad_session::pad_session(tcp::socket socket, server_context& ctx)
-    : socket_(std::move(socket)), ctx_(ctx), out_(socket_), peer_(peer_name(socket_)) {}
+    : socket_(std::move(socket)), ctx_(ctx), out_(socket_), peer_(peer_name(socket_)) {
+  if (ctx_.pad_tls) {
+    auto ch = tls_channel::server(ctx_.pad_tls);
+    if (ch)
+      tls_.emplace(std::move(*ch));
+    else
+      setup_error_ = ch.err();
+  }
+}
 
 pad_session::~pad_session() = default;
 
@@ -54,15 +73,82 @@ void pad_session::fail_all_pending() {
   pending_.clear();
 }
 
+void pad_session::transmit(byte_view frame) {
+  if (!tls_) {
+    out_.push(std::string(frame.begin(), frame.end()));
+    return;
+  }
+  if (auto st = tls_->write(frame); !st) {
+    spdlog::warn("pad {}: cannot send: {} ({})", peer_, st.err().code, st.err().message);
+    close();
+    return;
+  }
+  auto records = tls_->take_output();
+  if (!records.empty()) out_.push(std::string(records.begin(), records.end()));
+}
+
 void pad_session::send(const pad::message& m, std::uint32_t ref, std::uint32_t& seq_out) {
   seq_out = next_seq_++;
   pad::envelope env{seq_out, ref, m};
-  auto frame = pad::encode(env);
-  out_.push(std::string(frame.begin(), frame.end()));
+  transmit(pad::encode(env));
 }
 
-asio::awaitable<result<pad::envelope>> pad_session::read_frame(std::chrono::milliseconds timeout) {
+asio::awaitable<void> pad_session::drain_output(std::chrono::milliseconds limit) {
+  if (out_.closed()) co_return;
+  // Waits until the writer has sent everything queued (it then cancels the timer), at most
+  // `limit`: a pad that does not read must not hold the connection.
+  auto done = std::make_shared<asio::steady_timer>(socket_.get_executor());
+  done->expires_after(limit);
+  out_.finish([done] { done->cancel(); });
+  co_await done->async_wait(asio::as_tuple(asio::use_awaitable));
+}
+
+asio::awaitable<status> pad_session::receive(time_point deadline) {
   using namespace asio::experimental::awaitable_operators;
+  std::array<std::uint8_t, 4096> buf;
+  asio::steady_timer timer(socket_.get_executor());
+  timer.expires_at(deadline);
+  auto r = co_await (socket_.async_read_some(asio::buffer(buf), asio::as_tuple(asio::use_awaitable)) ||
+                     timer.async_wait(asio::as_tuple(asio::use_awaitable)));
+  if (r.index() == 1) co_return make_error("pad.timeout", "no frame from the pad in time");
+  auto [ec, n] = std::get<0>(r);
+  if (ec) co_return make_error("pad.disconnected", "pad connection closed: " + ec.message());
+  const byte_view chunk(buf.data(), n);
+  if (!tls_) {
+    frames_.feed(chunk);
+    co_return status{};
+  }
+  auto st = tls_->feed(chunk);
+  // Handshake messages, and on failure the alert that tells the pad why.
+  auto records = tls_->take_output();
+  if (!records.empty()) out_.push(std::string(records.begin(), records.end()));
+  // Plaintext decrypted before a failure is still handed on; it carries card data, so the
+  // copy is wiped once the frame reader has its own.
+  auto plain = tls_->read();
+  frames_.feed(plain);
+  if (!plain.empty()) secure_wipe(plain.data(), plain.size());
+  if (!st) {
+    if (st.err().code == "tls.closed") co_return make_error("pad.disconnected", "pad closed the TLS session");
+    co_return st.err();
+  }
+  co_return status{};
+}
+
+asio::awaitable<status> pad_session::tls_handshake(time_point deadline) {
+  while (!tls_->handshake_done()) {
+    auto st = co_await receive(deadline);
+    if (!st) {
+      if (st.err().code == "pad.timeout")
+        co_return make_error("tls.timeout",
+                             fmt::format("no TLS handshake within {} ms (listen.pad.login_timeout_ms)",
+                                         ctx_.cfg.pad.login_timeout_ms));
+      co_return st;
+    }
+  }
+  co_return status{};
+}
+
+asio::awaitable<result<pad::envelope>> pad_session::read_frame(time_point deadline) {
   for (;;) {
     auto next = frames_.next();
     if (!next) co_return next.err();
@@ -72,21 +158,34 @@ asio::awaitable<result<pad::envelope>> pad_session::read_frame(std::chrono::mill
       if (auto ok = replay_.accept(env->seq); !ok) co_return ok.err();
       co_return std::move(*env);
     }
-    std::array<std::uint8_t, 4096> buf;
-    asio::steady_timer deadline(socket_.get_executor());
-    deadline.expires_after(timeout);
-    auto r = co_await (socket_.async_read_some(asio::buffer(buf), asio::as_tuple(asio::use_awaitable)) ||
-                       deadline.async_wait(asio::as_tuple(asio::use_awaitable)));
-    if (r.index() == 1) co_return make_error("pad.timeout", "no frame from the pad in time");
-    auto [ec, n] = std::get<0>(r);
-    if (ec) co_return make_error("pad.disconnected", "pad connection closed: " + ec.message());
-    frames_.feed(byte_view(buf.data(), n));
+    // Frames that arrived before the stream ended are acted upon first.
+    if (receive_error_) co_return *receive_error_;
+    if (auto st = co_await receive(deadline); !st) receive_error_ = st.err();
   }
 }
 
 asio::awaitable<void> pad_session::run() {
+  // TLS handshake (when configured) and hello share one deadline: a peer that connects and
+  // then stalls at either step holds its connection slot no longer than this.
+  const auto login_deadline =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(ctx_.cfg.pad.login_timeout_ms);
+  if (setup_error_) {
+    spdlog::error("pad {}: refused: {} ({})", peer_, setup_error_->message, setup_error_->code);
+    co_return;
+  }
+  if (tls_) {
+    auto hs = co_await tls_handshake(login_deadline);
+    if (!hs) {
+      spdlog::warn("pad {}: TLS handshake refused: {} ({})", peer_, hs.err().message, hs.err().code);
+      co_await drain_output(last_word_limit);  // the alert
+      co_return;
+    }
+    spdlog::debug("pad {}: TLS 1.3 established, device certificate CN '{}'", peer_,
+                  printable(tls_->peer_cn()));
+  }
+
   // Handshake: the first frame must be hello.
-  auto first = co_await read_frame(hello_timeout);
+  auto first = co_await read_frame(login_deadline);
   if (!first) {
     spdlog::warn("pad {}: refused before hello: {} ({})", peer_, first.err().code, first.err().message);
     co_return;
@@ -96,6 +195,7 @@ asio::awaitable<void> pad_session::run() {
   if (!hello) {
     spdlog::warn("pad {}: refused: first frame is {} instead of hello", peer_, pad::describe(first->body));
     send(pad::hello_ack{false, ctx_.cfg.node_name, "hello expected first"}, first->seq, seq);
+    co_await drain_output(last_word_limit);
     co_return;
   }
   const auto* known = ctx_.cfg.find_pad(hello->pad_id);
@@ -104,15 +204,20 @@ asio::awaitable<void> pad_session::run() {
     refusal = "unknown pad";
   } else if (!known->serial.empty() && known->serial != hello->serial) {
     refusal = "serial number does not match the registered pad";
+  } else if (tls_ && tls_->peer_cn() != hello->serial) {
+    // A valid certificate of another pad: the serial claimed in hello is not this device's.
+    refusal = "device certificate does not match the serial number";
+  } else if (known->revoked) {
+    refusal = "pad revoked";
   }
   if (!refusal.empty()) {
-    // The pad id and serial are identifiers, not card data: log them so ops can act.
-    spdlog::warn("pad {}: refused pad id '{}' serial '{}': {}", peer_, hello->pad_id, hello->serial, refusal);
+    // The pad id, serial and certificate CN are identifiers, not card data: log them so ops can act.
+    const std::string cn =
+        tls_ ? fmt::format(" certificate CN '{}'", printable(tls_->peer_cn())) : std::string();
+    spdlog::warn("pad {}: refused pad id '{}' serial '{}'{}: {}", peer_, printable(hello->pad_id),
+                 printable(hello->serial), cn, refusal);
     send(pad::hello_ack{false, ctx_.cfg.node_name, refusal}, first->seq, seq);
-    // Give the writer a chance to deliver the refusal before the socket closes.
-    asio::steady_timer t(socket_.get_executor());
-    t.expires_after(200ms);
-    co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
+    co_await drain_output(last_word_limit);
     co_return;
   }
   pad_id_ = hello->pad_id;
@@ -129,11 +234,11 @@ asio::awaitable<void> pad_session::run() {
     replaced->close();
   }
   send(pad::hello_ack{true, ctx_.cfg.node_name, ""}, first->seq, seq);
-  spdlog::info("pad {} connected from {} (model '{}', firmware '{}')", pad_id_, peer_, hello->model,
-               hello->firmware);
+  spdlog::info("pad {} connected from {} (model '{}', firmware '{}'{})", pad_id_, peer_, hello->model,
+               hello->firmware, tls_ ? ", TLS 1.3" : "");
 
   for (;;) {
-    auto env = co_await read_frame(idle_read);
+    auto env = co_await read_frame(std::chrono::steady_clock::now() + idle_read);
     if (!env) {
       if (env.err().code != "pad.disconnected")
         spdlog::warn("pad {}: closing after protocol error {}: {}", pad_id_, env.err().code,
@@ -175,6 +280,7 @@ asio::awaitable<result<pad::message>> pad_session::command_on_strand(pad::messag
     co_return std::move(*p->reply);
   }
   pending_.erase(seq);
+  if (p->aborted) co_return make_error("pad.aborted", "PIN pad command aborted by the cashier");
   if (p->disconnected || closed_) co_return make_error("pad.disconnected", "PIN pad disconnected");
   co_return make_error("pad.timeout", "PIN pad did not answer in time");
 }
@@ -207,8 +313,22 @@ void pad_session::show(std::vector<std::string> lines) {
       [](std::exception_ptr) {});
 }
 
+void pad_session::abort_pending() {
+  asio::dispatch(socket_.get_executor(), [self = shared_from_this()] {
+    if (self->closed_) return;
+    for (auto& [seq, p] : self->pending_) {
+      p->aborted = true;
+      p->timer.cancel();
+    }
+    self->pending_.clear();
+    std::uint32_t seq = 0;
+    self->send(pad::cancel{}, 0, seq);
+  });
+}
+
 asio::awaitable<void> pad_listener(asio::ip::tcp::acceptor& acceptor, server_context& ctx) {
-  return accept_loop<pad_session>(acceptor, ctx, "pad");
+  auto limits = std::make_shared<connection_limits>(ctx.cfg.pad.max_connections, ctx.cfg.pad.max_per_address);
+  return accept_loop<pad_session>(acceptor, ctx, "pad", std::move(limits));
 }
 
 }  // namespace eftd::server

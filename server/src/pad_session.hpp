@@ -1,9 +1,14 @@
 // Server side of one PIN pad connection.
 //
+// With [listen.pad.tls] configured, the connection is TLS 1.3 first (a sans-I/O tls_channel
+// between the socket and the frame reader): the pad must present a device certificate from the
+// pad CA within listen.pad.login_timeout_ms, or it is refused and logged before any frame is
+// read. At hello the certificate's CN must equal hello.serial.
+//
 // The pad speaks first (hello). Only pads listed in the configuration, with the serial the
-// configuration expects, are accepted; anything else is refused with a reason, logged, and
-// closed. After the handshake, command() sends a command and waits for the reply whose ref
-// equals the command's seq, with a deadline. Replies that arrive after their deadline are
+// configuration expects, and not revoked, are accepted; anything else is refused with a
+// reason, logged, and closed. After the handshake, command() sends a command and waits for the
+// reply whose ref equals the command's seq, with a deadline. Replies that arrive after their deadline are
 // logged and dropped; a frame that breaks the protocol closes the connection, and every
 // command still waiting fails with "pad.disconnected" so no transaction hangs on a dead pad.
 #pragma once
@@ -12,9 +17,11 @@
 #include <chrono>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "context.hpp"
+#include "eftd/core/tls_channel.hpp"
 #include "eftd/pad/codec.hpp"
 #include "eftd/pad/messages.hpp"
 #include "write_queue.hpp"
@@ -34,7 +41,12 @@ class pad_session : public std::enable_shared_from_this<pad_session> {
   boost::asio::awaitable<result<pad::message>> command(pad::message m, std::chrono::milliseconds timeout);
   // Fire-and-forget display (errors only logged): for final texts that must not hold up a flow.
   void show(std::vector<std::string> lines);
+  // The cashier aborted: every command still waiting fails at once with "pad.aborted", and the
+  // pad is told to cancel what it is doing (a late reply to the old command is dropped).
+  void abort_pending();
 
+  // The connection's slot under the listener's limits, released with the session.
+  void hold(std::shared_ptr<void> slot) { slot_ = std::move(slot); }
   const std::string& pad_id() const { return pad_id_; }
   bool open() const { return !closed_; }
   void close();
@@ -44,11 +56,18 @@ class pad_session : public std::enable_shared_from_this<pad_session> {
     boost::asio::steady_timer timer;
     std::optional<pad::message> reply;
     bool disconnected = false;
+    bool aborted = false;
     explicit pending(const boost::asio::any_io_executor& ex) : timer(ex) {}
   };
 
+  using time_point = std::chrono::steady_clock::time_point;
+
   boost::asio::awaitable<void> run();
-  boost::asio::awaitable<result<pad::envelope>> read_frame(std::chrono::milliseconds timeout);
+  boost::asio::awaitable<status> tls_handshake(time_point deadline);
+  boost::asio::awaitable<status> receive(time_point deadline);
+  boost::asio::awaitable<result<pad::envelope>> read_frame(time_point deadline);
+  boost::asio::awaitable<void> drain_output(std::chrono::milliseconds limit);
+  void transmit(byte_view frame);
   boost::asio::awaitable<result<pad::message>> command_on_strand(pad::message m,
                                                                  std::chrono::milliseconds timeout);
   void send(const pad::message& m, std::uint32_t ref, std::uint32_t& seq_out);
@@ -57,12 +76,16 @@ class pad_session : public std::enable_shared_from_this<pad_session> {
   tcp::socket socket_;
   server_context& ctx_;
   write_queue<tcp::socket> out_;
+  std::optional<tls_channel> tls_;      // set when the pad listener has TLS
+  std::optional<error> setup_error_;    // the TLS session could not be created
+  std::optional<error> receive_error_;  // the stream ended; reported once its frames are read
   pad::frame_reader frames_;
   pad::replay_guard replay_;
   std::uint32_t next_seq_ = 1;
   std::map<std::uint32_t, std::shared_ptr<pending>> pending_;
   std::string pad_id_;
   std::string peer_;
+  std::shared_ptr<void> slot_;
   bool closed_ = false;
 };
 

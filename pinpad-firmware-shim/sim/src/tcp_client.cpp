@@ -8,6 +8,7 @@
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <charconv>
 #include <csignal>
+#include <optional>
 
 namespace eftd::padsim {
 
@@ -60,13 +61,32 @@ struct tcp_client::impl {
     co_await t.async_wait(token);
   }
 
-  asio::awaitable<bool> write_all(tcp::socket& sock, const std::vector<bytes>& frames) {
+  asio::awaitable<bool> write_raw(tcp::socket& sock, const bytes& data) {
+    if (data.empty()) co_return true;
+    auto [ec, n] = co_await asio::async_write(sock, asio::buffer(data), token);
+    if (ec) {
+      spdlog::warn("pad: write failed: {}", ec.message());
+      co_return false;
+    }
+    co_return true;
+  }
+
+  // Frames go out as they are, or as TLS records when the connection has a channel.
+  asio::awaitable<bool> write_all(tcp::socket& sock, std::optional<tls_channel>& tls,
+                                  const std::vector<bytes>& frames) {
     for (const auto& f : frames) {
-      auto [ec, n] = co_await asio::async_write(sock, asio::buffer(f), token);
-      if (ec) {
-        spdlog::warn("pad: write failed: {}", ec.message());
+      if (!tls) {
+        if (!co_await write_raw(sock, f)) co_return false;
+        continue;
+      }
+      if (auto st = tls->write(f); !st) {
+        spdlog::error("pad: TLS write failed: {} ({})", st.err().message, st.err().code);
         co_return false;
       }
+    }
+    if (tls) {
+      const bytes records = tls->take_output();
+      if (!co_await write_raw(sock, records)) co_return false;
     }
     co_return true;
   }
@@ -94,10 +114,23 @@ struct tcp_client::impl {
     boost::system::error_code opt_ec;  // best effort: replies are small and latency-bound
     sock.set_option(tcp::no_delay(true), opt_ec);
 
+    std::optional<tls_channel> tls;
+    if (opt.tls) {
+      // The server's certificate must carry the name (or address) the pad was told to use.
+      auto ch = tls_channel::client(opt.tls, srv.host);
+      if (!ch) {
+        spdlog::error("pad: TLS to {}:{} cannot start: {} ({})", srv.host, srv.port, ch.err().message,
+                      ch.err().code);
+        co_return conn_end::lost;
+      }
+      tls.emplace(std::move(*ch));
+    }
+
     // Built outside the co_await: gcc 12 rejects a braced list inside a coroutine expression.
+    // Under TLS the hello waits in the channel until the handshake is done.
     std::vector<bytes> hello_frames;
     hello_frames.push_back(session.start());
-    if (!co_await write_all(sock, hello_frames)) co_return conn_end::lost;
+    if (!co_await write_all(sock, tls, hello_frames)) co_return conn_end::lost;
 
     const auto handshake_deadline = std::chrono::steady_clock::now() + opt.handshake_timeout;
     bool card_answered = false;
@@ -123,7 +156,33 @@ struct tcp_client::impl {
                      ec == asio::error::eof ? std::string("closed by server") : ec.message());
         co_return conn_end::lost;
       }
-      auto out = session.on_bytes(byte_view(buf.data(), n));
+      byte_view received(buf.data(), n);
+      bytes plain;
+      status tls_status;
+      if (tls) {
+        tls_status = tls->feed(received);
+        // Handshake messages, or the alert telling the server why we give up.
+        const bytes records = tls->take_output();
+        if (!co_await write_raw(sock, records)) co_return conn_end::lost;
+        plain = tls->read();
+        received = plain;
+      }
+      // Frames decrypted before a TLS failure are still executed (a refusal's hello_ack).
+      auto out = session.on_bytes(received);
+      if (out && !tls_status) {
+        const auto& e = tls_status.err();
+        if (e.code == "tls.closed") {
+          spdlog::warn("pad: connection to {}:{} ended: TLS session closed by server", srv.host, srv.port);
+          co_return conn_end::lost;
+        }
+        if (e.code == "tls.handshake") {
+          spdlog::error("pad: TLS handshake with {}:{} failed: {}", srv.host, srv.port, e.message);
+          co_return conn_end::refused;
+        }
+        spdlog::error("pad: TLS error from {}:{}: {} ({}); reconnecting", srv.host, srv.port, e.message,
+                      e.code);
+        co_return conn_end::lost;
+      }
       if (!out) {
         const auto& e = out.err();
         if (e.code == "padsim.refused") {
@@ -134,7 +193,7 @@ struct tcp_client::impl {
                       e.message);
         co_return conn_end::lost;
       }
-      if (!co_await write_all(sock, out->send)) co_return conn_end::lost;
+      if (!co_await write_all(sock, tls, out->send)) co_return conn_end::lost;
       for (auto ev : out->events) {
         switch (ev) {
           case session_event::accepted:

@@ -1,5 +1,7 @@
 // LAN transport of the pad: a TCP client that keeps one connection to one of a list of eftd
-// servers, runs a pad_session on it, and reconnects with capped exponential backoff.
+// servers, runs a pad_session on it, and reconnects with capped exponential backoff. With a
+// TLS context the frames travel inside TLS 1.3 (a sans-I/O tls_channel between the socket and
+// the session); the server's certificate must name the host connected to.
 // Asio stays in the .cpp: this header is plain C++.
 #pragma once
 
@@ -13,6 +15,7 @@
 #include <vector>
 
 #include "eftd/core/result.hpp"
+#include "eftd/core/tls_channel.hpp"
 #include "eftd/padsim/session.hpp"
 
 namespace eftd::padsim {
@@ -53,6 +56,8 @@ struct tcp_client_options {
   bool once = false;               // stop after one read_card is answered and the next display shown
   bool handle_signals = true;      // SIGINT/SIGTERM end run() with 0
   std::function<void()> on_ready;  // after each accepted hello_ack
+  // TLS 1.3 client context (CA, device certificate, key); null = plaintext frames.
+  std::shared_ptr<const eftd::tls_context> tls;
 };
 
 class tcp_client {
