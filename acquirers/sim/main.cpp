@@ -2,6 +2,7 @@
 #include <CLI/CLI.hpp>
 #include <iostream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "eftd/acq/dialect.hpp"
@@ -21,9 +22,28 @@ constexpr const char* decision_help = R"(Decisions for 0100/0200/0220, first mat
   6. amount (minor units) above --amount-limit     -> 61 exceeds amount limit (default 1000000)
   7. amount ends in a --decline-amount-suffix      (default 51=51 insufficient funds)
   8. otherwise                                      -> 00 approved, field 38 auth code
-Reversals 0400/0420 always answer 00 (idempotent) and mark the original reversed.
+  Processing code (field 3) 20xxxx is a refund (a credit in the ledger); 31xxxx a balance
+  inquiry, answered with --balance in field 54.
+Faults (0100/0200/0220 by amount suffix, decided as above; the first matching rule wins;
+repeats 0101/0201/0221 are answered plainly):
+  --drip-amount-suffix SUFFIX=MS          the answer is written one byte every MS milliseconds
+  --duplicate-amount-suffix SUFFIX        the answer is sent twice
+  --wrong-stan-amount-suffix SUFFIX       the answer carries another STAN (field 11 + 1)
+  --reset-amount-suffix SUFFIX            half the answer frame is written, then the connection
+                                          is reset (RST); the ledger keeps the decision
+  --after-reversal-amount-suffix SUFFIX   the answer is held until a reversal of the transaction
+                                          arrives, then sent just before the reversal's answer
+  plus --delay-amount-suffix, --no-reply-amount-suffix and --disconnect-amount-suffix.
+Reversals 0400/0420 always answer 00 (idempotent) and mark the original reversed once; the
+same reversal again (0401/0421 repeat: same 41, 11, 7) is answered again and reverses nothing.
+End of day: the sim keeps a ledger per terminal (41): approved 0200/0220 debits (processing
+code 00) and credits (20), and their reversals. A 0500 whose fields 74-77, 86-89, 97 equal
+the terminal's open batch answers 0510 with 39=00, 66=1 and closes the batch; otherwise
+39=95, 66=2 (out of balance): upload the batch with 0320 (answered 0330 00; transactions
+the sim never saw join its ledger), then the next 0500 is accepted and closes the batch.
+A 0501 (or resent 0500) gets the first answer again and closes nothing.
 0800 answers 0810 with 00. Prints READY {"port":N} when listening and a SUMMARY line
-on SIGINT/SIGTERM. Logs go to stderr.)";
+(counts, and the ledger totals under "ledger") on SIGINT/SIGTERM. Logs go to stderr.)";
 
 bool all_digits(const std::string& s) {
   if (s.empty()) return false;
@@ -60,10 +80,33 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--amount-limit", opts.decisions.amount_limit, "Amounts above this (minor units) get 61")
       ->capture_default_str();
+  app.add_option("--balance", opts.decisions.balance,
+                 "Available balance (minor units) answered to balance inquiries in field 54")
+      ->capture_default_str();
   app.add_option("--no-reply-amount-suffix", opts.decisions.no_reply_amount_suffixes,
                  "Never answer amounts ending in these digits (repeatable; for timeout tests)");
   app.add_option("--disconnect-amount-suffix", opts.decisions.disconnect_amount_suffixes,
                  "Close the connection on amounts ending in these digits (repeatable)");
+  std::vector<std::string> delay_rules, partial_rules;
+  app.add_option(
+      "--partial-amount-suffix", partial_rules,
+      "SUFFIX=PERCENT: approve only PERCENT of amounts ending in SUFFIX (response 10, repeatable)");
+  app.add_option("--delay-amount-suffix", delay_rules,
+                 "SUFFIX=MS: answer amounts ending in SUFFIX only after MS milliseconds (repeatable)");
+  std::vector<std::string> drip_rules, duplicate_suffixes, wrong_stan_suffixes, reset_suffixes,
+      after_reversal_suffixes;
+  app.add_option("--drip-amount-suffix", drip_rules,
+                 "SUFFIX=MS: write the answer to amounts ending in SUFFIX one byte every MS ms (repeatable)");
+  app.add_option("--duplicate-amount-suffix", duplicate_suffixes,
+                 "Send the answer to amounts ending in these digits twice (repeatable)");
+  app.add_option("--wrong-stan-amount-suffix", wrong_stan_suffixes,
+                 "Answer amounts ending in these digits with another STAN in field 11 (repeatable)");
+  app.add_option("--reset-amount-suffix", reset_suffixes,
+                 "Write half the answer to amounts ending in these digits, then reset the connection "
+                 "(repeatable)");
+  app.add_option("--after-reversal-amount-suffix", after_reversal_suffixes,
+                 "Hold the answer to amounts ending in these digits until their reversal arrives, then "
+                 "send it before the reversal's answer (repeatable)");
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
@@ -96,8 +139,57 @@ int main(int argc, char** argv) {
     }
     opts.decisions.pan_suffix.push_back(*rule);
   }
-  for (const auto* list :
-       {&opts.decisions.no_reply_amount_suffixes, &opts.decisions.disconnect_amount_suffixes}) {
+  for (const auto& r : delay_rules) {
+    const auto eq = r.find('=');
+    const std::string suffix = r.substr(0, eq);
+    const std::string ms = eq == std::string::npos ? "" : r.substr(eq + 1);
+    const bool digits = !suffix.empty() && suffix.size() <= 12 && !ms.empty() && ms.size() <= 6 &&
+                        suffix.find_first_not_of("0123456789") == std::string::npos &&
+                        ms.find_first_not_of("0123456789") == std::string::npos;
+    if (!digits) {
+      std::cerr << "--delay-amount-suffix: expected SUFFIX=MS (digits), e.g. 77=2000\n";
+      return 2;
+    }
+    opts.decisions.delay_amount_suffixes.push_back({suffix, static_cast<std::uint32_t>(std::stoul(ms))});
+  }
+  for (const auto& r : partial_rules) {
+    const auto eq = r.find('=');
+    const std::string suffix = r.substr(0, eq);
+    const std::string pct = eq == std::string::npos ? "" : r.substr(eq + 1);
+    const bool ok = !suffix.empty() && suffix.size() <= 12 && !pct.empty() && pct.size() <= 2 &&
+                    suffix.find_first_not_of("0123456789") == std::string::npos &&
+                    pct.find_first_not_of("0123456789") == std::string::npos && std::stoul(pct) > 0;
+    if (!ok) {
+      std::cerr << "--partial-amount-suffix: expected SUFFIX=PERCENT (1..99), e.g. 33=50\n";
+      return 2;
+    }
+    opts.decisions.partial_amount_suffixes.push_back({suffix, static_cast<std::uint32_t>(std::stoul(pct))});
+  }
+  for (const auto& r : drip_rules) {
+    const auto eq = r.find('=');
+    const std::string suffix = r.substr(0, eq);
+    const std::string ms = eq == std::string::npos ? "" : r.substr(eq + 1);
+    const bool ok = all_digits(suffix) && suffix.size() <= 12 && all_digits(ms) && ms.size() <= 5;
+    if (!ok) {
+      std::cerr << "--drip-amount-suffix: expected SUFFIX=MS (digits), e.g. 71=20\n";
+      return 2;
+    }
+    opts.decisions.faults.push_back(
+        {suffix, eftd::acqsim::fault::drip, static_cast<std::uint32_t>(std::stoul(ms))});
+  }
+  using eftd::acqsim::fault;
+  const std::pair<const std::vector<std::string>*, fault> plain_faults[] = {
+      {&duplicate_suffixes, fault::duplicate},
+      {&wrong_stan_suffixes, fault::wrong_stan},
+      {&reset_suffixes, fault::reset},
+      {&after_reversal_suffixes, fault::after_reversal},
+  };
+  for (const auto& [list, kind] : plain_faults)
+    for (const auto& s : *list) opts.decisions.faults.push_back({s, kind, 0});
+  std::vector<const std::vector<std::string>*> suffix_lists{&opts.decisions.no_reply_amount_suffixes,
+                                                            &opts.decisions.disconnect_amount_suffixes};
+  for (const auto& [list, kind] : plain_faults) suffix_lists.push_back(list);
+  for (const auto* list : suffix_lists) {
     for (const auto& s : *list) {
       if (!all_digits(s)) {
         std::cerr << "amount suffix '" << s << "' must be digits\n";

@@ -80,17 +80,45 @@ inline acq::message sale(std::string terminal, int stan, std::string amount,
   return m;
 }
 
-inline std::shared_ptr<acq::link> make_link(asio::any_io_executor ex, std::uint16_t port,
-                                            std::chrono::milliseconds response_timeout = 5000ms) {
+inline acq::link_config link_config_for(std::uint16_t port,
+                                        std::chrono::milliseconds response_timeout = 5000ms) {
   acq::link_config cfg;
   cfg.name = "test-acquirer";
   cfg.host = "127.0.0.1";
   cfg.port = port;
   cfg.connect_timeout = 2000ms;
   cfg.response_timeout = response_timeout;
-  auto l = acq::link::create(std::move(ex), cfg);
+  return cfg;
+}
+
+inline std::shared_ptr<acq::link> make_link(asio::any_io_executor ex, acq::link_config cfg) {
+  auto l = acq::link::create(std::move(ex), std::move(cfg));
   if (!l) FAIL(l.err().code << ": " << l.err().message);
   return *l;
+}
+
+inline std::shared_ptr<acq::link> make_link(asio::any_io_executor ex, std::uint16_t port,
+                                            std::chrono::milliseconds response_timeout = 5000ms) {
+  return make_link(std::move(ex), link_config_for(port, response_timeout));
+}
+
+// A reversal (0400, or `mti` for a repeat/advice) of `original`, with its own STAN and time.
+inline acq::message reversal_of(const acq::message& original, int stan, std::string mti = "0400") {
+  acq::message rev{std::move(mti)};
+  for (int f : {3, 4, 41, 42, 49})
+    if (auto v = original.get(f)) rev.set(f, std::string{*v});
+  rev.set(7, "0615123510");
+  rev.set(11, fmt::format("{:06}", stan));
+  rev.set(90, fmt::format("{}{}{}{}{}", original.mti(), original.get_or(11, ""), original.get_or(7, ""),
+                          "00000000001", "00000000000"));
+  return rev;
+}
+
+// A number from the SUMMARY line's JSON ("key":N, the first occurrence), or -1.
+inline long long summary_number(const std::string& summary, const std::string& key) {
+  const auto at = summary.find("\"" + key + "\":");
+  if (at == std::string::npos) return -1;
+  return std::stoll(summary.substr(at + key.size() + 3));
 }
 
 inline std::string code(const eftd::result<acq::message>& r) {

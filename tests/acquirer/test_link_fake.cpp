@@ -79,7 +79,8 @@ TEST_CASE("link: same STAN on two terminals does not cross the answers", "[link]
   });
 }
 
-TEST_CASE("link: keep-alives and unsolicited messages from the host are consumed, never answered", "[link]") {
+TEST_CASE("link: keep-alives and unsolicited messages are consumed, only a host echo test is answered once",
+          "[link]") {
   run([](asio::any_io_executor ex) -> asio::awaitable<void> {
     fake_host host{ex};
     auto l = make_link(ex, host.port());
@@ -91,10 +92,27 @@ TEST_CASE("link: keep-alives and unsolicited messages from the host are consumed
       echo.set(7, "0615120000");
       echo.set(11, "999999");
       echo.set(70, "301");
-      co_await p->send(echo);            // the link does not answer host-initiated requests
+      co_await p->send(echo);      // answered 0810
+      acq::message stray{"0810"};  // a response nobody asked for: never answered
+      stray.set(7, "0615120001");
+      stray.set(11, "888888");
+      stray.set(39, "00");
+      stray.set(70, "301");
+      co_await p->send(stray);
+      acq::message sign_on{"0800"};  // host-initiated sign-on: not an echo, dropped
+      sign_on.set(7, "0615120002");
+      sign_on.set(11, "777777");
+      sign_on.set(70, "001");
+      co_await p->send(sign_on);
       co_await p->send_hex("00000000");  // two keep-alives in one segment
       co_await p->send(answer(m1));
-      auto m2 = co_await p->read_message();  // the next frame is the next request: nothing echoed
+      auto echoed = co_await p->read_message();
+      CHECK(echoed.mti() == "0810");
+      CHECK(echoed.get_or(11, "") == "999999");
+      CHECK(echoed.get_or(7, "") == "0615120000");
+      CHECK(echoed.get_or(70, "") == "301");
+      CHECK(echoed.get_or(39, "") == "00");
+      auto m2 = co_await p->read_message();  // the next frame is the next request: nothing else
       CHECK(m2.mti() == "0200");
       CHECK(m2.get_or(11, "") == "000002");
       CHECK(p->reader.keep_alives() == 0);
@@ -109,7 +127,8 @@ TEST_CASE("link: keep-alives and unsolicited messages from the host are consumed
     co_await (host_side() && client_side());
     const auto st = co_await l->stats();
     CHECK(st.keep_alives == 3);
-    CHECK(st.unmatched == 1);  // the 0800
+    CHECK(st.unmatched == 2);  // the stray 0810 and the host's sign-on
+    CHECK(st.echoes_answered == 1);
     CHECK(st.matched == 2);
     l->close();
   });
@@ -193,7 +212,7 @@ TEST_CASE("link: a broken length header drops the connection with acq.decode_err
   });
 }
 
-TEST_CASE("link: the host closing the connection fails requests in flight; the next one reconnects",
+TEST_CASE("link: the host closing the connection fails requests in flight and the next one reconnects",
           "[link]") {
   run([](asio::any_io_executor ex) -> asio::awaitable<void> {
     fake_host host{ex};
@@ -308,14 +327,16 @@ TEST_CASE("link: requests that cannot be matched or encoded are refused before c
   });
 }
 
-TEST_CASE("link: connection refused is acq.connect_failed and is retried on the next request", "[link]") {
+TEST_CASE("link: without a backoff, connection refused is retried on the next request", "[link]") {
   run([](asio::any_io_executor ex) -> asio::awaitable<void> {
     std::uint16_t port = 0;
     {
       tcp::acceptor probe{ex, tcp::endpoint{asio::ip::address_v4::loopback(), 0}};
       port = probe.local_endpoint().port();
     }  // closed again: connecting to it is refused
-    auto l = make_link(ex, port);
+    auto cfg = link_config_for(port);
+    cfg.reconnect_backoff_initial = 0ms;
+    auto l = make_link(ex, cfg);
     auto r = co_await l->request(sale("TERM0001", 1, "000000000100"));
     CHECK(code(r) == "acq.connect_failed");
 

@@ -164,17 +164,28 @@ TEST_CASE("sim reversal by field 90 marks the original and nets the amount", "[s
   CHECK(h.counts().approved_amount == 0);
   CHECK(h.counts().reversed == 1);
 
-  // Idempotent: again, and as an advice repeat.
+  // Idempotent: the same reversal again (here as an advice repeat) is answered, not counted.
   rev.set_mti("0421");
   o = h.handle(rev);
   CHECK(code_of(o) == "00");
   CHECK(o.response->mti() == "0430");
+  CHECK(o.note == "reversal seen before: answered again");
+  CHECK(h.counts().reversed == 1);
+  CHECK(h.counts().reversals == 1);
+  CHECK(h.counts().reversal_repeats == 1);
+  // A second, distinct reversal of the same original reverses nothing more.
+  rev.set_mti("0400");
+  rev.set(11, "000125");
+  o = h.handle(rev);
+  CHECK(code_of(o) == "00");
   CHECK(o.note == "already reversed");
   CHECK(h.counts().reversed == 1);
   CHECK(h.counts().reversals == 2);
+  CHECK(h.counts().approved_amount == 0);
+  CHECK(h.terminals().at("TERM0001").open.debit_reversals == 1);
 }
 
-TEST_CASE("sim reversal without field 90 uses its own 41 + 11 + 7; unknown originals get 00", "[sim]") {
+TEST_CASE("sim reversal without field 90 uses its own 41 + 11 + 7 and unknown originals get 00", "[sim]") {
   host h;
   REQUIRE(code_of(h.handle(sale("000000012500"))) == "00");
   acq::message rev{"0400"};
@@ -243,5 +254,196 @@ TEST_CASE("sim summary line is one JSON object after SUMMARY", "[sim]") {
   CHECK(h.summary_line() ==
         "SUMMARY {\"requests\":2,\"approved\":1,\"declined\":1,\"reversals\":0,\"reversed\":0,"
         "\"unanswered\":0,\"disconnects\":0,\"network\":0,\"malformed\":1,\"ignored\":0,"
-        "\"approved_amount\":12500}");
+        "\"approved_amount\":12500,\"refund_amount\":0,\"inquiries\":0,\"reversal_repeats\":0,"
+        "\"faults\":0,\"reconciliations\":0,\"out_of_balance\":0,\"batches_closed\":0,\"uploads\":0,"
+        "\"uploads_added\":0,\"ledger\":{\"debits\":1,\"debit_amount\":12500,\"debit_reversals\":0,"
+        "\"debit_reversal_amount\":0,\"credits\":0,\"credit_amount\":0,\"credit_reversals\":0,"
+        "\"credit_reversal_amount\":0,\"net_amount\":12500}}");
+}
+
+namespace {
+
+acq::message reversal(std::string stan, std::string original_stan, std::string mti = "0400") {
+  acq::message rev{std::move(mti)};
+  rev.set(3, "000000");
+  rev.set(4, "000000012500");
+  rev.set(7, "0615123510");
+  rev.set(11, std::move(stan));
+  rev.set(41, "TERM0001");
+  rev.set(90, "0200" + original_stan + "0615123456" + "00000000001" + "00000000000");
+  return rev;
+}
+
+acq::message close_request(const eftd::acqsim::batch_totals& t, std::string stan, std::string mti = "0500") {
+  acq::message m{std::move(mti)};
+  m.set(3, "920000");
+  m.set(7, "0615230000");
+  m.set(11, std::move(stan));
+  m.set(41, "TERM0001");
+  m.set(42, "MERCHANT0000001");
+  eftd::acqsim::set_reconciliation_fields(m, t);
+  return m;
+}
+
+}  // namespace
+
+TEST_CASE("sim faults: chosen by amount suffix, acted out by the server, decided as usual", "[sim][fault]") {
+  rules r;
+  r.faults = {{"71", eftd::acqsim::fault::drip, 5},
+              {"73", eftd::acqsim::fault::wrong_stan, 0},
+              {"74", eftd::acqsim::fault::reset, 0},
+              {"76", eftd::acqsim::fault::after_reversal, 0}};
+  host h{r};
+  auto drip = h.handle(sale("000000012571", "4761739001010119", "000001"));
+  CHECK(code_of(drip) == "00");
+  CHECK(drip.how == eftd::acqsim::fault::drip);
+  CHECK(drip.drip_ms == 5);
+
+  auto wrong = h.handle(sale("000000012573", "4761739001010119", "000002"));
+  CHECK(wrong.how == eftd::acqsim::fault::wrong_stan);
+  CHECK(wrong.response->get_or(11, "") == "000003");
+
+  auto reset = h.handle(sale("000000012574", "4761739001010119", "000004"));
+  CHECK(reset.how == eftd::acqsim::fault::reset);
+  CHECK_FALSE(h.ledger().at("TERM0001|000004|0615123456").answered);
+
+  auto held = h.handle(sale("000000012576", "4761739001010119", "000005"));
+  CHECK(held.how == eftd::acqsim::fault::after_reversal);
+  CHECK(held.transaction_key == "TERM0001|000005|0615123456");
+  auto rev = h.handle(reversal("000006", "000005"));
+  CHECK(code_of(rev) == "00");
+  CHECK(rev.how == eftd::acqsim::fault::none);
+  CHECK(rev.transaction_key == held.transaction_key);  // the server pairs them by this key
+
+  // A repeat of a faulted request is answered plainly.
+  auto repeat = sale("000000012573", "4761739001010119", "000002");
+  repeat.set_mti("0201");
+  auto again = h.handle(repeat);
+  CHECK(again.how == eftd::acqsim::fault::none);
+  CHECK(again.response->get_or(11, "") == "000002");
+
+  auto plain = h.handle(sale("000000012500", "4761739001010119", "000007"));
+  CHECK(plain.how == eftd::acqsim::fault::none);
+  CHECK(h.counts().faults == 4);
+}
+
+TEST_CASE("sim ledger: only approved financial debits and credits settle, reversals net them",
+          "[sim][settlement]") {
+  host h;
+  REQUIRE(code_of(h.handle(sale("000000012500", "4761739001010119", "000001"))) == "00");
+  auto refund = sale("000000000700", "4761739001010119", "000002");
+  refund.set(3, "200000");
+  REQUIRE(code_of(h.handle(refund)) == "00");
+  auto preauth = sale("000000005000", "4761739001010119", "000003");
+  preauth.set_mti("0100");  // settled by its completion, not by itself
+  REQUIRE(code_of(h.handle(preauth)) == "00");
+  auto inquiry = sale("000000000000", "4761739001010119", "000004");
+  inquiry.set(3, "310000");
+  REQUIRE(code_of(h.handle(inquiry)) == "00");
+  REQUIRE(code_of(h.handle(sale("000000000151", "4761739001010119", "000005"))) == "51");
+  REQUIRE(code_of(h.handle(reversal("000006", "000001"))) == "00");
+
+  const auto& t = h.terminals().at("TERM0001").open;
+  CHECK(t.debits == 1);
+  CHECK(t.debit_amount == 12500);
+  CHECK(t.debit_reversals == 1);
+  CHECK(t.debit_reversal_amount == 12500);
+  CHECK(t.credits == 1);
+  CHECK(t.credit_amount == 700);
+  CHECK(t.net() == -700);
+  CHECK(h.counts().ledger == t);
+}
+
+TEST_CASE("sim reconciliation fields: iso87 text both ways, 97 must be the net", "[sim][settlement]") {
+  eftd::acqsim::batch_totals t;
+  t.debits = 15;
+  t.debit_amount = 187500;
+  t.debit_reversals = 1;
+  t.debit_reversal_amount = 12500;
+  t.credits = 2;
+  t.credit_amount = 3000;
+  acq::message m{"0500"};
+  eftd::acqsim::set_reconciliation_fields(m, t);
+  // The figures of the golden 0500 in tests/iso8583 (DIALECTS.md).
+  CHECK(m.get_or(74, "") == "0000000002");
+  CHECK(m.get_or(76, "") == "0000000015");
+  CHECK(m.get_or(88, "") == "0000000000187500");
+  CHECK(m.get_or(89, "") == "0000000000012500");
+  CHECK(m.get_or(97, "") == "D0000000000172000");
+  auto back = eftd::acqsim::reconciliation_fields(m);
+  REQUIRE(back.has_value());
+  CHECK(*back == t);
+
+  m.set(97, "C0000000000172000");
+  auto wrong_sign = eftd::acqsim::reconciliation_fields(m);
+  REQUIRE_FALSE(wrong_sign.has_value());
+  CHECK(wrong_sign.err().code == "sim.bad_totals");
+  m.erase(77);
+  auto missing = eftd::acqsim::reconciliation_fields(m);
+  REQUIRE_FALSE(missing.has_value());
+  CHECK(missing.err().message == "field 77 missing or not numeric");
+}
+
+TEST_CASE("sim reconciliation: in balance closes, out of balance asks for an upload, repeats close nothing",
+          "[sim][settlement]") {
+  host h;
+  REQUIRE(code_of(h.handle(sale("000000012500", "4761739001010119", "000001"))) == "00");
+  eftd::acqsim::batch_totals ours;
+  ours.debits = 1;
+  ours.debit_amount = 12500;
+
+  auto closed = h.handle(close_request(ours, "000010"));
+  CHECK(code_of(closed) == "00");
+  CHECK(closed.response->mti() == "0510");
+  CHECK(closed.response->get_or(66, "") == "1");
+  CHECK(h.terminals().at("TERM0001").batches_closed == 1);
+  CHECK(h.terminals().at("TERM0001").open == eftd::acqsim::batch_totals{});
+  // The same 0500 again (its 0510 was lost): same answer, no second close.
+  auto repeat = h.handle(close_request(ours, "000010", "0501"));
+  CHECK(code_of(repeat) == "00");
+  CHECK(repeat.response->mti() == "0510");
+  CHECK(h.counts().batches_closed == 1);
+
+  // Next batch: the terminal claims a sale the host never saw.
+  REQUIRE(code_of(h.handle(sale("000000001000", "4761739001010119", "000011"))) == "00");
+  eftd::acqsim::batch_totals claimed;
+  claimed.debits = 2;
+  claimed.debit_amount = 1300;
+  auto off = h.handle(close_request(claimed, "000012"));
+  CHECK(code_of(off) == "95");
+  CHECK(off.response->get_or(66, "") == "2");
+  CHECK(h.counts().out_of_balance == 1);
+  // Asking again without uploading: still out of balance.
+  CHECK(code_of(h.handle(close_request(claimed, "000013"))) == "95");
+
+  acq::message up{"0320"};
+  up.set(3, "000000");
+  up.set(4, "000000000300");
+  up.set(7, "0615231000");
+  up.set(11, "000014");
+  up.set(39, "Y1");
+  up.set(41, "TERM0001");
+  up.set(90,
+         "0220000009061512000000000000001"
+         "00000000000");
+  auto uploaded = h.handle(up);
+  CHECK(code_of(uploaded) == "00");
+  CHECK(uploaded.response->mti() == "0330");
+  CHECK(h.counts().uploads_added == 1);
+  CHECK(h.handle(up).response->get_or(39, "") == "00");  // a resend adds nothing
+  CHECK(h.counts().uploads_added == 1);
+  CHECK(h.terminals().at("TERM0001").open == claimed);
+
+  auto second = h.handle(close_request(claimed, "000015"));
+  CHECK(code_of(second) == "00");
+  CHECK(second.response->get_or(66, "") == "1");
+  CHECK(h.counts().batches_closed == 2);
+  CHECK(h.counts().ledger.debits == 3);
+  CHECK(h.counts().ledger.debit_amount == 13800);
+
+  acq::message bad{"0500"};
+  bad.set(7, "0615230000");
+  bad.set(11, "000016");
+  bad.set(41, "TERM0001");
+  CHECK(code_of(h.handle(bad)) == "30");
 }

@@ -540,10 +540,11 @@ TEST_CASE("binary length prefixes are table-driven too", "[codec][dialect]") {
   CHECK(used.err().code == "iso8583.field_too_long");
 }
 
-TEST_CASE("BCD and EBCDIC are designed in but report unsupported_encoding", "[codec][dialect]") {
+TEST_CASE("EBCDIC is designed in but reports unsupported_encoding", "[codec][dialect]") {
+  // BCD used to be in this test too; it is implemented now (test_codec_bcd.cpp).
   dialect d = iso87();
-  d.name = "test-bcd";
-  d.fields[3].value_encoding = encoding::bcd;
+  d.name = "test-ebcdic";
+  d.fields[3].value_encoding = encoding::ebcdic;
   d.fields[35].prefix_encoding = encoding::ebcdic;
   message m{"0200"};
   m.set(3, "000000");
@@ -553,6 +554,27 @@ TEST_CASE("BCD and EBCDIC are designed in but report unsupported_encoding", "[co
   CHECK(pack_error(m, &d).code == "iso8583.unsupported_encoding");
   CHECK(unpack_error(wire::build({a("0200"), h("2000000000000000"), h("000000")}), &d) ==
         "iso8583.unsupported_encoding");
+  d = iso87();
+  d.mti_encoding = encoding::ebcdic;
+  CHECK(pack_error(m, &d).code == "iso8583.unsupported_encoding");
+  CHECK(unpack_error(wire::build({a("0200")}), &d) == "iso8583.unsupported_encoding");
+}
+
+TEST_CASE("a BCD field in an otherwise ASCII table is table-driven too", "[codec][dialect]") {
+  dialect d = iso87();
+  d.name = "test-bcd-field";
+  d.fields[3].value_encoding = encoding::bcd;    // n 6 -> 3 bytes
+  d.fields[35].prefix_encoding = encoding::bcd;  // LL -> 1 BCD byte, value stays ASCII
+  message m{"0200"};
+  m.set(3, "090000");
+  m.set(35, "4761=2512");
+  auto p = pack(d, m);
+  REQUIRE(p.has_value());
+  CHECK(wire::first_difference(
+            *p, wire::build({a("0200"), h("2000000020000000"), h("090000"), h("09"), a("4761=2512")})) == "");
+  auto back = unpack(d, *p);
+  REQUIRE(back.has_value());
+  CHECK(*back == m);
 }
 
 TEST_CASE("every field of iso87-ascii round-trips at its maximum size", "[codec]") {

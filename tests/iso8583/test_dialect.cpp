@@ -19,14 +19,18 @@ const dialect& iso87() {
 
 }  // namespace
 
-TEST_CASE("find_dialect knows iso87-ascii and nothing else", "[dialect]") {
+TEST_CASE("find_dialect knows iso87-ascii and iso87-bcd and nothing else", "[dialect]") {
   CHECK(find_dialect("iso87-ascii") != nullptr);
   CHECK(find_dialect("iso87-ascii")->name == "iso87-ascii");
+  CHECK(find_dialect("iso87-bcd") != nullptr);
+  CHECK(find_dialect("iso87-bcd")->name == "iso87-bcd");
   CHECK(find_dialect("") == nullptr);
   CHECK(find_dialect("iso93-binary") == nullptr);
+  CHECK(find_dialect("ISO87-BCD") == nullptr);
   const auto names = dialect_names();
-  REQUIRE(names.size() == 1);
+  REQUIRE(names.size() == 2);
   CHECK(names[0] == "iso87-ascii");
+  CHECK(names[1] == "iso87-bcd");
 }
 
 TEST_CASE("iso87-ascii field formats match ISO 8583:1987", "[dialect]") {
@@ -154,4 +158,86 @@ TEST_CASE("DIALECTS.md carries the current iso87-ascii table", "[dialect][docs]"
   const std::string table = spec_table(iso87());
   const std::string rows = table.substr(table.find("| field |"));
   CHECK(doc.find(rows) != std::string::npos);  // regenerate the table in DIALECTS.md if this fails
+  const std::string bcd_table = spec_table(*find_dialect("iso87-bcd"));
+  CHECK(doc.find(bcd_table.substr(bcd_table.find("| field |"))) != std::string::npos);
+}
+
+// ---- iso87-bcd ------------------------------------------------------------------------------
+
+namespace {
+
+const dialect& iso87_bcd() {
+  const dialect* d = find_dialect("iso87-bcd");
+  REQUIRE(d != nullptr);
+  return *d;
+}
+
+}  // namespace
+
+TEST_CASE("iso87-bcd has the iso87-ascii fields with BCD numerics and prefixes", "[dialect][bcd]") {
+  const dialect& b = iso87_bcd();
+  CHECK(b.mti_encoding == encoding::bcd);
+  CHECK(b.bitmap == bitmap_encoding::binary);
+  CHECK(validate_dialect(b).empty());
+  for (int i = 1; i <= max_field; ++i) {
+    INFO("field " << i);
+    const field_spec* f = b.field(i);
+    const field_spec* base = iso87().field(i);
+    REQUIRE(f != nullptr);
+    // Same data element: size, length type, content class, padding, name, card-data flag.
+    CHECK(format_field(*f) == format_field(*base));
+    CHECK(f->length == base->length);
+    CHECK(f->pad == base->pad);
+    CHECK(f->name == base->name);
+    CHECK(f->card_data == base->card_data);
+    // Encodings by content class.
+    switch (f->content) {
+      case content_type::n:
+      case content_type::z:
+      case content_type::xn:
+        CHECK(f->value_encoding == encoding::bcd);
+        break;
+      case content_type::an:
+      case content_type::ans:
+        CHECK(f->value_encoding == encoding::ascii);
+        break;
+      case content_type::b:
+        CHECK(f->value_encoding == encoding::binary);
+        break;
+    }
+    if (f->length != length_type::fixed) CHECK(f->prefix_encoding == encoding::bcd);
+  }
+}
+
+TEST_CASE("iso87-bcd spec table rows for the fields of the brief", "[dialect][bcd]") {
+  const std::string t = spec_table(iso87_bcd());
+  CHECK(t.find("Dialect iso87-bcd") != std::string::npos);
+  CHECK(t.find("MTI: 4 digits in 2 BCD bytes. Bitmaps: 8 binary bytes each.") != std::string::npos);
+  CHECK(t.find("| 2 | Primary account number (PAN) | n..19 | LL (1 BCD byte) | BCD | - | yes |") !=
+        std::string::npos);
+  CHECK(t.find("| 3 | Processing code | n 6 | - | BCD | left '0' |  |") != std::string::npos);
+  CHECK(t.find("| 35 | Track 2 data | z..37 | LL (1 BCD byte) | BCD, separator nibble D | - | yes |") !=
+        std::string::npos);
+  CHECK(t.find("| 28 | Amount, transaction fee | xn 9 | - | ASCII sign + BCD | - |  |") != std::string::npos);
+  CHECK(t.find("| 41 | Card acceptor terminal identification | ans 8 | - | ASCII | right ' ' |  |") !=
+        std::string::npos);
+  CHECK(t.find("| 48 | Additional data - private | ans...999 | LLL (2 BCD bytes) | ASCII | - |  |") !=
+        std::string::npos);
+  CHECK(t.find("| 52 | Personal identification number data (PIN block) | b 8 | - | binary | - | yes |") !=
+        std::string::npos);
+  CHECK(
+      t.find("| 55 | ICC data (EMV TLV; ISO reserved) | b...999 | LLL (2 BCD bytes) | binary | - | yes |") !=
+      std::string::npos);
+}
+
+TEST_CASE("validate_dialect reports BCD on text or binary content and unsupported MTI encodings",
+          "[dialect][bcd]") {
+  dialect d = iso87_bcd();
+  d.fields[37].value_encoding = encoding::bcd;  // an
+  d.fields[55].value_encoding = encoding::bcd;  // b: also breaks "b needs binary"
+  d.mti_encoding = encoding::binary;
+  const auto problems = validate_dialect(d);
+  REQUIRE(problems.size() == 4);
+  CHECK(problems[0] == "MTI: binary encoding is not supported");
+  CHECK(problems[1] == "field 37: BCD encoding on an content (n, z and xn only)");
 }

@@ -19,5 +19,11 @@ using runner = std::function<int()>;
 void add_config_commands(CLI::App& app, runner& run);
 // `journal orders --db PATH [--date D] [--till T] [--state S] [--format table|csv|json]`
 void add_journal_commands(CLI::App& app, runner& run);
+// `dukpt ipek|decrypt-data --bdk HEX --ksn HEX [--data HEX] [--aes]` (test keys only)
+void add_dukpt_commands(CLI::App& app, runner& run);
+// `pinblock decode --format 0|1|3|4 --block HEX [--pan DIGITS] [--key HEX]` (test keys only)
+void add_pinblock_commands(CLI::App& app, runner& run);
+// `iso8583 decode --dialect NAME [--framing NAME] [--hex HEX | --file PATH] [--raw]` (card data masked)
+void add_iso8583_commands(CLI::App& app, runner& run);
 
 }  // namespace eftctl

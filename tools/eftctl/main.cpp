@@ -13,12 +13,15 @@ int main(int argc, char** argv) {
     app.footer(
         "Exit codes:\n"
         "  0  success\n"
-        "  1  problems found (e.g. config check reported errors)\n"
-        "  2  bad command line\n"
+        "  1  problems found (e.g. config check reported errors, a PIN block does not decode)\n"
+        "  2  bad command line or input (e.g. a frame that does not decode)\n"
         "  3  a file or the journal cannot be read");
     eftctl::runner run;
     eftctl::add_config_commands(app, run);
     eftctl::add_journal_commands(app, run);
+    eftctl::add_dukpt_commands(app, run);
+    eftctl::add_pinblock_commands(app, run);
+    eftctl::add_iso8583_commands(app, run);
     try {
       app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {

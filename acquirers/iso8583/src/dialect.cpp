@@ -21,6 +21,7 @@ struct registry_entry {
 
 constexpr registry_entry registry[] = {
     {"iso87-ascii", &detail::iso87_ascii},
+    {"iso87-bcd", &detail::iso87_bcd},
 };
 
 std::string_view content_name(content_type c) {
@@ -53,6 +54,26 @@ std::string_view encoding_name(encoding e) {
       return "EBCDIC";
   }
   return "?";
+}
+
+// The encoding column: BCD needs a word on the two content classes it treats specially.
+std::string_view value_encoding_text(const field_spec& f) {
+  if (f.value_encoding == encoding::bcd) {
+    if (f.content == content_type::z) return "BCD, separator nibble D";
+    if (f.content == content_type::xn) return "ASCII sign + BCD";
+  }
+  return encoding_name(f.value_encoding);
+}
+
+std::string mti_text(const dialect& d) {
+  switch (d.mti_encoding) {
+    case encoding::bcd:
+      return "4 digits in 2 BCD bytes";
+    case encoding::ascii:
+      return "4 ASCII digits";
+    default:
+      return fmt::format("4 digits, {}", encoding_name(d.mti_encoding));
+  }
 }
 
 std::string_view padding_name(padding p) {
@@ -114,8 +135,7 @@ std::string format_field(const field_spec& f) {
 std::string spec_table(const dialect& d) {
   std::string out = fmt::format("Dialect {}: {}\n", d.name, d.title);
   out +=
-      fmt::format("MTI: 4 digits, {}. Bitmaps: {}. Sizes: characters, b fields in bytes.\n\n",
-                  encoding_name(d.mti_encoding),
+      fmt::format("MTI: {}. Bitmaps: {}. Sizes: digits or characters, b fields in bytes.\n\n", mti_text(d),
                   d.bitmap == bitmap_encoding::binary ? "8 binary bytes each" : "16 ASCII hex digits each");
   out += "| field | name | format | length prefix | encoding | padding | card data |\n";
   out += "|---|---|---|---|---|---|---|\n";
@@ -123,7 +143,7 @@ std::string spec_table(const dialect& d) {
     const auto* f = d.field(i);
     if (!f) continue;
     out += fmt::format("| {} | {} | {} | {} | {} | {} | {} |\n", f->number, f->name, format_field(*f),
-                       prefix_text(*f), encoding_name(f->value_encoding), padding_name(f->pad),
+                       prefix_text(*f), value_encoding_text(*f), padding_name(f->pad),
                        f->card_data ? "yes" : "");
   }
   return out;
@@ -131,6 +151,8 @@ std::string spec_table(const dialect& d) {
 
 std::vector<std::string> validate_dialect(const dialect& d) {
   std::vector<std::string> problems;
+  if (d.mti_encoding != encoding::ascii && d.mti_encoding != encoding::bcd)
+    problems.push_back(fmt::format("MTI: {} encoding is not supported", encoding_name(d.mti_encoding)));
   const auto* bitmap = d.field(1);
   if (!bitmap || bitmap->length != length_type::fixed || bitmap->content != content_type::b ||
       bitmap->size != 8)
@@ -148,6 +170,10 @@ std::vector<std::string> validate_dialect(const dialect& d) {
     if (is_b != (f.value_encoding == encoding::binary))
       problems.push_back(
           fmt::format("field {}: b content needs binary encoding and only b content may use it", i));
+    if (f.value_encoding == encoding::bcd && f.content != content_type::n && f.content != content_type::z &&
+        f.content != content_type::xn)
+      problems.push_back(
+          fmt::format("field {}: BCD encoding on {} content (n, z and xn only)", i, content_name(f.content)));
     if (f.pad != padding::none && f.length != length_type::fixed)
       problems.push_back(fmt::format("field {}: padding on a variable-length field", i));
     if (f.pad == padding::left_zero && f.content != content_type::n)

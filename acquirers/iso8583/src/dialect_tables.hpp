@@ -7,5 +7,6 @@
 namespace eftd::acq::detail {
 
 const dialect& iso87_ascii();
+const dialect& iso87_bcd();
 
 }  // namespace eftd::acq::detail

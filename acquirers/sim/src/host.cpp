@@ -38,6 +38,28 @@ std::string ledger_key(std::string_view terminal, std::string_view stan, std::st
   return fmt::format("{}|{}|{}", terminal, stan, when);
 }
 
+bool approved(std::string_view code) {
+  return code == "00" || code == "10";
+}
+
+// The request's own key (41|11|7), when all three are present.
+std::optional<std::string> own_key(const acq::message& m) {
+  const auto terminal = m.get(41), stan = m.get(11), when = m.get(7);
+  if (!terminal || !stan || !when) return std::nullopt;
+  return ledger_key(*terminal, *stan, *when);
+}
+
+// Field 90: original MTI (4), STAN (6), transmission date-time (10), acquirer id (11),
+// forwarding id (11).
+struct original_data {
+  std::string_view mti, stan, when;
+};
+std::optional<original_data> original_of(const acq::message& m) {
+  auto orig = m.get(90);
+  if (!orig || orig->size() != 42) return std::nullopt;
+  return original_data{orig->substr(0, 4), orig->substr(4, 6), orig->substr(10, 10)};
+}
+
 }  // namespace
 
 result<suffix_rule> parse_suffix_rule(std::string_view text) {
@@ -52,6 +74,72 @@ result<suffix_rule> parse_suffix_rule(std::string_view text) {
   if (code.size() != 2 || !alnum(code[0]) || !alnum(code[1]))
     return make_error("sim.bad_rule", fmt::format("rule '{}': CODE must be 2 characters (0-9, A-Z)", text));
   return suffix_rule{std::string{suffix}, std::string{code}};
+}
+
+std::string_view to_string(fault f) noexcept {
+  switch (f) {
+    case fault::none:
+      return "none";
+    case fault::drip:
+      return "drip";
+    case fault::duplicate:
+      return "duplicate";
+    case fault::wrong_stan:
+      return "wrong-stan";
+    case fault::reset:
+      return "reset";
+    case fault::after_reversal:
+      return "after-reversal";
+  }
+  return "?";
+}
+
+batch_totals& batch_totals::operator+=(const batch_totals& o) noexcept {
+  credits += o.credits;
+  credit_reversals += o.credit_reversals;
+  debits += o.debits;
+  debit_reversals += o.debit_reversals;
+  credit_amount += o.credit_amount;
+  credit_reversal_amount += o.credit_reversal_amount;
+  debit_amount += o.debit_amount;
+  debit_reversal_amount += o.debit_reversal_amount;
+  return *this;
+}
+
+void set_reconciliation_fields(acq::message& m, const batch_totals& t) {
+  m.set(74, fmt::format("{:010}", t.credits));
+  m.set(75, fmt::format("{:010}", t.credit_reversals));
+  m.set(76, fmt::format("{:010}", t.debits));
+  m.set(77, fmt::format("{:010}", t.debit_reversals));
+  m.set(86, fmt::format("{:016}", t.credit_amount));
+  m.set(87, fmt::format("{:016}", t.credit_reversal_amount));
+  m.set(88, fmt::format("{:016}", t.debit_amount));
+  m.set(89, fmt::format("{:016}", t.debit_reversal_amount));
+  const auto net = t.net();
+  m.set(97, fmt::format("{}{:016}", net > 0 ? 'D' : 'C', net < 0 ? -net : net));
+}
+
+result<batch_totals> reconciliation_fields(const acq::message& m) {
+  batch_totals t;
+  const auto number = [&](int field, auto& out) -> status {
+    const auto v = parse_amount(m.get_or(field, ""));
+    if (!v) return make_error("sim.bad_totals", fmt::format("field {} missing or not numeric", field));
+    out = static_cast<std::remove_reference_t<decltype(out)>>(*v);
+    return status{};
+  };
+  for (auto st :
+       {number(74, t.credits), number(75, t.credit_reversals), number(76, t.debits),
+        number(77, t.debit_reversals), number(86, t.credit_amount), number(87, t.credit_reversal_amount),
+        number(88, t.debit_amount), number(89, t.debit_reversal_amount)})
+    if (!st) return st.err();
+  // 97 must agree with the rest: a sign and the net in minor units. Zero may carry either sign.
+  const auto net = m.get_or(97, "");
+  const auto digits = parse_amount(net.empty() ? net : net.substr(1));
+  if (net.empty() || (net[0] != 'C' && net[0] != 'D') || !digits)
+    return make_error("sim.bad_totals", "field 97 missing or not a sign and digits");
+  const std::int64_t value = net[0] == 'D' ? *digits : -*digits;
+  if (value != t.net()) return make_error("sim.bad_totals", "field 97 is not the net of fields 86-89");
+  return t;
 }
 
 acq::message host::response_to(const acq::message& req) {
@@ -74,8 +162,14 @@ outcome host::handle(const acq::message& req) {
     case '1':
     case '2':
       return authorize(req);
+    case '3':
+      if (mti[2] == '2') return upload(req);
+      break;
     case '4':
       return reverse(req);
+    case '5':
+      if (mti[2] == '0') return reconcile(req);
+      break;
     case '8':
       if (mti[2] == '0') return network(req);
       break;
@@ -100,6 +194,10 @@ outcome host::authorize(const acq::message& req) {
 
   const auto amount = parse_amount(amount_text);
   const auto pan = pan_of(req);
+  // Field 3 positions 1-2: the transaction type (00 purchase, 20 refund, 31 balance inquiry).
+  const auto pcode = req.get_or(3, "000000");
+  const bool credit = pcode.substr(0, 2) == "20";
+  const bool inquiry = pcode.substr(0, 2) == "31";
   const auto terminal = req.get(41), stan = req.get(11), when = req.get(7);
 
   std::string code = "00";
@@ -147,49 +245,233 @@ outcome host::authorize(const acq::message& req) {
     }
   }
 
-  if (code == "00") {
+  // Partial approval: decided like an approval, for part of the amount.
+  std::optional<std::int64_t> partial;
+  if (code == "00" && !inquiry && !credit) {
+    for (const auto& r : rules_.partial_amount_suffixes) {
+      if (ends_with(amount_text, r.suffix)) {
+        partial = *amount * r.percent / 100;
+        code = "10";
+        note = fmt::format("partial approval rule {}: {}%", r.suffix, r.percent);
+      }
+    }
+  }
+  if (code == "10" && partial) {
     ++totals_.approved;
-    totals_.approved_amount += *amount;
+    totals_.approved_amount += *partial;
+  } else if (code == "00" && inquiry) {
+    ++totals_.inquiries;
+  } else if (code == "00") {
+    ++totals_.approved;
+    (credit ? totals_.refund_amount : totals_.approved_amount) += *amount;
   } else {
     ++totals_.declined;
   }
-  if (key) ledger_[*key] = ledger_entry{req.mti(), *amount, code, !silent, false};
+  if (key) {
+    // Only financial messages settle: a 0100 authorization is settled by its 0220 completion.
+    const bool settles = req.mti()[1] == '2' && !inquiry && approved(code);
+    auto& entry = ledger_[*key] = ledger_entry{
+        req.mti(), inquiry ? 0 : partial.value_or(*amount), code, !silent, false, credit, settles, false};
+    if (settles) settle(*terminal, entry, false);
+  }
   if (silent) {
     ++totals_.unanswered;
     return {action::no_reply, std::nullopt, fmt::format("no-reply rule; decided {} ({})", code, note)};
   }
   acq::message resp = response_to(req);
   resp.set(39, code);
-  if (code == "00") resp.set(38, fmt::format("{:06}", sequence_ % 1'000'000));
-  return {action::reply, std::move(resp), std::move(note)};
+  if (code == "00" || code == "10") resp.set(38, fmt::format("{:06}", sequence_ % 1'000'000));
+  if (partial) resp.set(4, fmt::format("{:012}", *partial));
+  if (code == "00" && inquiry) {
+    // Field 54: account type 00, amount type 02 (available balance), currency of field 49,
+    // sign, 12-digit amount.
+    const auto cur = req.get_or(49, "000");
+    resp.set(54, fmt::format("0002{:0>3}{}{:012}", cur, rules_.balance < 0 ? 'D' : 'C',
+                             rules_.balance < 0 ? -rules_.balance : rules_.balance));
+  }
+  std::uint32_t delay = 0;
+  for (const auto& d : rules_.delay_amount_suffixes)
+    if (!amount_text.empty() && ends_with(amount_text, d.suffix)) delay = d.delay_ms;
+  outcome o{action::reply, std::move(resp), std::move(note), delay};
+  if (key) o.transaction_key = *key;
+  apply_fault(amount_text, o);
+  return o;
+}
+
+void host::apply_fault(std::string_view amount, outcome& o) {
+  if (amount.empty()) return;
+  for (const auto& f : rules_.faults) {
+    if (!ends_with(amount, f.suffix)) continue;
+    // Without a ledger key (a format error) nothing could release a held answer.
+    if (f.kind == fault::after_reversal && o.transaction_key.empty()) return;
+    o.how = f.kind;
+    o.drip_ms = f.drip_ms;
+    if (f.kind == fault::wrong_stan) {
+      // Any other STAN: the answer no longer matches the request's key.
+      const auto stan = parse_amount(o.response->get_or(11, "0")).value_or(0);
+      o.response->set(11, fmt::format("{:06}", (stan + 1) % 1'000'000));
+    }
+    if (f.kind == fault::reset || f.kind == fault::after_reversal) {
+      // The answer may never arrive: the ledger must say so until it does.
+      if (auto it = ledger_.find(o.transaction_key); it != ledger_.end()) it->second.answered = false;
+    }
+    ++totals_.faults;
+    o.note += fmt::format("; fault {} (amount suffix {})", to_string(f.kind), f.suffix);
+    return;
+  }
+}
+
+void host::settle(std::string_view terminal, const ledger_entry& e, bool reversal) {
+  batch_totals d;
+  if (e.credit) {
+    (reversal ? d.credit_reversals : d.credits) = 1;
+    (reversal ? d.credit_reversal_amount : d.credit_amount) = e.amount;
+  } else {
+    (reversal ? d.debit_reversals : d.debits) = 1;
+    (reversal ? d.debit_reversal_amount : d.debit_amount) = e.amount;
+  }
+  terminals_[std::string{terminal}].open += d;
+  totals_.ledger += d;
 }
 
 outcome host::reverse(const acq::message& req) {
+  const auto self = own_key(req);
+  if (self) {
+    if (auto seen = answered_.find(*self); seen != answered_.end()) {
+      // The same reversal again (a 0401/0421 repeat, or a resend): the first answer, nothing
+      // reversed twice.
+      ++totals_.reversal_repeats;
+      acq::message resp = seen->second;
+      resp.set_mti(acq::response_mti_for(req.mti()).value_or(""));
+      outcome o{action::reply, std::move(resp), "reversal seen before: answered again"};
+      if (auto orig = original_of(req)) o.transaction_key = ledger_key(*req.get(41), orig->stan, orig->when);
+      return o;
+    }
+  }
   ++totals_.reversals;
   acq::message resp = response_to(req);
   const auto terminal = req.get(41);
   std::optional<std::string_view> stan = req.get(11), when = req.get(7);
-  if (auto orig = req.get(90); orig && orig->size() == 42) {
-    // Field 90: original MTI (4), STAN (6), transmission date-time (10), acquirer id (11),
-    // forwarding id (11).
-    stan = orig->substr(4, 6);
-    when = orig->substr(10, 10);
+  if (auto orig = original_of(req)) {
+    stan = orig->stan;
+    when = orig->when;
   }
   if (!terminal || !stan || !when) {
     resp.set(39, "30");
     return {action::reply, std::move(resp), "format error: reversal without 41 and 11/7 or 90"};
   }
+  const auto key = ledger_key(*terminal, *stan, *when);
   std::string note = "reversal of an unknown transaction accepted";
-  auto it = ledger_.find(ledger_key(*terminal, *stan, *when));
+  auto it = ledger_.find(key);
   if (it != ledger_.end() && !it->second.reversed) {
     it->second.reversed = true;
     ++totals_.reversed;
-    if (it->second.response_code == "00") totals_.approved_amount -= it->second.amount;
+    if (approved(it->second.response_code))
+      (it->second.credit ? totals_.refund_amount : totals_.approved_amount) -= it->second.amount;
+    if (it->second.settles) settle(*terminal, it->second, true);
     note = "reversed";
   } else if (it != ledger_.end()) {
     note = "already reversed";
   }
   resp.set(39, "00");
+  if (self) answered_[*self] = resp;
+  outcome o{action::reply, std::move(resp), std::move(note)};
+  o.transaction_key = key;
+  return o;
+}
+
+outcome host::upload(const acq::message& req) {
+  const auto self = own_key(req);
+  if (self) {
+    if (auto seen = answered_.find(*self); seen != answered_.end()) {
+      acq::message resp = seen->second;
+      resp.set_mti(acq::response_mti_for(req.mti()).value_or(""));
+      return {action::reply, std::move(resp), "batch upload seen before: answered again"};
+    }
+  }
+  acq::message resp = response_to(req);
+  const auto orig = original_of(req);
+  const auto amount = parse_amount(req.get_or(4, ""));
+  if (!self || !orig || !amount) {
+    resp.set(39, "30");
+    return {action::reply, std::move(resp), "format error: 0320 without 4, 7, 11, 41 or a 42-digit 90"};
+  }
+  ++totals_.uploads;
+  const std::string terminal{*req.get(41)};
+  auto& t = terminals_[terminal];
+  ++t.uploads;
+  const auto key = ledger_key(terminal, orig->stan, orig->when);
+  std::string note = "batch upload: transaction known";
+  if (auto it = ledger_.find(key); it != ledger_.end()) {
+    it->second.uploaded = true;
+  } else {
+    // A transaction the host never saw (offline approval, lost request): the terminal's record
+    // is what settles, so it joins the ledger.
+    const auto pcode = req.get_or(3, "000000");
+    const auto code = std::string{req.get_or(39, "00")};
+    const bool offline_approved = code == "Y1" || code == "Y3";
+    ledger_entry e{std::string{orig->mti},
+                   *amount,
+                   code,
+                   true,
+                   false,
+                   pcode.substr(0, 2) == "20",
+                   orig->mti.size() == 4 && orig->mti[1] == '2' && (approved(code) || offline_approved),
+                   true};
+    if (e.settles) settle(terminal, e, false);
+    ledger_.emplace(key, std::move(e));
+    ++totals_.uploads_added;
+    note = "batch upload: transaction added to the ledger";
+  }
+  resp.set(39, "00");
+  answered_[*self] = resp;
+  return {action::reply, std::move(resp), std::move(note)};
+}
+
+outcome host::reconcile(const acq::message& req) {
+  const auto self = own_key(req);
+  if (self) {
+    if (auto seen = answered_.find(*self); seen != answered_.end()) {
+      // A 0501 after a lost 0510, or a resend: the first answer; the batch closes only once.
+      acq::message resp = seen->second;
+      resp.set_mti(acq::response_mti_for(req.mti()).value_or(""));
+      return {action::reply, std::move(resp), "reconciliation seen before: answered again"};
+    }
+  }
+  acq::message resp{acq::response_mti_for(req.mti()).value_or("")};
+  for (int f : {3, 7, 11, 15, 41, 42})
+    if (auto v = req.get(f)) resp.set(f, std::string{*v});
+  const auto theirs = reconciliation_fields(req);
+  if (!self || !theirs) {
+    resp.set(39, "30");
+    return {action::reply, std::move(resp),
+            fmt::format("format error: {}", self ? theirs.err().message : "0500 without 7, 11 or 41")};
+  }
+  ++totals_.reconciliations;
+  auto& t = terminals_[std::string{*req.get(41)}];
+  std::string note;
+  if (*theirs == t.open || (t.out_of_balance && t.uploads > 0)) {
+    // After a batch upload the host settles at its own figures, which now include every
+    // transaction the terminal uploaded.
+    note = *theirs == t.open ? "in balance: batch closed"
+                             : "closed after batch upload at the host's figures (terminal's differ)";
+    t.open = {};
+    t.out_of_balance = false;
+    t.uploads = 0;
+    ++t.batches_closed;
+    ++totals_.batches_closed;
+    resp.set(39, "00");
+    resp.set(66, "1");
+  } else {
+    t.out_of_balance = true;
+    t.uploads = 0;
+    ++totals_.out_of_balance;
+    note = fmt::format("out of balance: host has {} debits, {} credits, net {}", t.open.debits,
+                       t.open.credits, t.open.net());
+    resp.set(39, "95");
+    resp.set(66, "2");
+  }
+  answered_[*self] = resp;
   return {action::reply, std::move(resp), std::move(note)};
 }
 
@@ -207,9 +489,16 @@ std::string host::summary_line() const {
   return fmt::format(
       "SUMMARY {{\"requests\":{},\"approved\":{},\"declined\":{},\"reversals\":{},\"reversed\":{},"
       "\"unanswered\":{},\"disconnects\":{},\"network\":{},\"malformed\":{},\"ignored\":{},"
-      "\"approved_amount\":{}}}",
+      "\"approved_amount\":{},\"refund_amount\":{},\"inquiries\":{},\"reversal_repeats\":{},"
+      "\"faults\":{},\"reconciliations\":{},\"out_of_balance\":{},\"batches_closed\":{},"
+      "\"uploads\":{},\"uploads_added\":{},\"ledger\":{{\"debits\":{},\"debit_amount\":{},"
+      "\"debit_reversals\":{},\"debit_reversal_amount\":{},\"credits\":{},\"credit_amount\":{},"
+      "\"credit_reversals\":{},\"credit_reversal_amount\":{},\"net_amount\":{}}}}}",
       t.requests, t.approved, t.declined, t.reversals, t.reversed, t.unanswered, t.disconnects, t.network,
-      t.malformed, t.ignored, t.approved_amount);
+      t.malformed, t.ignored, t.approved_amount, t.refund_amount, t.inquiries, t.reversal_repeats, t.faults,
+      t.reconciliations, t.out_of_balance, t.batches_closed, t.uploads, t.uploads_added, t.ledger.debits,
+      t.ledger.debit_amount, t.ledger.debit_reversals, t.ledger.debit_reversal_amount, t.ledger.credits,
+      t.ledger.credit_amount, t.ledger.credit_reversals, t.ledger.credit_reversal_amount, t.ledger.net());
 }
 
 }  // namespace eftd::acqsim

@@ -6,6 +6,7 @@
 #include <array>
 #include <boost/asio.hpp>
 #include <csignal>
+#include <map>
 #include <ostream>
 
 #include "eftd/acq/codec.hpp"
@@ -24,7 +25,66 @@ struct context {
   host& decisions;
   const acq::dialect& dialect;
   acq::frame_codec codec;
+  // Answers held by the after-reversal fault, by transaction key. Shared by all connections
+  // (the reversal may come on a new one); everything runs on one thread.
+  std::map<std::string, bytes> held;
 };
+
+asio::awaitable<boost::system::error_code> write_all(tcp::socket& sock, const bytes& frame) {
+  auto [ec, n] = co_await asio::async_write(sock, asio::buffer(frame), as_tuple(use_awaitable));
+  co_return ec;
+}
+
+// Writes `frame` the way the outcome's fault says. Returns false when the connection is gone
+// (closed by the fault or by a write error).
+asio::awaitable<bool> deliver(tcp::socket& sock, context& ctx, const outcome& o, bytes& frame,
+                              std::uint64_t id) {
+  boost::system::error_code ec;
+  switch (o.how) {
+    case fault::after_reversal:
+      ctx.held[o.transaction_key] = std::move(frame);
+      spdlog::info("conn {}: answer held until its reversal arrives", id);
+      co_return true;
+    case fault::drip: {
+      // One byte per write, so the peer's reader sees every partial state of the frame.
+      asio::steady_timer gap(sock.get_executor());
+      for (std::size_t i = 0; i < frame.size() && !ec; ++i) {
+        auto [wec, n] =
+            co_await asio::async_write(sock, asio::buffer(frame.data() + i, 1), as_tuple(use_awaitable));
+        ec = wec;
+        if (ec || i + 1 == frame.size()) break;
+        gap.expires_after(std::chrono::milliseconds(o.drip_ms));
+        co_await gap.async_wait(as_tuple(use_awaitable));
+      }
+      break;
+    }
+    case fault::reset: {
+      // The header and part of the message, then RST (linger 0): the peer holds half a frame.
+      const bytes part(frame.begin(), frame.begin() + static_cast<std::ptrdiff_t>(frame.size() / 2));
+      ec = co_await write_all(sock, part);
+      boost::system::error_code ignored;
+      sock.set_option(asio::socket_base::linger(true, 0), ignored);
+      sock.close(ignored);
+      spdlog::info("conn {}: reset after {} of {} bytes (fault)", id, part.size(), frame.size());
+      co_return false;
+    }
+    case fault::duplicate:
+      ec = co_await write_all(sock, frame);
+      if (!ec) ec = co_await write_all(sock, frame);
+      break;
+    case fault::none:
+    case fault::wrong_stan:  // the host already altered field 11
+      ec = co_await write_all(sock, frame);
+      break;
+  }
+  if (ec) {
+    spdlog::info("conn {}: write failed ({}), closing", id, ec.message());
+    boost::system::error_code ignored;
+    sock.close(ignored);
+    co_return false;
+  }
+  co_return true;
+}
 
 void wipe(bytes& b) {
   if (!b.empty()) secure_wipe(b.data(), b.size());
@@ -94,13 +154,30 @@ asio::awaitable<void> session(tcp::socket sock, context& ctx, std::uint64_t id) 
             spdlog::error("conn {}: cannot frame the response: {}", id, framed.err().message);
             break;
           }
-          auto [wec, written] =
-              co_await asio::async_write(sock, asio::buffer(*framed), as_tuple(use_awaitable));
-          if (wec) {
-            spdlog::info("conn {}: write failed ({}), closing", id, wec.message());
-            sock.close(ignored);
-            co_return;
+          if (result.delay_ms > 0) {
+            // A slow issuer: this connection answers nothing else meanwhile, as a host
+            // that handles one request at a time per link would.
+            asio::steady_timer slow(sock.get_executor());
+            slow.expires_after(std::chrono::milliseconds(result.delay_ms));
+            co_await slow.async_wait(as_tuple(use_awaitable));
           }
+          if (request->mti()[1] == '4') {
+            // A reversal releases the answer the after-reversal fault held back: first the
+            // late answer to the original, then the reversal's own.
+            if (auto h = ctx.held.find(result.transaction_key); h != ctx.held.end()) {
+              bytes late = std::move(h->second);
+              ctx.held.erase(h);
+              const auto lec = co_await write_all(sock, late);
+              if (lec) {
+                spdlog::info("conn {}: write failed ({}), closing", id, lec.message());
+                sock.close(ignored);
+                co_return;
+              }
+              spdlog::info("conn {}: sent the held answer before the reversal's", id);
+            }
+          }
+          const bool open = co_await deliver(sock, ctx, result, *framed, id);
+          if (!open) co_return;
           spdlog::info("conn {}: answered {}", id, result.response->describe(ctx.dialect));
           break;
         }

@@ -153,8 +153,9 @@ class applier {
   std::optional<failure> operator()(const acquirer_message_written& r) {
     stmt s(
         prepare("INSERT INTO acquirer_messages(msg_id, op_id, original_msg_id, acquirer, terminal_id, mti,"
-                " stan, local_datetime, rrn, amount_minor, currency, state, created_ms, updated_ms)"
-                " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13)"));
+                " stan, local_datetime, rrn, amount_minor, currency, state, created_ms, updated_ms,"
+                " next_attempt_ms)"
+                " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13, ?14)"));
     if (!ok_) return prepare_failure();
     s.bind(1, r.msg_id);
     s.bind(2, r.op_id);
@@ -169,6 +170,7 @@ class applier {
     s.bind(11, r.currency);
     s.bind(12, r.state);
     s.bind(13, r.created_ms);
+    s.bind(14, r.next_attempt_ms);
     int rc = s.step();
     // The primary key (msg_id) and the acquirer key share the UNIQUE error code; the
     // message names the columns, so it tells which one was hit.
@@ -183,7 +185,9 @@ class applier {
     stmt s(
         prepare("UPDATE acquirer_messages SET state = coalesce(?2, state), rrn = coalesce(?3, rrn),"
                 " response_code = coalesce(?4, response_code), auth_code = coalesce(?5, auth_code),"
-                " updated_ms = ?6 WHERE msg_id = ?1 AND (?7 IS NULL OR state = ?7)"));
+                " updated_ms = ?6, attempts = coalesce(?8, attempts),"
+                " next_attempt_ms = coalesce(?9, next_attempt_ms), last_error = coalesce(?10, last_error)"
+                " WHERE msg_id = ?1 AND (?7 IS NULL OR state = ?7)"));
     if (!ok_) return prepare_failure();
     s.bind(1, r.msg_id);
     s.bind(2, r.state);
@@ -192,6 +196,9 @@ class applier {
     s.bind(5, r.auth_code);
     s.bind(6, r.updated_ms);
     s.bind(7, r.expect_state);
+    s.bind(8, r.attempts);
+    s.bind(9, r.next_attempt_ms);
+    s.bind(10, r.last_error);
     if (auto f = done(s.step(), "acquirer_message_updated", "journal.duplicate_message")) return f;
     return check_updated("SELECT state FROM acquirer_messages WHERE msg_id = ?1", r.msg_id,
                          "acquirer_message_updated");

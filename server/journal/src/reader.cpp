@@ -23,7 +23,8 @@ constexpr const char* operation_columns =
 
 constexpr const char* message_columns =
     "msg_id, op_id, original_msg_id, acquirer, terminal_id, mti, stan, local_datetime, rrn,"
-    " amount_minor, currency, state, response_code, auth_code, created_ms, updated_ms";
+    " amount_minor, currency, state, response_code, auth_code, created_ms, updated_ms, attempts,"
+    " next_attempt_ms, last_error";
 
 order_row read_order(const stmt& s) {
   order_row r;
@@ -85,6 +86,9 @@ acquirer_message_row read_message(const stmt& s) {
   r.auth_code = s.opt_text(13);
   r.created_ms = s.int64(14);
   r.updated_ms = s.int64(15);
+  r.attempts = s.int64(16);
+  if (!s.is_null(17)) r.next_attempt_ms = s.int64(17);
+  r.last_error = s.opt_text(18);
   return r;
 }
 
@@ -319,6 +323,29 @@ result<std::vector<acquirer_message_row>> reader::in_doubt_messages() {
       "in_doubt_messages", [](stmt&) {}, read_message);
 }
 
+result<std::vector<acquirer_message_row>> reader::queued_messages(const std::string& acquirer) {
+  return impl_->rows<acquirer_message_row>(
+      std::string("SELECT ") + message_columns +
+          " FROM acquirer_messages WHERE state = 'pending' AND acquirer = ?1 ORDER BY created_ms, rowid",
+      "queued_messages", [&](stmt& s) { s.bind(1, acquirer); }, read_message);
+}
+
+result<std::vector<acquirer_message_row>> reader::reversals_of(const std::string& original_msg_id) {
+  return impl_->rows<acquirer_message_row>(
+      std::string("SELECT ") + message_columns +
+          " FROM acquirer_messages WHERE original_msg_id = ?1 AND mti LIKE '04%' ORDER BY created_ms, rowid",
+      "reversals_of", [&](stmt& s) { s.bind(1, original_msg_id); }, read_message);
+}
+
+result<std::optional<acquirer_message_row>> reader::message(const std::string& msg_id) {
+  auto r = impl_->rows<acquirer_message_row>(
+      std::string("SELECT ") + message_columns + " FROM acquirer_messages WHERE msg_id = ?1", "message",
+      [&](stmt& s) { s.bind(1, msg_id); }, read_message);
+  if (!r) return r.err();
+  if (r->empty()) return std::optional<acquirer_message_row>();
+  return std::optional<acquirer_message_row>(std::move(r->front()));
+}
+
 result<std::optional<operation_row>> reader::operation(const std::string& op_id) {
   auto r = impl_->rows<operation_row>(
       std::string("SELECT ") + operation_columns + " FROM operations WHERE op_id = ?1", "operation",
@@ -326,6 +353,18 @@ result<std::optional<operation_row>> reader::operation(const std::string& op_id)
   if (!r) return r.err();
   if (r->empty()) return std::optional<operation_row>();
   return std::optional<operation_row>(std::move(r->front()));
+}
+
+result<std::int64_t> reader::refunded_amount(const std::string& payment_op_id) {
+  auto r = impl_->rows<std::int64_t>(
+      "SELECT COALESCE(SUM(CASE WHEN o.state = 'approved' THEN COALESCE(o.approved_amount_minor, 0)"
+      "                         WHEN o.state = 'in_progress' THEN o.amount_minor ELSE 0 END), 0)"
+      " FROM operations op JOIN orders o ON o.order_id = op.order_id"
+      " WHERE op.parent_op_id = ?1 AND op.kind = 'refund'",
+      "refunded_amount", [&](stmt& s) { s.bind(1, payment_op_id); },
+      [](const stmt& s) { return s.int64(0); });
+  if (!r) return r.err();
+  return r->empty() ? std::int64_t{0} : r->front();
 }
 
 result<std::optional<stored_pan>> reader::operation_pan(const std::string& op_id) {

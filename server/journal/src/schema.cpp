@@ -125,9 +125,21 @@ CREATE INDEX messages_in_doubt       ON acquirer_messages(created_ms)
 CREATE INDEX events_by_order         ON events(order_id, event_id);
 )sql";
 
-constexpr std::array<migration, 2> all_migrations{{
+// Version 3: the store-and-forward reversal queue. A reversal is its own acquirer message
+// (mti 0400, original_msg_id = the message it reverses) that stays 'pending' until the
+// acquirer acknowledges it; attempts, the next attempt's time and the last error survive a
+// restart, so the queue resumes where it stopped.
+constexpr std::string_view v3_sql = R"sql(
+ALTER TABLE acquirer_messages ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0);
+ALTER TABLE acquirer_messages ADD COLUMN next_attempt_ms INTEGER;
+ALTER TABLE acquirer_messages ADD COLUMN last_error TEXT;
+CREATE INDEX messages_queued ON acquirer_messages(acquirer, created_ms) WHERE state = 'pending';
+)sql";
+
+constexpr std::array<migration, 3> all_migrations{{
     {1, "transaction model: orders, operations, acquirer messages, events, counters", v1_sql},
     {2, "indexes for report filters and recovery", v2_sql},
+    {3, "store-and-forward reversal queue: attempts, next attempt, last error", v3_sql},
 }};
 
 }  // namespace

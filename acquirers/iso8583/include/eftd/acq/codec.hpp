@@ -5,18 +5,20 @@
 //
 // Error codes:
 //   iso8583.truncated_mti         fewer bytes than the MTI needs
-//   iso8583.bad_mti               MTI is not 4 decimal digits (pack and unpack)
+//   iso8583.bad_mti               MTI is not 4 decimal digits (pack and unpack; BCD nibbles > 9)
 //   iso8583.truncated_bitmap      input ends inside the primary or secondary bitmap
 //   iso8583.bad_bitmap            a hex bitmap holds a non-hex character
 //   iso8583.unknown_field         a field (bit or message entry) not defined in the dialect
 //   iso8583.bad_field_number      pack(): a field number outside 2..128
 //   iso8583.truncated_field       input ends inside a field's length prefix or value
-//   iso8583.bad_length_prefix     a length prefix is not decimal digits
+//   iso8583.bad_length_prefix     a length prefix is not decimal digits (ASCII or BCD nibbles)
 //   iso8583.field_too_long        a length above the field's maximum (or fixed size)
 //   iso8583.bad_length            pack(): a fixed field without padding has the wrong length
-//   iso8583.bad_content           characters not allowed by the content type (n, an, ans, z, xn)
+//   iso8583.bad_content           characters not allowed by the content type (n, an, ans, z, xn),
+//                                 or a BCD pad nibble that is not 0
 //   iso8583.trailing_bytes        unpack(): bytes left after the last field in the bitmap
-//   iso8583.unsupported_encoding  the dialect uses an encoding not implemented yet (BCD, EBCDIC)
+//   iso8583.unsupported_encoding  the dialect uses an encoding not implemented (EBCDIC), or BCD
+//                                 on content it cannot carry (an, ans, b)
 #pragma once
 
 #include <cstddef>
@@ -54,7 +56,8 @@ result<message> unpack_prefix(const dialect& d, byte_view data, unpack_info& inf
 // Field-level building blocks (used by pack/unpack; exposed for golden tests of encodings).
 // Appends the field's wire form (length prefix + value) to `out`.
 status pack_field(const field_spec& spec, std::string_view value, bytes& out);
-// Decodes the field at the front of `in` into `value`; returns the bytes consumed.
+// Decodes the field at the front of `in` into `value`; returns the bytes consumed. On an
+// error `value` is empty (its previous content wiped).
 result<std::size_t> unpack_field(const field_spec& spec, byte_view in, std::string& value);
 
 }  // namespace eftd::acq

@@ -5,8 +5,10 @@
 // the bitmaps are encoded. The codec (codec.hpp) interprets the table; nothing about a
 // particular acquirer is hard-coded in it. A new acquirer is a new table, not a new class.
 //
-// Units: `length` counts characters for text content (n, an, ans, z, xn) and bytes for
-// binary content (b). ISO 8583 writes binary sizes in bits ("b 64"); here field 52 is b 8.
+// Units: `size` and a length prefix count characters (digits) for text content (n, an, ans,
+// z, xn) and bytes for binary content (b), whatever the wire encoding: a BCD "n..19" PAN of 16
+// digits has prefix 16 and takes 8 bytes. ISO 8583 writes binary sizes in bits ("b 64"); here
+// field 52 is b 8.
 #pragma once
 
 #include <array>
@@ -30,12 +32,18 @@ enum class length_type : std::uint8_t { fixed, llvar, lllvar };
 //   xn  a 'C' (credit) or 'D' (debit) sign followed by digits (fields 28-31, 97)
 enum class content_type : std::uint8_t { n, an, ans, b, z, xn };
 
-// Wire encoding of a value or of a length prefix.
+// Wire encoding of a value, of a length prefix, or of the MTI.
 //   ascii   one byte per character (also how ASCII length prefixes are written)
 //   binary  raw bytes (b fields); for a length prefix: a big-endian unsigned integer
-//   bcd     two digits per byte, left-padded with a zero nibble      (designed, not implemented)
+//           (LL: 1 byte, LLL: 2 bytes)
+//   bcd     packed BCD, two digits per byte; an odd digit count is left-padded with a zero
+//           nibble. Values: n digits; z digits with the track-2 separator as nibble 0xD ('='
+//           and 'D' both pack to it, unpack gives 'D'); xn the sign as one ASCII byte ('C' or
+//           'D') followed by the digits in BCD. Only n, z and xn content may use it.
+//           Prefixes: LL one byte (2 digits), LLL two bytes (4 digits, the first one 0).
+//           MTI: 2 bytes.
 //   ebcdic  one byte per character, code page 037                     (designed, not implemented)
-// The codec reports "iso8583.unsupported_encoding" for the designed-only encodings.
+// The codec reports "iso8583.unsupported_encoding" for the designed-only encoding.
 enum class encoding : std::uint8_t { ascii, binary, bcd, ebcdic };
 
 // Padding applied by pack() to a fixed-length value shorter than the spec.
@@ -66,7 +74,7 @@ inline constexpr int max_field = 128;
 struct dialect {
   std::string_view name;
   std::string_view title;
-  encoding mti_encoding = encoding::ascii;
+  encoding mti_encoding = encoding::ascii;  // ascii: 4 bytes, bcd: 2 bytes
   bitmap_encoding bitmap = bitmap_encoding::binary;
   std::array<field_spec, max_field + 1> fields{};  // index = field number; [0] unused
 
@@ -74,7 +82,7 @@ struct dialect {
   const field_spec* field(int number) const noexcept;
 };
 
-// The shipped dialects, by name ("iso87-ascii"). nullptr for an unknown name.
+// The shipped dialects, by name ("iso87-ascii", "iso87-bcd"). nullptr for an unknown name.
 const dialect* find_dialect(std::string_view name);
 // Names of every shipped dialect, for --help texts and config validation.
 std::vector<std::string_view> dialect_names();
@@ -88,8 +96,9 @@ std::string format_field(const field_spec& spec);
 std::string spec_table(const dialect& d);
 
 // Structural check of a table (used for shipped and future data-loaded dialects):
-// sizes within the prefix's range, binary content only with binary encoding, padding only on
-// fixed fields, field 1 reserved for the secondary bitmap. Returns one line per problem.
+// sizes within the prefix's range, binary content only with binary encoding, BCD only on
+// n/z/xn content, padding only on fixed fields, field 1 reserved for the secondary bitmap.
+// Returns one line per problem.
 std::vector<std::string> validate_dialect(const dialect& d);
 
 }  // namespace eftd::acq

@@ -7,17 +7,34 @@
 // executor or thread.
 //
 // Connection policy: the link connects lazily on the first request (connect_timeout bounds
-// resolve + connect). When the connection fails, every request in flight fails and the link
-// stays disconnected until the next request, which reconnects. Zero-length frames from the
-// host are keep-alives: consumed silently, never answered. A response that matches nothing
-// in flight (late after a timeout, or unknown) is logged via describe() and dropped.
+// resolve + connect). When `sign_on` is set, each new connection first sends 0800 with field
+// 70 = 001 and carries no request until the host answers it 00. When the connection fails,
+// every request in flight fails and the link stays disconnected until the next request, which
+// reconnects. When a connect (or sign-on) fails, the next attempt waits for a capped exponential
+// backoff (reconnect_backoff_initial, doubled per failure up to reconnect_backoff_max, reset by
+// a success); requests meanwhile fail at once with acq.connect_failed saying when the next
+// attempt is, so a dead host is not hammered and callers can fall back at once.
+//
+// Keep-alives and network management: zero-length frames from the host are keep-alives,
+// consumed silently and never answered. A host's echo test (0800/0801 with 70 = 301) is
+// answered once with 0810 (39 = 00); any 0810 the host sends is a response and is only ever
+// matched or dropped, never answered, so the two ends cannot ping-pong. With `echo_interval`
+// set, the link sends its own 0800/301 after that long without traffic on the connection; an
+// echo left unanswered for response_timeout drops the connection (acq.disconnected). Every
+// frame, message or network management, is written whole by one writer: nothing interleaves.
+// A response that matches nothing in flight (late after a timeout, a duplicate, or one with
+// an altered key) is logged via describe() and dropped.
+//
+// Trace: set_trace(true) logs every message sent and received (info level) via describe(),
+// which shows card-data fields (2, 14, 35, 52, 55, ...) only as their length.
 //
 // Error codes of request(), and whether the host may have seen the request (what a caller
 // needs to decide on a reversal):
 //   acq.bad_request          not sent: no response expected or a key field missing (names it)
 //   acq.encode_error         not sent: the message does not fit the dialect (names the field)
 //   acq.duplicate_request    not sent: a request with the same key is already in flight
-//   acq.connect_failed       not sent: resolve/connect failed or exceeded connect_timeout
+//   acq.connect_failed       not sent: resolve/connect failed or exceeded connect_timeout, the
+//                            sign-on was refused or unanswered, or the reconnect backoff runs
 //   acq.timeout              in doubt: sent, no response within response_timeout
 //   acq.disconnected         in doubt: the connection dropped (or close()) while waiting
 //   acq.decode_error         in doubt: the response (or the stream) could not be decoded
@@ -29,6 +46,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -46,6 +64,15 @@ struct link_config {
   std::chrono::milliseconds response_timeout{30000};
   std::string dialect = "iso87-ascii";
   frame_options framing{};  // 2-byte binary length header by default
+  bool sign_on = false;     // 0800/001 after each connect, before the first request
+  // Send 0800/301 after this long without traffic; zero: never.
+  std::chrono::milliseconds echo_interval{0};
+  // Wait before the next connect after a failed one: doubled per failure up to the maximum.
+  // Zero: reconnect on the next request, however often the host refuses.
+  std::chrono::milliseconds reconnect_backoff_initial{1000};
+  std::chrono::milliseconds reconnect_backoff_max{30000};
+  // Time source for the backoff (tests pin it); empty: std::chrono::steady_clock::now.
+  std::function<std::chrono::steady_clock::time_point()> clock;
 };
 
 struct link_stats {
@@ -56,6 +83,11 @@ struct link_stats {
   std::uint64_t keep_alives = 0;  // zero-length frames received
   std::uint64_t timeouts = 0;
   std::uint64_t decode_errors = 0;
+  std::uint64_t sign_ons = 0;          // sign-ons the host answered 00
+  std::uint64_t echoes_sent = 0;       // echo tests sent by the link (idle)
+  std::uint64_t echoes_answered = 0;   // host echo tests answered with 0810
+  std::uint64_t connect_failures = 0;  // connect or sign-on attempts that failed
+  std::uint64_t backoff_refusals = 0;  // requests refused at once during the backoff
 };
 
 class link : public std::enable_shared_from_this<link> {
@@ -80,6 +112,11 @@ class link : public std::enable_shared_from_this<link> {
   // connects again. An open connection keeps the link alive: call close() before dropping the
   // last reference.
   void close();
+
+  // Logs each message sent and received, card data masked. Takes effect for the next message;
+  // callable from any thread.
+  void set_trace(bool on) noexcept;
+  bool trace() const noexcept;
 
   const link_config& config() const noexcept;
   // A snapshot, taken on the link's strand.

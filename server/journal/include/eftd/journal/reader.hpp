@@ -76,6 +76,9 @@ struct acquirer_message_row {
   std::optional<std::string> auth_code;
   std::int64_t created_ms = 0;
   std::int64_t updated_ms = 0;
+  std::int64_t attempts = 0;                    // queued messages: sends so far
+  std::optional<std::int64_t> next_attempt_ms;  // queued messages: next send
+  std::optional<std::string> last_error;
 };
 
 struct event_row {
@@ -150,8 +153,22 @@ class reader {
   // Start-up recovery reverses or completes each of them.
   result<std::vector<acquirer_message_row>> in_doubt_messages();
 
+  // The store-and-forward queue of one acquirer: messages in state 'pending', oldest first.
+  result<std::vector<acquirer_message_row>> queued_messages(const std::string& acquirer);
+
+  // The reversals (mti 04xx rows) queued for one original request, in any state.
+  result<std::vector<acquirer_message_row>> reversals_of(const std::string& original_msg_id);
+
+  // One acquirer message by id.
+  result<std::optional<acquirer_message_row>> message(const std::string& msg_id);
+
   // One operation by id (e.g. to find the order of an in-doubt acquirer message).
   result<std::optional<operation_row>> operation(const std::string& op_id);
+
+  // What has been refunded against a payment operation: the approved amounts of refund orders
+  // whose refund operation names it as parent, plus the requested amounts of refunds still in
+  // progress (they may yet be approved). Refund limits are checked against this.
+  result<std::int64_t> refunded_amount(const std::string& payment_op_id);
 
   // The stored (encrypted) PAN of an operation, only when explicitly asked for.
   result<std::optional<stored_pan>> operation_pan(const std::string& op_id);

@@ -61,6 +61,13 @@ inline constexpr std::string_view timeout = "timeout";
 inline constexpr std::string_view reversal_pending = "reversal_pending";
 inline constexpr std::string_view reversed = "reversed";
 inline constexpr std::string_view failed = "failed";  // never left eftd; nothing to reverse
+// States of a queued reversal (a 0400 row): waiting to be (re)sent; acknowledged by the
+// acquirer; parked (the acquirer refuses its format: kept for people, never blocks the queue);
+// expired (not acknowledged within the acquirer's expiry: a case for people).
+inline constexpr std::string_view pending = "pending";
+inline constexpr std::string_view acknowledged = "acknowledged";
+inline constexpr std::string_view parked = "parked";
+inline constexpr std::string_view expired = "expired";
 }  // namespace message_states
 
 // --- orders -------------------------------------------------------------------------------
@@ -142,6 +149,7 @@ struct acquirer_message_written {
   std::string currency;
   std::string state;  // message_states
   std::int64_t created_ms = 0;
+  std::optional<std::int64_t> next_attempt_ms;  // queued messages: when to send (first) next
 };
 
 struct acquirer_message_updated {
@@ -151,6 +159,9 @@ struct acquirer_message_updated {
   std::optional<std::string> rrn;
   std::optional<std::string> response_code;
   std::optional<std::string> auth_code;
+  std::optional<std::int64_t> attempts;  // queued messages: sends so far
+  std::optional<std::int64_t> next_attempt_ms;
+  std::optional<std::string> last_error;  // why the last send failed (never card data)
   std::int64_t updated_ms = 0;
 };
 
