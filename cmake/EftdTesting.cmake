@@ -29,7 +29,8 @@ function(eftd_catch_test name)
   add_executable(${name} ${ARG_SOURCES})
   target_link_libraries(${name} PRIVATE eftd_catch_main ${ARG_DEPS})
   set_target_properties(${name} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
-  catch_discover_tests(${name} TEST_PREFIX "${name}:" TEST_LIST ${name}_TESTS)
+  # -w NoTests: a test name that CTest mangles (e.g. one with a ";") must fail, not pass empty.
+  catch_discover_tests(${name} TEST_PREFIX "${name}:" TEST_LIST ${name}_TESTS EXTRA_ARGS -w NoTests)
   # catch_discover_tests re-splits PROPERTIES several times, so list values (two labels,
   # two environment variables) cannot pass through it intact. Apply them from a second
   # include file that CTest reads after Catch's list of discovered tests.

@@ -7,7 +7,7 @@ EFTD_PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config git
   libboost1.81-dev libssl-dev openssl libsqlite3-dev sqlite3 libfmt-dev libspdlog-dev catch2
   libserialport-dev libusb-1.0-0-dev libtomlplusplus-dev nlohmann-json3-dev libcli11-dev
-  socat python3 clang libclang-rt-14-dev procps
+  socat python3 clang libclang-rt-14-dev procps tmux
 )
 
 eftd_install_deps() {

@@ -35,7 +35,10 @@ namespace {
 // ISO 8583 field 4 is n12: larger amounts cannot be sent to an acquirer at all.
 constexpr std::int64_t max_amount_minor = 999'999'999'999;
 
-constexpr std::string_view transaction_types[] = {"sale", "refund", "preauth", "completion", "cancel"};
+constexpr std::string_view transaction_types[] = {"sale",        "refund", "preauth",        "completion",
+                                                  "incremental", "cancel", "balance_inquiry"};
+constexpr std::string_view prompt_kinds[] = {"yes_no", "menu", "numeric", "text"};
+constexpr std::string_view prompt_stages[] = {"before_card", "after_card"};
 constexpr std::string_view log_levels[] = {"trace", "debug", "info", "warn", "error", "critical", "off"};
 constexpr std::string_view log_formats[] = {"text", "json"};
 
@@ -207,6 +210,17 @@ class section {
     return false;
   }
 
+  bool boolean(std::string_view key, bool& out) {
+    const toml::node* n = find(key);
+    if (n == nullptr) return false;
+    if (const auto* b = n->as_boolean()) {
+      out = b->get();
+      return true;
+    }
+    wrong_type(key, *n, "boolean");
+    return false;
+  }
+
   // Milliseconds, counts: 1..uint32 max.
   void positive_u32(std::string_view key, std::uint32_t& out, std::string_view unit = {}) {
     std::int64_t v = 0;
@@ -374,14 +388,32 @@ limits read_limits(section& parent, std::string_view key, diagnostics& diag) {
   return out;
 }
 
-void read_listener(section& parent, std::string_view key, listener& out, diagnostics& diag) {
+void read_listener(section& parent, std::string_view key, listener& out, diagnostics& diag,
+                   const fs::path& base) {
   const toml::table* t = parent.table(key);
   if (t == nullptr) return;
   section s(t, parent.key_path(key), diag);
   if (s.string("address", out.address) && out.address.empty())
     s.problem("address", s.find("address"), "must not be empty");
   s.port("port", out.port, /*allow_zero=*/true);
+  s.positive_u32("max_connections", out.max_connections);
+  s.positive_u32("max_per_address", out.max_per_address);
+  s.positive_u32("login_timeout_ms", out.login_timeout_ms, "milliseconds");
+  s.positive_u32("frame_timeout_ms", out.frame_timeout_ms, "milliseconds");
+  if (const toml::table* tt = s.table("tls")) {
+    section ts(tt, s.key_path("tls"), diag);
+    ts.path("cert_file", out.tls.cert_file, base);
+    ts.path("key_file", out.tls.key_file, base);
+    ts.path("client_ca_file", out.tls.client_ca_file, base);
+    if (out.tls.cert_file.empty()) ts.missing("cert_file");
+    if (out.tls.key_file.empty()) ts.missing("key_file");
+    ts.done();
+  }
   s.done();
+}
+
+bool loopback_address(std::string_view a) {
+  return a == "localhost" || a == "::1" || a.starts_with("127.");
 }
 
 bool valid_node_name(std::string_view n) {
@@ -406,6 +438,51 @@ bool check_id(section& s, std::string_view key, const std::string& id,
   return true;
 }
 
+void read_prompts(section& root, server_config& cfg, diagnostics& diag) {
+  std::map<std::string, std::size_t> ids;
+  for (auto [i, t] : root.table_array("prompts")) {
+    section s(t, fmt::format("prompts[{}]", i), diag);
+    prompt_rule p;
+    if (s.string("id", p.id, true)) {
+      if (!is_bare_key(p.id))
+        s.problem("id", s.find("id"), "must be letters, digits, '-', '_'");
+      else
+        check_id(s, "id", p.id, ids, "prompt id", i);
+    }
+    if (s.string("stage", p.stage) && !one_of(p.stage, prompt_stages))
+      s.problem("stage", s.find("stage"),
+                fmt::format("unknown stage '{}' (expected one of {})", p.stage, join_list(prompt_stages)));
+    if (s.string_list("types", p.types))
+      for (std::size_t k = 0; k < p.types.size(); ++k)
+        if (!one_of(p.types[k], transaction_types))
+          s.element_problem("types", k, fmt::format("unknown transaction type '{}'", p.types[k]));
+    if (s.string("kind", p.kind) && !one_of(p.kind, prompt_kinds))
+      s.problem("kind", s.find("kind"),
+                fmt::format("unknown kind '{}' (expected one of {})", p.kind, join_list(prompt_kinds)));
+    if (s.string("text", p.text, true) && p.text.empty())
+      s.problem("text", s.find("text"), "must not be empty");
+    s.string_list("options", p.options);
+    s.string("default", p.default_value);
+    s.positive_u32("timeout_ms", p.timeout_ms, "milliseconds");
+    {
+      std::optional<std::int64_t> v;
+      read_amount(s, "min_amount", v);
+      if (v) p.min_amount = *v;
+    }
+    s.string_list("cancel_on", p.cancel_on);
+    if (p.kind == "menu" && p.options.empty())
+      s.problem("options", s.find("options"), "a menu prompt needs options");
+    if (p.kind == "menu" && !p.default_value.empty() &&
+        std::find(p.options.begin(), p.options.end(), p.default_value) == p.options.end())
+      s.problem("default", s.find("default"), "must be one of the options");
+    if (p.kind == "yes_no" && !p.default_value.empty() && p.default_value != "yes" && p.default_value != "no")
+      s.problem("default", s.find("default"), "must be \"yes\" or \"no\"");
+    if (p.kind == "yes_no" && p.default_value.empty()) p.default_value = "no";
+    s.done();
+    cfg.prompts.push_back(std::move(p));
+  }
+}
+
 server_config parse_document(const toml::table& doc, const fs::path& base, diagnostics& diag) {
   server_config cfg;
   section root(&doc, "", diag);
@@ -419,10 +496,29 @@ server_config parse_document(const toml::table& doc, const fs::path& base, diagn
 
   if (const auto* t = root.table("listen")) {
     section s(t, "listen", diag);
-    read_listener(s, "pos", cfg.pos, diag);
-    read_listener(s, "pad", cfg.pad, diag);
+    read_listener(s, "pos", cfg.pos, diag, base);
+    read_listener(s, "pad", cfg.pad, diag, base);
     s.done();
   }
+  // Tills authenticate with client certificates; plaintext is for development on loopback.
+  if (!cfg.pos.tls.enabled() && !loopback_address(cfg.pos.address))
+    diag.add("listen.pos", nullptr,
+             fmt::format("plaintext POS connections are only allowed on loopback addresses, not '{}': "
+                         "configure [listen.pos.tls]",
+                         cfg.pos.address));
+  if (cfg.pos.tls.enabled() && cfg.pos.tls.client_ca_file.empty())
+    diag.add("listen.pos.tls.client_ca_file", nullptr,
+             "required: each till authenticates with its own client certificate");
+
+  // Pads authenticate with device certificates; plaintext is for development on loopback.
+  if (!cfg.pad.tls.enabled() && !loopback_address(cfg.pad.address))
+    diag.add("listen.pad", nullptr,
+             fmt::format("plaintext pad connections are only allowed on loopback addresses, not '{}': "
+                         "configure [listen.pad.tls]",
+                         cfg.pad.address));
+  if (cfg.pad.tls.enabled() && cfg.pad.tls.client_ca_file.empty())
+    diag.add("listen.pad.tls.client_ca_file", nullptr,
+             "required: each pad authenticates with its own device certificate");
 
   if (cfg.pos.port != 0 && cfg.pos.port == cfg.pad.port && cfg.pos.address == cfg.pad.address)
     diag.add("listen.pad.port", nullptr,
@@ -512,6 +608,7 @@ server_config parse_document(const toml::table& doc, const fs::path& base, diagn
     pad p;
     if (s.string("id", p.id, true)) check_id(s, "id", p.id, pad_ids, "pad id", i);
     if (s.string("serial", p.serial, true)) check_id(s, "serial", p.serial, pad_serials, "pad serial", i);
+    s.boolean("revoked", p.revoked);
     s.done();
     cfg.pads.push_back(std::move(p));
   }
@@ -585,6 +682,7 @@ server_config parse_document(const toml::table& doc, const fs::path& base, diagn
       s.problem("dialect", s.find("dialect"), "must be a dialect name (letters, digits, '-', '_')");
     s.positive_u32("connect_timeout_ms", a.connect_timeout_ms, "milliseconds");
     s.positive_u32("response_timeout_ms", a.response_timeout_ms, "milliseconds");
+    s.positive_u32("reversal_expiry_ms", a.reversal_expiry_ms, "milliseconds");
     if (s.string("acquiring_institution_id", a.acquiring_institution_id) &&
         (a.acquiring_institution_id.empty() || a.acquiring_institution_id.size() > 11 ||
          !all_digits(a.acquiring_institution_id)))
@@ -593,6 +691,8 @@ server_config parse_document(const toml::table& doc, const fs::path& base, diagn
     s.done();
     cfg.acquirers.push_back(std::move(a));
   }
+
+  read_prompts(root, cfg, diag);
 
   std::map<std::string, std::size_t> prefixes;
   const auto route_tables = root.table_array("routes");
@@ -688,6 +788,13 @@ result<void> set_port(std::string_view key, std::string_view value, std::uint16_
 result<void> set_timeout_ms(std::string_view key, std::string_view value, std::uint32_t& out) {
   auto v = parse_int(value);
   if (!v || *v < 1 || *v > 600000) return override_error(key, "expected milliseconds 1..600000");
+  out = static_cast<std::uint32_t>(*v);
+  return {};
+}
+
+result<void> set_count(std::string_view key, std::string_view value, std::uint32_t& out) {
+  auto v = parse_int(value);
+  if (!v || *v < 1 || *v > 1000000) return override_error(key, "expected a count 1..1000000");
   out = static_cast<std::uint32_t>(*v);
   return {};
 }
@@ -819,6 +926,13 @@ result<void> apply_override(server_config& cfg, std::string_view key_eq_value) {
   if (key == "listen.pad.port") return set_port(key, value, cfg.pad.port, true);
   if (key == "listen.pos.address") return set_nonempty(key, value, cfg.pos.address);
   if (key == "listen.pad.address") return set_nonempty(key, value, cfg.pad.address);
+  for (auto* l : {&cfg.pos, &cfg.pad}) {
+    const std::string prefix = l == &cfg.pos ? "listen.pos." : "listen.pad.";
+    if (key == prefix + "max_connections") return set_count(key, value, l->max_connections);
+    if (key == prefix + "max_per_address") return set_count(key, value, l->max_per_address);
+    if (key == prefix + "login_timeout_ms") return set_timeout_ms(key, value, l->login_timeout_ms);
+    if (key == prefix + "frame_timeout_ms") return set_timeout_ms(key, value, l->frame_timeout_ms);
+  }
   if (key == "journal.path") return set_path(key, value, cfg.journal_cfg.path, false);
   if (key == "journal.key_file") return set_path(key, value, cfg.journal_cfg.key_file, false);
   if (key == "log.file") return set_path(key, value, cfg.log.file, true);
@@ -848,12 +962,17 @@ result<void> apply_override(server_config& cfg, std::string_view key_eq_value) {
     if (field == "port") return set_port(key, value, it->port, false);
     if (field == "response_timeout_ms") return set_timeout_ms(key, value, it->response_timeout_ms);
     if (field == "connect_timeout_ms") return set_timeout_ms(key, value, it->connect_timeout_ms);
-    return override_error(
-        key, "only host, port, response_timeout_ms and connect_timeout_ms can be overridden for an acquirer");
+    if (field == "reversal_expiry_ms") return set_timeout_ms(key, value, it->reversal_expiry_ms);
+    return override_error(key,
+                          "only host, port, response_timeout_ms, connect_timeout_ms and reversal_expiry_ms "
+                          "can be overridden for an "
+                          "acquirer");
   }
   return override_error(key,
                         "unsupported key (supported: server.node_name, listen.pos.address, listen.pos.port, "
-                        "listen.pad.address, listen.pad.port, acquirers.<name>.host, acquirers.<name>.port, "
+                        "listen.pad.address, listen.pad.port, listen.<pos|pad>.max_connections, "
+                        "listen.<pos|pad>.max_per_address, listen.<pos|pad>.login_timeout_ms, "
+                        "listen.<pos|pad>.frame_timeout_ms, acquirers.<name>.host, acquirers.<name>.port, "
                         "acquirers.<name>.response_timeout_ms, acquirers.<name>.connect_timeout_ms, "
                         "journal.path, journal.key_file, log.level, log.format, log.file)");
 }
@@ -866,6 +985,15 @@ result<void> check_ready(const server_config& cfg) {
     if (!problems.empty()) problems += '\n';
     problems += fmt::format("acquirers[{}].port: placeholder 0 is still set (use --set acquirers.{}.port=N)",
                             i, a.name);
+  }
+  // Again after --set overrides: an address moved off loopback needs TLS there too.
+  for (const auto& [l, what] : {std::pair{&cfg.pos, "pos"}, std::pair{&cfg.pad, "pad"}}) {
+    if (l->tls.enabled() || loopback_address(l->address)) continue;
+    if (!problems.empty()) problems += '\n';
+    problems += fmt::format(
+        "listen.{}: plaintext connections are only allowed on loopback addresses, not '{}': "
+        "configure [listen.{}.tls]",
+        what, l->address, what);
   }
   if (!problems.empty()) return make_error("config.not_ready", problems);
   return {};

@@ -23,9 +23,14 @@ template <class T>
 struct is_optional : std::false_type {};
 template <class T>
 struct is_optional<std::optional<T>> : std::true_type {};
-
-using string_list = std::vector<std::string>;
-using string_map = std::map<std::string, std::string>;
+template <class T>
+struct is_vector : std::false_type {};
+template <class T>
+struct is_vector<std::vector<T>> : std::true_type {};
+template <class T>
+struct is_string_map : std::false_type {};
+template <class V>
+struct is_string_map<std::map<std::string, V>> : std::true_type {};
 
 eftd::error make(std::string_view code, std::string message) {
   return eftd::error{std::string(code), std::move(message)};
@@ -40,13 +45,13 @@ template <class T>
 ojson to_value(const T& v) {
   if constexpr (std::is_same_v<T, std::string> || std::is_integral_v<T>) {
     return ojson(v);
-  } else if constexpr (std::is_same_v<T, string_list>) {
+  } else if constexpr (is_vector<T>::value) {
     ojson a = ojson::array();
-    for (const auto& s : v) a.push_back(s);
+    for (const auto& e : v) a.push_back(to_value(e));
     return a;
-  } else if constexpr (std::is_same_v<T, string_map>) {
+  } else if constexpr (is_string_map<T>::value) {
     ojson o = ojson::object();
-    for (const auto& [k, x] : v) o[k] = x;
+    for (const auto& [k, x] : v) o[k] = to_value(x);
     return o;
   } else if constexpr (is_optional<T>::value) {
     return v ? to_value(*v) : ojson();
@@ -119,20 +124,24 @@ failure read_value(const json& j, T& out, const std::string& path) {
       }
       out = static_cast<T>(s);
     }
-  } else if constexpr (std::is_same_v<T, string_list>) {
-    if (!j.is_array()) return bad(path, "an array of strings");
+  } else if constexpr (is_vector<T>::value) {
+    if (!j.is_array()) return bad(path, "an array");
     out.clear();
     out.reserve(j.size());
+    std::size_t i = 0;
     for (const auto& e : j) {
-      if (!e.is_string()) return bad(path, "an array of strings");
-      out.push_back(e.get_ref<const std::string&>());
+      typename T::value_type v{};
+      if (auto f = read_value(e, v, path + "[" + std::to_string(i++) + "]")) return f;
+      out.push_back(std::move(v));
     }
-  } else if constexpr (std::is_same_v<T, string_map>) {
-    if (!j.is_object()) return bad(path, "an object of strings");
+  } else if constexpr (is_string_map<T>::value) {
+    if (!j.is_object()) return bad(path, "an object");
     out.clear();
     for (const auto& [k, e] : j.items()) {
-      if (!e.is_string()) return bad(path, "an object of strings");
-      out.emplace(k, e.template get_ref<const std::string&>());
+      // Keys are peer-controlled: the path names the object, not the key.
+      typename T::mapped_type v{};
+      if (auto f = read_value(e, v, path + ".*")) return f;
+      out.emplace(k, std::move(v));
     }
   } else if constexpr (is_optional<T>::value) {
     typename T::value_type v{};

@@ -64,7 +64,8 @@ struct schema<sale> {
   static constexpr std::string_view type = "sale";
   static constexpr auto fields = std::make_tuple(
       f("id", &sale::id, req), f("order_no", &sale::order_no, req), f("amount", &sale::amount, req),
-      f("currency", &sale::currency, req), f("cashback", &sale::cashback, opt), f("tip", &sale::tip, opt));
+      f("currency", &sale::currency, req), f("cashback", &sale::cashback, opt), f("tip", &sale::tip, opt),
+      f("business_date", &sale::business_date, opt));
 };
 
 template <>
@@ -72,7 +73,9 @@ struct schema<refund> {
   static constexpr std::string_view type = "refund";
   static constexpr auto fields = std::make_tuple(
       f("id", &refund::id, req), f("order_no", &refund::order_no, req), f("amount", &refund::amount, req),
-      f("currency", &refund::currency, req), f("original_order_no", &refund::original_order_no, opt));
+      f("currency", &refund::currency, req), f("original_order_no", &refund::original_order_no, opt),
+      f("original_business_date", &refund::original_business_date, opt),
+      f("business_date", &refund::business_date, opt));
 };
 
 template <>
@@ -145,6 +148,30 @@ struct schema<heartbeat> {
 };
 
 template <>
+struct schema<totals> {
+  static constexpr std::string_view type = "totals";
+  static constexpr auto fields =
+      std::make_tuple(f("id", &totals::id, req), f("business_date", &totals::business_date, opt));
+};
+
+template <>
+struct schema<totals_line> {
+  static constexpr auto fields =
+      std::make_tuple(f("kind", &totals_line::kind, req), f("outcome", &totals_line::outcome, req),
+                      f("currency", &totals_line::currency, req), f("count", &totals_line::count, req),
+                      f("amount", &totals_line::amount, req));
+};
+
+template <>
+struct schema<totals_report> {
+  static constexpr std::string_view type = "totals_report";
+  static constexpr auto fields =
+      std::make_tuple(f("id", &totals_report::id, req), f("till_id", &totals_report::till_id, req),
+                      f("business_date", &totals_report::business_date, req),
+                      f("lines", &totals_report::lines, opt), f("net", &totals_report::net, opt));
+};
+
+template <>
 struct schema<login_ok> {
   static constexpr std::string_view type = "login_ok";
   static constexpr auto fields =
@@ -181,7 +208,8 @@ struct schema<result> {
       f("auth_code", &result::auth_code, opt), f("masked_pan", &result::masked_pan, opt),
       f("scheme", &result::scheme, opt), f("entry_mode", &result::entry_mode, opt),
       f("terminal_id", &result::terminal_id, opt), f("stan", &result::stan, opt), f("rrn", &result::rrn, opt),
-      f("reason", &result::why, opt), f("emv", &result::emv, opt), f("receipt", &result::rcpt, opt));
+      f("reason", &result::why, opt), f("emv", &result::emv, opt), f("receipt", &result::rcpt, opt),
+      f("balance", &result::balance, opt));
 };
 
 template <>

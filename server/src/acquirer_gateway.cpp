@@ -71,6 +71,31 @@ result<acquirer_answer> read_answer(const acq::message& resp) {
     a.auth_code = s;
   }
   if (auto rrn = resp.get(37)) a.rrn = std::string(*rrn);
+  if (auto f4 = resp.get(4); f4 && !f4->empty() && f4->size() <= 12 &&
+                             f4->find_first_not_of("0123456789") == std::string_view::npos) {
+    std::int64_t v = 0;
+    for (char c : *f4) v = v * 10 + (c - '0');
+    a.amount = v;
+  }
+  // Field 54 (1987): repeated 20-character blocks: account type (2), amount type (2),
+  // currency (3), sign C/D (1), amount (12). Amount type 02 is the available balance.
+  if (auto f54 = resp.get(54)) {
+    std::string_view v = *f54;
+    for (std::size_t i = 0; i + 20 <= v.size(); i += 20) {
+      auto blk = v.substr(i, 20);
+      if (blk.substr(2, 2) != "02") continue;
+      std::int64_t amount = 0;
+      bool digits = true;
+      for (char c : blk.substr(8, 12)) {
+        if (c < '0' || c > '9') digits = false;
+        amount = amount * 10 + (c - '0');
+      }
+      if (!digits || (blk[7] != 'C' && blk[7] != 'D'))
+        return make_error("acq.decode_error", "field 54 malformed");
+      a.balance = blk[7] == 'D' ? -amount : amount;
+      break;
+    }
+  }
   return a;
 }
 
@@ -116,9 +141,9 @@ asio::awaitable<result<acquirer_answer>> send_financial(server_context& ctx, con
 }
 
 asio::awaitable<result<acquirer_answer>> send_reversal(server_context& ctx, const acquirer_request& original,
-                                                       std::uint32_t reversal_stan) {
-  const auto now = ctx.clock.now_ms();
-  auto m = base_message(ctx, original, "0400", reversal_stan, now);
+                                                       std::uint32_t reversal_stan, std::string mti,
+                                                       std::int64_t at_ms) {
+  auto m = base_message(ctx, original, std::move(mti), reversal_stan, at_ms);
   // Field 90 (original data elements, n42): original MTI, STAN, transmission date-time,
   // acquiring institution id (11, zero-padded) and forwarding institution id (11 zeros).
   const auto* cfg = ctx.cfg.find_acquirer(original.acquirer);

@@ -5,6 +5,7 @@
 
 #include <boost/asio.hpp>
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "context.hpp"
@@ -27,9 +28,11 @@ struct acquirer_request {
 };
 
 struct acquirer_answer {
-  std::string response_code;  // field 39
-  std::string auth_code;      // field 38
-  std::string rrn;            // field 37
+  std::string response_code;            // field 39
+  std::string auth_code;                // field 38
+  std::string rrn;                      // field 37
+  std::optional<std::int64_t> balance;  // field 54, amount type 02 (available balance), if sent
+  std::optional<std::int64_t> amount;   // field 4 of the response: the approved amount on a partial approval
 };
 
 // Field 13+12 (MMDDhhmmss, local time): the journal's local_datetime for a request.
@@ -43,10 +46,13 @@ boost::asio::awaitable<result<acquirer_answer>> send_financial(server_context& c
                                                                const acquirer_request& req,
                                                                const eftd::track2& card);
 
-// Sends a reversal (0400) for `original`, carrying its data elements in field 90.
+// Sends a reversal for `original`, carrying its data elements in field 90: `mti` is 0400 the
+// first time and 0401 for a repeat, which keeps the STAN and transmission time (`at_ms`) of
+// the first.
 boost::asio::awaitable<result<acquirer_answer>> send_reversal(server_context& ctx,
                                                               const acquirer_request& original,
-                                                              std::uint32_t reversal_stan);
+                                                              std::uint32_t reversal_stan, std::string mti,
+                                                              std::int64_t at_ms);
 
 // Creates one link per configured acquirer (connecting lazily).
 void create_links(server_context& ctx);

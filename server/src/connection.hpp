@@ -7,7 +7,11 @@
 #include <spdlog/spdlog.h>
 
 #include <boost/asio.hpp>
+#include <cstdint>
+#include <functional>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 
 namespace eftd::server {
@@ -39,17 +43,56 @@ void start_connection(std::shared_ptr<Session> self, const boost::asio::any_io_e
   });
 }
 
+// How many connections a listener holds at once, in total and per peer address: a flood or
+// a slowloris from one address cannot take every till's place.
+class connection_limits : public std::enable_shared_from_this<connection_limits> {
+ public:
+  connection_limits(std::uint32_t max_total, std::uint32_t max_per_address)
+      : max_total_(max_total), max_per_address_(max_per_address) {}
+  // A slot for one connection from `address` (released when the last copy goes away), or
+  // null when a limit is reached.
+  std::shared_ptr<void> admit(const std::string& address) {
+    std::lock_guard lk(mu_);
+    auto& n = per_address_[address];
+    if (total_ >= max_total_ || n >= max_per_address_) {
+      if (n == 0) per_address_.erase(address);
+      return nullptr;
+    }
+    ++n;
+    ++total_;
+    auto self = shared_from_this();
+    return std::shared_ptr<void>(static_cast<void*>(this), [self, address](void*) {
+      std::lock_guard lk(self->mu_);
+      --self->total_;
+      if (--self->per_address_[address] == 0) self->per_address_.erase(address);
+    });
+  }
+  std::uint32_t open() {
+    std::lock_guard lk(mu_);
+    return total_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::uint32_t max_total_, max_per_address_;
+  std::uint32_t total_ = 0;
+  std::map<std::string, std::uint32_t> per_address_;
+};
+
 // Accepts connections until the acceptor is closed; each gets its own strand and a Session
-// constructed from (socket, ctx) and started.
+// constructed from (socket, ctx), given its connection slot (Session::hold) and started. A
+// connection over the limits is handed to `refuse` (which may write a last word) and closed.
 template <class Session, class Context>
 boost::asio::awaitable<void> accept_loop(boost::asio::ip::tcp::acceptor& acceptor, Context& ctx,
-                                         std::string kind) {
+                                         std::string kind, std::shared_ptr<connection_limits> limits,
+                                         std::function<void(boost::asio::ip::tcp::socket&)> refuse = {}) {
   namespace asio = boost::asio;
   for (;;) {
     // A named strand, not a temporary inside the co_await: GCC 12 destroys such temporaries
     // twice, and a strand's reference count must never be decremented twice.
     auto strand = asio::make_strand(ctx.io);
-    auto [ec, sock] = co_await acceptor.async_accept(strand, asio::as_tuple(asio::use_awaitable));
+    auto [ec, accepted] = co_await acceptor.async_accept(strand, asio::as_tuple(asio::use_awaitable));
+    asio::ip::tcp::socket sock(std::move(accepted));
     if (ec) {
       if (ec == asio::error::operation_aborted) co_return;
       spdlog::warn("{} listener: accept failed: {}", kind, ec.message());
@@ -57,7 +100,18 @@ boost::asio::awaitable<void> accept_loop(boost::asio::ip::tcp::acceptor& accepto
     }
     boost::system::error_code opt_ec;
     sock.set_option(asio::ip::tcp::no_delay(true), opt_ec);
-    std::make_shared<Session>(std::move(sock), ctx)->start();
+    auto ep = sock.remote_endpoint(opt_ec);
+    const std::string address = opt_ec ? std::string("?") : ep.address().to_string();
+    auto slot = limits->admit(address);
+    if (!slot) {
+      spdlog::warn("{} listener: connection from {} refused: connection limit reached", kind, address);
+      if (refuse) refuse(sock);
+      sock.close(opt_ec);
+      continue;
+    }
+    auto session = std::make_shared<Session>(std::move(sock), ctx);
+    session->hold(std::move(slot));
+    session->start();
   }
 }
 

@@ -22,11 +22,18 @@
 namespace eftd::acq {
 class link;
 }
+namespace eftd {
+class tls_context;
+}
+namespace boost::asio::ssl {
+class context;
+}
 
 namespace eftd::server {
 
 class pad_session;
 class pos_session;
+class reversal_queue;
 
 // Injected time: tests and replays can pin it.
 struct clock_source {
@@ -49,10 +56,19 @@ struct server_context {
   std::mutex tills_mu;
   std::map<std::string, std::weak_ptr<pos_session>> pos_by_till;
   std::map<std::string, std::string> busy_tills;  // till id -> order number in progress
+  std::set<std::string> refunds_in_check;         // payment op ids whose refund limit is being checked
+
+  // TLS for POS connections (null: plaintext, loopback only).
+  std::shared_ptr<boost::asio::ssl::context> pos_tls;
+  // TLS 1.3 for pad connections, shared by every pad session's tls_channel (null: plaintext,
+  // loopback only).
+  std::shared_ptr<const eftd::tls_context> pad_tls;
 
   // Acquirer links by acquirer name (created at start-up, connect lazily).
   std::map<std::string, std::shared_ptr<acq::link>> links;
   std::map<std::string, boost::asio::any_io_executor> link_strands;  // each link's own strand
+  // Store-and-forward reversal queue per acquirer name (saf.hpp), started with recovery.
+  std::map<std::string, std::shared_ptr<reversal_queue>> reversal_queues;
 
   // STAN per (acquirer, terminal): in memory, persisted with each request intent.
   std::mutex stan_mu;

@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <ctime>
+#include <map>
+#include <tuple>
 
 #include "acquirer_gateway.hpp"
 #include "eftd/core/card.hpp"
@@ -14,6 +16,8 @@
 #include "pad_session.hpp"
 #include "reasons.hpp"
 #include "receipt.hpp"
+#include "saf.hpp"
+#include "tx_control.hpp"
 
 namespace eftd::server {
 
@@ -50,6 +54,8 @@ namespace {
 // Everything a final result is made of. Filled live by the flow or from journal rows, so a
 // repeated request or a status query returns exactly what the POS was (or would have been) told.
 struct tx_summary {
+  std::string kind = "SALE";  // receipt title
+  std::optional<std::int64_t> balance;
   std::string order_no, business_date, till_id, terminal_id, currency;
   std::int64_t amount = 0, approved_amount = 0, at_ms = 0;
   std::string masked_pan, scheme, entry_mode, auth_code, stan, rrn, response_code;
@@ -72,6 +78,7 @@ pos::result make_result(const server_context& ctx, const tx_summary& s, const st
   r.terminal_id = s.terminal_id;
   r.stan = s.stan;
   r.rrn = s.rrn;
+  r.balance = s.balance;
   if (s.why.outcome != "approved") r.why = s.why.why;
   receipt_input in;
   in.merchant = nullptr;
@@ -84,7 +91,7 @@ pos::result make_result(const server_context& ctx, const tx_summary& s, const st
   in.till_id = s.till_id;
   in.terminal_id = s.terminal_id;
   in.order_no = s.order_no;
-  in.kind = "SALE";
+  in.kind = s.kind;
   in.at_ms = s.at_ms;
   in.amount_minor = s.approved_amount > 0 ? s.approved_amount : s.amount;
   in.currency = s.currency;
@@ -167,9 +174,11 @@ journal::event_appended event(const std::string& order_id, const std::string& op
 // so the POS can tell "still working" from "connection lost" (PROTOCOL.md, timeouts).
 class status_beacon {
  public:
-  status_beacon(asio::any_io_executor ex, std::function<void(pos::message)> to_pos, std::string order_no,
-                std::chrono::milliseconds every)
-      : state_(std::make_shared<state>(std::move(to_pos), std::move(order_no))), timer_(ex), every_(every) {
+  status_beacon(asio::any_io_executor ex, std::function<void(pos::message)> to_pos, std::string request_id,
+                std::string order_no, std::chrono::milliseconds every)
+      : state_(std::make_shared<state>(std::move(to_pos), std::move(request_id), std::move(order_no))),
+        timer_(ex),
+        every_(every) {
     arm();
   }
   ~status_beacon() {
@@ -184,13 +193,14 @@ class status_beacon {
 
  private:
   struct state {
-    state(std::function<void(pos::message)> f, std::string o)
-        : to_pos(std::move(f)), order_no(std::move(o)) {}
+    state(std::function<void(pos::message)> f, std::string id, std::string o)
+        : to_pos(std::move(f)), request_id(std::move(id)), order_no(std::move(o)) {}
     std::function<void(pos::message)> to_pos;
-    std::string order_no, stage, text;
+    std::string request_id, order_no, stage, text;
     bool stopped = false;
     void emit() {
       pos::status s;
+      s.id = request_id;
       s.order_no = order_no;
       s.stage = stage;
       s.text = text;
@@ -215,68 +225,24 @@ class status_beacon {
 // because the message stays in state reversal_pending until acknowledged (start_recovery).
 // `conclusion`, when set, is the order's final reason recorded with the reversal (start-up
 // recovery: the POS was never told anything, so the order gets its reason now).
-asio::awaitable<void> reverse_until_acknowledged(server_context& ctx, acquirer_request original,
-                                                 std::string msg_id, std::string order_id, std::string op_id,
-                                                 std::optional<motivated> conclusion) {
-  auto delay = 1s;
-  for (int attempt = 1; attempt <= 12; ++attempt) {
-    std::string counter;
-    auto stan = ctx.next_stan(original.acquirer, original.terminal_id, counter);
-    auto ans = co_await send_reversal(ctx, original, stan);
-    auto now = ctx.clock.now_ms();
-    if (ans) {
-      journal::batch b;
-      b.records.push_back(journal::counter_set{counter, stan});
-      journal::acquirer_message_updated mu;
-      mu.msg_id = msg_id;
-      mu.state = std::string(journal::message_states::reversed);
-      mu.updated_ms = now;
-      b.records.push_back(mu);
-      journal::order_updated ou;
-      ou.order_id = order_id;
-      ou.state = std::string(order_state::reversed);
-      if (conclusion) {
-        ou.result_code = conclusion->why.code;
-        ou.reason_cashier = conclusion->why.cashier_text;
-        ou.reason_customer = conclusion->why.customer_text;
-      }
-      ou.updated_ms = now;
-      b.records.push_back(ou);
-      b.records.push_back(event(
-          order_id, op_id, now, journal::actor::acquirer, "reversed",
-          fmt::format("reversal acknowledged by {} (response {})", original.acquirer, ans->response_code)));
-      if (auto st = co_await commit(ctx, std::move(b)); !st)
-        spdlog::error("reversal of {} acknowledged but not journaled: {}", msg_id, st.err().message);
-      spdlog::info("reversal of STAN {} on {} acknowledged", original.stan, original.terminal_id);
-      co_return;
-    }
-    spdlog::warn("reversal of STAN {} on {} failed (attempt {}): {}", original.stan, original.terminal_id,
-                 attempt, ans.err().code);
-    auto ex = co_await asio::this_coro::executor;  // own statement: see run_sale
-    asio::steady_timer t(ex);
-    t.expires_after(delay);
-    co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
-    delay = std::min<std::chrono::seconds>(delay * 2, 60s);
-  }
-  // Still pending in the journal: the next start-up (or the store-and-forward queue of the
-  // acquirer issue) picks it up again.
-  spdlog::error("reversal of {} still not acknowledged; it stays pending in the journal", msg_id);
-}
-
-void spawn_reversal(server_context& ctx, acquirer_request original, std::string msg_id, std::string order_id,
-                    std::string op_id, std::optional<motivated> conclusion = std::nullopt) {
-  asio::co_spawn(asio::make_strand(ctx.io),
-                 reverse_until_acknowledged(ctx, std::move(original), std::move(msg_id), std::move(order_id),
-                                            std::move(op_id), std::move(conclusion)),
-                 [](std::exception_ptr e) {
-                   if (e) spdlog::error("reversal task ended by an exception");
-                 });
-}
-
 }  // namespace
 
-pos::result result_from_journal(const server_context& ctx, const journal::order_view& v) {
+namespace {
+
+bool cancel_reason(std::string_view code) {
+  return code.starts_with("pos.") || code.starts_with("cancel.");
+}
+
+std::string receipt_kind_of(std::string_view order_kind) {
+  if (order_kind == "refund") return "REFUND";
+  if (order_kind == "balance_inquiry") return "BALANCE";
+  return "SALE";
+}
+
+// What the POS was (or would have been) told about a journaled order.
+tx_summary summary_from_journal(const server_context& ctx, const journal::order_view& v) {
   tx_summary s;
+  s.kind = receipt_kind_of(v.order.kind);
   s.order_no = v.order.order_no;
   s.business_date = v.order.business_date;
   s.till_id = v.order.till_id;
@@ -286,7 +252,7 @@ pos::result result_from_journal(const server_context& ctx, const journal::order_
   s.at_ms = v.order.created_ms;
   if (const auto* t = ctx.cfg.find_till(v.order.till_id)) s.terminal_id = t->terminal_id;
   for (const auto& op : v.operations) {
-    if (op.kind != journal::operation_kinds::payment) continue;
+    if (op.kind != journal::operation_kinds::payment && op.kind != journal::operation_kinds::refund) continue;
     s.masked_pan = op.pan_masked.value_or("");
     s.scheme = op.scheme.value_or("");
     s.entry_mode = op.entry_mode.value_or("");
@@ -294,7 +260,7 @@ pos::result result_from_journal(const server_context& ctx, const journal::order_
     s.response_code = op.response_code.value_or("");
   }
   for (const auto& m : v.messages) {
-    if (m.mti != "0200") continue;
+    if (m.mti != "0200" && m.mti != "0100") continue;
     s.stan = fmt::format("{:06}", m.stan);
     s.rrn = m.rrn.value_or("");
     s.terminal_id = m.terminal_id;
@@ -305,25 +271,117 @@ pos::result result_from_journal(const server_context& ctx, const journal::order_
   // The stored texts are what the POS was told; prefer them over today's wording.
   if (v.order.reason_cashier) s.why.why.cashier_text = *v.order.reason_cashier;
   if (v.order.reason_customer) s.why.why.customer_text = *v.order.reason_customer;
-  s.why.outcome = v.order.state == order_state::reversed ? "failed" : status_word(v.order.state);
+  s.why.outcome = status_word(v.order.state);
+  // A reversed order was either cancelled on purpose (cashier abort or cancel) or failed
+  // (timeout, then reversed): in neither case did money move.
+  if (v.order.state == order_state::reversed) s.why.outcome = cancel_reason(code) ? "cancelled" : "failed";
   if (v.order.state == order_state::in_progress) s.why.outcome = "failed";
-  return make_result(ctx, s, "");
+  return s;
 }
 
-asio::awaitable<pos::result> run_sale(server_context& ctx, sale_request req,
-                                      std::function<void(pos::message)> to_pos) {
-  const auto& sale = req.sale;
+}  // namespace
+
+pos::result result_from_journal(const server_context& ctx, const journal::order_view& v) {
+  return make_result(ctx, summary_from_journal(ctx, v), "");
+}
+
+tx_request to_tx_request(const pos::sale& m) {
+  tx_request r;
+  r.request_id = m.id;
+  r.kind = "sale";
+  r.order_no = m.order_no;
+  r.currency = m.currency;
+  r.amount = m.amount;
+  r.cashback = m.cashback;
+  r.tip = m.tip;
+  r.business_date = m.business_date;
+  return r;
+}
+
+tx_request to_tx_request(const pos::refund& m) {
+  tx_request r;
+  r.request_id = m.id;
+  r.kind = "refund";
+  r.order_no = m.order_no;
+  r.currency = m.currency;
+  r.amount = m.amount;
+  r.business_date = m.business_date;
+  r.original_order_no = m.original_order_no;
+  r.original_business_date = m.original_business_date;
+  return r;
+}
+
+tx_request to_tx_request(const pos::balance_inquiry& m) {
+  tx_request r;
+  r.request_id = m.id;
+  r.kind = "balance_inquiry";
+  r.order_no = m.order_no;
+  return r;
+}
+
+namespace {
+
+// How each kind of card transaction differs: what it is called in the journal and on the
+// receipt, and how it goes to the acquirer (ISO 8583:1987 MTI and processing code, field 3).
+struct kind_traits {
+  std::string_view order_kind;
+  std::string_view operation_kind;
+  std::string_view receipt_kind;
+  std::string_view mti;
+  std::string_view processing_code;
+  bool moves_money;
+};
+
+kind_traits traits_of(std::string_view kind) {
+  if (kind == "refund") return {"refund", journal::operation_kinds::refund, "REFUND", "0200", "200000", true};
+  if (kind == "balance_inquiry")
+    return {"balance_inquiry", journal::operation_kinds::payment, "BALANCE", "0100", "310000", false};
+  return {journal::order_kinds::sale, journal::operation_kinds::payment, "SALE", "0200", "000000", true};
+}
+
+// The payment a refund refers to: on the same till first, else anywhere in the merchant.
+std::optional<journal::order_view> find_original(server_context& ctx, const config::merchant& merchant,
+                                                 const tx_request& req) {
+  if (auto v = ctx.find_order_view(req.till_id, req.original_order_no, req.original_business_date);
+      v && v->order.kind == journal::order_kinds::sale)
+    return v;
+  std::lock_guard lk(ctx.reader_mu);
+  journal::order_filter f;
+  f.merchant_id = merchant.id;
+  f.order_no = req.original_order_no;
+  f.kind = std::string(journal::order_kinds::sale);
+  if (!req.original_business_date.empty()) {
+    f.business_date_from = req.original_business_date;
+    f.business_date_to = req.original_business_date;
+  }
+  f.newest_first = true;
+  f.limit = 1;
+  auto rows = ctx.reader->list_orders(f);
+  if (!rows || rows->empty()) return std::nullopt;
+  auto d = ctx.reader->order_detail(rows->front().order_id);
+  if (!d || !*d) return std::nullopt;
+  return std::move(**d);
+}
+
+}  // namespace
+
+asio::awaitable<pos::result> run_card_transaction(server_context& ctx, tx_request req,
+                                                  std::function<void(pos::message)> to_pos) {
   const auto now0 = ctx.clock.now_ms();
+  const auto kt = traits_of(req.kind);
   const config::till* till = ctx.cfg.find_till(req.till_id);
   const config::store* store = till ? ctx.cfg.find_store(till->store) : nullptr;
   const config::merchant* merchant = store ? ctx.cfg.find_merchant(store->merchant) : nullptr;
+  if (req.currency.empty() && merchant) req.currency = merchant->currency;
+  auto aborted = [&] { return req.control && req.control->aborted(); };
 
   tx_summary s;
-  s.order_no = sale.order_no;
+  s.kind = std::string(kt.receipt_kind);
+  s.order_no = req.order_no;
   s.till_id = req.till_id;
   s.terminal_id = till ? till->terminal_id : "";
-  s.currency = sale.currency;
-  s.amount = sale.amount;
+  s.currency = req.currency;
+  s.amount = req.amount;
   s.at_ms = now0;
   s.business_date = business_date_of(now0);
 
@@ -334,13 +392,14 @@ asio::awaitable<pos::result> run_sale(server_context& ctx, sale_request req,
   if (!till || !store || !merchant)
     co_return finish_without_journal("server.internal", "till configuration incomplete");
 
-  // Idempotency: the same order on the same till within 48 hours is the same order. A final
-  // one is answered from the journal and never reaches the acquirer twice.
+  // Idempotency: the same order on the same till (within 48 hours, or on the business date
+  // the POS quotes) is the same order. A final one is answered from the journal and never
+  // reaches the acquirer twice.
   {
-    auto prior = ctx.find_order_view(req.till_id, sale.order_no, "");
+    auto prior = ctx.find_order_view(req.till_id, req.order_no, req.business_date);
     if (prior) {
       spdlog::info("till {}: order {} repeated; answering from the journal (state {})", req.till_id,
-                   sale.order_no, prior->order.state);
+                   req.order_no, prior->order.state);
       auto r = result_from_journal(ctx, *prior);
       r.id = req.request_id;
       co_return r;
@@ -350,24 +409,83 @@ asio::awaitable<pos::result> run_sale(server_context& ctx, sale_request req,
   const std::string order_id = journal::new_id();
   const std::string op_id = journal::new_id();
   auto money_text = [&] {
-    auto m = eftd::money::of(sale.amount, sale.currency);
-    return m ? m->format() : std::to_string(sale.amount) + " " + sale.currency;
+    auto m = eftd::money::of(req.amount, req.currency);
+    return m ? m->format() : std::to_string(req.amount) + " " + req.currency;
   }();
 
   // System restrictions that need no card: checked before the pad is engaged.
   const auto lim = ctx.cfg.effective_limits(*till);
   std::string limit_code, limit_detail;
-  if (!contains(lim.allowed_types, "sale")) {
+  if (!contains(lim.allowed_types, req.kind)) {
     limit_code = "limit.type_not_allowed";
-    limit_detail = "sale";
-  } else if (lim.max_amount && sale.amount > *lim.max_amount) {
+    limit_detail = req.kind;
+  } else if (kt.moves_money && lim.max_amount && req.amount > *lim.max_amount) {
     limit_code = "limit.amount_above_maximum";
-    auto m = eftd::money::of(*lim.max_amount, sale.currency);
+    auto m = eftd::money::of(*lim.max_amount, req.currency);
     limit_detail = "maximum " + (m ? m->format() : std::to_string(*lim.max_amount));
-  } else if (lim.min_amount && sale.amount < *lim.min_amount) {
+  } else if (kt.moves_money && lim.min_amount && req.amount < *lim.min_amount) {
     limit_code = "limit.amount_below_minimum";
-    auto m = eftd::money::of(*lim.min_amount, sale.currency);
+    auto m = eftd::money::of(*lim.min_amount, req.currency);
     limit_detail = "minimum " + (m ? m->format() : std::to_string(*lim.min_amount));
+  }
+
+  // A refund that names its payment: the payment must exist, be approved, and have enough
+  // left to refund. Two refunds of one payment are checked one at a time.
+  std::optional<std::string> parent_op_id;
+  std::string refund_lock;
+  struct unlock_refund {
+    server_context& ctx;
+    std::string& key;
+    void release() {
+      if (key.empty()) return;
+      std::lock_guard lk(ctx.tills_mu);
+      ctx.refunds_in_check.erase(key);
+      key.clear();
+    }
+    ~unlock_refund() { release(); }
+  } refund_unlock{ctx, refund_lock};
+  if (limit_code.empty() && req.kind == "refund" && !req.original_order_no.empty()) {
+    auto original = find_original(ctx, *merchant, req);
+    if (!original) {
+      limit_code = "refund.original_unknown";
+      limit_detail = req.original_order_no;
+    } else if (original->order.state != order_state::approved) {
+      limit_code = "refund.original_not_approved";
+      limit_detail = req.original_order_no;
+    } else if (original->order.currency != req.currency) {
+      limit_code = "refund.currency_mismatch";
+      limit_detail = original->order.currency;
+    } else {
+      for (const auto& op : original->operations)
+        if (op.kind == journal::operation_kinds::payment) parent_op_id = op.op_id;
+      bool locked = false;
+      if (parent_op_id) {
+        std::lock_guard lk(ctx.tills_mu);
+        locked = ctx.refunds_in_check.insert(*parent_op_id).second;
+      }
+      if (!parent_op_id) {
+        limit_code = "refund.original_not_approved";
+        limit_detail = req.original_order_no;
+      } else if (!locked) {
+        limit_code = "refund.original_busy";
+        limit_detail = req.original_order_no;
+      } else {
+        refund_lock = *parent_op_id;
+        result<std::int64_t> done = std::int64_t{0};
+        {
+          std::lock_guard lk(ctx.reader_mu);
+          done = ctx.reader->refunded_amount(*parent_op_id);
+        }
+        const auto paid = original->order.approved_amount_minor.value_or(0);
+        if (!done) {
+          limit_code = "journal.unavailable";
+        } else if (*done + req.amount > paid) {
+          limit_code = "refund.exceeds_original";
+          auto left = eftd::money::of(std::max<std::int64_t>(0, paid - *done), req.currency);
+          limit_detail = "left to refund " + (left ? left->format() : std::to_string(paid - *done));
+        }
+      }
+    }
   }
 
   journal::order_created oc;
@@ -375,11 +493,11 @@ asio::awaitable<pos::result> run_sale(server_context& ctx, sale_request req,
   oc.merchant_id = merchant->id;
   oc.store_id = store->id;
   oc.till_id = till->id;
-  oc.order_no = sale.order_no;
+  oc.order_no = req.order_no;
   oc.business_date = s.business_date;
-  oc.kind = std::string(journal::order_kinds::sale);
-  oc.amount_minor = sale.amount;
-  oc.currency = sale.currency;
+  oc.kind = std::string(kt.order_kind);
+  oc.amount_minor = req.amount;
+  oc.currency = req.currency;
   oc.created_ms = now0;
 
   auto final_batch = [&](journal::batch& b, std::string_view state, std::int64_t at, journal::actor who,
@@ -404,7 +522,7 @@ asio::awaitable<pos::result> run_sale(server_context& ctx, sale_request req,
     b.records.push_back(event(order_id, op_id, at, who, std::string(state), s.why.journal));
   };
 
-  // The order, its payment operation and the request event, in the given starting state.
+  // The order, its operation and the request event, in the given starting state.
   auto opening_batch = [&](std::string_view state, std::string_view op_state) {
     journal::batch b;
     oc.state = std::string(state);
@@ -412,16 +530,18 @@ asio::awaitable<pos::result> run_sale(server_context& ctx, sale_request req,
     journal::operation_created opc;
     opc.op_id = op_id;
     opc.order_id = order_id;
-    opc.kind = std::string(journal::operation_kinds::payment);
+    opc.parent_op_id = parent_op_id;
+    opc.kind = std::string(kt.operation_kind);
     opc.state = std::string(op_state);
-    opc.amount_minor = sale.amount;
-    opc.currency = sale.currency;
+    opc.amount_minor = req.amount;
+    opc.currency = req.currency;
     opc.created_ms = now0;
     b.records.push_back(opc);
-    b.records.push_back(
-        event(order_id, op_id, now0, journal::actor::pos, "sale_requested",
-              fmt::format("order {}: sale {} requested by till {}{}", sale.order_no, money_text, till->id,
-                          req.operator_id.empty() ? "" : " operator " + req.operator_id)));
+    std::string what = kt.moves_money ? fmt::format("{} {}", req.kind, money_text) : req.kind;
+    if (!req.original_order_no.empty()) what += " of order " + req.original_order_no;
+    b.records.push_back(event(order_id, op_id, now0, journal::actor::pos, req.kind + "_requested",
+                              fmt::format("order {}: {} requested by till {}{}", req.order_no, what, till->id,
+                                          req.operator_id.empty() ? "" : " operator " + req.operator_id)));
     return b;
   };
 
@@ -437,8 +557,10 @@ asio::awaitable<pos::result> run_sale(server_context& ctx, sale_request req,
   // 1. The order is durable before anything else happens.
   {
     journal::batch b = opening_batch(order_state::in_progress, "card_wait");
-    if (auto st = co_await commit(ctx, std::move(b)); !st) {
-      spdlog::error("order {}: journal refused the order: {}", sale.order_no, st.err().message);
+    auto st = co_await commit(ctx, std::move(b));
+    refund_unlock.release();  // the in-progress refund now counts in refunded_amount
+    if (!st) {
+      spdlog::error("order {}: journal refused the order: {}", req.order_no, st.err().message);
       co_return finish_without_journal(
           st.err().code == "journal.duplicate_order" ? "server.internal" : "journal.unavailable",
           st.err().code == "journal.duplicate_order" ? "duplicate order" : "");
@@ -458,34 +580,93 @@ asio::awaitable<pos::result> run_sale(server_context& ctx, sale_request req,
     }
     co_return make_result(ctx, s, req.request_id);
   };
+  auto note = [&](std::string kind, std::string text) -> asio::awaitable<void> {
+    journal::batch b;
+    b.records.push_back(
+        event(order_id, op_id, ctx.clock.now_ms(), journal::actor::pos, std::move(kind), std::move(text)));
+    if (auto st = co_await commit(ctx, std::move(b)); !st)
+      spdlog::warn("order {}: event not journaled: {}", s.order_no, st.err().message);
+  };
 
   // The executor is fetched in a statement of its own: GCC 12 destroys temporaries that live
   // across a co_await inside a larger expression twice (here: a strand reference count).
   auto flow_executor = co_await asio::this_coro::executor;
-  status_beacon beacon(flow_executor, to_pos, sale.order_no,
+  status_beacon beacon(flow_executor, to_pos, req.request_id, req.order_no,
                        std::chrono::milliseconds(ctx.cfg.timeout.pos_heartbeat_ms));
+
+  // Configured questions for the cashier (prompts are data). A nullopt answer means the
+  // cashier aborted; an answer listed in cancel_on ends the transaction.
+  auto ask_configured = [&](std::string_view stage) -> asio::awaitable<std::optional<std::string>> {
+    for (const auto& rule : ctx.cfg.prompts) {
+      if (rule.stage != stage) continue;
+      if (!rule.types.empty() &&
+          std::find(rule.types.begin(), rule.types.end(), req.kind) == rule.types.end())
+        continue;
+      if (req.amount < rule.min_amount) continue;
+      pos::prompt p;
+      p.id = req.request_id;
+      p.prompt_id = rule.id;
+      p.order_no = req.order_no;
+      p.kind = rule.kind;
+      p.text = rule.text;
+      p.options = rule.kind == "yes_no" ? std::vector<std::string>{"yes", "no"} : rule.options;
+      p.timeout_ms = rule.timeout_ms;
+      p.default_value = rule.default_value;
+      beacon.say("question", rule.text);
+      std::optional<std::string> value;
+      if (req.control) {
+        value = co_await req.control->ask(p, to_pos);
+      } else {
+        value = rule.default_value;
+      }
+      if (!value) co_return std::nullopt;
+      co_await note("prompt_answered",
+                    fmt::format("order {}: '{}' answered '{}'", req.order_no, rule.id, *value));
+      if (std::find(rule.cancel_on.begin(), rule.cancel_on.end(), *value) != rule.cancel_on.end())
+        co_return "cancel:" + rule.id;
+    }
+    co_return std::string();
+  };
+  auto prompt_outcome =
+      [&](const std::optional<std::string>& v) -> std::optional<std::pair<std::string, std::string>> {
+    if (!v) return std::make_pair(std::string("pos.aborted"), std::string());
+    if (v->starts_with("cancel:")) return std::make_pair(std::string("pos.prompt_cancelled"), v->substr(7));
+    return std::nullopt;
+  };
+
+  {
+    auto v = co_await ask_configured("before_card");
+    if (auto stop = prompt_outcome(v))
+      co_return co_await conclude(stop->first, order_state::cancelled, journal::actor::pos, stop->second);
+  }
+  if (aborted()) co_return co_await conclude("pos.aborted", order_state::cancelled, journal::actor::pos);
 
   // 2. The pad reads the card.
   auto pad = ctx.pad_for(till->pad);
   if (!pad) co_return co_await conclude("pad.unavailable", order_state::failed, journal::actor::server);
   beacon.say("card", "Insert, swipe or tap the card on the PIN pad");
   pad::read_card rc;
-  rc.amount = sale.amount;
-  rc.currency = sale.currency;
+  rc.amount = req.amount;
+  rc.currency = req.currency;
   rc.interfaces = static_cast<std::uint8_t>(pad::interface_mask::magstripe);
   rc.timeout_ms = ctx.cfg.timeout.card_read_ms;
-  rc.prompt = {money_text, "Swipe card"};
+  rc.prompt = {kt.moves_money ? money_text : "Balance inquiry", "Swipe card"};
+  if (req.control) req.control->set_pad(pad);
   auto read = co_await pad->command(rc, std::chrono::milliseconds(ctx.cfg.timeout.card_read_ms + 5000));
+  if (req.control) req.control->set_pad(nullptr);
   if (!read) {
     const auto& code = read.err().code;
-    std::string reason = code == "pad.error.timeout"     ? "card.timeout"
-                         : code == "pad.error.cancelled" ? "card.cancelled"
+    std::string reason = code == "pad.aborted"           ? "pos.aborted"
+                         : code == "pad.error.timeout"   ? "card.timeout"
+                         : code == "pad.error.cancelled" ? (aborted() ? "pos.aborted" : "card.cancelled")
                          : code == "pad.timeout"         ? "pad.timeout"
                          : code == "pad.disconnected"    ? "pad.disconnected"
                                                          : "card.unreadable";
-    auto state =
-        reason == "card.timeout" || reason == "card.cancelled" ? order_state::cancelled : order_state::failed;
-    auto r = co_await conclude(reason, state, journal::actor::pad);
+    auto state = reason == "card.timeout" || reason == "card.cancelled" || reason == "pos.aborted"
+                     ? order_state::cancelled
+                     : order_state::failed;
+    auto r =
+        co_await conclude(reason, state, reason == "pos.aborted" ? journal::actor::pos : journal::actor::pad);
     if (pad->open()) pad->show({s.why.why.customer_text});
     co_return r;
   }
@@ -548,18 +729,34 @@ asio::awaitable<pos::result> run_sale(server_context& ctx, sale_request req,
     co_return r;
   }
 
+  {
+    auto v = co_await ask_configured("after_card");
+    if (auto stop = prompt_outcome(v)) {
+      auto r = co_await conclude(stop->first, order_state::cancelled, journal::actor::pos, stop->second);
+      pad->show({s.why.why.customer_text});
+      co_return r;
+    }
+  }
+  if (aborted()) {
+    auto r = co_await conclude("pos.aborted", order_state::cancelled, journal::actor::pos);
+    pad->show({s.why.why.customer_text});
+    co_return r;
+  }
+
   // 4. Write-ahead: the request's intent (with its STAN) is durable before it is sent.
   acquirer_request areq;
   areq.acquirer = route->acquirer;
   areq.terminal_id = till->terminal_id;
   areq.card_acceptor_id = merchant->acquirer_merchant_id;
+  areq.mti = std::string(kt.mti);
+  areq.processing_code = std::string(kt.processing_code);
   areq.pos_entry_mode = pos_entry_mode_code(card_msg->mode);
   areq.at_ms = ctx.clock.now_ms();
   std::string stan_counter;
   areq.stan = ctx.next_stan(areq.acquirer, areq.terminal_id, stan_counter);
   areq.rrn = make_rrn(areq.at_ms, areq.stan);
-  areq.amount_minor = sale.amount;
-  areq.currency_numeric = eftd::find_currency(sale.currency)->numeric;
+  areq.amount_minor = req.amount;
+  areq.currency_numeric = eftd::find_currency(req.currency)->numeric;
   s.stan = fmt::format("{:06}", areq.stan);
   s.rrn = areq.rrn;
   const std::string msg_id = journal::new_id();
@@ -576,7 +773,7 @@ asio::awaitable<pos::result> run_sale(server_context& ctx, sale_request req,
     mw.local_datetime = local_datetime_of(areq.at_ms);
     mw.rrn = areq.rrn;
     mw.amount_minor = areq.amount_minor;
-    mw.currency = sale.currency;
+    mw.currency = req.currency;
     mw.state = std::string(journal::message_states::sent);
     mw.created_ms = areq.at_ms;
     b.records.push_back(mw);
@@ -586,7 +783,8 @@ asio::awaitable<pos::result> run_sale(server_context& ctx, sale_request req,
     opu.updated_ms = areq.at_ms;
     b.records.push_back(opu);
     b.records.push_back(event(order_id, op_id, areq.at_ms, journal::actor::server, "authorizing",
-                              fmt::format("0200 to {} STAN {} RRN {}", areq.acquirer, s.stan, s.rrn)));
+                              fmt::format("{} ({}) to {} STAN {} RRN {}", areq.mti, areq.processing_code,
+                                          areq.acquirer, s.stan, s.rrn)));
     if (auto st = co_await commit(ctx, std::move(b)); !st) {
       auto r = co_await conclude("journal.unavailable", order_state::failed, journal::actor::server);
       pad->show({s.why.why.customer_text});
@@ -596,14 +794,17 @@ asio::awaitable<pos::result> run_sale(server_context& ctx, sale_request req,
   beacon.say("authorizing", "Authorizing with " + areq.acquirer);
   pad->show({"Please wait", "Authorizing"});
 
-  // 5. The acquirer decides.
+  // 5. The acquirer decides. An abort cannot stop a request already sent; it is honoured
+  // when the answer comes (an approval is then reversed).
   auto ans = co_await send_financial(ctx, areq, *card);
   const auto at = ctx.clock.now_ms();
   if (!ans) {
     // No answer (or an unreadable one): the outcome at the acquirer is unknown, so the money
-    // may have moved. The POS is told "not approved", and a reversal is owed until acknowledged.
+    // may have moved. The POS is told "not approved", and a reversal is owed until acknowledged
+    // (an inquiry moves no money: nothing to reverse).
     const bool never_sent =
         ans.err().code == "acq.connect_failed" || ans.err().code == "acq.unknown_acquirer";
+    const bool owes_reversal = !never_sent && kt.moves_money;
     std::string code = never_sent                             ? "acquirer.unreachable"
                        : ans.err().code == "acq.decode_error" ? "acquirer.bad_response"
                                                               : "acquirer.timeout";
@@ -611,15 +812,18 @@ asio::awaitable<pos::result> run_sale(server_context& ctx, sale_request req,
     journal::batch b;
     journal::acquirer_message_updated mu;
     mu.msg_id = msg_id;
-    mu.state =
-        std::string(never_sent ? journal::message_states::failed : journal::message_states::reversal_pending);
+    mu.state = std::string(owes_reversal ? journal::message_states::reversal_pending
+                                         : journal::message_states::failed);
     mu.updated_ms = at;
     b.records.push_back(mu);
     final_batch(b, order_state::failed, at, journal::actor::acquirer,
-                never_sent ? "failed" : "reversal_pending");
+                owes_reversal ? "reversal_pending" : "failed");
+    if (owes_reversal) queue_reversal(ctx, b, areq, msg_id, op_id, req.currency, at, at);
     auto st = co_await commit(ctx, std::move(b));
     if (!st) s.why = motivate("journal.unavailable", s.order_no);
-    if (!never_sent) spawn_reversal(ctx, areq, msg_id, order_id, op_id);
+    // Without a durable queue entry the request stays 'sent' in the journal: start-up recovery
+    // queues its reversal then.
+    if (owes_reversal && st) notify_reversals(ctx, areq.acquirer);
     spdlog::warn("order {}: {} ({})", s.order_no, ans.err().code, ans.err().message);
     pad->show({s.why.why.customer_text});
     co_return make_result(ctx, s, req.request_id);
@@ -629,33 +833,232 @@ asio::awaitable<pos::result> run_sale(server_context& ctx, sale_request req,
   s.auth_code = ans->auth_code;
   if (!ans->rrn.empty()) s.rrn = ans->rrn;
   const bool ok = response_code_approves(ans->response_code);
-  s.approved_amount = ok ? sale.amount : 0;
-  s.why = motivate(ok ? "approved" : reason_for_response_code(ans->response_code), s.order_no,
-                   ok ? "" : "response " + ans->response_code);
+  // Partial approval (response 10): the issuer approved less than asked (field 4 of the
+  // answer). The cashier must accept it; until then nothing is final, and a refusal (or a POS
+  // that cannot be asked) reverses it.
+  std::int64_t approved = req.amount;
+  bool partial_refused = false;
+  if (ok && kt.moves_money && ans->response_code == "10" && ans->amount && *ans->amount < req.amount) {
+    approved = std::max<std::int64_t>(0, *ans->amount);
+    {
+      journal::batch b;
+      journal::acquirer_message_updated mu;
+      mu.msg_id = msg_id;
+      mu.state = std::string(journal::message_states::answered);
+      mu.response_code = ans->response_code;
+      if (!ans->auth_code.empty()) mu.auth_code = ans->auth_code;
+      mu.updated_ms = at;
+      b.records.push_back(mu);
+      b.records.push_back(
+          event(order_id, op_id, at, journal::actor::acquirer, "partial_approval",
+                fmt::format("partially approved: {} of {} {}", approved, req.amount, req.currency)));
+      if (auto st = co_await commit(ctx, std::move(b)); !st)
+        spdlog::error("order {}: partial approval not journaled: {}", s.order_no, st.err().message);
+    }
+    auto part = eftd::money::of(approved, req.currency);
+    pos::prompt p;
+    p.id = req.request_id;
+    p.prompt_id = "partial_approval";
+    p.order_no = req.order_no;
+    p.kind = "yes_no";
+    p.text = fmt::format("Only {} of {} approved. Accept the partial payment?",
+                         part ? part->format() : std::to_string(approved), money_text);
+    p.options = {"yes", "no"};
+    p.timeout_ms = 60000;
+    p.default_value = "no";
+    beacon.say("question", p.text);
+    std::optional<std::string> v = p.default_value;
+    if (req.control) v = co_await req.control->ask(p, to_pos);
+    if (v)
+      co_await note("prompt_answered",
+                    fmt::format("order {}: 'partial_approval' answered '{}'", req.order_no, *v));
+    partial_refused = !v || *v != "yes";
+  }
+  const bool abort_after_approval = ok && kt.moves_money && (aborted() || partial_refused);
+  s.approved_amount = ok && kt.moves_money && !abort_after_approval ? approved : 0;
+  if (ok && !kt.moves_money) s.balance = ans->balance;
+  if (abort_after_approval && partial_refused && !aborted())
+    s.why = motivate("pos.partial_declined", s.order_no);
+  else if (abort_after_approval)
+    s.why = motivate("pos.aborted", s.order_no, "approved by the acquirer after the abort; reversed");
+  else
+    s.why = motivate(ok ? "approved" : reason_for_response_code(ans->response_code), s.order_no,
+                     ok ? "" : "response " + ans->response_code);
   {
     journal::batch b;
     journal::acquirer_message_updated mu;
     mu.msg_id = msg_id;
-    mu.state = std::string(journal::message_states::answered);
+    mu.state = std::string(abort_after_approval ? journal::message_states::reversal_pending
+                                                : journal::message_states::answered);
     mu.response_code = ans->response_code;
     if (!ans->auth_code.empty()) mu.auth_code = ans->auth_code;
     mu.updated_ms = at;
     b.records.push_back(mu);
-    final_batch(b, ok ? order_state::approved : order_state::declined, at, journal::actor::acquirer,
-                ok ? "approved" : "declined");
+    if (abort_after_approval) {
+      final_batch(b, order_state::cancelled, at, journal::actor::pos, "reversal_pending");
+      queue_reversal(ctx, b, areq, msg_id, op_id, req.currency, at, at);
+    } else
+      final_batch(b, ok ? order_state::approved : order_state::declined, at, journal::actor::acquirer,
+                  ok ? "approved" : "declined");
     if (auto st = co_await commit(ctx, std::move(b)); !st) {
       // Never tell the POS "approved" without a durable record: reverse instead.
       spdlog::error("order {}: answer not journaled ({}); reversing", s.order_no, st.err().message);
       s.approved_amount = 0;
       s.why = motivate("journal.unavailable", s.order_no);
-      if (ok) spawn_reversal(ctx, areq, msg_id, order_id, op_id);
+      if (ok && kt.moves_money) {
+        // Queue the reversal in a batch of its own (the journal may be back); if that fails
+        // too, the request is still 'sent' in the journal and start-up recovery reverses it.
+        journal::batch rb;
+        journal::acquirer_message_updated rmu;
+        rmu.msg_id = msg_id;
+        rmu.state = std::string(journal::message_states::reversal_pending);
+        rmu.updated_ms = at;
+        rb.records.push_back(rmu);
+        queue_reversal(ctx, rb, areq, msg_id, op_id, req.currency, at, at);
+        if (auto rst = co_await commit(ctx, std::move(rb)); rst) notify_reversals(ctx, areq.acquirer);
+      }
       pad->show({s.why.why.customer_text});
       co_return make_result(ctx, s, req.request_id);
     }
   }
-  spdlog::info("order {}: {} ({}), {} {}", s.order_no, s.why.outcome, s.why.why.code, s.scheme, s.masked_pan);
+  if (abort_after_approval) notify_reversals(ctx, areq.acquirer);
+  spdlog::info("order {}: {} {} ({}), {} {}", s.order_no, req.kind, s.why.outcome, s.why.why.code, s.scheme,
+               s.masked_pan);
   pad->show({s.why.why.customer_text});
   co_return make_result(ctx, s, req.request_id);
+}
+
+asio::awaitable<pos::result> run_cancel(server_context& ctx, std::string request_id, std::string till_id,
+                                        pos::cancel req) {
+  auto answer = [&](const tx_summary& base, std::string_view outcome_code, std::string detail = {}) {
+    tx_summary s = base;
+    s.kind = "CANCEL";
+    s.why = motivate(outcome_code, req.order_no, detail);
+    if (s.why.outcome == "approved") s.approved_amount = 0;  // a cancel takes no money
+    return make_result(ctx, s, request_id);
+  };
+  auto view = ctx.find_order_view(till_id, req.order_no, req.business_date);
+  if (!view) {
+    tx_summary s;
+    s.order_no = req.order_no;
+    s.till_id = till_id;
+    s.business_date = req.business_date.empty() ? business_date_of(ctx.clock.now_ms()) : req.business_date;
+    s.at_ms = ctx.clock.now_ms();
+    co_return answer(s, "cancel.unknown_order");
+  }
+  const auto base = summary_from_journal(ctx, *view);
+  const auto& o = view->order;
+  const std::string code = o.result_code.value_or("");
+  // Repeating a cancel that went through answers the same, and reverses nothing twice.
+  if ((o.state == order_state::reversed || o.state == order_state::cancelled) && code == "cancel.done")
+    co_return answer(base, "cancel.done");
+  if (o.state == order_state::in_progress) co_return answer(base, "cancel.in_progress");
+  if (o.state != order_state::approved || o.kind == "balance_inquiry")
+    co_return answer(base, "cancel.nothing_to_cancel", std::string(status_word(o.state)));
+
+  // The approved request to reverse.
+  const journal::acquirer_message_row* msg = nullptr;
+  std::string pay_op_kind;
+  for (const auto& m : view->messages)
+    if ((m.mti == "0200" || m.mti == "0100") && m.state == journal::message_states::answered) msg = &m;
+  for (const auto& op : view->operations)
+    if (msg && op.op_id == msg->op_id) pay_op_kind = op.kind;
+  if (!msg || !ctx.cfg.find_acquirer(msg->acquirer))
+    co_return answer(base, "cancel.not_possible", "no acquirer request to reverse");
+
+  // Write-ahead: the cancel and the owed reversal are durable before anything is sent. The
+  // expected state makes two concurrent cancels of one order reverse it once.
+  const auto now = ctx.clock.now_ms();
+  const std::string cancel_op = journal::new_id();
+  std::string reversal_id;
+  auto done = motivate("cancel.done", req.order_no);
+  {
+    journal::batch b;
+    journal::order_updated ou;
+    ou.order_id = o.order_id;
+    ou.expect_state = std::string(order_state::approved);
+    ou.state = std::string(order_state::cancelled);
+    ou.result_code = done.why.code;
+    ou.reason_cashier = done.why.cashier_text;
+    ou.reason_customer = done.why.customer_text;
+    ou.updated_ms = now;
+    b.records.push_back(ou);
+    journal::operation_created opc;
+    opc.op_id = cancel_op;
+    opc.order_id = o.order_id;
+    opc.parent_op_id = msg->op_id;
+    opc.kind = std::string(journal::operation_kinds::cancel);
+    opc.state = "reversing";
+    opc.amount_minor = o.approved_amount_minor.value_or(o.amount_minor);
+    opc.currency = o.currency;
+    opc.created_ms = now;
+    b.records.push_back(opc);
+    journal::acquirer_message_updated mu;
+    mu.msg_id = msg->msg_id;
+    mu.expect_state = std::string(journal::message_states::answered);
+    mu.state = std::string(journal::message_states::reversal_pending);
+    mu.updated_ms = now;
+    b.records.push_back(mu);
+    b.records.push_back(event(o.order_id, cancel_op, now, journal::actor::pos, "cancel_requested",
+                              fmt::format("order {}: cancel requested by till {}; reversing STAN {:06} on {}",
+                                          req.order_no, till_id, msg->stan, msg->acquirer)));
+    reversal_id = queue_reversal(ctx, b, request_from_message(ctx, *msg, pay_op_kind), msg->msg_id, cancel_op,
+                                 o.currency, now, now);
+    auto st = co_await commit(ctx, std::move(b));
+    if (!st && st.err().code == "journal.state_conflict") {
+      // Someone else changed the order meanwhile (a second cancel): answer from the journal.
+      auto again = ctx.find_order_view(till_id, req.order_no, o.business_date);
+      if (again && again->order.result_code.value_or("") == "cancel.done")
+        co_return answer(summary_from_journal(ctx, *again), "cancel.done");
+      co_return answer(base, "cancel.nothing_to_cancel");
+    }
+    if (!st) co_return answer(base, "journal.unavailable");
+  }
+  // The reversal is durable in the acquirer's store-and-forward queue, which repeats it until
+  // acknowledged (across restarts): the cancel stands from here on. Its first attempt is
+  // awaited, so that usually the order is already reversed when the POS hears "approved".
+  const auto* acq_cfg = ctx.cfg.find_acquirer(msg->acquirer);
+  const std::chrono::milliseconds wait(acq_cfg ? acq_cfg->response_timeout_ms + 5000 : 35000);
+  co_await send_reversal_now(ctx, msg->acquirer, reversal_id, wait);
+  co_return answer(base, "cancel.done");
+}
+
+pos::totals_report till_totals(server_context& ctx, const std::string& till_id,
+                               const std::string& business_date) {
+  pos::totals_report rep;
+  rep.till_id = till_id;
+  rep.business_date = business_date;
+  struct sums {
+    std::int64_t count = 0, amount = 0;
+  };
+  std::map<std::tuple<std::string, std::string, std::string>, sums> by_key;
+  std::lock_guard lk(ctx.reader_mu);
+  journal::order_filter f;
+  f.till_id = till_id;
+  f.business_date_from = business_date;
+  f.business_date_to = business_date;
+  f.limit = 10000;
+  for (f.offset = 0;; f.offset += f.limit) {
+    auto rows = ctx.reader->list_orders(f);
+    if (!rows) {
+      spdlog::error("totals for till {}: {}", till_id, rows.err().message);
+      break;
+    }
+    for (const auto& o : *rows) {
+      std::string outcome = status_word(o.state);
+      const bool approved = o.state == order_state::approved;
+      auto& x = by_key[{o.kind, outcome, o.currency}];
+      ++x.count;
+      const auto amt = approved ? o.approved_amount_minor.value_or(0) : o.amount_minor;
+      x.amount += amt;
+      if (approved && o.kind == journal::order_kinds::sale) rep.net[o.currency] += amt;
+      if (approved && o.kind == journal::order_kinds::refund) rep.net[o.currency] -= amt;
+    }
+    if (rows->size() < f.limit) break;
+  }
+  for (const auto& [k, v] : by_key)
+    rep.lines.push_back({std::get<0>(k), std::get<1>(k), std::get<2>(k), v.count, v.amount});
+  return rep;
 }
 
 namespace {
@@ -721,6 +1124,7 @@ void conclude_interrupted_orders(server_context& ctx) {
 }  // namespace
 
 void start_recovery(server_context& ctx) {
+  start_reversal_queues(ctx);
   std::vector<journal::acquirer_message_row> rows;
   {
     std::lock_guard lk(ctx.reader_mu);
@@ -737,30 +1141,14 @@ void start_recovery(server_context& ctx) {
       spdlog::error("recovery: message {} names unknown acquirer '{}'; left pending", m.msg_id, m.acquirer);
       continue;
     }
-    acquirer_request a;
-    a.acquirer = m.acquirer;
-    a.terminal_id = m.terminal_id;
-    a.mti = m.mti;
-    a.stan = m.stan;
-    a.at_ms = m.created_ms;
-    a.rrn = m.rrn.value_or("");
-    a.amount_minor = m.amount_minor;
-    const auto* c = eftd::find_currency(m.currency);
-    a.currency_numeric = c ? c->numeric : 0;
-    if (const auto* till = [&]() -> const config::till* {
-          for (const auto& t : ctx.cfg.tills)
-            if (t.terminal_id == m.terminal_id) return &t;
-          return nullptr;
-        }()) {
-      if (const auto* st = ctx.cfg.find_store(till->store))
-        if (const auto* mer = ctx.cfg.find_merchant(st->merchant))
-          a.card_acceptor_id = mer->acquirer_merchant_id;
-    }
-    std::string order_id, order_no;
+    std::string order_id, order_no, op_kind;
     {
       std::lock_guard lk(ctx.reader_mu);
       auto op = ctx.reader->operation(m.op_id);
-      if (op && *op) order_id = (*op)->order_id;
+      if (op && *op) {
+        order_id = (*op)->order_id;
+        op_kind = (*op)->kind;
+      }
       if (!order_id.empty()) {
         auto d = ctx.reader->order_detail(order_id);
         if (d && *d) order_no = (*d)->order.order_no;
@@ -770,11 +1158,54 @@ void start_recovery(server_context& ctx) {
       spdlog::error("recovery: message {} has no readable operation; left pending", m.msg_id);
       continue;
     }
-    spdlog::warn("recovery: STAN {} on {} has no recorded answer; reversing", m.stan, m.terminal_id);
-    std::optional<motivated> conclusion;
-    if (m.state == journal::message_states::intent || m.state == journal::message_states::sent)
-      conclusion = motivate("server.restarted", order_no);
-    spawn_reversal(ctx, a, m.msg_id, order_id, m.op_id, std::move(conclusion));
+    if (m.amount_minor == 0) {
+      // A balance inquiry moves no money: nothing to reverse, the order just failed.
+      journal::batch b;
+      journal::acquirer_message_updated mu;
+      mu.msg_id = m.msg_id;
+      mu.state = std::string(journal::message_states::failed);
+      mu.updated_ms = ctx.clock.now_ms();
+      b.records.push_back(mu);
+      if (auto st = ctx.journal->submit_sync(std::move(b)); !st)
+        spdlog::error("recovery: message {} not concluded: {}", m.msg_id, st.err().message);
+      continue;
+    }
+    bool queued = false;
+    {
+      std::lock_guard lk(ctx.reader_mu);
+      auto revs = ctx.reader->reversals_of(m.msg_id);
+      queued = revs && !revs->empty();
+    }
+    if (queued) continue;  // its reversal is in the queue already (or was concluded there)
+    auto a = request_from_message(ctx, m, op_kind);
+    spdlog::warn("recovery: STAN {} on {} has no recorded answer; queueing its reversal", m.stan,
+                 m.terminal_id);
+    const auto now = ctx.clock.now_ms();
+    journal::batch b;
+    if (m.state == journal::message_states::intent || m.state == journal::message_states::sent) {
+      // The POS was never told anything: the order gets its reason now.
+      auto why = motivate("server.restarted", order_no);
+      journal::order_updated ou;
+      ou.order_id = order_id;
+      ou.state = std::string(order_state::failed);
+      ou.result_code = why.why.code;
+      ou.reason_cashier = why.why.cashier_text;
+      ou.reason_customer = why.why.customer_text;
+      ou.approved_amount_minor = 0;
+      ou.updated_ms = now;
+      b.records.push_back(ou);
+      b.records.push_back(event(order_id, m.op_id, now, journal::actor::server, "failed", why.journal));
+    }
+    journal::acquirer_message_updated mu;
+    mu.msg_id = m.msg_id;
+    mu.state = std::string(journal::message_states::reversal_pending);
+    mu.updated_ms = now;
+    b.records.push_back(mu);
+    queue_reversal(ctx, b, a, m.msg_id, m.op_id, m.currency, now, now);
+    if (auto st = ctx.journal->submit_sync(std::move(b)); !st)
+      spdlog::error("recovery: reversal of {} not queued: {}", m.msg_id, st.err().message);
+    else
+      notify_reversals(ctx, m.acquirer);
   }
   conclude_interrupted_orders(ctx);
 }

@@ -14,17 +14,43 @@
 
 namespace eftd::server {
 
-struct sale_request {
+class tx_control;
+
+// A card transaction as the POS asked for it. kind: "sale", "refund" or "balance_inquiry".
+struct tx_request {
   std::string request_id;
   std::string till_id;
   std::string operator_id;
-  pos::sale sale;
+  std::string kind = "sale";
+  std::string order_no;
+  std::string currency;
+  std::int64_t amount = 0;  // 0 for a balance inquiry
+  std::int64_t cashback = 0;
+  std::int64_t tip = 0;
+  std::string business_date;            // a retry's business date ("" = within 48 h)
+  std::string original_order_no;        // refund: the payment refunded, if the POS names it
+  std::string original_business_date;   // refund: its business date, if known
+  std::shared_ptr<tx_control> control;  // abort and prompt answers from the POS session
 };
 
-// Runs a sale to its final result. `to_pos` receives status lines while it runs; the final
-// pos::result is returned (and already journaled). Never throws.
-boost::asio::awaitable<pos::result> run_sale(server_context& ctx, sale_request req,
-                                             std::function<void(pos::message)> to_pos);
+tx_request to_tx_request(const pos::sale& m);
+tx_request to_tx_request(const pos::refund& m);
+tx_request to_tx_request(const pos::balance_inquiry& m);
+
+// Runs a card transaction to its final result. `to_pos` receives status lines and prompts
+// while it runs; the final pos::result is returned (and already journaled). Never throws.
+boost::asio::awaitable<pos::result> run_card_transaction(server_context& ctx, tx_request req,
+                                                         std::function<void(pos::message)> to_pos);
+
+// "Cancel order X": before settlement the approved payment is reversed (0400). The result's
+// outcome is approved when the cancel went through, declined with a reason when there is
+// nothing to cancel. Repeating a cancel returns the same answer and never reverses twice.
+boost::asio::awaitable<pos::result> run_cancel(server_context& ctx, std::string request_id,
+                                               std::string till_id, pos::cancel req);
+
+// Totals of a till for one business date.
+pos::totals_report till_totals(server_context& ctx, const std::string& till_id,
+                               const std::string& business_date);
 
 // The POS-facing result of a journaled order (for repeated requests and status queries).
 pos::result result_from_journal(const server_context& ctx, const journal::order_view& v);

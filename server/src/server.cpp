@@ -9,7 +9,9 @@
 #include <thread>
 
 #include "acquirer_gateway.hpp"
+#include "byte_stream.hpp"
 #include "context.hpp"
+#include "eftd/core/tls_channel.hpp"
 #include "engine.hpp"
 #include "pad_session.hpp"
 #include "pos_session.hpp"
@@ -78,6 +80,16 @@ int run(const config::server_config& cfg, const run_options& options) {
   if (!reader) return fail(make_error(reader.err().code, "journal.path: " + reader.err().message));
   ctx.reader.emplace(std::move(*reader));
 
+  if (cfg.pos.tls.enabled()) {
+    auto tls = make_server_tls(cfg.pos.tls);
+    if (!tls) return fail(make_error(tls.err().code, "listen.pos.tls: " + tls.err().message));
+    ctx.pos_tls = std::move(*tls);
+  }
+  if (cfg.pad.tls.enabled()) {
+    auto tls = tls_context::server(cfg.pad.tls);
+    if (!tls) return fail(make_error(tls.err().code, "listen.pad.tls: " + tls.err().message));
+    ctx.pad_tls = std::move(*tls);
+  }
   auto pos_acc = bind(io, cfg.pos, "pos");
   if (!pos_acc) return fail(pos_acc.err());
   auto pad_acc = bind(io, cfg.pad, "pad");
@@ -104,8 +116,10 @@ int run(const config::server_config& cfg, const run_options& options) {
 
   const auto pos_port = pos_acc->local_endpoint().port();
   const auto pad_port = pad_acc->local_endpoint().port();
-  spdlog::info("eftd '{}' listening: POS on {}:{}, pads on {}:{}, journal {}", cfg.node_name, cfg.pos.address,
-               pos_port, cfg.pad.address, pad_port, cfg.journal_cfg.path.string());
+  spdlog::info("eftd '{}' listening: POS on {}:{}{}, pads on {}:{}{}, journal {}", cfg.node_name,
+               cfg.pos.address, pos_port, ctx.pos_tls ? " (TLS, client certificates)" : " (plaintext)",
+               cfg.pad.address, pad_port, ctx.pad_tls ? " (TLS 1.3, device certificates)" : " (plaintext)",
+               cfg.journal_cfg.path.string());
   start_recovery(ctx);
   if (options.print_ready) {
     std::cout << fmt::format("READY {{\"pos\":{},\"pad\":{}}}", pos_port, pad_port) << std::endl;

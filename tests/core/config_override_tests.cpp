@@ -27,7 +27,7 @@ TEST_CASE("overrides set listener ports, acquirer endpoints, journal and log set
   auto cfg = demo_like();
   REQUIRE(apply_override(cfg, "listen.pos.port=0").has_value());
   REQUIRE(apply_override(cfg, "listen.pad.port=40123").has_value());
-  REQUIRE(apply_override(cfg, "listen.pos.address=0.0.0.0").has_value());
+  REQUIRE(apply_override(cfg, "listen.pos.address=127.0.0.9").has_value());
   REQUIRE(apply_override(cfg, "acquirers.sim.port=41000").has_value());
   REQUIRE(apply_override(cfg, "acquirers.sim.host=localhost").has_value());
   REQUIRE(apply_override(cfg, "acquirers.backup-1.port=7001").has_value());
@@ -37,7 +37,7 @@ TEST_CASE("overrides set listener ports, acquirer endpoints, journal and log set
   REQUIRE(apply_override(cfg, "log.level=debug").has_value());
   REQUIRE(apply_override(cfg, "server.node_name=node-b").has_value());
   CHECK(cfg.pos.port == 0);
-  CHECK(cfg.pos.address == "0.0.0.0");
+  CHECK(cfg.pos.address == "127.0.0.9");
   CHECK(cfg.pad.port == 40123);
   CHECK(cfg.find_acquirer("sim")->port == 41000);
   CHECK(cfg.find_acquirer("sim")->host == "localhost");

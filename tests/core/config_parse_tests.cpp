@@ -421,3 +421,112 @@ TEST_CASE("hostile input never throws: binary, bad UTF-8, deep nesting, huge num
     CHECK_FALSE(r.has_value());
   }
 }
+
+TEST_CASE("POS transport: plaintext only on loopback, TLS needs a client CA, limits are positive") {
+  REQUIRE_ERROR("[listen.pos]\naddress = \"0.0.0.0\"\n",
+                "listen.pos: plaintext POS connections are only allowed on loopback addresses");
+  CHECK(parse_config("[listen.pos]\naddress = \"127.0.0.2\"\n", "/b").has_value());
+  CHECK(parse_config("[listen.pos]\naddress = \"::1\"\n", "/b").has_value());
+  REQUIRE_ERROR(
+      "[listen.pos]\naddress = \"0.0.0.0\"\n[listen.pos.tls]\ncert_file = \"s.pem\"\nkey_file = \"s.key\"\n",
+      "listen.pos.tls.client_ca_file: required");
+  REQUIRE_ERROR("[listen.pos.tls]\ncert_file = \"s.pem\"\n", "listen.pos.tls.key_file: missing required key");
+  REQUIRE_ERROR("[listen.pos]\nmax_per_address = 0\n", "listen.pos.max_per_address");
+  auto ok = parse_config(
+      "[listen.pos]\naddress = \"0.0.0.0\"\nlogin_timeout_ms = 500\n[listen.pos.tls]\ncert_file = \"s.pem\"\n"
+      "key_file = \"s.key\"\nclient_ca_file = \"ca.pem\"\n",
+      "/base");
+  REQUIRE(ok.has_value());
+  CHECK(ok->pos.tls.enabled());
+  CHECK(ok->pos.tls.client_ca_file == fs::path("/base/ca.pem"));
+  CHECK(ok->pos.login_timeout_ms == 500);
+  CHECK(ok->pos.max_per_address == 256);
+}
+
+TEST_CASE("prompts are validated: kind, stage, menu options, defaults, transaction types") {
+  auto ok = parse_config(base_toml + R"(
+[[prompts]]
+id = "check"
+text = "ID checked?"
+cancel_on = ["no"]
+min_amount = 100
+[[prompts]]
+id = "menu1"
+kind = "menu"
+stage = "after_card"
+text = "Programme?"
+options = ["a", "b"]
+default = "b"
+)",
+                         "/b");
+  REQUIRE(ok.has_value());
+  REQUIRE(ok->prompts.size() == 2);
+  CHECK(ok->prompts[0].kind == "yes_no");
+  CHECK(ok->prompts[0].default_value == "no");  // the safe default for a yes/no question
+  CHECK(ok->prompts[0].min_amount == 100);
+  CHECK(ok->prompts[1].options == std::vector<std::string>{"a", "b"});
+  REQUIRE_ERROR(base_toml + "[[prompts]]\nid = \"m\"\nkind = \"menu\"\ntext = \"t\"\n",
+                "prompts[0].options: a menu prompt needs options");
+  REQUIRE_ERROR(
+      base_toml +
+          "[[prompts]]\nid = \"m\"\nkind = \"menu\"\ntext = \"t\"\noptions = [\"a\"]\ndefault = \"z\"\n",
+      "prompts[0].default: must be one of the options");
+  REQUIRE_ERROR(base_toml + "[[prompts]]\nid = \"y\"\ntext = \"t\"\ndefault = \"maybe\"\n",
+                "prompts[0].default: must be \"yes\" or \"no\"");
+  REQUIRE_ERROR(base_toml + "[[prompts]]\nid = \"k\"\nkind = \"slider\"\ntext = \"t\"\n",
+                "prompts[0].kind: unknown kind 'slider'");
+  REQUIRE_ERROR(base_toml + "[[prompts]]\nid = \"s\"\nstage = \"after_pin\"\ntext = \"t\"\n",
+                "prompts[0].stage: unknown stage 'after_pin'");
+  REQUIRE_ERROR(base_toml + "[[prompts]]\nid = \"t\"\ntypes = [\"teleport\"]\ntext = \"t\"\n",
+                "prompts[0].types[0]: unknown transaction type 'teleport'");
+  REQUIRE_ERROR(base_toml + "[[prompts]]\nid = \"a\"\ntext = \"t\"\n[[prompts]]\nid = \"a\"\ntext = \"u\"\n",
+                "prompts[1].id: duplicate prompt id 'a'");
+  REQUIRE_ERROR(base_toml + "[[prompts]]\nid = \"a\"\n", "prompts[0].text: missing required key");
+}
+
+TEST_CASE("pads can be revoked, plaintext pad connections only on loopback, pad TLS needs the pad CA") {
+  // base_toml's pads come first: a revoked flag on the second [[pads]] table.
+  auto ok = parse_config(base_toml + "[[pads]]\nid = \"P03\"\nserial = \"VP-0003\"\nrevoked = true\n", "/b");
+  REQUIRE(ok.has_value());
+  REQUIRE(ok->pads.size() == 3);
+  CHECK_FALSE(ok->pads[0].revoked);  // default
+  CHECK(ok->pads[2].revoked);
+  CHECK_FALSE(ok->find_pad("P01")->revoked);
+  REQUIRE_ERROR(base_toml + "[[pads]]\nid = \"P03\"\nserial = \"VP-0003\"\nrevoked = \"yes\"\n",
+                "pads[2].revoked: expected boolean, got string");
+
+  REQUIRE_ERROR(
+      "[listen.pad]\naddress = \"0.0.0.0\"\n",
+      "listen.pad: plaintext pad connections are only allowed on loopback addresses, not '0.0.0.0'");
+  CHECK(parse_config("[listen.pad]\naddress = \"127.0.0.1\"\n", "/b").has_value());
+  CHECK(parse_config("[listen.pad]\naddress = \"::1\"\n", "/b").has_value());
+  REQUIRE_ERROR(
+      "[listen.pad]\naddress = \"10.0.0.5\"\n[listen.pad.tls]\ncert_file = \"p.pem\"\nkey_file = \"p.key\"\n",
+      "listen.pad.tls.client_ca_file: required");
+  auto tls = parse_config(
+      "[listen.pad]\naddress = \"0.0.0.0\"\nlogin_timeout_ms = 700\n[listen.pad.tls]\ncert_file = \"p.pem\"\n"
+      "key_file = \"p.key\"\nclient_ca_file = \"pad-ca.pem\"\n",
+      "/base");
+  REQUIRE(tls.has_value());
+  CHECK(tls->pad.tls.enabled());
+  CHECK(tls->pad.tls.cert_file == fs::path("/base/p.pem"));
+  CHECK(tls->pad.tls.client_ca_file == fs::path("/base/pad-ca.pem"));
+  CHECK(tls->pad.login_timeout_ms == 700);
+  CHECK_FALSE(tls->pos.tls.enabled());  // each listener has its own TLS
+}
+
+TEST_CASE("check_ready refuses a listener moved off loopback by --set without TLS") {
+  auto cfg = parse_config("", "/b");
+  REQUIRE(cfg.has_value());
+  CHECK(eftd::config::check_ready(*cfg).has_value());
+  REQUIRE(eftd::config::apply_override(*cfg, "listen.pos.address=0.0.0.0").has_value());
+  auto r = eftd::config::check_ready(*cfg);
+  REQUIRE_FALSE(r.has_value());
+  CHECK(r.err().message.find("listen.pos: plaintext connections are only allowed on loopback") !=
+        std::string::npos);
+  REQUIRE(eftd::config::apply_override(*cfg, "listen.pos.address=127.0.0.1").has_value());
+  REQUIRE(eftd::config::apply_override(*cfg, "listen.pad.address=10.0.0.5").has_value());
+  auto p = eftd::config::check_ready(*cfg);
+  REQUIRE_FALSE(p.has_value());
+  CHECK(p.err().message.find("listen.pad:") != std::string::npos);
+}

@@ -11,162 +11,10 @@
 #include <fstream>
 #include <sstream>
 
-#include "eftd/journal/reader.hpp"
-#include "eftd/pad/codec.hpp"
-#include "harness.hpp"
+#include "e2e_util.hpp"
 
 using namespace std::chrono_literals;
-using eftd::test::installation;
-
-namespace {
-
-// The test card's PAN (pinpad-firmware-shim/cards/visa-approve.toml). It must never appear in
-// the journal, the logs or a POS message; tests search for it and never print it.
-const std::string test_pan = "4761739001010119";
-
-std::string order_no(const std::string& tag) {
-  static int n = 0;
-  return tag + std::to_string(::getpid() % 10000) + std::to_string(++n);
-}
-
-bool contains(const std::string& hay, const std::string& needle) {
-  return hay.find(needle) != std::string::npos;
-}
-
-bool any_line_contains(const std::vector<std::string>& lines, const std::string& needle) {
-  for (const auto& l : lines)
-    if (contains(l, needle)) return true;
-  return false;
-}
-
-// The journal's view of the one order with this number on till T01 (after eftd stopped).
-eftd::journal::order_view journal_view(const installation& inst, const std::string& order) {
-  auto rd = eftd::journal::reader::open(inst.db());
-  REQUIRE(rd);
-  auto rows = rd->find_orders_recent("T01", order, 0);
-  REQUIRE(rows);
-  REQUIRE(rows->size() == 1);
-  auto detail = rd->order_detail(rows->front().order_id);
-  REQUIRE(detail);
-  REQUIRE(detail->has_value());
-  return std::move(**detail);
-}
-
-// A minimal raw POS client for protocol-level checks.
-class raw_client {
- public:
-  explicit raw_client(int port) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(static_cast<std::uint16_t>(port));
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-  }
-  ~raw_client() { close(); }
-  void close() {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-  }
-  void send(const std::string& s) {
-    REQUIRE(::write(fd_, s.data(), s.size()) == static_cast<ssize_t>(s.size()));
-  }
-  void send_bytes(const eftd::bytes& b) {
-    REQUIRE(::write(fd_, b.data(), b.size()) == static_cast<ssize_t>(b.size()));
-  }
-  // Whatever arrives next (empty on EOF or timeout).
-  std::string read_some(std::chrono::milliseconds timeout) {
-    pollfd p{fd_, POLLIN, 0};
-    if (::poll(&p, 1, static_cast<int>(timeout.count())) <= 0) return {};
-    char chunk[4096];
-    auto n = ::read(fd_, chunk, sizeof chunk);
-    return n > 0 ? std::string(chunk, static_cast<std::size_t>(n)) : std::string();
-  }
-  std::optional<nlohmann::json> next(std::chrono::milliseconds timeout = 10s) {
-    auto deadline = std::chrono::steady_clock::now() + timeout;
-    for (;;) {
-      if (auto nl = buf_.find('\n'); nl != std::string::npos) {
-        auto line = buf_.substr(0, nl);
-        buf_.erase(0, nl + 1);
-        return nlohmann::json::parse(line, nullptr, false);
-      }
-      auto left =
-          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-      if (left.count() <= 0) return std::nullopt;
-      pollfd p{fd_, POLLIN, 0};
-      if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) return std::nullopt;
-      char chunk[4096];
-      auto n = ::read(fd_, chunk, sizeof chunk);
-      if (n <= 0) return std::nullopt;
-      buf_.append(chunk, static_cast<std::size_t>(n));
-    }
-  }
-
- private:
-  int fd_ = -1;
-  std::string buf_;
-};
-
-// A pad that speaks the protocol by hand, so a test can make it misbehave at an exact step.
-class scripted_pad {
- public:
-  scripted_pad(int port, const std::string& pad_id, const std::string& serial) : client_(port) {
-    eftd::pad::hello h;
-    h.pad_id = pad_id;
-    h.serial = serial;
-    h.model = "scripted";
-    h.firmware = "test";
-    send(eftd::pad::envelope{seq_.next(), 0, h});
-    auto ack = next();
-    REQUIRE(ack.has_value());
-    auto* ha = std::get_if<eftd::pad::hello_ack>(&ack->body);
-    REQUIRE(ha != nullptr);
-    REQUIRE(ha->accepted);
-  }
-  void send(const eftd::pad::envelope& e) { client_.send_bytes(eftd::pad::encode(e)); }
-  std::optional<eftd::pad::envelope> next(std::chrono::milliseconds timeout = 10s) {
-    auto deadline = std::chrono::steady_clock::now() + timeout;
-    for (;;) {
-      auto f = frames_.next();
-      REQUIRE(f);
-      if (f->has_value()) {
-        auto env = eftd::pad::decode_body(**f);
-        REQUIRE(env);
-        return std::move(*env);
-      }
-      auto left =
-          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-      if (left.count() <= 0) return std::nullopt;
-      auto chunk = client_.read_some(left);
-      if (chunk.empty()) return std::nullopt;
-      frames_.feed(eftd::byte_view(reinterpret_cast<const std::uint8_t*>(chunk.data()), chunk.size()));
-    }
-  }
-  void close() { client_.close(); }
-
- private:
-  raw_client client_;
-  eftd::pad::frame_reader frames_;
-  eftd::pad::seq_counter seq_;
-};
-
-// Logs `pos` in as T01 and starts a sale; returns once eftd has asked `pad` for the card, so
-// the sale is held at the customer step (nothing sent to an acquirer yet).
-void start_sale_held_at_card(raw_client& pos, scripted_pad& pad, const std::string& order, int amount) {
-  pos.send(R"({"type":"login","v":1,"id":"l1","till_id":"T01","version":1})"
-           "\n");
-  REQUIRE(pos.next().has_value());
-  pos.send(R"({"type":"sale","v":1,"id":"s1","order_no":")" + order + R"(","amount":)" +
-           std::to_string(amount) +
-           R"(,"currency":"PLN"})"
-           "\n");
-  std::optional<eftd::pad::envelope> cmd;
-  while ((cmd = pad.next()) && !std::holds_alternative<eftd::pad::read_card>(cmd->body)) {
-  }
-  REQUIRE(cmd.has_value());
-}
-
-}  // namespace
+using namespace eftd::test;
 
 TEST_CASE("an approved sale runs end to end with a receipt that shows only the masked PAN") {
   installation inst("e2e-approve");
@@ -405,7 +253,7 @@ TEST_CASE("malformed POS input gets a clear error and the connection stays usabl
   auto ok = c.next();
   REQUIRE(ok.has_value());
   CHECK(ok->value("type", "") == "login_ok");
-  c.send(R"({"type":"refund","v":1,"id":"r1","order_no":"2","amount":100,"currency":"PLN"})"
+  c.send(R"({"type":"preauth","v":1,"id":"r1","order_no":"2","amount":100,"currency":"PLN"})"
          "\n");
   auto ns = c.next();
   REQUIRE(ns.has_value());

@@ -36,10 +36,24 @@ installation::~installation() {
 }
 
 void installation::start_eftd(std::vector<std::string> extra) {
-  std::vector<std::string> args{
-      "-c",    source_path("etc/demo.toml"), "--set", "listen.pos.port=0",
-      "--set", "listen.pad.port=0",          "--set", "acquirers.sim.port=" + std::to_string(acquirer_port),
-      "--set", "journal.path=" + db(),       "--set", "journal.key_file=" + dir + "/journal.key"};
+  std::string config = source_path("etc/demo.toml");
+  if (!extra_config.empty()) {
+    // The demo configuration plus the test's tables, in the test's directory; the BIN table
+    // keeps pointing at the source tree.
+    std::ifstream in(config);
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const std::string rel = "bin_table = \"bin-ranges.csv\"";
+    if (auto at = text.find(rel); at != std::string::npos)
+      text.replace(at, rel.size(), "bin_table = \"" + source_path("etc/bin-ranges.csv") + "\"");
+    config = dir + "/eftd.toml";
+    std::ofstream(config) << text << "\n" << extra_config << "\n";
+  }
+  std::vector<std::string> args{"-c",    config,
+                                "--set", "listen.pos.port=0",
+                                "--set", "listen.pad.port=0",
+                                "--set", "acquirers.sim.port=" + std::to_string(acquirer_port),
+                                "--set", "journal.path=" + db(),
+                                "--set", "journal.key_file=" + dir + "/journal.key"};
   for (auto& e : extra) args.push_back(e);
   eftd = std::make_unique<process>(bin_path("eftd"), args, dir + "/eftd.log");
   auto ready = eftd->wait_ready();
@@ -56,13 +70,13 @@ void installation::crash_eftd() {
 }
 
 void installation::start_pad(const std::string& pad_id, const std::string& serial,
-                             const std::string& card_file) {
-  pad = std::make_unique<process>(
-      bin_path("eftpad"),
-      std::vector<std::string>{"virtual", "--server", "127.0.0.1:" + std::to_string(pad_port), "--pad-id",
-                               pad_id, "--serial", serial, "--card",
-                               source_path("pinpad-firmware-shim/cards/" + card_file)},
-      dir + "/pad.log");
+                             const std::string& card_file, std::vector<std::string> extra_args) {
+  std::vector<std::string> args{
+      "virtual",  "--server", "127.0.0.1:" + std::to_string(pad_port),
+      "--pad-id", pad_id,     "--serial",
+      serial,     "--card",   source_path("pinpad-firmware-shim/cards/" + card_file)};
+  for (auto& a : extra_args) args.push_back(a);
+  pad = std::make_unique<process>(bin_path("eftpad"), args, dir + "/pad.log");
   if (!pad->wait_ready()) throw std::runtime_error("pad did not connect; see " + dir + "/pad.log");
 }
 

@@ -25,9 +25,13 @@ class installation {
   ~installation();
 
   void start_eftd(std::vector<std::string> extra_args = {});
+  // TOML appended to etc/demo.toml for the next start_eftd (e.g. [[prompts]] tables).
+  std::string extra_config;
   // kill -9: no shutdown, no flush beyond what the journal already made durable.
   void crash_eftd();
-  void start_pad(const std::string& pad_id, const std::string& serial, const std::string& card_file);
+  // extra_args go to `eftpad virtual` (e.g. --tls-ca/--tls-cert/--tls-key).
+  void start_pad(const std::string& pad_id, const std::string& serial, const std::string& card_file,
+                 std::vector<std::string> extra_args = {});
   void stop_pad();
   void stop_acquirer();
 

@@ -14,6 +14,8 @@ using namespace std::chrono_literals;
 using eftd::pos::test::accept_login;
 using eftd::pos::test::fake_conn;
 using eftd::pos::test::fake_server;
+using eftd::pos::test::fake_tls;
+using eftd::pos::test::test_pki;
 
 namespace {
 
@@ -461,4 +463,236 @@ TEST_CASE("client: transaction() refuses non-transaction messages", "[pos][clien
   auto r = c->transaction(heartbeat{"1"});
   REQUIRE_FALSE(r.has_value());
   CHECK(r.err().code == codes::unexpected);
+}
+
+TEST_CASE("client: totals returns the totals_report", "[pos][client]") {
+  fake_server server([](fake_conn& c, std::vector<message>& got) {
+    if (!accept_login(c, got)) return;
+    auto t = c.expect_type<totals>();
+    if (!t) return;
+    got.emplace_back(*t);
+    c.send(status{"", "", "", "unrelated display line"});
+    totals_report r;
+    r.id = t->id;
+    r.till_id = "T01";
+    r.business_date = t->business_date;
+    r.lines = {{"refund", "approved", "PLN", 1, 500}, {"sale", "approved", "PLN", 2, 25000}};
+    r.net = {{"PLN", 24500}};
+    c.send(r);
+    c.wait_closed();
+  });
+  auto c = logged_in(server);
+  auto r = c->totals(totals{"", "2024-05-02"});
+  REQUIRE(r.has_value());
+  CHECK(r->till_id == "T01");
+  CHECK(r->business_date == "2024-05-02");
+  REQUIRE(r->lines.size() == 2);
+  CHECK(r->lines[1] == totals_line{"sale", "approved", "PLN", 2, 25000});
+  CHECK(r->net.at("PLN") == 24500);
+  c.reset();
+  server.join();
+  const auto got = server.received();
+  REQUIRE(got.size() == 2);
+  CHECK(std::get<totals>(got[1]).business_date == "2024-05-02");
+  CHECK_FALSE(std::get<totals>(got[1]).id.empty());
+}
+
+TEST_CASE("client: a refused totals request returns the server's code", "[pos][client]") {
+  fake_server server([](fake_conn& c, std::vector<message>& got) {
+    if (!accept_login(c, got)) return;
+    auto t = c.expect_type<totals>();
+    if (t) c.send(error{t->id, "not_supported", "not served", "", ""});
+    c.wait_closed();
+  });
+  auto c = logged_in(server);
+  auto r = c->totals(totals{});
+  REQUIRE_FALSE(r.has_value());
+  CHECK(r.err().code == codes::not_supported);
+  CHECK(c->connected());
+}
+
+TEST_CASE("client: balance inquiry returns the balance", "[pos][client]") {
+  fake_server server([](fake_conn& c, std::vector<message>& got) {
+    if (!accept_login(c, got)) return;
+    auto b = c.expect_type<balance_inquiry>();
+    if (!b) return;
+    got.emplace_back(*b);
+    c.send(status{b->id, b->order_no, "card", "Insert card"});
+    result r;
+    r.id = b->id;
+    r.order_no = b->order_no;
+    r.outcome = "approved";
+    r.currency = "PLN";
+    r.balance = 123456;
+    c.send(r);
+    c.wait_closed();
+  });
+  auto c = logged_in(server);
+  int statuses = 0;
+  callbacks cb;
+  cb.on_status = [&](const status&) { ++statuses; };
+  auto r = c->balance_inquiry(balance_inquiry{"", "B-1"}, cb);
+  REQUIRE(r.has_value());
+  CHECK(r->outcome == "approved");
+  REQUIRE(r->balance.has_value());
+  CHECK(*r->balance == 123456);
+  CHECK(statuses == 1);
+  c.reset();
+  server.join();
+  REQUIRE(server.received().size() == 2);
+  CHECK(std::get<balance_inquiry>(server.received()[1]).order_no == "B-1");
+}
+
+// ---------------------------------------------------------------- TLS
+
+namespace {
+
+fake_tls good_server_tls() {
+  const auto& pki = test_pki();
+  return fake_tls{pki.server_cert, pki.server_key, pki.ca_cert, true};
+}
+
+client_options tls_client(std::string server_name = {}) {
+  const auto& pki = test_pki();
+  client_options o;
+  o.tls = tls_options{pki.ca_cert, pki.client_cert, pki.client_key, std::move(server_name), true};
+  return o;
+}
+
+}  // namespace
+
+TEST_CASE("client tls: sale over TLS, the till's client certificate reaches the server",
+          "[pos][client][tls]") {
+  fake_server server(
+      [](fake_conn& c, std::vector<message>& got) {
+        if (!accept_login(c, got)) return;
+        auto s = c.expect_type<sale>();
+        if (!s) return;
+        got.emplace_back(*s);
+        c.send(status{s->id, s->order_no, "card", "Insert or swipe card"});
+        c.send(approved(*s));
+        c.wait_closed();
+      },
+      good_server_tls());
+  auto c = logged_in(server, tls_client());
+  auto r = c->sale(sale_4711());
+  REQUIRE(r.has_value());
+  CHECK(r->outcome == "approved");
+  c.reset();
+  server.join();
+  const auto seen = server.tls();
+  CHECK(seen.handshake_ok);
+  CHECK(seen.client_cn == "T01");
+  CHECK(seen.version >= TLS1_2_VERSION);
+  REQUIRE(server.received().size() == 2);
+  CHECK(std::get<sale>(server.received()[1]).amount == 12500);
+}
+
+TEST_CASE("client tls: the server name is checked against a DNS name too", "[pos][client][tls]") {
+  fake_server server(
+      [](fake_conn& c, std::vector<message>& got) {
+        accept_login(c, got);
+        c.wait_closed();
+      },
+      good_server_tls());
+  auto c = client::connect("127.0.0.1", server.port(), 5s, tls_client("localhost"));
+  REQUIRE(c.has_value());
+  auto ok = (*c)->login(login{"", "T01", "", "", 1, {}});
+  CHECK(ok.has_value());
+}
+
+TEST_CASE("client tls: a server certificate from an unknown CA is pos.disconnected", "[pos][client][tls]") {
+  const auto& pki = test_pki();
+  fake_server server([](fake_conn&, std::vector<message>&) {},
+                     fake_tls{pki.rogue_server_cert, pki.rogue_server_key, pki.ca_cert, false});
+  auto c = client::connect("127.0.0.1", server.port(), 5s, tls_client());
+  REQUIRE_FALSE(c.has_value());
+  CHECK(c.err().code == codes::disconnected);
+  INFO(c.err().message);
+  CHECK(c.err().message.rfind("TLS handshake failed: ", 0) == 0);
+  CHECK(c.err().message.find("certificate verify failed") != std::string::npos);
+  server.join();
+  CHECK_FALSE(server.tls().handshake_ok);
+}
+
+TEST_CASE("client tls: a certificate for another host is pos.disconnected", "[pos][client][tls]") {
+  const auto& pki = test_pki();
+  fake_server server([](fake_conn&, std::vector<message>&) {},
+                     fake_tls{pki.wrong_name_cert, pki.wrong_name_key, "", false});
+  auto c = client::connect("127.0.0.1", server.port(), 5s, tls_client());
+  REQUIRE_FALSE(c.has_value());
+  CHECK(c.err().code == codes::disconnected);
+  INFO(c.err().message);
+  CHECK(c.err().message.rfind("TLS handshake failed: ", 0) == 0);
+  CHECK(c.err().message.find("mismatch") != std::string::npos);
+}
+
+TEST_CASE("client tls: the name check can be relaxed, the chain is still verified", "[pos][client][tls]") {
+  const auto& pki = test_pki();
+  fake_server server(
+      [](fake_conn& c, std::vector<message>& got) {
+        accept_login(c, got);
+        c.wait_closed();
+      },
+      fake_tls{pki.wrong_name_cert, pki.wrong_name_key, "", false});
+  auto o = tls_client();
+  o.tls->check_server_name = false;
+  auto c = client::connect("127.0.0.1", server.port(), 5s, o);
+  REQUIRE(c.has_value());
+  CHECK((*c)->login(login{"", "T01", "", "", 1, {}}).has_value());
+}
+
+TEST_CASE("client tls: a server that requires a client certificate refuses a client without one",
+          "[pos][client][tls]") {
+  fake_server server([](fake_conn&, std::vector<message>&) {}, good_server_tls());
+  client_options o;
+  o.tls = tls_options{test_pki().ca_cert, "", "", "", true};
+  // With TLS 1.3 the client finishes its side of the handshake before the server has judged its
+  // certificate: the refusal then shows on the first exchange.
+  auto c = client::connect("127.0.0.1", server.port(), 5s, o);
+  if (c.has_value()) {
+    auto ok = (*c)->login(login{"", "T01", "", "", 1, {}});
+    REQUIRE_FALSE(ok.has_value());
+    CHECK(ok.err().code == codes::disconnected);
+  } else {
+    CHECK(c.err().code == codes::disconnected);
+  }
+  server.join();
+  CHECK_FALSE(server.tls().handshake_ok);
+}
+
+TEST_CASE("client tls: an unreadable CA file is pos.disconnected naming the file", "[pos][client][tls]") {
+  fake_server server([](fake_conn&, std::vector<message>&) {}, good_server_tls());
+  client_options o;
+  o.tls = tls_options{test_pki().dir + "/missing.pem", "", "", "", true};
+  auto c = client::connect("127.0.0.1", server.port(), 5s, o);
+  REQUIRE_FALSE(c.has_value());
+  CHECK(c.err().code == codes::disconnected);
+  CHECK(c.err().message.find("missing.pem") != std::string::npos);
+}
+
+TEST_CASE("client tls: a plaintext server is a failed handshake, not a hang", "[pos][client][tls]") {
+  fake_server server([](fake_conn& c, std::vector<message>&) {
+    // A plaintext server answers the ClientHello with a protocol line.
+    c.send(error{"", "pos.bad_json", "not JSON", "", ""});
+    c.wait_closed();
+  });
+  auto c = client::connect("127.0.0.1", server.port(), 5s, tls_client());
+  REQUIRE_FALSE(c.has_value());
+  CHECK(c.err().code == codes::disconnected);
+  CHECK(c.err().message.rfind("TLS handshake failed: ", 0) == 0);
+}
+
+TEST_CASE("client tls: writing to a connection the server dropped is pos.disconnected, not SIGPIPE",
+          "[pos][client][tls]") {
+  fake_server server([](fake_conn& c, std::vector<message>&) { c.close(); }, good_server_tls());
+  auto c = client::connect("127.0.0.1", server.port(), 5s, tls_client());
+  REQUIRE(c.has_value());
+  server.join();  // the server's end is closed now
+  // abort() only writes: the first write may still be accepted by the kernel (the peer answers
+  // it with RST), a later one fails with EPIPE, which a plain write() turns into SIGPIPE.
+  eftd::status st;
+  for (int i = 0; i < 100 && st.has_value(); ++i) st = (*c)->abort("4711");
+  REQUIRE_FALSE(st.has_value());
+  CHECK(st.err().code == codes::disconnected);
 }

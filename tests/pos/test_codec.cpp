@@ -128,6 +128,8 @@ TEST_CASE("type_name, is_request and id_of", "[pos][codec]") {
   CHECK_FALSE(is_request(heartbeat_ack{}));
   CHECK_FALSE(is_request(logout_ok{}));
   CHECK_FALSE(is_request(error{}));
+  CHECK(is_request(totals{}));
+  CHECK_FALSE(is_request(totals_report{}));
   CHECK(id_of(sale{"s-9", "1", "PLN", 1, 0, 0}) == "s-9");
   CHECK(id_of(status{}).empty());
   std::set<std::string_view> names;
@@ -197,12 +199,16 @@ TEST_CASE("fields of the wrong type are pos.bad_field naming the field", "[pos][
       {R"({"type":"login","v":1,"id":"1","till_id":"T01","version":1,"capabilities":"sale"})",
        "'capabilities'"},
       {R"({"type":"prompt","v":1,"prompt_id":"p","order_no":"1","kind":"menu","text":"t","options":["a",2]})",
-       "'options'"},
+       "'options[1]'"},
       {R"({"type":"prompt","v":1,"prompt_id":"p","order_no":"1","kind":"menu","text":"t","timeout_ms":-1})",
        "'timeout_ms'"},
       {R"({"type":"prompt","v":1,"prompt_id":"p","order_no":"1","kind":"menu","text":"t","timeout_ms":4294967296})",
        "'timeout_ms'"},
-      {R"({"type":"result","v":1,"id":"1","order_no":"1","outcome":"approved","emv":{"AID":1}})", "'emv'"},
+      {R"({"type":"result","v":1,"id":"1","order_no":"1","outcome":"approved","emv":{"AID":1}})", "'emv.*'"},
+      {R"({"type":"totals_report","v":1,"id":"1","till_id":"T01","business_date":"2024-05-02","lines":[{"kind":"sale","outcome":"approved","currency":"PLN","count":"1","amount":1}]})",
+       "'lines[0].count'"},
+      {R"({"type":"totals_report","v":1,"id":"1","till_id":"T01","business_date":"2024-05-02","net":{"PLN":"1"}})",
+       "'net.*'"},
       {R"({"type":"result","v":1,"id":"1","order_no":"1","outcome":"approved","emv":["AID"]})", "'emv'"},
       {R"({"type":"result","v":1,"id":"1","order_no":"1","outcome":"approved","receipt":{"merchant":"x"}})",
        "'receipt.merchant'"},

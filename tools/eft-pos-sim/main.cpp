@@ -1,15 +1,21 @@
 // eft-pos-sim: a cash register on the command line, over the eftd POS client library.
 //
-//   eft-pos-sim --host 127.0.0.1 --port N --till T01 [--operator 42] sale --order 4711 --amount 125.00
-//   --currency PLN eft-pos-sim ... status --order 4711 [--date YYYY-MM-DD] eft-pos-sim ... script FILE (one
-//   command per line, see print_script_help)
+//   eft-pos-sim --host H --port N --till T01 [--operator 42] [TLS options] COMMAND
+//     sale --order 4711 --amount 125.00 --currency PLN [--cashback X] [--tip Y]
+//     refund --order 4712 --amount 5.00 --currency PLN [--original 4711] [--original-date D]
+//     cancel --order 4711 [--date D]          balance --order B-1
+//     status --order 4711 [--date D]          totals [--date D]
+//     script FILE                             (one command per line, see the script help)
+//     interactive [--currency PLN]            (commands typed on stdin, see interactive.hpp)
+//   TLS: --tls-ca FILE --tls-cert FILE --tls-key FILE [--tls-server-name NAME], or --tls
 //
-// Status lines are printed as they arrive, then the final result as a readable block, or
-// with --json as one JSON line (the protocol message) for tests. Exit code 0 when every
-// command got its final answer (any outcome), 2 on a connection/protocol error or an error
-// reply from the server (printed; with --json as the error message line).
+// One-shot commands and scripts use the synchronous client; interactive mode the async one.
+// Status lines are printed as they arrive, then the final answer as a readable block, or with
+// --json as one JSON line (the protocol message) for tests; interactive --json prints every
+// message (status, prompt, result...) as a JSON line. Exit code 0 when every command got its
+// final answer (any outcome), 2 on a connection/protocol error or an error reply from the
+// server (printed; with --json also as an error message line).
 #include <CLI/CLI.hpp>
-#include <cctype>
 #include <cstdio>
 #include <deque>
 #include <fstream>
@@ -19,28 +25,19 @@
 #include <string>
 #include <vector>
 
-#include "eftd/core/money.hpp"
 #include "eftd/pos/client.hpp"
 #include "eftd/pos/codec.hpp"
+#include "interactive.hpp"
+#include "print.hpp"
+#include "settings.hpp"
 
 namespace {
 
 namespace pos = eftd::pos;
+using eft_pos_sim::settings;
 
 constexpr int exit_ok = 0;
 constexpr int exit_error = 2;
-
-struct settings {
-  std::string host = "127.0.0.1";
-  std::uint16_t port = 0;
-  std::string till;
-  std::string operator_id;
-  std::string client_name = "eft-pos-sim";
-  bool json = false;
-  int connect_timeout_ms = 5000;
-  int inactivity_timeout_ms = 30000;
-  std::vector<std::string> answers;
-};
 
 class sim {
  public:
@@ -48,20 +45,17 @@ class sim {
 
   // Connects and logs in; false (message printed) on failure.
   bool open() {
-    pos::client_options o;
-    o.inactivity_timeout = std::chrono::milliseconds(s_.inactivity_timeout_ms);
-    auto c = pos::client::connect(s_.host, s_.port, std::chrono::milliseconds(s_.connect_timeout_ms), o);
+    auto c = pos::client::connect(s_.host, s_.port, std::chrono::milliseconds(s_.connect_timeout_ms),
+                                  s_.client_options());
     if (!c) return fail(c.err(), "connect");
     client_ = std::move(*c);
-    pos::login req;
-    req.till_id = s_.till;
-    req.operator_id = s_.operator_id;
-    req.client = s_.client_name;
-    auto ok = client_->login(req);
+    // A POS that can answer prompts says so; without --answer the server takes the defaults.
+    auto ok = client_->login(s_.login_request(s_.answers.empty() ? std::vector<std::string>{}
+                                                                 : std::vector<std::string>{"prompt"}));
     if (!ok) return fail(ok.err(), "login");
     if (!s_.json) {
-      std::printf("[login] server %s, business date %s, protocol v%d\n", ok->server.c_str(),
-                  ok->business_date.c_str(), ok->version);
+      std::printf("[login] server %s, business date %s, protocol v%d%s\n", ok->server.c_str(),
+                  ok->business_date.c_str(), ok->version, s_.use_tls() ? ", TLS" : "");
       std::fflush(stdout);
     }
     return true;
@@ -77,19 +71,21 @@ class sim {
     pos::sale req;
     req.order_no = order;
     req.currency = currency;
-    if (!minor_units(amount, currency, "amount", req.amount)) return false;
-    if (!cashback.empty() && !minor_units(cashback, currency, "cashback", req.cashback)) return false;
-    if (!tip.empty() && !minor_units(tip, currency, "tip", req.tip)) return false;
+    if (!eft_pos_sim::minor_units(amount, currency, "amount", req.amount)) return false;
+    if (!cashback.empty() && !eft_pos_sim::minor_units(cashback, currency, "cashback", req.cashback))
+      return false;
+    if (!tip.empty() && !eft_pos_sim::minor_units(tip, currency, "tip", req.tip)) return false;
     return finish(client_->sale(req, cbs()), "sale");
   }
 
   bool refund(const std::string& order, const std::string& amount, const std::string& currency,
-              const std::string& original) {
+              const std::string& original, const std::string& original_date = {}) {
     pos::refund req;
     req.order_no = order;
     req.currency = currency;
     req.original_order_no = original;
-    if (!minor_units(amount, currency, "amount", req.amount)) return false;
+    req.original_business_date = original_date;
+    if (!eft_pos_sim::minor_units(amount, currency, "amount", req.amount)) return false;
     return finish(client_->refund(req, cbs()), "refund");
   }
 
@@ -98,6 +94,12 @@ class sim {
     req.order_no = order;
     req.business_date = date;
     return finish(client_->cancel(req, cbs()), "cancel");
+  }
+
+  bool balance(const std::string& order) {
+    pos::balance_inquiry req;
+    req.order_no = order;
+    return finish(client_->balance_inquiry(req, cbs()), "balance");
   }
 
   bool status(const std::string& order, const std::string& date) {
@@ -110,9 +112,19 @@ class sim {
       emit_json(*r);
       return true;
     }
-    std::printf("== order %s: %s ==\n", r->order_no.c_str(), r->state.c_str());
-    if (!r->business_date.empty()) std::printf("business date  %s\n", r->business_date.c_str());
-    if (r->last_result) print_result(*r->last_result);
+    eft_pos_sim::print_order_status(stdout, *r);
+    std::fflush(stdout);
+    return true;
+  }
+
+  bool totals(const std::string& date) {
+    auto r = client_->totals(pos::totals{"", date});
+    if (!r) return fail(r.err(), "totals");
+    if (s_.json) {
+      emit_json(*r);
+      return true;
+    }
+    eft_pos_sim::print_totals(stdout, *r);
     std::fflush(stdout);
     return true;
   }
@@ -157,8 +169,12 @@ class sim {
         ok = need(4, 5) && refund(arg(1), arg(2), arg(3), arg(4));
       } else if (w[0] == "cancel") {
         ok = need(2, 3) && cancel(arg(1), arg(2));
+      } else if (w[0] == "balance") {
+        ok = need(2, 2) && balance(arg(1));
       } else if (w[0] == "status") {
         ok = need(2, 3) && status(arg(1), arg(2));
+      } else if (w[0] == "totals") {
+        ok = need(1, 2) && totals(arg(1));
       } else if (w[0] == "ping") {
         ok = need(1, 1) && ping();
       } else if (w[0] == "reconnect") {
@@ -199,34 +215,14 @@ class sim {
     cb.on_prompt = [this](const pos::prompt& p) {
       std::string value = p.default_value;
       if (!answers_.empty()) {
-        value = answers_.front();
+        value = eft_pos_sim::answer_value(p, answers_.front());
         answers_.pop_front();
       }
-      std::string opts;
-      for (const auto& o : p.options) opts += (opts.empty() ? "" : "/") + o;
-      std::fprintf(chatter(), "[prompt] %s%s%s%s -> %s\n", p.text.c_str(), opts.empty() ? "" : " (",
-                   opts.c_str(), opts.empty() ? "" : ")", value.c_str());
+      std::fprintf(chatter(), "[prompt] %s -> %s\n", eft_pos_sim::render_prompt(p).c_str(), value.c_str());
       std::fflush(chatter());
       return value;
     };
     return cb;
-  }
-
-  bool minor_units(const std::string& text, const std::string& currency, const char* what,
-                   std::int64_t& out) {
-    auto m = eftd::money::parse(text, currency);
-    if (!m) {
-      std::fprintf(stderr, "eft-pos-sim: bad %s '%s' for %s: %s\n", what, text.c_str(), currency.c_str(),
-                   m.err().message.c_str());
-      return false;
-    }
-    out = m->minor_units();
-    return true;
-  }
-
-  static std::string amount_text(std::int64_t minor, const std::string& currency) {
-    auto m = eftd::money::of(minor, currency);
-    return m ? m->format() : std::to_string(minor) + " (minor units) " + currency;
   }
 
   bool finish(const eftd::result<pos::result>& r, const char* what) {
@@ -234,49 +230,10 @@ class sim {
     if (s_.json) {
       emit_json(*r);
     } else {
-      print_result(*r);
+      eft_pos_sim::print_result(stdout, *r);
       std::fflush(stdout);
     }
     return true;
-  }
-
-  static void row(const char* label, const std::string& value) {
-    if (!value.empty()) std::printf("%-15s%s\n", label, value.c_str());
-  }
-
-  static void print_result(const pos::result& r) {
-    std::string outcome = r.outcome;
-    for (auto& ch : outcome) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
-    std::printf("== %s ==\n", outcome.c_str());
-    row("order", r.order_no);
-    row("business date", r.business_date);
-    if (!r.currency.empty()) {
-      std::string amount = amount_text(r.amount, r.currency);
-      if (r.approved_amount != 0 && r.approved_amount != r.amount) {
-        amount += " (approved " + amount_text(r.approved_amount, r.currency) + ")";
-      }
-      row("amount", amount);
-    }
-    if (!r.why.code.empty()) {
-      row("reason", r.why.code);
-      row("cashier text", r.why.cashier_text);
-      row("customer text", r.why.customer_text);
-    }
-    row("auth code", r.auth_code);
-    row("card", r.masked_pan);
-    row("scheme", r.scheme);
-    row("entry mode", r.entry_mode);
-    row("terminal", r.terminal_id);
-    row("stan", r.stan);
-    row("rrn", r.rrn);
-    for (const auto& [k, v] : r.emv) row(("emv " + k).c_str(), v);
-    const auto print_copy = [](const char* title, const std::vector<std::string>& lines) {
-      if (lines.empty()) return;
-      std::printf("--- %s ---\n", title);
-      for (const auto& l : lines) std::printf("%s\n", l.c_str());
-    };
-    print_copy("merchant receipt", r.rcpt.merchant);
-    print_copy("customer receipt", r.rcpt.customer);
   }
 
   bool fail(const eftd::error& e, const char* what) {
@@ -286,7 +243,7 @@ class sim {
     }
     std::fprintf(stderr, "eft-pos-sim: %s failed: %s: %s\n", what, e.code.c_str(), e.message.c_str());
     const std::string_view op(what);
-    const bool transaction = op == "sale" || op == "refund" || op == "cancel";
+    const bool transaction = op == "sale" || op == "refund" || op == "cancel" || op == "balance";
     if (transaction && (e.code == pos::codes::disconnected || e.code == pos::codes::timeout)) {
       std::fprintf(stderr,
                    "eft-pos-sim: the outcome of a running transaction is unknown; reconnect and ask with "
@@ -311,7 +268,7 @@ int main(int argc, char** argv) {
   app.add_option("--till", s.till, "till id")->required();
   app.add_option("--operator", s.operator_id, "operator (cashier) id");
   app.add_option("--client", s.client_name, "client name sent at login")->capture_default_str();
-  app.add_flag("--json", s.json, "print final messages as JSON lines");
+  app.add_flag("--json", s.json, "print messages as JSON lines");
   app.add_option("--connect-timeout-ms", s.connect_timeout_ms, "connect timeout")->capture_default_str();
   app.add_option("--timeout-ms", s.inactivity_timeout_ms,
                  "declare a transaction lost after this long without a message")
@@ -319,8 +276,15 @@ int main(int argc, char** argv) {
   app.add_option("--answer", s.answers,
                  "answer to the next prompt; repeat for several (default: the prompt's default)")
       ->allow_extra_args(false);
+  app.add_flag("--tls", s.tls, "use TLS (implied by any --tls-* file option)");
+  app.add_option("--tls-ca", s.tls_ca,
+                 "PEM CA file the server's certificate must chain to (default: system store)");
+  app.add_option("--tls-cert", s.tls_cert, "PEM client certificate of this till");
+  app.add_option("--tls-key", s.tls_key, "PEM private key of --tls-cert (default: in the certificate file)");
+  app.add_option("--tls-server-name", s.tls_server_name,
+                 "name the server's certificate must carry (default: --host)");
 
-  std::string order, amount, currency, cashback, tip, date, script;
+  std::string order, amount, currency, cashback, tip, date, original, original_date, script;
   auto* sale_cmd = app.add_subcommand("sale", "run a sale");
   sale_cmd->add_option("--order", order, "POS order number")->required();
   sale_cmd->add_option("--amount", amount, "amount in major units, e.g. 125.00")->required();
@@ -328,26 +292,62 @@ int main(int argc, char** argv) {
   sale_cmd->add_option("--cashback", cashback, "cashback part of the amount");
   sale_cmd->add_option("--tip", tip, "tip part of the amount");
 
+  auto* refund_cmd = app.add_subcommand("refund", "money back to a card");
+  refund_cmd->add_option("--order", order, "POS order number of the refund")->required();
+  refund_cmd->add_option("--amount", amount, "amount in major units, e.g. 5.00")->required();
+  refund_cmd->add_option("--currency", currency, "ISO 4217 alpha code")->required();
+  refund_cmd->add_option("--original", original, "order number of the sale being refunded");
+  refund_cmd->add_option("--original-date", original_date, "business date of that sale, YYYY-MM-DD");
+
+  auto* cancel_cmd = app.add_subcommand("cancel", "cancel (reverse) a completed order");
+  cancel_cmd->add_option("--order", order, "POS order number")->required();
+  cancel_cmd->add_option("--date", date, "business date YYYY-MM-DD (default: current)");
+
+  auto* balance_cmd = app.add_subcommand("balance", "balance inquiry");
+  balance_cmd->add_option("--order", order, "POS order number of the inquiry")->required();
+
   auto* status_cmd = app.add_subcommand("status", "ask for the state of an order");
   status_cmd->add_option("--order", order, "POS order number")->required();
   status_cmd->add_option("--date", date, "business date YYYY-MM-DD (default: current)");
 
+  auto* totals_cmd = app.add_subcommand("totals", "the till's totals for a business date");
+  totals_cmd->add_option("--date", date, "business date YYYY-MM-DD (default: current)");
+
   auto* script_cmd = app.add_subcommand(
       "script",
       "run commands from FILE, one per line: 'sale ORDER AMOUNT CCY [CASHBACK [TIP]]', "
-      "'refund ORDER AMOUNT CCY [ORIGINAL_ORDER]', 'cancel ORDER [DATE]', 'status ORDER [DATE]', "
-      "'ping', 'reconnect', 'logout'; '#' starts a comment");
+      "'refund ORDER AMOUNT CCY [ORIGINAL_ORDER]', 'cancel ORDER [DATE]', 'balance ORDER', "
+      "'status ORDER [DATE]', 'totals [DATE]', 'ping', 'reconnect', 'logout'; '#' starts a comment");
   script_cmd->add_option("file", script, "script file")->required();
 
+  std::string default_currency = "PLN";
+  auto* interactive_cmd = app.add_subcommand(
+      "interactive", "read commands from stdin (type 'help'); prompts are asked and answered on stdin");
+  interactive_cmd->add_option("--currency", default_currency, "currency when a command names none")
+      ->capture_default_str();
+
   CLI11_PARSE(app, argc, argv);
+
+  if (interactive_cmd->parsed()) {
+    eft_pos_sim::interactive_session session(s, default_currency);
+    return session.run();
+  }
 
   sim session(s);
   if (!session.open()) return exit_error;
   bool ok = false;
   if (sale_cmd->parsed())
     ok = session.sale(order, amount, currency, cashback, tip);
+  else if (refund_cmd->parsed())
+    ok = session.refund(order, amount, currency, original, original_date);
+  else if (cancel_cmd->parsed())
+    ok = session.cancel(order, date);
+  else if (balance_cmd->parsed())
+    ok = session.balance(order);
   else if (status_cmd->parsed())
     ok = session.status(order, date);
+  else if (totals_cmd->parsed())
+    ok = session.totals(date);
   else if (script_cmd->parsed())
     ok = session.run_script(script);
   session.close();

@@ -1,14 +1,8 @@
-// Synchronous POS client over a plain non-blocking POSIX socket with poll() deadlines.
-// A blocking client needs no event loop: one request at a time, every wait bounded.
+// Synchronous POS client over a non-blocking socket (plain or TLS, transport.hpp) with poll()
+// deadlines. A blocking client needs no event loop: one request at a time, every wait bounded.
 #include "eftd/pos/client.hpp"
 
-#include <fcntl.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
@@ -19,73 +13,28 @@
 #include <utility>
 
 #include "eftd/pos/codec.hpp"
+#include "requests.hpp"
+#include "transport.hpp"
 
 namespace eftd::pos {
 namespace {
 
-using clock = std::chrono::steady_clock;
+using detail::clock;
+using detail::io_result;
 
 eftd::error make(std::string_view code, std::string message) {
   return eftd::error{std::string(code), std::move(message)};
 }
 
-int remaining_ms(clock::time_point deadline) {
-  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now());
-  if (left.count() <= 0) return 0;
-  // +1 so poll() does not wake a hair before the deadline and spin.
-  return left.count() > 1'000'000'000 ? 1'000'000'000 : static_cast<int>(left.count()) + 1;
-}
-
-// Connects a non-blocking socket to one address within the deadline; -1 and errno on failure.
-int connect_one(const addrinfo& ai, clock::time_point deadline) {
-  const int fd = ::socket(ai.ai_family, ai.ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai.ai_protocol);
-  if (fd < 0) return -1;
-  if (::connect(fd, ai.ai_addr, ai.ai_addrlen) == 0) return fd;
-  if (errno != EINPROGRESS) {
-    const int e = errno;
-    ::close(fd);
-    errno = e;
-    return -1;
-  }
-  for (;;) {
-    pollfd p{fd, POLLOUT, 0};
-    const int n = ::poll(&p, 1, remaining_ms(deadline));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      ::close(fd);
-      errno = n == 0 ? ETIMEDOUT : errno;
-      return -1;
-    }
-    int err = 0;
-    socklen_t len = sizeof err;
-    if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0 || err != 0) {
-      ::close(fd);
-      errno = err != 0 ? err : errno;
-      return -1;
-    }
-    return fd;
-  }
-}
-
-template <class T>
-constexpr bool is_transaction_v =
-    std::is_same_v<T, sale> || std::is_same_v<T, refund> || std::is_same_v<T, preauth> ||
-    std::is_same_v<T, completion> || std::is_same_v<T, incremental> || std::is_same_v<T, cancel> ||
-    std::is_same_v<T, balance_inquiry>;
-
 }  // namespace
 
 struct client::impl {
-  int fd = -1;
+  std::unique_ptr<detail::transport> io;
   client_options opts;
   line_reader reader;
   std::mutex write_mu;
   std::atomic<bool> broken{false};
   std::atomic<std::uint64_t> counter{0};
-
-  ~impl() {
-    if (fd >= 0) ::close(fd);
-  }
 
   std::string fresh_id() { return "c" + std::to_string(++counter); }
 
@@ -96,33 +45,45 @@ struct client::impl {
     return make(code, std::move(message));
   }
 
+  // Waits for the readiness a TLS or socket operation asked for.
+  eftd::status wait_for(io_result::state want, clock::time_point deadline, std::string_view timeout_text) {
+    for (;;) {
+      pollfd p{io->fd(), static_cast<short>(want == io_result::state::want_write ? POLLOUT : POLLIN), 0};
+      const int r = ::poll(&p, 1, detail::poll_timeout_ms(deadline));
+      if (r < 0 && errno == EINTR) continue;
+      if (r == 0) return fail(codes::timeout, std::string(timeout_text));
+      if (r < 0) return fail(codes::disconnected, std::string("poll failed: ") + std::strerror(errno));
+      return {};
+    }
+  }
+
   eftd::status send(const message& m) {
     if (broken) return make(codes::disconnected, "connection is closed");
     const std::string line = encode(m);
     std::lock_guard lock(write_mu);
-    const auto deadline = clock::now() + opts.write_timeout;
+    const auto deadline = detail::deadline_after(clock::now(), opts.write_timeout);
     std::size_t off = 0;
     while (off < line.size()) {
-      const ssize_t n = ::send(fd, line.data() + off, line.size() - off, MSG_NOSIGNAL);
-      if (n > 0) {
-        off += static_cast<std::size_t>(n);
-        continue;
+      const io_result r = io->write_some(line.data() + off, line.size() - off);
+      switch (r.st) {
+        case io_result::state::done:
+          off += r.n;
+          break;
+        case io_result::state::want_read:
+        case io_result::state::want_write:
+          if (auto s = wait_for(r.st, deadline, "timed out writing to the server"); !s) return s;
+          break;
+        case io_result::state::closed:
+          return fail(codes::disconnected, "server closed the connection");
+        case io_result::state::failed:
+          return fail(codes::disconnected, "write to the server failed: " + r.message);
       }
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-        pollfd p{fd, POLLOUT, 0};
-        const int r = ::poll(&p, 1, remaining_ms(deadline));
-        if (r < 0 && errno == EINTR) continue;
-        if (r == 0) return fail(codes::timeout, "timed out writing to the server");
-        if (r < 0) return fail(codes::disconnected, std::string("poll failed: ") + std::strerror(errno));
-        continue;
-      }
-      return fail(codes::disconnected, std::string("write to the server failed: ") + std::strerror(errno));
     }
     return {};
   }
 
-  // Next message from the server, waiting until `deadline` at most.
+  // Next message from the server, waiting until `deadline` at most. Reads before polling:
+  // TLS may hold decrypted bytes that poll() cannot see.
   eftd::result<message> receive(clock::time_point deadline) {
     if (broken) return make(codes::disconnected, "connection is closed");
     for (;;) {
@@ -133,20 +94,23 @@ struct client::impl {
         if (!m) return fail(m.err().code, "server sent an undecodable line: " + m.err().message);
         return m;
       }
-      pollfd p{fd, POLLIN, 0};
-      const int r = ::poll(&p, 1, remaining_ms(deadline));
-      if (r < 0 && errno == EINTR) continue;
-      if (r < 0) return fail(codes::disconnected, std::string("poll failed: ") + std::strerror(errno));
-      if (r == 0) return fail(codes::timeout, "no message from the server within the timeout");
       char buf[16384];
-      const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-      if (n > 0) {
-        reader.feed(std::string_view(buf, static_cast<std::size_t>(n)));
-        continue;
+      const io_result r = io->read_some(buf, sizeof buf);
+      switch (r.st) {
+        case io_result::state::done:
+          reader.feed(std::string_view(buf, r.n));
+          break;
+        case io_result::state::want_read:
+        case io_result::state::want_write:
+          if (auto s = wait_for(r.st, deadline, "no message from the server within the timeout"); !s) {
+            return s.err();
+          }
+          break;
+        case io_result::state::closed:
+          return fail(codes::disconnected, "server closed the connection");
+        case io_result::state::failed:
+          return fail(codes::disconnected, "read from the server failed: " + r.message);
       }
-      if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)) continue;
-      if (n == 0) return fail(codes::disconnected, "server closed the connection");
-      return fail(codes::disconnected, std::string("read from the server failed: ") + std::strerror(errno));
     }
   }
 
@@ -154,14 +118,9 @@ struct client::impl {
   // skipping unrelated messages, within the reply timeout.
   template <class Reply>
   eftd::result<Reply> call(message request) {
-    std::visit(
-        [&](auto& r) {
-          if (r.id.empty()) r.id = fresh_id();
-        },
-        request);
-    const std::string id = id_of(request);
+    const std::string id = detail::ensure_id(request, [this] { return fresh_id(); });
     if (auto s = send(request); !s) return s.err();
-    const auto deadline = clock::now() + opts.reply_timeout;
+    const auto deadline = detail::deadline_after(clock::now(), opts.reply_timeout);
     for (;;) {
       auto m = receive(deadline);
       if (!m) return m.err();
@@ -173,26 +132,14 @@ struct client::impl {
   }
 
   eftd::result<result> run(message request, const callbacks& cb) {
-    std::visit(
-        [&](auto& r) {
-          if (r.id.empty()) r.id = fresh_id();
-        },
-        request);
-    const std::string id = id_of(request);
-    const std::string order = std::visit(
-        [](const auto& r) -> std::string {
-          if constexpr (requires { r.order_no; })
-            return r.order_no;
-          else
-            return {};
-        },
-        request);
+    const std::string id = detail::ensure_id(request, [this] { return fresh_id(); });
+    const std::string order = detail::order_of(request);
     if (auto s = send(request); !s) return s.err();
     std::set<std::string> answer_ids;
     for (;;) {
       // Inactivity, not total duration: a transaction may legitimately take minutes
       // (PIN entry, slow issuer) while the server keeps sending status lines.
-      auto m = receive(clock::now() + opts.inactivity_timeout);
+      auto m = receive(detail::deadline_after(clock::now(), opts.inactivity_timeout));
       if (!m) return m.err();
       if (auto* st = std::get_if<status>(&*m)) {
         if (cb.on_status) cb.on_status(*st);
@@ -218,31 +165,11 @@ client::~client() = default;
 eftd::result<std::unique_ptr<client>> client::connect(std::string host, std::uint16_t port,
                                                       std::chrono::milliseconds timeout,
                                                       client_options options) {
-  const auto deadline = clock::now() + timeout;
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  addrinfo* list = nullptr;
-  const std::string service = std::to_string(port);
-  if (const int rc = ::getaddrinfo(host.c_str(), service.c_str(), &hints, &list); rc != 0) {
-    return make(codes::disconnected, "cannot resolve " + host + ": " + ::gai_strerror(rc));
-  }
-  int fd = -1;
-  int last_errno = 0;
-  for (addrinfo* ai = list; ai != nullptr && fd < 0; ai = ai->ai_next) {
-    fd = connect_one(*ai, deadline);
-    if (fd < 0) last_errno = errno;
-  }
-  ::freeaddrinfo(list);
-  if (fd < 0) {
-    return make(last_errno == ETIMEDOUT ? codes::timeout : codes::disconnected,
-                "cannot connect to " + host + ":" + service + ": " + std::strerror(last_errno));
-  }
-  const int one = 1;
-  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  auto io = detail::open_transport(host, port, detail::deadline_after(clock::now(), timeout), options);
+  if (!io) return io.err();
   auto p = std::make_unique<impl>();
-  p->fd = fd;
-  p->opts = options;
+  p->io = std::move(*io);
+  p->opts = std::move(options);
   return std::unique_ptr<client>(new client(std::move(p)));
 }
 
@@ -263,10 +190,16 @@ eftd::result<result> client::cancel(const pos::cancel& request, const callbacks&
 }
 
 eftd::result<result> client::transaction(const message& request, const callbacks& cb) {
-  const bool ok =
-      std::visit([](const auto& r) { return is_transaction_v<std::decay_t<decltype(r)>>; }, request);
-  if (!ok) return make(codes::unexpected, "not a transaction request");
+  if (!detail::is_transaction(request)) return make(codes::unexpected, "not a transaction request");
   return impl_->run(request, cb);
+}
+
+eftd::result<result> client::balance_inquiry(const pos::balance_inquiry& request, const callbacks& cb) {
+  return impl_->run(request, cb);
+}
+
+eftd::result<totals_report> client::totals(const pos::totals& request) {
+  return impl_->call<totals_report>(request);
 }
 
 eftd::result<order_status> client::query(const status_query& request) {
@@ -281,7 +214,7 @@ eftd::status client::logout() {
   if (impl_->broken) return make(codes::disconnected, "connection is closed");
   auto r = impl_->call<logout_ok>(pos::logout{});
   impl_->broken = true;
-  ::shutdown(impl_->fd, SHUT_RDWR);
+  impl_->io->shutdown();
   // The server closes the connection after logout_ok; a close in place of the reply ends
   // the session just as well.
   if (!r && r.err().code != codes::disconnected) return r.err();

@@ -25,9 +25,40 @@
 
 namespace eftd::config {
 
+// TLS for a listener. All three files are PEM. With client_ca_file set, every client must
+// present a certificate issued by that CA (POS: its subject CN is the till id; pads: the pad's
+// serial number, and the pad listener speaks TLS 1.3 only).
+struct tls_files {
+  std::filesystem::path cert_file;       // the server's certificate chain
+  std::filesystem::path key_file;        // its private key
+  std::filesystem::path client_ca_file;  // CA(s) that issue client certificates
+  bool enabled() const { return !cert_file.empty(); }
+};
+
 struct listener {
   std::string address = "127.0.0.1";
   std::uint16_t port = 0;  // 0 = pick a free port (tests); the bound port is logged
+  tls_files tls;           // empty = plaintext (allowed on loopback addresses only)
+  // Connection limits (slowloris and floods): beyond them a connection is refused and closed.
+  std::uint32_t max_connections = 4096;
+  std::uint32_t max_per_address = 256;
+  std::uint32_t login_timeout_ms = 10000;  // POS: no login within this: closed
+  std::uint32_t frame_timeout_ms = 10000;  // a started frame/line must be complete within this
+};
+
+// A question for the cashier defined in configuration (prompts are data): the POS renders
+// it from kind/text/options without knowing it in advance.
+struct prompt_rule {
+  std::string id;                     // prompt_id on the wire and in the journal
+  std::string stage = "before_card";  // before_card | after_card
+  std::vector<std::string> types;     // transaction types it applies to; empty = all
+  std::string kind = "yes_no";        // yes_no | menu | numeric | text
+  std::string text;                   // shown to the cashier
+  std::vector<std::string> options;   // menu: the values to choose from
+  std::string default_value;          // taken on timeout (and for a POS without prompts)
+  std::uint32_t timeout_ms = 30000;
+  std::int64_t min_amount = 0;         // asked only from this amount (minor units)
+  std::vector<std::string> cancel_on;  // answers that cancel the transaction
 };
 
 // System restrictions. Unset fields inherit from the next level up:
@@ -66,7 +97,8 @@ struct till {
 
 struct pad {
   std::string id;
-  std::string serial;  // expected serial number reported by the pad at hello
+  std::string serial;    // expected serial number reported by the pad at hello (= its certificate's CN)
+  bool revoked = false;  // refused at hello (and logged) until re-enabled: a stolen or retired pad
 };
 
 struct acquirer {
@@ -76,6 +108,7 @@ struct acquirer {
   std::string dialect = "iso87-ascii";
   std::uint32_t connect_timeout_ms = 5000;
   std::uint32_t response_timeout_ms = 30000;             // then: in doubt, reversal queued
+  std::uint32_t reversal_expiry_ms = 86'400'000;         // a reversal not acknowledged by then: a case
   std::string acquiring_institution_id = "00000000001";  // field 32
 };
 
@@ -120,6 +153,7 @@ struct server_config {
   std::vector<config::pad> pads;  // qualified: the member `pad` above hides the type
   std::vector<acquirer> acquirers;
   std::vector<route> routes;
+  std::vector<prompt_rule> prompts;
 
   const till* find_till(std::string_view id) const;
   const store* find_store(std::string_view id) const;

@@ -33,6 +33,13 @@ inline constexpr std::string_view already_logged_in = "already_logged_in";  // s
 inline constexpr std::string_view unknown_till = "unknown_till";            // till_id not configured
 inline constexpr std::string_view till_in_use = "till_in_use";  // till logged in on another connection
 inline constexpr std::string_view not_active = "not_active";    // standby server; see error.active_server
+inline constexpr std::string_view till_not_authorized =
+    "till_not_authorized";  // TLS: the client certificate does not name this till
+inline constexpr std::string_view too_many_connections =
+    "too_many_connections";  // connection refused by the server's limits; closed
+inline constexpr std::string_view login_timeout = "login_timeout";  // no login soon after connecting; closed
+inline constexpr std::string_view frame_timeout =
+    "frame_timeout";  // a started line not completed in time (slowloris); closed
 
 // --- transactions
 inline constexpr std::string_view busy = "busy";                    // one transaction per till at a time

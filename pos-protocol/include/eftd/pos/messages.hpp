@@ -65,6 +65,9 @@ struct sale {
   std::int64_t amount = 0;    // total to charge, including cashback and tip
   std::int64_t cashback = 0;  // optional
   std::int64_t tip = 0;       // optional
+  // Optional, YYYY-MM-DD: on a retry, the business_date of the first reply for this order, so
+  // a retry after midnight still finds it (without it eftd matches (till, order) within 48 h).
+  std::string business_date;
   friend bool operator==(const sale&, const sale&) = default;
 };
 
@@ -74,6 +77,8 @@ struct refund {
   std::string original_order_no;  // optional: the order being refunded, if known
   std::string currency;
   std::int64_t amount = 0;
+  std::string original_business_date;  // optional: business date of the original order
+  std::string business_date;           // optional: on a retry, as for sale
   friend bool operator==(const refund&, const refund&) = default;
 };
 
@@ -146,6 +151,13 @@ struct heartbeat {
   friend bool operator==(const heartbeat&, const heartbeat&) = default;
 };
 
+// Totals of this till for one business date (the shift report printed at the end of a shift).
+struct totals {
+  std::string id;
+  std::string business_date;  // optional, YYYY-MM-DD; "" = current business date
+  friend bool operator==(const totals&, const totals&) = default;
+};
+
 // ---------------------------------------------------------------- server -> POS
 
 struct login_ok {
@@ -199,6 +211,7 @@ struct result {
   reason why;                              // wire key "reason"; empty when approved
   std::map<std::string, std::string> emv;  // AID, app label, TVR, TSI, ARC, CVM result
   receipt rcpt;                            // wire key "receipt"
+  std::optional<std::int64_t> balance;     // balance_inquiry: available balance, minor units
   friend bool operator==(const result&, const result&) = default;
 };
 
@@ -234,9 +247,33 @@ struct logout_ok {
   friend bool operator==(const logout_ok&, const logout_ok&) = default;
 };
 
-using message = std::variant<login, logout, sale, refund, preauth, completion, incremental, cancel,
-                             balance_inquiry, status_query, answer, abort_tx, heartbeat, login_ok, status,
-                             prompt, result, order_status, error, heartbeat_ack, logout_ok>;
+// One line of a totals report: how many transactions of one kind ended with one outcome, and
+// their amount (approved amounts for "approved", requested amounts otherwise).
+struct totals_line {
+  std::string kind;     // sale | refund | cancel | balance_inquiry | ...
+  std::string outcome;  // approved | declined | cancelled | failed | reversed
+  std::string currency;
+  std::int64_t count = 0;
+  std::int64_t amount = 0;
+  friend bool operator==(const totals_line&, const totals_line&) = default;
+};
+
+// Answer to totals.
+struct totals_report {
+  std::string id;
+  std::string till_id;
+  std::string business_date;
+  std::vector<totals_line> lines;  // sorted by kind, outcome, currency
+  // Net amount per currency that moved to the merchant: approved sales minus approved refunds
+  // (reversed and cancelled orders count nothing).
+  std::map<std::string, std::int64_t> net;
+  friend bool operator==(const totals_report&, const totals_report&) = default;
+};
+
+using message =
+    std::variant<login, logout, sale, refund, preauth, completion, incremental, cancel, balance_inquiry,
+                 status_query, answer, abort_tx, heartbeat, totals, login_ok, status, prompt, result,
+                 order_status, error, heartbeat_ack, logout_ok, totals_report>;
 
 // Wire "type" of each message ("abort" for abort_tx), e.g. type_name(sale{}) == "sale".
 std::string_view type_name(const message& m);

@@ -1,0 +1,53 @@
+// One peer connection's bytes, plaintext TCP or TLS, behind one small interface, so a session
+// is written once for both. The TLS side (OpenSSL through Asio) stays in byte_stream.cpp: no
+// session or widely included header pulls in the SSL headers.
+#pragma once
+
+#include <boost/asio.hpp>
+#include <chrono>
+#include <memory>
+#include <string>
+#include <tuple>
+
+#include "eftd/core/config.hpp"
+#include "eftd/core/result.hpp"
+
+namespace boost::asio::ssl {
+class context;
+}
+
+namespace eftd::server {
+
+class byte_stream {
+ public:
+  virtual ~byte_stream() = default;
+  // Completes with what arrived (at least one byte) or an error (eof when the peer closed).
+  virtual boost::asio::awaitable<std::tuple<boost::system::error_code, std::size_t>> read_some(
+      boost::asio::mutable_buffer b) = 0;
+  // Writes all of b.
+  virtual boost::asio::awaitable<boost::system::error_code> write_all(boost::asio::const_buffer b) = 0;
+  // Immediate and idempotent: pending operations complete with an error.
+  virtual void close() = 0;
+  virtual boost::asio::any_io_executor get_executor() = 0;
+};
+
+std::unique_ptr<byte_stream> make_tcp_stream(boost::asio::ip::tcp::socket s);
+
+// A server-side TLS context: TLS 1.2 or newer, the server's certificate, and (when
+// client_ca_file is set) a client certificate from that CA required on every connection.
+// Errors: tls.config (a file missing or unreadable; the message names it).
+result<std::shared_ptr<boost::asio::ssl::context>> make_server_tls(const config::tls_files& files);
+
+// Runs the TLS handshake as the server, within `deadline`. On success the stream and the
+// subject common name of the client's certificate ("" without one). Errors: tls.handshake
+// (the message says why: no certificate, unknown CA, protocol version...), tls.timeout.
+struct tls_peer {
+  std::unique_ptr<byte_stream> stream;
+  std::string client_cn;
+};
+// The socket is moved from.
+boost::asio::awaitable<result<tls_peer>> tls_accept(boost::asio::ip::tcp::socket& s,
+                                                    const std::shared_ptr<boost::asio::ssl::context>& ctx,
+                                                    std::chrono::milliseconds deadline);
+
+}  // namespace eftd::server
