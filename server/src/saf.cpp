@@ -105,6 +105,7 @@ class reversal_queue : public std::enable_shared_from_this<reversal_queue> {
       const auto now = ctx_.clock.now_ms();
       std::int64_t next = now + 60'000;
       bool sent = false;
+      bool journal_trouble = false;
       for (const auto& row : rows) {
         if (stopped_) co_return;
         const auto due = row.next_attempt_ms.value_or(row.created_ms);
@@ -112,18 +113,24 @@ class reversal_queue : public std::enable_shared_from_this<reversal_queue> {
           next = std::min(next, due);
           continue;
         }
-        co_await attempt(row);
+        if (!co_await attempt(row)) journal_trouble = true;
         sent = true;
         auto [lo, hi] = waiters_.equal_range(row.msg_id);
         for (auto it = lo; it != hi; ++it) it->second->cancel();
       }
-      if (sent || dirty_) continue;  // what was sent may be due again soon; new work may wait
+      // A journal that cannot record attempts would make the same reversal due again at once:
+      // pause instead of hammering the acquirer.
+      if (journal_trouble)
+        next = now + 1000;
+      else if (sent || dirty_)
+        continue;  // what was sent may be due again soon; new work may wait
       timer_.expires_after(std::chrono::milliseconds(std::max<std::int64_t>(0, next - now)));
       co_await timer_.async_wait(asio::as_tuple(asio::use_awaitable));
     }
   }
 
-  asio::awaitable<void> attempt(const journal::acquirer_message_row& rev) {
+  // One send of a queued reversal and its journaling; false when the journal refused the record.
+  asio::awaitable<bool> attempt(const journal::acquirer_message_row& rev) {
     const auto now = ctx_.clock.now_ms();
     std::optional<journal::acquirer_message_row> original;
     std::optional<journal::operation_row> op;
@@ -139,30 +146,26 @@ class reversal_queue : public std::enable_shared_from_this<reversal_queue> {
       }
     }
     if (!original || !op) {
-      co_await conclude(rev, std::nullopt, "", journal::message_states::parked,
-                        "the original request of this reversal is not in the journal");
-      co_return;
+      co_return co_await conclude(rev, std::nullopt, "", journal::message_states::parked,
+                                  "the original request of this reversal is not in the journal");
     }
     if (now - rev.created_ms > static_cast<std::int64_t>(expiry_ms())) {
-      co_await conclude(rev, original, op->order_id, journal::message_states::expired,
-                        fmt::format("not acknowledged after {} attempts within the expiry", rev.attempts));
-      co_return;
+      co_return co_await conclude(
+          rev, original, op->order_id, journal::message_states::expired,
+          fmt::format("not acknowledged after {} attempts within the expiry", rev.attempts));
     }
     auto areq = request_from_message(ctx_, *original, op->kind);
     const std::string mti = rev.attempts == 0 ? "0400" : "0401";
     auto ans = co_await send_reversal(ctx_, areq, rev.stan, mti, rev.created_ms);
     if (ans && !retryable(ans->response_code)) {
-      if (format_refused(ans->response_code)) {
-        co_await conclude(rev, original, op->order_id, journal::message_states::parked,
-                          "the acquirer refused the reversal's format (response 30)");
-      } else {
-        co_await acknowledge(rev, *original, op->order_id, ans->response_code);
-      }
-      co_return;
+      if (format_refused(ans->response_code))
+        co_return co_await conclude(rev, original, op->order_id, journal::message_states::parked,
+                                    "the acquirer refused the reversal's format (response 30)");
+      co_return co_await acknowledge(rev, *original, op->order_id, ans->response_code);
     }
     if (!ans && (ans.err().code == "acq.encode_error" || ans.err().code == "acq.bad_request")) {
-      co_await conclude(rev, original, op->order_id, journal::message_states::parked, ans.err().message);
-      co_return;
+      co_return co_await conclude(rev, original, op->order_id, journal::message_states::parked,
+                                  ans.err().message);
     }
     // Not acknowledged: try again later.
     const std::string why = ans ? "response " + ans->response_code : ans.err().code;
@@ -174,13 +177,14 @@ class reversal_queue : public std::enable_shared_from_this<reversal_queue> {
     mu.last_error = why;
     mu.updated_ms = ctx_.clock.now_ms();
     b.records.push_back(mu);
-    if (auto st = co_await commit(ctx_, std::move(b)); !st)
-      spdlog::error("reversal queue {}: attempt not journaled: {}", acquirer_, st.err().message);
+    auto st = co_await commit(ctx_, std::move(b));
+    if (!st) spdlog::error("reversal queue {}: attempt not journaled: {}", acquirer_, st.err().message);
     spdlog::warn("reversal {} (STAN {:06}) on {}: attempt {} failed ({}); next in {} ms", mti, rev.stan,
                  rev.terminal_id, rev.attempts + 1, why, backoff_ms(rev.attempts));
+    co_return static_cast<bool>(st);
   }
 
-  asio::awaitable<void> acknowledge(const journal::acquirer_message_row& rev,
+  asio::awaitable<bool> acknowledge(const journal::acquirer_message_row& rev,
                                     const journal::acquirer_message_row& original,
                                     const std::string& order_id, const std::string& rc) {
     const auto now = ctx_.clock.now_ms();
@@ -214,13 +218,17 @@ class reversal_queue : public std::enable_shared_from_this<reversal_queue> {
                                  fmt::format("reversal STAN {:06} acknowledged by {} (response {}) after {} "
                                              "attempt(s)",
                                              rev.stan, acquirer_, rc, rev.attempts + 1)));
-    if (auto st = co_await commit(ctx_, std::move(b)); !st)
+    auto st = co_await commit(ctx_, std::move(b));
+    if (!st) {
       spdlog::error("reversal queue {}: acknowledgement not journaled: {}", acquirer_, st.err().message);
+      co_return false;
+    }
     spdlog::info("reversal STAN {:06} on {} acknowledged ({})", rev.stan, rev.terminal_id, rc);
+    co_return true;
   }
 
   // Ends a reversal as parked or expired: out of the queue, kept and explained for people.
-  asio::awaitable<void> conclude(const journal::acquirer_message_row& rev,
+  asio::awaitable<bool> conclude(const journal::acquirer_message_row& rev,
                                  const std::optional<journal::acquirer_message_row>& original,
                                  const std::string& order_id, std::string_view state, std::string why) {
     const auto now = ctx_.clock.now_ms();
@@ -236,10 +244,11 @@ class reversal_queue : public std::enable_shared_from_this<reversal_queue> {
                                    std::string("reversal_") + std::string(state),
                                    fmt::format("reversal STAN {:06} to {} {}: {}; needs manual handling",
                                                rev.stan, acquirer_, state, why)));
-    if (auto st = co_await commit(ctx_, std::move(b)); !st)
-      spdlog::error("reversal queue {}: {} not journaled: {}", acquirer_, state, st.err().message);
+    auto st = co_await commit(ctx_, std::move(b));
+    if (!st) spdlog::error("reversal queue {}: {} not journaled: {}", acquirer_, state, st.err().message);
     spdlog::error("reversal STAN {:06} on {} {}: {} (original {}); needs manual handling", rev.stan,
                   rev.terminal_id, state, why, original ? original->msg_id : std::string("missing"));
+    co_return static_cast<bool>(st);
   }
 
   std::uint32_t expiry_ms() const {
