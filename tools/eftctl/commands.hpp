@@ -25,5 +25,7 @@ void add_dukpt_commands(CLI::App& app, runner& run);
 void add_pinblock_commands(CLI::App& app, runner& run);
 // `iso8583 decode --dialect NAME [--framing NAME] [--hex HEX | --file PATH] [--raw]` (card data masked)
 void add_iso8583_commands(CLI::App& app, runner& run);
+// `keys component add|finish|cancel`, `keys list|rotate|retire|export-ipek|import` (key store; KCVs only)
+void add_keys_commands(CLI::App& app, runner& run);
 
 }  // namespace eftctl
