@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "eftd/acq/dialect.hpp"
+#include "eftd/acq/framing.hpp"
 #include "eftd/acqsim/server.hpp"
 #include "eftd/core/log.hpp"
 
@@ -70,7 +71,8 @@ int main(int argc, char** argv) {
   std::string dialects;
   for (auto n : eftd::acq::dialect_names()) dialects += (dialects.empty() ? "" : ", ") + std::string(n);
   app.add_option("--dialect", opts.dialect, "ISO 8583 dialect (" + dialects + ")")->capture_default_str();
-  app.add_option("--framing", framing, "Length header: binary2, ascii4 or bcd2")->capture_default_str();
+  app.add_option("--framing", framing, "Length header: binary2, ascii4 or bcd2, optionally +tpdu (bcd2+tpdu)")
+      ->capture_default_str();
   app.add_option("--max-frame", max_frame, "Largest accepted message in bytes")->capture_default_str();
   app.add_option("--decline-amount-suffix", amount_rules,
                  "SUFFIX=CODE: decline amounts ending in SUFFIX with CODE (repeatable; replaces the default)")
@@ -114,12 +116,14 @@ int main(int argc, char** argv) {
   log_cfg.level = log_level;
   eftd::init_logging(log_cfg, "eft-acquirer-sim");
 
-  auto header = eftd::acq::parse_length_header(framing);
-  if (!header) {
-    std::cerr << "--framing: unknown header '" << framing << "'\n";
+  auto frame_opts = eftd::acq::parse_framing(framing);
+  if (!frame_opts) {
+    std::cerr << "--framing: " << frame_opts.err().message << "\n";
     return 2;
   }
-  opts.framing = {*header, max_frame};
+  // With +tpdu the simulator answers each request with its TPDU, addresses swapped.
+  opts.framing = *frame_opts;
+  opts.framing.max_payload = max_frame;
 
   opts.decisions.amount_suffix.clear();
   for (const auto& r : amount_rules) {

@@ -22,6 +22,7 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <tuple>
 #include <utility>
 
 #include "eftd/core/money.hpp"
@@ -81,6 +82,12 @@ bool all_digits(std::string_view s) {
 // ISO 8583 "ans" fields (terminal id, card acceptor id) take printable ASCII only.
 bool printable_ascii(std::string_view s) {
   return std::all_of(s.begin(), s.end(), [](char c) { return c >= 0x20 && c <= 0x7e; });
+}
+
+// "binary2", "bcd2", "ascii4", each optionally followed by "+tpdu" (acq::parse_framing()).
+bool valid_framing_name(std::string_view name) {
+  if (name.ends_with("+tpdu")) name.remove_suffix(5);
+  return name == "binary2" || name == "bcd2" || name == "ascii4";
 }
 
 std::string join_list(std::span<const std::string_view> items) {
@@ -219,6 +226,17 @@ class section {
     }
     wrong_type(key, *n, "boolean");
     return false;
+  }
+
+  // Milliseconds where 0 means "off": 0..uint32 max.
+  void u32(std::string_view key, std::uint32_t& out, std::string_view unit) {
+    std::int64_t v = 0;
+    if (!integer(key, v)) return;
+    if (v < 0 || v > std::numeric_limits<std::uint32_t>::max()) {
+      problem(key, find(key), fmt::format("must be 0 or a positive integer ({})", unit));
+      return;
+    }
+    out = static_cast<std::uint32_t>(v);
   }
 
   // Milliseconds, counts: 1..uint32 max.
@@ -688,34 +706,97 @@ server_config parse_document(const toml::table& doc, const fs::path& base, diagn
          !all_digits(a.acquiring_institution_id)))
       s.problem("acquiring_institution_id", s.find("acquiring_institution_id"),
                 "must be 1..11 digits (ISO 8583 field 32)");
+    // Framing names are plain text, checked here; the acquirer library (which core must not
+    // link) checks the dialect name at start-up.
+    if (s.string("framing", a.framing) && !valid_framing_name(a.framing))
+      s.problem("framing", s.find("framing"),
+                fmt::format("unknown framing '{}' (expected binary2, bcd2 or ascii4, optionally followed "
+                            "by +tpdu)",
+                            a.framing));
+    for (auto [key, out] :
+         {std::pair{"tpdu_destination", &a.tpdu_destination}, std::pair{"tpdu_source", &a.tpdu_source}}) {
+      const bool present = s.string(key, *out);
+      if (present && (out->size() != 4 || !all_digits(*out))) {
+        s.problem(key, s.find(key), "must be 4 digits (NII)");
+      } else if (present && !a.tpdu()) {
+        s.problem(key, s.find(key), "only with a +tpdu framing");
+      } else if (!present && a.tpdu() && s.find(key) == nullptr) {
+        s.problem(key, nullptr, fmt::format("required with framing '{}'", a.framing));
+      }
+    }
+    s.boolean("sign_on", a.sign_on);
+    s.u32("echo_interval_ms", a.echo_interval_ms, "milliseconds, 0 = off");
+    s.u32("reconnect_backoff_ms", a.reconnect_backoff_ms, "milliseconds, 0 = no wait");
+    s.u32("reconnect_backoff_max_ms", a.reconnect_backoff_max_ms, "milliseconds");
+    if (a.reconnect_backoff_max_ms < a.reconnect_backoff_ms)
+      s.problem("reconnect_backoff_max_ms", s.find("reconnect_backoff_max_ms"),
+                fmt::format("must be at least reconnect_backoff_ms ({})", a.reconnect_backoff_ms));
     s.done();
     cfg.acquirers.push_back(std::move(a));
   }
 
   read_prompts(root, cfg, diag);
 
-  std::map<std::string, std::size_t> prefixes;
+  // Two routes with the same criteria would make the choice depend on file order.
+  std::map<std::string, std::size_t> route_keys;
   const auto route_tables = root.table_array("routes");
   if (!route_tables.empty() && cfg.acquirers.empty())
     diag.add("routes", doc.get("routes"),
              "at least one [[acquirers]] entry is required when routes are configured");
+  const auto known_acquirer = [&](const std::string& name) {
+    return cfg.acquirers.empty() || std::any_of(cfg.acquirers.begin(), cfg.acquirers.end(),
+                                                [&](const acquirer& a) { return a.name == name; });
+  };
   for (auto [i, t] : route_tables) {
     section s(t, fmt::format("routes[{}]", i), diag);
     route r;
-    if (s.string("bin_prefix", r.bin_prefix, true)) {
-      if (!all_digits(r.bin_prefix) || r.bin_prefix.size() > 19) {
+    const bool has_prefix = s.find("bin_prefix") != nullptr;
+    const bool has_scheme = s.find("scheme") != nullptr;
+    bool criteria_ok = true;
+    if (has_prefix && has_scheme) {
+      s.problem("scheme", s.find("scheme"), "give either bin_prefix or scheme, not both");
+      criteria_ok = false;
+    } else if (!has_prefix && !has_scheme) {
+      s.problem("bin_prefix", nullptr, "missing required key (or give scheme instead)");
+      criteria_ok = false;
+    }
+    if (has_prefix) {
+      if (!s.string("bin_prefix", r.bin_prefix)) {
+        criteria_ok = false;  // wrong type, reported
+      } else if (!all_digits(r.bin_prefix) || r.bin_prefix.size() > 19) {
         s.problem("bin_prefix", s.find("bin_prefix"), "must be 0..19 digits (\"\" = default route)");
-      } else {
-        auto [it, inserted] = prefixes.emplace(r.bin_prefix, i);
-        if (!inserted)
-          s.problem("bin_prefix", s.find("bin_prefix"),
-                    fmt::format("duplicate prefix '{}' (also routes[{}])", r.bin_prefix, it->second));
+        criteria_ok = false;
       }
     }
-    if (s.string("acquirer", r.acquirer, true) && !cfg.acquirers.empty() &&
-        std::none_of(cfg.acquirers.begin(), cfg.acquirers.end(),
-                     [&](const acquirer& a) { return a.name == r.acquirer; }))
+    if (has_scheme) {
+      if (!s.string("scheme", r.scheme)) {
+        criteria_ok = false;
+      } else if (r.scheme.empty() || !is_bare_key(r.scheme)) {
+        s.problem("scheme", s.find("scheme"),
+                  "must be a scheme name as in the BIN table (letters, digits, '-', '_')");
+        criteria_ok = false;
+      }
+    }
+    if (s.string("merchant", r.merchant) && cfg.find_merchant(r.merchant) == nullptr)
+      s.problem("merchant", s.find("merchant"), fmt::format("unknown merchant '{}'", r.merchant));
+    if (criteria_ok) {
+      const std::string what =
+          has_scheme ? fmt::format("scheme '{}'", r.scheme) : fmt::format("prefix '{}'", r.bin_prefix);
+      const std::string key = what + (r.merchant.empty() ? "" : " for merchant '" + r.merchant + "'");
+      auto [it, inserted] = route_keys.emplace(key, i);
+      if (!inserted) {
+        const std::string_view field = has_scheme ? "scheme" : "bin_prefix";
+        s.problem(field, s.find(field), fmt::format("duplicate {} (also routes[{}])", key, it->second));
+      }
+    }
+    if (s.string("acquirer", r.acquirer, true) && !known_acquirer(r.acquirer))
       s.problem("acquirer", s.find("acquirer"), fmt::format("unknown acquirer '{}'", r.acquirer));
+    if (s.string("fallback", r.fallback)) {
+      if (!known_acquirer(r.fallback))
+        s.problem("fallback", s.find("fallback"), fmt::format("unknown acquirer '{}'", r.fallback));
+      else if (r.fallback == r.acquirer)
+        s.problem("fallback", s.find("fallback"), "must name another acquirer than 'acquirer'");
+    }
     s.done();
     cfg.routes.push_back(std::move(r));
   }
@@ -792,6 +873,14 @@ result<void> set_timeout_ms(std::string_view key, std::string_view value, std::u
   return {};
 }
 
+// Link intervals where 0 means "off" / "no wait": 0 .. 1 hour.
+result<void> set_interval_ms(std::string_view key, std::string_view value, std::uint32_t& out) {
+  auto v = parse_int(value);
+  if (!v || *v < 0 || *v > 3600000) return override_error(key, "expected milliseconds 0..3600000");
+  out = static_cast<std::uint32_t>(*v);
+  return {};
+}
+
 result<void> set_count(std::string_view key, std::string_view value, std::uint32_t& out) {
   auto v = parse_int(value);
   if (!v || *v < 1 || *v > 1000000) return override_error(key, "expected a count 1..1000000");
@@ -854,10 +943,22 @@ const merchant* server_config::merchant_of(const till& t) const {
 }
 
 const route* server_config::route_for(std::string_view pan_digits) const {
+  return route_for(pan_digits, {}, {});
+}
+
+const route* server_config::route_for(std::string_view pan_digits, std::string_view scheme,
+                                      std::string_view merchant_id) const {
+  // Specificity, compared in order: merchant route, BIN prefix over scheme over default,
+  // prefix length.
+  const auto rank = [](const route& r) {
+    const int kind = !r.bin_prefix.empty() ? 2 : !r.scheme.empty() ? 1 : 0;
+    return std::tuple{!r.merchant.empty(), kind, r.bin_prefix.size()};
+  };
   const route* best = nullptr;
   for (const auto& r : routes) {
-    if (!pan_digits.starts_with(r.bin_prefix)) continue;
-    if (best == nullptr || r.bin_prefix.size() > best->bin_prefix.size()) best = &r;
+    if (!r.merchant.empty() && r.merchant != merchant_id) continue;
+    if (!r.scheme.empty() ? r.scheme != scheme : !pan_digits.starts_with(r.bin_prefix)) continue;
+    if (best == nullptr || rank(r) > rank(*best)) best = &r;
   }
   return best;
 }
@@ -963,10 +1064,27 @@ result<void> apply_override(server_config& cfg, std::string_view key_eq_value) {
     if (field == "response_timeout_ms") return set_timeout_ms(key, value, it->response_timeout_ms);
     if (field == "connect_timeout_ms") return set_timeout_ms(key, value, it->connect_timeout_ms);
     if (field == "reversal_expiry_ms") return set_timeout_ms(key, value, it->reversal_expiry_ms);
+    if (field == "sign_on") {
+      if (value != "true" && value != "false") return override_error(key, "expected true or false");
+      it->sign_on = value == "true";
+      return {};
+    }
+    if (field == "echo_interval_ms") return set_interval_ms(key, value, it->echo_interval_ms);
+    if (field == "reconnect_backoff_ms" || field == "reconnect_backoff_max_ms") {
+      acquirer a = *it;
+      auto& out = field == "reconnect_backoff_ms" ? a.reconnect_backoff_ms : a.reconnect_backoff_max_ms;
+      if (auto st = set_interval_ms(key, value, out); !st) return st;
+      if (a.reconnect_backoff_max_ms < a.reconnect_backoff_ms)
+        return override_error(key, fmt::format("reconnect_backoff_max_ms ({}) must be at least "
+                                               "reconnect_backoff_ms ({})",
+                                               a.reconnect_backoff_max_ms, a.reconnect_backoff_ms));
+      *it = std::move(a);
+      return {};
+    }
     return override_error(key,
-                          "only host, port, response_timeout_ms, connect_timeout_ms and reversal_expiry_ms "
-                          "can be overridden for an "
-                          "acquirer");
+                          "only host, port, response_timeout_ms, connect_timeout_ms, reversal_expiry_ms, "
+                          "sign_on, echo_interval_ms, reconnect_backoff_ms and reconnect_backoff_max_ms can "
+                          "be overridden for an acquirer");
   }
   return override_error(key,
                         "unsupported key (supported: server.node_name, listen.pos.address, listen.pos.port, "
@@ -974,6 +1092,9 @@ result<void> apply_override(server_config& cfg, std::string_view key_eq_value) {
                         "listen.<pos|pad>.max_per_address, listen.<pos|pad>.login_timeout_ms, "
                         "listen.<pos|pad>.frame_timeout_ms, acquirers.<name>.host, acquirers.<name>.port, "
                         "acquirers.<name>.response_timeout_ms, acquirers.<name>.connect_timeout_ms, "
+                        "acquirers.<name>.reversal_expiry_ms, acquirers.<name>.sign_on, "
+                        "acquirers.<name>.echo_interval_ms, acquirers.<name>.reconnect_backoff_ms, "
+                        "acquirers.<name>.reconnect_backoff_max_ms, "
                         "journal.path, journal.key_file, log.level, log.format, log.file)");
 }
 

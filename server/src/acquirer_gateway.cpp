@@ -7,6 +7,7 @@
 
 #include "eftd/acq/codec.hpp"
 #include "eftd/acq/dialect.hpp"
+#include "eftd/acq/framing.hpp"
 #include "eftd/acq/link.hpp"
 #include "eftd/acq/message.hpp"
 
@@ -154,17 +155,70 @@ asio::awaitable<result<acquirer_answer>> send_reversal(server_context& ctx, cons
   co_return co_await exchange(ctx, original.acquirer, std::move(m));
 }
 
+namespace {
+
+// An NII written as 4 digits travels as 2 BCD bytes: "0123" -> 0x0123.
+std::uint16_t nii_of(const std::string& digits) {
+  std::uint16_t v = 0;
+  for (char c : digits) v = static_cast<std::uint16_t>((v << 4) | static_cast<std::uint16_t>(c - '0'));
+  return v;
+}
+
+result<acq::link_config> link_config_of(const config::acquirer& a) {
+  acq::link_config lc;
+  lc.name = a.name;
+  lc.host = a.host;
+  lc.port = a.port;
+  lc.connect_timeout = std::chrono::milliseconds(a.connect_timeout_ms);
+  lc.response_timeout = std::chrono::milliseconds(a.response_timeout_ms);
+  lc.dialect = a.dialect;
+  auto framing = acq::parse_framing(a.framing);
+  if (!framing) return framing.err();
+  lc.framing = *framing;
+  if (lc.framing.tpdu) {
+    // A terminal addresses the host's NII and names its own as the source.
+    lc.framing.tpdu->destination = nii_of(a.tpdu_destination);
+    lc.framing.tpdu->source = nii_of(a.tpdu_source);
+  }
+  lc.sign_on = a.sign_on;
+  lc.echo_interval = std::chrono::milliseconds(a.echo_interval_ms);
+  lc.reconnect_backoff_initial = std::chrono::milliseconds(a.reconnect_backoff_ms);
+  lc.reconnect_backoff_max = std::chrono::milliseconds(a.reconnect_backoff_max_ms);
+  return lc;
+}
+
+}  // namespace
+
+status check_acquirers(const config::server_config& cfg) {
+  std::string problems;
+  const auto add = [&](std::string line) {
+    if (!problems.empty()) problems += '\n';
+    problems += std::move(line);
+  };
+  for (std::size_t i = 0; i < cfg.acquirers.size(); ++i) {
+    const auto& a = cfg.acquirers[i];
+    if (acq::find_dialect(a.dialect) == nullptr) {
+      std::string known;
+      for (auto n : acq::dialect_names()) known += (known.empty() ? "" : ", ") + std::string(n);
+      add(fmt::format("acquirers[{}].dialect: unknown dialect '{}' (known: {})", i, a.dialect, known));
+    }
+    if (auto f = acq::parse_framing(a.framing); !f)
+      add(fmt::format("acquirers[{}].framing: {}", i, f.err().message));
+  }
+  if (!problems.empty()) return make_error("config.invalid", problems);
+  return {};
+}
+
 void create_links(server_context& ctx) {
+  if (auto st = check_acquirers(ctx.cfg); !st) spdlog::error("{}", st.err().message);
   for (const auto& a : ctx.cfg.acquirers) {
-    acq::link_config lc;
-    lc.name = a.name;
-    lc.host = a.host;
-    lc.port = a.port;
-    lc.connect_timeout = std::chrono::milliseconds(a.connect_timeout_ms);
-    lc.response_timeout = std::chrono::milliseconds(a.response_timeout_ms);
-    lc.dialect = a.dialect;
+    auto lc = link_config_of(a);
+    if (!lc) {
+      spdlog::error("acquirer {}: {}", a.name, lc.err().message);
+      continue;
+    }
     asio::any_io_executor strand = asio::make_strand(ctx.io);
-    auto link = acq::link::create(strand, lc);
+    auto link = acq::link::create(strand, std::move(*lc));
     if (!link) {
       spdlog::error("acquirer {}: {}", a.name, link.err().message);
       continue;

@@ -721,7 +721,8 @@ asio::awaitable<pos::result> run_card_transaction(server_context& ctx, tx_reques
   } else if (expired(card->expiry_yymm(), ctx.clock.now_ms())) {
     card_decline = "card.expired";
   }
-  const config::route* route = ctx.cfg.route_for(pan.bin(8));
+  // The most specific route: this merchant's before a general one, BIN prefix before scheme.
+  const config::route* route = ctx.cfg.route_for(pan.bin(8), s.scheme, merchant->id);
   if (card_decline.empty() && !route) card_decline = "route.none";
   if (!card_decline.empty()) {
     auto r = co_await conclude(card_decline, order_state::declined, journal::actor::server, card_detail);
@@ -759,7 +760,7 @@ asio::awaitable<pos::result> run_card_transaction(server_context& ctx, tx_reques
   areq.currency_numeric = eftd::find_currency(req.currency)->numeric;
   s.stan = fmt::format("{:06}", areq.stan);
   s.rrn = areq.rrn;
-  const std::string msg_id = journal::new_id();
+  std::string msg_id = journal::new_id();
   {
     journal::batch b;
     b.records.push_back(journal::counter_set{stan_counter, areq.stan});
@@ -797,6 +798,59 @@ asio::awaitable<pos::result> run_card_transaction(server_context& ctx, tx_reques
   // 5. The acquirer decides. An abort cannot stop a request already sent; it is honoured
   // when the answer comes (an approval is then reversed).
   auto ans = co_await send_financial(ctx, areq, *card);
+  if (!ans && (ans.err().code == "acq.connect_failed" || ans.err().code == "acq.unknown_acquirer") &&
+      !route->fallback.empty() && ctx.links.contains(route->fallback)) {
+    // The primary was never reached (connect failed, its reconnect backoff runs, or it has no
+    // link), so it cannot have approved anything: the sale may go to the route's fallback.
+    // Only then: once a request was sent (timeout, disconnect, bad answer) the first may
+    // have been approved, and a second acquirer could charge the card twice. The fallback gets
+    // its own write-ahead (its STAN, a new message) and the primary's message is closed.
+    acquirer_request fb = areq;
+    fb.acquirer = route->fallback;
+    fb.at_ms = ctx.clock.now_ms();
+    fb.stan = ctx.next_stan(fb.acquirer, fb.terminal_id, stan_counter);
+    fb.rrn = make_rrn(fb.at_ms, fb.stan);
+    const std::string fb_stan = fmt::format("{:06}", fb.stan);
+    const std::string fb_msg_id = journal::new_id();
+    journal::batch b;
+    journal::acquirer_message_updated failed;
+    failed.msg_id = msg_id;
+    failed.state = std::string(journal::message_states::failed);
+    failed.updated_ms = fb.at_ms;
+    b.records.push_back(failed);
+    b.records.push_back(journal::counter_set{stan_counter, fb.stan});
+    journal::acquirer_message_written mw;
+    mw.msg_id = fb_msg_id;
+    mw.op_id = op_id;
+    mw.acquirer = fb.acquirer;
+    mw.terminal_id = fb.terminal_id;
+    mw.mti = fb.mti;
+    mw.stan = fb.stan;
+    mw.local_datetime = local_datetime_of(fb.at_ms);
+    mw.rrn = fb.rrn;
+    mw.amount_minor = fb.amount_minor;
+    mw.currency = req.currency;
+    mw.state = std::string(journal::message_states::sent);
+    mw.created_ms = fb.at_ms;
+    b.records.push_back(mw);
+    b.records.push_back(
+        event(order_id, op_id, fb.at_ms, journal::actor::server, "routed_to_fallback",
+              fmt::format("routed to fallback {}: {} unreachable ({}); {} STAN {} RRN {}", fb.acquirer,
+                          areq.acquirer, ans.err().code, fb.mti, fb_stan, fb.rrn)));
+    if (auto st = co_await commit(ctx, std::move(b)); st) {
+      spdlog::warn("order {}: acquirer {} unreachable, routed to fallback {}", s.order_no, areq.acquirer,
+                   fb.acquirer);
+      areq = std::move(fb);
+      msg_id = fb_msg_id;
+      s.stan = fb_stan;
+      s.rrn = areq.rrn;
+      auto again = co_await send_financial(ctx, areq, *card);
+      ans = std::move(again);
+    } else {
+      // Nothing durable says the fallback was tried: it is not sent, the sale fails as unreachable.
+      spdlog::error("order {}: fallback not journaled: {}", s.order_no, st.err().message);
+    }
+  }
   const auto at = ctx.clock.now_ms();
   if (!ans) {
     // No answer (or an unreadable one): the outcome at the acquirer is unknown, so the money

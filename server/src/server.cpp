@@ -95,6 +95,8 @@ int run(const config::server_config& cfg, const run_options& options) {
   auto pad_acc = bind(io, cfg.pad, "pad");
   if (!pad_acc) return fail(pad_acc.err());
 
+  // Dialect and framing names are checked here: core's config parser does not link acquirers/.
+  if (auto st = check_acquirers(cfg); !st) return fail(st.err());
   create_links(ctx);
 
   auto on_listener_end = [](std::exception_ptr e) {

@@ -62,6 +62,33 @@ TEST_CASE("relative override paths resolve against the current directory") {
   CHECK(cfg.find_acquirer("sim")->connect_timeout_ms == 1500);
 }
 
+TEST_CASE("acquirer link options can be overridden: sign-on, echo interval, reconnect backoff") {
+  auto cfg = demo_like();
+  REQUIRE(apply_override(cfg, "acquirers.sim.sign_on=true").has_value());
+  CHECK(cfg.find_acquirer("sim")->sign_on);
+  REQUIRE(apply_override(cfg, "acquirers.sim.sign_on=false").has_value());
+  CHECK_FALSE(cfg.find_acquirer("sim")->sign_on);
+  REQUIRE(apply_override(cfg, "acquirers.sim.echo_interval_ms=0").has_value());
+  CHECK(cfg.find_acquirer("sim")->echo_interval_ms == 0);
+  REQUIRE(apply_override(cfg, "acquirers.sim.echo_interval_ms=20000").has_value());
+  CHECK(cfg.find_acquirer("sim")->echo_interval_ms == 20000);
+  REQUIRE(apply_override(cfg, "acquirers.sim.reconnect_backoff_ms=0").has_value());
+  CHECK(cfg.find_acquirer("sim")->reconnect_backoff_ms == 0);
+  REQUIRE(apply_override(cfg, "acquirers.sim.reconnect_backoff_max_ms=2000").has_value());
+  CHECK(cfg.find_acquirer("sim")->reconnect_backoff_max_ms == 2000);
+
+  auto bad = apply_override(cfg, "acquirers.sim.reconnect_backoff_ms=5000");
+  REQUIRE_FALSE(bad.has_value());
+  CHECK(bad.err().code == "config.override");
+  CHECK(bad.err().message.find(
+            "reconnect_backoff_max_ms (2000) must be at least reconnect_backoff_ms (5000)") !=
+        std::string::npos);
+  CHECK(cfg.find_acquirer("sim")->reconnect_backoff_ms == 0);  // unchanged
+  CHECK_FALSE(apply_override(cfg, "acquirers.sim.sign_on=yes").has_value());
+  CHECK_FALSE(apply_override(cfg, "acquirers.sim.echo_interval_ms=-1").has_value());
+  CHECK_FALSE(apply_override(cfg, "acquirers.sim.echo_interval_ms=3600001").has_value());
+}
+
 TEST_CASE("bad overrides are rejected with config.override naming the key") {
   struct bad_case {
     const char* arg;

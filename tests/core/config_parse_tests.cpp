@@ -102,8 +102,12 @@ TEST_CASE("the reference example config parses") {
   CHECK(r->merchants.size() == 1);
   CHECK(r->tills.size() == 2);
   CHECK(r->acquirers.size() == 2);
-  CHECK(r->routes.size() == 2);
+  CHECK(r->routes.size() == 3);
   CHECK(r->journal_cfg.group_commit_max == 512);
+  REQUIRE(r->find_acquirer("backup") != nullptr);
+  CHECK(r->find_acquirer("backup")->framing == "bcd2+tpdu");
+  CHECK(r->find_acquirer("backup")->tpdu_destination == "0001");
+  CHECK(r->routes[0].fallback == "backup");
   CHECK(r->log.format == "json");
   CHECK(r->bin_table == (source_root() / "etc/bin-ranges.csv").lexically_normal());
   REQUIRE(r->find_till("T02") != nullptr);
@@ -367,6 +371,122 @@ TEST_CASE("route_for picks the longest matching prefix") {
       "[[acquirers]]\nname = \"v\"\nport = 1\n[[routes]]\nbin_prefix = \"4\"\nacquirer = \"v\"\n", "/b");
   REQUIRE(no_default.has_value());
   CHECK(no_default->route_for("5500000000000004") == nullptr);
+}
+
+TEST_CASE("acquirer link keys: framing, TPDU addresses, sign-on, echo, backoff") {
+  const std::string bcd_acquirer =
+      "[[acquirers]]\nname = \"b\"\nport = 1\ndialect = \"iso87-bcd\"\nframing = \"bcd2+tpdu\"\n"
+      "tpdu_destination = \"0001\"\ntpdu_source = \"0123\"\nsign_on = true\necho_interval_ms = 60000\n"
+      "reconnect_backoff_ms = 0\nreconnect_backoff_max_ms = 5000\n";
+  auto r = parse_config(base_toml + bcd_acquirer, "/base");
+  INFO((r ? std::string() : r.err().message));
+  REQUIRE(r.has_value());
+  const auto* b = r->find_acquirer("b");
+  REQUIRE(b != nullptr);
+  CHECK(b->dialect == "iso87-bcd");
+  CHECK(b->framing == "bcd2+tpdu");
+  CHECK(b->tpdu());
+  CHECK(b->tpdu_destination == "0001");
+  CHECK(b->tpdu_source == "0123");
+  CHECK(b->sign_on);
+  CHECK(b->echo_interval_ms == 60000);
+  CHECK(b->reconnect_backoff_ms == 0);
+  CHECK(b->reconnect_backoff_max_ms == 5000);
+  // Defaults.
+  const auto* a1 = r->find_acquirer("a1");
+  REQUIRE(a1 != nullptr);
+  CHECK(a1->framing == "binary2");
+  CHECK_FALSE(a1->tpdu());
+  CHECK_FALSE(a1->sign_on);
+  CHECK(a1->echo_interval_ms == 0);
+  CHECK(a1->reconnect_backoff_ms == 1000);
+  CHECK(a1->reconnect_backoff_max_ms == 30000);
+
+  const std::string b0 = "[[acquirers]]\nname = \"b\"\nport = 1\n";
+  REQUIRE_ERROR(base_toml + b0 + "framing = \"binary4\"\n",
+                "acquirers[1].framing: unknown framing 'binary4'");
+  REQUIRE_ERROR(base_toml + b0 + "framing = \"tpdu\"\n", "acquirers[1].framing: unknown framing");
+  REQUIRE_ERROR(base_toml + b0 + "framing = \"ascii4+tpdu\"\ntpdu_source = \"0000\"\n",
+                "acquirers[1].tpdu_destination: required with framing 'ascii4+tpdu'");
+  REQUIRE_ERROR(base_toml + b0 + "framing = \"ascii4+tpdu\"\ntpdu_destination = \"0000\"\n",
+                "acquirers[1].tpdu_source: required with framing 'ascii4+tpdu'");
+  REQUIRE_ERROR(
+      base_toml + b0 + "framing = \"bcd2+tpdu\"\ntpdu_destination = \"12\"\ntpdu_source = \"0000\"\n",
+      "acquirers[1].tpdu_destination: must be 4 digits");
+  REQUIRE_ERROR(
+      base_toml + b0 + "framing = \"bcd2+tpdu\"\ntpdu_destination = \"000A\"\ntpdu_source = \"0000\"\n",
+      "acquirers[1].tpdu_destination: must be 4 digits");
+  REQUIRE_ERROR(base_toml + b0 + "tpdu_source = \"0001\"\n",
+                "acquirers[1].tpdu_source: only with a +tpdu framing");
+  REQUIRE_ERROR(base_toml + b0 + "sign_on = \"yes\"\n", "acquirers[1].sign_on: expected boolean, got string");
+  REQUIRE_ERROR(base_toml + b0 + "echo_interval_ms = -1\n",
+                "acquirers[1].echo_interval_ms: must be 0 or a positive");
+  REQUIRE_ERROR(base_toml + b0 + "reconnect_backoff_ms = 5000\nreconnect_backoff_max_ms = 1000\n",
+                "acquirers[1].reconnect_backoff_max_ms: must be at least reconnect_backoff_ms (5000)");
+  REQUIRE_ERROR(base_toml + b0 + "reconect_backoff_ms = 5\n", "did you mean 'reconnect_backoff_ms'");
+}
+
+TEST_CASE("routes: fallback, scheme and merchant routes are validated") {
+  const std::string b0 = "[[acquirers]]\nname = \"b\"\nport = 1\n";
+  REQUIRE_ERROR(base_toml + b0 + "[[routes]]\nbin_prefix = \"4\"\nacquirer = \"b\"\nfallback = \"zz\"\n",
+                "routes[1].fallback: unknown acquirer 'zz'");
+  REQUIRE_ERROR(base_toml + b0 + "[[routes]]\nbin_prefix = \"4\"\nacquirer = \"b\"\nfallback = \"b\"\n",
+                "routes[1].fallback: must name another acquirer");
+  REQUIRE_ERROR(base_toml + "[[routes]]\nbin_prefix = \"4\"\nscheme = \"visa\"\nacquirer = \"a1\"\n",
+                "routes[1].scheme: give either bin_prefix or scheme, not both");
+  REQUIRE_ERROR(base_toml + "[[routes]]\nacquirer = \"a1\"\n", "routes[1].bin_prefix: missing required key");
+  REQUIRE_ERROR(base_toml + "[[routes]]\nscheme = \"vi sa\"\nacquirer = \"a1\"\n",
+                "routes[1].scheme: must be a scheme name");
+  REQUIRE_ERROR(base_toml + "[[routes]]\nscheme = \"visa\"\nmerchant = \"M999\"\nacquirer = \"a1\"\n",
+                "routes[1].merchant: unknown merchant 'M999'");
+  REQUIRE_ERROR(base_toml +
+                    "[[routes]]\nscheme = \"visa\"\nacquirer = \"a1\"\n[[routes]]\nscheme = "
+                    "\"visa\"\nacquirer = \"a1\"\n",
+                "routes[2].scheme: duplicate scheme 'visa' (also routes[1])");
+  REQUIRE_ERROR(base_toml + "[[routes]]\nbin_prefix = \"\"\nacquirer = \"a1\"\n",
+                "routes[1].bin_prefix: duplicate prefix '' (also routes[0])");
+  {
+    // A wrong type is reported once, not also as a duplicate of the default route.
+    const auto lines = errors_of(base_toml + "[[routes]]\nbin_prefix = 4\nacquirer = \"a1\"\n");
+    INFO(joined(lines));
+    CHECK(has_line(lines, "routes[1].bin_prefix: expected string, got integer"));
+    CHECK(lines.size() == 1);
+  }
+  // The same criteria for one merchant only are no duplicate.
+  auto ok = parse_config(
+      base_toml + "[[routes]]\nbin_prefix = \"\"\nmerchant = \"M001\"\nacquirer = \"a1\"\n", "/b");
+  INFO((ok ? std::string() : ok.err().message));
+  CHECK(ok.has_value());
+}
+
+TEST_CASE("route_for: merchant before general, BIN prefix before scheme before default") {
+  auto r = parse_config(base_toml +
+                            "[[merchants]]\nid = \"M002\"\nacquirer_merchant_id = \"MERCHANT0000002\"\n"
+                            "[[acquirers]]\nname = \"visa\"\nport = 1\n"
+                            "[[acquirers]]\nname = \"bin\"\nport = 2\n"
+                            "[[acquirers]]\nname = \"m1\"\nport = 3\n"
+                            "[[acquirers]]\nname = \"m1visa\"\nport = 4\n"
+                            "[[routes]]\nscheme = \"visa\"\nacquirer = \"visa\"\nfallback = \"a1\"\n"
+                            "[[routes]]\nbin_prefix = \"476173\"\nacquirer = \"bin\"\n"
+                            "[[routes]]\nbin_prefix = \"\"\nmerchant = \"M001\"\nacquirer = \"m1\"\n"
+                            "[[routes]]\nscheme = \"visa\"\nmerchant = \"M001\"\nacquirer = \"m1visa\"\n",
+                        "/base");
+  INFO((r ? std::string() : r.err().message));
+  REQUIRE(r.has_value());
+  const auto pick = [&](std::string_view pan, std::string_view scheme, std::string_view merchant) {
+    const auto* route = r->route_for(pan, scheme, merchant);
+    return route == nullptr ? std::string("<none>") : route->acquirer;
+  };
+  CHECK(pick("4111111111111111", "visa", "M002") == "visa");
+  CHECK(r->route_for("4111111111111111", "visa", "M002")->fallback == "a1");
+  CHECK(pick("4761739001010119", "visa", "M002") == "bin");       // a BIN prefix beats the scheme
+  CHECK(pick("5500000000000004", "mastercard", "M002") == "a1");  // default route
+  CHECK(pick("5500000000000004", "", "M002") == "a1");            // unknown scheme: default
+  CHECK(pick("5500000000000004", "mastercard", "M001") == "m1");  // the merchant's default
+  CHECK(pick("4761739001010119", "visa", "M001") == "m1visa");    // merchant routes first
+  // The one-argument form ignores scheme and merchant routes.
+  CHECK(r->route_for("4111111111111111")->acquirer == "a1");
+  CHECK(r->route_for("4761739001010119")->acquirer == "bin");
 }
 
 TEST_CASE("effective limits: till, then merchant, then [limits]") {

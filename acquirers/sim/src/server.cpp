@@ -149,7 +149,9 @@ asio::awaitable<void> session(tcp::socket sock, context& ctx, std::uint64_t id) 
                           packed.err().message);
             break;
           }
-          auto framed = ctx.codec.encode(*packed);
+          // A TPDU link: the answer carries the request's TPDU with the addresses swapped.
+          auto framed = reader.last_tpdu() ? ctx.codec.encode(*packed, reader.last_tpdu()->reply())
+                                           : ctx.codec.encode(*packed);
           if (!framed) {
             spdlog::error("conn {}: cannot frame the response: {}", id, framed.err().message);
             break;
@@ -253,7 +255,7 @@ int run_server(const server_options& opts, std::ostream& out) {
                  [](std::exception_ptr e) { log_exception("accept loop", e); });
 
   spdlog::info("acquirer simulator listening on {}:{} (dialect {}, framing {})", opts.address, port, d->name,
-               acq::to_string(codec->header()));
+               acq::framing_name(opts.framing));
   out << "READY {\"port\":" << port << "}" << std::endl;
   io.run();
   out << decisions.summary_line() << std::endl;

@@ -110,11 +110,31 @@ struct acquirer {
   std::uint32_t response_timeout_ms = 30000;             // then: in doubt, reversal queued
   std::uint32_t reversal_expiry_ms = 86'400'000;         // a reversal not acknowledged by then: a case
   std::string acquiring_institution_id = "00000000001";  // field 32
+  // Frame on the wire: "binary2" | "bcd2" | "ascii4", optionally "+tpdu" ("bcd2+tpdu").
+  std::string framing = "binary2";
+  // TPDU addresses (NII), 4 digits each, sent as 2 BCD bytes; required with a +tpdu framing.
+  // The destination is the host's NII, the source eftd's.
+  std::string tpdu_destination;
+  std::string tpdu_source;
+  bool sign_on = false;                            // 0800/001 after every connect
+  std::uint32_t echo_interval_ms = 0;              // 0800/301 after this long idle; 0 = never
+  std::uint32_t reconnect_backoff_ms = 1000;       // first wait after a failed connect; 0 = none
+  std::uint32_t reconnect_backoff_max_ms = 30000;  // doubled per failure up to this
+  bool tpdu() const { return framing.ends_with("+tpdu"); }
 };
 
+// A route picks the acquirer for a sale. It matches by BIN prefix or by scheme (one of the
+// two), optionally narrowed to one merchant. The most specific matching route wins: a
+// merchant route before a general one, then a BIN prefix (longest first) before a scheme,
+// and a scheme before the default route (bin_prefix = "").
 struct route {
   std::string bin_prefix;  // digits; "" matches everything (default route). Longest prefix wins.
+  std::string scheme;      // instead of bin_prefix: the card's scheme as in the BIN table ("visa")
+  std::string merchant;    // optional: only this merchant's sales (eftd merchant id)
   std::string acquirer;    // acquirer name
+  // Optional acquirer used when `acquirer` cannot be reached (the request was never sent:
+  // connect failed or the link is in its reconnect backoff). Never after a request was sent.
+  std::string fallback;
 };
 
 struct journal {
@@ -162,8 +182,13 @@ struct server_config {
   const acquirer* find_acquirer(std::string_view name) const;
   // The merchant a till belongs to (through its store); nullptr only for an unvalidated config.
   const merchant* merchant_of(const till& t) const;
-  // Longest-prefix BIN route for a PAN's leading digits; nullptr if no route.
+  // Longest-prefix BIN route for a PAN's leading digits (routes without scheme or merchant
+  // only); nullptr if no route.
   const route* route_for(std::string_view pan_digits) const;
+  // The most specific route (see `route`) for a card's leading digits, its scheme ("" if
+  // unknown) and the merchant id; nullptr if none matches.
+  const route* route_for(std::string_view pan_digits, std::string_view scheme,
+                         std::string_view merchant_id) const;
   // Effective limits for a till (till, then its merchant, then defaults).
   limits effective_limits(const till& t) const;
 };
@@ -175,7 +200,9 @@ result<server_config> load_config(const std::filesystem::path& file);
 
 // Command-line override "key=value" (eftd --set). Supported keys:
 //   server.node_name, listen.pos.address, listen.pos.port, listen.pad.address, listen.pad.port,
-//   acquirers.<name>.host, acquirers.<name>.port, journal.path, journal.key_file,
+//   acquirers.<name>.host, acquirers.<name>.port, acquirers.<name>.sign_on (true|false),
+//   acquirers.<name>.echo_interval_ms, acquirers.<name>.reconnect_backoff_ms,
+//   acquirers.<name>.reconnect_backoff_max_ms (0..3600000), journal.path, journal.key_file,
 //   log.level, log.format, log.file
 // Values are validated like the file's; relative paths resolve against the current directory.
 // Error code "config.override".
