@@ -11,6 +11,7 @@
 #include "eftd/core/tls_channel.hpp"
 #include "eftd/pad/serial_port.hpp"
 #include "eftd/padsim/card_profile.hpp"
+#include "eftd/padsim/pad_script.hpp"
 #include "eftd/padsim/session.hpp"
 #include "eftd/padsim/tcp_client.hpp"
 #include "eftd/padsim/virtual_pad.hpp"
@@ -24,6 +25,7 @@ struct virtual_args {
   std::string model = "eftpad-virtual";
   std::string firmware = "0.1.0";
   std::vector<std::string> cards;
+  std::string script;
   bool no_card = false;
   bool once = false;
   unsigned connect_timeout_ms = 5000;
@@ -74,7 +76,20 @@ int run_virtual(const virtual_args& a) {
   id.serial = a.serial;
   id.model = a.model;
   id.firmware = a.firmware;
-  pad_session session(id, pad, pad);
+  id.capabilities = {"display", "magstripe", "keypad", "beep", "leds"};
+  if (!a.script.empty()) {
+    auto script = load_pad_script(a.script);
+    if (!script) {
+      spdlog::error("{}: {}", script.err().code, script.err().message);
+      return 2;
+    }
+    spdlog::info("pad script loaded from {}: {} input events", a.script, script->events.size());
+    pad.load_script(*script);
+    id.ksns = script->ksns;
+    id.dukpt_counters = script->dukpt_counters;
+    if (!script->languages.empty()) id.languages = script->languages;
+  }
+  pad_session session(id, pad, pad, pad);
 
   opt.connect_timeout = std::chrono::milliseconds(a.connect_timeout_ms);
   opt.handshake_timeout = std::chrono::milliseconds(a.handshake_timeout_ms);
@@ -146,6 +161,11 @@ int main(int argc, char** argv) {
                 "card profile TOML (pinpad-firmware-shim/cards/*.toml); repeat to cycle one card "
                 "per read_card")
       ->check(CLI::ExistingFile);
+  v->add_option("--script", va.script,
+                "pad script TOML: input events (keys, card removal, pauses) for get_key, get_amount, "
+                "confirm, menu and remove_card; languages; KSNs and DUKPT counters for get_status "
+                "(format: pinpad-firmware-shim/sim/include/eftd/padsim/pad_script.hpp)")
+      ->check(CLI::ExistingFile);
   v->add_flag("--no-card", va.no_card, "answer every read_card with pad_error timeout");
   v->add_flag("--once", va.once, "exit 0 after one read_card was answered and the next display shown");
   v->add_option("--connect-timeout-ms", va.connect_timeout_ms, "TCP connect deadline")->capture_default_str();
@@ -174,7 +194,8 @@ int main(int argc, char** argv) {
       "      --card pinpad-firmware-shim/cards/visa-approve.toml --card "
       "pinpad-firmware-shim/cards/visa-decline.toml\n"
       "  eftpad ports\n"
-      "For virtual, stdout carries only READY and DISPLAY lines; logs go to stderr. SIGINT/SIGTERM "
+      "For virtual, stdout carries only READY, DISPLAY, BEEP and LEDS lines; logs go to stderr. "
+      "SIGINT/SIGTERM "
       "exit 0.");
   CLI11_PARSE(app, argc, argv);
   spdlog::set_level(spdlog::level::from_str(log_level));

@@ -71,6 +71,89 @@ std::vector<golden> goldens() {
                true});
   g.push_back({"pong", envelope{3, 5, pong{}}, "000A 01 83 00000003 00000005"});
   g.push_back({"event_key", envelope{6, 0, event_key{0x1B}}, "000E 01 C0 00000006 00000000 01 0001 1B"});
+  // Commands and replies added after the walking skeleton (PROTOCOL.md section 7).
+  g.push_back({"ping_ts", envelope{7, 0, ping{1764000000123}},
+               "0015 01 13 00000007 00000000"
+               " 01 0008 0000019AB697E87B"});
+  g.push_back({"pong_ts", envelope{5, 7, pong{1764000000123}},
+               "0015 01 83 00000005 00000007"
+               " 01 0008 0000019AB697E87B"});
+  g.push_back({"get_status", envelope{8, 0, get_status{2000}},
+               "0011 01 14 00000008 00000000"
+               " 01 0004 000007D0"});
+  g.push_back(
+      {"pad_status",
+       envelope{6, 8,
+                pad_status{"M", "VP-0001", "1.0", 0x1F, {hx("FFFF9876543210E00001")}, {1}, {"en", "pl"}}},
+       "0043 01 84 00000006 00000008"
+       " 01 0001 4D"
+       " 02 0007 56502D30303031"
+       " 03 0003 312E30"
+       " 04 0004 0000001F"
+       " 05 000A FFFF9876543210E00001"
+       " 06 0004 00000001"
+       " 07 0002 656E"
+       " 07 0002 706C"});
+  g.push_back({"beep", envelope{9, 0, beep{2, 150, 1000}},
+               "001A 01 15 00000009 00000000"
+               " 01 0001 02"
+               " 02 0002 0096"
+               " 03 0004 000003E8"});
+  g.push_back({"leds", envelope{10, 0, leds{0x03, led_state::blink, 1000}},
+               "0019 01 16 0000000A 00000000"
+               " 01 0001 03"
+               " 02 0001 02"
+               " 03 0004 000003E8"});
+  g.push_back({"display_align",
+               envelope{11, 0, display{{"Total", "12.50"}, "pl", {alignment::center, alignment::right}}},
+               "0027 01 10 0000000B 00000000"
+               " 01 0005 546F74616C"
+               " 01 0005 31322E3530"
+               " 02 0002 706C"
+               " 03 0001 01"
+               " 03 0001 02"});
+  g.push_back({"get_key", envelope{12, 0, get_key{15000, {"Press a key"}}},
+               "001F 01 17 0000000C 00000000"
+               " 01 0004 00003A98"
+               " 02 000B 50726573732061206B6579"});
+  g.push_back({"key_pressed", envelope{7, 12, key_pressed{'5'}},
+               "000E 01 85 00000007 0000000C"
+               " 01 0001 35"});
+  g.push_back({"get_amount", envelope{13, 0, get_amount{"PLN", 2, 100, 50000, 30000, {"Tip"}}},
+               "0037 01 18 0000000D 00000000"
+               " 01 0003 504C4E"
+               " 02 0001 02"
+               " 03 0008 0000000000000064"
+               " 04 0008 000000000000C350"
+               " 05 0004 00007530"
+               " 06 0003 546970"});
+  g.push_back({"amount_entered", envelope{8, 13, amount_entered{1250, "PLN"}},
+               "001B 01 86 00000008 0000000D"
+               " 01 0008 00000000000004E2"
+               " 02 0003 504C4E"});
+  g.push_back({"confirm", envelope{14, 0, confirm{20000, {"Pay 12.50?"}}},
+               "001E 01 19 0000000E 00000000"
+               " 01 0004 00004E20"
+               " 02 000A 5061792031322E35303F"});
+  g.push_back({"confirmation", envelope{9, 14, confirmation{true}},
+               "000E 01 87 00000009 0000000E"
+               " 01 0001 01"});
+  g.push_back({"menu", envelope{15, 0, menu{"Account", {"Cheque", "Savings"}, 20000}},
+               "002E 01 1A 0000000F 00000000"
+               " 01 0007 4163636F756E74"
+               " 02 0006 436865717565"
+               " 02 0007 536176696E6773"
+               " 03 0004 00004E20"});
+  g.push_back({"menu_choice", envelope{10, 15, menu_choice{1}},
+               "000E 01 88 0000000A 0000000F"
+               " 01 0001 01"});
+  g.push_back({"remove_card", envelope{16, 0, remove_card{30000, {"Remove card"}}},
+               "001F 01 1B 00000010 00000000"
+               " 01 0004 00007530"
+               " 02 000B 52656D6F76652063617264"});
+  g.push_back({"reset", envelope{17, 0, reset{5000}},
+               "0011 01 1C 00000011 00000000"
+               " 01 0004 00001388"});
   return g;
 }
 
@@ -120,6 +203,15 @@ TEST_CASE("round trip with extreme and non-ASCII values", "[pad][codec]") {
       {12, 1, hello_ack{false, "", "unknown pad"}},
       {13, 2, card_read{entry_mode::fallback_magstripe, secret("5413330089020011=2912101"), true}},
       {14, 0, event_key{0}},
+      {15, 0, ping{INT64_MIN}},
+      {16, 15, pong{INT64_MAX}},
+      {17, 0, get_amount{"EUR", 0, 0, INT64_MAX, 0, {"a", "b", "c", "d"}}},
+      {18, 0, menu{"", {"1", "2", "3", "4", "5", "6", "7", "8", "9"}, 0xFFFFFFFFu}},
+      {19, 0, display{{"a", "b"}, "en", {alignment::right}}},
+      {20, 0,
+       pad_status{
+           "", "S", "", 0xFFFFFFFFu, {eftd::bytes(12, 0xAB), eftd::bytes(10, 0)}, {0, 0xFFFFFFFFu}, {}}},
+      {21, 0, leds{15, led_state::off, 0}},
   };
   for (const auto& e : cases) {
     INFO(describe(e));
@@ -136,6 +228,23 @@ TEST_CASE("length prefix counts header and body", "[pad][codec]") {
   CHECK(((std::size_t{f[0]} << 8) | f[1]) == f.size() - 2);
   CHECK(f[2] == protocol_version);
   CHECK(f[3] == static_cast<std::uint8_t>(message_type::display));
+}
+
+TEST_CASE("frames of the walking skeleton keep their bytes and meaning", "[pad][codec][compat]") {
+  // An older server's ping (no timestamp) and display (no alignment) decode with the defaults,
+  // and an older pad's pong (no timestamp) too: the new fields are optional and only written
+  // when set.
+  auto p = decode_body(without_length(hx("000A 01 13 00000005 00000000")));
+  REQUIRE(p.has_value());
+  CHECK_FALSE(std::get<ping>(p->body).timestamp.has_value());
+  CHECK(eftd::to_hex(encode(envelope{5, 0, ping{}})) ==
+        "000A011300000005"
+        "00000000");
+  auto d = decode_body(without_length(hx("0014 01 10 00000002 00000000 01 0001 41 02 0002 656E")));
+  REQUIRE(d.has_value());
+  CHECK(std::get<display>(d->body).align.empty());
+  // A new command sent to an old peer: its type is unknown there (pad_error unsupported).
+  CHECK(find_spec(std::uint8_t{0x1D}) == nullptr);
 }
 
 TEST_CASE("decoder error codes", "[pad][codec][errors]") {
@@ -170,6 +279,35 @@ TEST_CASE("decoder error codes", "[pad][codec][errors]") {
       {"entry mode 0", frame_body(0x82, "01 0001 00 02 0001 31"), "pad.bad_field"},
       {"empty track2", frame_body(0x82, "01 0001 01 02 0000"), "pad.bad_field"},
       {"track2 of 38 bytes", frame_body(0x82, "01 0001 01 02 0026" + std::string(76, '3')), "pad.bad_field"},
+      {"beep count 0", frame_body(0x15, "01 0001 00 02 0002 0064 03 0004 000003E8"), "pad.bad_field"},
+      {"beep count 11", frame_body(0x15, "01 0001 0B 02 0002 0064 03 0004 000003E8"), "pad.bad_field"},
+      {"beep duration 0", frame_body(0x15, "01 0001 01 02 0002 0000 03 0004 000003E8"), "pad.bad_field"},
+      {"leds which 0", frame_body(0x16, "01 0001 00 02 0001 01 03 0004 000003E8"), "pad.bad_field"},
+      {"leds state 3", frame_body(0x16, "01 0001 01 02 0001 03 03 0004 000003E8"), "pad.bad_field"},
+      {"display align 3", frame_body(0x10, "01 0001 41 03 0001 03"), "pad.bad_field"},
+      {"get_key without timeout", frame_body(0x17, "02 0001 41"), "pad.missing_field"},
+      {"get_amount exponent 5",
+       frame_body(0x18, "01 0003 504C4E 02 0001 05 04 0008 0000000000000064 05 0004 00000064"),
+       "pad.bad_field"},
+      {"get_amount without max", frame_body(0x18, "01 0003 504C4E 02 0001 02 05 0004 00000064"),
+       "pad.missing_field"},
+      {"menu without items", frame_body(0x1A, "01 0001 41 03 0004 00000064"), "pad.missing_field"},
+      {"menu with 10 items",
+       frame_body(
+           0x1A, "03 0004 00000064" +
+                     [] {
+                       std::string s;
+                       for (int i = 0; i < 10; ++i) s += " 02 0001 41";
+                       return s;
+                     }()),
+       "pad.bad_field"},
+      {"menu_choice index 9", frame_body(0x88, "01 0001 09"), "pad.bad_field"},
+      {"pad_status empty ksn", frame_body(0x84, "02 0001 41 04 0004 00000001 05 0000"), "pad.bad_field"},
+      {"pad_status ksn of 13 bytes",
+       frame_body(0x84, "02 0001 41 04 0004 00000001 05 000D 00112233445566778899AABBCC"), "pad.bad_field"},
+      {"confirmation yes 2", frame_body(0x87, "01 0001 02"), "pad.bad_field"},
+      {"ping timestamp of 4 bytes", frame_body(0x13, "01 0004 00000001"), "pad.bad_field"},
+      {"reset without timeout", frame_body(0x1C, ""), "pad.missing_field"},
       {"interfaces 0",
        frame_body(0x11, "01 0008 0000000000000001 02 0003 504C4E 03 0001 00 04 0004 00000001"),
        "pad.bad_field"},
@@ -370,12 +508,14 @@ TEST_CASE("field table is consistent and printable", "[pad][codec][table]") {
       const auto& f = spec.fields[i];
       for (std::size_t j = i + 1; j < spec.fields.size(); ++j) CHECK(spec.fields[j].tag != f.tag);
       if (f.repeated) CHECK(f.max_count > 0);
-      if (f.kind == field_kind::text || f.kind == field_kind::secret) CHECK(f.max_len > 0);
-      std::size_t value = f.kind == field_kind::text || f.kind == field_kind::secret ? f.max_len
-                          : f.kind == field_kind::u16                                ? 2
-                          : f.kind == field_kind::u32                                ? 4
-                          : f.kind == field_kind::i64                                ? 8
-                                                                                     : 1;
+      const bool sized =
+          f.kind == field_kind::text || f.kind == field_kind::secret || f.kind == field_kind::blob;
+      if (sized) CHECK(f.max_len > 0);
+      std::size_t value = sized                       ? f.max_len
+                          : f.kind == field_kind::u16 ? 2
+                          : f.kind == field_kind::u32 ? 4
+                          : f.kind == field_kind::i64 ? 8
+                                                      : 1;
       worst += (3 + value) * (f.repeated ? f.max_count : 1);
       std::cout << fmt::format("     tag 0x{:02X} {:<11} {:<6} {:<8} {:<8} max_len={} max_count={}{}\n",
                                f.tag, f.name, kind_name(f.kind), f.required ? "required" : "optional",

@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <cerrno>
 #include <chrono>
@@ -461,4 +462,83 @@ TEST_CASE("eftpad virtual: a broken card profile stops start-up with a clear err
   CHECK(text.find("padsim.profile_bad_value") != std::string::npos);
   CHECK(text.find("Luhn") != std::string::npos);
   CHECK(text.find("4761739001010118") == std::string::npos);
+}
+
+TEST_CASE("eftpad virtual --script: waiting commands, deadlines, cancel, status and ping over TCP",
+          "[pad][process][commands]") {
+  const auto dir = temp.make("script");
+  const auto script = dir + "/script.toml";
+  {
+    std::ofstream out(script);
+    out << "[pad]\nlanguages = [\"en\", \"pl\"]\n"
+           "[[pad.dukpt]]\nksn = \"FFFF9876543210E00001\"\ncounter = 3\n"
+           "[input]\nevents = [\"pause 100\", \"1\", \"2\", \"5\", \"0\", \"enter\"]\n";
+  }
+  test_server srv;
+  process pad(eftd::test::bin_path("eftpad"), pad_args({srv.address()}, {"--no-card", "--script", script}),
+              stderr_file("script"));
+  REQUIRE(srv.accept());
+  const auto h = srv.handshake();
+  CHECK(std::find(h.capabilities.begin(), h.capabilities.end(), "keypad") != h.capabilities.end());
+  REQUIRE(pad.wait_ready(deadline));
+
+  // The scripted keys arrive after a pause: the pad must poll while it waits.
+  const auto am = srv.send(get_amount{"PLN", 2, 1, 100000, 10000, {"Tip"}});
+  auto a = srv.read();
+  REQUIRE(a.has_value());
+  CHECK(a->ref == am);
+  REQUIRE(std::holds_alternative<amount_entered>(a->body));
+  CHECK(std::get<amount_entered>(a->body).amount == 1250);
+
+  // No input left: the deadline answers, not earlier.
+  const auto started = clock_type::now();
+  const auto k = srv.send(get_key{300, {}});
+  auto t = srv.read();
+  REQUIRE(t.has_value());
+  CHECK(clock_type::now() - started >= 300ms);
+  CHECK(t->ref == k);
+  REQUIRE(std::holds_alternative<pad_error>(t->body));
+  CHECK(std::get<pad_error>(t->body).code == static_cast<std::uint16_t>(pad_error_code::timeout));
+
+  // A long wait is stopped by cancel: the waiting command answers cancelled, then cancel's ack.
+  const auto m = srv.send(menu{"Account", {"Cheque", "Savings"}, 60000});
+  const auto p = srv.send(ping{123456789});
+  auto pg = srv.read();
+  REQUIRE(pg.has_value());
+  CHECK(pg->ref == p);
+  CHECK(std::get<pong>(pg->body).timestamp == 123456789);
+  const auto x = srv.send(cancel{});
+  auto c1 = srv.read();
+  auto c2 = srv.read();
+  REQUIRE(c1.has_value());
+  REQUIRE(c2.has_value());
+  CHECK(c1->ref == m);
+  REQUIRE(std::holds_alternative<pad_error>(c1->body));
+  CHECK(std::get<pad_error>(c1->body).code == static_cast<std::uint16_t>(pad_error_code::cancelled));
+  CHECK(c2->ref == x);
+  CHECK(std::holds_alternative<ack>(c2->body));
+
+  srv.send(get_status{1000});
+  auto st = srv.read();
+  REQUIRE(st.has_value());
+  const auto& s = std::get<pad_status>(st->body);
+  CHECK(s.serial == "VP-0001");
+  REQUIRE(s.ksns.size() == 1);
+  CHECK(eftd::to_hex(s.ksns[0]) == "FFFF9876543210E00001");
+  CHECK(s.dukpt_counters == std::vector<std::uint32_t>{3});
+  CHECK(s.languages == std::vector<std::string>{"en", "pl"});
+  CHECK(pad.stop() == 0);
+}
+
+TEST_CASE("eftpad virtual: a broken pad script stops start-up with a clear error", "[pad][process]") {
+  const auto dir = temp.make("badscript");
+  const auto script = dir + "/bad.toml";
+  {
+    std::ofstream out(script);
+    out << "[input]\nevents = [\"press 1\"]\n";
+  }
+  const auto err = stderr_file("badscript");
+  process pad(eftd::test::bin_path("eftpad"), pad_args({"127.0.0.1:9"}, {"--script", script}), err);
+  CHECK(pad.wait_exit(deadline) == 2);
+  CHECK(slurp(err).find("padsim.script_bad_value") != std::string::npos);
 }

@@ -24,6 +24,8 @@ constexpr std::uint16_t line_len = 64;
 constexpr std::uint16_t text_len = 128;
 // ASCII track 2 without sentinels and LRC is at most 37 characters (ISO/IEC 7813).
 constexpr std::uint16_t track2_len = 37;
+// A KSN: 10 bytes for TDES DUKPT (X9.24-1), 12 for AES DUKPT (X9.24-3).
+constexpr std::uint16_t ksn_len = 12;
 
 // clang-format off
 //         tag                              name            kind         required repeated max_len max_count min max
@@ -43,6 +45,7 @@ constexpr std::array hello_ack_fields{
 constexpr std::array display_fields{
     field_spec{t::display::line,     "line",         fk::text,    false, true,  line_len, 8,  0, 0},
     field_spec{t::display::language, "language",     fk::text,    false, false, 8,        0,  0, 0},
+    field_spec{t::display::align,    "align",        fk::u8,      false, true,  0,        8,  0, 2},
 };
 constexpr std::array read_card_fields{
     field_spec{t::read_card::amount,     "amount",     fk::i64,   true,  false, 0,        0,  0, 0},
@@ -60,6 +63,75 @@ constexpr std::array card_read_fields{
     field_spec{t::card_read::track2,   "track2",     fk::secret,  true,  false, track2_len, 0, 0, 0},
     field_spec{t::card_read::fallback, "fallback",   fk::boolean, false, false, 0,          0, 0, 0},
 };
+constexpr std::array ping_fields{
+    field_spec{t::ping::timestamp,   "timestamp",    fk::i64,     false, false, 0,        0,  0, 0},
+};
+constexpr std::array pong_fields{
+    field_spec{t::pong::timestamp,   "timestamp",    fk::i64,     false, false, 0,        0,  0, 0},
+};
+constexpr std::array get_status_fields{
+    field_spec{t::get_status::timeout_ms, "timeout_ms", fk::u32,  true,  false, 0,        0,  0, 0},
+};
+constexpr std::array beep_fields{
+    field_spec{t::beep::count,       "count",        fk::u8,      true,  false, 0,        0,  1, 10},
+    field_spec{t::beep::duration_ms, "duration_ms",  fk::u16,     true,  false, 0,        0,  1, 5000},
+    field_spec{t::beep::timeout_ms,  "timeout_ms",   fk::u32,     true,  false, 0,        0,  0, 0},
+};
+constexpr std::array leds_fields{
+    field_spec{t::leds::which,       "which",        fk::u8,      true,  false, 0,        0,  1, 15},
+    field_spec{t::leds::state,       "state",        fk::u8,      true,  false, 0,        0,  0, 2},
+    field_spec{t::leds::timeout_ms,  "timeout_ms",   fk::u32,     true,  false, 0,        0,  0, 0},
+};
+constexpr std::array get_key_fields{
+    field_spec{t::get_key::timeout_ms, "timeout_ms", fk::u32,     true,  false, 0,        0,  0, 0},
+    field_spec{t::get_key::prompt,   "prompt",       fk::text,    false, true,  line_len, 4,  0, 0},
+};
+constexpr std::array get_amount_fields{
+    field_spec{t::get_amount::currency,   "currency",   fk::text, true,  false, 3,        0,  0, 0},
+    field_spec{t::get_amount::exponent,   "exponent",   fk::u8,   true,  false, 0,        0,  0, 4},
+    field_spec{t::get_amount::min_amount, "min_amount", fk::i64,  false, false, 0,        0,  0, 0},
+    field_spec{t::get_amount::max_amount, "max_amount", fk::i64,  true,  false, 0,        0,  0, 0},
+    field_spec{t::get_amount::timeout_ms, "timeout_ms", fk::u32,  true,  false, 0,        0,  0, 0},
+    field_spec{t::get_amount::prompt,     "prompt",     fk::text, false, true,  line_len, 4,  0, 0},
+};
+constexpr std::array confirm_fields{
+    field_spec{t::confirm::timeout_ms, "timeout_ms", fk::u32,     true,  false, 0,        0,  0, 0},
+    field_spec{t::confirm::prompt,   "prompt",       fk::text,    false, true,  line_len, 4,  0, 0},
+};
+constexpr std::array menu_fields{
+    field_spec{t::menu::title,       "title",        fk::text,    false, false, line_len, 0,  0, 0},
+    field_spec{t::menu::item,        "item",         fk::text,    true,  true,  line_len, 9,  0, 0},
+    field_spec{t::menu::timeout_ms,  "timeout_ms",   fk::u32,     true,  false, 0,        0,  0, 0},
+};
+constexpr std::array remove_card_fields{
+    field_spec{t::remove_card::timeout_ms, "timeout_ms", fk::u32, true,  false, 0,        0,  0, 0},
+    field_spec{t::remove_card::prompt, "prompt",     fk::text,    false, true,  line_len, 4,  0, 0},
+};
+constexpr std::array reset_fields{
+    field_spec{t::reset::timeout_ms, "timeout_ms",   fk::u32,     true,  false, 0,        0,  0, 0},
+};
+constexpr std::array pad_status_fields{
+    field_spec{t::pad_status::model,         "model",         fk::text, false, false, id_len,  0, 0, 0},
+    field_spec{t::pad_status::serial,        "serial",        fk::text, true,  false, id_len,  0, 0, 0},
+    field_spec{t::pad_status::firmware,      "firmware",      fk::text, false, false, id_len,  0, 0, 0},
+    field_spec{t::pad_status::capabilities,  "capabilities",  fk::u32,  true,  false, 0,       0, 0, 0},
+    field_spec{t::pad_status::ksn,           "ksn",           fk::blob, false, true,  ksn_len, 8, 0, 0},
+    field_spec{t::pad_status::dukpt_counter, "dukpt_counter", fk::u32,  false, true,  0,       8, 0, 0},
+    field_spec{t::pad_status::language,      "language",      fk::text, false, true,  8,       8, 0, 0},
+};
+constexpr std::array key_pressed_fields{
+    field_spec{t::key_pressed::key,  "key",          fk::u8,      true,  false, 0,        0,  0, 0},
+};
+constexpr std::array amount_entered_fields{
+    field_spec{t::amount_entered::amount,   "amount",   fk::i64,  true,  false, 0,        0,  0, 0},
+    field_spec{t::amount_entered::currency, "currency", fk::text, true,  false, 3,        0,  0, 0},
+};
+constexpr std::array confirmation_fields{
+    field_spec{t::confirmation::yes, "yes",          fk::boolean, true,  false, 0,        0,  0, 0},
+};
+constexpr std::array menu_choice_fields{
+    field_spec{t::menu_choice::index, "index",       fk::u8,      true,  false, 0,        0,  0, 8},
+};
 constexpr std::array event_key_fields{
     field_spec{t::event_key::key,    "key",          fk::u8,      true,  false, 0,        0,  0, 0},
 };
@@ -71,11 +143,25 @@ const std::array table{
     message_spec{message_type::display,   "display",   dir::server_to_pad, display_fields},
     message_spec{message_type::read_card, "read_card", dir::server_to_pad, read_card_fields},
     message_spec{message_type::cancel,    "cancel",    dir::server_to_pad, {}},
-    message_spec{message_type::ping,      "ping",      dir::server_to_pad, {}},
+    message_spec{message_type::ping,      "ping",      dir::server_to_pad, ping_fields},
+    message_spec{message_type::get_status, "get_status", dir::server_to_pad, get_status_fields},
+    message_spec{message_type::beep,      "beep",      dir::server_to_pad, beep_fields},
+    message_spec{message_type::leds,      "leds",      dir::server_to_pad, leds_fields},
+    message_spec{message_type::get_key,   "get_key",   dir::server_to_pad, get_key_fields},
+    message_spec{message_type::get_amount, "get_amount", dir::server_to_pad, get_amount_fields},
+    message_spec{message_type::confirm,   "confirm",   dir::server_to_pad, confirm_fields},
+    message_spec{message_type::menu,      "menu",      dir::server_to_pad, menu_fields},
+    message_spec{message_type::remove_card, "remove_card", dir::server_to_pad, remove_card_fields},
+    message_spec{message_type::reset,     "reset",     dir::server_to_pad, reset_fields},
     message_spec{message_type::ack,       "ack",       dir::pad_to_server, {}},
     message_spec{message_type::pad_error, "pad_error", dir::pad_to_server, pad_error_fields},
     message_spec{message_type::card_read, "card_read", dir::pad_to_server, card_read_fields},
-    message_spec{message_type::pong,      "pong",      dir::pad_to_server, {}},
+    message_spec{message_type::pong,      "pong",      dir::pad_to_server, pong_fields},
+    message_spec{message_type::pad_status, "pad_status", dir::pad_to_server, pad_status_fields},
+    message_spec{message_type::key_pressed, "key_pressed", dir::pad_to_server, key_pressed_fields},
+    message_spec{message_type::amount_entered, "amount_entered", dir::pad_to_server, amount_entered_fields},
+    message_spec{message_type::confirmation, "confirmation", dir::pad_to_server, confirmation_fields},
+    message_spec{message_type::menu_choice, "menu_choice", dir::pad_to_server, menu_choice_fields},
     message_spec{message_type::event_key, "event_key", dir::pad_to_server, event_key_fields},
 };
 // clang-format on
@@ -123,6 +209,8 @@ std::string_view kind_name(field_kind k) noexcept {
       return "text";
     case field_kind::secret:
       return "secret";
+    case field_kind::blob:
+      return "bytes";
   }
   return "unknown";
 }
@@ -220,6 +308,21 @@ class writer {
     const auto& f = field_of(type_, tag);
     for (std::size_t i = 0; i < v.size() && i < f.max_count; ++i) text(tag, v[i]);
   }
+  void opt_i64(std::uint8_t tag, const std::optional<std::int64_t>& v) {
+    if (v) i64(tag, *v);
+  }
+  void u8s(std::uint8_t tag, std::span<const std::uint8_t> v) {
+    const auto& f = field_of(type_, tag);
+    for (std::size_t i = 0; i < v.size() && i < f.max_count; ++i) u8(tag, v[i]);
+  }
+  void u32s(std::uint8_t tag, const std::vector<std::uint32_t>& v) {
+    const auto& f = field_of(type_, tag);
+    for (std::size_t i = 0; i < v.size() && i < f.max_count; ++i) u32(tag, v[i]);
+  }
+  void blobs(std::uint8_t tag, const std::vector<bytes>& v) {
+    const auto& f = field_of(type_, tag);
+    for (std::size_t i = 0; i < v.size() && i < f.max_count; ++i) secret(tag, v[i]);
+  }
   void secret(std::uint8_t tag, byte_view v) {
     field(tag, v.first(std::min<std::size_t>(v.size(), field_of(type_, tag).max_len)));
   }
@@ -260,6 +363,9 @@ void write_body(writer& w, const message& m) {
                  [&](const display& d) {
                    w.texts(t::display::line, d.lines);
                    w.text(t::display::language, d.language);
+                   std::vector<std::uint8_t> align;
+                   for (auto a : d.align) align.push_back(static_cast<std::uint8_t>(a));
+                   w.u8s(t::display::align, align);
                  },
                  [&](const read_card& r) {
                    w.i64(t::read_card::amount, r.amount);
@@ -278,10 +384,63 @@ void write_body(writer& w, const message& m) {
                    w.text(t::pad_error::text, e.text);
                  },
                  [&](const event_key& k) { w.u8(t::event_key::key, k.key); },
+                 [&](const ping& p) { w.opt_i64(t::ping::timestamp, p.timestamp); },
+                 [&](const pong& p) { w.opt_i64(t::pong::timestamp, p.timestamp); },
+                 [&](const get_status& g) { w.u32(t::get_status::timeout_ms, g.timeout_ms); },
+                 [&](const beep& b) {
+                   w.u8(t::beep::count, b.count);
+                   w.u16(t::beep::duration_ms, b.duration_ms);
+                   w.u32(t::beep::timeout_ms, b.timeout_ms);
+                 },
+                 [&](const leds& l) {
+                   w.u8(t::leds::which, l.which);
+                   w.u8(t::leds::state, static_cast<std::uint8_t>(l.state));
+                   w.u32(t::leds::timeout_ms, l.timeout_ms);
+                 },
+                 [&](const get_key& k) {
+                   w.u32(t::get_key::timeout_ms, k.timeout_ms);
+                   w.texts(t::get_key::prompt, k.prompt);
+                 },
+                 [&](const get_amount& a) {
+                   w.text(t::get_amount::currency, a.currency);
+                   w.u8(t::get_amount::exponent, a.exponent);
+                   w.i64(t::get_amount::min_amount, a.min_amount);
+                   w.i64(t::get_amount::max_amount, a.max_amount);
+                   w.u32(t::get_amount::timeout_ms, a.timeout_ms);
+                   w.texts(t::get_amount::prompt, a.prompt);
+                 },
+                 [&](const confirm& c) {
+                   w.u32(t::confirm::timeout_ms, c.timeout_ms);
+                   w.texts(t::confirm::prompt, c.prompt);
+                 },
+                 [&](const menu& m) {
+                   w.text(t::menu::title, m.title);
+                   w.texts(t::menu::item, m.items);
+                   w.u32(t::menu::timeout_ms, m.timeout_ms);
+                 },
+                 [&](const remove_card& r) {
+                   w.u32(t::remove_card::timeout_ms, r.timeout_ms);
+                   w.texts(t::remove_card::prompt, r.prompt);
+                 },
+                 [&](const reset& r) { w.u32(t::reset::timeout_ms, r.timeout_ms); },
+                 [&](const pad_status& p) {
+                   w.text(t::pad_status::model, p.model);
+                   w.text(t::pad_status::serial, p.serial);
+                   w.text(t::pad_status::firmware, p.firmware);
+                   w.u32(t::pad_status::capabilities, p.capabilities);
+                   w.blobs(t::pad_status::ksn, p.ksns);
+                   w.u32s(t::pad_status::dukpt_counter, p.dukpt_counters);
+                   w.texts(t::pad_status::language, p.languages);
+                 },
+                 [&](const key_pressed& k) { w.u8(t::key_pressed::key, k.key); },
+                 [&](const amount_entered& a) {
+                   w.i64(t::amount_entered::amount, a.amount);
+                   w.text(t::amount_entered::currency, a.currency);
+                 },
+                 [&](const confirmation& c) { w.boolean(t::confirmation::yes, c.yes); },
+                 [&](const menu_choice& m) { w.u8(t::menu_choice::index, m.index); },
                  [](const cancel&) {},
                  [](const ack&) {},
-                 [](const ping&) {},
-                 [](const pong&) {},
              },
              m);
 }
@@ -362,6 +521,10 @@ status validate(const envelope& e) {
                  [&](const display& d) {
                    check_texts(t::display::line, d.lines);
                    check_text(t::display::language, d.language);
+                   const auto& f = field_of(type, t::display::align);
+                   if (!first && d.align.size() > f.max_count)
+                     first = bad_field(spec, f.name, fmt::format("more than {} items", f.max_count));
+                   for (auto a : d.align) check_range(t::display::align, static_cast<std::uint8_t>(a));
                  },
                  [&](const read_card& r) {
                    check_text(t::read_card::currency, r.currency);
@@ -375,6 +538,42 @@ status validate(const envelope& e) {
                      first = bad_field(spec, f.name, fmt::format("length not 1..{}", f.max_len));
                  },
                  [&](const pad_error& er) { check_text(t::pad_error::text, er.text); },
+                 [&](const beep& b) {
+                   check_range(t::beep::count, b.count);
+                   check_range(t::beep::duration_ms, b.duration_ms);
+                 },
+                 [&](const leds& l) {
+                   check_range(t::leds::which, l.which);
+                   check_range(t::leds::state, static_cast<std::uint8_t>(l.state));
+                 },
+                 [&](const get_key& k) { check_texts(t::get_key::prompt, k.prompt); },
+                 [&](const get_amount& a) {
+                   check_text(t::get_amount::currency, a.currency);
+                   check_range(t::get_amount::exponent, a.exponent);
+                   check_texts(t::get_amount::prompt, a.prompt);
+                 },
+                 [&](const confirm& c) { check_texts(t::confirm::prompt, c.prompt); },
+                 [&](const menu& m) {
+                   check_text(t::menu::title, m.title);
+                   check_texts(t::menu::item, m.items);
+                   if (!first && m.items.empty())
+                     first = bad_field(spec, "item", "at least one item required");
+                 },
+                 [&](const remove_card& r) { check_texts(t::remove_card::prompt, r.prompt); },
+                 [&](const pad_status& p) {
+                   check_text(t::pad_status::model, p.model);
+                   check_text(t::pad_status::serial, p.serial);
+                   check_text(t::pad_status::firmware, p.firmware);
+                   check_texts(t::pad_status::language, p.languages);
+                   if (!first && p.ksns.size() > 8) first = bad_field(spec, "ksn", "more than 8 items");
+                   for (const auto& k : p.ksns)
+                     if (!first && (k.empty() || k.size() > ksn_len))
+                       first = bad_field(spec, "ksn", fmt::format("length not 1..{}", ksn_len));
+                   if (!first && p.dukpt_counters.size() > 8)
+                     first = bad_field(spec, "dukpt_counter", "more than 8 items");
+                 },
+                 [&](const amount_entered& a) { check_text(t::amount_entered::currency, a.currency); },
+                 [&](const menu_choice& m) { check_range(t::menu_choice::index, m.index); },
                  [](const auto&) {},
              },
              e.body);
@@ -440,6 +639,29 @@ class fields {
     return {reinterpret_cast<const char*>(v.data()), v.size()};
   }
 
+  std::vector<std::uint64_t> nums(std::uint8_t tag) const {
+    std::vector<std::uint64_t> out;
+    for (const auto& [t, v] : items_)
+      if (t == tag) {
+        std::uint64_t n = 0;
+        for (auto b : v) n = (n << 8) | b;
+        out.push_back(n);
+      }
+    return out;
+  }
+
+  std::vector<bytes> blobs(std::uint8_t tag) const {
+    std::vector<bytes> out;
+    for (const auto& [t, v] : items_)
+      if (t == tag) out.emplace_back(v.begin(), v.end());
+    return out;
+  }
+
+  std::optional<std::int64_t> opt_i64(std::uint8_t tag) const {
+    if (!has(tag)) return std::nullopt;
+    return static_cast<std::int64_t>(num(tag));
+  }
+
   std::vector<std::string> strs(std::uint8_t tag) const {
     std::vector<std::string> out;
     for (const auto& [t, v] : items_)
@@ -470,6 +692,10 @@ class fields {
         if (!text_ok({reinterpret_cast<const char*>(v.data()), v.size()}))
           return bad_field(spec_, f.name, "not UTF-8 text without control characters");
         return {};
+      case field_kind::blob:
+        if (v.empty() || v.size() > f.max_len)
+          return bad_field(spec_, f.name, fmt::format("length not 1..{}", f.max_len));
+        return {};
       case field_kind::secret:
         // Length only: the content is card data and is not inspected (or quoted) here.
         if (v.empty() || v.size() > f.max_len)
@@ -494,6 +720,10 @@ class fields {
   std::vector<std::pair<std::uint8_t, byte_view>> items_;
 };
 
+std::uint32_t u32_of(const fields& f, std::uint8_t tag) {
+  return static_cast<std::uint32_t>(f.num(tag));
+}
+
 message build(message_type type, const fields& f) {
   switch (type) {
     case message_type::hello: {
@@ -517,6 +747,7 @@ message build(message_type type, const fields& f) {
       display d;
       d.lines = f.strs(t::display::line);
       if (f.has(t::display::language)) d.language = f.str(t::display::language);
+      for (auto a : f.nums(t::display::align)) d.align.push_back(static_cast<alignment>(a));
       return d;
     }
     case message_type::read_card: {
@@ -546,11 +777,60 @@ message build(message_type type, const fields& f) {
     case message_type::cancel:
       return cancel{};
     case message_type::ping:
-      return ping{};
+      return ping{f.opt_i64(t::ping::timestamp)};
     case message_type::ack:
       return ack{};
     case message_type::pong:
-      return pong{};
+      return pong{f.opt_i64(t::pong::timestamp)};
+    case message_type::get_status:
+      return get_status{u32_of(f, t::get_status::timeout_ms)};
+    case message_type::beep:
+      return beep{static_cast<std::uint8_t>(f.num(t::beep::count)),
+                  static_cast<std::uint16_t>(f.num(t::beep::duration_ms)), u32_of(f, t::beep::timeout_ms)};
+    case message_type::leds:
+      return leds{static_cast<std::uint8_t>(f.num(t::leds::which)),
+                  static_cast<led_state>(f.num(t::leds::state)), u32_of(f, t::leds::timeout_ms)};
+    case message_type::get_key:
+      return get_key{u32_of(f, t::get_key::timeout_ms), f.strs(t::get_key::prompt)};
+    case message_type::get_amount: {
+      get_amount a;
+      a.currency = f.str(t::get_amount::currency);
+      a.exponent = static_cast<std::uint8_t>(f.num(t::get_amount::exponent));
+      a.min_amount = static_cast<std::int64_t>(f.num(t::get_amount::min_amount));
+      a.max_amount = static_cast<std::int64_t>(f.num(t::get_amount::max_amount));
+      a.timeout_ms = u32_of(f, t::get_amount::timeout_ms);
+      a.prompt = f.strs(t::get_amount::prompt);
+      return a;
+    }
+    case message_type::confirm:
+      return confirm{u32_of(f, t::confirm::timeout_ms), f.strs(t::confirm::prompt)};
+    case message_type::menu:
+      return menu{f.str(t::menu::title), f.strs(t::menu::item), u32_of(f, t::menu::timeout_ms)};
+    case message_type::remove_card:
+      return remove_card{u32_of(f, t::remove_card::timeout_ms), f.strs(t::remove_card::prompt)};
+    case message_type::reset:
+      return reset{u32_of(f, t::reset::timeout_ms)};
+    case message_type::pad_status: {
+      pad_status p;
+      p.model = f.str(t::pad_status::model);
+      p.serial = f.str(t::pad_status::serial);
+      p.firmware = f.str(t::pad_status::firmware);
+      p.capabilities = u32_of(f, t::pad_status::capabilities);
+      p.ksns = f.blobs(t::pad_status::ksn);
+      for (auto n : f.nums(t::pad_status::dukpt_counter))
+        p.dukpt_counters.push_back(static_cast<std::uint32_t>(n));
+      p.languages = f.strs(t::pad_status::language);
+      return p;
+    }
+    case message_type::key_pressed:
+      return key_pressed{static_cast<std::uint8_t>(f.num(t::key_pressed::key))};
+    case message_type::amount_entered:
+      return amount_entered{static_cast<std::int64_t>(f.num(t::amount_entered::amount)),
+                            f.str(t::amount_entered::currency)};
+    case message_type::confirmation:
+      return confirmation{f.num(t::confirmation::yes) != 0};
+    case message_type::menu_choice:
+      return menu_choice{static_cast<std::uint8_t>(f.num(t::menu_choice::index))};
   }
   return ack{};  // unreachable: type was found in the table
 }

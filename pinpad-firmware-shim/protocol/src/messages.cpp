@@ -55,6 +55,10 @@ std::string_view mode_name(entry_mode m) {
   return "unknown";
 }
 
+std::string opt_num(const std::optional<std::int64_t>& v) {
+  return v ? std::to_string(*v) : std::string("-");
+}
+
 }  // namespace
 
 message_type type_of(const message& m) noexcept {
@@ -70,6 +74,20 @@ message_type type_of(const message& m) noexcept {
                         [](const event_key&) { return message_type::event_key; },
                         [](const ping&) { return message_type::ping; },
                         [](const pong&) { return message_type::pong; },
+                        [](const get_status&) { return message_type::get_status; },
+                        [](const beep&) { return message_type::beep; },
+                        [](const leds&) { return message_type::leds; },
+                        [](const get_key&) { return message_type::get_key; },
+                        [](const get_amount&) { return message_type::get_amount; },
+                        [](const confirm&) { return message_type::confirm; },
+                        [](const menu&) { return message_type::menu; },
+                        [](const remove_card&) { return message_type::remove_card; },
+                        [](const reset&) { return message_type::reset; },
+                        [](const pad_status&) { return message_type::pad_status; },
+                        [](const key_pressed&) { return message_type::key_pressed; },
+                        [](const amount_entered&) { return message_type::amount_entered; },
+                        [](const confirmation&) { return message_type::confirmation; },
+                        [](const menu_choice&) { return message_type::menu_choice; },
                     },
                     m);
 }
@@ -98,6 +116,34 @@ std::string_view type_name(message_type t) noexcept {
       return "pong";
     case message_type::event_key:
       return "event_key";
+    case message_type::get_status:
+      return "get_status";
+    case message_type::beep:
+      return "beep";
+    case message_type::leds:
+      return "leds";
+    case message_type::get_key:
+      return "get_key";
+    case message_type::get_amount:
+      return "get_amount";
+    case message_type::confirm:
+      return "confirm";
+    case message_type::menu:
+      return "menu";
+    case message_type::remove_card:
+      return "remove_card";
+    case message_type::reset:
+      return "reset";
+    case message_type::pad_status:
+      return "pad_status";
+    case message_type::key_pressed:
+      return "key_pressed";
+    case message_type::amount_entered:
+      return "amount_entered";
+    case message_type::confirmation:
+      return "confirmation";
+    case message_type::menu_choice:
+      return "menu_choice";
   }
   return "unknown";
 }
@@ -123,15 +169,8 @@ std::string_view pad_error_name(std::uint16_t code) noexcept {
 }
 
 bool is_reply(message_type t) noexcept {
-  switch (t) {
-    case message_type::ack:
-    case message_type::pad_error:
-    case message_type::card_read:
-    case message_type::pong:
-      return true;
-    default:
-      return false;
-  }
+  const auto b = static_cast<std::uint8_t>(t);
+  return b >= 0x80 && b <= 0xBF;
 }
 
 std::string describe(const message& m) {
@@ -167,8 +206,54 @@ std::string describe(const message& m) {
                                printable(e.text, 128));
           },
           [](const event_key& k) { return fmt::format("event_key key=0x{:02X}", k.key); },
-          [](const ping&) { return std::string("ping"); },
-          [](const pong&) { return std::string("pong"); },
+          [](const ping& p) { return fmt::format("ping timestamp={}", opt_num(p.timestamp)); },
+          [](const pong& p) { return fmt::format("pong timestamp={}", opt_num(p.timestamp)); },
+          [](const get_status& g) { return fmt::format("get_status timeout_ms={}", g.timeout_ms); },
+          [](const beep& b) {
+            return fmt::format("beep count={} duration_ms={} timeout_ms={}", b.count, b.duration_ms,
+                               b.timeout_ms);
+          },
+          [](const leds& l) {
+            return fmt::format("leds which=0x{:X} state={} timeout_ms={}", l.which, static_cast<int>(l.state),
+                               l.timeout_ms);
+          },
+          [](const get_key& k) {
+            return fmt::format("get_key timeout_ms={} prompt=\"{}\"", k.timeout_ms,
+                               join_printable(k.prompt, " | "));
+          },
+          [](const get_amount& a) {
+            return fmt::format("get_amount currency={} exponent={} min={} max={} timeout_ms={}",
+                               printable(a.currency), a.exponent, a.min_amount, a.max_amount, a.timeout_ms);
+          },
+          [](const confirm& c) {
+            return fmt::format("confirm timeout_ms={} prompt=\"{}\"", c.timeout_ms,
+                               join_printable(c.prompt, " | "));
+          },
+          [](const menu& m) {
+            return fmt::format("menu title=\"{}\" items={} timeout_ms={}", printable(m.title), m.items.size(),
+                               m.timeout_ms);
+          },
+          [](const remove_card& r) { return fmt::format("remove_card timeout_ms={}", r.timeout_ms); },
+          [](const reset& r) { return fmt::format("reset timeout_ms={}", r.timeout_ms); },
+          [](const pad_status& p) {
+            std::string ksns;
+            for (std::size_t i = 0; i < p.ksns.size(); ++i) {
+              if (i) ksns += ',';
+              ksns += eftd::to_hex(p.ksns[i]);
+              if (i < p.dukpt_counters.size()) ksns += fmt::format("#{}", p.dukpt_counters[i]);
+            }
+            return fmt::format(
+                "pad_status model={} serial={} firmware={} capabilities=0x{:X} ksns={} languages={}",
+                printable(p.model), printable(p.serial), printable(p.firmware), p.capabilities, ksns,
+                join_printable(p.languages, ","));
+          },
+          // Keys and amounts typed here are not card data (a PIN is never entered through get_key).
+          [](const key_pressed& k) { return fmt::format("key_pressed key=0x{:02X}", k.key); },
+          [](const amount_entered& a) {
+            return fmt::format("amount_entered amount={} currency={}", a.amount, printable(a.currency));
+          },
+          [](const confirmation& c) { return fmt::format("confirmation yes={}", c.yes); },
+          [](const menu_choice& m) { return fmt::format("menu_choice index={}", m.index); },
       },
       m);
 }

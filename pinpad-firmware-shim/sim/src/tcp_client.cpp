@@ -148,6 +148,16 @@ struct tcp_client::impl {
           co_return conn_end::lost;
         }
         std::tie(ec, n) = std::get<0>(r);
+      } else if (const auto wake = session.wake_at()) {
+        // A command waits for input: poll the keypad and watch its deadline while reading.
+        deadline.expires_at(*wake);
+        auto r = co_await (sock.async_read_some(asio::buffer(buf), token) || deadline.async_wait(token));
+        if (r.index() == 1) {
+          auto ticked = session.on_tick(std::chrono::steady_clock::now());
+          if (!co_await write_all(sock, tls, ticked.send)) co_return conn_end::lost;
+          continue;
+        }
+        std::tie(ec, n) = std::get<0>(r);
       } else {
         std::tie(ec, n) = co_await sock.async_read_some(asio::buffer(buf), token);
       }

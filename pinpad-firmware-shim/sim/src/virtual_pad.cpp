@@ -1,5 +1,8 @@
 #include "eftd/padsim/virtual_pad.hpp"
 
+#include <fmt/format.h>
+
+#include <algorithm>
 #include <utility>
 
 namespace eftd::padsim {
@@ -17,8 +20,73 @@ std::string virtual_pad::display_line(const pad::display& screen) {
   return line;
 }
 
+void virtual_pad::load_script(const pad_script& script) {
+  languages_ = script.languages;
+  card_in_ = script.card_inserted;
+  card_stays_in_ = script.card_stays_in;
+  input_.assign(script.events.begin(), script.events.end());
+  pause_started_.reset();
+}
+
 void virtual_pad::show(const pad::display& screen) {
+  screen_ = screen;
   if (print_) print_(display_line(screen));
+}
+
+std::vector<std::string> virtual_pad::render(const pad::display& screen, std::size_t width) {
+  std::vector<std::string> rows;
+  for (std::size_t i = 0; i < screen.lines.size(); ++i) {
+    // Width in bytes: the virtual display is a test fixture, not a font renderer.
+    std::string text = screen.lines[i].substr(0, width);
+    const auto a = i < screen.align.size() ? screen.align[i] : pad::alignment::left;
+    const std::size_t pad = width - text.size();
+    const std::size_t left = a == pad::alignment::right ? pad : a == pad::alignment::center ? pad / 2 : 0;
+    rows.push_back(std::string(left, ' ') + text + std::string(pad - left, ' '));
+  }
+  return rows;
+}
+
+bool virtual_pad::has_language(std::string_view language) const {
+  return languages_.empty() || std::find(languages_.begin(), languages_.end(), language) != languages_.end();
+}
+
+bool virtual_pad::beep(std::uint8_t count, std::uint16_t duration_ms) {
+  beeps_ += count;
+  if (print_) print_(fmt::format("BEEP {}x{}ms", count, duration_ms));
+  return true;
+}
+
+bool virtual_pad::set_leds(std::uint8_t which, pad::led_state state) {
+  which &= 0x0F;
+  leds_on_ = state == pad::led_state::on ? (leds_on_ | which) : (leds_on_ & ~which);
+  leds_blink_ = state == pad::led_state::blink ? (leds_blink_ | which) : (leds_blink_ & ~which);
+  if (print_) print_(fmt::format("LEDS on=0x{:X} blink=0x{:X}", leds_on_, leds_blink_));
+  return true;
+}
+
+bool virtual_pad::input_ready(pad_clock::time_point now) {
+  while (!input_.empty() && input_.front().what == script_event::kind::pause) {
+    if (!pause_started_) pause_started_ = now;
+    if (now - *pause_started_ < input_.front().pause) return false;
+    input_.pop_front();
+    pause_started_.reset();
+  }
+  return !input_.empty();
+}
+
+std::optional<std::uint8_t> virtual_pad::poll_key(pad_clock::time_point now) {
+  if (!input_ready(now) || input_.front().what != script_event::kind::key) return std::nullopt;
+  const auto key = input_.front().key;
+  input_.pop_front();
+  return key;
+}
+
+bool virtual_pad::card_present(pad_clock::time_point now) {
+  if (card_in_ && input_ready(now) && input_.front().what == script_event::kind::remove) {
+    input_.pop_front();
+    card_in_ = false;
+  }
+  return card_in_;
 }
 
 std::variant<presented_card, reader_failure> virtual_pad::read(const pad::read_card& request) {
@@ -30,6 +98,7 @@ std::variant<presented_card, reader_failure> virtual_pad::read(const pad::read_c
   // pad would keep waiting, so the honest answer is a timeout.
   if ((request.interfaces & static_cast<std::uint8_t>(pad::interface_mask::magstripe)) == 0)
     return reader_failure{pad::pad_error_code::timeout, "no card presented on an enabled interface"};
+  if (card_stays_in_) card_in_ = true;
   return presented_card{card.mode, card.track2, card.fallback};
 }
 

@@ -38,6 +38,7 @@ enum class field_kind : std::uint8_t {
   boolean,  // 1 byte, 0x00 or 0x01
   text,     // UTF-8 bytes (no NUL), length 0..max_len
   secret,   // opaque bytes holding card data, 1..max_len; never logged
+  blob,     // opaque bytes that are not secret (a KSN), 1..max_len
 };
 
 struct field_spec {

@@ -5,9 +5,11 @@
 // seams; the executor (session.hpp) never knows which device it drives.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <variant>
 
 #include "eftd/core/secure.hpp"
@@ -15,19 +17,39 @@
 
 namespace eftd::padsim {
 
+// The executor's clock: time is passed in (sans-I/O), so tests drive it by hand.
+using pad_clock = std::chrono::steady_clock;
+
 class display_device {
  public:
   virtual ~display_device() = default;
   // Shows the lines (already checked by the decoder: UTF-8, no control characters).
   virtual void show(const pad::display& screen) = 0;
+  // Display languages this device has fonts and texts for; a display in another language is
+  // answered pad_error unsupported.
+  virtual bool has_language(std::string_view language) const {
+    (void)language;
+    return true;
+  }
+  // Buzzer and LEDs; false: the device has none (the command is answered unsupported).
+  virtual bool beep(std::uint8_t count, std::uint16_t duration_ms) {
+    (void)count;
+    (void)duration_ms;
+    return false;
+  }
+  virtual bool set_leds(std::uint8_t which, pad::led_state state) {
+    (void)which;
+    (void)state;
+    return false;
+  }
 };
 
 class keypad {
  public:
   virtual ~keypad() = default;
-  // A key pressed since the last call, if any (non-blocking). Unused by the skeleton's
-  // executor; the cancel key becomes an event_key once the executor polls it.
-  virtual std::optional<std::uint8_t> poll_key() = 0;
+  // A key pressed since the last call, if any (non-blocking; the executor polls while a
+  // command waits for input). Key codes: pad::keys and ASCII digits.
+  virtual std::optional<std::uint8_t> poll_key(pad_clock::time_point now) = 0;
 };
 
 // What a reader hands over when a card is presented. track2 is card data: secure_bytes,
@@ -51,6 +73,11 @@ class card_reader {
   virtual std::variant<presented_card, reader_failure> read(const pad::read_card& request) = 0;
   // Abort a read in progress (no-op for a reader that answers at once).
   virtual void cancel() {}
+  // True while a card sits in a reader (remove_card waits for false). Polled.
+  virtual bool card_present(pad_clock::time_point now) {
+    (void)now;
+    return false;
+  }
 };
 
 }  // namespace eftd::padsim

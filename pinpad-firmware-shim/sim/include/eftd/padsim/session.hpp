@@ -9,7 +9,9 @@
 // framing errors, bad version, replay, refusal, protocol order violations.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -26,7 +28,16 @@ struct pad_identity {
   std::string model = "eftpad-virtual";
   std::string firmware = "0.1.0";
   std::vector<std::string> capabilities{"display", "magstripe"};
+  // Reported by get_status: key serial numbers and their DUKPT transaction counters (same
+  // order), and the display languages.
+  std::vector<eftd::bytes> ksns;
+  std::vector<std::uint32_t> dukpt_counters;
+  std::vector<std::string> languages{"en"};
 };
+
+// capability_bit mask for capability names ("display", "beep", "leds", "keypad", "magstripe",
+// "chip", "contactless"); unknown names add nothing.
+std::uint32_t capability_bits(const std::vector<std::string>& names);
 
 enum class session_event : std::uint8_t {
   accepted,       // hello_ack accepted=true arrived
@@ -40,9 +51,20 @@ struct session_output {
   std::vector<session_event> events;
 };
 
+// Waiting commands (get_key, get_amount, confirm, menu, remove_card) do not answer at once:
+// the session keeps one of them pending, polls the keypad / reader whenever the transport
+// calls on_bytes() or on_tick(), and answers when the input arrives, when its timeout_ms
+// passes (pad_error timeout), on the cancel key or a cancel / reset command (cancelled).
+// While one waits, only ping, get_status, cancel and reset are executed; any other command
+// is answered pad_error busy.
 class pad_session {
  public:
+  // How often the transport should poll (on_tick) while a command waits for input.
+  static constexpr std::chrono::milliseconds poll_interval{10};
+
+  // Without a keypad, get_key/get_amount/confirm/menu are answered pad_error unsupported.
   pad_session(pad_identity id, display_device& display, card_reader& reader);
+  pad_session(pad_identity id, display_device& display, card_reader& reader, keypad& keys);
 
   // Starts a new connection: fresh counters and reader, returns the hello frame to send first.
   eftd::bytes start();
@@ -54,17 +76,45 @@ class pad_session {
   // reason), padsim.bad_ref (hello_ack answers another seq), padsim.not_accepted (a command
   // before the handshake).
   eftd::result<session_output> on_bytes(eftd::byte_view data);
+  eftd::result<session_output> on_bytes(eftd::byte_view data, pad_clock::time_point now);
+
+  // Time passed: polls the keypad/reader for a waiting command and answers it if its input
+  // arrived or its deadline passed.
+  session_output on_tick(pad_clock::time_point now);
+
+  // When on_tick() is due next (the earlier of the next poll and the waiting command's
+  // deadline); nullopt when no command waits.
+  std::optional<pad_clock::time_point> wake_at() const;
+  bool waiting() const noexcept { return pending_.has_value(); }
 
   bool accepted() const noexcept { return accepted_; }
   const pad_identity& identity() const noexcept { return id_; }
 
  private:
+  struct pending_command {
+    pad::message command;
+    std::uint32_t ref = 0;
+    pad_clock::time_point deadline;
+    std::string digits;  // get_amount: typed so far
+  };
+
   eftd::status on_frame(eftd::byte_view frame, session_output& out);
   void reply(std::uint32_t ref, pad::message body, session_output& out);
+  void execute(std::uint32_t ref, pad::message& m, session_output& out);
+  void start_waiting(std::uint32_t ref, pad::message m, std::uint32_t timeout_ms, session_output& out);
+  void advance(session_output& out);
+  // Answers the waiting command and forgets it.
+  void finish(pad::message body, session_output& out);
+  void fail(std::uint32_t ref, pad::pad_error_code code, std::string text, session_output& out);
+  void show_amount(const pad::get_amount& a, const std::string& digits);
 
   pad_identity id_;
   display_device& display_;
   card_reader& reader_;
+  keypad* keypad_ = nullptr;
+  std::optional<pending_command> pending_;
+  pad_clock::time_point now_{};
+  pad_clock::time_point last_poll_{};
   pad::frame_reader frames_;
   pad::replay_guard inbound_;
   pad::seq_counter outbound_;

@@ -1,8 +1,10 @@
-// The virtual pad: a display that prints `DISPLAY <line1> | <line2>` lines, a keypad with
-// no keys, and a card reader that presents card profiles in turn (one per read_card).
+// The virtual pad: a display that prints `DISPLAY <line1> | <line2>` lines (and `BEEP ...`,
+// `LEDS ...`), a keypad and card slot driven by a pad_script's input events, and a card
+// reader that presents card profiles in turn (one per read_card).
 #pragma once
 
 #include <cstddef>
+#include <deque>
 #include <functional>
 #include <optional>
 #include <string>
@@ -10,6 +12,7 @@
 
 #include "eftd/padsim/card_profile.hpp"
 #include "eftd/padsim/hardware.hpp"
+#include "eftd/padsim/pad_script.hpp"
 
 namespace eftd::padsim {
 
@@ -20,14 +23,28 @@ class virtual_pad final : public display_device, public keypad, public card_read
   virtual_pad(std::vector<card_profile> cards, std::function<void(const std::string&)> print,
               bool no_card = false);
 
+  // Input events, languages and card slot state from a script (replaces earlier input).
+  void load_script(const pad_script& script);
+
   void show(const pad::display& screen) override;
-  std::optional<std::uint8_t> poll_key() override { return std::nullopt; }
+  bool has_language(std::string_view language) const override;
+  bool beep(std::uint8_t count, std::uint16_t duration_ms) override;
+  bool set_leds(std::uint8_t which, pad::led_state state) override;
+  std::optional<std::uint8_t> poll_key(pad_clock::time_point now) override;
   std::variant<presented_card, reader_failure> read(const pad::read_card& request) override;
+  bool card_present(pad_clock::time_point now) override;
 
   // "DISPLAY a | b" for a screen (also "DISPLAY" for an empty screen).
   static std::string display_line(const pad::display& screen);
+  // The screen as `width` columns: each line cut to width and placed by its alignment.
+  static std::vector<std::string> render(const pad::display& screen, std::size_t width = 20);
 
   std::size_t reads() const noexcept { return reads_; }
+  const pad::display& screen() const noexcept { return screen_; }
+  std::uint8_t leds_on() const noexcept { return leds_on_; }
+  std::uint8_t leds_blinking() const noexcept { return leds_blink_; }
+  std::size_t beeps() const noexcept { return beeps_; }
+  std::size_t pending_input() const noexcept { return input_.size(); }
 
  private:
   std::vector<card_profile> cards_;
@@ -35,6 +52,17 @@ class virtual_pad final : public display_device, public keypad, public card_read
   bool no_card_;
   std::size_t next_ = 0;
   std::size_t reads_ = 0;
+  pad::display screen_;
+  std::vector<std::string> languages_;  // empty: any
+  bool card_in_ = false;
+  bool card_stays_in_ = false;
+  std::deque<script_event> input_;
+  std::optional<pad_clock::time_point> pause_started_;
+  std::uint8_t leds_on_ = 0, leds_blink_ = 0;
+  std::size_t beeps_ = 0;
+
+  // Drops elapsed pauses at the front; false while a pause still holds the queue.
+  bool input_ready(pad_clock::time_point now);
 };
 
 }  // namespace eftd::padsim
