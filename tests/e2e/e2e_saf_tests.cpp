@@ -2,6 +2,8 @@
 // does not answer is journaled in the queue before the POS hears anything, repeated as 0401
 // with backoff, survives a kill -9 of eftd, and expires into a case for people when the
 // acquirer never acknowledges it.
+#include <signal.h>
+
 #include <catch2/catch.hpp>
 #include <chrono>
 
@@ -109,4 +111,44 @@ TEST_CASE("a reversal the acquirer never acknowledges expires into a case, and t
   bool explained = false;
   for (const auto& e : v.events) explained = explained || e.kind == "reversal_expired";
   CHECK(explained);
+}
+
+// R5 through eftd: each acquirer fault of the simulator, and what the POS and the acquirer's
+// ledger end up with. Amount suffixes pick the fault (see eft-acquirer-sim --help).
+TEST_CASE("acquirer faults end to end: the POS result and the acquirer's ledger agree", "[acquirer][chaos]") {
+  installation inst(
+      "e2e-saf-faults", true,
+      {"--drip-amount-suffix", "11=2", "--duplicate-amount-suffix", "22", "--wrong-stan-amount-suffix", "33",
+       "--reset-amount-suffix", "44", "--after-reversal-amount-suffix", "55"});
+  inst.start_eftd({"--set", "acquirers.sim.response_timeout_ms=2500"});
+  inst.start_pad("P01", "VP-0001", "visa-approve.toml");
+  struct row {
+    const char* amount;
+    const char* outcome;      // what the POS is told
+    const char* final_state;  // what status_query says once everything settled
+  };
+  const row rows[] = {
+      {"10.11", "approved", "approved"},  // byte-by-byte drip (2 ms a byte), inside the response timeout
+      {"10.22", "approved", "approved"},  // answered twice: the second answer matches nothing
+      {"10.33", "failed", "reversed"},    // wrong STAN: never matches, times out, reversed
+      {"10.44", "failed", "reversed"},    // reset mid-message: in doubt, reversed
+      {"10.55", "failed", "reversed"},    // answer only after the reversal: too late to flip
+  };
+  std::int64_t approved_total = 0;
+  for (const auto& r : rows) {
+    INFO(r.amount);
+    const auto order = order_no("F");
+    auto res = inst.pos("T01", {"sale", "--order", order, "--amount", r.amount, "--currency", "PLN"});
+    REQUIRE(res.exit_code == 0);
+    CHECK(res.result.value("outcome", "") == r.outcome);
+    CHECK(wait_for_state(inst, order, r.final_state, 30s) == r.final_state);
+    if (std::string(r.outcome) == "approved") approved_total += res.result.value("approved_amount", 0);
+  }
+  // The ledger: only the approvals the POS saw stand; every in-doubt one was reversed.
+  inst.acquirer->signal(SIGTERM);
+  auto line = inst.acquirer->wait_for_prefix("SUMMARY ", 10s);
+  REQUIRE(line.has_value());
+  auto sum = nlohmann::json::parse(*line, nullptr, false);
+  REQUIRE(sum.is_object());
+  CHECK(sum.value("approved_amount", -1) == approved_total);
 }
