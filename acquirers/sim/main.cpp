@@ -1,6 +1,7 @@
 // eft-acquirer-sim: an ISO 8583 acquirer host for tests and demos. Never linked into eftd.
 #include <CLI/CLI.hpp>
 #include <iostream>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -51,6 +52,19 @@ bool all_digits(const std::string& s) {
   for (char c : s)
     if (c < '0' || c > '9') return false;
   return true;
+}
+
+// "SUFFIX=N" rules (delay, partial, drip): an amount suffix of 1..12 digits and a number of
+// 1..max_value_digits digits; nullopt when the text is not that.
+std::optional<std::pair<std::string, std::uint32_t>> suffix_number(const std::string& rule,
+                                                                   std::size_t max_value_digits) {
+  const auto eq = rule.find('=');
+  if (eq == std::string::npos) return std::nullopt;
+  std::string suffix = rule.substr(0, eq);
+  const std::string value = rule.substr(eq + 1);
+  if (!all_digits(suffix) || suffix.size() > 12 || !all_digits(value) || value.size() > max_value_digits)
+    return std::nullopt;
+  return std::pair{std::move(suffix), static_cast<std::uint32_t>(std::stoul(value))};
 }
 
 }  // namespace
@@ -144,42 +158,28 @@ int main(int argc, char** argv) {
     opts.decisions.pan_suffix.push_back(*rule);
   }
   for (const auto& r : delay_rules) {
-    const auto eq = r.find('=');
-    const std::string suffix = r.substr(0, eq);
-    const std::string ms = eq == std::string::npos ? "" : r.substr(eq + 1);
-    const bool digits = !suffix.empty() && suffix.size() <= 12 && !ms.empty() && ms.size() <= 6 &&
-                        suffix.find_first_not_of("0123456789") == std::string::npos &&
-                        ms.find_first_not_of("0123456789") == std::string::npos;
-    if (!digits) {
+    auto rule = suffix_number(r, 6);
+    if (!rule) {
       std::cerr << "--delay-amount-suffix: expected SUFFIX=MS (digits), e.g. 77=2000\n";
       return 2;
     }
-    opts.decisions.delay_amount_suffixes.push_back({suffix, static_cast<std::uint32_t>(std::stoul(ms))});
+    opts.decisions.delay_amount_suffixes.push_back({rule->first, rule->second});
   }
   for (const auto& r : partial_rules) {
-    const auto eq = r.find('=');
-    const std::string suffix = r.substr(0, eq);
-    const std::string pct = eq == std::string::npos ? "" : r.substr(eq + 1);
-    const bool ok = !suffix.empty() && suffix.size() <= 12 && !pct.empty() && pct.size() <= 2 &&
-                    suffix.find_first_not_of("0123456789") == std::string::npos &&
-                    pct.find_first_not_of("0123456789") == std::string::npos && std::stoul(pct) > 0;
-    if (!ok) {
+    auto rule = suffix_number(r, 2);
+    if (!rule || rule->second == 0) {
       std::cerr << "--partial-amount-suffix: expected SUFFIX=PERCENT (1..99), e.g. 33=50\n";
       return 2;
     }
-    opts.decisions.partial_amount_suffixes.push_back({suffix, static_cast<std::uint32_t>(std::stoul(pct))});
+    opts.decisions.partial_amount_suffixes.push_back({rule->first, rule->second});
   }
   for (const auto& r : drip_rules) {
-    const auto eq = r.find('=');
-    const std::string suffix = r.substr(0, eq);
-    const std::string ms = eq == std::string::npos ? "" : r.substr(eq + 1);
-    const bool ok = all_digits(suffix) && suffix.size() <= 12 && all_digits(ms) && ms.size() <= 5;
-    if (!ok) {
+    auto rule = suffix_number(r, 5);
+    if (!rule) {
       std::cerr << "--drip-amount-suffix: expected SUFFIX=MS (digits), e.g. 71=20\n";
       return 2;
     }
-    opts.decisions.faults.push_back(
-        {suffix, eftd::acqsim::fault::drip, static_cast<std::uint32_t>(std::stoul(ms))});
+    opts.decisions.faults.push_back({rule->first, eftd::acqsim::fault::drip, rule->second});
   }
   using eftd::acqsim::fault;
   const std::pair<const std::vector<std::string>*, fault> plain_faults[] = {
