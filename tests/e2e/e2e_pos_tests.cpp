@@ -43,7 +43,19 @@ class till_conn {
     REQUIRE(r.has_value());
     return *r;
   }
-  raw_client& raw() { return c_; }
+  // Asks for the order's status (paced, with a deadline) until its state is `want`; returns the
+  // last order_status seen. Background work such as a queued reversal finishes meanwhile.
+  json wait_for_state(const std::string& order, const std::string& want) {
+    std::optional<json> st;
+    for (int i = 0; i < 100; ++i) {
+      send({{"type", "status_query"}, {"v", 1}, {"id", "q"}, {"order_no", order}});
+      st = until("order_status");
+      REQUIRE(st.has_value());
+      if (st->value("state", "") == want) break;
+      c_.next(100ms);  // nothing arrives: a paced poll
+    }
+    return *st;
+  }
   json login_ok;
   std::vector<json> seen;
 
@@ -174,17 +186,9 @@ TEST_CASE("cancel reverses an approved sale once, however often it is asked, and
   CHECK(t.run(cancel).value("outcome", "") == "approved");
 
   // The reversal goes out through the store-and-forward queue; the order ends "reversed".
-  std::optional<json> st;
-  for (int i = 0; i < 100; ++i) {
-    t.send({{"type", "status_query"}, {"v", 1}, {"id", "q1"}, {"order_no", order}});
-    st = t.until("order_status");
-    REQUIRE(st.has_value());
-    if (st->value("state", "") == "reversed") break;
-    t.raw().next(100ms);  // a paced poll with a deadline
-  }
-  REQUIRE(st.has_value());
-  CHECK(st->value("state", "") == "reversed");
-  CHECK((*st)["last_result"].value("outcome", "") == "cancelled");
+  auto st = t.wait_for_state(order, "reversed");
+  CHECK(st.value("state", "") == "reversed");
+  CHECK(st["last_result"].value("outcome", "") == "cancelled");
 
   cancel["id"] = "c3";
   cancel["order_no"] = "NEVER-SOLD";
@@ -412,16 +416,9 @@ TEST_CASE("abort while the acquirer decides: an approval that follows is reverse
   CHECK((*res)["reason"].value("code", "") == "pos.aborted");
   CHECK(res->value("approved_amount", 0) == 0);
   // The reversal goes out in the background; the order ends reversed, still "cancelled".
-  std::string state;
-  for (int i = 0; i < 100 && state != "reversed"; ++i) {
-    t.send({{"type", "status_query"}, {"v", 1}, {"id", "q"}, {"order_no", order}});
-    auto st = t.until("order_status");
-    REQUIRE(st.has_value());
-    state = st->value("state", "");
-    if (state == "reversed") CHECK((*st)["last_result"].value("outcome", "") == "cancelled");
-    if (state != "reversed") t.raw().next(100ms);  // nothing arrives: a paced poll with a deadline
-  }
-  CHECK(state == "reversed");
+  auto st = t.wait_for_state(order, "reversed");
+  CHECK(st.value("state", "") == "reversed");
+  CHECK(st["last_result"].value("outcome", "") == "cancelled");
   auto sum = sim_summary(inst);
   CHECK(sum.value("reversed", -1) == 1);
   CHECK(sum.value("approved_amount", -1) == 0);
@@ -458,15 +455,7 @@ TEST_CASE("partial approval: the cashier accepts the approved part, or refuses i
 
   // The refused part is reversed in the background; then the acquirer's ledger holds only the
   // accepted partial payment.
-  std::string state;
-  for (int i = 0; i < 100 && state != "reversed"; ++i) {
-    t.send({{"type", "status_query"}, {"v", 1}, {"id", "q"}, {"order_no", refused}});
-    auto st = t.until("order_status");
-    REQUIRE(st.has_value());
-    state = st->value("state", "");
-    if (state != "reversed") t.raw().next(100ms);  // a paced poll with a deadline
-  }
-  CHECK(state == "reversed");
+  CHECK(t.wait_for_state(refused, "reversed").value("state", "") == "reversed");
   CHECK(sim_summary_field(inst, "approved_amount") == 1016);
 }
 
