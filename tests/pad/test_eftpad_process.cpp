@@ -17,6 +17,9 @@
 #include <fstream>
 #include <sstream>
 
+#include "eftd/core/block_cipher.hpp"
+#include "eftd/core/p2pe.hpp"
+#include "eftd/core/tr31.hpp"
 #include "eftd/pad/codec.hpp"
 #include "pad_test_util.hpp"
 #include "process.hpp"
@@ -541,4 +544,112 @@ TEST_CASE("eftpad virtual: a broken pad script stops start-up with a clear error
   process pad(eftd::test::bin_path("eftpad"), pad_args({"127.0.0.1:9"}, {"--script", script}), err);
   CHECK(pad.wait_exit(deadline) == 2);
   CHECK(slurp(err).find("padsim.script_bad_value") != std::string::npos);
+}
+
+TEST_CASE(
+    "eftpad virtual --dukpt-key: sealed card data, PIN block, chip APDUs, counters kept across restarts",
+    "[pad][process][p2pe]") {
+  // AES DUKPT test key (test-vectors.md §2: BDK FEDCBA98..., initial key ID 1234567890123456),
+  // exported as eftctl does: TR-31 D, usage B1, IK block, under a test KBPK.
+  const auto bdk = *eftd::from_hex("FEDCBA9876543210F1F1F1F1F1F1F1F1");
+  const auto ik = *eftd::from_hex("1273671EA26AC29AFA4D1084127652A1");
+  const auto kbpk = *eftd::from_hex("88E1AB2A2E3DD38C1FA039A536500CC8A87AB9D62DC92C01058FA79F44657DE6");
+  eftd::tr31::header h;
+  h.version = 'D';
+  h.key_usage = "B1";
+  h.algorithm = 'A';
+  h.mode_of_use = 'X';
+  h.optional_blocks.push_back({"IK", "1234567890123456"});
+  auto block = eftd::tr31::wrap(kbpk, h, ik, eftd::system_random());
+  REQUIRE(block.has_value());
+  const auto dir = temp.make("dukpt");
+  const auto key_file = dir + "/aes.toml";
+  const auto state = dir + "/state.toml";
+  const auto script = dir + "/script.toml";
+  {
+    std::ofstream(key_file) << "kbpk = \"" << eftd::to_hex(kbpk) << "\"\nblock = \"" << *block << "\"\n";
+    std::ofstream(script) << "[input]\nevents = [\"1\", \"2\", \"3\", \"4\", \"enter\"]\n";
+  }
+  const std::vector<std::string> extra{
+      "--dukpt-key", key_file, "--dukpt-state",           state,    "--script",
+      script,        "--card", card("visa-approve.toml"), "--card", card("visa-chip-approve.toml")};
+  auto open = [&](const eftd::bytes& ksn, std::uint16_t item, const eftd::secure_bytes& sealed) {
+    auto keys = eftd::p2pe::host_keys::derive(bdk, ksn);
+    REQUIRE(keys.has_value());
+    auto clear = keys->open(item, sealed.view());
+    REQUIRE(clear.has_value());
+    return eftd::bytes(clear->view().begin(), clear->view().end());
+  };
+  auto reply = [&](test_server& srv, message m) {
+    const auto seq = srv.send(std::move(m));
+    auto r = srv.read();
+    REQUIRE(r.has_value());
+    CHECK(r->ref == seq);
+    return r->body;
+  };
+  {
+    test_server srv;
+    process pad(eftd::test::bin_path("eftpad"), pad_args({srv.address()}, extra), stderr_file("dukpt"));
+    REQUIRE(srv.accept());
+    const auto hi = srv.handshake();
+    for (const char* c : {"pin", "p2pe", "chip"})
+      CHECK(std::find(hi.capabilities.begin(), hi.capabilities.end(), c) != hi.capabilities.end());
+    REQUIRE(pad.wait_ready(deadline));
+
+    // Stripe card: no clear track 2, the sealed one opens to it under the first KSN.
+    auto r1 = reply(srv, read_card{12500, "PLN", 7, 5000, {}});
+    REQUIRE(std::holds_alternative<card_read>(r1));
+    const auto& c1 = std::get<card_read>(r1);
+    CHECK(c1.track2.empty());
+    CHECK(eftd::to_hex(c1.ksn) == "123456789012345600000001");
+    const auto track = open(c1.ksn, 1, c1.sealed_track2);
+    CHECK(std::string(track.begin(), track.end()) == "4761739001010119=29122011143804489");  // a test card
+
+    // PIN 1234 from the script, as an ISO 4 block under the same KSN, bound to the card's PAN.
+    auto r2 = reply(srv, get_pin{12500, "PLN", 4, 4, 12, false, 5000, {}});
+    REQUIRE(std::holds_alternative<pin_entered>(r2));
+    const auto& p = std::get<pin_entered>(r2);
+    CHECK(p.ksn == c1.ksn);
+    auto keys = eftd::p2pe::host_keys::derive(bdk, p.ksn);
+    REQUIRE(keys.has_value());
+    auto pin = keys->open_pin(p.pin_block.view(), "4761739001010119");
+    REQUIRE(pin.has_value());
+    CHECK(pin->reveal() == "1234");
+    auto stars = pad.wait_for_prefix("DISPLAY Enter PIN | 125.00 PLN | ****", deadline);
+    CHECK(stars.has_value());
+
+    // Chip card: powered, ATR, new KSN; a SELECT's R-APDU comes back sealed as item 1.
+    auto r3 = reply(srv, read_card{12500, "PLN", 7, 5000, {}});
+    REQUIRE(std::holds_alternative<card_read>(r3));
+    const auto& c3 = std::get<card_read>(r3);
+    CHECK(c3.mode == entry_mode::chip);
+    CHECK_FALSE(c3.atr.empty());
+    CHECK(eftd::to_hex(c3.ksn) == "123456789012345600000002");
+    auto r4 = reply(srv, apdu{*eftd::from_hex("00A404000E315041592E5359532E444446303100"), 5000});
+    REQUIRE(std::holds_alternative<apdu_response>(r4));
+    const auto& a = std::get<apdu_response>(r4);
+    CHECK(a.rapdu.empty());
+    REQUIRE(a.item.has_value());
+    CHECK(*a.item == 1);
+    const auto fci = open(a.ksn, 1, a.sealed);
+    REQUIRE(fci.size() >= 2);
+    CHECK(eftd::to_hex(eftd::byte_view(fci).last(2)) == "9000");
+
+    auto r5 = reply(srv, get_status{1000});
+    REQUIRE(std::holds_alternative<pad_status>(r5));
+    CHECK(std::get<pad_status>(r5).dukpt_counters == std::vector<std::uint32_t>{2});
+    CHECK(pad.stop() == 0);
+  }
+  // A restart with the state file continues after counter 2.
+  {
+    test_server srv;
+    process pad(eftd::test::bin_path("eftpad"), pad_args({srv.address()}, extra), stderr_file("dukpt2"));
+    REQUIRE(srv.accept());
+    srv.handshake();
+    REQUIRE(pad.wait_ready(deadline));
+    auto r = reply(srv, read_card{100, "PLN", 7, 5000, {}});
+    REQUIRE(std::holds_alternative<card_read>(r));
+    CHECK(eftd::to_hex(std::get<card_read>(r).ksn) == "123456789012345600000003");
+    CHECK(pad.stop() == 0);
+  }
 }

@@ -248,3 +248,92 @@ TEST_CASE("reconnect backoff doubles up to its cap and resets", "[pad][tcp]") {
   b.reset();
   CHECK(b.next() == ms(100));
 }
+
+namespace {
+
+// A reader that waits for a person: begin_read starts, poll_read answers only once the test
+// "presents" the card (or a failure), like the TUI.
+class slow_reader final : public card_reader, public display_device {
+ public:
+  read_result read(const eftd::pad::read_card&) override {
+    return reader_failure{pad_error_code::hardware, "blocking read used"};
+  }
+  void begin_read(const eftd::pad::read_card&) override { started = true; }
+  std::optional<read_result> poll_read(pad_clock::time_point) override {
+    if (!ready) return std::nullopt;
+    ready = false;
+    presented_card c;
+    c.track2 = secret("4761739001010119=29122011143804489");
+    return read_result(std::move(c));
+  }
+  void cancel() override { cancelled = true; }
+  void show(const display&) override {}
+  bool started = false, ready = false, cancelled = false;
+};
+
+}  // namespace
+
+TEST_CASE("session: while a person chooses a card it still answers ping and get_status", "[pad][session]") {
+  slow_reader hw;
+  pad_session session{pad_identity{"P01", "VP-0001"}, hw, hw};
+  std::uint32_t seq = 0;
+  auto send = [&](message m) { return session.on_bytes(encode(envelope{++seq, 0, std::move(m)})); };
+  auto h = decode_body(without_length(session.start()));
+  REQUIRE(h.has_value());
+  REQUIRE(session.on_bytes(encode(envelope{++seq, h->seq, hello_ack{true, "eftd", ""}})).has_value());
+
+  auto read = send(read_card{1250, "PLN", 1, 60000, {}});
+  REQUIRE(read.has_value());
+  CHECK(read->send.empty());  // no answer yet: the card is not there
+  CHECK(hw.started);
+  CHECK(session.waiting());
+  const auto read_seq = seq;
+
+  auto pong_out = fixture::only_reply(send(ping{42}));
+  CHECK(std::get<pong>(pong_out.body).timestamp == 42);
+  auto status_out = fixture::only_reply(send(get_status{1000}));
+  CHECK(std::holds_alternative<pad_status>(status_out.body));
+  // Another card command meanwhile is busy, the read goes on.
+  auto busy = fixture::only_reply(send(display{{"x"}, "en", {}}));
+  CHECK(std::get<pad_error>(busy.body).code == static_cast<std::uint16_t>(pad_error_code::busy));
+
+  hw.ready = true;
+  auto tick = session.on_tick(pad_clock::now());
+  REQUIRE(tick.send.size() == 1);
+  auto answer = decode_body(without_length(tick.send[0]));
+  REQUIRE(answer.has_value());
+  CHECK(answer->ref == read_seq);
+  CHECK(std::holds_alternative<card_read>(answer->body));
+  CHECK(tick.events == std::vector<session_event>{session_event::card_answered});
+  CHECK_FALSE(session.waiting());
+}
+
+TEST_CASE("session: a waiting read_card times out on its deadline and is cancelled by cancel",
+          "[pad][session]") {
+  slow_reader hw;
+  pad_session session{pad_identity{"P01", "VP-0001"}, hw, hw};
+  std::uint32_t seq = 0;
+  auto t0 = pad_clock::now();
+  auto send = [&](message m) { return session.on_bytes(encode(envelope{++seq, 0, std::move(m)}), t0); };
+  auto h = decode_body(without_length(session.start()));
+  REQUIRE(h.has_value());
+  REQUIRE(session.on_bytes(encode(envelope{++seq, h->seq, hello_ack{true, "eftd", ""}}), t0).has_value());
+  REQUIRE(send(read_card{100, "PLN", 1, 500, {}})->send.empty());
+  CHECK(session.on_tick(t0 + std::chrono::milliseconds(499)).send.empty());
+  auto late = session.on_tick(t0 + std::chrono::milliseconds(500));
+  REQUIRE(late.send.size() == 1);
+  auto err = decode_body(without_length(late.send[0]));
+  REQUIRE(err.has_value());
+  CHECK(std::get<pad_error>(err->body).code == static_cast<std::uint16_t>(pad_error_code::timeout));
+  CHECK(hw.cancelled);
+
+  hw.cancelled = false;
+  REQUIRE(send(read_card{100, "PLN", 1, 60000, {}})->send.empty());
+  auto out = send(cancel{});
+  REQUIRE(out.has_value());
+  REQUIRE(out->send.size() == 2);  // cancelled answer to the read, then the cancel's ack
+  auto first = decode_body(without_length(out->send[0]));
+  REQUIRE(first.has_value());
+  CHECK(std::get<pad_error>(first->body).code == static_cast<std::uint16_t>(pad_error_code::cancelled));
+  CHECK(hw.cancelled);
+}

@@ -26,6 +26,17 @@ constexpr std::uint16_t text_len = 128;
 constexpr std::uint16_t track2_len = 37;
 // A KSN: 10 bytes for TDES DUKPT (X9.24-1), 12 for AES DUKPT (X9.24-3).
 constexpr std::uint16_t ksn_len = 12;
+// ISO/IEC 7816-3: an ATR is TS plus at most 32 bytes; TS and T0 at least.
+constexpr std::uint16_t atr_len = 33;
+// A short C-APDU: header 4 + Lc 1 + 255 data + Le 1; R-APDU: 256 data + SW1 SW2.
+constexpr std::uint16_t capdu_len = 261;
+constexpr std::uint16_t rapdu_len = 258;
+// Sealed values (core/p2pe.hpp): item(2) + length(2) + data, zero-padded to the cipher block
+// (8 TDES, 16 AES): a 258-byte R-APDU becomes 272 bytes; 288 leaves room for one more block.
+constexpr std::uint16_t sealed_len = 288;
+// Sealed track 2: 4 + 37 bytes padded to 48; 64 bytes is the next whole AES block and more.
+constexpr std::uint16_t sealed_track2_len = 64;
+constexpr std::uint8_t max_script_apdus = 32;
 
 // clang-format off
 //         tag                              name            kind         required repeated max_len max_count min max
@@ -60,8 +71,11 @@ constexpr std::array pad_error_fields{
 };
 constexpr std::array card_read_fields{
     field_spec{t::card_read::mode,     "mode",       fk::u8,      true,  false, 0,          0, 1, 4},
-    field_spec{t::card_read::track2,   "track2",     fk::secret,  true,  false, track2_len, 0, 0, 0},
+    field_spec{t::card_read::track2,   "track2",     fk::secret,  false, false, track2_len, 0, 0, 0},
     field_spec{t::card_read::fallback, "fallback",   fk::boolean, false, false, 0,          0, 0, 0},
+    field_spec{t::card_read::ksn,      "ksn",        fk::blob,    false, false, ksn_len,    0, 10, 0, 2},
+    field_spec{t::card_read::sealed_track2, "sealed_track2", fk::secret, false, false, sealed_track2_len, 0, 8, 0, 8},
+    field_spec{t::card_read::atr,      "atr",        fk::blob,    false, false, atr_len,    0, 2, 0},
 };
 constexpr std::array ping_fields{
     field_spec{t::ping::timestamp,   "timestamp",    fk::i64,     false, false, 0,        0,  0, 0},
@@ -132,6 +146,71 @@ constexpr std::array confirmation_fields{
 constexpr std::array menu_choice_fields{
     field_spec{t::menu_choice::index, "index",       fk::u8,      true,  false, 0,        0,  0, 8},
 };
+constexpr std::array get_pin_fields{
+    field_spec{t::get_pin::amount,     "amount",     fk::i64,     true,  false, 0,        0,  0, 0},
+    field_spec{t::get_pin::currency,   "currency",   fk::text,    true,  false, 3,        0,  0, 0},
+    field_spec{t::get_pin::format,     "format",     fk::u8,      true,  false, 0,        0,  0, 4},
+    field_spec{t::get_pin::min_digits, "min_digits", fk::u8,      false, false, 0,        0,  4, 12},
+    field_spec{t::get_pin::max_digits, "max_digits", fk::u8,      false, false, 0,        0,  4, 12},
+    field_spec{t::get_pin::bypass,     "bypass",     fk::boolean, false, false, 0,        0,  0, 0},
+    field_spec{t::get_pin::timeout_ms, "timeout_ms", fk::u32,     true,  false, 0,        0,  0, 0},
+    field_spec{t::get_pin::prompt,     "prompt",     fk::text,    false, true,  line_len, 4,  0, 0},
+};
+constexpr std::array pin_entered_fields{
+    field_spec{t::pin_entered::pin_block, "pin_block", fk::secret, false, false, 16,      0,  8, 0, 8},
+    field_spec{t::pin_entered::ksn,      "ksn",      fk::blob,    false, false, ksn_len,  0,  10, 0, 2},
+    field_spec{t::pin_entered::bypassed, "bypassed", fk::boolean, false, false, 0,        0,  0, 0},
+};
+constexpr std::array offline_pin_fields{
+    field_spec{t::offline_pin::mode,       "mode",       fk::u8,      true,  false, 0,        0,  1, 2},
+    field_spec{t::offline_pin::modulus,    "modulus",    fk::blob,    false, false, 256,      0,  0, 0},
+    field_spec{t::offline_pin::exponent,   "exponent",   fk::blob,    false, false, 4,        0,  0, 0},
+    field_spec{t::offline_pin::challenge,  "challenge",  fk::blob,    false, false, 8,        0,  8, 0},
+    field_spec{t::offline_pin::min_digits, "min_digits", fk::u8,      false, false, 0,        0,  4, 12},
+    field_spec{t::offline_pin::max_digits, "max_digits", fk::u8,      false, false, 0,        0,  4, 12},
+    field_spec{t::offline_pin::bypass,     "bypass",     fk::boolean, false, false, 0,        0,  0, 0},
+    field_spec{t::offline_pin::timeout_ms, "timeout_ms", fk::u32,     true,  false, 0,        0,  0, 0},
+    field_spec{t::offline_pin::prompt,     "prompt",     fk::text,    false, true,  line_len, 4,  0, 0},
+    field_spec{t::offline_pin::tries_left, "tries_left", fk::u8,      false, false, 0,        0,  0, 0},
+};
+constexpr std::array offline_pin_result_fields{
+    field_spec{t::offline_pin_result::sw,       "sw",       fk::u16,     true,  false, 0,   0,  0, 0},
+    field_spec{t::offline_pin_result::bypassed, "bypassed", fk::boolean, false, false, 0,   0,  0, 0},
+};
+constexpr std::array power_on_fields{
+    field_spec{t::power_on::interface,  "interface",  fk::u8,      true,  false, 0,        0,  2, 3},
+    field_spec{t::power_on::timeout_ms, "timeout_ms", fk::u32,     true,  false, 0,        0,  0, 0},
+};
+constexpr std::array atr_fields{
+    field_spec{t::atr::atr,            "atr",        fk::blob,    true,  false, atr_len,  0,  2, 0},
+};
+constexpr std::array apdu_fields{
+    field_spec{t::apdu::capdu,         "capdu",      fk::blob,    true,  false, capdu_len, 0, 4, 0},
+    field_spec{t::apdu::timeout_ms,    "timeout_ms", fk::u32,     true,  false, 0,        0,  0, 0},
+};
+constexpr std::array apdu_response_fields{
+    field_spec{t::apdu_response::rapdu,  "rapdu",    fk::secret,  false, false, rapdu_len,  0, 2, 0},
+    field_spec{t::apdu_response::sealed, "sealed",   fk::secret,  false, false, sealed_len, 0, 8, 0, 8},
+    field_spec{t::apdu_response::ksn,    "ksn",      fk::blob,    false, false, ksn_len,    0, 10, 0, 2},
+    field_spec{t::apdu_response::item,   "item",     fk::u16,     false, false, 0,          0, 0, 0},
+};
+constexpr std::array power_off_fields{
+    field_spec{t::power_off::timeout_ms, "timeout_ms", fk::u32,   true,  false, 0,        0,  0, 0},
+};
+constexpr std::array apdu_script_fields{
+    field_spec{t::apdu_script::capdu,      "capdu",      fk::blob, true,  true,  capdu_len, max_script_apdus, 4, 0},
+    field_spec{t::apdu_script::stop,       "stop",       fk::u8,   true,  false, 0,         0, 0, 1},
+    field_spec{t::apdu_script::timeout_ms, "timeout_ms", fk::u32,  true,  false, 0,         0, 0, 0},
+    field_spec{t::apdu_script::interface,  "interface",  fk::u8,   false, false, 0,         0, 0, 3},
+};
+constexpr std::array script_result_fields{
+    field_spec{t::script_result::rapdu,      "rapdu",      fk::secret, false, true,  rapdu_len,  max_script_apdus, 2, 0},
+    field_spec{t::script_result::sealed,     "sealed",     fk::secret, false, true,  sealed_len, max_script_apdus, 8, 0, 8},
+    field_spec{t::script_result::ksn,        "ksn",        fk::blob,   false, false, ksn_len,    0, 10, 0, 2},
+    field_spec{t::script_result::atr,        "atr",        fk::blob,   false, false, atr_len,    0, 2, 0},
+    field_spec{t::script_result::first_item, "first_item", fk::u16,    false, false, 0,          0, 0, 0},
+    field_spec{t::script_result::elapsed_ms, "elapsed_ms", fk::u32,    false, false, 0,          0, 0, 0},
+};
 constexpr std::array event_key_fields{
     field_spec{t::event_key::key,    "key",          fk::u8,      true,  false, 0,        0,  0, 0},
 };
@@ -153,6 +232,12 @@ const std::array table{
     message_spec{message_type::menu,      "menu",      dir::server_to_pad, menu_fields},
     message_spec{message_type::remove_card, "remove_card", dir::server_to_pad, remove_card_fields},
     message_spec{message_type::reset,     "reset",     dir::server_to_pad, reset_fields},
+    message_spec{message_type::get_pin,   "get_pin",   dir::server_to_pad, get_pin_fields},
+    message_spec{message_type::offline_pin, "offline_pin", dir::server_to_pad, offline_pin_fields},
+    message_spec{message_type::power_on,  "power_on",  dir::server_to_pad, power_on_fields},
+    message_spec{message_type::apdu,      "apdu",      dir::server_to_pad, apdu_fields},
+    message_spec{message_type::power_off, "power_off", dir::server_to_pad, power_off_fields},
+    message_spec{message_type::apdu_script, "apdu_script", dir::server_to_pad, apdu_script_fields},
     message_spec{message_type::ack,       "ack",       dir::pad_to_server, {}},
     message_spec{message_type::pad_error, "pad_error", dir::pad_to_server, pad_error_fields},
     message_spec{message_type::card_read, "card_read", dir::pad_to_server, card_read_fields},
@@ -162,6 +247,11 @@ const std::array table{
     message_spec{message_type::amount_entered, "amount_entered", dir::pad_to_server, amount_entered_fields},
     message_spec{message_type::confirmation, "confirmation", dir::pad_to_server, confirmation_fields},
     message_spec{message_type::menu_choice, "menu_choice", dir::pad_to_server, menu_choice_fields},
+    message_spec{message_type::pin_entered, "pin_entered", dir::pad_to_server, pin_entered_fields},
+    message_spec{message_type::offline_pin_result, "offline_pin_result", dir::pad_to_server, offline_pin_result_fields},
+    message_spec{message_type::atr,       "atr",       dir::pad_to_server, atr_fields},
+    message_spec{message_type::apdu_response, "apdu_response", dir::pad_to_server, apdu_response_fields},
+    message_spec{message_type::script_result, "script_result", dir::pad_to_server, script_result_fields},
     message_spec{message_type::event_key, "event_key", dir::pad_to_server, event_key_fields},
 };
 // clang-format on
@@ -217,6 +307,15 @@ std::string_view kind_name(field_kind k) noexcept {
 
 // ---- text rules ------------------------------------------------------------------------------
 namespace {
+
+// The length rule of a secret/bytes field: "" when n is allowed, else why not (no value
+// is quoted: only the allowed lengths).
+std::string length_rule(const field_spec& f, std::size_t n) {
+  const std::size_t min = f.min_value == 0 ? 1 : f.min_value;
+  if (n >= min && n <= f.max_len && (f.len_step == 0 || (n - min) % f.len_step == 0)) return {};
+  if (f.len_step != 0) return fmt::format("length not {}..{} in steps of {}", min, f.max_len, f.len_step);
+  return fmt::format("length not {}..{}", min, f.max_len);
+}
 
 // Length of the valid UTF-8 sequence starting at s[i] (1..4), or 0 if invalid. Rejects
 // overlong forms, surrogates and code points above U+10FFFF (RFC 3629).
@@ -326,6 +425,28 @@ class writer {
   void secret(std::uint8_t tag, byte_view v) {
     field(tag, v.first(std::min<std::size_t>(v.size(), field_of(type_, tag).max_len)));
   }
+  // Optional bytes/secret fields: empty means absent.
+  void opt_blob(std::uint8_t tag, byte_view v) {
+    if (!v.empty()) secret(tag, v);
+  }
+  void opt_u8(std::uint8_t tag, const std::optional<std::uint8_t>& v) {
+    if (v) u8(tag, *v);
+  }
+  void opt_u16(std::uint8_t tag, const std::optional<std::uint16_t>& v) {
+    if (v) u16(tag, *v);
+  }
+  // Repeated values of a frame-bounded message: up to max_count, and only while the frame
+  // keeps `reserve` bytes for the fields written after them.
+  template <class T>
+  void bounded(std::uint8_t tag, const std::vector<T>& v, std::size_t reserve) {
+    const auto& f = field_of(type_, tag);
+    for (std::size_t i = 0; i < v.size() && i < f.max_count; ++i) {
+      byte_view item = view_of(v[i]);
+      item = item.first(std::min<std::size_t>(item.size(), f.max_len));
+      if (out_.size() + 3 + item.size() + reserve > max_frame_length - header_size) break;
+      field(tag, item);
+    }
+  }
 
  private:
   void field(std::uint8_t tag, byte_view v) {
@@ -334,9 +455,22 @@ class writer {
     out_.push_back(static_cast<std::uint8_t>(v.size()));
     out_.insert(out_.end(), v.begin(), v.end());
   }
+  static byte_view view_of(const bytes& b) { return b; }
+  static byte_view view_of(const secure_bytes& b) { return b.view(); }
   message_type type_;
   bytes out_;
 };
+
+// Bytes the fields after the repeated ones of a frame-bounded message take, as encode()
+// writes them: apdu_script stop + timeout_ms + interface; script_result ksn + atr +
+// first_item + elapsed_ms (the optional ones only when present).
+constexpr std::size_t script_tail = (3 + 1) + (3 + 4) + (3 + 1);
+std::size_t result_tail(const script_result& r) {
+  auto opt = [](const bytes& b, std::size_t max_len) {
+    return b.empty() ? 0 : 3 + std::min(b.size(), max_len);
+  };
+  return opt(r.ksn, ksn_len) + opt(r.atr, atr_len) + (r.first_item ? 3 + 2 : 0) + (3 + 4);
+}
 
 template <class... F>
 struct overloaded : F... {
@@ -376,8 +510,72 @@ void write_body(writer& w, const message& m) {
                  },
                  [&](const card_read& c) {
                    w.u8(t::card_read::mode, static_cast<std::uint8_t>(c.mode));
-                   w.secret(t::card_read::track2, c.track2.view());
+                   w.opt_blob(t::card_read::track2, c.track2.view());
                    w.boolean(t::card_read::fallback, c.fallback);
+                   w.opt_blob(t::card_read::ksn, c.ksn);
+                   w.opt_blob(t::card_read::sealed_track2, c.sealed_track2.view());
+                   w.opt_blob(t::card_read::atr, c.atr);
+                 },
+                 [&](const get_pin& g) {
+                   w.i64(t::get_pin::amount, g.amount);
+                   w.text(t::get_pin::currency, g.currency);
+                   w.u8(t::get_pin::format, g.format);
+                   w.u8(t::get_pin::min_digits, g.min_digits);
+                   w.u8(t::get_pin::max_digits, g.max_digits);
+                   w.boolean(t::get_pin::bypass, g.bypass);
+                   w.u32(t::get_pin::timeout_ms, g.timeout_ms);
+                   w.texts(t::get_pin::prompt, g.prompt);
+                 },
+                 [&](const pin_entered& p) {
+                   w.opt_blob(t::pin_entered::pin_block, p.pin_block.view());
+                   w.opt_blob(t::pin_entered::ksn, p.ksn);
+                   w.boolean(t::pin_entered::bypassed, p.bypassed);
+                 },
+                 [&](const offline_pin& o) {
+                   w.u8(t::offline_pin::mode, o.mode);
+                   w.opt_blob(t::offline_pin::modulus, o.modulus);
+                   w.opt_blob(t::offline_pin::exponent, o.exponent);
+                   w.opt_blob(t::offline_pin::challenge, o.challenge);
+                   w.u8(t::offline_pin::min_digits, o.min_digits);
+                   w.u8(t::offline_pin::max_digits, o.max_digits);
+                   w.boolean(t::offline_pin::bypass, o.bypass);
+                   w.u32(t::offline_pin::timeout_ms, o.timeout_ms);
+                   w.texts(t::offline_pin::prompt, o.prompt);
+                   w.opt_u8(t::offline_pin::tries_left, o.tries_left);
+                 },
+                 [&](const offline_pin_result& r) {
+                   w.u16(t::offline_pin_result::sw, r.sw);
+                   w.boolean(t::offline_pin_result::bypassed, r.bypassed);
+                 },
+                 [&](const power_on& p) {
+                   w.u8(t::power_on::interface, p.interface);
+                   w.u32(t::power_on::timeout_ms, p.timeout_ms);
+                 },
+                 [&](const atr& a) { w.secret(t::atr::atr, a.value); },
+                 [&](const apdu& a) {
+                   w.secret(t::apdu::capdu, a.capdu);
+                   w.u32(t::apdu::timeout_ms, a.timeout_ms);
+                 },
+                 [&](const apdu_response& r) {
+                   w.opt_blob(t::apdu_response::rapdu, r.rapdu.view());
+                   w.opt_blob(t::apdu_response::sealed, r.sealed.view());
+                   w.opt_blob(t::apdu_response::ksn, r.ksn);
+                   w.opt_u16(t::apdu_response::item, r.item);
+                 },
+                 [&](const power_off& p) { w.u32(t::power_off::timeout_ms, p.timeout_ms); },
+                 [&](const apdu_script& a) {
+                   w.bounded(t::apdu_script::capdu, a.capdus, script_tail);
+                   w.u8(t::apdu_script::stop, a.stop);
+                   w.u32(t::apdu_script::timeout_ms, a.timeout_ms);
+                   w.u8(t::apdu_script::interface, a.interface);
+                 },
+                 [&](const script_result& r) {
+                   w.bounded(t::script_result::rapdu, r.rapdus, result_tail(r));
+                   w.bounded(t::script_result::sealed, r.sealed, result_tail(r));
+                   w.opt_blob(t::script_result::ksn, r.ksn);
+                   w.opt_blob(t::script_result::atr, r.atr);
+                   w.opt_u16(t::script_result::first_item, r.first_item);
+                   w.u32(t::script_result::elapsed_ms, r.elapsed_ms);
                  },
                  [&](const pad_error& e) {
                    w.u16(t::pad_error::code, e.code);
@@ -480,6 +678,20 @@ error bad_field(const message_spec& spec, std::string_view field, std::string_vi
   return make_error("pad.bad_field", fmt::format("{}.{}: {}", spec.name, field, why));
 }
 
+// Header + body length of a frame-bounded message if nothing were dropped.
+std::size_t encoded_length_unbounded(const message& m) {
+  auto items = [](const auto& v, std::size_t max_len) {
+    std::size_t n = 0;
+    for (const auto& x : v) n += 3 + std::min<std::size_t>(x.size(), max_len);
+    return n;
+  };
+  if (const auto* a = std::get_if<apdu_script>(&m))
+    return header_size + items(a->capdus, capdu_len) + script_tail;
+  if (const auto* r = std::get_if<script_result>(&m))
+    return header_size + items(r->rapdus, rapdu_len) + items(r->sealed, sealed_len) + result_tail(*r);
+  return header_size;
+}
+
 }  // namespace
 
 status validate(const envelope& e) {
@@ -499,6 +711,12 @@ status validate(const envelope& e) {
     if (!first && v.size() > f.max_count)
       first = bad_field(spec, f.name, fmt::format("more than {} items", f.max_count));
     for (const auto& s : v) check_text(tag, s);
+  };
+  // Optional bytes/secret fields are absent when empty.
+  auto check_blob = [&](std::uint8_t tag, byte_view v, bool required) {
+    if (first || (v.empty() && !required)) return;
+    const auto& f = field_of(type, tag);
+    if (auto why = length_rule(f, v.size()); !why.empty()) first = bad_field(spec, f.name, why);
   };
   auto check_range = [&](std::uint8_t tag, std::uint32_t v) {
     const auto& f = field_of(type, tag);
@@ -533,9 +751,74 @@ status validate(const envelope& e) {
                  },
                  [&](const card_read& c) {
                    check_range(t::card_read::mode, static_cast<std::uint8_t>(c.mode));
-                   const auto& f = field_of(type, t::card_read::track2);
-                   if (!first && (c.track2.empty() || c.track2.size() > f.max_len))
-                     first = bad_field(spec, f.name, fmt::format("length not 1..{}", f.max_len));
+                   check_blob(t::card_read::track2, c.track2.view(), false);
+                   check_blob(t::card_read::ksn, c.ksn, false);
+                   check_blob(t::card_read::sealed_track2, c.sealed_track2.view(), false);
+                   check_blob(t::card_read::atr, c.atr, false);
+                   // A card read hands over something: the track (clear or sealed) or a powered chip.
+                   if (!first && c.track2.empty() && c.sealed_track2.empty() && c.atr.empty())
+                     first = bad_field(spec, "track2", "track2, sealed_track2 or atr required");
+                 },
+                 [&](const get_pin& g) {
+                   check_text(t::get_pin::currency, g.currency);
+                   if (!first && g.format != 0 && g.format != 4)
+                     first = bad_field(spec, "format", "not 0 (ISO 0, TDES DUKPT) or 4 (ISO 4, AES DUKPT)");
+                   check_range(t::get_pin::min_digits, g.min_digits);
+                   check_range(t::get_pin::max_digits, g.max_digits);
+                   if (!first && g.min_digits > g.max_digits)
+                     first = bad_field(spec, "min_digits", "above max_digits");
+                   check_texts(t::get_pin::prompt, g.prompt);
+                 },
+                 [&](const pin_entered& p) {
+                   check_blob(t::pin_entered::pin_block, p.pin_block.view(), false);
+                   check_blob(t::pin_entered::ksn, p.ksn, false);
+                   if (!first && !p.bypassed && (p.pin_block.empty() || p.ksn.empty()))
+                     first = bad_field(spec, "pin_block", "pin_block and ksn required unless bypassed");
+                   if (!first && p.bypassed && !(p.pin_block.empty() && p.ksn.empty()))
+                     first = bad_field(spec, "pin_block", "no pin_block or ksn when bypassed");
+                 },
+                 [&](const offline_pin& o) {
+                   check_range(t::offline_pin::mode, o.mode);
+                   check_blob(t::offline_pin::modulus, o.modulus, o.mode == 2);
+                   check_blob(t::offline_pin::exponent, o.exponent, o.mode == 2);
+                   check_blob(t::offline_pin::challenge, o.challenge, o.mode == 2);
+                   check_range(t::offline_pin::min_digits, o.min_digits);
+                   check_range(t::offline_pin::max_digits, o.max_digits);
+                   if (!first && o.min_digits > o.max_digits)
+                     first = bad_field(spec, "min_digits", "above max_digits");
+                   check_texts(t::offline_pin::prompt, o.prompt);
+                 },
+                 [&](const power_on& p) { check_range(t::power_on::interface, p.interface); },
+                 [&](const atr& a) { check_blob(t::atr::atr, a.value, true); },
+                 [&](const apdu& a) { check_blob(t::apdu::capdu, a.capdu, true); },
+                 [&](const apdu_response& r) {
+                   check_blob(t::apdu_response::rapdu, r.rapdu.view(), false);
+                   check_blob(t::apdu_response::sealed, r.sealed.view(), false);
+                   check_blob(t::apdu_response::ksn, r.ksn, false);
+                   if (!first && r.rapdu.empty() == r.sealed.empty())
+                     first = bad_field(spec, "rapdu", "exactly one of rapdu and sealed required");
+                 },
+                 [&](const apdu_script& a) {
+                   const auto& f = field_of(type, t::apdu_script::capdu);
+                   if (!first && (a.capdus.empty() || a.capdus.size() > f.max_count))
+                     first = bad_field(spec, f.name, fmt::format("not 1..{} items", f.max_count));
+                   for (const auto& c : a.capdus) check_blob(t::apdu_script::capdu, c, true);
+                   check_range(t::apdu_script::stop, a.stop);
+                   if (!first && a.interface != 0 && a.interface != 3)
+                     first = bad_field(spec, "interface", "not 0 (the powered card) or 3 (contactless tap)");
+                 },
+                 [&](const script_result& r) {
+                   for (auto tag : {t::script_result::rapdu, t::script_result::sealed}) {
+                     const auto& f = field_of(type, tag);
+                     const auto& v = tag == t::script_result::rapdu ? r.rapdus : r.sealed;
+                     if (!first && v.size() > f.max_count)
+                       first = bad_field(spec, f.name, fmt::format("more than {} items", f.max_count));
+                     for (const auto& x : v) check_blob(tag, x.view(), true);
+                   }
+                   if (!first && !r.rapdus.empty() && !r.sealed.empty())
+                     first = bad_field(spec, "rapdu", "rapdu and sealed together");
+                   check_blob(t::script_result::ksn, r.ksn, false);
+                   check_blob(t::script_result::atr, r.atr, false);
                  },
                  [&](const pad_error& er) { check_text(t::pad_error::text, er.text); },
                  [&](const beep& b) {
@@ -577,8 +860,20 @@ status validate(const envelope& e) {
                  [](const auto&) {},
              },
              e.body);
+  if (!first && frame_bounded(type)) {
+    // Only these two can outgrow a frame within their table limits; the encoder would drop
+    // repeated items, so refuse the message instead.
+    const std::size_t length = encoded_length_unbounded(e.body);
+    if (length > max_frame_length)
+      first = bad_field(spec, type == message_type::apdu_script ? "capdu" : "rapdu",
+                        fmt::format("the frame would be {} bytes, above {}", length, max_frame_length));
+  }
   if (first) return *first;
   return {};
+}
+
+bool frame_bounded(message_type t) noexcept {
+  return t == message_type::apdu_script || t == message_type::script_result;
 }
 
 // ---- decoder ---------------------------------------------------------------------------------
@@ -657,6 +952,11 @@ class fields {
     return out;
   }
 
+  bytes bytes_of(std::uint8_t tag) const {
+    auto v = one(tag);
+    return {v.begin(), v.end()};
+  }
+
   std::optional<std::int64_t> opt_i64(std::uint8_t tag) const {
     if (!has(tag)) return std::nullopt;
     return static_cast<std::int64_t>(num(tag));
@@ -693,13 +993,9 @@ class fields {
           return bad_field(spec_, f.name, "not UTF-8 text without control characters");
         return {};
       case field_kind::blob:
-        if (v.empty() || v.size() > f.max_len)
-          return bad_field(spec_, f.name, fmt::format("length not 1..{}", f.max_len));
-        return {};
       case field_kind::secret:
-        // Length only: the content is card data and is not inspected (or quoted) here.
-        if (v.empty() || v.size() > f.max_len)
-          return bad_field(spec_, f.name, fmt::format("length not 1..{}", f.max_len));
+        // Length only: a secret's content is card data and is not inspected (or quoted) here.
+        if (auto why = length_rule(f, v.size()); !why.empty()) return bad_field(spec_, f.name, why);
         return {};
     }
     if (v.size() != want)
@@ -716,12 +1012,16 @@ class fields {
   }
 
   const message_spec& spec_;
-  std::array<std::uint8_t, 256> count_{};  // saturates well above every max_count (<= 16)
+  std::array<std::uint8_t, 256> count_{};  // stops at max_count + 1 (<= 33): parse() fails there
   std::vector<std::pair<std::uint8_t, byte_view>> items_;
 };
 
 std::uint32_t u32_of(const fields& f, std::uint8_t tag) {
   return static_cast<std::uint32_t>(f.num(tag));
+}
+
+std::uint8_t u8_of(const fields& f, std::uint8_t tag) {
+  return static_cast<std::uint8_t>(f.num(tag));
 }
 
 message build(message_type type, const fields& f) {
@@ -764,7 +1064,81 @@ message build(message_type type, const fields& f) {
       c.mode = static_cast<entry_mode>(f.num(t::card_read::mode));
       c.track2 = secure_bytes(f.one(t::card_read::track2));
       c.fallback = f.num(t::card_read::fallback) != 0;
+      c.ksn = f.bytes_of(t::card_read::ksn);
+      c.sealed_track2 = secure_bytes(f.one(t::card_read::sealed_track2));
+      c.atr = f.bytes_of(t::card_read::atr);
       return c;
+    }
+    case message_type::get_pin: {
+      get_pin g;
+      g.amount = static_cast<std::int64_t>(f.num(t::get_pin::amount));
+      g.currency = f.str(t::get_pin::currency);
+      g.format = u8_of(f, t::get_pin::format);
+      if (f.has(t::get_pin::min_digits)) g.min_digits = u8_of(f, t::get_pin::min_digits);
+      if (f.has(t::get_pin::max_digits)) g.max_digits = u8_of(f, t::get_pin::max_digits);
+      g.bypass = f.num(t::get_pin::bypass) != 0;
+      g.timeout_ms = u32_of(f, t::get_pin::timeout_ms);
+      g.prompt = f.strs(t::get_pin::prompt);
+      return g;
+    }
+    case message_type::pin_entered: {
+      pin_entered p;
+      p.pin_block = secure_bytes(f.one(t::pin_entered::pin_block));
+      p.ksn = f.bytes_of(t::pin_entered::ksn);
+      p.bypassed = f.num(t::pin_entered::bypassed) != 0;
+      return p;
+    }
+    case message_type::offline_pin: {
+      offline_pin o;
+      o.mode = u8_of(f, t::offline_pin::mode);
+      o.modulus = f.bytes_of(t::offline_pin::modulus);
+      o.exponent = f.bytes_of(t::offline_pin::exponent);
+      o.challenge = f.bytes_of(t::offline_pin::challenge);
+      if (f.has(t::offline_pin::min_digits)) o.min_digits = u8_of(f, t::offline_pin::min_digits);
+      if (f.has(t::offline_pin::max_digits)) o.max_digits = u8_of(f, t::offline_pin::max_digits);
+      o.bypass = f.num(t::offline_pin::bypass) != 0;
+      o.timeout_ms = u32_of(f, t::offline_pin::timeout_ms);
+      o.prompt = f.strs(t::offline_pin::prompt);
+      if (f.has(t::offline_pin::tries_left)) o.tries_left = u8_of(f, t::offline_pin::tries_left);
+      return o;
+    }
+    case message_type::offline_pin_result:
+      return offline_pin_result{static_cast<std::uint16_t>(f.num(t::offline_pin_result::sw)),
+                                f.num(t::offline_pin_result::bypassed) != 0};
+    case message_type::power_on:
+      return power_on{u8_of(f, t::power_on::interface), u32_of(f, t::power_on::timeout_ms)};
+    case message_type::atr:
+      return atr{f.bytes_of(t::atr::atr)};
+    case message_type::apdu:
+      return apdu{f.bytes_of(t::apdu::capdu), u32_of(f, t::apdu::timeout_ms)};
+    case message_type::apdu_response: {
+      apdu_response r;
+      r.rapdu = secure_bytes(f.one(t::apdu_response::rapdu));
+      r.sealed = secure_bytes(f.one(t::apdu_response::sealed));
+      r.ksn = f.bytes_of(t::apdu_response::ksn);
+      if (f.has(t::apdu_response::item)) r.item = static_cast<std::uint16_t>(f.num(t::apdu_response::item));
+      return r;
+    }
+    case message_type::power_off:
+      return power_off{u32_of(f, t::power_off::timeout_ms)};
+    case message_type::apdu_script: {
+      apdu_script a;
+      a.capdus = f.blobs(t::apdu_script::capdu);
+      a.stop = u8_of(f, t::apdu_script::stop);
+      a.timeout_ms = u32_of(f, t::apdu_script::timeout_ms);
+      a.interface = u8_of(f, t::apdu_script::interface);
+      return a;
+    }
+    case message_type::script_result: {
+      script_result r;
+      for (auto& b : f.blobs(t::script_result::rapdu)) r.rapdus.emplace_back(b);
+      for (auto& b : f.blobs(t::script_result::sealed)) r.sealed.emplace_back(b);
+      r.ksn = f.bytes_of(t::script_result::ksn);
+      r.atr = f.bytes_of(t::script_result::atr);
+      if (f.has(t::script_result::first_item))
+        r.first_item = static_cast<std::uint16_t>(f.num(t::script_result::first_item));
+      r.elapsed_ms = u32_of(f, t::script_result::elapsed_ms);
+      return r;
     }
     case message_type::pad_error: {
       pad_error e;
@@ -854,7 +1228,11 @@ result<envelope> decode_body(byte_view frame) {
   if (spec == nullptr) return make_error("pad.unknown_type", fmt::format("message type 0x{:02X}", h->type));
   fields f(*spec);
   if (auto st = f.parse(frame.subspan(header_size)); !st) return st.err();
-  return envelope{h->seq, h->ref, build(spec->type, f)};
+  envelope e{h->seq, h->ref, build(spec->type, f)};
+  // The rules between fields (get_pin.format 0 or 4, offline_pin mode 2's key, ...): the
+  // decoder accepts exactly what validate() accepts, so a decoded message re-encodes as is.
+  if (auto st = validate(e); !st) return st.err();
+  return e;
 }
 
 // ---- frame_reader ----------------------------------------------------------------------------

@@ -55,6 +55,16 @@ std::string_view mode_name(entry_mode m) {
   return "unknown";
 }
 
+// KSNs and ATRs are not secret (a KSN travels in the clear with every DUKPT value).
+std::string hex_or_dash(const eftd::bytes& b) {
+  return b.empty() ? std::string("-") : eftd::to_hex(b);
+}
+
+// CLA INS P1 P2 of a C-APDU.
+std::string apdu_header(const eftd::bytes& c) {
+  return eftd::to_hex(eftd::byte_view(c).first(std::min<std::size_t>(c.size(), 4)));
+}
+
 std::string opt_num(const std::optional<std::int64_t>& v) {
   return v ? std::to_string(*v) : std::string("-");
 }
@@ -88,6 +98,17 @@ message_type type_of(const message& m) noexcept {
                         [](const amount_entered&) { return message_type::amount_entered; },
                         [](const confirmation&) { return message_type::confirmation; },
                         [](const menu_choice&) { return message_type::menu_choice; },
+                        [](const get_pin&) { return message_type::get_pin; },
+                        [](const pin_entered&) { return message_type::pin_entered; },
+                        [](const offline_pin&) { return message_type::offline_pin; },
+                        [](const offline_pin_result&) { return message_type::offline_pin_result; },
+                        [](const power_on&) { return message_type::power_on; },
+                        [](const atr&) { return message_type::atr; },
+                        [](const apdu&) { return message_type::apdu; },
+                        [](const apdu_response&) { return message_type::apdu_response; },
+                        [](const power_off&) { return message_type::power_off; },
+                        [](const apdu_script&) { return message_type::apdu_script; },
+                        [](const script_result&) { return message_type::script_result; },
                     },
                     m);
 }
@@ -144,6 +165,28 @@ std::string_view type_name(message_type t) noexcept {
       return "confirmation";
     case message_type::menu_choice:
       return "menu_choice";
+    case message_type::get_pin:
+      return "get_pin";
+    case message_type::pin_entered:
+      return "pin_entered";
+    case message_type::offline_pin:
+      return "offline_pin";
+    case message_type::offline_pin_result:
+      return "offline_pin_result";
+    case message_type::power_on:
+      return "power_on";
+    case message_type::atr:
+      return "atr";
+    case message_type::apdu:
+      return "apdu";
+    case message_type::apdu_response:
+      return "apdu_response";
+    case message_type::power_off:
+      return "power_off";
+    case message_type::apdu_script:
+      return "apdu_script";
+    case message_type::script_result:
+      return "script_result";
   }
   return "unknown";
 }
@@ -196,8 +239,54 @@ std::string describe(const message& m) {
           },
           // Card data boundary: only the length of track 2, never any of its characters.
           [](const card_read& c) {
-            return fmt::format("card_read mode={} fallback={} track2_len={}", mode_name(c.mode), c.fallback,
-                               c.track2.size());
+            return fmt::format(
+                "card_read mode={} fallback={} track2_len={} sealed_track2_len={} ksn={} atr={}",
+                mode_name(c.mode), c.fallback, c.track2.size(), c.sealed_track2.size(), hex_or_dash(c.ksn),
+                hex_or_dash(c.atr));
+          },
+          [](const get_pin& g) {
+            return fmt::format(
+                "get_pin amount={} currency={} format={} digits={}..{} bypass={} timeout_ms={} prompt=\"{}\"",
+                g.amount, printable(g.currency), g.format, g.min_digits, g.max_digits, g.bypass, g.timeout_ms,
+                join_printable(g.prompt, " | "));
+          },
+          // Secret fields by length only: a PIN block is card data even under DUKPT.
+          [](const pin_entered& p) {
+            return fmt::format("pin_entered pin_block_len={} ksn={} bypassed={}", p.pin_block.size(),
+                               hex_or_dash(p.ksn), p.bypassed);
+          },
+          [](const offline_pin& o) {
+            return fmt::format(
+                "offline_pin mode={} modulus_len={} exponent_len={} challenge_len={} digits={}..{} bypass={} "
+                "timeout_ms={} tries_left={}",
+                o.mode, o.modulus.size(), o.exponent.size(), o.challenge.size(), o.min_digits, o.max_digits,
+                o.bypass, o.timeout_ms, o.tries_left ? std::to_string(*o.tries_left) : std::string("-"));
+          },
+          [](const offline_pin_result& r) {
+            return fmt::format("offline_pin_result sw={:04X} bypassed={}", r.sw, r.bypassed);
+          },
+          [](const power_on& p) {
+            return fmt::format("power_on interface={} timeout_ms={}", p.interface, p.timeout_ms);
+          },
+          [](const atr& a) { return fmt::format("atr atr={}", hex_or_dash(a.value)); },
+          // C-APDUs carry no card data from the pad (eftd's kernel builds them): the header only.
+          [](const apdu& a) {
+            return fmt::format("apdu header={} capdu_len={} timeout_ms={}", apdu_header(a.capdu),
+                               a.capdu.size(), a.timeout_ms);
+          },
+          [](const apdu_response& r) {
+            return fmt::format("apdu_response rapdu_len={} sealed_len={} ksn={} item={}", r.rapdu.size(),
+                               r.sealed.size(), hex_or_dash(r.ksn), r.item ? std::to_string(*r.item) : "-");
+          },
+          [](const power_off& p) { return fmt::format("power_off timeout_ms={}", p.timeout_ms); },
+          [](const apdu_script& a) {
+            return fmt::format("apdu_script capdus={} stop={} interface={} timeout_ms={}", a.capdus.size(),
+                               a.stop, a.interface, a.timeout_ms);
+          },
+          [](const script_result& r) {
+            return fmt::format("script_result rapdus={} sealed={} ksn={} atr={} first_item={} elapsed_ms={}",
+                               r.rapdus.size(), r.sealed.size(), hex_or_dash(r.ksn), hex_or_dash(r.atr),
+                               r.first_item ? std::to_string(*r.first_item) : "-", r.elapsed_ms);
           },
           [](const cancel&) { return std::string("cancel"); },
           [](const ack&) { return std::string("ack"); },

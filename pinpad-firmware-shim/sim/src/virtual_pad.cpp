@@ -92,14 +92,47 @@ bool virtual_pad::card_present(pad_clock::time_point now) {
 std::variant<presented_card, reader_failure> virtual_pad::read(const pad::read_card& request) {
   ++reads_;
   if (no_card_ || cards_.empty()) return reader_failure{pad::pad_error_code::timeout, "no card presented"};
-  const card_profile& card = cards_[next_];
+  const std::size_t index = next_;
+  const card_profile& card = cards_[index];
   next_ = (next_ + 1) % cards_.size();
-  // A magstripe profile can only be read when the server enabled the stripe reader; a real
-  // pad would keep waiting, so the honest answer is a timeout.
-  if ((request.interfaces & static_cast<std::uint8_t>(pad::interface_mask::magstripe)) == 0)
+  auto enabled = [&](pad::interface_mask m) {
+    return (request.interfaces & static_cast<std::uint8_t>(m)) != 0;
+  };
+  // A card can only be read at an interface the server enabled; a real pad would keep
+  // waiting, so the honest answer is a timeout. A chip card is inserted when the chip reader
+  // is on, else swiped when it has a stripe.
+  presented_card out;
+  out.pan = card.pan;
+  if (card.kind == "contactless") {
+    if (!enabled(pad::interface_mask::contactless))
+      return reader_failure{pad::pad_error_code::timeout, "no card presented on an enabled interface"};
+    out.mode = pad::entry_mode::contactless;
+    out.chip = chip_of(index);
+    out.track2 = card.track2;  // unused: a contactless read reports no stripe
+    return out;
+  }
+  if (card.kind == "chip" && enabled(pad::interface_mask::chip)) {
+    out.mode = pad::entry_mode::chip;
+    out.chip = chip_of(index);
+    out.track2 = card.track2;  // the stripe of the same card, for a fallback swipe
+    if (card_stays_in_) card_in_ = true;
+    return out;
+  }
+  if (!enabled(pad::interface_mask::magstripe) || card.track2.empty())
     return reader_failure{pad::pad_error_code::timeout, "no card presented on an enabled interface"};
   if (card_stays_in_) card_in_ = true;
-  return presented_card{card.mode, card.track2, card.fallback};
+  out.mode = card.mode == pad::entry_mode::fallback_magstripe ? card.mode : pad::entry_mode::magstripe;
+  out.track2 = card.track2;
+  out.fallback = card.fallback;
+  return out;
+}
+
+std::shared_ptr<icc> virtual_pad::chip_of(std::size_t index) {
+  // One simulator per profile for the pad's lifetime: the card's counters (ATC, PIN tries)
+  // survive between reads, as on a real card.
+  if (chips_.size() < cards_.size()) chips_.resize(cards_.size());
+  if (!chips_[index]) chips_[index] = make_icc_sim(cards_[index]);
+  return chips_[index];
 }
 
 }  // namespace eftd::padsim

@@ -50,8 +50,13 @@ struct field_spec {
   std::uint16_t max_len;   // text/secret: maximum value length in bytes
   std::uint8_t max_count;  // repeated fields: maximum occurrences
   // Integer fields: inclusive value range (enum-valued fields); 0/0 = any value of the kind.
+  // secret/bytes fields: min_value is the shortest allowed length (0: 1 byte), max_value is 0.
   std::uint32_t min_value;
   std::uint32_t max_value;
+  // secret/bytes fields: the length must be min_value + k * len_step (0: any length). A PIN
+  // block is 8 or 16 bytes (8, step 8), a KSN 10 or 12 (10, step 2), a sealed value whole
+  // cipher blocks (8, step 8).
+  std::uint16_t len_step = 0;
 };
 
 enum class direction : std::uint8_t { pad_to_server, server_to_pad };
@@ -73,14 +78,24 @@ std::string_view kind_name(field_kind k) noexcept;
 
 // Full frame including the 2-byte length. Never fails and never exceeds max_frame_length:
 // text is made to fit its field (cut at a UTF-8 boundary to max_len, invalid UTF-8 and
-// control characters replaced by '?') and repeated items beyond max_count are dropped.
+// control characters replaced by '?') and repeated items beyond max_count are dropped. The
+// two messages whose table limits allow more than a frame holds (apdu_script.capdu,
+// script_result.rapdu/sealed: 32 items of up to 261/288 bytes) drop the repeated items that
+// no longer fit; validate() reports such a message (frame_bounded()).
 // Values the decoder would still refuse (an enum out of range, an empty track2) are sent
 // as they are; validate() reports those and anything encode() would have to alter.
 eftd::bytes encode(const envelope& e);
 
 // ok, or pad.bad_field naming the first field that decode_body() would refuse or that
-// encode() would have to alter.
+// encode() would have to alter, or a rule between fields that the decoder leaves to the
+// receiver (get_pin.format 0 or 4, min_digits <= max_digits, offline_pin mode 2 needs
+// modulus, exponent and challenge, apdu_script.interface 0 or 3, card_read carries track2,
+// sealed_track2 or atr).
 eftd::status validate(const envelope& e);
+
+// True when the message's table limits can exceed one frame (apdu_script, script_result), so
+// the encoder and validate() check the real size.
+bool frame_bounded(message_type t) noexcept;
 
 // Decode what follows the length prefix (header + body), as returned by frame_reader::next().
 eftd::result<envelope> decode_body(eftd::byte_view frame_without_length);

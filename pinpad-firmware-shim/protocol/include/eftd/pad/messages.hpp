@@ -47,6 +47,12 @@ enum class message_type : std::uint8_t {
   menu = 0x1A,
   remove_card = 0x1B,
   reset = 0x1C,
+  get_pin = 0x1D,
+  offline_pin = 0x1E,
+  power_on = 0x20,
+  apdu = 0x21,
+  power_off = 0x22,
+  apdu_script = 0x23,
   ack = 0x80,
   pad_error = 0x81,
   card_read = 0x82,
@@ -56,6 +62,11 @@ enum class message_type : std::uint8_t {
   amount_entered = 0x86,
   confirmation = 0x87,
   menu_choice = 0x88,
+  pin_entered = 0x89,
+  offline_pin_result = 0x8A,
+  atr = 0x8B,
+  apdu_response = 0x8C,
+  script_result = 0x8D,
   event_key = 0xC0,
 };
 
@@ -79,6 +90,8 @@ enum class capability_bit : std::uint32_t {
   magstripe = 16,
   chip = 32,
   contactless = 64,
+  pin = 0x80,    // get_pin and offline_pin
+  p2pe = 0x100,  // card data sealed under the pad's DUKPT key (core/p2pe.hpp)
 };
 
 // Key codes of key_pressed / event_key: digits are ASCII '0'..'9'.
@@ -103,14 +116,66 @@ struct hello {
   friend bool operator==(const hello&, const hello&) = default;
 };
 
-// Reply to read_card. track2 is ASCII track 2 without sentinels, "PAN=YYMMSSS...".
-// NOTE: in clear over the link in the walking skeleton; the PIN pad issue puts the link under
-// TLS 1.3 and this field under DUKPT.
+// Reply to read_card. track2 is ASCII track 2 without sentinels, "PAN=YYMMSSS...", sent in
+// the clear only by a pad without a DUKPT key (tests, development); a pad with a key sends
+// sealed_track2 (item 1 of the transaction of `ksn`, core/p2pe.hpp) instead. A chip or
+// contactless card is reported powered, with its ATR, and no track 2. Empty = absent.
 struct card_read {
   entry_mode mode = entry_mode::magstripe;
   eftd::secure_bytes track2;
   bool fallback = false;
+  eftd::bytes ksn;                   // 10 (TDES) or 12 (AES) bytes: the new DUKPT transaction
+  eftd::secure_bytes sealed_track2;  // track 2 sealed as item 1
+  eftd::bytes atr;                   // chip / contactless: the card is powered and waits for APDUs
   friend bool operator==(const card_read&, const card_read&) = default;
+};
+
+// Reply to get_pin: the PIN block under the DUKPT PIN key of `ksn` (TDES: ISO 9564 format 0,
+// AES: format 4), bound to the PAN of the card at the reader. bypassed = true (enter with no
+// digits, allowed by get_pin::bypass): no block and no KSN.
+struct pin_entered {
+  eftd::secure_bytes pin_block;  // 8 (format 0) or 16 (format 4) bytes; empty = absent
+  eftd::bytes ksn;               // empty = absent
+  bool bypassed = false;
+  friend bool operator==(const pin_entered&, const pin_entered&) = default;
+};
+
+// Reply to offline_pin: the chip card's status word for the VERIFY the pad sent (9000 right
+// PIN, 63Cx wrong with x tries left, 6983 blocked). bypassed: no VERIFY was sent, sw = 0.
+struct offline_pin_result {
+  std::uint16_t sw = 0;
+  bool bypassed = false;
+  friend bool operator==(const offline_pin_result&, const offline_pin_result&) = default;
+};
+
+// Reply to power_on: the card's answer to reset.
+struct atr {
+  eftd::bytes value;  // 2..33 bytes
+  friend bool operator==(const atr&, const atr&) = default;
+};
+
+// Reply to apdu: the final R-APDU (after the pad's T=0 GET RESPONSE / Le handling), sealed
+// under DUKPT as item `item` of the transaction of `ksn`, or in the clear (rapdu) only when
+// the pad has no DUKPT key. Exactly one of rapdu / sealed is present.
+struct apdu_response {
+  eftd::secure_bytes rapdu;   // 2..258 bytes incl. SW1 SW2
+  eftd::secure_bytes sealed;  // at most 288 bytes
+  eftd::bytes ksn;
+  std::optional<std::uint16_t> item;
+  friend bool operator==(const apdu_response&, const apdu_response&) = default;
+};
+
+// Reply to apdu_script: one R-APDU per C-APDU executed, in order; sealed ones are the items
+// first_item, first_item + 1, ... of the transaction of `ksn`. elapsed_ms: how long the card
+// was in use (the contactless "tap time").
+struct script_result {
+  std::vector<eftd::secure_bytes> rapdus;  // clear (pad without a DUKPT key)
+  std::vector<eftd::secure_bytes> sealed;  // sealed (pad with a key)
+  eftd::bytes ksn;
+  eftd::bytes atr;  // when the script powered a contactless card itself (interface 3)
+  std::optional<std::uint16_t> first_item;
+  std::uint32_t elapsed_ms = 0;
+  friend bool operator==(const script_result&, const script_result&) = default;
 };
 
 // Reply to display, cancel and any command that has nothing to return.
@@ -278,10 +343,77 @@ struct reset {
   friend bool operator==(const reset&, const reset&) = default;
 };
 
-using message =
-    std::variant<hello, hello_ack, display, read_card, card_read, cancel, ack, pad_error, event_key, ping,
-                 pong, get_status, beep, leds, get_key, get_amount, confirm, menu, remove_card, reset,
-                 pad_status, key_pressed, amount_entered, confirmation, menu_choice>;
+// PIN entry on the pad's keypad, shown as '*'. The PIN never leaves the pad in the clear:
+// the reply carries a PIN block under DUKPT bound to the PAN of the card at the reader.
+struct get_pin {
+  std::int64_t amount = 0;      // minor units, shown with the prompt
+  std::string currency;         // ISO 4217 alpha
+  std::uint8_t format = 4;      // 0: ISO 0 under TDES DUKPT; 4: ISO 4 under AES DUKPT
+  std::uint8_t min_digits = 4;  // 4..12
+  std::uint8_t max_digits = 12;
+  bool bypass = false;  // enter with no digits answers pin_entered{bypassed = true}
+  std::uint32_t timeout_ms = 30000;
+  std::vector<std::string> prompt;  // at most 4 lines
+  friend bool operator==(const get_pin&, const get_pin&) = default;
+};
+
+// Offline PIN: the pad reads the PIN and sends the EMV VERIFY to the powered chip card itself,
+// plaintext (mode 1, ISO 9564 format 2 block) or enciphered (mode 2) with the card's ICC PIN
+// public key (modulus, exponent) and the card's challenge that eftd fetched with GET CHALLENGE.
+struct offline_pin {
+  std::uint8_t mode = 1;  // 1 plaintext, 2 enciphered
+  eftd::bytes modulus;    // mode 2: the ICC PIN encipherment public key, at most 256 bytes
+  eftd::bytes exponent;   // mode 2: at most 4 bytes
+  eftd::bytes challenge;  // mode 2: 8 bytes from GET CHALLENGE
+  std::uint8_t min_digits = 4;
+  std::uint8_t max_digits = 12;
+  bool bypass = false;
+  std::uint32_t timeout_ms = 30000;
+  std::vector<std::string> prompt;
+  std::optional<std::uint8_t> tries_left;  // the card's PIN try counter; shown when <= 2
+  friend bool operator==(const offline_pin&, const offline_pin&) = default;
+};
+
+// Chip interfaces of power_on / apdu_script.
+enum class card_interface : std::uint8_t { current = 0, chip = 2, contactless = 3 };
+
+// Powers the card at the chip (2) or contactless (3) interface; answered with its ATR.
+struct power_on {
+  std::uint8_t interface = 2;
+  std::uint32_t timeout_ms = 5000;
+  friend bool operator==(const power_on&, const power_on&) = default;
+};
+
+// One C-APDU for the powered card (the central EMV kernel in eftd drives the card).
+struct apdu {
+  eftd::bytes capdu;  // 4..261 bytes
+  std::uint32_t timeout_ms = 5000;
+  friend bool operator==(const apdu&, const apdu&) = default;
+};
+
+struct power_off {
+  std::uint32_t timeout_ms = 5000;
+  friend bool operator==(const power_off&, const power_off&) = default;
+};
+
+// apdu_script::stop values.
+enum class script_stop : std::uint8_t { run_all = 0, first_error = 1 };
+
+// Several C-APDUs in one round trip (a contactless card stays in the field for about half a
+// second). interface 3: wait for a contactless card, power it, run, power it off.
+struct apdu_script {
+  std::vector<eftd::bytes> capdus;  // 1..32, each 4..261 bytes
+  std::uint8_t stop = 0;            // script_stop
+  std::uint32_t timeout_ms = 5000;
+  std::uint8_t interface = 0;  // card_interface: 0 the powered card, 3 wait for a tap
+  friend bool operator==(const apdu_script&, const apdu_script&) = default;
+};
+
+using message = std::variant<hello, hello_ack, display, read_card, card_read, cancel, ack, pad_error,
+                             event_key, ping, pong, get_status, beep, leds, get_key, get_amount, confirm,
+                             menu, remove_card, reset, pad_status, key_pressed, amount_entered, confirmation,
+                             menu_choice, get_pin, pin_entered, offline_pin, offline_pin_result, power_on,
+                             atr, apdu, apdu_response, power_off, apdu_script, script_result>;
 
 // seq: the sender's counter, starts at 1, strictly increasing per connection and direction.
 // ref: for a reply, the seq of the request it answers; 0 otherwise.
@@ -300,7 +432,8 @@ std::string_view pad_error_name(std::uint16_t code) noexcept;
 bool is_reply(message_type t) noexcept;
 
 // One line for logs: type and non-sensitive fields only. card_read prints mode, fallback and
-// the track 2 length, never its contents.
+// the track 2 length, never its contents; secret fields (PIN blocks, R-APDUs, sealed values)
+// only by their length.
 std::string describe(const message& m);
 std::string describe(const envelope& e);  // "seq=3 ref=0 display lines=2 lang=en"
 

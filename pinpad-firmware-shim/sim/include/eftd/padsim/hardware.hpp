@@ -1,19 +1,24 @@
 // Hardware abstraction of a PIN pad: what the command executor needs from a device.
 //
-// One implementation today (virtual_pad: a card profile file and stdout). The PIN pad issue
-// adds real readers (serial/USB devices), PIN entry and chip APDU exchange behind the same
-// seams; the executor (session.hpp) never knows which device it drives.
+// One implementation today (virtual_pad: card profile files and stdout). Real readers
+// (serial/USB devices) go behind the same seams; the executor (session.hpp) never knows which
+// device it drives. PIN entry uses the keypad (digits polled, shown as '*' by the executor);
+// a chip or contactless card comes with its ICC (icc.hpp: power on, APDU exchange, power off).
 #pragma once
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <variant>
 
+#include "eftd/core/bytes.hpp"
+#include "eftd/core/result.hpp"
 #include "eftd/core/secure.hpp"
 #include "eftd/pad/messages.hpp"
+#include "eftd/padsim/icc.hpp"
 
 namespace eftd::padsim {
 
@@ -52,12 +57,18 @@ class keypad {
   virtual std::optional<std::uint8_t> poll_key(pad_clock::time_point now) = 0;
 };
 
-// What a reader hands over when a card is presented. track2 is card data: secure_bytes,
-// never logged.
+// What a reader hands over when a card is presented. track2 and pan are card data:
+// secure_bytes, never logged.
+//   magstripe / fallback: track2 (and the PAN from it);
+//   chip: chip = the card's ICC, not yet powered (the executor powers it; a mute chip with a
+//         track2 becomes a fallback swipe), track2 = the stripe of the same card if it has one;
+//   contactless: chip = the card's ICC.
 struct presented_card {
   pad::entry_mode mode = pad::entry_mode::magstripe;
   eftd::secure_bytes track2;
   bool fallback = false;
+  eftd::secure_bytes pan;     // ASCII digits: what get_pin binds the PIN block to
+  std::shared_ptr<icc> chip;  // chip and contactless cards
 };
 
 // Why no card was read; becomes a pad_error reply.
@@ -68,9 +79,21 @@ struct reader_failure {
 
 class card_reader {
  public:
+  using read_result = std::variant<presented_card, reader_failure>;
   virtual ~card_reader() = default;
   // Waits for a card on the interfaces the request enables (a virtual reader answers at once).
-  virtual std::variant<presented_card, reader_failure> read(const pad::read_card& request) = 0;
+  virtual read_result read(const pad::read_card& request) = 0;
+  // The session's form: start a read, then poll it (on every tick) until it has an answer, so
+  // the session keeps answering ping, get_status and cancel while a person chooses a card. A
+  // reader whose read() answers at once (the virtual pad) needs nothing more than these
+  // defaults; a reader that waits for a person (the TUI) overrides both.
+  virtual void begin_read(const pad::read_card& request) { started_ = read(request); }
+  virtual std::optional<read_result> poll_read(pad_clock::time_point now) {
+    (void)now;
+    auto r = std::move(started_);
+    started_.reset();
+    return r;
+  }
   // Abort a read in progress (no-op for a reader that answers at once).
   virtual void cancel() {}
   // True while a card sits in a reader (remove_card waits for false). Polled.
@@ -78,6 +101,9 @@ class card_reader {
     (void)now;
     return false;
   }
+
+ private:
+  std::optional<read_result> started_;
 };
 
 }  // namespace eftd::padsim

@@ -11,14 +11,19 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "eftd/core/block_cipher.hpp"
 #include "eftd/core/bytes.hpp"
 #include "eftd/core/result.hpp"
+#include "eftd/core/secure.hpp"
 #include "eftd/pad/codec.hpp"
 #include "eftd/padsim/hardware.hpp"
+#include "eftd/padsim/pad_keys.hpp"
 
 namespace eftd::padsim {
 
@@ -36,7 +41,7 @@ struct pad_identity {
 };
 
 // capability_bit mask for capability names ("display", "beep", "leds", "keypad", "magstripe",
-// "chip", "contactless"); unknown names add nothing.
+// "chip", "contactless", "pin", "p2pe"); unknown names add nothing.
 std::uint32_t capability_bits(const std::vector<std::string>& names);
 
 enum class session_event : std::uint8_t {
@@ -56,7 +61,14 @@ struct session_output {
 // calls on_bytes() or on_tick(), and answers when the input arrives, when its timeout_ms
 // passes (pad_error timeout), on the cancel key or a cancel / reset command (cancelled).
 // While one waits, only ping, get_status, cancel and reset are executed; any other command
-// is answered pad_error busy.
+// is answered pad_error busy. get_pin and offline_pin wait the same way (digits from the
+// keypad, shown as '*', kept in a wiped buffer).
+//
+// Card data (PROTOCOL.md sections 6 and 10): with DUKPT keys (set_keys) every read_card starts
+// a new transaction and the track 2 and R-APDUs leave the pad sealed, numbered from item 1;
+// without keys they go in the clear (tests and development only). The card of the last
+// read_card stays "at the reader" for get_pin (its PAN), offline_pin and the APDU commands
+// (its ICC) until the next read_card, remove_card, reset or a new connection.
 class pad_session {
  public:
   // How often the transport should poll (on_tick) while a command waits for input.
@@ -90,12 +102,33 @@ class pad_session {
   bool accepted() const noexcept { return accepted_; }
   const pad_identity& identity() const noexcept { return id_; }
 
+  // The pad's DUKPT keys (not owned; nullptr or empty: no P2PE, card data in the clear).
+  void set_keys(pad_keys* keys) noexcept { keys_ = keys; }
+  // Time source for apdu_script's elapsed_ms (the card's time in use); default steady_clock.
+  void set_clock(std::function<pad_clock::time_point()> clock) { clock_ = std::move(clock); }
+  // Randomness for PIN blocks (format 4) and the enciphered VERIFY's padding.
+  void set_random(eftd::random_source& rng) noexcept { rng_ = &rng; }
+
+  // True while a card of the last read_card is at the reader (see above).
+  bool has_card() const noexcept { return card_.has_value(); }
+  bool card_powered() const noexcept { return card_ && card_->powered; }
+
  private:
   struct pending_command {
     pad::message command;
     std::uint32_t ref = 0;
     pad_clock::time_point deadline;
-    std::string digits;  // get_amount: typed so far
+    std::string digits;          // get_amount: typed so far
+    eftd::secure_bytes pin{12};  // get_pin / offline_pin: digits typed so far (ASCII)
+    std::size_t pin_length = 0;
+  };
+
+  // The card of the last read_card (or apdu_script tap).
+  struct card_state {
+    pad::entry_mode mode = pad::entry_mode::magstripe;
+    eftd::secure_bytes pan;
+    std::shared_ptr<icc> chip;
+    bool powered = false;
   };
 
   eftd::status on_frame(eftd::byte_view frame, session_output& out);
@@ -107,6 +140,18 @@ class pad_session {
   void finish(pad::message body, session_output& out);
   void fail(std::uint32_t ref, pad::pad_error_code code, std::string text, session_output& out);
   void show_amount(const pad::get_amount& a, const std::string& digits);
+  void show_pin_entry(const pending_command& p);
+  // The answer to get_pin / offline_pin once enter accepted the digits.
+  pad::message pin_answer(pending_command& p);
+  void on_read_card(std::uint32_t ref, const pad::read_card& m, session_output& out);
+  // Answers a read_card once the reader has a card (or a failure).
+  void complete_read_card(std::uint32_t ref, card_reader::read_result r, session_output& out);
+  void on_apdu_script(std::uint32_t ref, const pad::apdu_script& m, session_output& out);
+  // T=0 exchange with the powered card: 61xx -> GET RESPONSE, 6Cxx -> resend with Le = xx.
+  eftd::result<eftd::secure_bytes> exchange(eftd::byte_view capdu);
+  // Starts the DUKPT transaction of a new card (no-op without keys).
+  eftd::status begin_card_transaction();
+  void drop_card();
 
   pad_identity id_;
   display_device& display_;
@@ -120,6 +165,10 @@ class pad_session {
   pad::seq_counter outbound_;
   std::uint32_t hello_seq_ = 0;
   bool accepted_ = false;
+  pad_keys* keys_ = nullptr;
+  std::function<pad_clock::time_point()> clock_ = [] { return pad_clock::now(); };
+  eftd::random_source* rng_ = &eftd::system_random();
+  std::optional<card_state> card_;
 };
 
 }  // namespace eftd::padsim

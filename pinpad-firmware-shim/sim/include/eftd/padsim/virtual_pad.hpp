@@ -1,17 +1,20 @@
 // The virtual pad: a display that prints `DISPLAY <line1> | <line2>` lines (and `BEEP ...`,
 // `LEDS ...`), a keypad and card slot driven by a pad_script's input events, and a card
-// reader that presents card profiles in turn (one per read_card).
+// reader that presents card profiles in turn (one per read_card). Chip and contactless
+// profiles come with an ICC simulator (icc.hpp), one per profile for the pad's lifetime.
 #pragma once
 
 #include <cstddef>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "eftd/padsim/card_profile.hpp"
 #include "eftd/padsim/hardware.hpp"
+#include "eftd/padsim/icc.hpp"
 #include "eftd/padsim/pad_script.hpp"
 
 namespace eftd::padsim {
@@ -61,8 +64,11 @@ class virtual_pad final : public display_device, public keypad, public card_read
   std::uint8_t leds_on_ = 0, leds_blink_ = 0;
   std::size_t beeps_ = 0;
 
+  std::vector<std::shared_ptr<icc>> chips_;  // per card profile, made on first use
+
   // Drops elapsed pauses at the front; false while a pause still holds the queue.
   bool input_ready(pad_clock::time_point now);
+  std::shared_ptr<icc> chip_of(std::size_t index);
 };
 
 }  // namespace eftd::padsim
