@@ -1,5 +1,6 @@
 // eft-acquirer-sim: an ISO 8583 acquirer host for tests and demos. Never linked into eftd.
 #include <CLI/CLI.hpp>
+#include <fstream>
 #include <iostream>
 #include <optional>
 #include <string>
@@ -10,6 +11,7 @@
 #include "eftd/acq/framing.hpp"
 #include "eftd/acqsim/server.hpp"
 #include "eftd/core/log.hpp"
+#include "eftd/core/pin_block.hpp"
 
 namespace {
 
@@ -96,6 +98,12 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--amount-limit", opts.decisions.amount_limit, "Amounts above this (minor units) get 61")
       ->capture_default_str();
+  std::string zpk_file;
+  app.add_option("--zpk-file", zpk_file,
+                 "File holding the zone PIN key (32 or 48 hex digits) shared with eftd: online PINs (field "
+                 "52, ISO 0) are checked against --pin");
+  app.add_option("--pin", opts.decisions.pin, "Every card's PIN for online PIN checks")
+      ->capture_default_str();
   app.add_option("--balance", opts.decisions.balance,
                  "Available balance (minor units) answered to balance inquiries in field 54")
       ->capture_default_str();
@@ -138,6 +146,23 @@ int main(int argc, char** argv) {
   // With +tpdu the simulator answers each request with its TPDU, addresses swapped.
   opts.framing = *frame_opts;
   opts.framing.max_payload = max_frame;
+
+  if (!zpk_file.empty()) {
+    std::ifstream in(zpk_file);
+    std::string hex;
+    in >> hex;
+    auto key = eftd::from_hex(hex);
+    if (!in.good() && !in.eof()) key = std::nullopt;
+    if (!key || (key->size() != 16 && key->size() != 24)) {
+      std::cerr << "--zpk-file: expected 32 or 48 hex digits (a TDES zone PIN key)\n";
+      return 2;
+    }
+    opts.decisions.zpk = std::move(*key);
+  }
+  if (!eftd::pin::parse(opts.decisions.pin)) {
+    std::cerr << "--pin: expected 4 to 12 digits\n";
+    return 2;
+  }
 
   opts.decisions.amount_suffix.clear();
   for (const auto& r : amount_rules) {

@@ -99,6 +99,12 @@ std::string join_list(std::span<const std::string_view> items) {
   return out;
 }
 
+std::string to_upper(std::string_view s) {
+  std::string out(s);
+  for (auto& c : out) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return out;
+}
+
 bool one_of(std::string_view v, std::span<const std::string_view> items) {
   return std::find(items.begin(), items.end(), v) != items.end();
 }
@@ -561,6 +567,56 @@ server_config parse_document(const toml::table& doc, const fs::path& base, diagn
     s.done();
   }
 
+  if (const auto* t = root.table("keys")) {
+    section s(t, "keys", diag);
+    s.path("store", cfg.keys.store, base, /*allow_empty=*/true);
+    s.path("master_key_file", cfg.keys.master_key_file, base, /*allow_empty=*/true);
+    s.boolean("require_p2pe", cfg.keys.require_p2pe);
+    if (!cfg.keys.store.empty() && cfg.keys.master_key_file.empty()) s.missing("master_key_file");
+    std::set<std::string> prefixes;
+    for (auto [i, d] : s.table_array("dukpt")) {
+      section ds(d, fmt::format("keys.dukpt[{}]", i), diag);
+      dukpt_bdk b;
+      if (ds.string("ksn_prefix", b.ksn_prefix, true)) {
+        const bool hex = !b.ksn_prefix.empty() && b.ksn_prefix.size() <= 24 &&
+                         std::all_of(b.ksn_prefix.begin(), b.ksn_prefix.end(), [](char c) {
+                           return std::isxdigit(static_cast<unsigned char>(c)) != 0;
+                         });
+        if (!hex)
+          ds.problem("ksn_prefix", ds.find("ksn_prefix"), "must be 1..24 hex digits");
+        else if (!prefixes.insert(to_upper(b.ksn_prefix)).second)
+          ds.problem("ksn_prefix", ds.find("ksn_prefix"), "duplicate prefix");
+      }
+      ds.string("bdk", b.bdk, true);
+      ds.done();
+      cfg.keys.dukpt.push_back(std::move(b));
+    }
+    if (!cfg.keys.dukpt.empty() && cfg.keys.store.empty())
+      s.problem("dukpt", nullptr, "BDKs need a key store (keys.store)");
+    s.done();
+  }
+
+  if (const auto* t = root.table("cvm")) {
+    section s(t, "cvm", diag);
+    static constexpr std::array<std::string_view, 3> pin_modes{"service_code", "always", "never"};
+    if (s.string("magstripe_pin", cfg.cvm.magstripe_pin) && !one_of(cfg.cvm.magstripe_pin, pin_modes))
+      s.problem(
+          "magstripe_pin", s.find("magstripe_pin"),
+          fmt::format("unknown mode '{}' (expected one of {})", cfg.cvm.magstripe_pin, join_list(pin_modes)));
+    s.positive_u32("pin_timeout_ms", cfg.cvm.pin_timeout_ms, "milliseconds");
+    s.boolean("pin_bypass", cfg.cvm.pin_bypass);
+    s.done();
+  }
+
+  if (const auto* t = root.table("pad_health")) {
+    section s(t, "pad_health", diag);
+    s.positive_u32("ping_interval_ms", cfg.pad_health.ping_interval_ms, "milliseconds");
+    s.positive_u32("missed_pings_to_drop", cfg.pad_health.missed_pings_to_drop);
+    s.positive_u32("write_interval_ms", cfg.pad_health.write_interval_ms, "milliseconds");
+    s.u32("dukpt_warn_remaining", cfg.pad_health.dukpt_warn_remaining, "transactions");
+    s.done();
+  }
+
   if (const auto* t = root.table("log")) {
     section s(t, "log", diag);
     if (s.string("level", cfg.log.level) && !one_of(cfg.log.level, log_levels))
@@ -724,6 +780,7 @@ server_config parse_document(const toml::table& doc, const fs::path& base, diagn
         s.problem(key, nullptr, fmt::format("required with framing '{}'", a.framing));
       }
     }
+    if (s.string("zpk", a.zpk) && a.zpk.empty()) s.problem("zpk", s.find("zpk"), "must not be empty");
     s.boolean("sign_on", a.sign_on);
     s.u32("echo_interval_ms", a.echo_interval_ms, "milliseconds, 0 = off");
     s.u32("reconnect_backoff_ms", a.reconnect_backoff_ms, "milliseconds, 0 = no wait");
@@ -736,6 +793,10 @@ server_config parse_document(const toml::table& doc, const fs::path& base, diagn
   }
 
   read_prompts(root, cfg, diag);
+
+  for (std::size_t i = 0; i < cfg.acquirers.size(); ++i)
+    if (!cfg.acquirers[i].zpk.empty() && cfg.keys.store.empty())
+      diag.add(fmt::format("acquirers[{}].zpk", i), nullptr, "a zone PIN key needs a key store (keys.store)");
 
   // Two routes with the same criteria would make the choice depend on file order.
   std::map<std::string, std::size_t> route_keys;
@@ -942,6 +1003,15 @@ const merchant* server_config::merchant_of(const till& t) const {
   return s == nullptr ? nullptr : find_merchant(s->merchant);
 }
 
+const dukpt_bdk* keys_config::bdk_for(std::string_view ksn_hex) const {
+  const dukpt_bdk* best = nullptr;
+  const std::string ksn = to_upper(ksn_hex);
+  for (const auto& d : dukpt)
+    if (ksn.starts_with(to_upper(d.ksn_prefix)) && (!best || d.ksn_prefix.size() > best->ksn_prefix.size()))
+      best = &d;
+  return best;
+}
+
 const route* server_config::route_for(std::string_view pan_digits) const {
   return route_for(pan_digits, {}, {});
 }
@@ -1036,6 +1106,23 @@ result<void> apply_override(server_config& cfg, std::string_view key_eq_value) {
   }
   if (key == "journal.path") return set_path(key, value, cfg.journal_cfg.path, false);
   if (key == "journal.key_file") return set_path(key, value, cfg.journal_cfg.key_file, false);
+  if (key == "keys.store") return set_path(key, value, cfg.keys.store, false);
+  if (key == "keys.master_key_file") return set_path(key, value, cfg.keys.master_key_file, false);
+  if (key == "pad_health.ping_interval_ms")
+    return set_timeout_ms(key, value, cfg.pad_health.ping_interval_ms);
+  if (key == "pad_health.write_interval_ms")
+    return set_timeout_ms(key, value, cfg.pad_health.write_interval_ms);
+  if (key == "keys.require_p2pe") {
+    if (value != "true" && value != "false") return override_error(key, "must be true or false");
+    cfg.keys.require_p2pe = value == "true";
+    return {};
+  }
+  if (key == "cvm.magstripe_pin") {
+    static constexpr std::array<std::string_view, 3> modes{"service_code", "always", "never"};
+    if (!one_of(value, modes)) return override_error(key, "must be service_code, always or never");
+    cfg.cvm.magstripe_pin = std::string(value);
+    return {};
+  }
   if (key == "log.file") return set_path(key, value, cfg.log.file, true);
   if (key == "log.level") {
     if (!one_of(value, log_levels))
@@ -1095,7 +1182,9 @@ result<void> apply_override(server_config& cfg, std::string_view key_eq_value) {
                         "acquirers.<name>.reversal_expiry_ms, acquirers.<name>.sign_on, "
                         "acquirers.<name>.echo_interval_ms, acquirers.<name>.reconnect_backoff_ms, "
                         "acquirers.<name>.reconnect_backoff_max_ms, "
-                        "journal.path, journal.key_file, log.level, log.format, log.file)");
+                        "journal.path, journal.key_file, keys.store, keys.master_key_file, "
+                        "keys.require_p2pe, cvm.magstripe_pin, pad_health.ping_interval_ms, "
+                        "pad_health.write_interval_ms, log.level, log.format, log.file)");
 }
 
 result<void> check_ready(const server_config& cfg) {

@@ -138,6 +138,8 @@ asio::awaitable<result<acquirer_answer>> send_financial(server_context& ctx, con
   // Field 35 carries the whole track 2 for a swiped card; field 2 is then redundant.
   auto t2 = card.encode_ascii();
   m.set(35, std::string(reinterpret_cast<const char*>(t2.view().data()), t2.size()));
+  if (!req.pin_block.empty())
+    m.set(52, std::string(reinterpret_cast<const char*>(req.pin_block.data()), req.pin_block.size()));
   co_return co_await exchange(ctx, req.acquirer, std::move(m));
 }
 

@@ -25,6 +25,9 @@ struct acquirer_request {
   std::string rrn;                         // field 37
   std::int64_t amount_minor = 0;           // field 4
   std::uint16_t currency_numeric = 0;      // field 49
+  // Field 52: the online PIN as ISO 9564 format 0 under the acquirer's ZPK (never the pad's
+  // DUKPT block); empty: no PIN. Reversals never carry it.
+  bytes pin_block;
 };
 
 struct acquirer_answer {

@@ -31,6 +31,7 @@ class context;
 
 namespace eftd::server {
 
+class key_module;
 class pad_session;
 class pos_session;
 class reversal_queue;
@@ -45,6 +46,8 @@ struct server_context {
   config::server_config cfg;
   std::optional<eftd::bin_table> bins;  // no table: every card is of unknown scheme
   journal::keys keys;
+  // Key-handling module (key_module.hpp): BDKs and ZPKs; the only holder of clear card data.
+  std::shared_ptr<const key_module> key_store;
   std::unique_ptr<journal::writer> journal;
   clock_source clock;
 

@@ -11,8 +11,10 @@
 #include "acquirer_gateway.hpp"
 #include "eftd/core/card.hpp"
 #include "eftd/core/money.hpp"
+#include "eftd/core/p2pe.hpp"
 #include "eftd/journal/card_data.hpp"
 #include "eftd/pad/messages.hpp"
+#include "key_module.hpp"
 #include "pad_session.hpp"
 #include "reasons.hpp"
 #include "receipt.hpp"
@@ -123,6 +125,19 @@ std::string entry_mode_name(pad::entry_mode m) {
 }
 
 // ISO 8583 field 22 (1987): PAN entry mode (2 digits) + PIN entry capability (1 digit).
+// ISO/IEC 7813 service code, third digit: 0, 3 and 5 mean "PIN required" (3: ATM only, still
+// a PIN); 6 and 7 "prompt for PIN if a PIN pad is present" (ours always is).
+bool pin_mandatory(const std::string& service_code) {
+  return service_code.size() == 3 &&
+         (service_code[2] == '0' || service_code[2] == '3' || service_code[2] == '5');
+}
+bool pin_required(const config::cvm_config& cvm, const std::string& service_code) {
+  if (cvm.magstripe_pin == "always") return true;
+  if (cvm.magstripe_pin == "never") return false;
+  return pin_mandatory(service_code) ||
+         (service_code.size() == 3 && (service_code[2] == '6' || service_code[2] == '7'));
+}
+
 std::string pos_entry_mode_code(pad::entry_mode m) {
   switch (m) {
     case pad::entry_mode::magstripe:
@@ -674,8 +689,40 @@ asio::awaitable<pos::result> run_card_transaction(server_context& ctx, tx_reques
   if (!card_msg)
     co_return co_await conclude("card.unreadable", order_state::failed, journal::actor::pad,
                                 "unexpected reply");
-  auto card = eftd::track2::parse(std::string_view(
-      reinterpret_cast<const char*>(card_msg->track2.view().data()), card_msg->track2.size()));
+  // P2PE: the pad seals the track under its DUKPT key; only the key-handling module opens it.
+  // A pad that sends the track in clear is refused unless keys.require_p2pe is off (development).
+  std::optional<card_session> dukpt;
+  secure_bytes track_clear;
+  if (!card_msg->ksn.empty() && !card_msg->sealed_track2.empty()) {
+    auto session = ctx.key_store ? ctx.key_store->begin(card_msg->ksn)
+                                 : result<card_session>(make_error("keys.unavailable", "no key store"));
+    result<secure_bytes> opened =
+        session ? session->open(1, card_msg->sealed_track2.view()) : result<secure_bytes>(session.err());
+    if (!opened) {
+      spdlog::warn("order {}: pad {} card data (KSN {}) not opened: {}: {}", req.order_no, till->pad,
+                   to_hex(card_msg->ksn), opened.err().code, opened.err().message);
+      auto r =
+          co_await conclude("card.key_error", order_state::failed, journal::actor::pad, opened.err().code);
+      pad->show({s.why.why.customer_text});
+      co_return r;
+    }
+    dukpt.emplace(std::move(*session));
+    track_clear = std::move(*opened);
+  } else if (!card_msg->track2.empty() && !ctx.cfg.keys.require_p2pe) {
+    track_clear = card_msg->track2;
+  } else {
+    const bool clear = !card_msg->track2.empty();
+    if (clear)
+      spdlog::warn("order {}: pad {} sent card data in clear; refused (keys.require_p2pe)", req.order_no,
+                   till->pad);
+    const std::string_view code = clear ? "card.unprotected" : "card.unreadable";
+    std::string detail = clear ? "" : "no card data";
+    auto r = co_await conclude(code, order_state::failed, journal::actor::pad, detail);
+    pad->show({s.why.why.customer_text});
+    co_return r;
+  }
+  auto card = eftd::track2::parse(
+      std::string_view(reinterpret_cast<const char*>(track_clear.view().data()), track_clear.size()));
   if (!card) {
     auto r = co_await conclude("card.unreadable", order_state::failed, journal::actor::pad, card.err().code);
     pad->show({s.why.why.customer_text});
@@ -744,6 +791,83 @@ asio::awaitable<pos::result> run_card_transaction(server_context& ctx, tx_reques
     co_return r;
   }
 
+  // 3b. Cardholder verification for a swiped card: online PIN on the pad when the service code
+  // (or the configuration) asks for it. The pad's DUKPT PIN block is translated inside the key
+  // module to ISO 0 under the acquirer's ZPK; eftd never holds the PIN outside that call.
+  secure_bytes pad_pin_block;
+  bytes pin_ksn;
+  if (pin_required(ctx.cfg.cvm, card->service_code())) {
+    if (!dukpt) {
+      auto r = co_await conclude("pin.unavailable", order_state::failed, journal::actor::server,
+                                 " (the card was not read under DUKPT)");
+      pad->show({s.why.why.customer_text});
+      co_return r;
+    }
+    pad::get_pin gp;
+    gp.amount = req.amount;
+    gp.currency = req.currency;
+    gp.format = dukpt->kind() == p2pe::dukpt_kind::tdes ? 0 : 4;
+    gp.bypass = ctx.cfg.cvm.pin_bypass && ctx.cfg.cvm.magstripe_pin != "always" &&
+                !pin_mandatory(card->service_code());
+    gp.timeout_ms = ctx.cfg.cvm.pin_timeout_ms;
+    gp.prompt = {kt.moves_money ? money_text : "Balance inquiry", "Enter PIN"};
+    beacon.say("pin", "The customer enters the PIN on the PIN pad");
+    if (req.control) req.control->set_pad(pad);
+    auto entered = co_await pad->command(gp, std::chrono::milliseconds(ctx.cfg.cvm.pin_timeout_ms + 5000));
+    if (req.control) req.control->set_pad(nullptr);
+    if (!entered) {
+      const auto& code = entered.err().code;
+      std::string reason = code == "pad.aborted"           ? "pos.aborted"
+                           : code == "pad.error.timeout"   ? "pin.timeout"
+                           : code == "pad.error.cancelled" ? (aborted() ? "pos.aborted" : "pin.cancelled")
+                           : code == "pad.timeout"         ? "pad.timeout"
+                           : code == "pad.disconnected"    ? "pad.disconnected"
+                                                           : "pin.unavailable";
+      const bool cancelled = reason == "pin.timeout" || reason == "pin.cancelled" || reason == "pos.aborted";
+      // Named locals: GCC 12 destroys temporaries inside a co_await expression twice.
+      const auto state = cancelled ? order_state::cancelled : order_state::failed;
+      const auto who = reason == "pos.aborted" ? journal::actor::pos : journal::actor::pad;
+      std::string detail;
+      if (reason == "pin.unavailable") detail = " (" + code + ")";
+      auto r = co_await conclude(reason, state, who, detail);
+      if (pad->open()) pad->show({s.why.why.customer_text});
+      co_return r;
+    }
+    auto* pe = std::get_if<pad::pin_entered>(&*entered);
+    if (!pe || (!pe->bypassed && (pe->pin_block.empty() || pe->ksn.empty()))) {
+      auto r = co_await conclude("pin.unavailable", order_state::failed, journal::actor::pad,
+                                 " (unexpected reply)");
+      pad->show({s.why.why.customer_text});
+      co_return r;
+    }
+    if (pe->bypassed) {
+      if (!gp.bypass) {
+        auto r = co_await conclude("pin.required", order_state::declined, journal::actor::pad);
+        pad->show({s.why.why.customer_text});
+        co_return r;
+      }
+      std::string text = fmt::format("order {}: the customer bypassed PIN entry", req.order_no);
+      co_await note("pin_bypassed", std::move(text));
+    } else {
+      pad_pin_block = pe->pin_block;
+      pin_ksn = pe->ksn;
+      std::string text =
+          fmt::format("order {}: online PIN entered on the pad (KSN {})", req.order_no, to_hex(pin_ksn));
+      co_await note("pin_entered", std::move(text));
+    }
+    if (aborted()) {
+      auto r = co_await conclude("pos.aborted", order_state::cancelled, journal::actor::pos);
+      pad->show({s.why.why.customer_text});
+      co_return r;
+    }
+  }
+  // The PIN block for one acquirer: its ZPK, format 0. Empty when no PIN was entered.
+  auto zone_pin_block = [&](const std::string& acquirer) -> result<bytes> {
+    if (pad_pin_block.empty()) return bytes{};
+    const auto* acq = ctx.cfg.find_acquirer(acquirer);
+    return dukpt->translate_pin(pad_pin_block.view(), pin_ksn, pan.reveal(), acq ? acq->zpk : "");
+  };
+
   // 4. Write-ahead: the request's intent (with its STAN) is durable before it is sent.
   acquirer_request areq;
   areq.acquirer = route->acquirer;
@@ -758,6 +882,17 @@ asio::awaitable<pos::result> run_card_transaction(server_context& ctx, tx_reques
   areq.rrn = make_rrn(areq.at_ms, areq.stan);
   areq.amount_minor = req.amount;
   areq.currency_numeric = eftd::find_currency(req.currency)->numeric;
+  if (auto zb = zone_pin_block(areq.acquirer); !zb) {
+    spdlog::warn("order {}: PIN not translated for {}: {}: {}", req.order_no, areq.acquirer, zb.err().code,
+                 zb.err().message);
+    std::string detail = " (" + zb.err().code + ")";
+    auto r = co_await conclude("pin.unavailable", order_state::failed, journal::actor::server, detail);
+    pad->show({s.why.why.customer_text});
+    co_return r;
+  } else {
+    areq.pin_block = std::move(*zb);
+  }
+  if (!areq.pin_block.empty()) areq.pos_entry_mode.back() = '1';  // PIN entered: terminal accepts PINs
   s.stan = fmt::format("{:06}", areq.stan);
   s.rrn = areq.rrn;
   std::string msg_id = journal::new_id();
@@ -798,8 +933,11 @@ asio::awaitable<pos::result> run_card_transaction(server_context& ctx, tx_reques
   // 5. The acquirer decides. An abort cannot stop a request already sent; it is honoured
   // when the answer comes (an approval is then reversed).
   auto ans = co_await send_financial(ctx, areq, *card);
+  // The fallback needs the PIN under its own ZPK; without one it cannot take the sale.
+  result<bytes> fallback_pin =
+      route->fallback.empty() ? result<bytes>(bytes{}) : zone_pin_block(route->fallback);
   if (!ans && (ans.err().code == "acq.connect_failed" || ans.err().code == "acq.unknown_acquirer") &&
-      !route->fallback.empty() && ctx.links.contains(route->fallback)) {
+      !route->fallback.empty() && ctx.links.contains(route->fallback) && fallback_pin) {
     // The primary was never reached (connect failed, its reconnect backoff runs, or it has no
     // link), so it cannot have approved anything: the sale may go to the route's fallback.
     // Only then: once a request was sent (timeout, disconnect, bad answer) the first may
@@ -807,6 +945,7 @@ asio::awaitable<pos::result> run_card_transaction(server_context& ctx, tx_reques
     // its own write-ahead (its STAN, a new message) and the primary's message is closed.
     acquirer_request fb = areq;
     fb.acquirer = route->fallback;
+    fb.pin_block = std::move(*fallback_pin);
     fb.at_ms = ctx.clock.now_ms();
     fb.stan = ctx.next_stan(fb.acquirer, fb.terminal_id, stan_counter);
     fb.rrn = make_rrn(fb.at_ms, fb.stan);

@@ -3,9 +3,11 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <boost/asio/detached.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 
 #include "connection.hpp"
+#include "eftd/core/p2pe.hpp"
 #include "eftd/core/secure.hpp"
 
 namespace eftd::server {
@@ -56,11 +58,18 @@ void pad_session::close() {
     self->socket_.shutdown(tcp::socket::shutdown_both, ec);
     self->socket_.close(ec);
     self->fail_all_pending();
+    if (self->ping_timer_) self->ping_timer_->cancel();
     if (!self->pad_id_.empty()) {
-      std::lock_guard lk(self->ctx_.pads_mu);
-      auto it = self->ctx_.pads.find(self->pad_id_);
-      if (it != self->ctx_.pads.end() && it->second.lock() == self) self->ctx_.pads.erase(it);
+      bool current = false;
+      {
+        std::lock_guard lk(self->ctx_.pads_mu);
+        auto it = self->ctx_.pads.find(self->pad_id_);
+        current = it != self->ctx_.pads.end() && it->second.lock() == self;
+        if (current) self->ctx_.pads.erase(it);
+      }
       spdlog::info("pad {} ({}) disconnected", self->pad_id_, self->peer_);
+      // A session replaced by the pad's new connection leaves the row to the new one.
+      if (current) self->write_health("offline");
     }
   });
 }
@@ -234,6 +243,12 @@ asio::awaitable<void> pad_session::run() {
     replaced->close();
   }
   send(pad::hello_ack{true, ctx_.cfg.node_name, ""}, first->seq, seq);
+  serial_ = hello->serial;
+  model_ = hello->model;
+  firmware_ = hello->firmware;
+  connected_ms_ = ctx_.clock.now_ms();
+  last_seen_ms_ = connected_ms_;
+  asio::co_spawn(socket_.get_executor(), shared_from_this()->monitor(), asio::detached);
   spdlog::info("pad {} connected from {} (model '{}', firmware '{}'{})", pad_id_, peer_, hello->model,
                hello->firmware, tls_ ? ", TLS 1.3" : "");
 
@@ -261,6 +276,97 @@ asio::awaitable<void> pad_session::run() {
       continue;
     }
     spdlog::warn("pad {}: unexpected unsolicited {}, ignored", pad_id_, pad::describe(env->body));
+  }
+}
+
+void pad_session::write_health(std::string_view state) {
+  if (!ctx_.journal) return;
+  health_state_ = std::string(state);
+  health_written_ms_ = ctx_.clock.now_ms();
+  journal::pad_health_set h;
+  h.pad_id = pad_id_;
+  h.state = health_state_;
+  h.serial = serial_;
+  h.model = model_;
+  h.firmware = firmware_;
+  h.peer = peer_;
+  h.node = ctx_.cfg.node_name;
+  h.connected_ms = connected_ms_;
+  h.last_seen_ms = last_seen_ms_;
+  h.rtt_ms = rtt_ms_;
+  h.missed_pings = missed_pings_;
+  h.dukpt = dukpt_json_;
+  h.updated_ms = health_written_ms_;
+  journal::batch b;
+  b.records.push_back(std::move(h));
+  // Health is advisory: it never holds up a transaction, and a failed write is only logged.
+  ctx_.journal->submit(std::move(b), [id = pad_id_](status st) {
+    if (!st && st.err().code != "journal.closed")
+      spdlog::warn("pad {}: health not journaled: {}", id, st.err().code);
+  });
+}
+
+asio::awaitable<void> pad_session::refresh_status() {
+  pad::message ask = pad::get_status{static_cast<std::uint32_t>(ctx_.cfg.timeout.pad_command_ms)};
+  auto r =
+      co_await command_on_strand(std::move(ask), std::chrono::milliseconds(ctx_.cfg.timeout.pad_command_ms));
+  if (!r) co_return;
+  auto* st = std::get_if<pad::pad_status>(&*r);
+  if (!st) co_return;
+  std::string json = "[";
+  for (std::size_t i = 0; i < st->ksns.size(); ++i) {
+    const auto& ksn = st->ksns[i];
+    auto kind = p2pe::kind_of_ksn(ksn);
+    const std::uint32_t counter = i < st->dukpt_counters.size() ? st->dukpt_counters[i] : 0;
+    const std::uint64_t left = kind ? p2pe::counters_left(*kind, counter) : 0;
+    if (kind && left < ctx_.cfg.pad_health.dukpt_warn_remaining)
+      spdlog::warn("pad {}: DUKPT key {} has {} transactions left: reload the pad's key", pad_id_,
+                   to_hex(ksn), left);
+    json += fmt::format("{}{{\"ksn\":\"{}\",\"counter\":{},\"left\":{}}}", i ? "," : "", to_hex(ksn), counter,
+                        left);
+  }
+  json += "]";
+  dukpt_json_ = std::move(json);
+}
+
+asio::awaitable<void> pad_session::monitor() {
+  auto self = shared_from_this();
+  ping_timer_.emplace(socket_.get_executor());
+  co_await refresh_status();
+  if (closed_) co_return;
+  write_health("online");
+  const auto interval = std::chrono::milliseconds(ctx_.cfg.pad_health.ping_interval_ms);
+  while (!closed_) {
+    ping_timer_->expires_after(interval);
+    co_await ping_timer_->async_wait(asio::as_tuple(asio::use_awaitable));
+    if (closed_) break;
+    pad::message ping = pad::ping{ctx_.clock.now_ms()};
+    auto r = co_await command_on_strand(std::move(ping),
+                                        std::chrono::milliseconds(ctx_.cfg.timeout.pad_command_ms));
+    if (closed_) break;
+    if (!r && r.err().code == "pad.aborted") continue;  // the cashier's abort cut it short
+    std::string state = "online";
+    if (auto* pong = r ? std::get_if<pad::pong>(&*r) : nullptr) {
+      const auto now = ctx_.clock.now_ms();
+      if (pong->timestamp) rtt_ms_ = std::max<std::int64_t>(0, now - *pong->timestamp);
+      last_seen_ms_ = now;
+      missed_pings_ = 0;
+    } else {
+      ++missed_pings_;
+      state = "unreachable";
+      spdlog::warn("pad {}: missed ping {} of {} ({})", pad_id_, missed_pings_,
+                   ctx_.cfg.pad_health.missed_pings_to_drop, r ? "unexpected reply" : r.err().code);
+      if (missed_pings_ >= static_cast<std::int64_t>(ctx_.cfg.pad_health.missed_pings_to_drop)) {
+        spdlog::warn("pad {}: unreachable, disconnecting it (it reconnects by itself)", pad_id_);
+        write_health("unreachable");
+        close();
+        break;
+      }
+    }
+    const bool due = ctx_.clock.now_ms() - health_written_ms_ >= ctx_.cfg.pad_health.write_interval_ms;
+    if (due && state == "online") co_await refresh_status();
+    if (closed_) break;
+    if (state != health_state_ || due) write_health(state);
   }
 }
 

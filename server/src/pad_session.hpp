@@ -63,6 +63,11 @@ class pad_session : public std::enable_shared_from_this<pad_session> {
   using time_point = std::chrono::steady_clock::time_point;
 
   boost::asio::awaitable<void> run();
+  // Pings the pad, refreshes its status (DUKPT counters) and keeps its journal row current;
+  // disconnects a pad that misses pad_health.missed_pings_to_drop pings in a row.
+  boost::asio::awaitable<void> monitor();
+  boost::asio::awaitable<void> refresh_status();
+  void write_health(std::string_view state);
   boost::asio::awaitable<status> tls_handshake(time_point deadline);
   boost::asio::awaitable<status> receive(time_point deadline);
   boost::asio::awaitable<result<pad::envelope>> read_frame(time_point deadline);
@@ -87,6 +92,16 @@ class pad_session : public std::enable_shared_from_this<pad_session> {
   std::string peer_;
   std::shared_ptr<void> slot_;
   bool closed_ = false;
+
+  // Health, as written to the journal's pad_health row.
+  std::optional<boost::asio::steady_timer> ping_timer_;
+  std::string serial_, model_, firmware_;
+  std::int64_t connected_ms_ = 0;
+  std::optional<std::int64_t> last_seen_ms_, rtt_ms_;
+  std::int64_t missed_pings_ = 0;
+  std::string dukpt_json_ = "[]";
+  std::string health_state_;
+  std::int64_t health_written_ms_ = 0;
 };
 
 // Accepts pad connections until the acceptor is closed.

@@ -13,6 +13,7 @@
 #include "context.hpp"
 #include "eftd/core/tls_channel.hpp"
 #include "engine.hpp"
+#include "key_module.hpp"
 #include "pad_session.hpp"
 #include "pos_session.hpp"
 
@@ -65,6 +66,18 @@ int run(const config::server_config& cfg, const run_options& options) {
     auto bins = eftd::bin_table::load(cfg.bin_table);
     if (!bins) return fail(make_error(bins.err().code, "cards.bin_table: " + bins.err().message));
     ctx.bins.emplace(std::move(*bins));
+  }
+  {
+    auto km = key_module::open(cfg);
+    if (!km) return fail(km.err());
+    if ((*km)->enabled())
+      spdlog::info("key store {} opened: {} DUKPT BDK mapping(s)", cfg.keys.store.string(),
+                   cfg.keys.dukpt.size());
+    else if (cfg.keys.require_p2pe)
+      spdlog::warn(
+          "no key store ([keys] store): pads cannot send encrypted card data and clear card data is "
+          "refused (keys.require_p2pe), so every card read will fail");
+    ctx.key_store = std::move(*km);
   }
   std::error_code fec;
   if (cfg.journal_cfg.path.has_parent_path())

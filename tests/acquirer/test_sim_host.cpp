@@ -3,6 +3,8 @@
 #include <string>
 
 #include "eftd/acqsim/host.hpp"
+#include "eftd/core/block_cipher.hpp"
+#include "eftd/core/pin_block.hpp"
 
 namespace acq = eftd::acq;
 using eftd::acqsim::action;
@@ -228,6 +230,43 @@ TEST_CASE("sim 0100 authorization answers 0110", "[sim]") {
   auto o = h.handle(m);
   CHECK(code_of(o) == "00");
   CHECK(o.response->mti() == "0110");
+}
+
+TEST_CASE("sim checks an online PIN under its zone PIN key: right approves, wrong or garbled is 55",
+          "[sim]") {
+  // Test ZPK and the §1 test PAN; the clear ISO 0 block of PIN 1234 is §1's 041274EDCBA9876F.
+  eftd::acqsim::rules r;
+  r.zpk = *eftd::from_hex("89ABCDEF0123456776543210FEDCBA98");
+  host h(r);
+  auto block_for = [&](const char* pin) {
+    auto p = eftd::pin::parse(pin);
+    REQUIRE(p);
+    auto clear =
+        eftd::build_pin_block(eftd::pin_block_format::iso0, *p, "4012345678909", eftd::system_random());
+    REQUIRE(clear);
+    auto enc = eftd::tdes_ecb(eftd::cipher_op::encrypt, r.zpk, clear->view());
+    REQUIRE(enc);
+    return std::string(reinterpret_cast<const char*>(enc->view().data()), enc->size());
+  };
+  auto right = sale("000000001000", "4012345678909", "000201");
+  right.set(52, block_for("1234"));
+  CHECK(code_of(h.handle(right)) == "00");
+  auto wrong = sale("000000001000", "4012345678909", "000202");
+  wrong.set(52, block_for("4321"));
+  auto o = h.handle(wrong);
+  CHECK(code_of(o) == "55");
+  CHECK(o.note == "incorrect PIN");
+  auto garbled = sale("000000001000", "4012345678909", "000203");
+  garbled.set(52, std::string(8, '\x5A'));
+  CHECK(code_of(h.handle(garbled)) == "55");
+  // The same block against another PAN does not verify (ISO 0 binds the PAN).
+  auto other_pan = sale("000000001000", "4761739001010119", "000204");
+  other_pan.set(52, block_for("1234"));
+  CHECK(code_of(h.handle(other_pan)) == "55");
+  // Without a PIN the ZPK changes nothing.
+  auto no_pin = sale("000000001000", "4012345678909", "000205");
+  no_pin.erase(52);
+  CHECK(code_of(h.handle(no_pin)) == "00");
 }
 
 TEST_CASE("parse_suffix_rule accepts SUFFIX=CODE and rejects the rest", "[sim]") {

@@ -373,7 +373,9 @@ TEST_CASE("pad TLS: eftd refuses to start when the pad listener's TLS files are 
     process eftd(bin_path("eftd"),
                  {"-c", config, "--set", "listen.pos.port=0", "--set", "listen.pad.port=0", "--set",
                   "acquirers.sim.port=9", "--set", "journal.path=" + inst.db(), "--set",
-                  "journal.key_file=" + inst.dir + "/journal.key"},
+                  "journal.key_file=" + inst.dir + "/journal.key", "--set",
+                  "keys.store=" + inst.dir + "/keys/keys.store", "--set",
+                  "keys.master_key_file=" + inst.dir + "/keys/keys.master"},
                  err);
     CHECK_FALSE(eftd.wait_ready(20s).has_value());
     CHECK(eftd.wait_exit(20s) == 1);

@@ -208,7 +208,9 @@ TEST_CASE("a second eftd on a port in use exits with a clear message") {
       {"-c", eftd::test::source_path("etc/demo.toml"), "--set",
        "listen.pos.port=" + std::to_string(inst.pos_port), "--set", "listen.pad.port=0", "--set",
        "acquirers.sim.port=" + std::to_string(inst.acquirer_port), "--set",
-       "journal.path=" + inst.dir + "/second.db", "--set", "journal.key_file=" + inst.dir + "/second.key"},
+       "journal.path=" + inst.dir + "/second.db", "--set", "journal.key_file=" + inst.dir + "/second.key",
+       "--set", "keys.store=" + inst.dir + "/keys/keys.store", "--set",
+       "keys.master_key_file=" + inst.dir + "/keys/keys.master"},
       inst.dir + "/second.log");
   auto st = second.wait_exit(20s);
   REQUIRE(st.has_value());
@@ -455,7 +457,8 @@ TEST_CASE("two tills sell at the same time, each through its own pad, with disti
   eftd::test::process pad2(
       eftd::test::bin_path("eftpad"),
       {"virtual", "--server", "127.0.0.1:" + std::to_string(inst.pad_port), "--pad-id", "P02", "--serial",
-       "VP-0002", "--card", eftd::test::source_path("pinpad-firmware-shim/cards/mc-approve.toml")},
+       "VP-0002", "--card", eftd::test::source_path("pinpad-firmware-shim/cards/mc-approve.toml"),
+       "--dukpt-key", inst.dir + "/keys/pads/P02.dukpt.toml"},
       inst.dir + "/pad2.log");
   REQUIRE(pad2.wait_ready().has_value());
   auto o1 = order_no("M");

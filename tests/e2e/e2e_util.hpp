@@ -83,8 +83,11 @@ class raw_client {
     if (::poll(&p, 1, static_cast<int>(timeout.count())) <= 0) return {};
     char chunk[4096];
     auto n = ::read(fd_, chunk, sizeof chunk);
+    if (n <= 0) eof_ = true;
     return n > 0 ? std::string(chunk, static_cast<std::size_t>(n)) : std::string();
   }
+  // True once a read found the peer's end of the connection.
+  bool at_eof() const { return eof_; }
   std::optional<nlohmann::json> next(std::chrono::milliseconds timeout = 10s) {
     auto deadline = std::chrono::steady_clock::now() + timeout;
     for (;;) {
@@ -108,6 +111,7 @@ class raw_client {
  private:
   int fd_ = -1;
   std::string buf_;
+  bool eof_ = false;
 };
 
 // A pad that speaks the protocol by hand, so a test can make it misbehave at an exact step.
@@ -146,6 +150,7 @@ class scripted_pad {
     }
   }
   void close() { client_.close(); }
+  bool at_eof() const { return client_.at_eof(); }
 
  private:
   raw_client client_;

@@ -15,8 +15,14 @@ using namespace std::chrono_literals;
 
 installation::installation(const std::string& tag, bool with_acquirer, std::vector<std::string> acquirer_args)
     : dir(make_temp_dir(tag)) {
+  // Development keys (tools/dev-keys): the key store, the pads' DUKPT keys, the simulator's ZPK.
+  {
+    process keys(source_path("tools/dev-keys"), {dir + "/keys", bin_path("eftctl")}, dir + "/dev-keys.log");
+    if (keys.wait_exit(60s).value_or(-1) != 0)
+      throw std::runtime_error("tools/dev-keys failed; see " + dir + "/dev-keys.log");
+  }
   if (with_acquirer) {
-    std::vector<std::string> args{"--port", "0"};
+    std::vector<std::string> args{"--port", "0", "--zpk-file", dir + "/keys/zpk.hex"};
     for (auto& a : acquirer_args) args.push_back(a);
     acquirer = std::make_unique<process>(bin_path("eft-acquirer-sim"), args, dir + "/acquirer.log");
     auto ready = acquirer->wait_ready();
@@ -54,6 +60,7 @@ void installation::start_eftd(std::vector<std::string> extra) {
                                 "--set", "acquirers.sim.port=" + std::to_string(acquirer_port),
                                 "--set", "journal.path=" + db(),
                                 "--set", "journal.key_file=" + dir + "/journal.key"};
+  for (auto& k : key_sets()) args.push_back(k);
   for (auto& e : extra) args.push_back(e);
   eftd = std::make_unique<process>(bin_path("eftd"), args, dir + "/eftd.log");
   auto ready = eftd->wait_ready();
@@ -75,9 +82,24 @@ void installation::start_pad(const std::string& pad_id, const std::string& seria
       "virtual",  "--server", "127.0.0.1:" + std::to_string(pad_port),
       "--pad-id", pad_id,     "--serial",
       serial,     "--card",   source_path("pinpad-firmware-shim/cards/" + card_file)};
+  // "--no-dukpt" (harness only): start the pad without its DUKPT key, so it sends clear data.
+  const bool no_keys = std::erase(extra_args, std::string("--no-dukpt")) > 0;
+  if (!no_keys)
+    for (auto& a : pad_key_args(pad_id)) args.push_back(a);
   for (auto& a : extra_args) args.push_back(a);
   pad = std::make_unique<process>(bin_path("eftpad"), args, dir + "/pad.log");
   if (!pad->wait_ready()) throw std::runtime_error("pad did not connect; see " + dir + "/pad.log");
+}
+
+std::vector<std::string> installation::key_sets() const {
+  return {"--set", "keys.store=" + dir + "/keys/keys.store", "--set",
+          "keys.master_key_file=" + dir + "/keys/keys.master"};
+}
+
+std::vector<std::string> installation::pad_key_args(const std::string& pad_id) const {
+  const std::string file = dir + "/keys/pads/" + pad_id + ".dukpt.toml";
+  if (!std::filesystem::exists(file)) return {};
+  return {"--dukpt-key", file};
 }
 
 void installation::stop_pad() {

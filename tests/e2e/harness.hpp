@@ -29,9 +29,15 @@ class installation {
   std::string extra_config;
   // kill -9: no shutdown, no flush beyond what the journal already made durable.
   void crash_eftd();
-  // extra_args go to `eftpad virtual` (e.g. --tls-ca/--tls-cert/--tls-key).
+  // extra_args go to `eftpad virtual` (e.g. --tls-ca/--tls-cert/--tls-key). The pad gets its
+  // DUKPT key from tools/dev-keys (pad_key_args) unless extra_args holds "--no-dukpt".
   void start_pad(const std::string& pad_id, const std::string& serial, const std::string& card_file,
                  std::vector<std::string> extra_args = {});
+  // `--dukpt-key FILE` for a pad that tools/dev-keys made a key for (P01 AES, P02 TDES, P03
+  // AES); empty for other pad ids.
+  std::vector<std::string> pad_key_args(const std::string& pad_id) const;
+  // eftd's `--set keys.store=... --set keys.master_key_file=...` for this installation's keys.
+  std::vector<std::string> key_sets() const;
   void stop_pad();
   void stop_acquirer();
 

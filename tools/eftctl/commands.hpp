@@ -28,4 +28,7 @@ void add_iso8583_commands(CLI::App& app, runner& run);
 // `keys component add|finish|cancel`, `keys list|rotate|retire|export-ipek|import` (key store; KCVs only)
 void add_keys_commands(CLI::App& app, runner& run);
 
+// `pads --db FILE`: pad health and DUKPT counters from the journal.
+void add_pads_commands(CLI::App& app, runner& run);
+
 }  // namespace eftctl

@@ -5,6 +5,8 @@
 #include <charconv>
 
 #include "eftd/acq/matching.hpp"
+#include "eftd/core/block_cipher.hpp"
+#include "eftd/core/pin_block.hpp"
 
 namespace eftd::acqsim {
 
@@ -33,6 +35,23 @@ std::string_view pan_of(const acq::message& m) {
   if (auto t = m.get(35)) return t->substr(0, t->find_first_of("=D"));
   return {};
 }
+
+}  // namespace
+
+// "" when there is no PIN, no zone PIN key to check it with, or the PIN is right; "55" when it
+// is wrong or the block does not decode.
+std::string host::check_pin(const acq::message& req, std::string_view pan) const {
+  auto block = req.get(52);
+  if (!block || rules_.zpk.empty()) return {};
+  auto clear = eftd::tdes_ecb(eftd::cipher_op::decrypt, rules_.zpk, eftd::as_bytes(*block));
+  if (!clear) return "55";
+  auto p = eftd::decode_pin_block(eftd::pin_block_format::iso0, clear->view(), pan);
+  if (!p) return "55";
+  auto want = eftd::pin::parse(rules_.pin);
+  return want && *p == *want ? "" : "55";
+}
+
+namespace {
 
 std::string ledger_key(std::string_view terminal, std::string_view stan, std::string_view when) {
   return fmt::format("{}|{}|{}", terminal, stan, when);
@@ -220,6 +239,9 @@ outcome host::authorize(const acq::message& req) {
     code = "94";
     note = "duplicate transmission (same terminal, STAN and date-time)";
     key.reset();  // the original entry stays as it was
+  } else if (auto pin_code = check_pin(req, pan); !pin_code.empty()) {
+    code = pin_code;
+    note = "incorrect PIN";
   } else {
     bool decided = false;
     for (const auto& r : rules_.pan_suffix) {

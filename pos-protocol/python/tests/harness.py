@@ -144,7 +144,13 @@ class Installation:
         self.pos_port = 0
         self.pad_port = 0
         try:
-            self.acquirer = self._spawn("acquirer", [str(BIN / "eft-acquirer-sim"), "--port", "0", *acquirer_args])
+            # Development keys (tools/dev-keys): key store, the pads' DUKPT keys, the simulator's ZPK.
+            keys = subprocess.run([str(SOURCE / "tools" / "dev-keys"), f"{self.dir}/keys", str(BIN / "eftctl")],
+                                  capture_output=True, text=True, timeout=60)
+            if keys.returncode != 0:
+                raise RuntimeError(f"tools/dev-keys failed: {keys.stderr[-2000:]}")
+            self.acquirer = self._spawn("acquirer", [str(BIN / "eft-acquirer-sim"), "--port", "0",
+                                                     "--zpk-file", f"{self.dir}/keys/zpk.hex", *acquirer_args])
             self.acquirer_port = self.acquirer.wait_ready()["port"]
         except BaseException:
             self.close()  # the caller never gets an object to clean up
@@ -175,7 +181,12 @@ class Installation:
                 "--set", "listen.pos.port=0", "--set", "listen.pad.port=0",
                 "--set", f"acquirers.sim.port={self.acquirer_port}",
                 "--set", f"journal.path={self.dir}/eftd.db",
-                "--set", f"journal.key_file={self.dir}/journal.key"]
+                "--set", f"journal.key_file={self.dir}/journal.key",
+                "--set", f"keys.store={self.dir}/keys/keys.store",
+                "--set", f"keys.master_key_file={self.dir}/keys/keys.master",
+                # ScriptedPad sends track 2 in clear (it has no DUKPT); these tests are about the
+                # POS protocol. P2PE itself is tested by the C++ end-to-end tests.
+                "--set", "keys.require_p2pe=false"]
         for s in sets:
             args += ["--set", s]
         self.eftd = self._spawn("eftd", args)
@@ -188,10 +199,16 @@ class Installation:
     def start_pad(self, card: str, pad_id: str = "P01", serial: str = "VP-0001") -> Process:
         pad = self._spawn(f"pad-{pad_id}", [str(BIN / "eftpad"), "virtual", "--server",
                                             f"127.0.0.1:{self.pad_port}", "--pad-id", pad_id, "--serial", serial,
-                                            "--card", str(CARDS / card)])
+                                            "--card", str(CARDS / card),
+                                            *self.pad_key_args(pad_id)])
         pad.wait_ready()
         self.pad = pad
         return pad
+
+    def pad_key_args(self, pad_id: str) -> list[str]:
+        """--dukpt-key for the pads tools/dev-keys made keys for (P01, P02, P03)."""
+        path = os.path.join(self.dir, "keys", "pads", f"{pad_id}.dukpt.toml")
+        return ["--dukpt-key", path] if os.path.exists(path) else []
 
     def scripted_pad(self, pad_id: str = "P01", serial: str = "VP-0001",
                      card: str = "visa-approve.toml") -> "ScriptedPad":

@@ -230,6 +230,36 @@ class applier {
     return done(s.step(), "counter_set", "journal.duplicate_id");
   }
 
+  std::optional<failure> operator()(const pad_health_set& r) {
+    stmt s(prepare(
+        "INSERT INTO pad_health(pad_id, state, serial, model, firmware, peer, node, connected_ms, "
+        "last_seen_ms,"
+        " rtt_ms, missed_probes, dukpt, updated_ms) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, "
+        "?12, ?13)"
+        " ON CONFLICT(pad_id) DO UPDATE SET state = excluded.state, serial = excluded.serial,"
+        " model = excluded.model, firmware = excluded.firmware, peer = excluded.peer, node = excluded.node,"
+        " connected_ms = excluded.connected_ms, last_seen_ms = excluded.last_seen_ms, rtt_ms = "
+        "excluded.rtt_ms,"
+        " missed_probes = excluded.missed_probes, dukpt = excluded.dukpt, updated_ms = excluded.updated_ms"
+        " WHERE excluded.updated_ms >= pad_health.updated_ms"));
+    if (!ok_) return prepare_failure();
+    if (r.pad_id.empty()) return failure{"journal.invalid_record", "pad_health_set: empty pad_id"};
+    s.bind(1, r.pad_id);
+    s.bind(2, r.state);
+    s.bind(3, r.serial);
+    s.bind(4, r.model);
+    s.bind(5, r.firmware);
+    s.bind(6, r.peer);
+    s.bind(7, r.node);
+    s.bind(8, r.connected_ms);
+    s.bind(9, r.last_seen_ms);
+    s.bind(10, r.rtt_ms);
+    s.bind(11, r.missed_pings);
+    s.bind(12, r.dukpt);
+    s.bind(13, r.updated_ms);
+    return done(s.step(), "pad_health_set", "journal.invalid_record");
+  }
+
  private:
   sqlite3_stmt* prepare(const std::string& sql) {
     auto* s = c_.prepare(sql);

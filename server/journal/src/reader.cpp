@@ -314,6 +314,30 @@ result<std::int64_t> reader::counter(const std::string& name) {
   return r->empty() ? std::int64_t{0} : r->front();
 }
 
+result<std::vector<pad_health_set>> reader::pad_health() {
+  return impl_->rows<pad_health_set>(
+      "SELECT pad_id, state, serial, model, firmware, peer, node, connected_ms, last_seen_ms, rtt_ms,"
+      " missed_probes, dukpt, updated_ms FROM pad_health ORDER BY pad_id",
+      "pad_health", [](stmt&) {},
+      [](const stmt& s) {
+        pad_health_set r;
+        r.pad_id = s.text(0);
+        r.state = s.text(1);
+        r.serial = s.text(2);
+        r.model = s.text(3);
+        r.firmware = s.text(4);
+        r.peer = s.text(5);
+        r.node = s.text(6);
+        r.connected_ms = s.opt_int64(7);
+        r.last_seen_ms = s.opt_int64(8);
+        r.rtt_ms = s.opt_int64(9);
+        r.missed_pings = s.int64(10);
+        r.dukpt = s.text(11);
+        r.updated_ms = s.int64(12);
+        return r;
+      });
+}
+
 result<std::vector<acquirer_message_row>> reader::in_doubt_messages() {
   return impl_->rows<acquirer_message_row>(
       std::string("SELECT ") + message_columns +

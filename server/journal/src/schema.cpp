@@ -136,10 +136,32 @@ ALTER TABLE acquirer_messages ADD COLUMN last_error TEXT;
 CREATE INDEX messages_queued ON acquirer_messages(acquirer, created_ms) WHERE state = 'pending';
 )sql";
 
-constexpr std::array<migration, 3> all_migrations{{
+// Version 4: PIN pad health as eftd last saw it (pings, DUKPT counters), one row per pad, for
+// `eftctl pads` and the back-office status page. Upserted on connect, disconnect, a change of
+// state and periodically; it holds no card data (KSNs are not secret).
+constexpr std::string_view v4_sql = R"sql(
+CREATE TABLE pad_health(
+  pad_id        TEXT PRIMARY KEY,
+  state         TEXT NOT NULL CHECK (state IN ('online', 'unreachable', 'offline')),
+  serial        TEXT NOT NULL DEFAULT '',
+  model         TEXT NOT NULL DEFAULT '',
+  firmware      TEXT NOT NULL DEFAULT '',
+  peer          TEXT NOT NULL DEFAULT '',
+  node          TEXT NOT NULL DEFAULT '',
+  connected_ms  INTEGER,
+  last_seen_ms  INTEGER,
+  rtt_ms        INTEGER,
+  missed_probes INTEGER NOT NULL DEFAULT 0 CHECK (missed_probes >= 0),
+  dukpt         TEXT NOT NULL DEFAULT '[]',
+  updated_ms    INTEGER NOT NULL
+) STRICT;
+)sql";
+
+constexpr std::array<migration, 4> all_migrations{{
     {1, "transaction model: orders, operations, acquirer messages, events, counters", v1_sql},
     {2, "indexes for report filters and recovery", v2_sql},
     {3, "store-and-forward reversal queue: attempts, next attempt, last error", v3_sql},
+    {4, "PIN pad health: state, round trip, DUKPT counters", v4_sql},
 }};
 
 }  // namespace

@@ -120,6 +120,10 @@ struct acquirer {
   std::uint32_t echo_interval_ms = 0;              // 0800/301 after this long idle; 0 = never
   std::uint32_t reconnect_backoff_ms = 1000;       // first wait after a failed connect; 0 = none
   std::uint32_t reconnect_backoff_max_ms = 30000;  // doubled per failure up to this
+  // Key store name of the zone PIN key shared with this acquirer (imported as a TR-31 block
+  // with `eftctl keys import`). Online PIN blocks are translated to it (ISO 9564 format 0);
+  // empty: a sale that needs an online PIN cannot go to this acquirer.
+  std::string zpk;
   bool tpdu() const { return framing.ends_with("+tpdu"); }
 };
 
@@ -145,6 +149,43 @@ struct journal {
   std::uint32_t group_commit_max = 512;  // records per fsync at most
 };
 
+// Key custody. eftd opens the key store (eftctl keys ...) at start-up; the key-handling module
+// is the only place that holds the BDKs and ZPKs and sees card data in clear.
+struct dukpt_bdk {
+  std::string ksn_prefix;  // hex digits a pad KSN starts with: TDES KSI, AES BDK ID (IKID)
+  std::string bdk;         // key store name of the BDK
+};
+struct keys_config {
+  std::filesystem::path store;            // empty: no key store (no P2PE, no online PIN)
+  std::filesystem::path master_key_file;  // required with store
+  std::vector<dukpt_bdk> dukpt;           // which BDK a KSN belongs to (longest prefix wins)
+  // A pad that sends track 2 in clear (not under DUKPT) is refused ("card.unprotected").
+  // false only for development pads without keys.
+  bool require_p2pe = true;
+  const dukpt_bdk* bdk_for(std::string_view ksn_hex) const;
+};
+
+// Cardholder verification for cards read by magnetic stripe (chip cards follow the card's
+// CVM list in the EMV kernel).
+struct cvm_config {
+  // "service_code": online PIN when the track's service code asks for it (third digit 0, 3,
+  // 5); "always"; "never".
+  std::string magstripe_pin = "service_code";
+  std::uint32_t pin_timeout_ms = 60000;
+  bool pin_bypass = false;  // the customer may skip PIN entry where the service code allows
+};
+
+// eftd watches its pads: a ping every ping_interval_ms (answered even while the pad waits for
+// the customer), get_status for the DUKPT counters, and a row per pad in the journal
+// (`eftctl pads`). A pad that misses missed_pings_to_drop pings in a row is disconnected (it
+// reconnects by itself); while it misses pings it is "unreachable".
+struct pad_health_config {
+  std::uint32_t ping_interval_ms = 15000;
+  std::uint32_t missed_pings_to_drop = 3;
+  std::uint32_t write_interval_ms = 60000;     // journal row refreshed at least this often
+  std::uint32_t dukpt_warn_remaining = 10000;  // warn when a pad key has fewer transactions left
+};
+
 struct logging {
   std::string level = "info";   // trace, debug, info, warn, error
   std::string format = "text";  // text | json (JSON lines)
@@ -166,6 +207,9 @@ struct server_config {
   journal journal_cfg;
   logging log;
   timeouts timeout;
+  keys_config keys;
+  cvm_config cvm;
+  pad_health_config pad_health;
   limits default_limits;
   std::vector<merchant> merchants;
   std::vector<store> stores;
@@ -202,8 +246,9 @@ result<server_config> load_config(const std::filesystem::path& file);
 //   server.node_name, listen.pos.address, listen.pos.port, listen.pad.address, listen.pad.port,
 //   acquirers.<name>.host, acquirers.<name>.port, acquirers.<name>.sign_on (true|false),
 //   acquirers.<name>.echo_interval_ms, acquirers.<name>.reconnect_backoff_ms,
-//   acquirers.<name>.reconnect_backoff_max_ms (0..3600000), journal.path, journal.key_file,
-//   log.level, log.format, log.file
+//   acquirers.<name>.reconnect_backoff_max_ms (0..3600000), journal.path, journal.key_file, keys.store,
+//   keys.master_key_file, keys.require_p2pe, cvm.magstripe_pin, pad_health.ping_interval_ms,
+//   pad_health.write_interval_ms, log.level, log.format, log.file
 // Values are validated like the file's; relative paths resolve against the current directory.
 // Error code "config.override".
 result<void> apply_override(server_config& cfg, std::string_view key_eq_value);

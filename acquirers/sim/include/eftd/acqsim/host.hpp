@@ -16,6 +16,9 @@
 //   3. required field missing (4, 7, 11, 41, and PAN from 2 or 35)           -> "30" format error
 //   4. same terminal + STAN + transmission date-time already in the ledger    -> "94" duplicate,
 //      except a repeat (0101, 0201, 0221: origin digit odd), which gets the original decision
+//   4b. field 52 present and a ZPK configured: the PIN block deciphered under the ZPK and
+//      checked against the PAN -> "55" incorrect PIN (also for a block that does not decode);
+//      without a ZPK the PIN is not checked
 //   5. PAN suffix rules (default 0002 -> "05" do not honour, 0004 -> "54" expired card)
 //   6. amount above `amount_limit` (minor units)                              -> "61"
 //   7. amount suffix rules on the last two digits (default 51 -> "51" insufficient funds)
@@ -46,6 +49,7 @@
 #include <vector>
 
 #include "eftd/acq/message.hpp"
+#include "eftd/core/bytes.hpp"
 #include "eftd/core/result.hpp"
 
 namespace eftd::acqsim {
@@ -98,6 +102,11 @@ struct rules {
   };
   std::vector<partial_rule> partial_amount_suffixes;
   std::int64_t balance = 100'000;  // available balance answered to balance inquiries (field 54)
+  // Online PIN (field 52, ISO 9564 format 0 under the zone PIN key shared with the terminal):
+  // the simulator deciphers it and compares it with `pin` (every card's PIN). Empty zpk: PINs
+  // are not checked.
+  eftd::bytes zpk;
+  std::string pin = "1234";
   std::vector<fault_rule> faults;  // first match by suffix wins
 };
 
@@ -198,6 +207,7 @@ class host {
 
  private:
   outcome authorize(const acq::message& req);
+  std::string check_pin(const acq::message& req, std::string_view pan) const;
   outcome reverse(const acq::message& req);
   outcome network(const acq::message& req);
   outcome reconcile(const acq::message& req);

@@ -148,6 +148,9 @@ class reader {
   // A counter that was never set reads as 0.
   result<std::int64_t> counter(const std::string& name);
 
+  // Every pad eftd has seen, by pad id.
+  result<std::vector<pad_health_set>> pad_health();
+
   // Acquirer messages without a final outcome, oldest first: state intent or sent (the
   // answer never got recorded), timeout or reversal_pending (a reversal is still owed).
   // Start-up recovery reverses or completes each of them.

@@ -187,8 +187,21 @@ struct counter_set {
   std::int64_t value = 0;
 };
 
+// A PIN pad's health (upsert by pad_id). dukpt: JSON array of {"ksn","counter","left"} as the
+// pad reported them (KSNs are not secret).
+struct pad_health_set {
+  std::string pad_id;
+  std::string state;  // online | unreachable | offline
+  std::string serial, model, firmware, peer, node;
+  std::optional<std::int64_t> connected_ms, last_seen_ms, rtt_ms;
+  std::int64_t missed_pings = 0;
+  std::string dukpt = "[]";
+  std::int64_t updated_ms = 0;
+};
+
 using record = std::variant<order_created, order_updated, operation_created, operation_updated,
-                            acquirer_message_written, acquirer_message_updated, event_appended, counter_set>;
+                            acquirer_message_written, acquirer_message_updated, event_appended, counter_set,
+                            pad_health_set>;
 
 // Applied atomically: all records or none.
 struct batch {
