@@ -62,36 +62,56 @@ std::string json_escape(const std::string& s) {
   return out;
 }
 
-int run_virtual(const virtual_args& a) {
+// What `virtual` and `tui` share: the server list, timers and TLS of the connection, the
+// pad's identity and its DUKPT keys, and the card profiles. Each returns false after logging
+// the problem (exit status 2).
+bool connection_options(const virtual_args& a, eftd::padsim::tcp_client_options& opt) {
   using namespace eftd::padsim;
-  if (a.servers.empty() == a.serial_port.empty()) {
-    spdlog::error("give --server (TCP to eftd) or --serial-port (a link to a till bridge), not both");
-    return 2;
-  }
-  tcp_client_options opt;
   for (const auto& s : a.servers) {
     auto addr = parse_server_address(s);
     if (!addr) {
       spdlog::error("{}: {}", addr.err().code, addr.err().message);
-      return 2;
+      return false;
     }
     opt.servers.push_back(*addr);
   }
-  std::vector<card_profile> cards;
-  for (const auto& path : a.cards) {
-    auto p = load_card_profile(path);
+  opt.connect_timeout = std::chrono::milliseconds(a.connect_timeout_ms);
+  opt.handshake_timeout = std::chrono::milliseconds(a.handshake_timeout_ms);
+  opt.backoff = backoff_policy(std::chrono::milliseconds(a.backoff_initial_ms),
+                               std::chrono::milliseconds(std::max(a.backoff_initial_ms, a.backoff_max_ms)));
+  opt.once = a.once;
+  if (a.tls_ca.empty() && a.tls_cert.empty() && a.tls_key.empty()) return true;
+  if (a.tls_ca.empty() || a.tls_cert.empty() || a.tls_key.empty()) {
+    spdlog::error("--tls-ca, --tls-cert and --tls-key go together");
+    return false;
+  }
+  auto tls = eftd::tls_context::client(a.tls_ca, a.tls_cert, a.tls_key);
+  if (!tls) {
+    spdlog::error("{}: {}", tls.err().code, tls.err().message);
+    return false;
+  }
+  opt.tls = std::move(*tls);
+  return true;
+}
+
+std::optional<std::vector<eftd::padsim::card_profile>> load_cards(const std::vector<std::string>& paths) {
+  std::vector<eftd::padsim::card_profile> cards;
+  for (const auto& path : paths) {
+    auto p = eftd::padsim::load_card_profile(path);
     if (!p) {
       spdlog::error("{}: {}", p.err().code, p.err().message);
-      return 2;
+      return std::nullopt;
     }
     spdlog::info("card profile '{}' loaded from {}", p->name, path);
     cards.push_back(std::move(*p));
   }
-  if (cards.empty() && !a.no_card) spdlog::warn("no --card given: every read_card will time out");
+  return cards;
+}
 
-  virtual_pad pad(
-      std::move(cards), [](const std::string& line) { std::cout << line << std::endl; }, a.no_card);
-  pad_identity id;
+// The identity announced at hello, and the DUKPT keys that add the "pin" and "p2pe" capabilities.
+std::optional<eftd::padsim::pad_keys> identity_and_keys(const virtual_args& a,
+                                                        eftd::padsim::pad_identity& id) {
+  using namespace eftd::padsim;
   id.pad_id = a.pad_id;
   id.serial = a.serial;
   id.model = a.model;
@@ -103,7 +123,7 @@ int run_virtual(const virtual_args& a) {
   auto keys = pad_keys::load(key_files, state_file);
   if (!keys) {
     spdlog::error("{}: {}", keys.err().code, keys.err().message);
-    return 2;
+    return std::nullopt;
   }
   if (!keys->empty()) {
     // PIN entry needs a key for its PIN block; without one card data goes in the clear.
@@ -113,6 +133,27 @@ int run_virtual(const virtual_args& a) {
   } else {
     spdlog::warn("no --dukpt-key: track 2 and R-APDUs go in the clear (development only)");
   }
+  return std::move(*keys);
+}
+
+int run_virtual(const virtual_args& a) {
+  using namespace eftd::padsim;
+  if (a.servers.empty() == a.serial_port.empty()) {
+    spdlog::error("give --server (TCP to eftd) or --serial-port (a link to a till bridge), not both");
+    return 2;
+  }
+  tcp_client_options opt;
+  if (!connection_options(a, opt)) return 2;
+  auto loaded = load_cards(a.cards);
+  if (!loaded) return 2;
+  auto cards = std::move(*loaded);
+  if (cards.empty() && !a.no_card) spdlog::warn("no --card given: every read_card will time out");
+
+  virtual_pad pad(
+      std::move(cards), [](const std::string& line) { std::cout << line << std::endl; }, a.no_card);
+  pad_identity id;
+  auto keys = identity_and_keys(a, id);
+  if (!keys) return 2;
   if (!a.script.empty()) {
     auto script = load_pad_script(a.script);
     if (!script) {
@@ -128,23 +169,6 @@ int run_virtual(const virtual_args& a) {
   pad_session session(id, pad, pad, pad);
   session.set_keys(&*keys);
 
-  opt.connect_timeout = std::chrono::milliseconds(a.connect_timeout_ms);
-  opt.handshake_timeout = std::chrono::milliseconds(a.handshake_timeout_ms);
-  opt.backoff = backoff_policy(std::chrono::milliseconds(a.backoff_initial_ms),
-                               std::chrono::milliseconds(std::max(a.backoff_initial_ms, a.backoff_max_ms)));
-  opt.once = a.once;
-  if (!a.tls_ca.empty() || !a.tls_cert.empty() || !a.tls_key.empty()) {
-    if (a.tls_ca.empty() || a.tls_cert.empty() || a.tls_key.empty()) {
-      spdlog::error("--tls-ca, --tls-cert and --tls-key go together");
-      return 2;
-    }
-    auto tls = eftd::tls_context::client(a.tls_ca, a.tls_cert, a.tls_key);
-    if (!tls) {
-      spdlog::error("{}: {}", tls.err().code, tls.err().message);
-      return 2;
-    }
-    opt.tls = std::move(*tls);
-  }
   opt.on_ready = [pad_id = a.pad_id] {
     std::cout << "READY {\"pad_id\":\"" << json_escape(pad_id) << "\"}" << std::endl;
   };
@@ -178,62 +202,18 @@ int run_virtual(const virtual_args& a) {
 int run_tui(const virtual_args& a, const std::string& log_file) {
   using namespace eftd::padsim;
   tcp_client_options opt;
+  if (!connection_options(a, opt)) return 2;
   std::string servers_text;
-  for (const auto& s : a.servers) {
-    auto addr = parse_server_address(s);
-    if (!addr) {
-      spdlog::error("{}: {}", addr.err().code, addr.err().message);
-      return 2;
-    }
-    opt.servers.push_back(*addr);
-    servers_text += (servers_text.empty() ? "" : ", ") + s;
-  }
-  std::vector<card_profile> cards;
-  for (const auto& path : a.cards) {
-    auto p = load_card_profile(path);
-    if (!p) {
-      spdlog::error("{}: {}", p.err().code, p.err().message);
-      return 2;
-    }
-    cards.push_back(std::move(*p));
-  }
+  for (const auto& s : a.servers) servers_text += (servers_text.empty() ? "" : ", ") + s;
+  auto loaded = load_cards(a.cards);
+  if (!loaded) return 2;
+  auto cards = std::move(*loaded);
   if (cards.size() > 9) spdlog::warn("{} cards given: only cards 1-9 can be chosen", cards.size());
   pad_identity id;
-  id.pad_id = a.pad_id;
-  id.serial = a.serial;
-  id.model = a.model;
-  id.firmware = a.firmware;
-  id.capabilities = {"display", "magstripe", "keypad", "beep", "leds", "chip", "contactless"};
-  std::vector<std::filesystem::path> key_files(a.dukpt_keys.begin(), a.dukpt_keys.end());
-  std::optional<std::filesystem::path> state_file;
-  if (!a.dukpt_state.empty()) state_file = a.dukpt_state;
-  auto keys = pad_keys::load(key_files, state_file);
-  if (!keys) {
-    spdlog::error("{}: {}", keys.err().code, keys.err().message);
-    return 2;
-  }
-  if (!keys->empty()) {
-    id.capabilities.push_back("pin");
-    id.capabilities.push_back("p2pe");
-  }
-  opt.connect_timeout = std::chrono::milliseconds(a.connect_timeout_ms);
-  opt.handshake_timeout = std::chrono::milliseconds(a.handshake_timeout_ms);
-  opt.backoff = backoff_policy(std::chrono::milliseconds(a.backoff_initial_ms),
-                               std::chrono::milliseconds(std::max(a.backoff_initial_ms, a.backoff_max_ms)));
+  auto keys = identity_and_keys(a, id);
+  if (!keys) return 2;
   // The terminal loop owns SIGINT/SIGTERM: it must restore the terminal before the exit.
   opt.handle_signals = false;
-  if (!a.tls_ca.empty() || !a.tls_cert.empty() || !a.tls_key.empty()) {
-    if (a.tls_ca.empty() || a.tls_cert.empty() || a.tls_key.empty()) {
-      spdlog::error("--tls-ca, --tls-cert and --tls-key go together");
-      return 2;
-    }
-    auto tls = eftd::tls_context::client(a.tls_ca, a.tls_cert, a.tls_key);
-    if (!tls) {
-      spdlog::error("{}: {}", tls.err().code, tls.err().message);
-      return 2;
-    }
-    opt.tls = std::move(*tls);
-  }
   // The screen belongs to the UI: READY goes to the log (file, log pane, a non-tty stderr).
   opt.on_ready = [pad_id = a.pad_id] { spdlog::info("READY {{\"pad_id\":\"{}\"}}", json_escape(pad_id)); };
   terminal_pad pad(std::move(cards), "pad " + a.pad_id + " (serial " + a.serial + ")");
