@@ -507,6 +507,25 @@ void read_prompts(section& root, server_config& cfg, diagnostics& diag) {
   }
 }
 
+// One acquirer link, "host:port" or "[v6-address]:port". Port 0 (the --set placeholder) only
+// when allow_zero. Returns what is wrong, or nullopt.
+std::optional<std::string> parse_acquirer_link(std::string_view text, acquirer_link& out, bool allow_zero) {
+  const auto colon = text.rfind(':');
+  if (colon == std::string_view::npos || colon == 0) return "expected host:port";
+  std::string_view host = text.substr(0, colon);
+  const std::string_view port = text.substr(colon + 1);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  if (host.empty() || std::any_of(host.begin(), host.end(), [](char c) { return c <= ' ' || c == '/'; }))
+    return "expected host:port (the host is empty or has spaces)";
+  std::int64_t v = 0;
+  if (port.empty() || port.size() > 5 || !all_digits(port)) return "expected host:port (port: digits)";
+  for (char c : port) v = v * 10 + (c - '0');
+  if (v > 65535 || (v == 0 && !allow_zero)) return "port must be 1..65535";
+  out.host = std::string(host);
+  out.port = static_cast<std::uint16_t>(v);
+  return std::nullopt;
+}
+
 server_config parse_document(const toml::table& doc, const fs::path& base, diagnostics& diag) {
   server_config cfg;
   section root(&doc, "", diag);
@@ -742,8 +761,32 @@ server_config parse_document(const toml::table& doc, const fs::path& base, diagn
       else
         check_id(s, "name", a.name, acquirer_names, "acquirer name", i);
     }
-    if (s.string("host", a.host) && a.host.empty()) s.problem("host", s.find("host"), "must not be empty");
-    {
+    // Several links: links = ["host:port", ...] instead of host/port (the first is the primary,
+    // its port may be the 0 placeholder set with --set acquirers.<name>.port).
+    std::vector<std::string> link_texts;
+    if (s.find("links") != nullptr) {
+      // string_list itself reports an empty list or an element that is not a string.
+      const bool listed = s.string_list("links", link_texts);
+      if (listed && (s.find("host") != nullptr || s.find("port") != nullptr)) {
+        s.problem("links", s.find("links"), "use either links or host/port, not both");
+      } else if (listed) {
+        std::set<std::string> seen;
+        for (std::size_t li = 0; li < link_texts.size(); ++li) {
+          acquirer_link l;
+          if (auto bad = parse_acquirer_link(link_texts[li], l, li == 0)) {
+            s.element_problem("links", li, *bad);
+          } else if (!seen.insert(link_texts[li]).second) {
+            s.element_problem("links", li, fmt::format("duplicate link '{}'", link_texts[li]));
+          } else if (li == 0) {
+            a.host = l.host;
+            a.port = l.port;
+          } else {
+            a.extra_links.push_back(std::move(l));
+          }
+        }
+      }
+    } else {
+      if (s.string("host", a.host) && a.host.empty()) s.problem("host", s.find("host"), "must not be empty");
       std::int64_t v = 0;
       if (s.integer("port", v, true)) {
         if (v < 0 || v > 65535)
@@ -751,6 +794,19 @@ server_config parse_document(const toml::table& doc, const fs::path& base, diagn
         else
           a.port = static_cast<std::uint16_t>(v);
       }
+    }
+    if (const toml::table* tt = s.table("tls")) {
+      section ts(tt, s.key_path("tls"), diag);
+      ts.path("ca_file", a.tls.ca_file, base);
+      ts.path("cert_file", a.tls.cert_file, base);
+      ts.path("key_file", a.tls.key_file, base);
+      if (ts.string("server_name", a.tls.server_name) && a.tls.server_name.empty())
+        ts.problem("server_name", ts.find("server_name"), "must not be empty");
+      if (a.tls.ca_file.empty() && ts.find("ca_file") == nullptr) ts.missing("ca_file");
+      if (a.tls.cert_file.empty() != a.tls.key_file.empty())
+        ts.problem(a.tls.cert_file.empty() ? "cert_file" : "key_file", nullptr,
+                   "a client certificate needs both cert_file and key_file");
+      ts.done();
     }
     if (s.string("dialect", a.dialect) && (a.dialect.empty() || !is_bare_key(a.dialect)))
       s.problem("dialect", s.find("dialect"), "must be a dialect name (letters, digits, '-', '_')");
@@ -1148,6 +1204,25 @@ result<void> apply_override(server_config& cfg, std::string_view key_eq_value) {
     if (it == cfg.acquirers.end()) return override_error(key, fmt::format("unknown acquirer '{}'", name));
     if (field == "host") return set_nonempty(key, value, it->host);
     if (field == "port") return set_port(key, value, it->port, false);
+    if (field == "links") {
+      // host:port,host:port: replaces every link of the acquirer, the first is the primary.
+      std::vector<acquirer_link> parsed;
+      std::size_t from = 0;
+      for (;;) {
+        const auto comma = value.find(',', from);
+        const auto item = value.substr(from, comma == std::string_view::npos ? value.npos : comma - from);
+        acquirer_link l;
+        if (auto bad = parse_acquirer_link(item, l, false))
+          return override_error(key, fmt::format("link {}: {}", parsed.size() + 1, *bad));
+        parsed.push_back(std::move(l));
+        if (comma == std::string_view::npos) break;
+        from = comma + 1;
+      }
+      it->host = parsed.front().host;
+      it->port = parsed.front().port;
+      it->extra_links.assign(parsed.begin() + 1, parsed.end());
+      return {};
+    }
     if (field == "response_timeout_ms") return set_timeout_ms(key, value, it->response_timeout_ms);
     if (field == "connect_timeout_ms") return set_timeout_ms(key, value, it->connect_timeout_ms);
     if (field == "reversal_expiry_ms") return set_timeout_ms(key, value, it->reversal_expiry_ms);
@@ -1168,16 +1243,18 @@ result<void> apply_override(server_config& cfg, std::string_view key_eq_value) {
       *it = std::move(a);
       return {};
     }
-    return override_error(key,
-                          "only host, port, response_timeout_ms, connect_timeout_ms, reversal_expiry_ms, "
-                          "sign_on, echo_interval_ms, reconnect_backoff_ms and reconnect_backoff_max_ms can "
-                          "be overridden for an acquirer");
+    return override_error(
+        key,
+        "only host, port, response_timeout_ms, connect_timeout_ms, reversal_expiry_ms, "
+        "sign_on, echo_interval_ms, reconnect_backoff_ms, reconnect_backoff_max_ms and links can "
+        "be overridden for an acquirer");
   }
   return override_error(key,
                         "unsupported key (supported: server.node_name, listen.pos.address, listen.pos.port, "
                         "listen.pad.address, listen.pad.port, listen.<pos|pad>.max_connections, "
                         "listen.<pos|pad>.max_per_address, listen.<pos|pad>.login_timeout_ms, "
                         "listen.<pos|pad>.frame_timeout_ms, acquirers.<name>.host, acquirers.<name>.port, "
+                        "acquirers.<name>.links, "
                         "acquirers.<name>.response_timeout_ms, acquirers.<name>.connect_timeout_ms, "
                         "acquirers.<name>.reversal_expiry_ms, acquirers.<name>.sign_on, "
                         "acquirers.<name>.echo_interval_ms, acquirers.<name>.reconnect_backoff_ms, "

@@ -171,6 +171,13 @@ result<acq::link_config> link_config_of(const config::acquirer& a) {
   lc.name = a.name;
   lc.host = a.host;
   lc.port = a.port;
+  for (const auto& l : a.extra_links) lc.extra_links.push_back({l.host, l.port});
+  if (a.tls.enabled()) {
+    lc.tls.ca_file = a.tls.ca_file.string();
+    lc.tls.cert_file = a.tls.cert_file.string();
+    lc.tls.key_file = a.tls.key_file.string();
+    lc.tls.server_name = a.tls.server_name;
+  }
   lc.connect_timeout = std::chrono::milliseconds(a.connect_timeout_ms);
   lc.response_timeout = std::chrono::milliseconds(a.response_timeout_ms);
   lc.dialect = a.dialect;
@@ -206,6 +213,9 @@ status check_acquirers(const config::server_config& cfg) {
     }
     if (auto f = acq::parse_framing(a.framing); !f)
       add(fmt::format("acquirers[{}].framing: {}", i, f.err().message));
+    // TLS files that cannot be loaded would leave the acquirer without a link at run time.
+    if (auto lc = link_config_of(a); lc && a.tls.enabled())
+      if (auto st = acq::check_tls(*lc); !st) add(fmt::format("acquirers[{}].tls: {}", i, st.err().message));
   }
   if (!problems.empty()) return make_error("config.invalid", problems);
   return {};

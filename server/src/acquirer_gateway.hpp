@@ -58,12 +58,13 @@ boost::asio::awaitable<result<acquirer_answer>> send_reversal(server_context& ct
                                                               std::int64_t at_ms);
 
 // Start-up check of what core's config parser cannot know (core does not link acquirers/):
-// every acquirer's dialect is a known dialect and its framing parses. "config.invalid", one
-// line per problem naming the key ("acquirers[1].dialect: unknown dialect 'x' (known: ...)").
+// every acquirer's dialect is a known dialect, its framing parses and its TLS files load. "config.invalid",
+// one line per problem naming the key ("acquirers[1].dialect: unknown dialect 'x' (known: ...)").
 status check_acquirers(const config::server_config& cfg);
 
 // Creates one link per configured acquirer (connecting lazily), with its framing, TPDU,
-// sign-on, echo interval and reconnect backoff. An acquirer whose link cannot be created is
+// sign-on, echo interval, reconnect backoff, its endpoints (host:port then extra_links, used
+// primary first: see eftd/acq/link.hpp) and TLS. An acquirer whose link cannot be created is
 // logged and left without a link (its sales fail as acq.unknown_acquirer); call
 // check_acquirers() first to refuse such a configuration at start-up.
 void create_links(server_context& ctx);

@@ -101,10 +101,31 @@ struct pad {
   bool revoked = false;  // refused at hello (and logged) until re-enabled: a stolen or retired pad
 };
 
+// One TCP link to an acquirer host.
+struct acquirer_link {
+  std::string host;
+  std::uint16_t port = 0;
+};
+
+// TLS towards an acquirer (TLS 1.2+). All files are PEM. The host's certificate is verified
+// against ca_file alone and must name server_name (default: each link's host). A client
+// certificate (cert_file + key_file) is optional. No plaintext fallback.
+struct acquirer_tls {
+  std::filesystem::path ca_file;
+  std::filesystem::path cert_file;
+  std::filesystem::path key_file;
+  std::string server_name;
+  bool enabled() const { return !ca_file.empty(); }
+};
+
 struct acquirer {
   std::string name;
+  // The first (primary) link. `links = ["h:p", ...]` in the file sets it from the first entry.
   std::string host = "127.0.0.1";
   std::uint16_t port = 0;  // 0 = placeholder, must be set with --set before eftd starts
+  // Further links, used in order when the ones before cannot take a request.
+  std::vector<acquirer_link> extra_links;
+  acquirer_tls tls;  // ca_file empty: plaintext
   std::string dialect = "iso87-ascii";
   std::uint32_t connect_timeout_ms = 5000;
   std::uint32_t response_timeout_ms = 30000;             // then: in doubt, reversal queued
@@ -244,7 +265,8 @@ result<server_config> load_config(const std::filesystem::path& file);
 
 // Command-line override "key=value" (eftd --set). Supported keys:
 //   server.node_name, listen.pos.address, listen.pos.port, listen.pad.address, listen.pad.port,
-//   acquirers.<name>.host, acquirers.<name>.port, acquirers.<name>.sign_on (true|false),
+//   acquirers.<name>.host, acquirers.<name>.port (the first link),
+//   acquirers.<name>.links (host:port,host:port: replaces every link), acquirers.<name>.sign_on (true|false),
 //   acquirers.<name>.echo_interval_ms, acquirers.<name>.reconnect_backoff_ms,
 //   acquirers.<name>.reconnect_backoff_max_ms (0..3600000), journal.path, journal.key_file, keys.store,
 //   keys.master_key_file, keys.require_p2pe, cvm.magstripe_pin, pad_health.ping_interval_ms,
