@@ -1,5 +1,8 @@
 // eft-acquirer-sim: an ISO 8583 acquirer host for tests and demos. Never linked into eftd.
 #include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
+
+#include <chrono>
 #include <fstream>
 #include <iostream>
 #include <optional>
@@ -10,6 +13,7 @@
 #include "eftd/acq/dialect.hpp"
 #include "eftd/acq/framing.hpp"
 #include "eftd/acqsim/server.hpp"
+#include "eftd/acqsim/settlement_file.hpp"
 #include "eftd/core/log.hpp"
 #include "eftd/core/pin_block.hpp"
 
@@ -131,6 +135,21 @@ int main(int argc, char** argv) {
   app.add_option("--after-reversal-amount-suffix", after_reversal_suffixes,
                  "Hold the answer to amounts ending in these digits until their reversal arrives, then "
                  "send it before the reversal's answer (repeatable)");
+  std::string settlement_file, settlement_layout = "fixed-width";
+  app.add_option("--settlement-file", settlement_file,
+                 "On shutdown, write the ledger's settling transactions (approved, not reversed) as a "
+                 "settlement file here");
+  app.add_option("--settlement-layout", settlement_layout,
+                 "Layout of --settlement-file: a layout TOML file, or the shipped fixed-width or csv")
+      ->capture_default_str();
+  auto* tls_cert = app.add_option("--tls-cert", opts.tls_cert_file,
+                                  "PEM certificate chain: listen with TLS (1.2+) only, never plaintext");
+  auto* tls_key = app.add_option("--tls-key", opts.tls_key_file, "PEM private key of --tls-cert");
+  app.add_option("--tls-client-ca", opts.tls_client_ca_file,
+                 "PEM CA(s): require a client certificate issued by them (with --tls-cert)")
+      ->needs(tls_cert);
+  tls_cert->needs(tls_key);
+  tls_key->needs(tls_cert);
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
@@ -225,6 +244,23 @@ int main(int argc, char** argv) {
         return 2;
       }
     }
+  }
+  if (!settlement_file.empty()) {
+    // Loaded now, so a bad layout stops start-up instead of losing the file at shutdown.
+    auto layout = eftd::settlement::load_layout_or_shipped(settlement_layout);
+    if (!layout) {
+      std::cerr << "--settlement-layout: " << layout.err().message << "\n";
+      return 2;
+    }
+    opts.at_shutdown = [layout = std::move(*layout), settlement_file](const eftd::acqsim::host& h) {
+      const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                              std::chrono::system_clock::now().time_since_epoch())
+                              .count();
+      if (auto st = eftd::acqsim::write_settlement_file(h, layout, settlement_file, now_ms); !st)
+        spdlog::error("settlement file not written: {}", st.err().message);
+      else
+        spdlog::info("settlement file written to {}", settlement_file);
+    };
   }
   return eftd::acqsim::run_server(opts, std::cout);
 }

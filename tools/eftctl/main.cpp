@@ -24,6 +24,7 @@ int main(int argc, char** argv) {
     eftctl::add_iso8583_commands(app, run);
     eftctl::add_keys_commands(app, run);
     eftctl::add_pads_commands(app, run);
+    eftctl::add_settlement_commands(app, run);
     try {
       app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {

@@ -6,6 +6,7 @@
 
 #include "eftd/acq/matching.hpp"
 #include "eftd/core/block_cipher.hpp"
+#include "eftd/core/card.hpp"
 #include "eftd/core/pin_block.hpp"
 
 namespace eftd::acqsim {
@@ -34,6 +35,17 @@ std::string_view pan_of(const acq::message& m) {
   if (auto p = m.get(2)) return *p;
   if (auto t = m.get(35)) return t->substr(0, t->find_first_of("=D"));
   return {};
+}
+
+// The settlement-file facts of a request (everything but the answer's 37/38).
+void describe(ledger_entry& e, const acq::message& m) {
+  e.rrn = std::string{m.get_or(37, "")};
+  e.merchant_id = std::string{m.get_or(42, "")};
+  e.currency = std::string{m.get_or(49, "")};
+  const auto when = m.get_or(7, "");  // MMDDhhmmss
+  e.local_date = std::string{m.get_or(13, when.substr(0, std::min<std::size_t>(4, when.size())))};
+  e.local_time = std::string{m.get_or(12, when.size() >= 10 ? when.substr(4, 6) : std::string_view{})};
+  if (auto p = eftd::pan::parse(pan_of(m))) e.pan_masked = p->masked();
 }
 
 }  // namespace
@@ -233,7 +245,12 @@ outcome host::authorize(const acq::message& req) {
       original.answered = true;
       acq::message resp = response_to(req);
       resp.set(39, original.response_code);
-      if (original.response_code == "00") resp.set(38, fmt::format("{:06}", sequence_ % 1'000'000));
+      if (original.response_code == "00") {
+        // The first answer may have been lost: its auth code stands once it was given.
+        if (original.auth_code.empty()) original.auth_code = fmt::format("{:06}", sequence_ % 1'000'000);
+        resp.set(38, original.auth_code);
+      }
+      if (original.rrn.empty()) original.rrn = std::string{resp.get_or(37, "")};
       return {action::reply, std::move(resp), "repeat: the original decision"};
     }
     code = "94";
@@ -294,6 +311,7 @@ outcome host::authorize(const acq::message& req) {
     const bool settles = req.mti()[1] == '2' && !inquiry && approved(code);
     auto& entry = ledger_[*key] = ledger_entry{
         req.mti(), inquiry ? 0 : partial.value_or(*amount), code, !silent, false, credit, settles, false};
+    describe(entry, req);
     if (settles) settle(*terminal, entry, false);
   }
   if (silent) {
@@ -304,6 +322,11 @@ outcome host::authorize(const acq::message& req) {
   resp.set(39, code);
   if (code == "00" || code == "10") resp.set(38, fmt::format("{:06}", sequence_ % 1'000'000));
   if (partial) resp.set(4, fmt::format("{:012}", *partial));
+  if (key) {
+    auto& entry = ledger_[*key];
+    entry.rrn = std::string{resp.get_or(37, "")};
+    entry.auth_code = std::string{resp.get_or(38, "")};
+  }
   if (code == "00" && inquiry) {
     // Field 54: account type 00, amount type 02 (available balance), currency of field 49,
     // sign, 12-digit amount.
@@ -440,6 +463,8 @@ outcome host::upload(const acq::message& req) {
                    pcode.substr(0, 2) == "20",
                    orig->mti.size() == 4 && orig->mti[1] == '2' && (approved(code) || offline_approved),
                    true};
+    describe(e, req);
+    e.auth_code = std::string{req.get_or(38, "")};
     if (e.settles) settle(terminal, e, false);
     ledger_.emplace(key, std::move(e));
     ++totals_.uploads_added;

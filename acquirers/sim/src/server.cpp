@@ -5,8 +5,12 @@
 
 #include <array>
 #include <boost/asio.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/ssl.hpp>
 #include <csignal>
 #include <map>
+#include <memory>
+#include <optional>
 #include <ostream>
 
 #include "eftd/acq/codec.hpp"
@@ -15,6 +19,7 @@
 namespace eftd::acqsim {
 
 namespace asio = boost::asio;
+namespace ssl = asio::ssl;
 using tcp = asio::ip::tcp;
 using asio::as_tuple;
 using asio::use_awaitable;
@@ -30,14 +35,47 @@ struct context {
   std::map<std::string, bytes> held;
 };
 
-asio::awaitable<boost::system::error_code> write_all(tcp::socket& sock, const bytes& frame) {
-  auto [ec, n] = co_await asio::async_write(sock, asio::buffer(frame), as_tuple(use_awaitable));
+// A client connection, plain or under TLS: reads and writes go through TLS when it is on,
+// socket-level operations (linger, close) always to the TCP socket underneath.
+struct peer_stream {
+  peer_stream(tcp::socket s, ssl::context* tls_ctx) {
+    if (tls_ctx)
+      tls.emplace(std::move(s), *tls_ctx);
+    else
+      plain.emplace(std::move(s));
+  }
+  tcp::socket& socket() { return tls ? tls->next_layer() : *plain; }
+  asio::any_io_executor get_executor() { return socket().get_executor(); }
+  void close(boost::system::error_code& ec) { socket().close(ec); }
+  template <class Option>
+  void set_option(const Option& o, boost::system::error_code& ec) {
+    socket().set_option(o, ec);
+  }
+  std::optional<tcp::socket> plain;
+  std::optional<ssl::stream<tcp::socket>> tls;
+};
+
+using io_result = std::tuple<boost::system::error_code, std::size_t>;
+
+asio::awaitable<io_result> read_some(peer_stream& sock, asio::mutable_buffer b) {
+  if (sock.tls) co_return co_await sock.tls->async_read_some(b, as_tuple(use_awaitable));
+  co_return co_await sock.plain->async_read_some(b, as_tuple(use_awaitable));
+}
+
+asio::awaitable<io_result> write_buffer(peer_stream& sock, asio::const_buffer b) {
+  if (sock.tls) co_return co_await asio::async_write(*sock.tls, b, as_tuple(use_awaitable));
+  co_return co_await asio::async_write(*sock.plain, b, as_tuple(use_awaitable));
+}
+
+asio::awaitable<boost::system::error_code> write_all(peer_stream& sock, const bytes& frame) {
+  const asio::const_buffer b{frame.data(), frame.size()};
+  auto [ec, n] = co_await write_buffer(sock, b);
   co_return ec;
 }
 
 // Writes `frame` the way the outcome's fault says. Returns false when the connection is gone
 // (closed by the fault or by a write error).
-asio::awaitable<bool> deliver(tcp::socket& sock, context& ctx, const outcome& o, bytes& frame,
+asio::awaitable<bool> deliver(peer_stream& sock, context& ctx, const outcome& o, bytes& frame,
                               std::uint64_t id) {
   boost::system::error_code ec;
   switch (o.how) {
@@ -49,8 +87,8 @@ asio::awaitable<bool> deliver(tcp::socket& sock, context& ctx, const outcome& o,
       // One byte per write, so the peer's reader sees every partial state of the frame.
       asio::steady_timer gap(sock.get_executor());
       for (std::size_t i = 0; i < frame.size() && !ec; ++i) {
-        auto [wec, n] =
-            co_await asio::async_write(sock, asio::buffer(frame.data() + i, 1), as_tuple(use_awaitable));
+        const asio::const_buffer one{frame.data() + i, 1};
+        auto [wec, n] = co_await write_buffer(sock, one);
         ec = wec;
         if (ec || i + 1 == frame.size()) break;
         gap.expires_after(std::chrono::milliseconds(o.drip_ms));
@@ -99,14 +137,36 @@ void log_exception(std::string_view what, std::exception_ptr e) {
   }
 }
 
-asio::awaitable<void> session(tcp::socket sock, context& ctx, std::uint64_t id) {
+// A client that opens a connection and never completes the handshake is dropped after this.
+constexpr std::chrono::seconds tls_handshake_timeout{10};
+
+asio::awaitable<void> session(tcp::socket raw, std::shared_ptr<ssl::context> tls_ctx, context& ctx,
+                              std::uint64_t id) {
   boost::system::error_code ignored;
-  const auto peer = sock.remote_endpoint(ignored);
+  const auto peer = raw.remote_endpoint(ignored);
   spdlog::info("conn {}: accepted from {}:{}", id, peer.address().to_string(), peer.port());
+  peer_stream sock{std::move(raw), tls_ctx.get()};
+  if (sock.tls) {
+    using namespace asio::experimental::awaitable_operators;
+    asio::steady_timer deadline{sock.get_executor()};
+    deadline.expires_after(tls_handshake_timeout);
+    auto h = co_await (sock.tls->async_handshake(ssl::stream_base::server, as_tuple(use_awaitable)) ||
+                       deadline.async_wait(as_tuple(use_awaitable)));
+    const boost::system::error_code hec =
+        h.index() == 0 ? std::get<0>(std::get<0>(h)) : make_error_code(asio::error::timed_out);
+    if (hec) {
+      // Never falls back to plaintext: the connection ends here, before any frame is read.
+      spdlog::warn("conn {}: TLS handshake failed ({}), closing", id, hec.message());
+      sock.close(ignored);
+      co_return;
+    }
+    spdlog::info("conn {}: TLS {} established", id, SSL_get_version(sock.tls->native_handle()));
+  }
   acq::frame_reader reader{ctx.codec};
   std::array<std::uint8_t, 4096> buf;
   for (;;) {
-    auto [ec, n] = co_await sock.async_read_some(asio::buffer(buf), as_tuple(use_awaitable));
+    const asio::mutable_buffer into{buf.data(), buf.size()};
+    auto [ec, n] = co_await read_some(sock, into);
     if (ec) {
       spdlog::info("conn {}: closed ({})", id,
                    ec == asio::error::eof ? std::string("by peer") : ec.message());
@@ -188,7 +248,8 @@ asio::awaitable<void> session(tcp::socket sock, context& ctx, std::uint64_t id) 
   }
 }
 
-asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, context& ctx) {
+asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, std::shared_ptr<ssl::context> tls_ctx,
+                                  context& ctx) {
   std::uint64_t next_id = 0;
   asio::steady_timer backoff{acceptor.get_executor()};
   for (;;) {
@@ -202,9 +263,33 @@ asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, context& ctx) {
       continue;
     }
     const auto id = ++next_id;
-    asio::co_spawn(acceptor.get_executor(), session(std::move(sock), ctx, id),
+    asio::co_spawn(acceptor.get_executor(), session(std::move(sock), tls_ctx, ctx, id),
                    [id](std::exception_ptr e) { log_exception(fmt::format("conn {}", id), e); });
   }
+}
+
+// The server TLS context: TLS 1.2+, the sim's certificate, and client certificates required
+// (verified against the client CA) when one is given. Null after logging why on failure.
+std::shared_ptr<ssl::context> make_server_tls(const server_options& opts) {
+  auto ctx = std::make_shared<ssl::context>(ssl::context::tls_server);
+  if (SSL_CTX_set_min_proto_version(ctx->native_handle(), TLS1_2_VERSION) != 1) return nullptr;
+  ctx->set_options(ssl::context::default_workarounds | ssl::context::no_compression);
+  boost::system::error_code ec;
+  const auto bad = [&](std::string_view what, const std::string& file) -> std::shared_ptr<ssl::context> {
+    spdlog::error("{} '{}': {}", what, file, ec.message());
+    return nullptr;
+  };
+  ctx->use_certificate_chain_file(opts.tls_cert_file, ec);
+  if (ec) return bad("--tls-cert", opts.tls_cert_file);
+  ctx->use_private_key_file(opts.tls_key_file, ssl::context::pem, ec);
+  if (ec) return bad("--tls-key", opts.tls_key_file);
+  if (!opts.tls_client_ca_file.empty()) {
+    ctx->load_verify_file(opts.tls_client_ca_file, ec);
+    if (ec) return bad("--tls-client-ca", opts.tls_client_ca_file);
+    ctx->set_verify_mode(ssl::verify_peer | ssl::verify_fail_if_no_peer_cert, ec);
+    if (ec) return bad("--tls-client-ca", opts.tls_client_ca_file);
+  }
+  return ctx;
 }
 
 }  // namespace
@@ -219,6 +304,12 @@ int run_server(const server_options& opts, std::ostream& out) {
   if (!codec) {
     spdlog::error("framing: {}", codec.err().message);
     return 2;
+  }
+
+  std::shared_ptr<ssl::context> tls_ctx;
+  if (!opts.tls_cert_file.empty()) {
+    tls_ctx = make_server_tls(opts);
+    if (!tls_ctx) return 2;
   }
 
   asio::io_context io{1};
@@ -251,13 +342,17 @@ int run_server(const server_options& opts, std::ostream& out) {
     acceptor.close(ignored);
     io.stop();
   });
-  asio::co_spawn(io, accept_loop(acceptor, ctx),
+  asio::co_spawn(io, accept_loop(acceptor, tls_ctx, ctx),
                  [](std::exception_ptr e) { log_exception("accept loop", e); });
 
-  spdlog::info("acquirer simulator listening on {}:{} (dialect {}, framing {})", opts.address, port, d->name,
-               acq::framing_name(opts.framing));
+  spdlog::info("acquirer simulator listening on {}:{} (dialect {}, framing {}{})", opts.address, port,
+               d->name, acq::framing_name(opts.framing),
+               !tls_ctx                          ? ""
+               : opts.tls_client_ca_file.empty() ? ", TLS"
+                                                 : ", TLS with client certificates");
   out << "READY {\"port\":" << port << "}" << std::endl;
   io.run();
+  if (opts.at_shutdown) opts.at_shutdown(decisions);
   out << decisions.summary_line() << std::endl;
   return 0;
 }

@@ -164,6 +164,14 @@ struct ledger_entry {
   bool credit = false;    // a refund (processing code 20): money back to the card
   bool settles = false;   // counted in the terminal's batch (see the ledger rules above)
   bool uploaded = false;  // named by a 0320 batch upload
+  // What the sim's settlement file needs (never card data beyond the masked PAN):
+  std::string rrn;          // field 37 as answered (the request's, else generated)
+  std::string auth_code;    // field 38 as answered; "" when none was given
+  std::string merchant_id;  // field 42
+  std::string currency;     // field 49, ISO 4217 numeric
+  std::string local_date;   // MMDD: field 13, else from field 7
+  std::string local_time;   // hhmmss: field 12, else from field 7
+  std::string pan_masked;   // first 6 / last 4 at most
 };
 
 struct totals {

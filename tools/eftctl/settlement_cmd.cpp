@@ -1,0 +1,187 @@
+// eftctl settlement: settlement files in a layout (acquirers/settlement/layouts, LAYOUTS.md).
+//
+//   settlement export --db J --acquirer A --date YYYY-MM-DD --layout L --out F
+//       what eftd's journal says settles with A on that business date, as a file in layout L
+//   settlement match --db J --file F --layout L [--acquirer A] [--date D] [--format table|json]
+//       an acquirer's file against the journal: matched, only in the file, only in the journal,
+//       differences (amount, auth code, date, RRN); exit 0 when all match, 1 otherwise
+//
+// --layout takes a layout file or the name of a shipped one: fixed-width, csv.
+// Exit codes: 2 for a bad layout, a refused file or bad options; 3 when a file or the journal
+// cannot be read or written.
+#include <fmt/format.h>
+
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <string>
+
+#include "commands.hpp"
+#include "eftd/settlement/layout.hpp"
+#include "eftd/settlement/reconcile.hpp"
+
+namespace eftctl {
+
+namespace {
+
+namespace st = eftd::settlement;
+
+struct export_args {
+  std::string db, acquirer, date, layout = "fixed-width", out;
+};
+
+struct match_args {
+  std::string db, file, layout = "fixed-width", acquirer, date, format = "table";
+};
+
+bool valid_date(const std::string& d) {
+  return std::regex_match(d, std::regex{R"(\d{4}-\d{2}-\d{2})"});
+}
+
+int fail(const eftd::error& e) {
+  fmt::print(stderr, "eftctl: {} ({})\n", e.message, e.code);
+  return e.code.starts_with("journal.") || e.code == "settlement.io" ? exit_io : exit_usage;
+}
+
+int run_export(const export_args& a) {
+  if (!valid_date(a.date)) {
+    fmt::print(stderr, "eftctl: --date must be YYYY-MM-DD\n");
+    return exit_usage;
+  }
+  auto layout = st::load_layout_or_shipped(a.layout);
+  if (!layout) return fail(layout.err());
+  auto f = st::export_file(a.db, a.acquirer, a.date);
+  if (!f) return fail(f.err());
+  auto bytes = st::encode(*layout, *f);
+  if (!bytes) return fail(bytes.err());
+  if (auto w = st::write_text_file(a.out, *bytes); !w) return fail(w.err());
+  fmt::print("{}: {} transactions, debits {}, credits {}, net {} (layout {})\n", a.out, f->trailer.count,
+             f->trailer.total_debits, f->trailer.total_credits, f->trailer.net, layout->name);
+  return exit_ok;
+}
+
+nlohmann::json to_json(const st::detail& d) {
+  return {{"terminal_id", d.terminal_id},
+          {"rrn", d.rrn},
+          {"auth_code", d.auth_code},
+          {"stan", d.stan},
+          {"amount", d.amount},
+          {"kind", d.kind == st::entry_kind::credit ? "credit" : "debit"},
+          {"date", d.date},
+          {"time", d.time},
+          {"pan_masked", d.pan_masked}};
+}
+
+std::string row(std::string_view what, const st::detail& d) {
+  return fmt::format("{:<16} {:<8} {:<12} {:<6} {:>12} {:<6} {}\n", what, d.terminal_id, d.rrn, d.auth_code,
+                     d.amount, d.kind == st::entry_kind::credit ? "credit" : "debit", d.date);
+}
+
+int run_match(const match_args& a) {
+  if (a.format != "table" && a.format != "json") {
+    fmt::print(stderr, "eftctl: --format must be table or json\n");
+    return exit_usage;
+  }
+  if (!a.date.empty() && !valid_date(a.date)) {
+    fmt::print(stderr, "eftctl: --date must be YYYY-MM-DD\n");
+    return exit_usage;
+  }
+  auto layout = st::load_layout_or_shipped(a.layout);
+  if (!layout) return fail(layout.err());
+  auto text = st::read_text_file(a.file);
+  if (!text) return fail(text.err());
+  auto f = st::decode(*layout, *text);
+  if (!f) return fail(f.err());
+  // The journal side: the file's business date and acquirer unless told otherwise.
+  std::string date = a.date;
+  if (date.empty()) {
+    const auto& h = f->header.date;
+    if (h.size() != 8) {
+      fmt::print(stderr, "eftctl: the file's header has no date: give --date\n");
+      return exit_usage;
+    }
+    date = h.substr(0, 4) + "-" + h.substr(4, 2) + "-" + h.substr(6, 2);
+  }
+  st::journal_query q;
+  q.business_date = date;
+  if (!a.acquirer.empty())
+    q.acquirer = a.acquirer;
+  else if (!f->header.acquirer.empty())
+    q.acquirer = f->header.acquirer;
+  auto journal = st::journal_details(a.db, q);
+  if (!journal) return fail(journal.err());
+  const auto r = st::match(f->details, *journal, layout->match_keys, layout->match_confirm);
+
+  if (a.format == "json") {
+    nlohmann::json out;
+    out["date"] = date;
+    out["acquirer"] = q.acquirer.value_or("");
+    out["all_matched"] = r.all_matched();
+    auto list = [](const std::vector<st::detail>& v) {
+      auto j = nlohmann::json::array();
+      for (const auto& d : v) j.push_back(to_json(d));
+      return j;
+    };
+    out["matched"] = list(r.matched);
+    out["only_in_file"] = list(r.only_in_file);
+    out["only_in_journal"] = list(r.only_in_journal);
+    out["differences"] = nlohmann::json::array();
+    for (const auto& d : r.differences)
+      out["differences"].push_back(
+          {{"file", to_json(d.in_file)}, {"journal", to_json(d.in_journal)}, {"fields", d.fields}});
+    fmt::print("{}\n", out.dump(2));
+  } else {
+    std::string t = fmt::format("settlement {} against the journal, business date {}, acquirer {}\n", a.file,
+                                date, q.acquirer.value_or("(any)"));
+    t += fmt::format("{:<16} {:<8} {:<12} {:<6} {:>12} {:<6} {}\n", "RESULT", "TERMINAL", "RRN", "AUTH",
+                     "AMOUNT", "KIND", "DATE");
+    for (const auto& d : r.matched) t += row("matched", d);
+    for (const auto& d : r.only_in_file) t += row("only-in-file", d);
+    for (const auto& d : r.only_in_journal) t += row("only-in-journal", d);
+    for (const auto& d : r.differences) {
+      std::string fields;
+      for (const auto& f : d.fields) fields += (fields.empty() ? "" : ",") + f;
+      t += row("differs(file)", d.in_file);
+      t += row("differs(journal)", d.in_journal);
+      t += fmt::format("{:<16} fields: {}\n", "", fields);
+    }
+    t += fmt::format("matched {}, only in file {}, only in journal {}, differences {}: {}\n",
+                     r.matched.size(), r.only_in_file.size(), r.only_in_journal.size(), r.differences.size(),
+                     r.all_matched() ? "ALL MATCHED" : "DIFFERENCES");
+    fmt::print("{}", t);
+  }
+  return r.all_matched() ? exit_ok : exit_problems;
+}
+
+}  // namespace
+
+void add_settlement_commands(CLI::App& app, runner& run) {
+  auto* s =
+      app.add_subcommand("settlement", "settlement files: export from the journal, match an acquirer's file");
+  s->require_subcommand(1);
+
+  auto ea = std::make_shared<export_args>();
+  auto* ex =
+      s->add_subcommand("export", "write what the journal says settles with an acquirer on a business date");
+  ex->add_option("--db", ea->db, "journal database (journal.path in the config)")->required();
+  ex->add_option("--acquirer", ea->acquirer, "acquirer name (as in the config)")->required();
+  ex->add_option("--date", ea->date, "business date YYYY-MM-DD")->required();
+  ex->add_option("--layout", ea->layout, "layout TOML file, or fixed-width / csv (shipped)")
+      ->capture_default_str();
+  ex->add_option("--out", ea->out, "file to write (replaced atomically)")->required();
+  ex->callback([&run, ea] { run = [ea] { return run_export(*ea); }; });
+
+  auto ma = std::make_shared<match_args>();
+  auto* m = s->add_subcommand(
+      "match", "match an acquirer's settlement file against the journal (exit 1: differences)");
+  m->add_option("--db", ma->db, "journal database (journal.path in the config)")->required();
+  m->add_option("--file", ma->file, "the acquirer's settlement file")->required();
+  m->add_option("--layout", ma->layout, "layout TOML file, or fixed-width / csv (shipped)")
+      ->capture_default_str();
+  m->add_option("--acquirer", ma->acquirer, "journal acquirer name (default: the file header's, else any)");
+  m->add_option("--date", ma->date, "business date YYYY-MM-DD (default: the file header's)");
+  m->add_option("--format", ma->format, "table (default) or json")->capture_default_str();
+  m->callback([&run, ma] { run = [ma] { return run_match(*ma); }; });
+}
+
+}  // namespace eftctl
