@@ -24,22 +24,6 @@ using namespace eftd::test;
 
 namespace {
 
-// SIGTERM to a simulator, then its SUMMARY line (JSON after "SUMMARY ").
-std::string stop_and_summary(process& sim) {
-  sim.signal(SIGTERM);
-  auto summary = sim.wait_for_prefix("SUMMARY ", 10s);
-  REQUIRE(summary.has_value());
-  CHECK(sim.wait_exit(10s) == std::optional<int>{0});
-  return *summary;
-}
-
-// A number from the SUMMARY JSON ("key":N), or -1.
-long long summary_number(const std::string& summary, const std::string& key) {
-  const auto at = summary.find("\"" + key + "\":");
-  if (at == std::string::npos) return -1;
-  return std::stoll(summary.substr(at + key.size() + 3));
-}
-
 // A loopback port nothing listens on: bound, then closed again.
 int closed_port() {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);

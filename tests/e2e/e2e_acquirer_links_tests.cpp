@@ -16,21 +16,6 @@ using namespace eftd::test;
 
 namespace {
 
-// SIGTERM to a simulator, then its SUMMARY line (JSON after "SUMMARY ").
-std::string stop_and_summary(process& sim) {
-  sim.signal(SIGTERM);
-  auto summary = sim.wait_for_prefix("SUMMARY ", 10s);
-  REQUIRE(summary.has_value());
-  CHECK(sim.wait_exit(10s) == std::optional<int>{0});
-  return *summary;
-}
-
-long long summary_number(const std::string& summary, const std::string& key) {
-  const auto at = summary.find("\"" + key + "\":");
-  if (at == std::string::npos) return -1;
-  return std::stoll(summary.substr(at + key.size() + 3));
-}
-
 // Another simulator next to the installation's own, sharing its ZPK (the demo card's sales
 // may carry an online PIN).
 struct extra_sim {

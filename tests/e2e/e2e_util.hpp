@@ -10,6 +10,7 @@
 
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <csignal>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -43,6 +44,22 @@ inline bool any_line_contains(const std::vector<std::string>& lines, const std::
 }
 
 // The journal's view of the one order with this number on till T01 (after eftd stopped).
+// SIGTERM to a simulator, then its SUMMARY line (JSON after "SUMMARY ").
+inline std::string stop_and_summary(process& sim) {
+  sim.signal(SIGTERM);
+  auto summary = sim.wait_for_prefix("SUMMARY ", 10s);
+  REQUIRE(summary.has_value());
+  CHECK(sim.wait_exit(10s) == std::optional<int>{0});
+  return *summary;
+}
+
+// A number from the SUMMARY JSON ("key":N), or -1.
+inline long long summary_number(const std::string& summary, const std::string& key) {
+  const auto at = summary.find("\"" + key + "\":");
+  if (at == std::string::npos) return -1;
+  return std::stoll(summary.substr(at + key.size() + 3));
+}
+
 inline eftd::journal::order_view journal_view(const installation& inst, const std::string& order) {
   auto rd = eftd::journal::reader::open(inst.db());
   REQUIRE(rd);
