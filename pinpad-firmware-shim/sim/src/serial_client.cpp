@@ -244,7 +244,7 @@ struct serial_client::impl {
   phase state = phase::link_wait;
   std::optional<tls_channel> tls;
   bool was_accepted = false;  // the current session got an accepted hello_ack
-  bool card_answered = false;
+  session_progress progress;  // of the current session (card answered, for --once)
   link_clock::time_point handshake_deadline{};
   link_clock::time_point backoff_end{};
 
@@ -287,7 +287,7 @@ struct serial_client::impl {
   bool begin_session(serial_link& line) {
     tls.reset();
     was_accepted = false;
-    card_answered = false;
+    progress = {};
     std::vector<bytes> hello;
     hello.push_back(session.start());
     if (opt.tls) {
@@ -357,24 +357,12 @@ struct serial_client::impl {
       spdlog::warn("pad: link {}: cannot send: {} ({})", line.path(), st.err().message, st.err().code);
       return session_result::failed;
     }
-    for (auto ev : out->events) {
-      switch (ev) {
-        case session_event::accepted:
-          was_accepted = true;
-          spdlog::info("pad: accepted over {}", line.path());
-          if (opt.on_ready) opt.on_ready();
-          break;
-        case session_event::card_answered:
-          card_answered = true;
-          break;
-        case session_event::displayed:
-          if (opt.once && card_answered) return session_result::done;
-          break;
-        case session_event::cancelled:
-          break;
-      }
-    }
-    return session_result::ok;
+    const bool done = progress.on_events(out->events, opt.once, [&] {
+      was_accepted = true;
+      spdlog::info("pad: accepted over {}", line.path());
+      if (opt.on_ready) opt.on_ready();
+    });
+    return done ? session_result::done : session_result::ok;
   }
 
   line_end run_line(serial_link& line) {
@@ -425,7 +413,10 @@ struct serial_client::impl {
       if (state == phase::session) {
         if (const auto wake = session.wake_at(); wake && now >= *wake) {
           auto ticked = session.on_tick(now);
-          if (auto st = send_frames(line, ticked.send); !st) to_backoff();
+          if (auto st = send_frames(line, ticked.send); !st)
+            to_backoff();
+          else if (progress.on_events(ticked.events, opt.once, [] {}))  // a card read answered late
+            return line_end::done;
         }
       }
       if (state == phase::backoff && now >= backoff_end) {

@@ -133,7 +133,7 @@ struct tcp_client::impl {
     if (!co_await write_all(sock, tls, hello_frames)) co_return conn_end::lost;
 
     const auto handshake_deadline = std::chrono::steady_clock::now() + opt.handshake_timeout;
-    bool card_answered = false;
+    session_progress progress;
     std::vector<std::uint8_t> buf(4096);
     for (;;) {
       boost::system::error_code ec;
@@ -155,6 +155,8 @@ struct tcp_client::impl {
         if (r.index() == 1) {
           auto ticked = session.on_tick(std::chrono::steady_clock::now());
           if (!co_await write_all(sock, tls, ticked.send)) co_return conn_end::lost;
+          // A waiting read_card (a person at the TUI) is answered from a tick.
+          if (progress.on_events(ticked.events, opt.once, [] {})) co_return conn_end::done;
           continue;
         }
         std::tie(ec, n) = std::get<0>(r);
@@ -204,23 +206,12 @@ struct tcp_client::impl {
         co_return conn_end::lost;
       }
       if (!co_await write_all(sock, tls, out->send)) co_return conn_end::lost;
-      for (auto ev : out->events) {
-        switch (ev) {
-          case session_event::accepted:
-            was_accepted = true;
-            spdlog::info("pad: accepted by {}:{}", srv.host, srv.port);
-            if (opt.on_ready) opt.on_ready();
-            break;
-          case session_event::card_answered:
-            card_answered = true;
-            break;
-          case session_event::displayed:
-            if (opt.once && card_answered) co_return conn_end::done;
-            break;
-          case session_event::cancelled:
-            break;
-        }
-      }
+      const bool done = progress.on_events(out->events, opt.once, [&] {
+        was_accepted = true;
+        spdlog::info("pad: accepted by {}:{}", srv.host, srv.port);
+        if (opt.on_ready) opt.on_ready();
+      });
+      if (done) co_return conn_end::done;
     }
   }
 

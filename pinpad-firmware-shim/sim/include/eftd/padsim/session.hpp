@@ -51,6 +51,29 @@ enum class session_event : std::uint8_t {
   cancelled,      // a cancel was acked
 };
 
+// What every transport (TCP, serial) does with a session's events: note an accepted session
+// (and announce it through `on_accept`), and with `once` report when the run is complete: a
+// read_card was answered and the next display shown.
+struct session_progress {
+  bool accepted = false;
+  bool card_answered = false;
+  // True when a --once run is complete.
+  template <class OnAccept>
+  bool on_events(const std::vector<session_event>& events, bool once, OnAccept&& on_accept) {
+    for (auto ev : events) {
+      if (ev == session_event::accepted) {
+        accepted = true;
+        on_accept();
+      } else if (ev == session_event::card_answered) {
+        card_answered = true;
+      } else if (ev == session_event::displayed && once && card_answered) {
+        return true;
+      }
+    }
+    return false;
+  }
+};
+
 struct session_output {
   std::vector<eftd::bytes> send;  // complete frames, in order
   std::vector<session_event> events;
