@@ -41,7 +41,11 @@ repeats 0101/0201/0221 are answered plainly):
                                           is reset (RST); the ledger keeps the decision
   --after-reversal-amount-suffix SUFFIX   the answer is held until a reversal of the transaction
                                           arrives, then sent just before the reversal's answer
+  --bad-mac-amount-suffix SUFFIX          (with --mak-file) the answer's MAC is corrupted
   plus --delay-amount-suffix, --no-reply-amount-suffix and --disconnect-amount-suffix.
+With --mak-file every request except 08xx must carry a valid ISO 9797-1 alg 3 MAC in field 64
+(128 with a secondary bitmap); a missing or wrong MAC is answered 39=63 (security violation),
+decided before every rule above. Every answer except 0810 carries a MAC.
 Reversals 0400/0420 always answer 00 (idempotent) and mark the original reversed once; the
 same reversal again (0401/0421 repeat: same 41, 11, 7) is answered again and reverses nothing.
 End of day: the sim keeps a ledger per terminal (41): approved 0200/0220 debits (processing
@@ -106,6 +110,14 @@ int main(int argc, char** argv) {
   app.add_option("--zpk-file", zpk_file,
                  "File holding the zone PIN key (32 or 48 hex digits) shared with eftd: online PINs (field "
                  "52, ISO 0) are checked against --pin");
+  std::string mak_file;
+  app.add_option("--mak-file", mak_file,
+                 "File holding the message authentication key (32 hex digits, ISO 9797-1 alg 3) shared "
+                 "with eftd: requests (except 08xx) must carry a valid MAC in field 64/128 (else 63) and "
+                 "answers are MACed");
+  app.add_option("--bad-mac-amount-suffix", opts.decisions.bad_mac_amount_suffixes,
+                 "With --mak-file: answers to amounts ending in these digits carry a corrupted MAC "
+                 "(repeatable)");
   app.add_option("--pin", opts.decisions.pin, "Every card's PIN for online PIN checks")
       ->capture_default_str();
   app.add_option("--balance", opts.decisions.balance,
@@ -177,6 +189,19 @@ int main(int argc, char** argv) {
       return 2;
     }
     opts.decisions.zpk = std::move(*key);
+  }
+  if (!mak_file.empty()) {
+    std::ifstream in(mak_file);
+    std::string hex;
+    in >> hex;
+    auto key = eftd::from_hex(hex);
+    if (!in.good() && !in.eof()) key = std::nullopt;
+    // Algorithm 3 is defined for a double-length key K || K' only.
+    if (!key || key->size() != 16) {
+      std::cerr << "--mak-file: expected 32 hex digits (a double-length TDES MAC key)\n";
+      return 2;
+    }
+    opts.decisions.mak = std::move(*key);
   }
   if (!eftd::pin::parse(opts.decisions.pin)) {
     std::cerr << "--pin: expected 4 to 12 digits\n";

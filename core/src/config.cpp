@@ -837,6 +837,7 @@ server_config parse_document(const toml::table& doc, const fs::path& base, diagn
       }
     }
     if (s.string("zpk", a.zpk) && a.zpk.empty()) s.problem("zpk", s.find("zpk"), "must not be empty");
+    if (s.string("mak", a.mak) && a.mak.empty()) s.problem("mak", s.find("mak"), "must not be empty");
     s.boolean("sign_on", a.sign_on);
     s.u32("echo_interval_ms", a.echo_interval_ms, "milliseconds, 0 = off");
     s.u32("reconnect_backoff_ms", a.reconnect_backoff_ms, "milliseconds, 0 = no wait");
@@ -853,6 +854,10 @@ server_config parse_document(const toml::table& doc, const fs::path& base, diagn
   for (std::size_t i = 0; i < cfg.acquirers.size(); ++i)
     if (!cfg.acquirers[i].zpk.empty() && cfg.keys.store.empty())
       diag.add(fmt::format("acquirers[{}].zpk", i), nullptr, "a zone PIN key needs a key store (keys.store)");
+  for (std::size_t i = 0; i < cfg.acquirers.size(); ++i)
+    if (!cfg.acquirers[i].mak.empty() && cfg.keys.store.empty())
+      diag.add(fmt::format("acquirers[{}].mak", i), nullptr,
+               "a message authentication key needs a key store (keys.store)");
 
   // Two routes with the same criteria would make the choice depend on file order.
   std::map<std::string, std::size_t> route_keys;

@@ -31,7 +31,7 @@ struct type_name {
   key_type type;
   std::string_view name;
 };
-constexpr std::array<type_name, 7> type_names{{
+constexpr std::array<type_name, 8> type_names{{
     {key_type::bdk_tdes, "BDK-TDES"},
     {key_type::bdk_aes128, "BDK-AES128"},
     {key_type::bdk_aes256, "BDK-AES256"},
@@ -39,6 +39,7 @@ constexpr std::array<type_name, 7> type_names{{
     {key_type::kbpk_aes, "KBPK-AES"},
     {key_type::zpk_tdes, "ZPK-TDES"},
     {key_type::zpk_aes, "ZPK-AES"},
+    {key_type::mak_tdes, "MAK-TDES"},
 }};
 
 error io_error(const std::filesystem::path& file, std::string_view what) {
@@ -232,12 +233,12 @@ result<key_type> parse_key_type(std::string_view name) {
   std::string up(name);
   for (char& c : up) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
   if (up == "ZPK") return key_type::zpk_tdes;
+  if (up == "MAK") return key_type::mak_tdes;
   for (const auto& tn : type_names)
     if (tn.name == up) return tn.type;
-  return make_error(
-      "keystore.bad_type",
-      "unknown key type; use BDK-TDES, BDK-AES128, BDK-AES256, KBPK-TDES, KBPK-AES, ZPK-TDES or "
-      "ZPK-AES");
+  return make_error("keystore.bad_type",
+                    "unknown key type; use BDK-TDES, BDK-AES128, BDK-AES256, KBPK-TDES, KBPK-AES, ZPK-TDES, "
+                    "ZPK-AES or MAK-TDES");
 }
 
 std::string_view to_string(key_state s) noexcept {
@@ -257,6 +258,7 @@ char algorithm(key_type t) noexcept {
     case key_type::bdk_tdes:
     case key_type::kbpk_tdes:
     case key_type::zpk_tdes:
+    case key_type::mak_tdes:
       return 'T';
     default:
       return 'A';
@@ -272,6 +274,7 @@ bool valid_length(key_type t, std::size_t n) noexcept {
       return n == 32;
     case key_type::kbpk_tdes:
     case key_type::zpk_tdes:
+    case key_type::mak_tdes:
       return n == 16 || n == 24;
     case key_type::kbpk_aes:
     case key_type::zpk_aes:
@@ -756,6 +759,9 @@ result<key_info> import_key_block(key_store& s, std::string_view kbpk_name, std:
     t = *type;
   } else if (h.key_usage == "P0") {
     t = h.algorithm == 'A' ? key_type::zpk_aes : key_type::zpk_tdes;
+  } else if (h.key_usage == "M3" && h.algorithm != 'A') {
+    // M3 = ISO 9797-1 MAC algorithm 3, a TDES-only algorithm.
+    t = key_type::mak_tdes;
   } else if (h.key_usage == "B0") {
     t = h.algorithm == 'A' ? (n == 32 ? key_type::bdk_aes256 : key_type::bdk_aes128) : key_type::bdk_tdes;
   } else if (h.key_usage == "K0" || h.key_usage == "K1") {

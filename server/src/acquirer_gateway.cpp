@@ -10,6 +10,7 @@
 #include "eftd/acq/framing.hpp"
 #include "eftd/acq/link.hpp"
 #include "eftd/acq/message.hpp"
+#include "key_module.hpp"
 
 namespace eftd::server {
 
@@ -228,6 +229,16 @@ void create_links(server_context& ctx) {
     if (!lc) {
       spdlog::error("acquirer {}: {}", a.name, lc.err().message);
       continue;
+    }
+    if (!a.mak.empty()) {
+      if (!ctx.key_store || !ctx.key_store->enabled()) {
+        // key_module::open checks every MAK at start-up, so this is a wiring error: never send
+        // unsigned messages to a host that expects MACs.
+        spdlog::error("acquirer {}: mak '{}' is configured but no key store is open; no link", a.name, a.mak);
+        continue;
+      }
+      // The link holds the module (shared) and the key's name only; the MAK stays inside it.
+      lc->mac = [keys = ctx.key_store, name = a.mak](byte_view data) { return keys->mac_sign(name, data); };
     }
     asio::any_io_executor strand = asio::make_strand(ctx.io);
     auto link = acq::link::create(strand, std::move(*lc));

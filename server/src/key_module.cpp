@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "eftd/core/block_cipher.hpp"
+#include "eftd/core/mac.hpp"
 
 namespace eftd::server {
 namespace {
@@ -41,6 +42,20 @@ result<std::unique_ptr<key_module>> key_module::open(const config::server_config
     auto k = store->active(a.zpk, keystore::key_type::zpk_tdes);
     if (!k) add(fmt::format("acquirers[{}].zpk: no active ZPK-TDES '{}' in the key store", i, a.zpk));
   }
+  for (std::size_t i = 0; i < cfg.acquirers.size(); ++i) {
+    const auto& a = cfg.acquirers[i];
+    if (a.mak.empty()) continue;
+    auto k = store->active(a.mak, keystore::key_type::mak_tdes);
+    if (!k)
+      add(fmt::format("acquirers[{}].mak: no active MAK-TDES '{}' in the key store", i, a.mak));
+    else if ((*k)->key.size() != 16)
+      // Algorithm 3 is defined for K || K' (two single-DES keys): a triple-length key has no
+      // standard retail-MAC meaning, so it is refused rather than truncated.
+      add(
+          fmt::format("acquirers[{}].mak: '{}' must be a double-length (16-byte) key for ISO 9797-1 "
+                      "MAC algorithm 3",
+                      i, a.mak));
+  }
   if (!problems.empty()) return make_error("keys.config", problems);
   m->store_ = std::make_shared<const keystore::key_store>(std::move(*store));
   return m;
@@ -78,6 +93,15 @@ result<card_session> key_module::begin(byte_view ksn) const {
     return make_error("keys.unknown_ksn", fmt::format("BDK '{}' has no usable version", bdk->bdk));
   }
   return card_session(*this, bytes(ksn.begin(), ksn.end()), std::move(candidates));
+}
+
+result<bytes> key_module::mac_sign(std::string_view mak_name, byte_view data) const {
+  if (!store_) return make_error("keys.unavailable", "no key store is configured (keys.store)");
+  auto mak = store_->active(mak_name, keystore::key_type::mak_tdes);
+  if (!mak) return make_error("keys.no_mak", fmt::format("no active MAK-TDES '{}'", mak_name));
+  if ((*mak)->key.size() != 16)
+    return make_error("keys.mak_length", "ISO 9797-1 MAC algorithm 3 needs a double-length MAK");
+  return iso9797_mac_alg3((*mak)->key.view(), data, mac_padding::method1);
 }
 
 result<secure_bytes> card_session::open(std::uint16_t item, byte_view sealed) {

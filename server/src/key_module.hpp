@@ -17,7 +17,12 @@
 // this KSN's prefix), "keys.no_zpk" (the acquirer has no zone PIN key), "keys.zpk_type"
 // (a ZPK that is not TDES: format 0 needs TDES), "keys.ksn_mismatch" (a PIN block under
 // another KSN than the card's), "keys.config" (start-up), plus p2pe.*, pin.*, pin_block.*,
-// keystore.*. No message carries key or card data.
+// keystore.*, "keys.no_mak" (no active MAK-TDES of that name), "keys.mak_length" (alg 3 needs a
+// double-length key), crypto.*. No message carries key or card data.
+//
+// Message MACs: mac_sign() computes the ISO 9797-1 algorithm 3 MAC (padding method 1, full 8
+// bytes) under an acquirer's MAK; the link layer uses it both to sign requests and to check
+// responses, so the MAK never leaves this module.
 #pragma once
 
 #include <memory>
@@ -65,6 +70,9 @@ class key_module {
 
   bool enabled() const noexcept { return store_ != nullptr; }
   result<card_session> begin(byte_view ksn) const;
+  // ISO 9797-1 MAC algorithm 3 (retail MAC), padding method 1, 8 bytes, under the active
+  // MAK-TDES `mak_name`.
+  result<bytes> mac_sign(std::string_view mak_name, byte_view data) const;
 
  private:
   friend class card_session;

@@ -650,3 +650,16 @@ TEST_CASE("check_ready refuses a listener moved off loopback by --set without TL
   REQUIRE_FALSE(p.has_value());
   CHECK(p.err().message.find("listen.pad:") != std::string::npos);
 }
+
+TEST_CASE("acquirer mak: a key store name that needs [keys] store") {
+  std::string text = base_toml;
+  const std::string port = "port = 5000\n";
+  text.insert(text.find(port) + port.size(), "mak = \"mak-a1\"\n");
+  REQUIRE_ERROR(text, "acquirers[0].mak: a message authentication key needs a key store (keys.store)");
+  auto cfg = parse_config(text + "\n[keys]\nstore = \"keys.store\"\nmaster_key_file = \"keys.master\"\n", "/base");
+  if (!cfg) FAIL(cfg.err().message);
+  CHECK(cfg->acquirers.at(0).mak == "mak-a1");
+  std::string empty = base_toml;
+  empty.insert(empty.find(port) + port.size(), "mak = \"\"\n");
+  REQUIRE_ERROR(empty, "acquirers[0].mak");
+}

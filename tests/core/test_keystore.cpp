@@ -106,12 +106,14 @@ TEST_CASE("key check values match the published KCVs", "[keystore]") {
 TEST_CASE("key type names parse and print", "[keystore]") {
   for (auto t :
        {ks::key_type::bdk_tdes, ks::key_type::bdk_aes128, ks::key_type::bdk_aes256, ks::key_type::kbpk_tdes,
-        ks::key_type::kbpk_aes, ks::key_type::zpk_tdes, ks::key_type::zpk_aes}) {
+        ks::key_type::kbpk_aes, ks::key_type::zpk_tdes, ks::key_type::zpk_aes, ks::key_type::mak_tdes}) {
     auto back = ks::parse_key_type(ks::to_string(t));
     REQUIRE(back.has_value());
     CHECK(*back == t);
   }
   CHECK(*ks::parse_key_type("zpk") == ks::key_type::zpk_tdes);
+  CHECK(*ks::parse_key_type("mak") == ks::key_type::mak_tdes);
+  CHECK(ks::to_string(ks::key_type::mak_tdes) == "MAK-TDES");
   CHECK(ks::parse_key_type("DEK").err().code == "keystore.bad_type");
 }
 
@@ -517,4 +519,42 @@ TEST_CASE("a failed or interrupted save leaves the previous store readable", "[k
   fs::create_directories(dir.path / "taken");
   CHECK(s.save(dir.path / "taken", *mk).err().code == "keystore.io");
   CHECK_FALSE(fs::exists(dir.path / "taken.tmp"));
+}
+
+TEST_CASE("MAK-TDES round-trips through the store and imports from a TR-31 M3 block", "[keystore][tr31]") {
+  temp_dir dir;
+  const auto file = dir.path / "keys.eks";
+  auto mk = master(0x5A);
+  ks::key_store s;
+  // The published TDES ZPK value (test-vectors.md) reused as a MAK: same TDES KCV rule.
+  const bytes mak = hex("F039121BEC83D26B169BDCD5B22AAF8F");
+  CHECK(kcv_hex(ks::check_value(ks::key_type::mak_tdes, mak)) == "CB9DEA");
+  CHECK(ks::check_value(ks::key_type::mak_tdes, bytes(8, 0x11)).err().code == "keystore.bad_key");
+  CHECK(ks::valid_length(ks::key_type::mak_tdes, 24));
+  enter(s, "mak1", ks::key_type::mak_tdes, mak, first(mask, 16));
+  REQUIRE(s.save(file, *mk).has_value());
+  auto back = ks::key_store::load(file, *mk);
+  REQUIRE(back.has_value());
+  auto e = back->active("mak1", ks::key_type::mak_tdes);
+  REQUIRE(e.has_value());
+  CHECK((*e)->info.type == ks::key_type::mak_tdes);
+  CHECK(eftd::to_hex((*e)->info.kcv) == "CB9DEA");
+  CHECK(back->active("mak1", ks::key_type::zpk_tdes).err().code == "keystore.no_such_key");
+
+  // Import: a block with usage M3 (ISO 9797-1 MAC algorithm 3) becomes a MAK-TDES.
+  enter(s, "kbpk-t", ks::key_type::kbpk_tdes, hex(tdes_kbpk), first(mask + 32, 16));
+  eftd::tr31::header h;
+  h.version = 'B';
+  h.key_usage = "M3";
+  h.algorithm = 'T';
+  h.mode_of_use = 'C';
+  h.exportability = 'E';
+  auto block = eftd::tr31::wrap(hex(tdes_kbpk), h, mak, eftd::system_random());
+  REQUIRE(block.has_value());
+  CHECK(ks::import_key_block(s, "kbpk-t", *block, "mak-in", "CB9DEB", std::nullopt, 5).err().code ==
+        "keystore.kcv_mismatch");
+  auto in = ks::import_key_block(s, "kbpk-t", *block, "mak-in", "CB9DEA", std::nullopt, 5);
+  REQUIRE(in.has_value());
+  CHECK(in->type == ks::key_type::mak_tdes);
+  CHECK(eftd::to_hex(in->kcv) == "CB9DEA");
 }

@@ -23,7 +23,12 @@ installation::installation(const std::string& tag, bool with_acquirer, std::vect
   }
   if (with_acquirer) {
     std::vector<std::string> args{"--port", "0", "--zpk-file", dir + "/keys/zpk.hex"};
-    for (auto& a : acquirer_args) args.push_back(a);
+    // "{keys}" in an argument stands for the dev-keys directory (e.g. --mak-file {keys}/mak.hex).
+    for (auto& a : acquirer_args) {
+      std::string arg = a;
+      if (auto at = arg.find("{keys}"); at != std::string::npos) arg.replace(at, 6, dir + "/keys");
+      args.push_back(std::move(arg));
+    }
     acquirer = std::make_unique<process>(bin_path("eft-acquirer-sim"), args, dir + "/acquirer.log");
     auto ready = acquirer->wait_ready();
     if (!ready) throw std::runtime_error("acquirer simulator did not start");

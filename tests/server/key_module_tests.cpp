@@ -216,3 +216,34 @@ TEST_CASE("key module: start-up refuses missing or mistyped keys, naming the con
   REQUIRE_FALSE(wrong);
   CHECK(wrong.err().code.starts_with("keystore."));
 }
+
+TEST_CASE("key module: acquirer MAKs are checked at start-up and sign with ISO 9797-1 alg 3", "[keys]") {
+  // PSEC test_generate_retail_mac (test-vectors.md §MAC): K = 41..41, K' = 42..42.
+  const char* const mak = "41414141414141414242424242424242";
+  fixture f;
+  f.cfg.acquirers[0].mak = "mak-acq";
+  f.write({{"bdk-tdes", ks::key_type::bdk_tdes, tdes_bdk},
+           {"bdk-aes", ks::key_type::bdk_aes128, aes_bdk},
+           {"zpk-acq", ks::key_type::zpk_tdes, zpk},
+           {"mak-acq", ks::key_type::mak_tdes, mak}});
+  auto m = f.open();
+  auto mac = m->mac_sign("mak-acq", as_bytes("hello world"));
+  REQUIRE(mac);
+  CHECK(to_hex(*mac) == "3DDE5C5511661CBF");
+  CHECK(m->mac_sign("zpk-acq", as_bytes("x")).err().code == "keys.no_mak");
+
+  // Missing, mistyped and triple-length MAKs stop start-up, naming the configuration key.
+  for (auto [type, key] : {std::pair{ks::key_type::zpk_tdes, std::string(mak)},
+                           std::pair{ks::key_type::mak_tdes, std::string(mak) + "4343434343434343"}}) {
+    fixture g;
+    g.cfg.acquirers[0].mak = "mak-acq";
+    g.write({{"bdk-tdes", ks::key_type::bdk_tdes, tdes_bdk},
+             {"bdk-aes", ks::key_type::bdk_aes128, aes_bdk},
+             {"zpk-acq", ks::key_type::zpk_tdes, zpk},
+             {"mak-acq", type, key}});
+    auto bad = server::key_module::open(g.cfg);
+    REQUIRE_FALSE(bad);
+    CHECK(bad.err().code == "keys.config");
+    CHECK(bad.err().message.find("acquirers[0].mak") != std::string::npos);
+  }
+}

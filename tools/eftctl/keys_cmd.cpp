@@ -320,7 +320,7 @@ void add_keys_commands(CLI::App& app, runner& run) {
                      run_component_add, &cmd);
   cmd->add_option("--name", add->name, "key name")->required();
   cmd->add_option("--type", add->type,
-                  "BDK-TDES, BDK-AES128, BDK-AES256, KBPK-TDES, KBPK-AES, ZPK-TDES, ZPK-AES")
+                  "BDK-TDES, BDK-AES128, BDK-AES256, KBPK-TDES, KBPK-AES, ZPK-TDES, ZPK-AES, MAK-TDES")
       ->required();
   cmd->add_option("--component", add->component, "component, hex (or - for stdin)")->required();
 

@@ -516,6 +516,17 @@ struct link::impl {
       p->complete(make_error("acq.decode_error", fmt::format("{}: {}", bad->code, bad->message)));
       return;
     }
+    if (s.cfg.mac) {
+      if (auto ok = verify_mac(*m, payload, s.cfg.mac); !ok) {
+        // Not trusted: no request is completed from it, so its request times out (in doubt).
+        ++e.stats.bad_macs;
+        auto key = response_match_key(*m);
+        spdlog::warn("acq link {}: acq.bad_mac: {} from {} dropped (key {}): {}", s.cfg.name, m->mti(),
+                     e.where, key ? *key : std::string("?"), ok.err().message);
+        return;
+      }
+      m->erase(mac_field(*m));
+    }
     s.trace(e, "<-", *m);
     if (!is_response_mti(m->mti())) {
       if ((m->mti() == "0800" || m->mti() == "0801") && m->get_or(70, "") == echo_code) {
@@ -576,7 +587,13 @@ struct link::impl {
     auto& s = *self->impl_;
     auto key = request_match_key(req);
     if (!key) co_return make_error("acq.bad_request", key.err().message);
-    auto packed = pack(*s.dia, req);
+    // The signed copy goes on the wire; `req` (without the MAC) is what the trace shows.
+    message signed_req = req;
+    if (s.cfg.mac) {
+      if (auto ok = add_mac(*s.dia, signed_req, s.cfg.mac); !ok)
+        co_return make_error("acq.encode_error", fmt::format("MAC: {}: {}", ok.err().code, ok.err().message));
+    }
+    auto packed = pack(*s.dia, signed_req);
     if (!packed)
       co_return make_error("acq.encode_error",
                            fmt::format("{}: {}", packed.err().code, packed.err().message));
@@ -709,6 +726,7 @@ struct link::impl {
       t.keep_alives += c.keep_alives;
       t.timeouts += c.timeouts;
       t.decode_errors += c.decode_errors;
+      t.bad_macs += c.bad_macs;
       t.sign_ons += c.sign_ons;
       t.echoes_sent += c.echoes_sent;
       t.echoes_answered += c.echoes_answered;

@@ -182,6 +182,22 @@ acq::message host::response_to(const acq::message& req) {
   return resp;
 }
 
+outcome host::security_violation(const acq::message& req, std::string_view why) {
+  ++totals_.requests;
+  if (!acq::expects_response(req.mti())) {
+    ++totals_.ignored;
+    return {action::ignore, std::nullopt, fmt::format("MTI {} without a valid MAC ignored", req.mti())};
+  }
+  ++totals_.declined;
+  outcome o;
+  o.what = action::reply;
+  acq::message resp = response_to(req);
+  resp.set(39, "63");
+  o.response = std::move(resp);
+  o.note = fmt::format("63 security violation ({})", why);
+  return o;
+}
+
 outcome host::handle(const acq::message& req) {
   ++totals_.requests;
   const std::string& mti = req.mti();

@@ -12,8 +12,12 @@
 #include <memory>
 #include <optional>
 #include <ostream>
+#include <string>
+#include <vector>
 
 #include "eftd/acq/codec.hpp"
+#include "eftd/acq/message_mac.hpp"
+#include "eftd/core/mac.hpp"
 #include "eftd/core/secure.hpp"
 
 namespace eftd::acqsim {
@@ -33,7 +37,15 @@ struct context {
   // Answers held by the after-reversal fault, by transaction key. Shared by all connections
   // (the reversal may come on a new one); everything runs on one thread.
   std::map<std::string, bytes> held;
+  // Message MAC key (empty: no MAC) and the bad-MAC fault's amount suffixes.
+  bytes mak;
+  std::vector<std::string> bad_mac_suffixes;
 };
+
+// The sim's side of the message MAC rule (acq/message_mac.hpp): alg 3, padding 1, 8 bytes.
+acq::mac_function sim_mac(const bytes& mak) {
+  return [&mak](byte_view data) { return iso9797_mac_alg3(mak, data, mac_padding::method1); };
+}
 
 // A client connection, plain or under TLS: reads and writes go through TLS when it is on,
 // socket-level operations (linger, close) always to the TCP socket underneath.
@@ -186,6 +198,14 @@ asio::awaitable<void> session(tcp::socket raw, std::shared_ptr<ssl::context> tls
       }
       if (!*frame) break;
       auto request = acq::unpack(ctx.dialect, **frame);
+      std::optional<error> mac_problem;
+      const bool with_mac = !ctx.mak.empty();
+      if (request && with_mac) {
+        const auto mac = sim_mac(ctx.mak);
+        if (auto ok = acq::verify_mac(*request, **frame, mac); !ok) mac_problem = ok.err();
+        // The MAC is not logged, and the host decides on the message without it.
+        if (acq::mac_applies(*request)) request->erase(acq::mac_field(*request));
+      }
       wipe(**frame);
       if (!request) {
         ctx.decisions.note_malformed();
@@ -193,7 +213,8 @@ asio::awaitable<void> session(tcp::socket raw, std::shared_ptr<ssl::context> tls
                       request.err().message);
         continue;
       }
-      auto result = ctx.decisions.handle(*request);
+      auto result = mac_problem ? ctx.decisions.security_violation(*request, mac_problem->message)
+                                : ctx.decisions.handle(*request);
       spdlog::info("conn {}: {} -> {}", id, request->describe(ctx.dialect), result.note);
       switch (result.what) {
         case action::ignore:
@@ -203,7 +224,27 @@ asio::awaitable<void> session(tcp::socket raw, std::shared_ptr<ssl::context> tls
           sock.close(ignored);
           co_return;
         case action::reply: {
-          auto packed = acq::pack(ctx.dialect, *result.response);
+          acq::message signed_response = *result.response;
+          if (with_mac) {
+            const auto mac = sim_mac(ctx.mak);
+            if (auto ok = acq::add_mac(ctx.dialect, signed_response, mac); !ok) {
+              spdlog::error("conn {}: cannot MAC the response: {}: {}", id, ok.err().code, ok.err().message);
+              break;
+            }
+            const auto amount = request->get_or(4, "");
+            for (const auto& suffix : ctx.bad_mac_suffixes) {
+              if (!amount.empty() && amount.ends_with(suffix) && acq::mac_applies(signed_response)) {
+                // Fault: one flipped bit, so the client must refuse the answer.
+                const int f = acq::mac_field(signed_response);
+                std::string v{*signed_response.get(f)};
+                v[0] = static_cast<char>(v[0] ^ 0x01);
+                signed_response.set(f, std::move(v));
+                spdlog::info("conn {}: fault bad-mac: the answer's MAC is corrupted", id);
+                break;
+              }
+            }
+          }
+          auto packed = acq::pack(ctx.dialect, signed_response);
           if (!packed) {
             spdlog::error("conn {}: cannot pack the response: {}: {}", id, packed.err().code,
                           packed.err().message);
@@ -315,6 +356,8 @@ int run_server(const server_options& opts, std::ostream& out) {
   asio::io_context io{1};
   host decisions{opts.decisions};
   context ctx{decisions, *d, *codec};
+  ctx.mak = opts.decisions.mak;
+  ctx.bad_mac_suffixes = opts.decisions.bad_mac_amount_suffixes;
 
   boost::system::error_code ec;
   const auto address = asio::ip::make_address(opts.address, ec);

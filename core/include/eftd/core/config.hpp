@@ -145,6 +145,11 @@ struct acquirer {
   // with `eftctl keys import`). Online PIN blocks are translated to it (ISO 9564 format 0);
   // empty: a sale that needs an online PIN cannot go to this acquirer.
   std::string zpk;
+  // Key store name of the message authentication key (MAK-TDES, double length) shared with
+  // this acquirer. When set, every message except 08xx network management carries an ISO
+  // 9797-1 algorithm 3 MAC in field 64 (128 with a secondary bitmap), and responses without a
+  // valid one are not trusted. Empty: no MAC.
+  std::string mak;
   bool tpdu() const { return framing.ends_with("+tpdu"); }
 };
 

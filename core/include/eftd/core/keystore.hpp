@@ -59,7 +59,8 @@
 
 namespace eftd::keystore {
 
-enum class key_type { bdk_tdes, bdk_aes128, bdk_aes256, kbpk_tdes, kbpk_aes, zpk_tdes, zpk_aes };
+// New types go at the end: the store file keeps the enum value.
+enum class key_type { bdk_tdes, bdk_aes128, bdk_aes256, kbpk_tdes, kbpk_aes, zpk_tdes, zpk_aes, mak_tdes };
 enum class key_state {
   active,     // the version used for new work (export, new PIN translation)
   retired,    // superseded by a rotation; still usable by version to decrypt old traffic
@@ -75,7 +76,7 @@ std::string_view to_string(key_state s) noexcept;
 // TR-31 algorithm letter: 'T' (TDES) or 'A' (AES).
 char algorithm(key_type t) noexcept;
 // Allowed clear key lengths: BDK-TDES 16; BDK-AES128 16; BDK-AES256 32; KBPK-TDES 16/24;
-// KBPK-AES 16/24/32; ZPK-TDES 16/24; ZPK-AES 16/24/32.
+// KBPK-AES 16/24/32; ZPK-TDES 16/24; ZPK-AES 16/24/32; MAK-TDES 16/24.
 bool valid_length(key_type t, std::size_t n) noexcept;
 // KCV of a key of type t (see the file comment). Pre: valid_length(t, key.size()).
 result<bytes> check_value(key_type t, byte_view key);
@@ -202,7 +203,8 @@ result<exported_key> export_initial_key(const key_store& s, std::string_view bdk
                                         random_source& rng);
 
 // Unwraps `block` under the active KBPK `kbpk_name` (MAC checked by tr31::unwrap), maps its
-// usage/algorithm to a store type (P0 -> ZPK, B0 -> BDK, K0/K1 -> KBPK; `type` overrides),
+// usage/algorithm to a store type (P0 -> ZPK, B0 -> BDK, K0/K1 -> KBPK, M3 -> MAK-TDES; `type`
+// overrides),
 // checks its KCV against `expected_kcv_hex` (a prefix of 3..5 bytes, case-insensitive) and only
 // then stores it under `name` as a new active version.
 result<key_info> import_key_block(key_store& s, std::string_view kbpk_name, std::string_view block,

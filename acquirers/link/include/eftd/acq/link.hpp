@@ -48,13 +48,20 @@
 // A response that matches nothing in flight (late after a timeout, a duplicate, or one with
 // an altered key) is logged via describe() and dropped.
 //
+// Message MAC (link_config::mac set; the rule is in message_mac.hpp): every request except
+// 08xx goes out with its MAC in field 64 (128 with a secondary bitmap). A response whose MAC is
+// missing or wrong is not trusted: it is dropped with a warning naming acq.bad_mac (never the
+// MAC or key) and counted in bad_macs, so its request ends as if no answer came (acq.timeout,
+// in doubt, and the caller's reversal path runs). Callers get responses without the MAC field.
+//
 // Trace: set_trace(true) logs every message sent and received (info level) via describe(),
 // which shows card-data fields (2, 14, 35, 52, 55, ...) only as their length.
 //
 // Error codes of request(), and whether the host may have seen the request (what a caller
 // needs to decide on a reversal):
 //   acq.bad_request          not sent: no response expected or a key field missing (names it)
-//   acq.encode_error         not sent: the message does not fit the dialect (names the field)
+//   acq.encode_error         not sent: the message does not fit the dialect (names the field),
+//                            or its MAC could not be computed
 //   acq.duplicate_request    not sent: a request with the same key is already in flight
 //   acq.connect_failed       not sent (or refused by the host's TLS before it was read): on
 //                            every endpoint, resolve/connect/TLS failed or exceeded
@@ -80,6 +87,7 @@
 
 #include "eftd/acq/framing.hpp"
 #include "eftd/acq/message.hpp"
+#include "eftd/acq/message_mac.hpp"
 #include "eftd/core/result.hpp"
 
 namespace eftd::acq {
@@ -119,6 +127,8 @@ struct link_config {
   std::chrono::milliseconds reconnect_backoff_max{30000};
   // Time source for the backoff (tests pin it); empty: std::chrono::steady_clock::now.
   std::function<std::chrono::steady_clock::time_point()> clock;
+  // Signs requests and checks responses (see "Message MAC" above); empty: no MAC.
+  mac_function mac;
 };
 
 struct link_stats {
@@ -134,6 +144,7 @@ struct link_stats {
   std::uint64_t echoes_answered = 0;   // host echo tests answered with 0810
   std::uint64_t connect_failures = 0;  // connect or sign-on attempts that failed
   std::uint64_t backoff_refusals = 0;  // requests refused (or passed on) during the backoff
+  std::uint64_t bad_macs = 0;          // responses dropped for a missing or wrong MAC
 };
 
 // One endpoint's view: which it is, whether it is connected now, and its own counters.

@@ -108,6 +108,12 @@ struct rules {
   eftd::bytes zpk;
   std::string pin = "1234";
   std::vector<fault_rule> faults;  // first match by suffix wins
+  // Message MAC (acq/message_mac.hpp, ISO 9797-1 alg 3 under this double-length MAK): every
+  // request except 08xx must carry a valid MAC (else 39 = 63, not approved) and every answer
+  // is MACed. Empty: no MAC either way. The server does the MAC work; the host only answers 63.
+  eftd::bytes mak;
+  // Answers to amounts ending in one of these carry a corrupted MAC (with a MAK only).
+  std::vector<std::string> bad_mac_amount_suffixes;
 };
 
 enum class action { reply, no_reply, disconnect, ignore };
@@ -203,6 +209,9 @@ class host {
   explicit host(rules r = {}) : rules_(std::move(r)) {}
 
   outcome handle(const acq::message& request);
+  // The answer to a request whose MAC is missing or wrong: 39 = 63 (security violation),
+  // nothing approved, nothing in the ledger. `why` is for the log (no MAC values).
+  outcome security_violation(const acq::message& request, std::string_view why);
   void note_malformed() { ++totals_.malformed; }
 
   const totals& counts() const noexcept { return totals_; }
