@@ -52,7 +52,7 @@ acq::message base_message(server_context& ctx, const acquirer_request& r, std::s
   m.set(12, fmt::format("{:02}{:02}{:02}", lt.tm_hour, lt.tm_min, lt.tm_sec));
   m.set(13, fmt::format("{:02}{:02}", lt.tm_mon + 1, lt.tm_mday));
   m.set(22, r.pos_entry_mode);
-  m.set(25, "00");  // POS condition code: normal presentment
+  m.set(25, r.pos_condition_code);
   if (cfg) m.set(32, cfg->acquiring_institution_id);
   if (!r.rrn.empty()) m.set(37, r.rrn);
   m.set(41, r.terminal_id);
@@ -144,17 +144,36 @@ asio::awaitable<result<acquirer_answer>> send_financial(server_context& ctx, con
   co_return co_await exchange(ctx, req.acquirer, std::move(m));
 }
 
+namespace {
+
+// Field 90 (original data elements, n42): original MTI, STAN, transmission date-time,
+// acquiring institution id (11, zero-padded) and forwarding institution id (11 zeros).
+std::string original_data_elements(server_context& ctx, const std::string& acquirer, std::string_view mti,
+                                   std::uint32_t stan, std::int64_t at_ms) {
+  const auto* cfg = ctx.cfg.find_acquirer(acquirer);
+  std::string acq_id = cfg ? cfg->acquiring_institution_id : "";
+  if (acq_id.size() < 11) acq_id = std::string(11 - acq_id.size(), '0') + acq_id;
+  return fmt::format("{}{:06}{}{}{}", mti, stan, transmission_datetime(at_ms), acq_id.substr(0, 11),
+                     std::string(11, '0'));
+}
+
+}  // namespace
+
+asio::awaitable<result<acquirer_answer>> send_follow_up(server_context& ctx, const acquirer_request& req) {
+  if (!req.original) co_return make_error("acq.bad_request", "a follow-up needs its original request");
+  auto m = base_message(ctx, req, req.mti, req.stan, req.at_ms);
+  const auto& o = *req.original;
+  if (!o.auth_code.empty()) m.set(38, fmt::format("{:<6}", o.auth_code.substr(0, 6)));
+  if (req.mti.size() == 4 && req.mti[2] == '2') m.set(39, "00");  // an advice: decided online
+  m.set(90, original_data_elements(ctx, req.acquirer, o.mti, o.stan, o.at_ms));
+  co_return co_await exchange(ctx, req.acquirer, std::move(m));
+}
+
 asio::awaitable<result<acquirer_answer>> send_reversal(server_context& ctx, const acquirer_request& original,
                                                        std::uint32_t reversal_stan, std::string mti,
                                                        std::int64_t at_ms) {
   auto m = base_message(ctx, original, std::move(mti), reversal_stan, at_ms);
-  // Field 90 (original data elements, n42): original MTI, STAN, transmission date-time,
-  // acquiring institution id (11, zero-padded) and forwarding institution id (11 zeros).
-  const auto* cfg = ctx.cfg.find_acquirer(original.acquirer);
-  std::string acq_id = cfg ? cfg->acquiring_institution_id : "";
-  if (acq_id.size() < 11) acq_id = std::string(11 - acq_id.size(), '0') + acq_id;
-  m.set(90, fmt::format("{}{:06}{}{}{}", original.mti, original.stan, transmission_datetime(original.at_ms),
-                        acq_id.substr(0, 11), std::string(11, '0')));
+  m.set(90, original_data_elements(ctx, original.acquirer, original.mti, original.stan, original.at_ms));
   co_return co_await exchange(ctx, original.acquirer, std::move(m));
 }
 

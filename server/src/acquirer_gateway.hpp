@@ -25,6 +25,16 @@ struct acquirer_request {
   std::string rrn;                         // field 37
   std::int64_t amount_minor = 0;           // field 4
   std::uint16_t currency_numeric = 0;      // field 49
+  std::string pos_condition_code = "00";   // field 25: 00 normal presentment, 06 pre-authorisation
+  // Follow-ups of a pre-authorisation (incremental 0100, completion 0220): the request they
+  // refer to, sent as field 90 (original data elements) with its auth code in field 38.
+  struct original_ref {
+    std::string mti;
+    std::uint32_t stan = 0;
+    std::int64_t at_ms = 0;
+    std::string auth_code;
+  };
+  std::optional<original_ref> original;
   // Field 52: the online PIN as ISO 9564 format 0 under the acquirer's ZPK (never the pad's
   // DUKPT block); empty: no PIN. Reversals never carry it.
   bytes pin_block;
@@ -48,6 +58,12 @@ std::string make_rrn(std::int64_t at_ms, std::uint32_t stan);
 boost::asio::awaitable<result<acquirer_answer>> send_financial(server_context& ctx,
                                                                const acquirer_request& req,
                                                                const eftd::track2& card);
+
+// Sends a request that names an earlier authorisation instead of carrying card data: an
+// incremental authorisation (0100) or a completion advice (0220, repeats 0221 keep the STAN
+// and transmission time of the first). `req.original` must be set.
+boost::asio::awaitable<result<acquirer_answer>> send_follow_up(server_context& ctx,
+                                                               const acquirer_request& req);
 
 // Sends a reversal for `original`, carrying its data elements in field 90: `mti` is 0400 the
 // first time and 0401 for a repeat, which keeps the STAN and transmission time (`at_ms`) of

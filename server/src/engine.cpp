@@ -251,6 +251,9 @@ bool cancel_reason(std::string_view code) {
 std::string receipt_kind_of(std::string_view order_kind) {
   if (order_kind == "refund") return "REFUND";
   if (order_kind == "balance_inquiry") return "BALANCE";
+  if (order_kind == journal::order_kinds::preauth) return "PRE-AUTH";
+  if (order_kind == journal::order_kinds::incremental) return "INCREMENTAL";
+  if (order_kind == journal::order_kinds::completion) return "COMPLETION";
   return "SALE";
 }
 
@@ -267,7 +270,9 @@ tx_summary summary_from_journal(const server_context& ctx, const journal::order_
   s.at_ms = v.order.created_ms;
   if (const auto* t = ctx.cfg.find_till(v.order.till_id)) s.terminal_id = t->terminal_id;
   for (const auto& op : v.operations) {
-    if (op.kind != journal::operation_kinds::payment && op.kind != journal::operation_kinds::refund) continue;
+    if (op.kind != journal::operation_kinds::payment && op.kind != journal::operation_kinds::refund &&
+        op.kind != journal::operation_kinds::completion)
+      continue;
     s.masked_pan = op.pan_masked.value_or("");
     s.scheme = op.scheme.value_or("");
     s.entry_mode = op.entry_mode.value_or("");
@@ -275,7 +280,7 @@ tx_summary summary_from_journal(const server_context& ctx, const journal::order_
     s.response_code = op.response_code.value_or("");
   }
   for (const auto& m : v.messages) {
-    if (m.mti != "0200" && m.mti != "0100") continue;
+    if (m.mti != "0200" && m.mti != "0100" && m.mti != "0220") continue;
     s.stan = fmt::format("{:06}", m.stan);
     s.rrn = m.rrn.value_or("");
     s.terminal_id = m.terminal_id;
@@ -326,6 +331,24 @@ tx_request to_tx_request(const pos::refund& m) {
   return r;
 }
 
+tx_request to_tx_request(const pos::preauth& m) {
+  tx_request r;
+  r.request_id = m.id;
+  r.kind = "preauth";
+  r.order_no = m.order_no;
+  r.currency = m.currency;
+  r.amount = m.amount;
+  return r;
+}
+
+follow_up_request to_follow_up(const pos::completion& m) {
+  return {m.id, "", "", "completion", m.order_no, m.preauth_order_no, m.currency, m.amount};
+}
+
+follow_up_request to_follow_up(const pos::incremental& m) {
+  return {m.id, "", "", "incremental", m.order_no, m.preauth_order_no, m.currency, m.amount};
+}
+
 tx_request to_tx_request(const pos::balance_inquiry& m) {
   tx_request r;
   r.request_id = m.id;
@@ -351,6 +374,10 @@ kind_traits traits_of(std::string_view kind) {
   if (kind == "refund") return {"refund", journal::operation_kinds::refund, "REFUND", "0200", "200000", true};
   if (kind == "balance_inquiry")
     return {"balance_inquiry", journal::operation_kinds::payment, "BALANCE", "0100", "310000", false};
+  // A pre-authorisation holds funds (0100) until its completion advice settles them; a
+  // timeout or cancel reverses it like a sale, to release the hold.
+  if (kind == "preauth")
+    return {"preauth", journal::operation_kinds::payment, "PRE-AUTH", "0100", "000000", true};
   return {journal::order_kinds::sale, journal::operation_kinds::payment, "SALE", "0200", "000000", true};
 }
 
@@ -875,6 +902,7 @@ asio::awaitable<pos::result> run_card_transaction(server_context& ctx, tx_reques
   areq.card_acceptor_id = merchant->acquirer_merchant_id;
   areq.mti = std::string(kt.mti);
   areq.processing_code = std::string(kt.processing_code);
+  if (req.kind == "preauth") areq.pos_condition_code = "06";
   areq.pos_entry_mode = pos_entry_mode_code(card_msg->mode);
   areq.at_ms = ctx.clock.now_ms();
   std::string stan_counter;
@@ -1153,7 +1181,23 @@ asio::awaitable<pos::result> run_cancel(server_context& ctx, std::string request
   const journal::acquirer_message_row* msg = nullptr;
   std::string pay_op_kind;
   for (const auto& m : view->messages)
-    if ((m.mti == "0200" || m.mti == "0100") && m.state == journal::message_states::answered) msg = &m;
+    if ((m.mti == "0200" || m.mti == "0100" || m.mti == "0220") &&
+        m.state == journal::message_states::answered)
+      msg = &m;
+  if (!msg && o.kind == journal::order_kinds::completion)
+    co_return answer(base, "cancel.not_possible",
+                     "the completion is still being delivered to the acquirer; try again in a few minutes");
+  if (o.kind == journal::order_kinds::preauth && msg) {
+    // Completed: the money is charged by the completion, which is what must be cancelled.
+    result<std::int64_t> completed = std::int64_t{0};
+    {
+      std::lock_guard lk(ctx.reader_mu);
+      completed = ctx.reader->follow_up_amount(msg->op_id, journal::order_kinds::completion);
+    }
+    if (!completed) co_return answer(base, "journal.unavailable");
+    if (*completed > 0)
+      co_return answer(base, "cancel.not_possible", "it has been completed; cancel the completion instead");
+  }
   for (const auto& op : view->operations)
     if (msg && op.op_id == msg->op_id) pay_op_kind = op.kind;
   if (!msg || !ctx.cfg.find_acquirer(msg->acquirer))
@@ -1216,6 +1260,325 @@ asio::awaitable<pos::result> run_cancel(server_context& ctx, std::string request
   co_return answer(base, "cancel.done");
 }
 
+namespace {
+
+// The pre-authorisation a follow-up names: on the same till first, else anywhere in the
+// merchant (a hotel completes at another desk, days later), newest first.
+std::optional<journal::order_view> find_preauth(server_context& ctx, const config::merchant& merchant,
+                                                const follow_up_request& req) {
+  if (auto v = ctx.find_order_view(req.till_id, req.preauth_order_no, "");
+      v && v->order.kind == journal::order_kinds::preauth)
+    return v;
+  std::lock_guard lk(ctx.reader_mu);
+  journal::order_filter f;
+  f.merchant_id = merchant.id;
+  f.order_no = req.preauth_order_no;
+  f.kind = std::string(journal::order_kinds::preauth);
+  f.newest_first = true;
+  f.limit = 1;
+  auto rows = ctx.reader->list_orders(f);
+  if (!rows || rows->empty()) return std::nullopt;
+  auto d = ctx.reader->order_detail(rows->front().order_id);
+  if (!d || !*d) return std::nullopt;
+  return std::move(**d);
+}
+
+}  // namespace
+
+asio::awaitable<pos::result> run_follow_up(server_context& ctx, follow_up_request req) {
+  const auto now0 = ctx.clock.now_ms();
+  const bool completion = req.kind == journal::order_kinds::completion;
+  const config::till* till = ctx.cfg.find_till(req.till_id);
+  const config::store* store = till ? ctx.cfg.find_store(till->store) : nullptr;
+  const config::merchant* merchant = store ? ctx.cfg.find_merchant(store->merchant) : nullptr;
+  if (req.currency.empty() && merchant) req.currency = merchant->currency;
+
+  tx_summary s;
+  s.kind = receipt_kind_of(req.kind);
+  s.order_no = req.order_no;
+  s.till_id = req.till_id;
+  s.terminal_id = till ? till->terminal_id : "";
+  s.currency = req.currency;
+  s.amount = req.amount;
+  s.at_ms = now0;
+  s.business_date = business_date_of(now0);
+  auto finish_without_journal = [&](std::string_view code, std::string detail = {}) {
+    s.why = motivate(code, s.order_no, detail);
+    return make_result(ctx, s, req.request_id);
+  };
+  if (!till || !store || !merchant)
+    co_return finish_without_journal("server.internal", "till configuration incomplete");
+  if (auto prior = ctx.find_order_view(req.till_id, req.order_no, "")) {
+    auto r = result_from_journal(ctx, *prior);
+    r.id = req.request_id;
+    co_return r;
+  }
+
+  // What the follow-up builds on: an approved pre-authorisation, its 0100 and what it may
+  // still take. Two follow-ups of one pre-authorisation are checked one at a time.
+  std::string code, detail;
+  const auto preauth = find_preauth(ctx, *merchant, req);
+  const journal::operation_row* pre_op = nullptr;
+  const journal::acquirer_message_row* pre_msg = nullptr;
+  if (preauth) {
+    for (const auto& op : preauth->operations)
+      if (op.kind == journal::operation_kinds::payment) pre_op = &op;
+    for (const auto& m : preauth->messages)
+      if (m.mti == "0100" && m.state == journal::message_states::answered && pre_op &&
+          m.op_id == pre_op->op_id)
+        pre_msg = &m;
+    s.masked_pan = pre_op ? pre_op->pan_masked.value_or("") : "";
+    s.scheme = pre_op ? pre_op->scheme.value_or("") : "";
+  }
+  std::string lock_key;
+  struct unlock {
+    server_context& ctx;
+    std::string& key;
+    ~unlock() {
+      if (key.empty()) return;
+      std::lock_guard lk(ctx.tills_mu);
+      ctx.refunds_in_check.erase(key);
+    }
+  } unlocker{ctx, lock_key};
+  const auto lim = ctx.cfg.effective_limits(*till);
+  if (!contains(lim.allowed_types, req.kind)) {
+    code = "limit.type_not_allowed";
+    detail = req.kind;
+  } else if (!preauth) {
+    code = "preauth.unknown";
+    detail = req.preauth_order_no;
+  } else if (preauth->order.state != order_state::approved || !pre_op || !pre_msg) {
+    code = "preauth.not_approved";
+    detail = req.preauth_order_no;
+  } else if (preauth->order.currency != req.currency) {
+    code = "preauth.currency_mismatch";
+    detail = req.preauth_order_no;
+  } else {
+    bool locked = false;
+    {
+      std::lock_guard lk(ctx.tills_mu);
+      locked = ctx.refunds_in_check.insert(pre_op->op_id).second;
+    }
+    if (!locked) {
+      code = "preauth.busy";
+      detail = req.preauth_order_no;
+    } else {
+      lock_key = pre_op->op_id;
+      result<std::int64_t> completed = std::int64_t{0}, incremented = std::int64_t{0};
+      {
+        std::lock_guard lk(ctx.reader_mu);
+        completed = ctx.reader->follow_up_amount(pre_op->op_id, journal::order_kinds::completion);
+        incremented = ctx.reader->follow_up_amount(pre_op->op_id, journal::order_kinds::incremental);
+      }
+      const auto authorised =
+          preauth->order.approved_amount_minor.value_or(0) + (incremented ? *incremented : 0);
+      if (!completed || !incremented) {
+        code = "journal.unavailable";
+      } else if (*completed > 0) {
+        code = "preauth.already_completed";
+        detail = req.preauth_order_no;
+      } else if (completion && req.amount > authorised) {
+        code = "completion.exceeds_authorised";
+        auto m = eftd::money::of(authorised, req.currency);
+        detail = "authorised " + (m ? m->format() : std::to_string(authorised));
+      }
+    }
+  }
+
+  const std::string order_id = journal::new_id();
+  const std::string op_id = journal::new_id();
+  const auto money = eftd::money::of(req.amount, req.currency);
+  const std::string money_text = money ? money->format() : std::to_string(req.amount) + " " + req.currency;
+  journal::batch opening;
+  {
+    journal::order_created oc;
+    oc.order_id = order_id;
+    oc.merchant_id = merchant->id;
+    oc.store_id = store->id;
+    oc.till_id = till->id;
+    oc.order_no = req.order_no;
+    oc.business_date = s.business_date;
+    oc.kind = req.kind;
+    oc.amount_minor = req.amount;
+    oc.currency = req.currency;
+    oc.state = std::string(order_state::in_progress);
+    oc.created_ms = now0;
+    opening.records.push_back(oc);
+    journal::operation_created opc;
+    opc.op_id = op_id;
+    opc.order_id = order_id;
+    if (pre_op) opc.parent_op_id = pre_op->op_id;
+    opc.kind =
+        std::string(completion ? journal::operation_kinds::completion : journal::operation_kinds::payment);
+    opc.state = "requested";
+    opc.amount_minor = req.amount;
+    opc.currency = req.currency;
+    if (pre_op) {
+      opc.entry_mode = pre_op->entry_mode;
+      opc.scheme = pre_op->scheme;
+      std::lock_guard lk(ctx.reader_mu);
+      if (auto p = ctx.reader->operation_pan(pre_op->op_id); p && *p) opc.pan = **p;
+    }
+    opc.created_ms = now0;
+    opening.records.push_back(opc);
+    opening.records.push_back(
+        event(order_id, op_id, now0, journal::actor::pos, req.kind + "_requested",
+              fmt::format("order {}: {} {} of pre-authorisation {} requested by till {}{}", req.order_no,
+                          req.kind, money_text, req.preauth_order_no, till->id,
+                          req.operator_id.empty() ? "" : " operator " + req.operator_id)));
+  }
+  auto final_records = [&](journal::batch& b, std::string_view state, std::int64_t at, journal::actor who,
+                           std::string_view op_state) {
+    journal::order_updated ou;
+    ou.order_id = order_id;
+    ou.state = std::string(state);
+    ou.result_code = s.why.why.code;
+    ou.reason_cashier = s.why.why.cashier_text;
+    ou.reason_customer = s.why.why.customer_text;
+    ou.approved_amount_minor = s.approved_amount;
+    ou.updated_ms = at;
+    b.records.push_back(ou);
+    journal::operation_updated opu;
+    opu.op_id = op_id;
+    opu.state = std::string(op_state);
+    opu.result_code = s.why.why.code;
+    if (!s.auth_code.empty()) opu.auth_code = s.auth_code;
+    if (!s.response_code.empty()) opu.response_code = s.response_code;
+    opu.updated_ms = at;
+    b.records.push_back(opu);
+    b.records.push_back(event(order_id, op_id, at, who, std::string(state), s.why.journal));
+  };
+
+  if (!code.empty()) {
+    s.why = motivate(code, s.order_no, detail);
+    final_records(opening, order_state::declined, now0, journal::actor::server, "declined");
+    if (auto st = co_await commit(ctx, std::move(opening)); !st)
+      co_return finish_without_journal("journal.unavailable");
+    spdlog::info("order {}: {} declined ({})", s.order_no, req.kind, code);
+    co_return make_result(ctx, s, req.request_id);
+  }
+
+  // The request to the acquirer names the pre-authorisation's 0100 (field 90, auth code 38).
+  acquirer_request areq;
+  areq.acquirer = pre_msg->acquirer;
+  areq.terminal_id = pre_msg->terminal_id;
+  areq.card_acceptor_id = merchant->acquirer_merchant_id;
+  areq.mti = completion ? "0220" : "0100";
+  areq.processing_code = "000000";
+  areq.pos_entry_mode = "010";  // no card present: the data is the pre-authorisation's
+  areq.at_ms = ctx.clock.now_ms();
+  std::string stan_counter;
+  areq.stan = ctx.next_stan(areq.acquirer, areq.terminal_id, stan_counter);
+  areq.rrn =
+      completion ? pre_msg->rrn.value_or(make_rrn(areq.at_ms, areq.stan)) : make_rrn(areq.at_ms, areq.stan);
+  areq.amount_minor = req.amount;
+  areq.currency_numeric = eftd::find_currency(req.currency)->numeric;
+  areq.original = acquirer_request::original_ref{pre_msg->mti, pre_msg->stan, pre_msg->created_ms,
+                                                 pre_msg->auth_code.value_or("")};
+  s.stan = fmt::format("{:06}", areq.stan);
+  s.rrn = areq.rrn;
+  const std::string msg_id = journal::new_id();
+  opening.records.push_back(journal::counter_set{stan_counter, areq.stan});
+  journal::acquirer_message_written mw;
+  mw.msg_id = msg_id;
+  mw.op_id = op_id;
+  mw.original_msg_id = pre_msg->msg_id;
+  mw.acquirer = areq.acquirer;
+  mw.terminal_id = areq.terminal_id;
+  mw.mti = areq.mti;
+  mw.stan = areq.stan;
+  mw.local_datetime = local_datetime_of(areq.at_ms);
+  mw.rrn = areq.rrn;
+  mw.amount_minor = areq.amount_minor;
+  mw.currency = req.currency;
+  mw.created_ms = areq.at_ms;
+
+  if (completion) {
+    // A completion is an advice: it is owed to the acquirer, not asked of it. It stands once
+    // it is durable in the store-and-forward queue, which delivers it (0220, then 0221
+    // repeats) until acknowledged, across restarts.
+    mw.state = std::string(journal::message_states::pending);
+    mw.next_attempt_ms = areq.at_ms;
+    opening.records.push_back(mw);
+    s.auth_code = pre_msg->auth_code.value_or("");
+    s.approved_amount = req.amount;
+    s.why = motivate("approved", s.order_no);
+    final_records(opening, order_state::approved, areq.at_ms, journal::actor::server, "advice_pending");
+    opening.records.push_back(
+        event(order_id, op_id, areq.at_ms, journal::actor::server, "advice_queued",
+              fmt::format("0220 completion advice to {} STAN {} queued", areq.acquirer, s.stan)));
+    if (auto st = co_await commit(ctx, std::move(opening)); !st)
+      co_return finish_without_journal("journal.unavailable");
+    // Usually the advice is acknowledged before the cashier hears "approved"; a slow acquirer
+    // delays only this first attempt, never the outcome.
+    const auto* acq_cfg = ctx.cfg.find_acquirer(areq.acquirer);
+    const std::chrono::milliseconds wait(acq_cfg ? acq_cfg->response_timeout_ms + 1000 : 31000);
+    co_await send_reversal_now(ctx, areq.acquirer, msg_id, wait);
+    spdlog::info("order {}: completion of {} approved, advice queued", s.order_no, req.preauth_order_no);
+    co_return make_result(ctx, s, req.request_id);
+  }
+
+  // Incremental: online, write-ahead like a sale.
+  mw.state = std::string(journal::message_states::sent);
+  opening.records.push_back(mw);
+  if (auto st = co_await commit(ctx, std::move(opening)); !st)
+    co_return finish_without_journal("journal.unavailable");
+  auto ans = co_await send_follow_up(ctx, areq);
+  const auto at = ctx.clock.now_ms();
+  journal::batch b;
+  journal::acquirer_message_updated mu;
+  mu.msg_id = msg_id;
+  mu.updated_ms = at;
+  if (!ans) {
+    const bool never_sent =
+        ans.err().code == "acq.connect_failed" || ans.err().code == "acq.unknown_acquirer";
+    s.why = motivate(never_sent                             ? "acquirer.unreachable"
+                     : ans.err().code == "acq.decode_error" ? "acquirer.bad_response"
+                                                            : "acquirer.timeout",
+                     s.order_no, never_sent ? areq.acquirer : "");
+    mu.state =
+        std::string(never_sent ? journal::message_states::failed : journal::message_states::reversal_pending);
+    b.records.push_back(mu);
+    final_records(b, order_state::failed, at, journal::actor::acquirer,
+                  never_sent ? "failed" : "reversal_pending");
+    if (!never_sent) queue_reversal(ctx, b, areq, msg_id, op_id, req.currency, at, at);
+    auto st = co_await commit(ctx, std::move(b));
+    if (!st) s.why = motivate("journal.unavailable", s.order_no);
+    if (!never_sent && st) notify_reversals(ctx, areq.acquirer);
+    co_return make_result(ctx, s, req.request_id);
+  }
+  const bool ok = response_code_approves(ans->response_code);
+  s.response_code = ans->response_code;
+  s.auth_code = ans->auth_code;
+  s.approved_amount = ok ? (ans->amount && *ans->amount < req.amount ? *ans->amount : req.amount) : 0;
+  s.why = motivate(ok ? "approved" : reason_for_response_code(ans->response_code), s.order_no,
+                   ok ? "" : "response " + ans->response_code);
+  mu.state = std::string(journal::message_states::answered);
+  mu.response_code = ans->response_code;
+  if (!ans->auth_code.empty()) mu.auth_code = ans->auth_code;
+  b.records.push_back(mu);
+  final_records(b, ok ? order_state::approved : order_state::declined, at, journal::actor::acquirer,
+                ok ? "approved" : "declined");
+  if (auto st = co_await commit(ctx, std::move(b)); !st) {
+    // Never "approved" without a durable record: the increment is reversed instead.
+    s.approved_amount = 0;
+    s.why = motivate("journal.unavailable", s.order_no);
+    if (ok) {
+      journal::batch rb;
+      journal::acquirer_message_updated rmu;
+      rmu.msg_id = msg_id;
+      rmu.state = std::string(journal::message_states::reversal_pending);
+      rmu.updated_ms = at;
+      rb.records.push_back(rmu);
+      queue_reversal(ctx, rb, areq, msg_id, op_id, req.currency, at, at);
+      if (auto rst = co_await commit(ctx, std::move(rb)); rst) notify_reversals(ctx, areq.acquirer);
+    }
+  }
+  spdlog::info("order {}: incremental on {} {} ({})", s.order_no, req.preauth_order_no, s.why.outcome,
+               s.why.why.code);
+  co_return make_result(ctx, s, req.request_id);
+}
+
 pos::totals_report till_totals(server_context& ctx, const std::string& till_id,
                                const std::string& business_date) {
   pos::totals_report rep;
@@ -1244,7 +1607,9 @@ pos::totals_report till_totals(server_context& ctx, const std::string& till_id,
       ++x.count;
       const auto amt = approved ? o.approved_amount_minor.value_or(0) : o.amount_minor;
       x.amount += amt;
-      if (approved && o.kind == journal::order_kinds::sale) rep.net[o.currency] += amt;
+      // Pre-authorisations and incrementals hold funds; their completion is what is charged.
+      if (approved && (o.kind == journal::order_kinds::sale || o.kind == journal::order_kinds::completion))
+        rep.net[o.currency] += amt;
       if (approved && o.kind == journal::order_kinds::refund) rep.net[o.currency] -= amt;
     }
     if (rows->size() < f.limit) break;

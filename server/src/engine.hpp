@@ -34,6 +34,7 @@ struct tx_request {
 };
 
 tx_request to_tx_request(const pos::sale& m);
+tx_request to_tx_request(const pos::preauth& m);
 tx_request to_tx_request(const pos::refund& m);
 tx_request to_tx_request(const pos::balance_inquiry& m);
 
@@ -41,6 +42,25 @@ tx_request to_tx_request(const pos::balance_inquiry& m);
 // while it runs; the final pos::result is returned (and already journaled). Never throws.
 boost::asio::awaitable<pos::result> run_card_transaction(server_context& ctx, tx_request req,
                                                          std::function<void(pos::message)> to_pos);
+
+// A request that builds on an approved pre-authorisation and needs no card: "completion"
+// (the final amount, sent to the acquirer as an 0220 advice through the store-and-forward
+// queue) or "incremental" (more on the authorisation, an online 0100). Both name the
+// pre-authorisation by its order number.
+struct follow_up_request {
+  std::string request_id;
+  std::string till_id;
+  std::string operator_id;
+  std::string kind;  // "completion" or "incremental"
+  std::string order_no;
+  std::string preauth_order_no;
+  std::string currency;
+  std::int64_t amount = 0;
+};
+follow_up_request to_follow_up(const pos::completion& m);
+follow_up_request to_follow_up(const pos::incremental& m);
+
+boost::asio::awaitable<pos::result> run_follow_up(server_context& ctx, follow_up_request req);
 
 // "Cancel order X": before settlement the approved payment is reversed (0400). The result's
 // outcome is approved when the cancel went through, declined with a reason when there is

@@ -179,16 +179,12 @@ void pos_session::handle(pos::message m) {
             else
               self->close();
           });
-        } else if constexpr (std::is_same_v<T, pos::preauth> || std::is_same_v<T, pos::completion> ||
-                             std::is_same_v<T, pos::incremental>) {
-          // Pre-authorisations need the acquirer's 0100/0220 flows: not served by this version.
-          send_error(msg.id, pos::codes::not_supported,
-                     std::string(pos::type_name(pos::message{msg})) +
-                         " is not supported by this server version yet");
         } else if constexpr (std::is_same_v<T, pos::sale> || std::is_same_v<T, pos::refund> ||
-                             std::is_same_v<T, pos::balance_inquiry> || std::is_same_v<T, pos::cancel> ||
-                             std::is_same_v<T, pos::abort_tx> || std::is_same_v<T, pos::answer> ||
-                             std::is_same_v<T, pos::totals> || std::is_same_v<T, pos::status_query>) {
+                             std::is_same_v<T, pos::preauth> || std::is_same_v<T, pos::completion> ||
+                             std::is_same_v<T, pos::incremental> || std::is_same_v<T, pos::balance_inquiry> ||
+                             std::is_same_v<T, pos::cancel> || std::is_same_v<T, pos::abort_tx> ||
+                             std::is_same_v<T, pos::answer> || std::is_same_v<T, pos::totals> ||
+                             std::is_same_v<T, pos::status_query>) {
           if (till_id_.empty()) {
             send_error(msg.id, pos::codes::not_logged_in, "log in with a till id first");
             return;
@@ -197,6 +193,10 @@ void pos_session::handle(pos::message m) {
             on_sale(msg);
           else if constexpr (std::is_same_v<T, pos::refund>)
             on_refund(msg);
+          else if constexpr (std::is_same_v<T, pos::preauth>)
+            on_preauth(msg);
+          else if constexpr (std::is_same_v<T, pos::completion> || std::is_same_v<T, pos::incremental>)
+            on_follow_up(to_follow_up(msg));
           else if constexpr (std::is_same_v<T, pos::balance_inquiry>)
             on_balance_inquiry(msg);
           else if constexpr (std::is_same_v<T, pos::cancel>)
@@ -270,8 +270,9 @@ void pos_session::on_login(const pos::login& m) {
   ok.server = ctx_.cfg.node_name;
   ok.business_date = business_date_of(ctx_.clock.now_ms());
   ok.version = pos::protocol_version;
-  ok.capabilities = {"sale",  "refund", "cancel", "balance_inquiry", "status_query",
-                     "abort", "answer", "totals", "heartbeat"};
+  ok.capabilities = {"sale",        "refund", "preauth",         "completion",
+                     "incremental", "cancel", "balance_inquiry", "status_query",
+                     "abort",       "answer", "totals",          "heartbeat"};
   send(std::move(ok));
 }
 
@@ -309,6 +310,67 @@ void pos_session::on_refund(const pos::refund& m) {
     return;
   }
   start_transaction(to_tx_request(m));
+}
+
+void pos_session::on_preauth(const pos::preauth& m) {
+  if (m.amount <= 0) {
+    send_error(m.id, pos::codes::invalid_amount, "amount must be positive (minor units)", m.order_no);
+    return;
+  }
+  start_transaction(to_tx_request(m));
+}
+
+// A completion or incremental: no card, no pad; it runs on the till like a cancel.
+void pos_session::on_follow_up(follow_up_request req) {
+  if (!valid_order_no(req.order_no)) {
+    send_error(req.request_id, pos::codes::bad_field, "order_no must be 1..32 printable characters");
+    return;
+  }
+  if (!valid_order_no(req.preauth_order_no)) {
+    send_error(req.request_id, pos::codes::bad_field, "preauth_order_no must be 1..32 printable characters",
+               req.order_no);
+    return;
+  }
+  if (req.amount <= 0) {
+    send_error(req.request_id, pos::codes::invalid_amount, "amount must be positive (minor units)",
+               req.order_no);
+    return;
+  }
+  if (!eftd::find_currency(req.currency)) {
+    send_error(req.request_id, pos::codes::invalid_currency,
+               "unknown ISO 4217 currency '" + req.currency + "'", req.order_no);
+    return;
+  }
+  if (auto prior = ctx_.find_order_view(till_id_, req.order_no, "")) {
+    const auto& o = prior->order;
+    if (o.kind != req.kind || o.amount_minor != req.amount || o.currency != req.currency) {
+      send_error(
+          req.request_id, pos::codes::duplicate_order,
+          "order " + req.order_no + " already exists on this till with another type, amount or currency",
+          req.order_no);
+      return;
+    }
+  }
+  if (!claim_till(req.request_id, req.order_no)) return;
+  running_ = true;
+  running_order_.clear();  // nothing to abort: no card, no prompt
+  req.till_id = till_id_;
+  req.operator_id = operator_id_;
+  auto self = shared_from_this();
+  asio::co_spawn(
+      ex_,
+      [self, req = std::move(req)]() mutable -> asio::awaitable<void> {
+        auto res = co_await run_follow_up(self->ctx_, std::move(req));
+        self->send(std::move(res));
+      },
+      [self, till = till_id_](std::exception_ptr e) {
+        if (e) spdlog::error("till {}: follow-up flow ended by an exception", till);
+        {
+          std::lock_guard lk(self->ctx_.tills_mu);
+          self->ctx_.busy_tills.erase(till);
+        }
+        asio::dispatch(self->ex_, [self] { self->running_ = false; });
+      });
 }
 
 void pos_session::on_balance_inquiry(const pos::balance_inquiry& m) {

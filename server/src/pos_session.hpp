@@ -43,6 +43,8 @@ class pos_session : public std::enable_shared_from_this<pos_session> {
   void on_refund(const pos::refund& m);
   void on_balance_inquiry(const pos::balance_inquiry& m);
   void on_cancel(const pos::cancel& m);
+  void on_preauth(const pos::preauth& m);
+  void on_follow_up(follow_up_request req);
   void on_abort(const pos::abort_tx& m);
   void on_answer(const pos::answer& m);
   void on_totals(const pos::totals& m);

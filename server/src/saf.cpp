@@ -22,6 +22,9 @@ namespace {
 bool retryable(std::string_view rc) {
   return rc == "91" || rc == "96" || rc == "68" || rc == "06";
 }
+bool is_advice(const journal::acquirer_message_row& m) {
+  return m.mti.size() == 4 && m.mti[2] == '2';
+}
 bool format_refused(std::string_view rc) {
   return rc == "30";
 }
@@ -131,6 +134,7 @@ class reversal_queue : public std::enable_shared_from_this<reversal_queue> {
 
   // One send of a queued reversal and its journaling; false when the journal refused the record.
   asio::awaitable<bool> attempt(const journal::acquirer_message_row& rev) {
+    if (rev.mti.size() == 4 && rev.mti[2] == '2') co_return co_await attempt_advice(rev);
     const auto now = ctx_.clock.now_ms();
     std::optional<journal::acquirer_message_row> original;
     std::optional<journal::operation_row> op;
@@ -181,6 +185,90 @@ class reversal_queue : public std::enable_shared_from_this<reversal_queue> {
     if (!st) spdlog::error("reversal queue {}: attempt not journaled: {}", acquirer_, st.err().message);
     spdlog::warn("reversal {} (STAN {:06}) on {}: attempt {} failed ({}); next in {} ms", mti, rev.stan,
                  rev.terminal_id, rev.attempts + 1, why, backoff_ms(rev.attempts));
+    co_return static_cast<bool>(st);
+  }
+
+  // One send of a queued advice (0120/0220: a completion owed to the acquirer). It names its
+  // original authorisation in field 90; repeats are 0121/0221 with the STAN and time of the
+  // first. Acknowledged (00): the message becomes 'answered', like any answered request, so
+  // cancels and settlement see it. Refused for good (any other code but a retryable one): parked
+  // for people, since the customer was told "approved" and the acquirer will not settle it.
+  asio::awaitable<bool> attempt_advice(const journal::acquirer_message_row& adv) {
+    const auto now = ctx_.clock.now_ms();
+    std::optional<journal::acquirer_message_row> original;
+    std::optional<journal::operation_row> op;
+    {
+      std::lock_guard lk(ctx_.reader_mu);
+      if (adv.original_msg_id) {
+        auto m = ctx_.reader->message(*adv.original_msg_id);
+        if (m && *m) original = std::move(**m);
+      }
+      auto o = ctx_.reader->operation(adv.op_id);
+      if (o && *o) op = std::move(**o);
+    }
+    const std::string order_id = op ? op->order_id : "";
+    if (!original || !op)
+      co_return co_await conclude(adv, original, order_id, journal::message_states::parked,
+                                  "the authorisation this advice completes is not in the journal");
+    if (now - adv.created_ms > static_cast<std::int64_t>(expiry_ms()))
+      co_return co_await conclude(
+          adv, original, order_id, journal::message_states::expired,
+          fmt::format("advice not acknowledged after {} attempts within the expiry", adv.attempts));
+    auto areq = request_from_message(ctx_, adv, op->kind);
+    areq.mti = adv.mti.substr(0, 3) + (adv.attempts == 0 ? "0" : "1");
+    areq.pos_entry_mode = "010";
+    areq.original = acquirer_request::original_ref{original->mti, original->stan, original->created_ms,
+                                                   original->auth_code.value_or("")};
+    auto ans = co_await send_follow_up(ctx_, areq);
+    if (ans && ans->response_code == "00") {
+      journal::batch b;
+      journal::acquirer_message_updated r;
+      r.msg_id = adv.msg_id;
+      r.state = std::string(journal::message_states::answered);
+      r.response_code = ans->response_code;
+      r.attempts = adv.attempts + 1;
+      r.updated_ms = now;
+      b.records.push_back(r);
+      journal::operation_updated opu;
+      opu.op_id = adv.op_id;
+      opu.expect_state = "advice_pending";
+      opu.state = "approved";
+      opu.updated_ms = now;
+      b.records.push_back(opu);
+      b.records.push_back(event_of(order_id, adv.op_id, now, journal::actor::acquirer, "advice_acknowledged",
+                                   fmt::format("{} STAN {:06} acknowledged by {} after {} attempt(s)",
+                                               areq.mti, adv.stan, acquirer_, adv.attempts + 1)));
+      auto st = co_await commit(ctx_, std::move(b));
+      if (!st && st.err().code == "journal.state_conflict") {
+        // The operation moved on meanwhile (a cancel): record the acknowledgement alone.
+        journal::batch only;
+        only.records.push_back(r);
+        st = co_await commit(ctx_, std::move(only));
+      }
+      if (!st)
+        spdlog::error("advice queue {}: acknowledgement not journaled: {}", acquirer_, st.err().message);
+      co_return static_cast<bool>(st);
+    }
+    if (ans && !retryable(ans->response_code))
+      co_return co_await conclude(
+          adv, original, order_id, journal::message_states::parked,
+          fmt::format("the acquirer refused the advice (response {})", ans->response_code));
+    if (!ans && (ans.err().code == "acq.encode_error" || ans.err().code == "acq.bad_request"))
+      co_return co_await conclude(adv, original, order_id, journal::message_states::parked,
+                                  ans.err().message);
+    const std::string why = ans ? "response " + ans->response_code : ans.err().code;
+    journal::batch b;
+    journal::acquirer_message_updated mu;
+    mu.msg_id = adv.msg_id;
+    mu.attempts = adv.attempts + 1;
+    mu.next_attempt_ms = ctx_.clock.now_ms() + backoff_ms(adv.attempts);
+    mu.last_error = why;
+    mu.updated_ms = ctx_.clock.now_ms();
+    b.records.push_back(mu);
+    auto st = co_await commit(ctx_, std::move(b));
+    if (!st) spdlog::error("advice queue {}: attempt not journaled: {}", acquirer_, st.err().message);
+    spdlog::warn("advice {} (STAN {:06}) on {}: attempt {} failed ({}); next in {} ms", areq.mti, adv.stan,
+                 adv.terminal_id, adv.attempts + 1, why, backoff_ms(adv.attempts));
     co_return static_cast<bool>(st);
   }
 
@@ -240,14 +328,16 @@ class reversal_queue : public std::enable_shared_from_this<reversal_queue> {
     r.updated_ms = now;
     b.records.push_back(r);
     if (!order_id.empty())
-      b.records.push_back(event_of(order_id, rev.op_id, now, journal::actor::server,
-                                   std::string("reversal_") + std::string(state),
-                                   fmt::format("reversal STAN {:06} to {} {}: {}; needs manual handling",
-                                               rev.stan, acquirer_, state, why)));
+      b.records.push_back(
+          event_of(order_id, rev.op_id, now, journal::actor::server,
+                   std::string(is_advice(rev) ? "advice_" : "reversal_") + std::string(state),
+                   fmt::format("{} STAN {:06} to {} {}: {}; needs manual handling",
+                               is_advice(rev) ? "advice" : "reversal", rev.stan, acquirer_, state, why)));
     auto st = co_await commit(ctx_, std::move(b));
     if (!st) spdlog::error("reversal queue {}: {} not journaled: {}", acquirer_, state, st.err().message);
-    spdlog::error("reversal STAN {:06} on {} {}: {} (original {}); needs manual handling", rev.stan,
-                  rev.terminal_id, state, why, original ? original->msg_id : std::string("missing"));
+    spdlog::error("{} STAN {:06} on {} {}: {} (original {}); needs manual handling",
+                  is_advice(rev) ? "advice" : "reversal", rev.stan, rev.terminal_id, state, why,
+                  original ? original->msg_id : std::string("missing"));
     co_return static_cast<bool>(st);
   }
 

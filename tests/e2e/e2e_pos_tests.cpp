@@ -84,30 +84,37 @@ int sim_summary_field(installation& inst, const std::string& field) {
 
 }  // namespace
 
-TEST_CASE("login_ok lists what the server serves and pre-authorisations are refused as not supported yet",
-          "[pos]") {
+TEST_CASE("login_ok lists what the server serves, pre-authorisations included", "[pos]") {
   installation inst("e2e-pos-caps");
   inst.start_eftd();
   till_conn t(inst.pos_port, "T01");
   const auto caps = t.login_ok["capabilities"];
-  for (const char* c : {"sale", "refund", "cancel", "balance_inquiry", "status_query", "abort", "answer",
-                        "totals", "heartbeat"})
+  for (const char* c : {"sale", "refund", "preauth", "completion", "incremental", "cancel", "balance_inquiry",
+                        "status_query", "abort", "answer", "totals", "heartbeat"})
     CHECK(std::find(caps.begin(), caps.end(), c) != caps.end());
-  for (const char* type : {"preauth", "completion", "incremental"}) {
-    json req{{"type", type},
-             {"v", 1},
-             {"id", "p1"},
-             {"order_no", "H1"},
-             {"amount", 100},
-             {"currency", "PLN"},
-             {"preauth_order_no", "H0"}};
-    t.send(req);
-    auto e = t.next();
-    REQUIRE(e.has_value());
-    CHECK(e->value("type", "") == "error");
-    CHECK(e->value("code", "") == "not_supported");
-    CHECK(e->value("id", "") == "p1");
-  }
+  // A completion without a valid pre-authorisation number, or without an amount, is refused
+  // before anything is journaled.
+  t.send({{"type", "completion"},
+          {"v", 1},
+          {"id", "p1"},
+          {"order_no", "H1"},
+          {"amount", 100},
+          {"currency", "PLN"},
+          {"preauth_order_no", ""}});
+  auto e = t.next();
+  REQUIRE(e.has_value());
+  CHECK(e->value("code", "") == "pos.bad_field");
+  CHECK(e->value("id", "") == "p1");
+  t.send({{"type", "incremental"},
+          {"v", 1},
+          {"id", "p2"},
+          {"order_no", "H1"},
+          {"amount", 0},
+          {"currency", "PLN"},
+          {"preauth_order_no", "H0"}});
+  e = t.next();
+  REQUIRE(e.has_value());
+  CHECK(e->value("code", "") == "invalid_amount");
 }
 
 TEST_CASE("a refund of part of a sale is approved and more than what is left is declined with a reason",
@@ -499,4 +506,165 @@ timeout_ms = 600000
   }
   REQUIRE(st.has_value());
   CHECK(st->value("state", "") == "approved");
+}
+
+namespace {
+
+json preauth_req(const std::string& id, const std::string& order, std::int64_t amount) {
+  return {{"type", "preauth"}, {"v", 1},           {"id", id},
+          {"order_no", order}, {"amount", amount}, {"currency", "PLN"}};
+}
+
+json follow_up(const std::string& type, const std::string& id, const std::string& order,
+               const std::string& preauth, std::int64_t amount) {
+  return {{"type", type},
+          {"v", 1},
+          {"id", id},
+          {"order_no", order},
+          {"amount", amount},
+          {"currency", "PLN"},
+          {"preauth_order_no", preauth}};
+}
+
+const eftd::journal::acquirer_message_row* message_with_mti(const eftd::journal::order_view& v,
+                                                            const std::string& mti) {
+  for (const auto& m : v.messages)
+    if (m.mti == mti) return &m;
+  return nullptr;
+}
+
+}  // namespace
+
+TEST_CASE("a pre-authorisation, an incremental and a completion settle only the completed amount",
+          "[pos][acquirer][settlement]") {
+  installation inst("e2e-preauth");
+  inst.start_eftd();
+  inst.start_pad("P01", "VP-0001", "visa-approve.toml");
+  till_conn t(inst.pos_port, "T01");
+  const auto hold = order_no("PA");
+  auto pa = t.run(preauth_req("a1", hold, 10000));
+  REQUIRE(pa.value("outcome", "") == "approved");
+  CHECK(pa.value("approved_amount", 0) == 10000);
+  CHECK(pa["receipt"].dump().find("PRE-AUTH") != std::string::npos);
+  const auto pre_auth_code = pa.value("auth_code", "");
+  CHECK_FALSE(pre_auth_code.empty());
+
+  const auto more = order_no("PI");
+  auto inc = t.run(follow_up("incremental", "i1", more, hold, 2000));
+  CHECK(inc.value("outcome", "") == "approved");
+  CHECK(inc.value("approved_amount", 0) == 2000);
+  CHECK(inc["receipt"].dump().find("INCREMENTAL") != std::string::npos);
+
+  // More than the 120.00 now authorised is refused with a reason quoting the order.
+  const auto too_much = order_no("PX");
+  auto big = t.run(follow_up("completion", "c0", too_much, hold, 12001));
+  CHECK(big.value("outcome", "") == "declined");
+  CHECK(big["reason"].value("code", "") == "completion.exceeds_authorised");
+  CHECK(big["reason"].value("cashier_text", "").find(too_much) != std::string::npos);
+
+  const auto done = order_no("PC");
+  auto comp = t.run(follow_up("completion", "c1", done, hold, 11500));
+  CHECK(comp.value("outcome", "") == "approved");
+  CHECK(comp.value("approved_amount", 0) == 11500);
+  CHECK(comp.value("auth_code", "") == pre_auth_code);
+  CHECK(comp["receipt"].dump().find("COMPLETION") != std::string::npos);
+  // Repeating the request answers from the journal; a second completion is refused.
+  auto again = t.run(follow_up("completion", "c2", done, hold, 11500));
+  CHECK(again.value("outcome", "") == "approved");
+  auto second = t.run(follow_up("completion", "c3", order_no("PD"), hold, 100));
+  CHECK(second["reason"].value("code", "") == "preauth.already_completed");
+  auto unknown = t.run(follow_up("completion", "c4", order_no("PU"), "NO-SUCH", 100));
+  CHECK(unknown["reason"].value("code", "") == "preauth.unknown");
+  // The pre-authorisation cannot be cancelled once completed: the completion can.
+  auto cancel_pre = t.run({{"type", "cancel"}, {"v", 1}, {"id", "x1"}, {"order_no", hold}});
+  CHECK(cancel_pre["reason"].value("code", "") == "cancel.not_possible");
+
+  // The till's totals charge the completion only.
+  t.send({{"type", "totals"}, {"v", 1}, {"id", "t1"}});
+  auto tot = t.until("totals_report");
+  REQUIRE(tot.has_value());
+  CHECK((*tot)["net"].value("PLN", 0) == 11500);
+
+  // The acquirer saw a 0100 with field 25 = 06, an 0100 naming it, and one 0220 that settles.
+  auto sim = sim_summary(inst);
+  CHECK(sim.value("incrementals", 0) == 1);
+  CHECK(sim.value("advices", 0) == 1);
+  CHECK(sim["ledger"].value("debits", 0) == 1);
+  CHECK(sim["ledger"].value("debit_amount", 0) == 11500);
+  inst.eftd->stop();
+  auto v = journal_view(inst, done);
+  const auto* adv = message_with_mti(v, "0220");
+  REQUIRE(adv != nullptr);
+  CHECK(adv->state == "answered");
+  CHECK(adv->response_code.value_or("") == "00");
+  CHECK(adv->original_msg_id.has_value());
+}
+
+TEST_CASE("cancelling a pre-authorisation reverses its 0100 and a completion is then refused",
+          "[pos][acquirer]") {
+  installation inst("e2e-preauth-cancel");
+  inst.start_eftd();
+  inst.start_pad("P01", "VP-0001", "visa-approve.toml");
+  till_conn t(inst.pos_port, "T01");
+  const auto hold = order_no("PK");
+  REQUIRE(t.run(preauth_req("a1", hold, 5000)).value("outcome", "") == "approved");
+  auto c = t.run({{"type", "cancel"}, {"v", 1}, {"id", "x1"}, {"order_no", hold}});
+  CHECK(c.value("outcome", "") == "approved");  // the cancel went through
+  CHECK(t.wait_for_state(hold, "reversed").value("state", "") == "reversed");
+  auto comp = t.run(follow_up("completion", "c1", order_no("PL"), hold, 5000));
+  CHECK(comp.value("outcome", "") == "declined");
+  CHECK(comp["reason"].value("code", "") == "preauth.not_approved");
+  auto sim = sim_summary(inst);
+  CHECK(sim.value("reversed", 0) == 1);
+  CHECK(sim["ledger"].value("debits", 0) == 0);
+}
+
+TEST_CASE("a completion advice the acquirer does not answer is repeated as 0221 after kill -9 of eftd",
+          "[pos][acquirer][chaos]") {
+  // Amounts ending in 77 are answered after 3 s, longer than eftd waits: the first 0220 is
+  // unanswered when eftd dies; the restarted queue repeats it and the repeat is acknowledged.
+  installation inst("e2e-preauth-saf", true, {"--delay-amount-suffix", "77=3000"});
+  inst.start_eftd({"--set", "acquirers.sim.response_timeout_ms=500"});
+  inst.start_pad("P01", "VP-0001", "visa-approve.toml");
+  const auto hold = order_no("PS");
+  const auto done = order_no("PT");
+  {
+    till_conn t(inst.pos_port, "T01");
+    REQUIRE(t.run(preauth_req("a1", hold, 10000)).value("outcome", "") == "approved");
+    auto comp = t.run(follow_up("completion", "c1", done, hold, 9977));
+    // The advice is owed, durable and queued: the completion stands.
+    CHECK(comp.value("outcome", "") == "approved");
+  }
+  inst.crash_eftd();
+  {
+    auto v = journal_view(inst, done);
+    const auto* adv = message_with_mti(v, "0220");
+    REQUIRE(adv != nullptr);
+    CHECK(adv->state == "pending");
+  }
+  inst.stop_pad();
+  inst.start_eftd({"--set", "acquirers.sim.response_timeout_ms=5000"});
+  // The queue resumes: poll the journal copy of the advice until it is acknowledged.
+  std::string state;
+  const auto deadline = std::chrono::steady_clock::now() + 40s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto rd = eftd::journal::reader::open(inst.db());
+    REQUIRE(rd);
+    auto rows = rd->find_orders_recent("T01", done, 0);
+    REQUIRE(rows);
+    REQUIRE(rows->size() == 1);
+    auto d = rd->order_detail(rows->front().order_id);
+    REQUIRE(d);
+    const auto* adv = message_with_mti(**d, "0220");
+    REQUIRE(adv != nullptr);
+    state = adv->state;
+    if (state == "answered") break;
+    raw_client idle(inst.pos_port);
+    idle.next(200ms);  // paced poll with a deadline
+  }
+  CHECK(state == "answered");
+  auto sim = sim_summary(inst);
+  CHECK(sim.value("advices", 0) == 1);  // the repeat is the same advice, not a second one
+  CHECK(sim["ledger"].value("debits", 0) == 1);
+  CHECK(sim["ledger"].value("debit_amount", 0) == 9977);
 }

@@ -255,11 +255,16 @@ TEST_CASE("malformed POS input gets a clear error and the connection stays usabl
   auto ok = c.next();
   REQUIRE(ok.has_value());
   CHECK(ok->value("type", "") == "login_ok");
-  c.send(R"({"type":"preauth","v":1,"id":"r1","order_no":"2","amount":100,"currency":"PLN"})"
+  c.send(R"({"type":"teleport","v":1,"id":"r1","order_no":"2","amount":100,"currency":"PLN"})"
          "\n");
   auto ns = c.next();
   REQUIRE(ns.has_value());
-  CHECK(ns->value("code", "") == "not_supported");
+  CHECK(ns->value("code", "") == "pos.unknown_type");
+  c.send(R"({"type":"preauth","v":1,"id":"r2","order_no":"2","amount":-5,"currency":"PLN"})"
+         "\n");
+  auto neg = c.next();
+  REQUIRE(neg.has_value());
+  CHECK(neg->value("code", "") == "invalid_amount");
 }
 
 TEST_CASE("a POS that disconnects mid-sale leaves a final state that a status query returns") {

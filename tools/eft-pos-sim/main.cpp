@@ -89,6 +89,26 @@ class sim {
     return finish(client_->refund(req, cbs()), "refund");
   }
 
+  bool preauth(const std::string& order, const std::string& amount, const std::string& currency) {
+    pos::preauth req;
+    req.order_no = order;
+    req.currency = currency;
+    if (!eft_pos_sim::minor_units(amount, currency, "amount", req.amount)) return false;
+    return finish(client_->transaction(pos::message{req}, cbs()), "preauth");
+  }
+
+  // A completion or incremental of pre-authorisation `preauth_order`.
+  template <typename Request>
+  bool follow_up(const std::string& what, const std::string& order, const std::string& preauth_order,
+                 const std::string& amount, const std::string& currency) {
+    Request req;
+    req.order_no = order;
+    req.preauth_order_no = preauth_order;
+    req.currency = currency;
+    if (!eft_pos_sim::minor_units(amount, currency, "amount", req.amount)) return false;
+    return finish(client_->transaction(pos::message{req}, cbs()), what.c_str());
+  }
+
   bool cancel(const std::string& order, const std::string& date) {
     pos::cancel req;
     req.order_no = order;
@@ -299,6 +319,20 @@ int main(int argc, char** argv) {
   refund_cmd->add_option("--original", original, "order number of the sale being refunded");
   refund_cmd->add_option("--original-date", original_date, "business date of that sale, YYYY-MM-DD");
 
+  std::string preauth_order;
+  auto* preauth_cmd = app.add_subcommand("preauth", "reserve an amount on a card (pre-authorisation)");
+  preauth_cmd->add_option("--order", order, "POS order number")->required();
+  preauth_cmd->add_option("--amount", amount, "amount in major units, e.g. 300.00")->required();
+  preauth_cmd->add_option("--currency", currency, "ISO 4217 alpha code")->required();
+  auto* completion_cmd = app.add_subcommand("completion", "charge a pre-authorisation's final amount");
+  auto* incremental_cmd = app.add_subcommand("incremental", "raise a pre-authorisation");
+  for (auto* cmd : {completion_cmd, incremental_cmd}) {
+    cmd->add_option("--order", order, "POS order number of this request")->required();
+    cmd->add_option("--preauth", preauth_order, "order number of the pre-authorisation")->required();
+    cmd->add_option("--amount", amount, "amount in major units")->required();
+    cmd->add_option("--currency", currency, "ISO 4217 alpha code")->required();
+  }
+
   auto* cancel_cmd = app.add_subcommand("cancel", "cancel (reverse) a completed order");
   cancel_cmd->add_option("--order", order, "POS order number")->required();
   cancel_cmd->add_option("--date", date, "business date YYYY-MM-DD (default: current)");
@@ -340,6 +374,12 @@ int main(int argc, char** argv) {
     ok = session.sale(order, amount, currency, cashback, tip);
   else if (refund_cmd->parsed())
     ok = session.refund(order, amount, currency, original, original_date);
+  else if (preauth_cmd->parsed())
+    ok = session.preauth(order, amount, currency);
+  else if (completion_cmd->parsed())
+    ok = session.follow_up<pos::completion>("completion", order, preauth_order, amount, currency);
+  else if (incremental_cmd->parsed())
+    ok = session.follow_up<pos::incremental>("incremental", order, preauth_order, amount, currency);
   else if (cancel_cmd->parsed())
     ok = session.cancel(order, date);
   else if (balance_cmd->parsed())

@@ -47,7 +47,7 @@ result<std::vector<detail>> journal_details(const std::filesystem::path& db, con
     auto orders = reader->list_orders(filter);
     if (!orders) return orders.err();
     for (const auto& o : *orders) {
-      if (o.kind != "sale" && o.kind != "refund") continue;
+      if (o.kind != "sale" && o.kind != "refund" && o.kind != "completion") continue;
       auto view = reader->order_detail(o.order_id);
       if (!view) return view.err();
       if (!*view) continue;

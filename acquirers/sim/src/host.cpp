@@ -228,6 +228,7 @@ outcome host::handle(const acq::message& req) {
 }
 
 outcome host::authorize(const acq::message& req) {
+  if (req.has(90) && req.mti()[1] <= '2') return follow_up(req);
   const auto amount_text = req.get_or(4, "");
   for (const auto& s : rules_.disconnect_amount_suffixes) {
     if (!amount_text.empty() && ends_with(amount_text, s)) {
@@ -359,6 +360,108 @@ outcome host::authorize(const acq::message& req) {
   return o;
 }
 
+// Pre-authorisation flows refer to the 0100 that opened them by its data elements (field 90),
+// not by the card: eftd does not send card data again for them (DIALECTS.md).
+//   0100 + 90  incremental authorisation: approved by the usual amount rules, it raises what the
+//              pre-authorisation may complete for. Settles nothing.
+//   0220 + 90  completion advice: settles its own amount (at most what was authorised, once).
+//   0120 + 90  authorisation advice: acknowledged, settles nothing.
+// Advices are acknowledged with 00; a completion the host cannot accept gets 13 (amount above
+// what was authorised), 12 (already completed, or the original is no pre-authorisation) or 25
+// (original unknown): eftd parks such an advice for people.
+outcome host::follow_up(const acq::message& req) {
+  const auto amount_text = req.get_or(4, "");
+  const auto amount = parse_amount(amount_text);
+  const auto self = own_key(req);
+  const auto orig = original_of(req);
+  const bool advice = req.mti()[2] == '2';
+  acq::message resp = response_to(req);
+  if (!self || !orig || !amount) {
+    ++totals_.declined;
+    resp.set(39, "30");
+    return {action::reply, std::move(resp), "format error: follow-up without 4, 7, 11, 41 or a 42-digit 90"};
+  }
+  if (auto it = ledger_.find(*self); it != ledger_.end()) {
+    const bool repeat = (req.mti()[3] - '0') % 2 == 1;
+    if (repeat) {
+      resp.set(39, it->second.response_code);
+      if (!it->second.auth_code.empty()) resp.set(38, it->second.auth_code);
+      return {action::reply, std::move(resp), "repeat: the original decision"};
+    }
+    ++totals_.declined;
+    resp.set(39, "94");
+    return {action::reply, std::move(resp), "duplicate transmission (same terminal, STAN and date-time)"};
+  }
+  const std::string terminal{*req.get(41)};
+  const auto orig_key = ledger_key(terminal, orig->stan, orig->when);
+  auto it = ledger_.find(orig_key);
+  std::string code = "00", note;
+  if (it == ledger_.end() || it->second.reversed) {
+    code = "25";
+    note = "original authorisation unknown or reversed";
+  } else if (it->second.mti.substr(0, 2) != "01" || !approved(it->second.response_code)) {
+    code = "12";
+    note = "the original is no approved authorisation";
+  } else if (req.mti()[1] == '2' && advice) {
+    const auto authorised = it->second.amount + it->second.incremented;
+    if (it->second.completed) {
+      code = "12";
+      note = "pre-authorisation already completed";
+    } else if (*amount > authorised) {
+      code = "13";
+      note = fmt::format("completion of {} above the {} authorised", *amount, authorised);
+    } else {
+      note = "completion advice";
+    }
+  } else if (!advice) {
+    for (const auto& r : rules_.amount_suffix)
+      if (ends_with(amount_text, r.suffix)) {
+        code = r.response_code;
+        note = fmt::format("amount suffix rule {}", r.suffix);
+      }
+    if (code == "00" && it->second.amount + it->second.incremented + *amount > rules_.amount_limit) {
+      code = "61";
+      note = fmt::format("authorised total above the limit of {}", rules_.amount_limit);
+    }
+    if (code == "00") note = "incremental authorisation";
+  } else {
+    note = "authorisation advice";
+  }
+  (advice ? totals_.advices : totals_.incrementals) += 1;
+  if (approved(code)) {
+    ++totals_.approved;
+    if (!advice) {
+      it->second.incremented += *amount;
+      totals_.approved_amount += *amount;
+    }
+  } else {
+    ++totals_.declined;
+  }
+  const bool settles = advice && req.mti()[1] == '2' && code == "00";
+  auto& entry = ledger_[*self] = ledger_entry{req.mti(), *amount, code, true, false, false, settles, false};
+  describe(entry, req);
+  if (it != ledger_.end()) {
+    entry.pan_masked = it->second.pan_masked;
+    entry.parent_key = orig_key;
+  }
+  resp.set(39, code);
+  if (approved(code) && !advice) resp.set(38, fmt::format("{:06}", sequence_ % 1'000'000));
+  if (approved(code) && advice) {
+    if (auto ac = req.get(38)) resp.set(38, std::string{*ac});
+  }
+  entry.rrn = std::string{resp.get_or(37, "")};
+  entry.auth_code = std::string{resp.get_or(38, "")};
+  if (settles) {
+    it->second.completed = true;
+    settle(terminal, entry, false);
+  }
+  outcome o{action::reply, std::move(resp), std::move(note)};
+  o.transaction_key = *self;
+  for (const auto& d : rules_.delay_amount_suffixes)
+    if (ends_with(amount_text, d.suffix)) o.delay_ms = d.delay_ms;
+  return o;
+}
+
 void host::apply_fault(std::string_view amount, outcome& o) {
   if (amount.empty()) return;
   for (const auto& f : rules_.faults) {
@@ -430,6 +533,14 @@ outcome host::reverse(const acq::message& req) {
     if (approved(it->second.response_code))
       (it->second.credit ? totals_.refund_amount : totals_.approved_amount) -= it->second.amount;
     if (it->second.settles) settle(*terminal, it->second, true);
+    // Reversing an incremental or a completion gives its pre-authorisation back what it took.
+    if (auto parent = ledger_.find(it->second.parent_key);
+        !it->second.parent_key.empty() && parent != ledger_.end() && approved(it->second.response_code)) {
+      if (it->second.settles)
+        parent->second.completed = false;
+      else if (it->second.mti.substr(0, 2) == "01" && it->second.mti[2] == '0')
+        parent->second.incremented -= it->second.amount;
+    }
     note = "reversed";
   } else if (it != ledger_.end()) {
     note = "already reversed";
@@ -554,14 +665,16 @@ std::string host::summary_line() const {
       "\"unanswered\":{},\"disconnects\":{},\"network\":{},\"malformed\":{},\"ignored\":{},"
       "\"approved_amount\":{},\"refund_amount\":{},\"inquiries\":{},\"reversal_repeats\":{},"
       "\"faults\":{},\"reconciliations\":{},\"out_of_balance\":{},\"batches_closed\":{},"
-      "\"uploads\":{},\"uploads_added\":{},\"ledger\":{{\"debits\":{},\"debit_amount\":{},"
+      "\"uploads\":{},\"uploads_added\":{},\"incrementals\":{},\"advices\":{},\"ledger\":{{\"debits\":{},"
+      "\"debit_amount\":{},"
       "\"debit_reversals\":{},\"debit_reversal_amount\":{},\"credits\":{},\"credit_amount\":{},"
       "\"credit_reversals\":{},\"credit_reversal_amount\":{},\"net_amount\":{}}}}}",
       t.requests, t.approved, t.declined, t.reversals, t.reversed, t.unanswered, t.disconnects, t.network,
       t.malformed, t.ignored, t.approved_amount, t.refund_amount, t.inquiries, t.reversal_repeats, t.faults,
-      t.reconciliations, t.out_of_balance, t.batches_closed, t.uploads, t.uploads_added, t.ledger.debits,
-      t.ledger.debit_amount, t.ledger.debit_reversals, t.ledger.debit_reversal_amount, t.ledger.credits,
-      t.ledger.credit_amount, t.ledger.credit_reversals, t.ledger.credit_reversal_amount, t.ledger.net());
+      t.reconciliations, t.out_of_balance, t.batches_closed, t.uploads, t.uploads_added, t.incrementals,
+      t.advices, t.ledger.debits, t.ledger.debit_amount, t.ledger.debit_reversals,
+      t.ledger.debit_reversal_amount, t.ledger.credits, t.ledger.credit_amount, t.ledger.credit_reversals,
+      t.ledger.credit_reversal_amount, t.ledger.net());
 }
 
 }  // namespace eftd::acqsim

@@ -391,6 +391,22 @@ result<std::int64_t> reader::refunded_amount(const std::string& payment_op_id) {
   return r->empty() ? std::int64_t{0} : r->front();
 }
 
+result<std::int64_t> reader::follow_up_amount(const std::string& parent_op_id, std::string_view order_kind) {
+  auto r = impl_->rows<std::int64_t>(
+      "SELECT COALESCE(SUM(CASE WHEN o.state = 'approved' THEN COALESCE(o.approved_amount_minor, 0)"
+      "                         WHEN o.state = 'in_progress' THEN o.amount_minor ELSE 0 END), 0)"
+      " FROM operations op JOIN orders o ON o.order_id = op.order_id"
+      " WHERE op.parent_op_id = ?1 AND o.kind = ?2",
+      "follow_up_amount",
+      [&](stmt& s) {
+        s.bind(1, parent_op_id);
+        s.bind(2, std::string(order_kind));
+      },
+      [](const stmt& s) { return s.int64(0); });
+  if (!r) return r.err();
+  return r->empty() ? std::int64_t{0} : r->front();
+}
+
 result<std::optional<stored_pan>> reader::operation_pan(const std::string& op_id) {
   auto r = impl_->rows<std::optional<stored_pan>>(
       "SELECT pan_ciphertext, pan_masked, pan_hash FROM operations WHERE op_id = ?1", "operation_pan",

@@ -1,7 +1,7 @@
 // Settlement against eftd's journal: what eftd believes settles (export), and the comparison
 // of an acquirer's file with it (match).
 //
-// What settles: orders of kind sale (debit) or refund (credit) in state approved, whose
+// What settles: orders of kind sale or completion (debit) or refund (credit) in state approved, whose
 // financial request (MTI 02xx, not a reversal) to the acquirer was answered 00 or 10 and is not
 // reversed. One detail each, at the approved amount. Cancelled and reversed orders do not settle.
 #pragma once

@@ -178,6 +178,11 @@ struct ledger_entry {
   std::string local_date;   // MMDD: field 13, else from field 7
   std::string local_time;   // hhmmss: field 12, else from field 7
   std::string pan_masked;   // first 6 / last 4 at most
+  // A pre-authorisation (0100 approved): what incremental authorisations added, and whether
+  // a completion advice has settled it.
+  std::int64_t incremented = 0;
+  bool completed = false;
+  std::string parent_key;  // an incremental or completion: the ledger key of its pre-authorisation
 };
 
 struct totals {
@@ -201,6 +206,8 @@ struct totals {
   std::uint64_t batches_closed = 0;
   std::uint64_t uploads = 0;        // 0320 answered (repeats excluded)
   std::uint64_t uploads_added = 0;  // 0320 naming a transaction the host had not seen
+  std::uint64_t incrementals = 0;   // 0100 with field 90: more on an authorisation (approved or not)
+  std::uint64_t advices = 0;        // 0120/0220 with field 90 answered (repeats excluded)
   batch_totals ledger;              // every terminal, every batch (closed or open)
 };
 
@@ -224,6 +231,9 @@ class host {
 
  private:
   outcome authorize(const acq::message& req);
+  // An 0100 or advice (0120/0220) naming an earlier authorisation in field 90: an incremental
+  // authorisation, or the completion of a pre-authorisation.
+  outcome follow_up(const acq::message& req);
   std::string check_pin(const acq::message& req, std::string_view pan) const;
   outcome reverse(const acq::message& req);
   outcome network(const acq::message& req);

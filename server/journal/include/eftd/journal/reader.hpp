@@ -173,6 +173,10 @@ class reader {
   // progress (they may yet be approved). Refund limits are checked against this.
   result<std::int64_t> refunded_amount(const std::string& payment_op_id);
 
+  // The same sum for follow-up orders of one kind ("incremental", "completion") whose
+  // operation names `parent_op_id`: approved amounts plus requested amounts still in progress.
+  result<std::int64_t> follow_up_amount(const std::string& parent_op_id, std::string_view order_kind);
+
   // The stored (encrypted) PAN of an operation, only when explicitly asked for.
   result<std::optional<stored_pan>> operation_pan(const std::string& op_id);
 

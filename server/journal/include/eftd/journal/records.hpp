@@ -42,6 +42,9 @@ std::optional<actor> parse_actor(std::string_view s) noexcept;
 namespace order_kinds {
 inline constexpr std::string_view sale = "sale";
 inline constexpr std::string_view refund = "refund";
+inline constexpr std::string_view preauth = "preauth";          // an 0100 that holds funds, settles nothing
+inline constexpr std::string_view incremental = "incremental";  // more on a preauth (0100 naming it)
+inline constexpr std::string_view completion = "completion";    // settles a preauth (0220 advice)
 }  // namespace order_kinds
 
 namespace operation_kinds {  // enforced by the schema
