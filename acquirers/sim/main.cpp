@@ -26,6 +26,10 @@ constexpr const char* decision_help = R"(Decisions for 0100/0200/0220, first mat
   3. field 4, 7, 11, 41 or the PAN (2 or 35) missing -> 30 format error
   4. terminal + STAN + date-time seen before       -> 94 duplicate transmission
                                                     (a repeat 0101/0201/0221 gets the original decision)
+  4c. with --issuer-keys: field 55 holds an ARQC (9F26, 9F27=80) of a card the keys cover and
+     the recomputed ARQC differs                  -> 05 (logged "arqc mismatch", no field 55);
+     a verified ARQC: the answer carries field 55 with 91 (ARPC for the final code) and, on
+     approval, the --issuer-script scripts (71/72)
   5. PAN ends in a --decline-pan-suffix            (default 0002=05 do not honour, 0004=54 expired)
   6. amount (minor units) above --amount-limit     -> 61 exceeds amount limit (default 1000000)
   7. amount ends in a --decline-amount-suffix      (default 51=51 insufficient funds)
@@ -111,10 +115,18 @@ int main(int argc, char** argv) {
                  "File holding the zone PIN key (32 or 48 hex digits) shared with eftd: online PINs (field "
                  "52, ISO 0) are checked against --pin");
   std::string mak_file;
+  std::string issuer_keys_file;
+  std::vector<std::string> issuer_scripts;
   app.add_option("--mak-file", mak_file,
                  "File holding the message authentication key (32 hex digits, ISO 9797-1 alg 3) shared "
                  "with eftd: requests (except 08xx) must carry a valid MAC in field 64/128 (else 63) and "
                  "answers are MACed");
+  app.add_option("--issuer-keys", issuer_keys_file,
+                 "TOML file of issuer master keys (see acquirers/sim/issuer-keys-test.toml): the ARQC in "
+                 "field 55 is checked (a mismatch gets 05) and answers carry the ARPC in field 55 tag 91");
+  app.add_option("--issuer-script", issuer_scripts,
+                 "With --issuer-keys: issuer script sent with approvals (repeatable): pin-unblock, "
+                 "app-unblock (template 72) or app-block (71)");
   app.add_option("--bad-mac-amount-suffix", opts.decisions.bad_mac_amount_suffixes,
                  "With --mak-file: answers to amounts ending in these digits carry a corrupted MAC "
                  "(repeatable)");
@@ -202,6 +214,22 @@ int main(int argc, char** argv) {
       return 2;
     }
     opts.decisions.mak = std::move(*key);
+  }
+  if (!issuer_keys_file.empty()) {
+    auto keys = eftd::acqsim::issuer_keys::load(issuer_keys_file);
+    if (!keys) {
+      std::cerr << "--issuer-keys: " << keys.err().message << "\n";
+      return 2;
+    }
+    opts.decisions.issuer = std::move(*keys);
+  }
+  for (const auto& name : issuer_scripts) {
+    auto script = eftd::acqsim::parse_issuer_script(name);
+    if (!script || issuer_keys_file.empty()) {
+      std::cerr << "--issuer-script: expected pin-unblock, app-unblock or app-block, with --issuer-keys\n";
+      return 2;
+    }
+    opts.decisions.issuer_scripts.push_back(*script);
   }
   if (!eftd::pin::parse(opts.decisions.pin)) {
     std::cerr << "--pin: expected 4 to 12 digits\n";

@@ -295,7 +295,7 @@ TEST_CASE("sim summary line is one JSON object after SUMMARY", "[sim]") {
         "\"unanswered\":0,\"disconnects\":0,\"network\":0,\"malformed\":1,\"ignored\":0,"
         "\"approved_amount\":12500,\"refund_amount\":0,\"inquiries\":0,\"reversal_repeats\":0,"
         "\"faults\":0,\"reconciliations\":0,\"out_of_balance\":0,\"batches_closed\":0,\"uploads\":0,"
-        "\"uploads_added\":0,\"ledger\":{\"debits\":1,\"debit_amount\":12500,\"debit_reversals\":0,"
+        "\"uploads_added\":0,\"incrementals\":0,\"advices\":0,\"ledger\":{\"debits\":1,\"debit_amount\":12500,\"debit_reversals\":0,"
         "\"debit_reversal_amount\":0,\"credits\":0,\"credit_amount\":0,\"credit_reversals\":0,"
         "\"credit_reversal_amount\":0,\"net_amount\":12500}}");
 }

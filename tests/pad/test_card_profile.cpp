@@ -55,6 +55,20 @@ TEST_CASE("shipped card profiles load and match what the acquirer simulator expe
   }
 }
 
+TEST_CASE("every profile in the cards directory loads", "[pad][profile]") {
+  // A new profile (or a key it names) that does not load would only fail when a tester picks
+  // it; every file is loaded here, certificates minted included.
+  std::size_t n = 0;
+  for (const auto& e : std::filesystem::directory_iterator(cards_dir())) {
+    if (e.path().extension() != ".toml") continue;
+    INFO(e.path().filename().string());
+    auto p = load_card_profile(e.path());
+    if (!p) FAIL(p.err().code << ": " << p.err().message);  // messages never hold card data
+    ++n;
+  }
+  CHECK(n >= 19);
+}
+
 TEST_CASE("Luhn check", "[pad][profile]") {
   CHECK(luhn_valid("4761739001010119"));
   CHECK(luhn_valid("5413330089020011"));

@@ -17,8 +17,11 @@
 #include <sstream>
 #include <string>
 
+#include "eftd/core/emv_crypto.hpp"
+#include "eftd/core/emv_oda.hpp"
 #include "eftd/core/tlv.hpp"
 #include "eftd/padsim/card_profile.hpp"
+#include "eftd/padsim/emv_cert_mint.hpp"
 #include "eftd/padsim/icc.hpp"
 
 using namespace eftd;
@@ -658,14 +661,14 @@ TEST_CASE("mute chip, unpowered card, card without a chip", "[pad][icc]") {
   CHECK(to_hex(*visa->transmit(hx("80A8000002830000"))) == "6985");
 }
 
-TEST_CASE("unknown INS and CLA, GENERATE AC not yet", "[pad][icc]") {
+TEST_CASE("unknown INS and CLA, GENERATE AC before GPO", "[pad][icc]") {
   card c(load("visa-chip-approve.toml"));
   REQUIRE(c.sw(select_hex("A0000000031010")) == "9000");
   CHECK(c.sw("0088000004010203040"
-             "0") == "6D00");  // INTERNAL AUTHENTICATE: no DDA keys yet
+             "0") == "6D00");  // INTERNAL AUTHENTICATE: not a DDA card
   CHECK(c.sw("00FF000000") == "6D00");
   CHECK(c.sw("80AE80001D"
-             "000000012500000000000000061600000000000985261122000102030400") == "6985");
+             "000000012500000000000000061600000000000985261122000102030400") == "6985");  // no GPO
   CHECK(c.sw("FFA404000E315041592E5359532E444446303100") == "6E00");
   CHECK(c.sw("80A404000E315041592E5359532E444446303100") == "6E00");  // SELECT is an ISO command
   CHECK(c.sw("00A8000002830000") == "6E00");                          // GPO is proprietary (80)
@@ -689,15 +692,24 @@ TEST_CASE("malformed APDUs answer 6700, never crash", "[pad][icc][errors]") {
   // Random APDUs against every kind of card: each gets a status word, and the card keeps
   // working afterwards (a fixed seed keeps a failure reproducible).
   std::mt19937 rng(20261122);
-  for (const char* f : {"visa-chip-approve.toml", "mc-contactless-approve.toml", "chip-pin-blocked.toml"}) {
+  for (const char* f : {"visa-chip-approve.toml", "mc-contactless-approve.toml", "chip-pin-blocked.toml",
+                        "mc-cda-approve.toml", "visa-qvsdc-contactless.toml"}) {
     INFO(f);
     const card_profile p = load(f);
     auto chip = make_icc_sim(p, counting_random());
     REQUIRE(chip->power_on().has_value());
     static constexpr std::uint8_t clas[] = {0x00, 0x80, 0x84, 0xFF};
-    static constexpr std::uint8_t inss[] = {0xA4, 0xA8, 0xB2, 0xCA, 0x84, 0x20, 0xC0, 0xAE, 0x88, 0x00};
+    static constexpr std::uint8_t inss[] = {0xA4, 0xA8, 0xB2, 0xCA, 0x84, 0x20, 0xC0,
+                                            0xAE, 0x88, 0x82, 0x24, 0x1E, 0x18, 0x00};
+    const bytes select = hx(select_hex(to_hex(p.chip->applications.front().aid)));
     std::size_t answered = 0;
     for (int i = 0; i < 20000; ++i) {
+      // Now and then a real selection and GPO, so GENERATE AC, EXTERNAL AUTHENTICATE and the
+      // script commands meet a card in the state where they do their work.
+      if (i % 50 == 0) {
+        REQUIRE(chip->transmit(select).has_value());
+        REQUIRE(chip->transmit(hx("80A8000002830000")).has_value());
+      }
       bytes cmd(rng() % 300);
       for (auto& b : cmd) b = static_cast<std::uint8_t>(rng());
       if (cmd.size() >= 2 && rng() % 2 == 0) {  // mostly plausible headers, to get past CLA/INS
@@ -858,4 +870,729 @@ TEST_CASE("bad chip profiles are named by key, never by value", "[pad][icc][prof
     for (const char* value : {"4761", "5413", "9876", "98a6", "A00000000G", "291331", "3B680", "9F02069F"})
       CHECK(p.err().message.find(value) == std::string::npos);
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cryptograms, ODA and issuer scripts. Cryptograms, ARPCs and MACs are not card data; the
+// §6 values are public test vectors and are compared as hex. PANs stay inside the code.
+
+namespace {
+
+constexpr std::string_view issuer_mk_ac = "0123456789ABCDEFFEDCBA9876543210";   // §6 MK-AC
+constexpr std::string_view issuer_mk_smi = "FEDCBA98765432100123456789ABCDEF";  // §6 MK-SMI
+constexpr std::string_view today = "261122";
+
+// CDOL1 data of the default CDOL1 (9F02 9F03 9F1A 95 5F2A 9A 9C 9F37): 29 bytes.
+std::string cdol1_data(std::string_view amount, std::string_view tvr, std::string_view date,
+                       std::string_view type, std::string_view un, std::string_view country = "0124") {
+  return std::string(amount) + "000000000000" + std::string(country) + std::string(tvr) +
+         std::string(country) + std::string(date) + std::string(type) + std::string(un);
+}
+std::string genac(std::uint8_t p1, const std::string& data_hex) {
+  const bytes h{0x80, 0xAE, p1, 0x00, static_cast<std::uint8_t>(data_hex.size() / 2)};
+  return to_hex(h) + data_hex + "00";
+}
+
+// The inputs the card MACs, rebuilt by the test from what it sent and what the card answered.
+emv::ac_inputs rebuild_inputs(const std::string& cdol1_hex, const bytes& aip, std::uint16_t atc,
+                              const bytes& iad_or_cvr) {
+  emv::ac_inputs in;
+  in.atc = atc;
+  in.data = hx(cdol1_hex);
+  in.un.assign(in.data.end() - 4, in.data.end());
+  in.data.insert(in.data.end(), aip.begin(), aip.end());
+  in.data.push_back(static_cast<std::uint8_t>(atc >> 8));
+  in.data.push_back(static_cast<std::uint8_t>(atc));
+  in.iad_or_cvr = iad_or_cvr;
+  return in;
+}
+
+secure_bytes derived_mk(std::string_view issuer_mk, std::string_view pan, std::string_view psn) {
+  auto k = emv::derive_icc_mk(hx(issuer_mk), pan, psn, emv::mk_option::a);
+  REQUIRE(k.has_value());
+  return std::move(*k);
+}
+
+struct genac_answer {
+  std::uint8_t cid = 0;
+  std::uint16_t atc = 0;
+  bytes ac, iad, sdad;
+  bytes shown_tlvs;  // the response TLVs but 9F4B, in order (the CDA hash input)
+};
+
+genac_answer parse_genac(const bytes& r) {
+  REQUIRE(card::sw_of(r) == "9000");
+  auto t = decode(r);
+  REQUIRE(t.size() == 1);
+  genac_answer g;
+  if (t[0].tag == 0x80) {
+    const bytes& v = t[0].value;
+    REQUIRE(v.size() >= 11);
+    g.cid = v[0];
+    g.atc = static_cast<std::uint16_t>(v[1] << 8 | v[2]);
+    g.ac.assign(v.begin() + 3, v.begin() + 11);
+    g.iad.assign(v.begin() + 11, v.end());
+    return g;
+  }
+  REQUIRE(t[0].tag == 0x77);
+  for (const auto& c : t[0].children) {
+    if (c.tag == 0x9F4B) {
+      g.sdad = c.value;
+      continue;
+    }
+    const bytes enc = tlv_encode(c);
+    g.shown_tlvs.insert(g.shown_tlvs.end(), enc.begin(), enc.end());
+    if (c.tag == 0x9F27) g.cid = c.value.at(0);
+    if (c.tag == 0x9F36) g.atc = static_cast<std::uint16_t>(c.value.at(0) << 8 | c.value.at(1));
+    if (c.tag == 0x9F26) g.ac = c.value;
+    if (c.tag == 0x9F10) g.iad = c.value;
+  }
+  return g;
+}
+
+// What the CVN appends: CVN 18 the whole IAD; CVN 10 the CVR (IAD bytes 3..6); M/Chip bytes 2..7.
+bytes appended(emv::cvn v, const bytes& iad) {
+  if (v == emv::cvn::visa18) return iad;
+  if (v == emv::cvn::visa10) return bytes(iad.begin() + 3, iad.begin() + 7);
+  return bytes(iad.begin() + 2, iad.begin() + 8);
+}
+
+// Select, GPO (empty PDOL) and read every record the AFL names.
+struct read_card {
+  bytes aip, afl;
+  std::vector<std::pair<std::uint8_t, bytes>> records;  // sfi, record (no SW)
+  std::vector<tlv> all;                                 // every record's objects
+};
+read_card select_and_read(card& c, std::string_view aid) {
+  read_card out;
+  REQUIRE(c.sw(select_hex(aid)) == "9000");
+  const bytes g = c.tx("80A8000002830000");
+  REQUIRE(card::sw_of(g) == "9000");
+  auto t = decode(g);
+  out.aip = find(t, 0x82)->value;
+  out.afl = find(t, 0x94)->value;
+  for (std::size_t i = 0; i < out.afl.size(); i += 4)
+    for (int n = out.afl[i + 1]; n <= out.afl[i + 2]; ++n) {
+      const bytes cmd{0x00, 0xB2, static_cast<std::uint8_t>(n), static_cast<std::uint8_t>(out.afl[i] | 0x04),
+                      0x00};
+      const bytes r = c.tx(cmd);
+      REQUIRE(card::sw_of(r) == "9000");
+      out.records.emplace_back(out.afl[i] >> 3, data_of(r));
+      auto objs = decode(r);
+      for (auto& o : objs.front().children) out.all.push_back(std::move(o));
+    }
+  return out;
+}
+
+bytes tag_value(const read_card& rc, std::uint32_t tag) {
+  const tlv* t = tlv_find(rc.all, tag, false);
+  return t ? t->value : bytes{};
+}
+
+// The static data to authenticate: ODA records as the AFL counts them, then the AIP (9F4A 82).
+bytes static_data_of(const read_card& rc) {
+  std::vector<emv::oda_record> recs;
+  std::size_t k = 0;
+  for (std::size_t i = 0; i < rc.afl.size(); i += 4)
+    for (int n = rc.afl[i + 1]; n <= rc.afl[i + 2]; ++n, ++k)
+      if (n - rc.afl[i + 1] < rc.afl[i + 3]) recs.push_back({rc.records[k].first, rc.records[k].second});
+  auto sd = emv::oda_static_data(recs, rc.aip, tag_value(rc, 0x9F4A));
+  REQUIRE(sd.has_value());
+  return *sd;
+}
+
+emv::capk_table eftd_capks() {
+  auto t = emv::capk_table::load(cards_dir() / "keys" / "capk-eftd-test.toml");
+  if (!t) FAIL(t.err().code << ": " << t.err().message);
+  return std::move(*t);
+}
+
+// Issuer and ICC public keys recovered the way a kernel does.
+result<emv::rsa_key> recover_issuer(const read_card& rc, std::string_view pan, byte_view rid) {
+  static const emv::capk_table capks = eftd_capks();
+  const bytes idx = tag_value(rc, 0x8F);
+  REQUIRE(idx.size() == 1);
+  const auto* capk = capks.find(rid, idx[0]);
+  REQUIRE(capk != nullptr);
+  return emv::recover_issuer_key(*capk, tag_value(rc, 0x90), tag_value(rc, 0x92), tag_value(rc, 0x9F32), pan,
+                                 today);
+}
+emv::rsa_key recover_icc(const read_card& rc, std::string_view pan, byte_view rid) {
+  auto issuer = recover_issuer(rc, pan, rid);
+  if (!issuer) FAIL(issuer.err().code);
+  auto icc = emv::recover_icc_key(*issuer, tag_value(rc, 0x9F46), tag_value(rc, 0x9F48),
+                                  tag_value(rc, 0x9F47), static_data_of(rc), pan, today);
+  if (!icc) FAIL(icc.err().code);
+  return std::move(*icc);
+}
+
+std::string vector_profile(std::string_view cvn, std::string_view cvr, const std::string& extra = "") {
+  return visa_base("",
+                   "atc = 27\nicc_mk = \"154F349D8585CB7F6B0798E9839B10C1\"\ncvn = \"" + std::string(cvn) +
+                       "\"\ncvr = \"" + std::string(cvr) + "\"\n" + extra,
+                   "");
+}
+
+}  // namespace
+
+TEST_CASE("ODA and cryptogram profiles load with minted certificate records", "[pad][icc][profile][emv]") {
+  struct expect {
+    const char* file;
+    oda_kind oda;
+    emv::cvn cvn;
+    const char* aid;
+  };
+  const expect files[] = {
+      {"visa-dda-approve.toml", oda_kind::dda, emv::cvn::visa18, "A0000000031010"},
+      {"visa-sda-approve.toml", oda_kind::sda, emv::cvn::visa10, "A0000000031010"},
+      {"mc-cda-approve.toml", oda_kind::cda, emv::cvn::mc16, "A0000000041010"},
+      {"chip-card-decline.toml", oda_kind::none, emv::cvn::visa18, "A0000000031010"},
+      {"chip-online-always.toml", oda_kind::dda, emv::cvn::visa18, "A0000000031010"},
+      {"chip-bad-cert.toml", oda_kind::dda, emv::cvn::visa18, "A0000000031010"},
+      {"visa-qvsdc-contactless.toml", oda_kind::none, emv::cvn::visa18, "A0000000031010"},
+      {"mc-mchip-contactless.toml", oda_kind::cda, emv::cvn::mc16, "A0000000041010"},
+      {"visa-chip-approve.toml", oda_kind::none, emv::cvn::visa10, "A0000000031010"},
+      {"mc-contactless-approve.toml", oda_kind::none, emv::cvn::mc16, "A0000000041010"},
+  };
+  for (const auto& f : files) {
+    INFO(f.file);
+    const card_profile p = load(f.file);
+    REQUIRE(p.chip.has_value());
+    CHECK(p.chip->oda == f.oda);
+    CHECK(p.chip->cvn == f.cvn);
+    const auto& app = p.chip->applications.front();
+    CHECK(app.icc_mk_ac.size() == 16);
+    CHECK(app.icc_mk_smi.size() == 16);
+    CHECK(to_hex(app.cdol1) == "9F02069F03069F1A0295055F2A029A039C019F3704");
+    if (f.oda == oda_kind::none) continue;
+    CHECK(to_hex(app.afl) == "0801010110010200");
+    const std::uint8_t bit = f.oda == oda_kind::sda ? 0x40 : f.oda == oda_kind::dda ? 0x20 : 0x21;
+    CHECK((app.aip.at(0) & bit) == bit);
+    card c(p);
+    const read_card rc = select_and_read(c, f.aid);
+    CHECK(to_hex(tag_value(rc, 0x8F)) == "E1");
+    CHECK(to_hex(tag_value(rc, 0x9F4A)) == "82");
+    CHECK(tag_value(rc, 0x90).size() == 176);  // the 1408-bit test CA
+    const std::string pan(reinterpret_cast<const char*>(app.pan.view().data()), app.pan.size());
+    auto issuer = recover_issuer(rc, pan, byte_view(app.aid).first(5));
+    if (std::string(f.file) == "chip-bad-cert.toml") {
+      REQUIRE_FALSE(issuer.has_value());  // signed by a CA the terminal does not know
+      continue;
+    }
+    REQUIRE(issuer.has_value());
+    if (f.oda == oda_kind::sda) {
+      auto dac = emv::verify_ssad(*issuer, tag_value(rc, 0x93), static_data_of(rc));
+      REQUIRE(dac.has_value());
+      CHECK(to_hex(*dac) == "DAC0");
+      // Static data changed (another AIP): the SSAD no longer verifies.
+      read_card other = rc;
+      other.aip[1] ^= 0x01;
+      CHECK_FALSE(emv::verify_ssad(*issuer, tag_value(rc, 0x93), static_data_of(other)).has_value());
+    } else {
+      CHECK(to_hex(tag_value(rc, 0x9F49)) == "9F3704");
+      auto icc = emv::recover_icc_key(*issuer, tag_value(rc, 0x9F46), tag_value(rc, 0x9F48),
+                                      tag_value(rc, 0x9F47), static_data_of(rc), pan, today);
+      REQUIRE(icc.has_value());
+      CHECK(icc->modulus.size() == 128);
+    }
+  }
+}
+
+TEST_CASE("DDA: INTERNAL AUTHENTICATE signs the DDOL data with the ICC key", "[pad][icc][emv][oda]") {
+  card c(load("visa-dda-approve.toml"));
+  const read_card rc = select_and_read(c, "A0000000031010");
+  const emv::rsa_key icc = recover_icc(rc, "4761739001010119", hx("A000000003"));
+  const bytes r = c.tx(
+      "008800000401020304"
+      "00");
+  REQUIRE(card::sw_of(r) == "9000");
+  auto t = decode(r);
+  const tlv* sdad = find(t, 0x9F4B);
+  REQUIRE(sdad != nullptr);
+  auto dn = emv::verify_sdad(icc, sdad->value, hx("01020304"));
+  REQUIRE(dn.has_value());
+  CHECK(dn->size() == 8);
+  // Another unpredictable number does not verify against this signature.
+  CHECK_FALSE(emv::verify_sdad(icc, sdad->value, hx("01020305")).has_value());
+  CHECK(c.sw("0088000000") == "6700");
+  CHECK(c.sw("008801000401020304") == "6A86");
+  // Nothing selected: 6985.
+  card fresh(load("visa-dda-approve.toml"));
+  CHECK(fresh.sw("008800000401020304"
+                 "00") == "6985");
+}
+
+TEST_CASE("GENERATE AC: the AC is eftd::emv::generate_ac over the CDOL1 data", "[pad][icc][emv]") {
+  struct row {
+    const char* file;
+    const char* aid;
+    const char* psn;
+    emv::cvn cvn;
+  };
+  for (const row& rw : {row{"visa-dda-approve.toml", "A0000000031010", "01", emv::cvn::visa18},
+                        row{"visa-chip-approve.toml", "A0000000031010", "01", emv::cvn::visa10},
+                        row{"mc-cda-approve.toml", "A0000000041010", "00", emv::cvn::mc16},
+                        row{"chip-decline.toml", "A0000000031010", "00", emv::cvn::visa18}}) {
+    INFO(rw.file);
+    const card_profile p = load(rw.file);
+    const std::string pan(reinterpret_cast<const char*>(p.pan.view().data()), p.pan.size());
+    card c(p);
+    const read_card rc = select_and_read(c, rw.aid);
+    const std::string data = cdol1_data("000000001500", "0000008000", "261122", "00", "A1B2C3D4", "0616");
+    const genac_answer g = parse_genac(c.tx(genac(0x80, data)));
+    CHECK(g.cid == 0x80);
+    CHECK(g.atc == p.chip->atc + 1);
+    REQUIRE(g.iad.size() >= 7);
+    CHECK(emv::cvn_from_iad(g.iad) == rw.cvn);
+    const auto mk = derived_mk(issuer_mk_ac, pan, rw.psn);
+    const auto in = rebuild_inputs(data, rc.aip, g.atc, appended(rw.cvn, g.iad));
+    auto want = emv::generate_ac(rw.cvn, mk.view(), in);
+    REQUIRE(want.has_value());
+    CHECK(to_hex(g.ac) == to_hex(*want));
+    // The CVR says: ARQC at the first GENERATE AC, second not requested yet.
+    CHECK(to_hex(g.iad).substr(rw.cvn == emv::cvn::mc16 ? 4 : 8, 2) == "A0");
+  }
+}
+
+TEST_CASE("GENERATE AC reproduces the section 6 per-CVN ARQC and ARPC vectors", "[pad][icc][emv][vectors]") {
+  struct vec {
+    const char* cvn;
+    const char* cvr;
+    const char* data;
+    const char* arqc;
+    const char* issuer_auth;  // EXTERNAL AUTHENTICATE data
+    const char* iad_start;
+  };
+  const vec vectors[] = {
+      {"visa10", "03006010",
+       "000000004000000000000000012480000480000124191105"
+       "01"
+       "52BF4585",
+       "29CCA15AE665FA2E", "28993816AFAE4AEB3030", "06010A03A06010"},
+      {"visa18", "0300B800",
+       "000000004000000000000000012480000480000124191105"
+       "01"
+       "52BF4585",
+       "7A788EA6B8A3E733", "9AF514C100000000", "06011203A0B800"},
+      {"mc16", "000003220000",
+       "000000009999000000000000012480000000000124209906"
+       "00"
+       "ABCDEF12",
+       "24CCF3DEE3158C70", "73F6BBF389A6586C0010", "0110A00003220000"},
+      {"mc20", "000003220000",
+       "000000009999000000000000012480000000000124209906"
+       "00"
+       "ABCDEF12",
+       "CD29615D6452E70E", "DFD0956606B68D640010", "0114A00003220000"},
+  };
+  for (const auto& v : vectors) {
+    INFO(v.cvn);
+    card c(parse(vector_profile(v.cvn, v.cvr)));
+    REQUIRE(c.sw(select_hex("A0000000031010")) == "9000");
+    REQUIRE(c.sw("80A8000002830000") == "9000");  // ATC 27 -> 001C, AIP 1800
+    const genac_answer g = parse_genac(c.tx(genac(0x80, v.data)));
+    CHECK(g.cid == 0x80);
+    CHECK(g.atc == 0x001C);
+    CHECK(to_hex(g.ac) == v.arqc);
+    CHECK(to_hex(g.iad).rfind(v.iad_start, 0) == 0);
+    CHECK(c.sw("0082000000") == "6700");
+    const bytes ea = hx(v.issuer_auth);
+    const bytes cmd_head{0x00, 0x82, 0x00, 0x00, static_cast<std::uint8_t>(ea.size())};
+    CHECK(c.sw(to_hex(cmd_head) + v.issuer_auth) == "9000");
+    CHECK(c.sw(to_hex(cmd_head) + v.issuer_auth) == "6985");  // once per transaction
+  }
+}
+
+TEST_CASE("issuer script MACs: the section 6 vectors through the card", "[pad][icc][emv][vectors][script]") {
+  // ICC MK-SMI derived from the §6 MK-SMI for PAN 1234567890123456, PSN 00 (a Luhn-invalid
+  // crypto test PAN, so the profile carries the derived key and a valid PAN of its own).
+  const auto smi = derived_mk(issuer_mk_smi, "1234567890123456", "00");
+  const std::string smi_line = "icc_mk_smi = \"" + to_hex(smi.view()) + "\"\n";
+  const std::string visa_data =
+      "000000004000000000000000012480000480000124191105"
+      "01"
+      "52BF4585";
+  const std::string mc_data =
+      "000000009999000000000000012480000000000124209906"
+      "00"
+      "ABCDEF12";
+
+  SECTION("Visa CVN10: APPLICATION UNBLOCK MAC DB56BA60087CEFD3") {
+    card c(parse(vector_profile("visa10", "03006010", smi_line)));
+    REQUIRE(c.sw(select_hex("A0000000031010")) == "9000");
+    REQUIRE(c.sw("80A8000002830000") == "9000");
+    CHECK(c.sw("8418000008DB56BA60087CEFD3") == "6985");  // no ARQC yet
+    REQUIRE(to_hex(parse_genac(c.tx(genac(0x80, visa_data))).ac) == "29CCA15AE665FA2E");
+    CHECK(c.sw("8418000008DB56BA60087CEFD4") == "6988");
+    CHECK(c.sw("8418000008DB56BA60087CEFD3") == "9000");
+    CHECK(c.sw("8418010008DB56BA60087CEFD3") == "6A86");
+  }
+  SECTION("M/Chip CVN16: PIN UNBLOCK MAC ED0AB162BAB1DE61") {
+    card c(parse(vector_profile("mc16", "000003220000", smi_line + "pin_tries_left = 0\n")));
+    REQUIRE(c.sw(select_hex("A0000000031010")) == "9000");
+    REQUIRE(c.sw("80A8000002830000") == "9000");
+    CHECK(c.sw("0020008008249876FFFFFFFFFF") == "6983");
+    REQUIRE(to_hex(parse_genac(c.tx(genac(0x80, mc_data))).ac) == "24CCF3DEE3158C70");
+    CHECK(c.sw("8424000008ED0AB162BAB1DE60") == "6988");
+    CHECK(c.sw("0020008008249876FFFFFFFFFF") == "6983");  // still blocked
+    CHECK(c.sw("8424000008ED0AB162BAB1DE61") == "9000");
+    CHECK(c.sw("0020008008249876FFFFFFFFFF") == "9000");  // unblocked: the PIN works again
+  }
+}
+
+namespace {
+
+// A card after select, GPO and an ARQC, with what the issuer needs to answer it.
+struct online_card {
+  card c;
+  read_card rc;
+  std::string cdol1;
+  genac_answer first;
+  emv::ac_inputs inputs;
+  secure_bytes mk;
+  emv::cvn cvn;
+
+  online_card(const char* file, const char* aid, const char* pan, const char* psn, std::uint8_t p1 = 0x80)
+      : c(load(file)) {
+    rc = select_and_read(c, aid);
+    cvn = c.profile.chip->cvn;
+    cdol1 = cdol1_data("000000002500", "0000000000", "261122", "00", "11223344", "0616");
+    first = parse_genac(c.tx(genac(p1, cdol1)));
+    inputs = rebuild_inputs(cdol1, rc.aip, first.atc, appended(cvn, first.iad));
+    mk = derived_mk(issuer_mk_ac, pan, psn);
+    if (first.ac.empty()) {  // CDA: the AC is in the signature; the caller recovers it
+    }
+  }
+
+  // EXTERNAL AUTHENTICATE data the issuer would send for `arc` (method 1) or a CSU (method 2).
+  std::string issuer_auth(const bytes& ac, std::string_view arc_hex = "3030") {
+    const bool m2 = cvn == emv::cvn::visa18;
+    const bytes code = m2 ? hx("00000000") : hx(arc_hex);
+    auto arpc = emv::generate_arpc(cvn, mk.view(), inputs, ac, code);
+    REQUIRE(arpc.has_value());
+    bytes data = *arpc;
+    data.insert(data.end(), code.begin(), code.end());
+    const bytes head{0x00, 0x82, 0x00, 0x00, static_cast<std::uint8_t>(data.size())};
+    return to_hex(head) + to_hex(data);
+  }
+  std::string second(std::uint8_t p1, std::string_view arc_hex) {
+    return genac(p1, std::string(arc_hex) + cdol1);  // default CDOL2: 8A 02 then CDOL1
+  }
+};
+
+}  // namespace
+
+TEST_CASE("EXTERNAL AUTHENTICATE and the second GENERATE AC", "[pad][icc][emv]") {
+  SECTION("approved and ARPC right: TC") {
+    online_card o("visa-dda-approve.toml", "A0000000031010", "4761739001010119", "01");
+    REQUIRE(o.first.cid == 0x80);
+    CHECK(o.c.sw(o.issuer_auth(o.first.ac)) == "9000");
+    const genac_answer g = parse_genac(o.c.tx(o.second(0x40, "3030")));
+    CHECK(g.cid == 0x40);
+    CHECK(g.atc == o.first.atc);
+    CHECK(to_hex(g.iad).substr(8, 2) == "60");        // CVR: TC second, ARQC first
+    CHECK(o.c.sw(o.second(0x40, "3030")) == "6985");  // no third
+    // The card remembers the online transaction.
+    CHECK(to_hex(data_of(o.c.tx("80CA9F1300"))) ==
+          "9F1302" + to_hex(bytes{0, static_cast<std::uint8_t>(g.atc)}));
+  }
+  SECTION("ARPC wrong: 6300, then AAC even for an approval") {
+    online_card o("visa-dda-approve.toml", "A0000000031010", "4761739001010119", "01");
+    std::string bad = o.issuer_auth(o.first.ac);
+    bad[10] = bad[10] == '0' ? '1' : '0';
+    CHECK(o.c.sw(bad) == "6300");
+    CHECK(o.c.sw(o.issuer_auth(o.first.ac)) == "6985");  // one try
+    const genac_answer g = parse_genac(o.c.tx(o.second(0x40, "3030")));
+    CHECK(g.cid == 0x00);
+    CHECK((g.iad.at(4) & 0x08) == 0x08);  // CVR: issuer authentication failed
+  }
+  SECTION("no issuer authentication, host decline, AAC asked, unable to go online") {
+    online_card a("visa-chip-approve.toml", "A0000000031010", "4761739001010119", "01");
+    CHECK(parse_genac(a.c.tx(a.second(0x40, "3030"))).cid == 0x00);  // no ARPC checked
+    online_card b("visa-chip-approve.toml", "A0000000031010", "4761739001010119", "01");
+    CHECK(b.c.sw(b.issuer_auth(b.first.ac, "3035")) == "9000");      // ARPC for "05"
+    CHECK(parse_genac(b.c.tx(b.second(0x40, "3035"))).cid == 0x00);  // declined
+    online_card d("visa-chip-approve.toml", "A0000000031010", "4761739001010119", "01");
+    CHECK(d.c.sw(d.issuer_auth(d.first.ac)) == "9000");
+    CHECK(parse_genac(d.c.tx(d.second(0x00, "3030"))).cid == 0x00);  // the terminal asks AAC
+    online_card y("visa-chip-approve.toml", "A0000000031010", "4761739001010119", "01");
+    CHECK(parse_genac(y.c.tx(y.second(0x40, "5933"))).cid == 0x40);  // Y3: offline approval
+    online_card z("chip-online-always.toml", "A0000000031010", "4761739001010119", "01", 0x40);
+    CHECK(z.first.cid == 0x80);
+    CHECK(parse_genac(z.c.tx(z.second(0x40, "5933"))).cid == 0x00);  // but not for this card
+  }
+  SECTION("M/Chip CVN16: ARPC method 1 under the ICC MK, format 1 answers") {
+    online_card o("mc-cda-approve.toml", "A0000000041010", "5413330089020011", "00");
+    REQUIRE(o.first.cid == 0x80);
+    CHECK(o.c.sw(o.issuer_auth(o.first.ac, "0010")) == "9000");
+    CHECK(parse_genac(o.c.tx(o.second(0x40, "3030"))).cid == 0x40);
+  }
+  SECTION("wrong lengths and order") {
+    online_card o("visa-dda-approve.toml", "A0000000031010", "4761739001010119", "01");
+    CHECK(o.c.sw("00820000070102030405060708") == "6700");
+    CHECK(o.c.sw(genac(0x40, "3030")) == "6700");   // CDOL2 data too short
+    CHECK(o.c.sw(genac(0xC0, o.cdol1)) == "6A86");  // RFU cryptogram type
+    CHECK(o.c.sw(genac(0x88, o.cdol1)) == "6A86");  // RFU bit
+    card t(load("visa-dda-approve.toml"));
+    select_and_read(t, "A0000000031010");
+    const genac_answer tc = parse_genac(t.tx(genac(0x40, o.cdol1)));
+    CHECK(tc.cid == 0x40);                                    // offline TC
+    CHECK(t.sw("008200000A01020304050607083030") == "6985");  // EXTERNAL AUTHENTICATE after a TC
+    CHECK(t.sw(genac(0x40, "3030" + o.cdol1)) == "6985");     // no second after a TC
+  }
+}
+
+TEST_CASE("card action analysis: decline, online only, offline limit", "[pad][icc][emv]") {
+  const std::string data = cdol1_data("000000001000", "0000000000", "261122", "00", "01020304");
+  SECTION("a card that declines: AAC whatever is asked") {
+    for (std::uint8_t p1 : {0x00, 0x40, 0x80}) {
+      card c(load("chip-card-decline.toml"));
+      select_and_read(c, "A0000000031010");
+      CHECK(parse_genac(c.tx(genac(p1, data))).cid == 0x00);
+    }
+  }
+  SECTION("online only: a TC asked gets an ARQC") {
+    card c(load("chip-online-always.toml"));
+    select_and_read(c, "A0000000031010");
+    CHECK(parse_genac(c.tx(genac(0x40, data))).cid == 0x80);
+  }
+  SECTION("offline limit: three offline TCs, then the card asks to go online") {
+    card c(load("visa-chip-approve.toml"));  // offline_limit 3 by default
+    for (int i = 0; i < 3; ++i) {
+      INFO(i);
+      select_and_read(c, "A0000000031010");
+      CHECK(parse_genac(c.tx(genac(0x40, data))).cid == 0x40);
+    }
+    select_and_read(c, "A0000000031010");
+    CHECK(parse_genac(c.tx(genac(0x40, data))).cid == 0x80);
+    // AAC asked is always honoured, ARQC asked always given.
+    select_and_read(c, "A0000000031010");
+    CHECK(parse_genac(c.tx(genac(0x00, data))).cid == 0x00);
+  }
+  SECTION("T=0 card: GENERATE AC answers through GET RESPONSE") {
+    card c(parse(
+        visa_base("", "t0_get_response = true\nissuer_mk = \"" + std::string(issuer_mk_ac) + "\"", "")));
+    REQUIRE(c.sw(select_hex("A0000000031010")).substr(0, 2) == "61");
+    REQUIRE(c.sw("80A8000002830000").substr(0, 2) == "61");
+    const std::string sw = c.sw(genac(0x80, data));
+    REQUIRE(sw.substr(0, 2) == "61");
+    CHECK(parse_genac(c.tx("00C00000" + sw.substr(2, 2))).cid == 0x80);
+  }
+  SECTION("format 1 answers on request") {
+    card c(parse(visa_base("", "genac_format = 1\nissuer_mk = \"" + std::string(issuer_mk_ac) + "\"", "")));
+    select_and_read(c, "A0000000031010");
+    const bytes r = c.tx(genac(0x80, data));
+    CHECK(to_hex(data_of(r)).substr(0, 6) == "801280");  // 80 len CID=ARQC
+  }
+}
+
+TEST_CASE("CDA: the GENERATE AC signature verifies with emv_oda", "[pad][icc][emv][oda]") {
+  for (const char* file : {"mc-cda-approve.toml", "mc-mchip-contactless.toml"}) {
+    INFO(file);
+    card c(load(file));
+    const bool contactless = c.profile.kind == "contactless";
+    if (contactless) REQUIRE(c.sw(select_name("2PAY.SYS.DDF01")) == "9000");
+    const read_card rc = select_and_read(c, "A0000000041010");
+    const emv::rsa_key icc = recover_icc(rc, "5413330089020011", hx("A000000004"));
+    const std::string cdol1 = cdol1_data("000000002500", "0000000000", "261122", "00", "8B55633B", "0616");
+    const genac_answer g = parse_genac(c.tx(genac(0x90, cdol1)));  // ARQC + CDA
+    REQUIRE(g.cid == 0x80);
+    CHECK(g.ac.empty());  // under CDA the AC is only inside the signature
+    REQUIRE_FALSE(g.sdad.empty());
+    bytes tdhc_input = hx(cdol1);  // empty PDOL
+    tdhc_input.insert(tdhc_input.end(), g.shown_tlvs.begin(), g.shown_tlvs.end());
+    auto v = emv::verify_cda(icc, g.sdad, hx("8B55633B"), tdhc_input, g.cid);
+    REQUIRE(v.has_value());
+    CHECK(v->cid == 0x80);
+    // The signed AC is the one the issuer recomputes.
+    const auto mk = derived_mk(issuer_mk_ac, "5413330089020011", "00");
+    const auto in = rebuild_inputs(cdol1, rc.aip, g.atc, appended(emv::cvn::mc16, g.iad));
+    auto want = emv::generate_ac(emv::cvn::mc16, mk.view(), in);
+    REQUIRE(want.has_value());
+    CHECK(to_hex(v->ac) == to_hex(*want));
+    // Tampered transaction data: the hash code no longer matches.
+    bytes other = tdhc_input;
+    other[5] ^= 0x01;
+    CHECK_FALSE(emv::verify_cda(icc, g.sdad, hx("8B55633B"), other, g.cid).has_value());
+    // Host approval, then a CDA-signed TC over PDOL || CDOL1 || CDOL2 || response.
+    auto arpc = emv::generate_arpc(emv::cvn::mc16, mk.view(), in, v->ac, hx("3030"));
+    REQUIRE(arpc.has_value());
+    CHECK(c.sw("008200000A" + to_hex(*arpc) + "3030") == "9000");
+    const std::string cdol2 = "3030" + cdol1;
+    const genac_answer t = parse_genac(c.tx(genac(0x50, cdol2)));
+    REQUIRE(t.cid == 0x40);
+    bytes second_input = hx(cdol1 + cdol2);
+    second_input.insert(second_input.end(), t.shown_tlvs.begin(), t.shown_tlvs.end());
+    auto v2 = emv::verify_cda(icc, t.sdad, hx("8B55633B"), second_input, 0x40);
+    REQUIRE(v2.has_value());
+  }
+  // An AAC is never signed; a CDA request to a DDA card gets a plain answer.
+  card d(load("mc-cda-approve.toml"));
+  select_and_read(d, "A0000000041010");
+  const std::string cdol1 = cdol1_data("000000002500", "0000000000", "261122", "00", "8B55633B", "0616");
+  const genac_answer aac = parse_genac(d.tx(genac(0x10, cdol1)));
+  CHECK(aac.cid == 0x00);
+  CHECK(aac.sdad.empty());
+  card e(load("visa-dda-approve.toml"));
+  select_and_read(e, "A0000000031010");
+  const genac_answer plain = parse_genac(e.tx(genac(0x90, cdol1)));
+  CHECK(plain.sdad.empty());
+  CHECK(plain.ac.size() == 8);
+}
+
+TEST_CASE("issuer scripts: application block and unblock with the script MAC", "[pad][icc][emv][script]") {
+  online_card o("visa-dda-approve.toml", "A0000000031010", "4761739001010119", "01");
+  const auto smi = derived_mk(issuer_mk_smi, "4761739001010119", "01");
+  auto sk = emv::visa_sm_session_key(smi.view(), o.first.atc);
+  REQUIRE(sk.has_value());
+  auto command = [&](std::string_view head) {
+    bytes data = hx(head);
+    data.push_back(static_cast<std::uint8_t>(o.first.atc >> 8));
+    data.push_back(static_cast<std::uint8_t>(o.first.atc));
+    data.insert(data.end(), o.first.ac.begin(), o.first.ac.end());
+    auto mac = emv::script_mac(sk->view(), data);
+    REQUIRE(mac.has_value());
+    return std::string(head) + to_hex(*mac);
+  };
+  const std::string block = command("841E000008");
+  std::string bad = block;
+  bad.back() = bad.back() == '0' ? '1' : '0';
+  CHECK(o.c.sw(bad) == "6988");
+  CHECK(o.c.sw("841E000004AABBCCDD") == "6700");  // shorter than a MAC
+  CHECK(o.c.sw("84CA9F3600") == "6E00");          // only script commands take CLA 84
+  CHECK(o.c.sw(block) == "9000");
+  // The CVR of the second GENERATE AC counts the scripts; the blocked application declines.
+  CHECK(o.c.sw(o.issuer_auth(o.first.ac)) == "9000");
+  const genac_answer g = parse_genac(o.c.tx(o.second(0x40, "3030")));
+  CHECK(g.cid == 0x00);
+  CHECK((g.iad.at(6) & 0xF8) == 0x28);  // two scripts, one failed
+  CHECK(o.c.sw(select_hex("A0000000031010")) == "6283");
+  CHECK(o.c.sw("80A8000002830000") == "6985");
+}
+
+TEST_CASE("qVSDC-like tap: GPO answers the ARQC over the PDOL data", "[pad][icc][emv][contactless]") {
+  card c(load("visa-qvsdc-contactless.toml"));
+  REQUIRE(c.sw(select_name("2PAY.SYS.DDF01")) == "9000");
+  REQUIRE(c.sw(select_hex("A0000000031010")) == "9000");
+  const std::string pdol =
+      "36000000" + cdol1_data("000000000900", "0000000000", "261122", "00", "CAFEBABE", "0616");
+  const bytes head{0x80,
+                   0xA8,
+                   0x00,
+                   0x00,
+                   static_cast<std::uint8_t>(pdol.size() / 2 + 2),
+                   0x83,
+                   static_cast<std::uint8_t>(pdol.size() / 2)};
+  const bytes r = c.tx(to_hex(head) + pdol + "00");
+  REQUIRE(card::sw_of(r) == "9000");
+  auto t = decode(r);
+  REQUIRE(find(t, 0x9F27) != nullptr);
+  CHECK(to_hex(find(t, 0x9F27)->value) == "80");
+  CHECK(to_hex(find(t, 0x9F36)->value) == "0008");
+  const bytes iad = find(t, 0x9F10)->value;
+  const auto mk = derived_mk(issuer_mk_ac, "4761739001010119", "01");
+  const auto in = rebuild_inputs(pdol.substr(8), find(t, 0x82)->value, 0x0008, iad);
+  auto want = emv::generate_ac(emv::cvn::visa18, mk.view(), in);
+  REQUIRE(want.has_value());
+  CHECK(to_hex(find(t, 0x9F26)->value) == to_hex(*want));
+  // The records follow in the same tap; no GENERATE AC is needed (nor allowed: not after an ARQC
+  // without CDOL2 data of the right length).
+  CHECK(c.sw("00B2010C00") == "9000");
+}
+
+TEST_CASE("cryptogram and ODA profile keys are checked by name, never by value",
+          "[pad][icc][profile][errors]") {
+  const std::string mk = "issuer_mk = \"" + std::string(issuer_mk_ac) + "\"\n";
+  const std::string keys =
+      "oda = \"dda\"\nca_key = \"keys/ca-eftd-test.pem\"\nissuer_key = \"keys/issuer-visa-test.pem\"\n"
+      "icc_key = \"keys/icc-visa-test.pem\"\n";
+  struct vec {
+    const char* what;
+    std::string text;
+    const char* code;
+    const char* names;
+  };
+  const vec vectors[] = {
+      {"both MKs", visa_base("", mk + "icc_mk = \"" + std::string(issuer_mk_smi) + "\"", ""),
+       "padsim.profile_bad_value", "chip.icc_mk"},
+      {"short MK", visa_base("", "issuer_mk = \"0123456789ABCDEF\"", ""), "padsim.profile_bad_value",
+       "chip.issuer_mk"},
+      {"unknown CVN", visa_base("", mk + "cvn = \"visa22\"", ""), "padsim.profile_bad_value", "chip.cvn"},
+      {"Visa CVR length", visa_base("", mk + "cvr = \"000000000000\"", ""), "padsim.profile_bad_value",
+       "chip.cvr"},
+      {"mk option", visa_base("", mk + "mk_option = \"c\"", ""), "padsim.profile_bad_value",
+       "chip.mk_option"},
+      {"unknown ODA", visa_base("", mk + "oda = \"fdda\"", ""), "padsim.profile_bad_value", "chip.oda"},
+      {"ODA without CA key",
+       visa_base("", mk + "oda = \"sda\"\nissuer_key = \"keys/issuer-visa-test.pem\"", ""),
+       "padsim.profile_missing_key", "chip.ca_key"},
+      {"DDA without ICC key",
+       visa_base("",
+                 mk + "oda = \"dda\"\nca_key = \"keys/ca-eftd-test.pem\"\nissuer_key = "
+                      "\"keys/issuer-visa-test.pem\"",
+                 ""),
+       "padsim.profile_missing_key", "chip.icc_key"},
+      {"keys without ODA", visa_base("", mk + "ca_key = \"keys/ca-eftd-test.pem\"", ""),
+       "padsim.profile_bad_value", "chip.ca_key"},
+      {"ODA with own AFL", visa_base("", mk + keys, "afl = \"08010100\""), "padsim.profile_bad_value",
+       "chip.application[1].afl"},
+      {"CDA in format 1", visa_base("", mk + "oda = \"cda\"\ngenac_format = 1", ""),
+       "padsim.profile_bad_value", "chip.genac_format"},
+      {"qVSDC on a contact card", visa_base("", mk + "qvsdc = true", ""), "padsim.profile_bad_value",
+       "chip.qvsdc"},
+      {"key file not a key",
+       visa_base("", mk + keys.substr(0, keys.find("icc_key")) + "icc_key = \"README.md\"", ""),
+       "padsim.profile_bad_value", "chip.icc_key"},
+      {"issuer key larger than the CA",
+       visa_base("",
+                 mk + "oda = \"sda\"\nca_key = \"keys/icc-visa-test.pem\"\nissuer_key = "
+                      "\"keys/issuer-visa-test.pem\"",
+                 ""),
+       "padsim.profile_bad_value", "ca_key"},
+  };
+  for (const auto& v : vectors) {
+    INFO(v.what);
+    auto p = parse_card_profile(v.text, "t.toml", cards_dir());
+    REQUIRE_FALSE(p.has_value());
+    CHECK(p.err().code == v.code);
+    CHECK(p.err().message.find(v.names) != std::string::npos);
+    for (const char* value : {"0123456789", "FEDCBA98", "4761", "visa22", "fdda"})
+      CHECK(p.err().message.find(value) == std::string::npos);
+  }
+}
+
+TEST_CASE("issuer authentication data in CDOL2 (tag 91) instead of EXTERNAL AUTHENTICATE",
+          "[pad][icc][emv]") {
+  const std::string cdol = "9F02069F03069F1A0295055F2A029A039C019F3704";
+  const std::string record =
+      "7032"
+      "8C15" +
+      cdol +
+      "8D19"
+      "8A02910A" +
+      cdol;
+  const std::string profile = visa_base(
+      "", "issuer_mk = \"" + std::string(issuer_mk_ac) + "\"\ncvn = \"visa10\"",
+      "pan_sequence = \"01\"\n[[chip.application.record]]\nsfi = 1\nnumber = 1\ndata = \"" + record + "\"");
+  const std::string data = cdol1_data("000000003000", "0000000000", "261122", "00", "55667788");
+  const auto mk = derived_mk(issuer_mk_ac, "4761739001010119", "01");
+  for (int variant = 0; variant < 3; ++variant) {
+    INFO(variant);
+    card c(parse(profile));
+    const read_card rc = select_and_read(c, "A0000000031010");
+    const genac_answer g = parse_genac(c.tx(genac(0x80, data)));
+    REQUIRE(g.cid == 0x80);
+    const auto in = rebuild_inputs(data, rc.aip, g.atc, appended(emv::cvn::visa10, g.iad));
+    auto arpc = emv::generate_arpc(emv::cvn::visa10, mk.view(), in, g.ac, hx("3030"));
+    REQUIRE(arpc.has_value());
+    std::string ia = to_hex(*arpc) + "3030";
+    if (variant == 1) ia[0] = ia[0] == '0' ? '1' : '0';  // a wrong ARPC
+    if (variant == 2) ia = std::string(20, '0');         // none sent
+    const genac_answer t = parse_genac(c.tx(genac(0x40, "3030" + ia + data)));
+    CHECK(t.cid == (variant == 0 ? 0x40 : 0x00));
+  }
+  // A card without an ICC MK answers GENERATE AC with 6985 even after GPO.
+  card plain(parse(visa_base("", "", "")));
+  select_and_read(plain, "A0000000031010");
+  CHECK(plain.sw(genac(0x80, data)) == "6985");
 }

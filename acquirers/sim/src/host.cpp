@@ -227,6 +227,13 @@ outcome host::handle(const acq::message& req) {
   return {action::ignore, std::nullopt, fmt::format("MTI {} is not supported by the simulator", mti)};
 }
 
+// The ARQC check of a chip request (field 55), when issuer keys are configured.
+std::optional<arqc_check> host::chip_check(const acq::message& req, std::string_view pan) const {
+  auto f55 = req.get(55);
+  if (!rules_.issuer || !f55 || req.mti()[1] == '4') return std::nullopt;
+  return check_arqc(*rules_.issuer, pan, req.get_or(23, ""), *f55);
+}
+
 outcome host::authorize(const acq::message& req) {
   if (req.has(90) && req.mti()[1] <= '2') return follow_up(req);
   const auto amount_text = req.get_or(4, "");
@@ -251,6 +258,7 @@ outcome host::authorize(const acq::message& req) {
   std::string code = "00";
   std::string note = "approved";
   std::optional<std::string> key;
+  std::optional<arqc_check> chip;
   if (!amount || !terminal || !stan || !when || pan.empty()) {
     code = "30";
     note = "format error: one of fields 4, 7, 11, 41 or the PAN (2/35) is missing";
@@ -276,6 +284,9 @@ outcome host::authorize(const acq::message& req) {
   } else if (auto pin_code = check_pin(req, pan); !pin_code.empty()) {
     code = pin_code;
     note = "incorrect PIN";
+  } else if (chip = chip_check(req, pan); chip && chip->applies && !chip->ok) {
+    code = "05";
+    note = chip->why;  // "arqc mismatch..." (no card data)
   } else {
     bool decided = false;
     for (const auto& r : rules_.pan_suffix) {
@@ -339,6 +350,15 @@ outcome host::authorize(const acq::message& req) {
   resp.set(39, code);
   if (code == "00" || code == "10") resp.set(38, fmt::format("{:06}", sequence_ % 1'000'000));
   if (partial) resp.set(4, fmt::format("{:012}", *partial));
+  if (chip && chip->ok) {
+    auto f55 = issuer_response_field55(*chip, code, rules_.issuer_scripts);
+    if (f55) {
+      resp.set(55, std::move(*f55));
+      note += "; arqc verified, ARPC in 91";
+    } else {
+      note += fmt::format("; no ARPC ({})", f55.err().code);
+    }
+  }
   if (key) {
     auto& entry = ledger_[*key];
     entry.rrn = std::string{resp.get_or(37, "")};

@@ -214,6 +214,7 @@ struct record_fields {
   std::string_view pan, expiry, effective, pan_sequence, service_code, issuer_country;
   std::string_view track2;  // the card's stripe, used for 57 when its PAN matches
   bytes cvm_list;
+  bool sda_tag_list = false;  // 9F4A 82: the AIP is part of the static data (ODA cards)
 };
 
 secure_bytes build_record(const record_fields& f) {
@@ -246,6 +247,7 @@ secure_bytes build_record(const record_fields& f) {
   add(0x9F0D, *from_hex("B8483C9800"));
   add(0x9F0E, *from_hex("0010800000"));
   add(0x9F0F, *from_hex("B8483C9800"));
+  if (f.sda_tag_list) add(0x9F4A, {0x82});
   bytes enc = tlv_encode(rec);
   secure_bytes out(enc);
   wipe(enc);
@@ -258,20 +260,28 @@ struct key_deleter {
   void operator()(EVP_PKEY* k) const { EVP_PKEY_free(k); }
 };
 
-// Reads the ICC PIN encipherment private key and checks it is one a card could hold
-// (RSA, 512..1984 bits: the enciphered PIN must fit one short VERIFY command).
-result<secure_bytes> load_icc_pin_key(const section& chip, std::string_view source, const std::string& rel,
-                                      const std::filesystem::path& base_dir) {
+result<secure_bytes> read_key_file(std::string_view source, std::string_view key, const std::string& rel,
+                                   const std::filesystem::path& base_dir) {
   const std::filesystem::path file = base_dir / rel;
   std::ifstream in(file, std::ios::binary);
   if (!in)
     return make_error("padsim.profile_io",
-                      fmt::format("{}: chip.icc_pin_key: cannot open {}", source, file.string()));
+                      fmt::format("{}: chip.{}: cannot open {}", source, key, file.string()));
   std::ostringstream ss;
   ss << in.rdbuf();
   std::string pem = ss.str();
   secure_bytes kept(as_bytes(pem));
   wipe(pem);
+  return kept;
+}
+
+// Reads the ICC PIN encipherment private key and checks it is one a card could hold
+// (RSA, 512..1984 bits: the enciphered PIN must fit one short VERIFY command).
+result<secure_bytes> load_icc_pin_key(const section& chip, std::string_view source, const std::string& rel,
+                                      const std::filesystem::path& base_dir) {
+  auto read = read_key_file(source, "icc_pin_key", rel, base_dir);
+  if (!read) return read.err();
+  secure_bytes kept = std::move(*read);
   std::unique_ptr<BIO, decltype(&BIO_free)> bio(
       BIO_new_mem_buf(kept.view().data(), static_cast<int>(kept.size())), &BIO_free);
   std::unique_ptr<EVP_PKEY, key_deleter> key(
@@ -283,8 +293,95 @@ result<secure_bytes> load_icc_pin_key(const section& chip, std::string_view sour
   return kept;
 }
 
+// What [chip] says about cryptograms and ODA, read before the applications that use it.
+struct crypto_setup {
+  secure_bytes issuer_mk, icc_mk, issuer_mk_smi, icc_mk_smi;
+  emv::mk_option mk_option = emv::mk_option::a;
+  oda_kind oda = oda_kind::none;
+  rsa_private_key ca, issuer;
+  std::uint8_t capk_index = 0xE1;
+  bytes cert_expiry{0x12, 0x30};
+  bytes dac{0xDA, 0xC0};
+};
+
+// The value of a record template 70 (what SFI 1..10 records give the static data).
+bytes record_value(byte_view rec) {
+  auto objs = tlv_decode(rec);
+  if (!objs || objs->empty()) return {};
+  bytes v = std::move(objs->front().value);
+  for (auto& c : objs->front().children) wipe(c.value);
+  return v;
+}
+
+// The per-application key: the ICC MK itself, or derived from the issuer MK with the PAN and
+// PAN sequence number. Empty when the profile gives neither.
+result<secure_bytes> application_key(const section& a, const secure_bytes& issuer_mk,
+                                     const secure_bytes& icc_mk, std::string_view key_name,
+                                     emv::mk_option option, std::string_view pan, std::string_view psn) {
+  if (!icc_mk.empty()) return icc_mk;
+  if (issuer_mk.empty()) return secure_bytes{};
+  auto k = emv::derive_icc_mk(issuer_mk.view(), pan, psn, option);
+  if (!k) return a.bad(key_name, fmt::format("ICC master key derivation failed ({})", k.err().code));
+  return std::move(*k);
+}
+
+// The certificate records (SFI 2 records 1 and 2) of an ODA card: see card_profile.hpp.
+status add_oda_records(const section& a, const crypto_setup& cs, const rsa_private_key& icc_key,
+                       chip_application& app, std::string_view pan, std::string_view expiry_yymmdd) {
+  bytes static_data = record_value(app.records.front().data.view());
+  static_data.insert(static_data.end(), app.aip.begin(), app.aip.end());
+  const std::string issuer_digits = std::string(pan.substr(0, 6));
+  bytes issuer_id = nibbles(issuer_digits, true);
+  issuer_id.push_back(0xFF);
+  const std::string mmyy = std::string(expiry_yymmdd.substr(2, 2)) + std::string(expiry_yymmdd.substr(0, 2));
+  static const bytes serial{0x00, 0x00, 0x01};
+  auto issuer_cert = mint_issuer_certificate(cs.ca, cs.issuer, issuer_id, cs.cert_expiry, serial);
+  if (!issuer_cert)
+    return a.bad("ca_key", fmt::format("cannot mint the issuer certificate ({})", issuer_cert.err().code));
+
+  tlv keys{0x70, {}, {}};
+  auto add = [](tlv& rec, std::uint32_t tag, bytes v) { rec.children.push_back(tlv{tag, std::move(v), {}}); };
+  add(keys, 0x8F, {cs.capk_index});
+  add(keys, 0x90, issuer_cert->certificate);
+  if (!issuer_cert->remainder.empty()) add(keys, 0x92, issuer_cert->remainder);
+  add(keys, 0x9F32, issuer_cert->exponent);
+
+  tlv icc{0x70, {}, {}};
+  if (cs.oda == oda_kind::sda) {
+    auto ssad = mint_ssad(cs.issuer, cs.dac, static_data);
+    if (!ssad) return a.bad("issuer_key", fmt::format("cannot sign the static data ({})", ssad.err().code));
+    add(icc, 0x93, std::move(*ssad));
+  } else {
+    std::string pan_f(pan);
+    pan_f.resize(20, 'F');
+    const bytes pan10 = nibbles(pan_f, true);
+    wipe(pan_f);
+    auto icc_cert =
+        mint_icc_certificate(cs.issuer, icc_key, pan10, nibbles(mmyy, false), serial, static_data);
+    if (!icc_cert)
+      return a.bad("icc_key", fmt::format("cannot mint the ICC certificate ({})", icc_cert.err().code));
+    add(icc, 0x9F46, icc_cert->certificate);
+    add(icc, 0x9F47, icc_cert->exponent);
+    if (!icc_cert->remainder.empty()) add(icc, 0x9F48, icc_cert->remainder);
+    add(icc, 0x9F49, {0x9F, 0x37, 0x04});
+  }
+  wipe(static_data);
+  std::uint8_t number = 1;
+  for (const tlv* rec : {&keys, &icc}) {
+    chip_record r;
+    r.sfi = 2;
+    r.number = number++;
+    r.data = secure_bytes(tlv_encode(*rec));
+    if (r.data.size() > 254)
+      return a.bad("oda", "certificate record longer than 254 bytes: use smaller keys");
+    app.records.push_back(std::move(r));
+  }
+  return {};
+}
+
 result<chip_application> parse_application(const section& a, const chip_data& chip, bool contactless,
-                                           std::string_view track2, std::string_view source) {
+                                           std::string_view track2, std::string_view source,
+                                           const crypto_setup& cs) {
   if (auto st = a.only({"aid", "label", "priority", "confirm", "blocked", "pan", "expiry", "effective",
                         "pan_sequence", "service_code", "issuer_country", "aip", "afl", "gpo_response",
                         "pdol", "cvm_list", "record"});
@@ -350,6 +447,13 @@ result<chip_application> parse_application(const section& a, const chip_data& ch
   if (!afl) return afl.err();
   if (afl->has_value() && !valid_afl(**afl))
     return a.bad("afl", "entries must be SFI<<3 (1..30), first >= 1, last >= first, ODA count <= records");
+  auto recs = table_array(a, "record");
+  if (!recs) return recs.err();
+  if (cs.oda != oda_kind::none && (gpo->has_value() || afl->has_value() || !recs->empty()))
+    return a.bad(gpo->has_value()   ? "gpo_response"
+                 : afl->has_value() ? "afl"
+                                    : "record",
+                 "an ODA card's records and AFL are built from the fields");
   if (gpo->has_value()) {
     if (aip->has_value() || afl->has_value())
       return a.bad("gpo_response", "give either gpo_response or aip/afl");
@@ -358,9 +462,22 @@ result<chip_application> parse_application(const section& a, const chip_data& ch
       return a.bad("gpo_response", "must be one template 80 (AIP, AFL) or 77 with 82 and a valid 94");
     app.gpo_response = std::move(**gpo);
     app.afl = std::move(*inner);
+    auto top = tlv_decode(app.gpo_response);
+    if (top->front().tag == 0x80)
+      app.aip.assign(top->front().value.begin(), top->front().value.begin() + 2);
+    else
+      app.aip = tlv_find(top->front().children, 0x82, false)->value;
   } else {
-    const bytes aip_v = aip->value_or(contactless ? bytes{0x18, 0x80} : bytes{0x18, 0x00});
-    app.afl = afl->value_or(bytes{0x08, 0x01, 0x01, 0x00});
+    bytes aip_v = aip->value_or(contactless ? bytes{0x18, 0x80} : bytes{0x18, 0x00});
+    if (!aip->has_value()) {
+      if (cs.oda == oda_kind::sda) aip_v[0] |= 0x40;
+      if (cs.oda == oda_kind::dda) aip_v[0] |= 0x20;
+      if (cs.oda == oda_kind::cda) aip_v[0] |= 0x21;
+    }
+    app.aip = aip_v;
+    const bytes plain_afl{0x08, 0x01, 0x01, 0x00};
+    const bytes oda_afl{0x08, 0x01, 0x01, 0x01, 0x10, 0x01, 0x02, 0x00};
+    app.afl = afl->value_or(cs.oda == oda_kind::none ? plain_afl : oda_afl);
     const tlv resp{0x77, {}, {tlv{0x82, aip_v, {}}, tlv{0x94, app.afl, {}}}};
     app.gpo_response = tlv_encode(resp);
     if (app.gpo_response.size() > 256) return a.bad("afl", "GPO answer longer than 256 bytes");
@@ -380,8 +497,6 @@ result<chip_application> parse_application(const section& a, const chip_data& ch
   if (cvm->has_value() && (*cvm)->size() % 2 != 0)
     return a.bad("cvm_list", "must be amounts X and Y (8 bytes) and 2-byte rules");
 
-  auto recs = table_array(a, "record");
-  if (!recs) return recs.err();
   std::set<std::pair<int, int>> seen;
   for (std::size_t i = 0; i < recs->size(); ++i) {
     const section r(source, *(*recs)[i], fmt::format("{}.record[{}]", a.path(), i + 1));
@@ -415,7 +530,7 @@ result<chip_application> parse_application(const section& a, const chip_data& ch
 
   if (app.records.empty()) {
     record_fields f;
-    const std::string pan_s(text_of(app.pan));
+    std::string pan_s(text_of(app.pan));
     f.pan = pan_s;
     f.expiry = **expiry;
     f.effective = effective->has_value() ? std::string_view(**effective) : std::string_view{};
@@ -426,6 +541,7 @@ result<chip_application> parse_application(const section& a, const chip_data& ch
     f.service_code = sc;
     f.issuer_country = cc;
     f.track2 = track2;
+    f.sda_tag_list = cs.oda != oda_kind::none;
     if (cvm->has_value()) {
       f.cvm_list = **cvm;
     } else {
@@ -440,12 +556,39 @@ result<chip_application> parse_application(const section& a, const chip_data& ch
     rec.sfi = 1;
     rec.number = 1;
     rec.data = build_record(f);
-    std::string wipe_me = pan_s;
-    wipe(wipe_me);
     if (rec.data.size() > 254) return a.bad("record", "the built record is longer than 254 bytes");
     app.records.push_back(std::move(rec));
+    if (cs.oda != oda_kind::none) {
+      auto st = add_oda_records(a, cs, chip.icc_key, app, pan_s, **expiry);
+      if (!st) {
+        wipe(pan_s);
+        return st.err();
+      }
+    }
+    wipe(pan_s);
   } else if (cvm->has_value()) {
     return a.bad("cvm_list", "only used when the records are built from the fields (no [[record]])");
+  }
+
+  // CDOL1 and CDOL2 as the card keeps them (from whichever record holds them).
+  for (const auto& r : app.records) {
+    auto objs = tlv_decode(r.data.view());
+    if (!objs || objs->empty()) continue;
+    if (const tlv* c1 = tlv_find(objs->front().children, 0x8C, false)) app.cdol1 = c1->value;
+    if (const tlv* c2 = tlv_find(objs->front().children, 0x8D, false)) app.cdol2 = c2->value;
+    wipe(objs->front().value);  // the raw record: it holds the PAN
+    for (auto& c : objs->front().children) wipe(c.value);
+  }
+  {
+    std::string pan_s(text_of(app.pan));
+    const std::string psn = pan_seq->value_or("00");
+    auto ac = application_key(a, cs.issuer_mk, cs.icc_mk, "issuer_mk", cs.mk_option, pan_s, psn);
+    auto smi = application_key(a, cs.issuer_mk_smi, cs.icc_mk_smi, "issuer_mk_smi", cs.mk_option, pan_s, psn);
+    wipe(pan_s);
+    if (!ac) return ac.err();
+    if (!smi) return smi.err();
+    app.icc_mk_ac = std::move(*ac);
+    app.icc_mk_smi = std::move(*smi);
   }
 
   for (std::size_t i = 0; i < app.afl.size(); i += 4) {
@@ -461,10 +604,186 @@ result<chip_application> parse_application(const section& a, const chip_data& ch
   return app;
 }
 
+result<rsa_private_key> load_rsa_key(const section& c, std::string_view key, std::string_view source,
+                                     const std::filesystem::path& base_dir) {
+  auto rel = c.opt_string(key);
+  if (!rel) return rel.err();
+  if (!rel->has_value()) return c.missing(key);
+  auto pem = read_key_file(source, key, **rel, base_dir);
+  if (!pem) return pem.err();
+  auto k = rsa_private_key::from_pem(pem->view());
+  if (!k) return c.bad(key, "must name a PEM RSA private key");
+  if (k->size() < 64 || k->size() > 248) return c.bad(key, "RSA key must be 512..1984 bits");
+  return std::move(*k);
+}
+
+// [chip] cryptogram and ODA settings (card_profile.hpp); keys go to `cs`, the rest to `chip`.
+status parse_crypto(const section& c, chip_data& chip, crypto_setup& cs, bool contactless,
+                    const toml::table* first_app, std::string_view source,
+                    const std::filesystem::path& base_dir) {
+  struct key_pair {
+    const char* issuer;
+    const char* icc;
+    secure_bytes* issuer_out;
+    secure_bytes* icc_out;
+  };
+  for (const key_pair& kp : {key_pair{"issuer_mk", "icc_mk", &cs.issuer_mk, &cs.icc_mk},
+                             key_pair{"issuer_mk_smi", "icc_mk_smi", &cs.issuer_mk_smi, &cs.icc_mk_smi}}) {
+    auto issuer = c.opt_hex(kp.issuer, 16, 16);
+    if (!issuer) return issuer.err();
+    auto icc = c.opt_hex(kp.icc, 16, 16);
+    if (!icc) return icc.err();
+    if (issuer->has_value() && icc->has_value()) {
+      wipe(**issuer);
+      wipe(**icc);
+      return c.bad(kp.icc, fmt::format("give either {} or {}", kp.issuer, kp.icc));
+    }
+    if (issuer->has_value()) {
+      *kp.issuer_out = secure_bytes(**issuer);
+      wipe(**issuer);
+    }
+    if (icc->has_value()) {
+      *kp.icc_out = secure_bytes(**icc);
+      wipe(**icc);
+    }
+  }
+
+  auto option = c.opt_string("mk_option");
+  if (!option) return option.err();
+  if (option->has_value()) {
+    if (**option == "a")
+      cs.mk_option = emv::mk_option::a;
+    else if (**option == "b")
+      cs.mk_option = emv::mk_option::b;
+    else
+      return c.bad("mk_option", "must be \"a\" or \"b\"");
+  }
+
+  // Default CVN by the first application's RID: Mastercard M/Chip CVN 16, else Visa CVN 18.
+  bool mastercard = false;
+  if (const auto* aid = first_app->get_as<std::string>("aid")) {
+    static const bytes mastercard_rid{0xA0, 0x00, 0x00, 0x00, 0x04};
+    const auto b = from_hex(aid->get());
+    mastercard = b && b->size() >= 5 && std::equal(mastercard_rid.begin(), mastercard_rid.end(), b->begin());
+  }
+  auto cvn = c.opt_string("cvn");
+  if (!cvn) return cvn.err();
+  const std::string cvn_s = cvn->value_or(mastercard ? "mc16" : "visa18");
+  if (cvn_s == "visa10")
+    chip.cvn = emv::cvn::visa10;
+  else if (cvn_s == "visa18")
+    chip.cvn = emv::cvn::visa18;
+  else if (cvn_s == "mc16")
+    chip.cvn = emv::cvn::mc16;
+  else if (cvn_s == "mc20")
+    chip.cvn = emv::cvn::mc20;
+  else
+    return c.bad("cvn", "must be visa10, visa18, mc16 or mc20");
+  const bool visa = chip.cvn == emv::cvn::visa10 || chip.cvn == emv::cvn::visa18;
+  auto cvr = c.opt_hex("cvr", visa ? 4 : 6, visa ? 4 : 6);
+  if (!cvr) return cvr.err();
+  chip.cvr = cvr->value_or(visa ? bytes{0x03, 0x00, 0x00, 0x00} : bytes(6, 0x00));
+  if (visa && chip.cvr[0] != 0x03) return c.bad("cvr", "a Visa CVR starts with its length, 03");
+
+  auto format = c.opt_int("genac_format", 1, 2);
+  if (!format) return format.err();
+  chip.genac_format = static_cast<int>(format->value_or(2));
+  for (auto [key, out] :
+       {std::pair{"online_always", &chip.online_always}, std::pair{"decline_always", &chip.decline_always},
+        std::pair{"qvsdc", &chip.qvsdc}}) {
+    auto b = c.opt_bool(key);
+    if (!b) return b.err();
+    *out = b->value_or(false);
+  }
+  if (chip.qvsdc && !contactless) return c.bad("qvsdc", "contactless cards only");
+  auto limit = c.opt_int("offline_limit", 0, 255);
+  if (!limit) return limit.err();
+  chip.offline_limit = static_cast<std::uint8_t>(limit->value_or(3));
+
+  auto oda = c.opt_string("oda");
+  if (!oda) return oda.err();
+  const std::string oda_s = oda->value_or("none");
+  if (oda_s == "none")
+    cs.oda = oda_kind::none;
+  else if (oda_s == "sda")
+    cs.oda = oda_kind::sda;
+  else if (oda_s == "dda")
+    cs.oda = oda_kind::dda;
+  else if (oda_s == "cda")
+    cs.oda = oda_kind::cda;
+  else
+    return c.bad("oda", "must be none, sda, dda or cda");
+  chip.oda = cs.oda;
+  if (cs.oda == oda_kind::cda && chip.genac_format != 2)
+    return c.bad("genac_format", "CDA answers in format 2 (77)");
+
+  auto index = c.opt_int("capk_index", 0, 255);
+  if (!index) return index.err();
+  cs.capk_index = static_cast<std::uint8_t>(index->value_or(0xE1));
+  auto expiry = c.opt_digits("cert_expiry", 4, 4);
+  if (!expiry) return expiry.err();
+  if (expiry->has_value()) {
+    const int mm = std::stoi((*expiry)->substr(0, 2));
+    if (mm < 1 || mm > 12) return c.bad("cert_expiry", "must be MMYY");
+    cs.cert_expiry = nibbles(**expiry, false);
+  }
+  auto dac = c.opt_hex("dac", 2, 2);
+  if (!dac) return dac.err();
+  if (dac->has_value()) cs.dac = **dac;
+
+  if (cs.oda == oda_kind::none) {
+    for (const char* k : {"ca_key", "issuer_key", "icc_key", "capk_index", "cert_expiry", "dac"})
+      if (c.has(k)) return c.bad(k, "only with oda = sda, dda or cda");
+    return {};
+  }
+  auto ca = load_rsa_key(c, "ca_key", source, base_dir);
+  if (!ca) return ca.err();
+  cs.ca = std::move(*ca);
+  auto issuer = load_rsa_key(c, "issuer_key", source, base_dir);
+  if (!issuer) return issuer.err();
+  cs.issuer = std::move(*issuer);
+  if (cs.oda == oda_kind::sda) {
+    if (c.has("icc_key")) return c.bad("icc_key", "only with oda = dda or cda");
+  } else {
+    auto icc = load_rsa_key(c, "icc_key", source, base_dir);
+    if (!icc) return icc.err();
+    chip.icc_key = std::move(*icc);
+  }
+  if (cs.oda != oda_kind::sda && c.has("dac")) return c.bad("dac", "only with oda = sda");
+  return {};
+}
+
 result<chip_data> parse_chip(const section& c, bool contactless, std::string_view track2,
                              std::string_view source, const std::filesystem::path& base_dir) {
-  if (auto st = c.only({"atr", "pin", "pin_try_limit", "pin_tries_left", "atc", "last_online_atc",
-                        "icc_pin_key", "pse", "t0_get_response", "application"});
+  if (auto st = c.only({"atr",
+                        "pin",
+                        "pin_try_limit",
+                        "pin_tries_left",
+                        "atc",
+                        "last_online_atc",
+                        "icc_pin_key",
+                        "pse",
+                        "t0_get_response",
+                        "application",
+                        "issuer_mk",
+                        "icc_mk",
+                        "issuer_mk_smi",
+                        "icc_mk_smi",
+                        "mk_option",
+                        "cvn",
+                        "cvr",
+                        "genac_format",
+                        "online_always",
+                        "decline_always",
+                        "offline_limit",
+                        "qvsdc",
+                        "oda",
+                        "ca_key",
+                        "issuer_key",
+                        "icc_key",
+                        "capk_index",
+                        "cert_expiry",
+                        "dac"});
       !st)
     return st.err();
   chip_data chip;
@@ -518,9 +837,13 @@ result<chip_data> parse_chip(const section& c, bool contactless, std::string_vie
   auto apps = table_array(c, "application");
   if (!apps) return apps.err();
   if (apps->empty()) return c.missing("application");
+
+  crypto_setup cs;
+  if (auto st = parse_crypto(c, chip, cs, contactless, (*apps)[0], source, base_dir); !st) return st.err();
+
   for (std::size_t i = 0; i < apps->size(); ++i) {
     const section a(source, *(*apps)[i], fmt::format("chip.application[{}]", i + 1));
-    auto app = parse_application(a, chip, contactless, track2, source);
+    auto app = parse_application(a, chip, contactless, track2, source, cs);
     if (!app) return app.err();
     for (const auto& other : chip.applications)
       if (other.aid == app->aid) return a.bad("aid", "given twice");

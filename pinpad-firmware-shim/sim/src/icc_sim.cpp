@@ -6,12 +6,16 @@
 
 #include <algorithm>
 #include <array>
+#include <map>
 #include <optional>
 #include <string_view>
 #include <utility>
 
 #include "eftd/core/crypto.hpp"
+#include "eftd/core/emv_crypto.hpp"
+#include "eftd/core/mac.hpp"
 #include "eftd/core/tlv.hpp"
+#include "eftd/padsim/emv_cert_mint.hpp"
 #include "eftd/padsim/icc.hpp"
 
 namespace eftd::padsim {
@@ -113,6 +117,46 @@ bytes ascii(std::string_view s) {
   return bytes(s.begin(), s.end());
 }
 
+// The values a DOL asked for, by tag (the card knows its own DOLs, so it reads the terminal's
+// data the way it asked for it). Pre: data has the DOL's total length.
+std::map<std::uint32_t, bytes> dol_values(byte_view dol, byte_view data) {
+  std::map<std::uint32_t, bytes> out;
+  std::size_t i = 0, off = 0;
+  while (i < dol.size()) {
+    std::uint32_t tag = dol[i];
+    if ((dol[i++] & 0x1F) == 0x1F) {
+      while (i < dol.size()) {
+        tag = (tag << 8) | dol[i];
+        if ((dol[i++] & 0x80) == 0) break;
+      }
+    }
+    if (i >= dol.size()) break;
+    const std::size_t len = dol[i++];
+    if (off + len > data.size()) break;
+    out[tag] = bytes(data.begin() + static_cast<std::ptrdiff_t>(off),
+                     data.begin() + static_cast<std::ptrdiff_t>(off + len));
+    off += len;
+  }
+  return out;
+}
+
+// Cryptogram information data (9F27) for each kind of cryptogram.
+constexpr std::uint8_t cid_aac = 0x00;
+constexpr std::uint8_t cid_tc = 0x40;
+constexpr std::uint8_t cid_arqc = 0x80;
+constexpr std::size_t icc_dynamic_number_size = 8;
+
+bool is_visa(emv::cvn v) {
+  return v == emv::cvn::visa10 || v == emv::cvn::visa18;
+}
+
+// Authorisation response codes (8A, two characters) that mean the issuer approved.
+bool arc_approved(byte_view arc) {
+  if (arc.size() != 2) return false;
+  const std::string_view a(reinterpret_cast<const char*>(arc.data()), 2);
+  return a == "00" || a == "08" || a == "10" || a == "11";
+}
+
 class icc_sim final : public icc {
  public:
   icc_sim(const card_profile& p, icc_random random) : random_(std::move(random)) {
@@ -146,8 +190,13 @@ class icc_sim final : public icc {
       pending_.clear();
       return sw_only(icc_sw::wrong_length);
     }
-    if (a->cla != 0x00 && a->cla != 0x80) {
+    if (a->cla != 0x00 && a->cla != 0x80 && a->cla != 0x84) {
       pending_.clear();
+      return sw_only(icc_sw::cla_not_supported);
+    }
+    if (a->cla == 0x84) {  // secure messaging: issuer script commands only
+      pending_.clear();
+      if (a->ins == 0x24 || a->ins == 0x1E || a->ins == 0x18) return script_command(*a);
       return sw_only(icc_sw::cla_not_supported);
     }
     if (a->ins == 0xC0 && a->cla == 0x00 && chip_->t0_get_response) return get_response(*a);
@@ -170,8 +219,11 @@ class icc_sim final : public icc {
         return chip_->t0_get_response ? sw_only(icc_sw::cla_not_supported)
                                       : sw_only(icc_sw::ins_not_supported);
       case 0xAE:
-        return a->cla == 0x80 ? sw_only(icc_sw::conditions_not_satisfied)
-                              : sw_only(icc_sw::cla_not_supported);
+        return t0_case4(a->cla == 0x80 ? generate_ac(*a) : sw_only(icc_sw::cla_not_supported));
+      case 0x88:
+        return t0_case4(a->cla == 0x00 ? internal_authenticate(*a) : sw_only(icc_sw::cla_not_supported));
+      case 0x82:
+        return a->cla == 0x00 ? external_authenticate(*a) : sw_only(icc_sw::cla_not_supported);
       default:
         return sw_only(icc_sw::ins_not_supported);
     }
@@ -184,6 +236,16 @@ class icc_sim final : public icc {
     selected_ = selection::none;
     app_ = 0;
     gpo_done_ = false;
+    genac_count_ = 0;
+    first_cid_ = cid_aac;
+    arqc_.clear();
+    pdol_data_.clear();
+    cdol1_data_.clear();
+    issuer_auth_ = issuer_auth::none;
+    pin_performed_ = pin_failed_ = false;
+    scripts_run_ = 0;
+    script_failed_ = false;
+    cvr_ = chip_ ? chip_->cvr : bytes{};
   }
 
   // T=0 (EMV Book 1 9.3.1): a case-4 command's data comes back through GET RESPONSE.
@@ -286,6 +348,8 @@ class icc_sim final : public icc {
     if (chip_->atc == 0xFFFF) return sw_only(icc_sw::conditions_not_satisfied);
     ++chip_->atc;
     gpo_done_ = true;
+    pdol_data_.assign(a.data.begin() + static_cast<std::ptrdiff_t>(off), a.data.end());
+    if (chip_->qvsdc && !app.icc_mk_ac.empty()) return qvsdc_gpo(app);
     return with_sw(app.gpo_response, icc_sw::ok);
   }
 
@@ -361,11 +425,14 @@ class icc_sim final : public icc {
         return sw_only(icc_sw::wrong_data);
     }
 
+    pin_performed_ = true;
     if (pin.size() == chip_->pin.size() &&
         CRYPTO_memcmp(pin.view().data(), chip_->pin.view().data(), pin.size()) == 0) {
       chip_->pin_tries_left = chip_->pin_try_limit;
+      pin_failed_ = false;
       return sw_only(icc_sw::ok);
     }
+    pin_failed_ = true;
     --chip_->pin_tries_left;
     return sw_only(static_cast<std::uint16_t>(0x63C0 | chip_->pin_tries_left));
   }
@@ -385,6 +452,299 @@ class icc_sim final : public icc {
     return out;
   }
 
+  // The CVR as the card reports it now: the profile's base with this transaction's bits.
+  // Visa (byte 2) and M/Chip (byte 1) both keep the cryptogram types in bits 8-7 (second GENERATE
+  // AC: 00 AAC, 01 TC, 10 not requested) and 6-5 (first: 00 AAC, 01 TC, 10 ARQC).
+  bytes current_cvr(std::uint8_t first_cid, std::optional<std::uint8_t> second_cid) const {
+    bytes cvr = cvr_;
+    const bool visa = is_visa(chip_->cvn);
+    std::uint8_t& ac_bits = cvr[visa ? 1 : 0];
+    ac_bits &= 0x0F;
+    ac_bits |= first_cid == cid_arqc ? 0x20 : first_cid == cid_tc ? 0x10 : 0x00;
+    ac_bits |= !second_cid ? 0x80 : *second_cid == cid_tc ? 0x40 : 0x00;
+    const bool auth_failed = issuer_auth_ == issuer_auth::failed;
+    const std::uint8_t scripts = static_cast<std::uint8_t>(std::min(scripts_run_, 15) << 4);
+    if (visa) {
+      if (auth_failed) cvr[1] |= 0x08;
+      if (pin_performed_) cvr[1] |= 0x04;
+      if (pin_performed_ && pin_failed_) cvr[1] |= 0x02;
+      cvr[3] = static_cast<std::uint8_t>(cvr[3] | scripts | (script_failed_ ? 0x08 : 0));
+    } else {
+      if (issuer_auth_ != issuer_auth::none) cvr[0] |= 0x02;  // issuer authentication performed
+      if (pin_performed_) cvr[1] |= 0x80;
+      if (pin_performed_ && !pin_failed_) cvr[1] |= 0x20;
+      if (auth_failed) cvr[2] |= 0x40;
+      cvr[3] = static_cast<std::uint8_t>(cvr[3] | scripts);
+    }
+    return cvr;
+  }
+
+  // Issuer application data (9F10) in the scheme's layout for the CVN.
+  bytes make_iad(const bytes& cvr) const {
+    const auto n = emv::spec(chip_->cvn).number;
+    if (is_visa(chip_->cvn)) {  // length 06, derivation key index, CVN, CVR (4 with its length byte)
+      bytes iad{0x06, 0x01, n};
+      iad.insert(iad.end(), cvr.begin(), cvr.end());
+      return iad;
+    }
+    // M/Chip: key derivation index, CVN, CVR (6), DAC / ICC dynamic number (2), counters (8).
+    bytes iad{0x01, n};
+    iad.insert(iad.end(), cvr.begin(), cvr.end());
+    iad.resize(iad.size() + 2 + 7, 0x00);
+    iad.push_back(0xFF);
+    return iad;
+  }
+
+  // What the cryptogram covers: the fixed CDOL fields the schemes MAC (zeros for any the DOL did
+  // not ask for), the AIP and the ATC; then the CVR or IAD the CVN appends.
+  emv::ac_inputs ac_inputs_for(const chip_application& app, const std::map<std::uint32_t, bytes>& v,
+                               const bytes& cvr, const bytes& iad) const {
+    emv::ac_inputs in;
+    in.atc = chip_->atc;
+    static constexpr std::pair<std::uint32_t, std::size_t> fields[] = {
+        {0x9F02, 6}, {0x9F03, 6}, {0x9F1A, 2}, {0x95, 5}, {0x5F2A, 2}, {0x9A, 3}, {0x9C, 1}, {0x9F37, 4}};
+    for (const auto& [tag, len] : fields) {
+      auto it = v.find(tag);
+      bytes field = it != v.end() ? it->second : bytes{};
+      field.resize(len, 0x00);
+      in.data.insert(in.data.end(), field.begin(), field.end());
+      if (tag == 0x9F37) in.un = field;
+    }
+    in.data.insert(in.data.end(), app.aip.begin(), app.aip.end());
+    in.data.push_back(static_cast<std::uint8_t>(chip_->atc >> 8));
+    in.data.push_back(static_cast<std::uint8_t>(chip_->atc));
+    in.iad_or_cvr = chip_->cvn == emv::cvn::visa18 ? iad : cvr;
+    return in;
+  }
+
+  std::uint8_t first_decision(std::uint8_t requested) const {
+    if (requested == cid_aac || chip_->decline_always) return cid_aac;
+    if (requested == cid_arqc) return cid_arqc;
+    // TC asked: the card's own risk management may still want the issuer.
+    if (chip_->online_always || offline_count_ >= chip_->offline_limit) return cid_arqc;
+    return cid_tc;
+  }
+
+  std::uint8_t second_decision(std::uint8_t requested, const std::map<std::uint32_t, bytes>& v) const {
+    if (requested != cid_tc || chip_->applications[app_].blocked) return cid_aac;
+    auto arc = v.find(0x8A);
+    if (arc == v.end()) return cid_aac;
+    const std::string_view code(reinterpret_cast<const char*>(arc->second.data()), arc->second.size());
+    // Y3: the terminal could not go online and asks for an offline approval.
+    if (code == "Y3") return chip_->online_always ? cid_aac : cid_tc;
+    return arc_approved(arc->second) && issuer_auth_ == issuer_auth::ok ? cid_tc : cid_aac;
+  }
+
+  // EMV Book 3 6.5.5: P1 bits 8-7 the cryptogram asked for, bit 5 a CDA signature.
+  bytes generate_ac(const apdu& a) {
+    const std::uint8_t requested = a.p1 & 0xC0;
+    if (a.p2 != 0 || requested == 0xC0 || (a.p1 & 0x2F) != 0) return sw_only(icc_sw::wrong_p1p2);
+    if (selected_ != selection::application || !gpo_done_) return sw_only(icc_sw::conditions_not_satisfied);
+    const chip_application& app = chip_->applications[app_];
+    if (app.icc_mk_ac.empty() || app.cdol1.empty()) return sw_only(icc_sw::conditions_not_satisfied);
+    // A second GENERATE AC only answers a first one that asked to go online.
+    if (genac_count_ >= 2 || (genac_count_ == 1 && first_cid_ != cid_arqc))
+      return sw_only(icc_sw::conditions_not_satisfied);
+    const bool second = genac_count_ == 1;
+    const bytes& dol = second ? app.cdol2 : app.cdol1;
+    if (dol.empty()) return sw_only(icc_sw::conditions_not_satisfied);
+    if (a.data.size() != dol_data_length(dol).value_or(0) || a.data.empty())
+      return sw_only(icc_sw::wrong_length);
+    const auto v = dol_values(dol, a.data);
+
+    // Issuer authentication data in CDOL2 (tag 91) instead of EXTERNAL AUTHENTICATE.
+    if (second && issuer_auth_ == issuer_auth::none) {
+      auto ia = v.find(0x91);
+      if (ia != v.end() && std::any_of(ia->second.begin(), ia->second.end(), [](auto b) { return b != 0; }))
+        issuer_auth_ = check_issuer_auth(app, ia->second) ? issuer_auth::ok : issuer_auth::failed;
+    }
+    const std::uint8_t cid = second ? second_decision(requested, v) : first_decision(requested);
+    const bytes cvr = second ? current_cvr(first_cid_, cid) : current_cvr(cid, std::nullopt);
+    const bytes iad = make_iad(cvr);
+    const emv::ac_inputs in = ac_inputs_for(app, v, cvr, iad);
+    auto ac = emv::generate_ac(chip_->cvn, app.icc_mk_ac.view(), in);
+    if (!ac) return sw_only(icc_sw::conditions_not_satisfied);
+
+    if (second) {
+      genac_count_ = 2;
+      if (cid == cid_tc && issuer_auth_ == issuer_auth::ok) {
+        offline_count_ = 0;
+        chip_->last_online_atc = chip_->atc;
+      }
+    } else {
+      genac_count_ = 1;
+      first_cid_ = cid;
+      cdol1_data_.assign(a.data.begin(), a.data.end());
+      if (cid == cid_arqc) {
+        arqc_ = *ac;
+        arqc_inputs_ = in;
+      }
+      if (cid == cid_tc) ++offline_count_;
+    }
+
+    const bytes atc{static_cast<std::uint8_t>(chip_->atc >> 8), static_cast<std::uint8_t>(chip_->atc)};
+    const bool cda = (a.p1 & 0x10) != 0 && chip_->oda == oda_kind::cda && cid != cid_aac;
+    if (chip_->genac_format == 1 && !cda) {
+      bytes v80{cid};
+      v80.insert(v80.end(), atc.begin(), atc.end());
+      v80.insert(v80.end(), ac->begin(), ac->end());
+      v80.insert(v80.end(), iad.begin(), iad.end());
+      return with_sw(tlv_encode(prim(0x80, std::move(v80))), icc_sw::ok);
+    }
+    if (!cda) {
+      const tlv r{0x77, {}, {prim(0x9F27, {cid}), prim(0x9F36, atc), prim(0x9F26, *ac), prim(0x9F10, iad)}};
+      return with_sw(tlv_encode(r), icc_sw::ok);
+    }
+    // CDA (EMV Book 2 6.6): the AC travels inside the signature, with a hash of the transaction
+    // data: PDOL data, CDOL1 data, CDOL2 data (second GENERATE AC), the response TLVs but 9F4B.
+    const std::vector<tlv> shown{prim(0x9F27, {cid}), prim(0x9F36, atc), prim(0x9F10, iad)};
+    bytes hashed = pdol_data_;
+    hashed.insert(hashed.end(), cdol1_data_.begin(), cdol1_data_.end());
+    if (second) hashed.insert(hashed.end(), a.data.begin(), a.data.end());
+    const bytes shown_tlvs = tlv_encode(shown);
+    hashed.insert(hashed.end(), shown_tlvs.begin(), shown_tlvs.end());
+    bytes dyn = icc_dynamic_number();
+    dyn.push_back(cid);
+    dyn.insert(dyn.end(), ac->begin(), ac->end());
+    const bytes tdhc = sha1(hashed);
+    dyn.insert(dyn.end(), tdhc.begin(), tdhc.end());
+    auto sdad = sign_sdad(chip_->icc_key, dyn, in.un);
+    if (!sdad) return sw_only(icc_sw::conditions_not_satisfied);
+    const tlv r{0x77, {}, {shown[0], shown[1], prim(0x9F4B, std::move(*sdad)), shown[2]}};
+    return with_sw(tlv_encode(r), icc_sw::ok);
+  }
+
+  // Length || ICC dynamic number, fresh for each signature.
+  bytes icc_dynamic_number() {
+    std::array<std::uint8_t, icc_dynamic_number_size> n{};
+    random_(n);
+    bytes out{static_cast<std::uint8_t>(n.size())};
+    out.insert(out.end(), n.begin(), n.end());
+    return out;
+  }
+
+  // qVSDC-like tap: the GPO answer carries the cryptogram (ARQC, or AAC for a declining card)
+  // computed over the PDOL data; the kernel needs no GENERATE AC.
+  bytes qvsdc_gpo(const chip_application& app) {
+    const auto v = dol_values(app.pdol, pdol_data_);
+    const std::uint8_t cid = chip_->decline_always ? cid_aac : cid_arqc;
+    const bytes cvr = current_cvr(cid, std::nullopt);
+    const bytes iad = make_iad(cvr);
+    const emv::ac_inputs in = ac_inputs_for(app, v, cvr, iad);
+    auto ac = emv::generate_ac(chip_->cvn, app.icc_mk_ac.view(), in);
+    if (!ac) return sw_only(icc_sw::conditions_not_satisfied);
+    genac_count_ = 1;
+    first_cid_ = cid;
+    if (cid == cid_arqc) {
+      arqc_ = *ac;
+      arqc_inputs_ = in;
+    }
+    const bytes atc{static_cast<std::uint8_t>(chip_->atc >> 8), static_cast<std::uint8_t>(chip_->atc)};
+    const tlv r{0x77,
+                {},
+                {prim(0x82, app.aip), prim(0x94, app.afl), prim(0x9F36, atc), prim(0x9F27, {cid}),
+                 prim(0x9F26, *ac), prim(0x9F10, iad)}};
+    return with_sw(tlv_encode(r), icc_sw::ok);
+  }
+
+  // DDA (EMV Book 2 6.5): SDAD over the ICC dynamic number and the terminal's DDOL data.
+  bytes internal_authenticate(const apdu& a) {
+    if (chip_->oda != oda_kind::dda && chip_->oda != oda_kind::cda) return sw_only(icc_sw::ins_not_supported);
+    if (a.p1 != 0 || a.p2 != 0) return sw_only(icc_sw::wrong_p1p2);
+    if (a.data.empty()) return sw_only(icc_sw::wrong_length);
+    if (selected_ != selection::application) return sw_only(icc_sw::conditions_not_satisfied);
+    auto sdad = sign_sdad(chip_->icc_key, icc_dynamic_number(), a.data);
+    if (!sdad) return sw_only(icc_sw::conditions_not_satisfied);
+    if (chip_->genac_format == 1) return with_sw(tlv_encode(prim(0x80, std::move(*sdad))), icc_sw::ok);
+    return with_sw(tlv_encode(tlv{0x77, {}, {prim(0x9F4B, std::move(*sdad))}}), icc_sw::ok);
+  }
+
+  // The issuer authentication data (91) against this transaction's ARQC: ARPC || ARC (method 1,
+  // 10 bytes) or ARPC || CSU || proprietary data (method 2, 8..16 bytes).
+  bool check_issuer_auth(const chip_application& app, byte_view data) const {
+    if (arqc_.empty()) return false;
+    const auto& sp = emv::spec(chip_->cvn);
+    if (sp.arpc != emv::arpc_kind::method2_sk) {
+      if (data.size() != 10) return false;
+      auto want =
+          emv::generate_arpc(chip_->cvn, app.icc_mk_ac.view(), arqc_inputs_, arqc_, data.subspan(8, 2));
+      return want && mac_equal(*want, data.first(8));
+    }
+    if (data.size() < 8 || data.size() > 16) return false;
+    auto sk = emv::ac_session_key(chip_->cvn, app.icc_mk_ac.view(), arqc_inputs_);
+    if (!sk) return false;
+    auto want = emv::arpc_method2(sk->view(), arqc_, data.subspan(4, 4), data.subspan(8));
+    return want && mac_equal(*want, data.first(4));
+  }
+
+  // EXTERNAL AUTHENTICATE (EMV Book 3 6.5.4): once, after an ARQC, before the second GENERATE AC.
+  bytes external_authenticate(const apdu& a) {
+    if (a.p1 != 0 || a.p2 != 0) return sw_only(icc_sw::wrong_p1p2);
+    if (a.has_le || a.data.size() < 8 || a.data.size() > 16) return sw_only(icc_sw::wrong_length);
+    if (selected_ != selection::application || genac_count_ != 1 || first_cid_ != cid_arqc ||
+        issuer_auth_ != issuer_auth::none)
+      return sw_only(icc_sw::conditions_not_satisfied);
+    const chip_application& app = chip_->applications[app_];
+    if (check_issuer_auth(app, a.data)) {
+      issuer_auth_ = issuer_auth::ok;
+      return sw_only(icc_sw::ok);
+    }
+    issuer_auth_ = issuer_auth::failed;
+    return sw_only(icc_sw::authentication_failed);
+  }
+
+  // Issuer script commands (CLA 84, secure messaging for integrity): APPLICATION BLOCK (1E),
+  // APPLICATION UNBLOCK (18), PIN CHANGE/UNBLOCK (24, P2 00: unblock only). The last 8 data
+  // bytes are the MAC over CLA INS P1 P2 Lc || ATC || ARQC || command data, under the scheme's
+  // script session key from the ICC MK-SMI (Visa: the SM key from the ATC; M/Chip: the common
+  // session key with R = ARQC).
+  bytes script_command(const apdu& a) {
+    if (a.has_le) return sw_only(icc_sw::wrong_length);
+    if (a.data.size() < 8) return sw_only(icc_sw::wrong_length);
+    if (selected_ != selection::application || arqc_.empty())
+      return sw_only(icc_sw::conditions_not_satisfied);
+    chip_application& app = chip_->applications[app_];
+    if (app.icc_mk_smi.empty()) return sw_only(icc_sw::conditions_not_satisfied);
+    if (a.ins == 0x24 ? (a.p1 != 0 || a.p2 > 2) : (a.p1 != 0 || a.p2 != 0))
+      return sw_only(icc_sw::wrong_p1p2);
+    ++scripts_run_;
+    const byte_view body = a.data.first(a.data.size() - 8);
+    bytes mac_input{a.cla,
+                    a.ins,
+                    a.p1,
+                    a.p2,
+                    static_cast<std::uint8_t>(a.data.size()),
+                    static_cast<std::uint8_t>(chip_->atc >> 8),
+                    static_cast<std::uint8_t>(chip_->atc)};
+    mac_input.insert(mac_input.end(), arqc_.begin(), arqc_.end());
+    mac_input.insert(mac_input.end(), body.begin(), body.end());
+    auto sk = is_visa(chip_->cvn) ? emv::visa_sm_session_key(app.icc_mk_smi.view(), chip_->atc)
+                                  : emv::common_session_key(app.icc_mk_smi.view(), arqc_);
+    if (!sk) return sw_only(icc_sw::conditions_not_satisfied);
+    auto mac = emv::script_mac(sk->view(), mac_input);
+    if (!mac || !mac_equal(*mac, a.data.last(8))) {
+      script_failed_ = true;
+      return sw_only(icc_sw::sm_data_incorrect);
+    }
+    switch (a.ins) {
+      case 0x1E:
+        app.blocked = true;
+        break;
+      case 0x18:
+        app.blocked = false;
+        break;
+      default:  // 24
+        // A new PIN travels enciphered under the MK-SMC, which these cards do not hold.
+        if (a.p2 != 0 || !body.empty()) {
+          script_failed_ = true;
+          return sw_only(icc_sw::function_not_supported);
+        }
+        chip_->pin_tries_left = chip_->pin_try_limit;
+        break;
+    }
+    return sw_only(icc_sw::ok);
+  }
+
   icc_random random_;
   std::optional<chip_data> chip_;  // empty: no chip, or a mute one
   bool contactless_ = false;
@@ -395,6 +755,20 @@ class icc_sim final : public icc {
   bool gpo_done_ = false;
   std::optional<std::array<std::uint8_t, challenge_size>> challenge_;
   bytes pending_;  // T=0: data waiting for GET RESPONSE
+  // One transaction (cleared by a new selection or power cycle):
+  enum class issuer_auth { none, ok, failed };
+  int genac_count_ = 0;
+  std::uint8_t first_cid_ = cid_aac;
+  bytes arqc_;                  // the first GENERATE AC's ARQC (ARPC and script MACs use it)
+  emv::ac_inputs arqc_inputs_;  // and what it was computed over
+  bytes pdol_data_, cdol1_data_;
+  issuer_auth issuer_auth_ = issuer_auth::none;
+  bool pin_performed_ = false, pin_failed_ = false;
+  int scripts_run_ = 0;
+  bool script_failed_ = false;
+  bytes cvr_;
+  // The card's life: consecutive offline transactions since the last online one.
+  int offline_count_ = 0;
 };
 
 }  // namespace

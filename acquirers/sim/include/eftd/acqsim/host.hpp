@@ -19,6 +19,10 @@
 //   4b. field 52 present and a ZPK configured: the PIN block deciphered under the ZPK and
 //      checked against the PAN -> "55" incorrect PIN (also for a block that does not decode);
 //      without a ZPK the PIN is not checked
+//   4c. issuer keys configured (issuer.hpp) and field 55 holding an ARQC of a card they cover:
+//      9F26 recomputed -> "05" on a mismatch (logged "arqc mismatch", no field 55 in the
+//      answer); a verified ARQC makes the answer carry field 55 with 91 (the ARPC for the
+//      final response code) and, on approval, the configured issuer scripts (71 / 72)
 //   5. PAN suffix rules (default 0002 -> "05" do not honour, 0004 -> "54" expired card)
 //   6. amount above `amount_limit` (minor units)                              -> "61"
 //   7. amount suffix rules on the last two digits (default 51 -> "51" insufficient funds)
@@ -49,6 +53,7 @@
 #include <vector>
 
 #include "eftd/acq/message.hpp"
+#include "eftd/acqsim/issuer.hpp"
 #include "eftd/core/bytes.hpp"
 #include "eftd/core/result.hpp"
 
@@ -107,7 +112,10 @@ struct rules {
   // are not checked.
   eftd::bytes zpk;
   std::string pin = "1234";
-  std::vector<fault_rule> faults;  // first match by suffix wins
+  // Chip cards: issuer master keys for the ARQC check and the ARPC (none: no check, no 55).
+  std::optional<issuer_keys> issuer;
+  std::vector<issuer_script> issuer_scripts;  // sent with approvals of verified ARQCs
+  std::vector<fault_rule> faults;             // first match by suffix wins
   // Message MAC (acq/message_mac.hpp, ISO 9797-1 alg 3 under this double-length MAK): every
   // request except 08xx must carry a valid MAC (else 39 = 63, not approved) and every answer
   // is MACed. Empty: no MAC either way. The server does the MAC work; the host only answers 63.
@@ -235,6 +243,7 @@ class host {
   // authorisation, or the completion of a pre-authorisation.
   outcome follow_up(const acq::message& req);
   std::string check_pin(const acq::message& req, std::string_view pan) const;
+  std::optional<arqc_check> chip_check(const acq::message& req, std::string_view pan) const;
   outcome reverse(const acq::message& req);
   outcome network(const acq::message& req);
   outcome reconcile(const acq::message& req);

@@ -67,6 +67,34 @@
 //   1F 00 no CVM; contactless: 42 03 online PIN, 1F 03 no CVM.
 // Every record the AFL names must exist (a profile cannot promise what it does not hold).
 //
+// Cryptograms and offline data authentication (all optional; TEST keys only), in [chip]:
+//   issuer_mk      = "0123...3210"  # issuer MK-AC (16 bytes hex): each application's ICC MK is
+//                                   # derived from it with its PAN and PAN sequence number
+//   icc_mk         = "154F...10C1"  # or the ICC MK-AC itself (every application); not both
+//   issuer_mk_smi  / icc_mk_smi     # the same for the secure-messaging integrity key (script MACs)
+//   mk_option      = "a"            # ICC MK derivation option a | b (b: PANs over 16 digits)
+//   cvn            = "visa18"       # visa10 | visa18 | mc16 | mc20; default mc16 for a
+//                                   # Mastercard RID (A000000004), else visa18
+//   cvr            = "03000000"     # base card verification results (Visa 4 bytes with the
+//                                   # length byte 03, Mastercard 6); the card sets its bits in it
+//   genac_format   = 2              # GENERATE AC answer: 1 (tag 80) or 2 (77); CDA needs 2
+//   online_always  = false          # never a TC at the first GENERATE AC: ARQC instead
+//   decline_always = false          # AAC at the first GENERATE AC whatever is asked
+//   offline_limit  = 3              # consecutive offline TCs before the card asks to go online
+//   qvsdc          = false          # contactless only: GPO answers the cryptogram (qVSDC-like)
+//   oda            = "none"         # none | sda | dda | cda
+//   ca_key / issuer_key / icc_key   # PEM RSA private keys (relative to the profile): the CA signs
+//                                   # the issuer certificate, the issuer the ICC certificate and
+//                                   # SSAD; the ICC key signs DDA/CDA (icc_key: dda and cda only)
+//   capk_index     = 0xE1           # tag 8F; the CA key is looked up by the AID's RID and this
+//   cert_expiry    = "1230"         # MMYY of the issuer certificate (the ICC one: the card's expiry)
+//   dac            = "DAC0"         # SDA data authentication code (2 bytes)
+// With oda other than none, each application's records must be built from the fields (no
+// [[record]], afl or gpo_response): SFI 1 record 1 (the fields above plus 9F4A 82) is the
+// static data to authenticate with the AIP, and SFI 2 records 1 and 2 hold 8F, 90, 92, 9F32 and
+// 93 (sda) or 9F46, 9F47, 9F48, 9F49 DDOL 9F3704 (dda, cda), minted at load (emv_cert_mint.hpp);
+// AFL 0801010110010200; the AIP default gains the SDA (40), DDA (20) or CDA (01: with DDA) bit.
+//
 // Error codes: padsim.profile_io, padsim.profile_syntax, padsim.profile_missing_key,
 // padsim.profile_unknown_key, padsim.profile_bad_value. Messages name the key and the
 // rule ("chip.application[1].aid: ..."), never the track 2, PAN, PIN or other values.
@@ -80,9 +108,11 @@
 #include <vector>
 
 #include "eftd/core/bytes.hpp"
+#include "eftd/core/emv_crypto.hpp"
 #include "eftd/core/result.hpp"
 #include "eftd/core/secure.hpp"
 #include "eftd/pad/messages.hpp"
+#include "eftd/padsim/emv_cert_mint.hpp"
 
 namespace eftd::padsim {
 
@@ -101,8 +131,14 @@ struct chip_application {
   eftd::bytes pdol;          // empty: no 9F38 in the FCI, GPO takes 83 00
   eftd::bytes gpo_response;  // the complete GPO answer (template 77 or 80)
   eftd::bytes afl;           // as in gpo_response
+  eftd::bytes aip;           // as in gpo_response
   std::vector<chip_record> records;
+  eftd::bytes cdol1, cdol2;       // 8C and 8D of the records (empty: GENERATE AC answers 6985)
+  eftd::secure_bytes icc_mk_ac;   // empty: no cryptograms (GENERATE AC answers 6985)
+  eftd::secure_bytes icc_mk_smi;  // empty: issuer script commands answer 6985
 };
+
+enum class oda_kind { none, sda, dda, cda };
 
 struct chip_data {
   eftd::bytes atr;
@@ -114,6 +150,15 @@ struct chip_data {
   bool pse = true;
   bool t0_get_response = false;
   eftd::secure_bytes icc_pin_key_pem;  // empty: no enciphered PIN (VERIFY P2=88 gives 6A81)
+  emv::cvn cvn = emv::cvn::visa18;
+  eftd::bytes cvr;  // base CVR (4 bytes Visa, 6 Mastercard)
+  int genac_format = 2;
+  bool online_always = false;
+  bool decline_always = false;
+  std::uint8_t offline_limit = 3;
+  bool qvsdc = false;
+  oda_kind oda = oda_kind::none;
+  rsa_private_key icc_key;  // dda and cda: signs the SDAD
   std::vector<chip_application> applications;
 };
 

@@ -21,7 +21,37 @@
 //     A malformed block, or a wrong header or challenge after decipherment: 6A80 without
 //     counting a try (no PIN was presented). P2 88 without an ICC PIN key: 6A81; without a
 //     challenge: 6985.
-//   GENERATE AC (80 AE): 6985 (cryptograms are the EMV kernel issue's).
+//   GENERATE AC (80 AE P1 00): P1 bits 8-7 ask for an AAC (00), TC (40) or ARQC (80), bit 5
+//     (10) for a CDA signature; other P1 bits, P1 C0 or P2 not 00: 6A86. Data: the CDOL1 data
+//     (first) or CDOL2 data (second; 6700 for another length). 6985 without a GPO in this
+//     selection, a card without an ICC MK (profile issuer_mk / icc_mk) or CDOL, a second GENERATE
+//     AC after a TC or AAC, or a third. The card decides (card action analysis): the first
+//     gives an AAC if asked or the profile says decline_always; an ARQC if asked; for a TC asked,
+//     an ARQC when online_always or after offline_limit consecutive offline TCs, else a TC.
+//     The second gives a TC only when a TC is asked and the ARC in CDOL2 (8A) is an approval
+//     (00, 08, 10, 11) with issuer authentication passed (EXTERNAL AUTHENTICATE, or tag 91 in
+//     CDOL2), or the ARC is Y3 (offline after failing to go online) and the card is not
+//     online_always; else an AAC (also for an application blocked by a script). The AC is
+//     eftd::emv::generate_ac for the profile's CVN over 9F02 9F03 9F1A 95 5F2A 9A 9C 9F37 (from
+//     the DOL data by tag, zeros when the DOL does not ask), AIP, ATC, then the CVR (CVN 10, 16,
+//     20) or the IAD (CVN 18). The CVR carries the cryptogram types, offline PIN, issuer
+//     authentication and script results. Answer format 1 (80: CID ATC AC IAD) or 2 (77 {9F27
+//     9F36 9F26 9F10}); with CDA asked on a CDA card and no AAC: 77 {9F27 9F36 9F4B 9F10}, the
+//     SDAD (format 05) signing ICC dynamic number, CID, AC and the transaction data hash code
+//     (SHA-1 of PDOL data, CDOL1 data, CDOL2 data on the second, response TLVs but 9F4B) with
+//     the 9F37 as the hash tail. qvsdc (contactless): GPO itself answers
+//     77 {82 94 9F36 9F27 9F26 9F10} with an ARQC (AAC if decline_always) over the PDOL data.
+//   INTERNAL AUTHENTICATE (00 88 00 00, DDOL data): DDA and CDA cards only (else 6D00); an SDAD
+//     (format 05, an 8-byte ICC dynamic number) with the DDOL data as the hash tail, in 80 or
+//     77 {9F4B} as genac_format says. No application selected: 6985.
+//   EXTERNAL AUTHENTICATE (00 82 00 00, 8..16 bytes): after a first GENERATE AC that gave an
+//     ARQC, once (else 6985): ARPC || ARC (method 1, CVN 10/16/20) or ARPC || CSU || proprietary
+//     data (method 2, CVN 18) checked with eftd::emv; right 9000, wrong 6300.
+//   Issuer scripts (CLA 84): APPLICATION BLOCK (1E), APPLICATION UNBLOCK (18), PIN UNBLOCK (24,
+//     P2 00; a PIN change P2 01/02 answers 6A81: the cards hold no MK-SMC to decipher it). Data
+//     ends with an 8-byte MAC over CLA INS P1 P2 Lc ATC ARQC data under the script session key
+//     from the ICC MK-SMI (Visa CVNs: the Visa SM key from the ATC; M/Chip: the common session
+//     key with R = ARQC). Without an ARQC in this selection or an MK-SMI: 6985; a wrong MAC: 6988.
 //   Unknown INS: 6D00. CLA other than 00 (ISO) or 80 (EMV proprietary) as the INS needs:
 //   6E00. Wrong P1/P2: 6A86. Short APDUs only; a command shorter than 4 bytes, an Lc that does
 //   not match the length, an extended length, or a case the INS does not take: 6700.
@@ -68,10 +98,12 @@ std::unique_ptr<icc> make_icc_sim(const card_profile& p, icc_random random);
 // Status words the simulator answers (SW1 << 8 | SW2).
 namespace icc_sw {
 inline constexpr std::uint16_t ok = 0x9000;
+inline constexpr std::uint16_t authentication_failed = 0x6300;      // EXTERNAL AUTHENTICATE
 inline constexpr std::uint16_t selected_file_invalidated = 0x6283;  // blocked application
 inline constexpr std::uint16_t wrong_length = 0x6700;
 inline constexpr std::uint16_t pin_blocked = 0x6983;  // authentication method blocked
 inline constexpr std::uint16_t conditions_not_satisfied = 0x6985;
+inline constexpr std::uint16_t sm_data_incorrect = 0x6988;  // issuer script MAC wrong
 inline constexpr std::uint16_t wrong_data = 0x6A80;
 inline constexpr std::uint16_t function_not_supported = 0x6A81;
 inline constexpr std::uint16_t file_not_found = 0x6A82;
