@@ -1308,7 +1308,9 @@ TEST_CASE("EXTERNAL AUTHENTICATE and the second GENERATE AC", "[pad][icc][emv]")
   }
   SECTION("no issuer authentication, host decline, AAC asked, unable to go online") {
     online_card a("visa-chip-approve.toml", "A0000000031010", "4761739001010119", "01");
-    CHECK(parse_genac(a.c.tx(a.second(0x40, "3030"))).cid == 0x00);  // no ARPC checked
+    // Its AIP (1800) claims no issuer authentication and CDOL2 asks for no 91: an approval
+    // without EXTERNAL AUTHENTICATE is a TC.
+    CHECK(parse_genac(a.c.tx(a.second(0x40, "3030"))).cid == 0x40);
     online_card b("visa-chip-approve.toml", "A0000000031010", "4761739001010119", "01");
     CHECK(b.c.sw(b.issuer_auth(b.first.ac, "3035")) == "9000");      // ARPC for "05"
     CHECK(parse_genac(b.c.tx(b.second(0x40, "3035"))).cid == 0x00);  // declined

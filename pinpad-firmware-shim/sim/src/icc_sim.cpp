@@ -157,6 +157,19 @@ bool arc_approved(byte_view arc) {
   return a == "00" || a == "08" || a == "10" || a == "11";
 }
 
+// True when the data object list names `tag` (one-byte length per entry, tags up to 2 bytes).
+bool dol_has(const bytes& dol, std::uint32_t tag) {
+  std::size_t i = 0;
+  while (i < dol.size()) {
+    std::uint32_t t = dol[i++];
+    if ((t & 0x1F) == 0x1F && i < dol.size()) t = (t << 8) | dol[i++];
+    if (i >= dol.size()) return false;
+    ++i;  // length
+    if (t == tag) return true;
+  }
+  return false;
+}
+
 class icc_sim final : public icc {
  public:
   icc_sim(const card_profile& p, icc_random random) : random_(std::move(random)) {
@@ -413,11 +426,23 @@ class icc_sim final : public icc {
       if (a.data.size() != 8) return sw_only(icc_sw::wrong_length);
       if (!decode_format2(a.data, pin)) return sw_only(icc_sw::wrong_data);
     } else {
-      if (!key_) return sw_only(icc_sw::function_not_supported);
-      const auto modulus = static_cast<std::size_t>(EVP_PKEY_get_size(key_.get()));
+      // Without an ICC PIN encipherment certificate (9F2D) a terminal enciphers under the ICC
+      // public key of ODA (EMV Book 2 7.1), so a card with one deciphers with its ICC key.
+      const bool with_icc_key = !chip_->icc_key.empty();
+      if (!with_icc_key && !key_) return sw_only(icc_sw::function_not_supported);
+      const auto modulus =
+          with_icc_key ? chip_->icc_key.size() : static_cast<std::size_t>(EVP_PKEY_get_size(key_.get()));
       if (a.data.size() != modulus) return sw_only(icc_sw::wrong_length);
       if (!challenge) return sw_only(icc_sw::conditions_not_satisfied);
-      auto plain = rsa_recover(a.data);
+      std::optional<secure_bytes> plain;
+      if (with_icc_key) {
+        if (auto r = chip_->icc_key.sign_raw(a.data)) {
+          plain = secure_bytes(*r);
+          secure_wipe(r->data(), r->size());
+        }
+      } else {
+        plain = rsa_recover(a.data);
+      }
       // EMV Book 2 7.1: 7F || PIN block (8) || ICC unpredictable number (8) || random pad.
       if (!plain || plain->size() != modulus || plain->view()[0] != 0x7F ||
           CRYPTO_memcmp(plain->view().data() + 9, challenge->data(), challenge_size) != 0 ||
@@ -532,7 +557,14 @@ class icc_sim final : public icc {
     const std::string_view code(reinterpret_cast<const char*>(arc->second.data()), arc->second.size());
     // Y3: the terminal could not go online and asks for an offline approval.
     if (code == "Y3") return chip_->online_always ? cid_aac : cid_tc;
-    return arc_approved(arc->second) && issuer_auth_ == issuer_auth::ok ? cid_tc : cid_aac;
+    // Issuer authentication is required of a card whose AIP says it supports it (byte 1 bit 3)
+    // or whose CDOL2 asks for the issuer authentication data (91); a terminal sends no EXTERNAL
+    // AUTHENTICATE to a card that claims neither, and such a card approves without it.
+    const auto& app = chip_->applications[app_];
+    const bool ia_supported = (!app.aip.empty() && (app.aip[0] & 0x04) != 0) || dol_has(app.cdol2, 0x91);
+    const bool authenticated =
+        issuer_auth_ == issuer_auth::ok || (!ia_supported && issuer_auth_ == issuer_auth::none);
+    return arc_approved(arc->second) && authenticated ? cid_tc : cid_aac;
   }
 
   // EMV Book 3 6.5.5: P1 bits 8-7 the cryptogram asked for, bit 5 a CDA signature.
