@@ -84,6 +84,13 @@ bool printable_ascii(std::string_view s) {
   return std::all_of(s.begin(), s.end(), [](char c) { return c >= 0x20 && c <= 0x7e; });
 }
 
+// "HH:MM", 00:00..23:59 ([settlement] cutover).
+bool valid_hh_mm(std::string_view s) {
+  if (s.size() != 5 || s[2] != ':' || !all_digits(s.substr(0, 2)) || !all_digits(s.substr(3, 2)))
+    return false;
+  return (s[0] - '0') * 10 + (s[1] - '0') < 24 && (s[3] - '0') * 10 + (s[4] - '0') < 60;
+}
+
 // "binary2", "bcd2", "ascii4", each optionally followed by "+tpdu" (acq::parse_framing()).
 bool valid_framing_name(std::string_view name) {
   if (name.ends_with("+tpdu")) name.remove_suffix(5);
@@ -541,8 +548,15 @@ server_config parse_document(const toml::table& doc, const fs::path& base, diagn
     section s(t, "listen", diag);
     read_listener(s, "pos", cfg.pos, diag, base);
     read_listener(s, "pad", cfg.pad, diag, base);
+    if (s.table("metrics") != nullptr) {
+      cfg.metrics.emplace(listener{"127.0.0.1", 9300});
+      read_listener(s, "metrics", *cfg.metrics, diag, base);
+    }
     s.done();
   }
+  if (cfg.metrics && (!loopback_address(cfg.metrics->address) || cfg.metrics->tls.enabled()))
+    diag.add("listen.metrics.address", nullptr,
+             "the metrics listener is plaintext HTTP: use a loopback address (no TLS settings)");
   // Tills authenticate with client certificates; plaintext is for development on loopback.
   if (!cfg.pos.tls.enabled() && !loopback_address(cfg.pos.address))
     diag.add("listen.pos", nullptr,
@@ -627,12 +641,72 @@ server_config parse_document(const toml::table& doc, const fs::path& base, diagn
     s.done();
   }
 
+  if (const auto* t = root.table("emv")) {
+    section s(t, "emv", diag);
+    s.boolean("enabled", cfg.emv.enabled);
+    s.path("capk_file", cfg.emv.capk_file, base);
+    std::int64_t v = 0;
+    if (s.integer("country_code", v)) {
+      if (v < 1 || v > 999)
+        s.problem("country_code", s.find("country_code"), "must be an ISO 3166 numeric code (1..999)");
+      else
+        cfg.emv.country_code = static_cast<std::uint16_t>(v);
+    }
+    if (s.integer("terminal_type", v)) {
+      if (v < 0x11 || v > 0x36)
+        s.problem("terminal_type", s.find("terminal_type"),
+                  "must be an EMV terminal type (17..54, e.g. 34 = 0x22)");
+      else
+        cfg.emv.terminal_type = static_cast<std::uint8_t>(v);
+    }
+    if (s.integer("floor_limit", v)) {
+      if (v < 0)
+        s.problem("floor_limit", s.find("floor_limit"), "must not be negative");
+      else
+        cfg.emv.floor_limit = static_cast<std::uint64_t>(v);
+    }
+    std::vector<std::string> aids;
+    if (s.string_list("applications", aids)) {
+      bool ok = !aids.empty();
+      for (std::size_t i = 0; i < aids.size(); ++i) {
+        const auto& a = aids[i];
+        const bool hex = a.size() >= 10 && a.size() <= 32 && a.size() % 2 == 0 &&
+                         a.find_first_not_of("0123456789ABCDEFabcdef") == std::string::npos;
+        if (!hex) {
+          s.element_problem("applications", i, "an AID is 5 to 16 bytes in hex");
+          ok = false;
+        }
+      }
+      if (aids.empty()) s.problem("applications", s.find("applications"), "must list at least one AID");
+      if (ok) cfg.emv.applications = std::move(aids);
+    }
+    if (cfg.emv.enabled && cfg.emv.capk_file.empty()) s.missing("capk_file");
+    s.done();
+  }
+
   if (const auto* t = root.table("pad_health")) {
     section s(t, "pad_health", diag);
     s.positive_u32("ping_interval_ms", cfg.pad_health.ping_interval_ms, "milliseconds");
     s.positive_u32("missed_pings_to_drop", cfg.pad_health.missed_pings_to_drop);
     s.positive_u32("write_interval_ms", cfg.pad_health.write_interval_ms, "milliseconds");
     s.u32("dukpt_warn_remaining", cfg.pad_health.dukpt_warn_remaining, "transactions");
+    s.done();
+  }
+
+  if (const auto* t = root.table("settlement")) {
+    section s(t, "settlement", diag);
+    if (s.string("cutover", cfg.settlement.cutover) && !cfg.settlement.cutover.empty() &&
+        !valid_hh_mm(cfg.settlement.cutover))
+      s.problem("cutover", s.find("cutover"), "must be HH:MM (00:00..23:59, local time) or empty");
+    s.boolean("close_on_start", cfg.settlement.close_on_start);
+    s.done();
+  }
+
+  if (const auto* t = root.table("admin")) {
+    section s(t, "admin", diag);
+    // Relative to the working directory (not the config file): the socket belongs to the run.
+    std::string sock;
+    if (s.string("socket", sock)) cfg.admin.socket = sock;
     s.done();
   }
 
@@ -1157,6 +1231,12 @@ result<void> apply_override(server_config& cfg, std::string_view key_eq_value) {
   if (key == "listen.pos.port") return set_port(key, value, cfg.pos.port, true);
   if (key == "listen.pad.port") return set_port(key, value, cfg.pad.port, true);
   if (key == "listen.pos.address") return set_nonempty(key, value, cfg.pos.address);
+  if (key == "listen.metrics.port" || key == "listen.metrics.address") {
+    if (!cfg.metrics) cfg.metrics.emplace(listener{"127.0.0.1", 9300});
+    if (key == "listen.metrics.port") return set_port(key, value, cfg.metrics->port, true);
+    if (!loopback_address(value)) return override_error(key, "must be a loopback address (plaintext HTTP)");
+    return set_nonempty(key, value, cfg.metrics->address);
+  }
   if (key == "listen.pad.address") return set_nonempty(key, value, cfg.pad.address);
   for (auto* l : {&cfg.pos, &cfg.pad}) {
     const std::string prefix = l == &cfg.pos ? "listen.pos." : "listen.pad.";
@@ -1173,6 +1253,26 @@ result<void> apply_override(server_config& cfg, std::string_view key_eq_value) {
     return set_timeout_ms(key, value, cfg.pad_health.ping_interval_ms);
   if (key == "pad_health.write_interval_ms")
     return set_timeout_ms(key, value, cfg.pad_health.write_interval_ms);
+  if (key == "settlement.cutover") {
+    if (!value.empty() && !valid_hh_mm(value)) return override_error(key, "must be HH:MM or empty");
+    cfg.settlement.cutover = std::string(value);
+    return {};
+  }
+  if (key == "settlement.close_on_start") {
+    if (value != "true" && value != "false") return override_error(key, "must be true or false");
+    cfg.settlement.close_on_start = value == "true";
+    return {};
+  }
+  if (key == "admin.socket") {
+    cfg.admin.socket = std::string(value);
+    return {};
+  }
+  if (key == "emv.enabled") {
+    if (value != "true" && value != "false") return override_error(key, "must be true or false");
+    cfg.emv.enabled = value == "true";
+    return {};
+  }
+  if (key == "emv.capk_file") return set_path(key, value, cfg.emv.capk_file, false);
   if (key == "keys.require_p2pe") {
     if (value != "true" && value != "false") return override_error(key, "must be true or false");
     cfg.keys.require_p2pe = value == "true";
@@ -1256,6 +1356,7 @@ result<void> apply_override(server_config& cfg, std::string_view key_eq_value) {
   }
   return override_error(key,
                         "unsupported key (supported: server.node_name, listen.pos.address, listen.pos.port, "
+                        "listen.metrics.address, listen.metrics.port, emv.enabled, emv.capk_file, "
                         "listen.pad.address, listen.pad.port, listen.<pos|pad>.max_connections, "
                         "listen.<pos|pad>.max_per_address, listen.<pos|pad>.login_timeout_ms, "
                         "listen.<pos|pad>.frame_timeout_ms, acquirers.<name>.host, acquirers.<name>.port, "

@@ -855,6 +855,23 @@ class Client:
                                             "original_business_date": original_business_date,
                                             "business_date": business_date}, on_status, on_prompt)
 
+    def preauth(self, order_no: str, amount: int, currency: str,
+                on_status: Optional[Callable[[dict], Any]] = None,
+                on_prompt: Optional[Callable[[dict], Optional[str]]] = None) -> dict:
+        """Reserves `amount` on a card (hotels, rentals); nothing is charged until completion()."""
+        return self._transaction("preauth", {"order_no": order_no, "amount": amount, "currency": currency},
+                                 on_status, on_prompt)
+
+    def completion(self, order_no: str, preauth_order_no: str, amount: int, currency: str) -> dict:
+        """Charges a pre-authorisation's final amount (at most what was authorised); no card."""
+        return self._transaction("completion", {"order_no": order_no, "preauth_order_no": preauth_order_no,
+                                                "amount": amount, "currency": currency}, None, None)
+
+    def incremental(self, order_no: str, preauth_order_no: str, amount: int, currency: str) -> dict:
+        """Raises a pre-authorisation by `amount` (an online request; no card)."""
+        return self._transaction("incremental", {"order_no": order_no, "preauth_order_no": preauth_order_no,
+                                                 "amount": amount, "currency": currency}, None, None)
+
     def cancel(self, order_no: str, business_date: Optional[str] = None,
                on_status: Optional[Callable[[dict], Any]] = None,
                on_prompt: Optional[Callable[[dict], Optional[str]]] = None) -> dict:

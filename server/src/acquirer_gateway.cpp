@@ -73,6 +73,7 @@ result<acquirer_answer> read_answer(const acq::message& resp) {
     a.auth_code = s;
   }
   if (auto rrn = resp.get(37)) a.rrn = std::string(*rrn);
+  if (auto icc = resp.get(55)) a.icc_data.assign(icc->begin(), icc->end());
   if (auto f4 = resp.get(4); f4 && !f4->empty() && f4->size() <= 12 &&
                              f4->find_first_not_of("0123456789") == std::string_view::npos) {
     std::int64_t v = 0;
@@ -108,6 +109,7 @@ asio::awaitable<result<acquirer_answer>> exchange(server_context& ctx, const std
     co_return make_error("acq.unknown_acquirer", "no link for acquirer '" + acquirer + "'");
   auto link = it->second;
   result<acq::message> resp = make_error("acq.disconnected", "no answer");
+  const auto started = std::chrono::steady_clock::now();
   try {
     // The link lives on its own strand; the flow resumes on its own executor afterwards.
     resp = co_await asio::co_spawn(ctx.link_strands.at(acquirer), link->request(std::move(m)),
@@ -115,6 +117,9 @@ asio::awaitable<result<acquirer_answer>> exchange(server_context& ctx, const std
   } catch (const std::exception& e) {
     co_return make_error("acq.disconnected", std::string("acquirer link failed: ") + e.what());
   }
+  ctx.metrics->observe(
+      stage::acquirer,
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count());
   if (!resp) co_return resp.err();
   co_return read_answer(*resp);
 }
@@ -141,6 +146,9 @@ asio::awaitable<result<acquirer_answer>> send_financial(server_context& ctx, con
   m.set(35, std::string(reinterpret_cast<const char*>(t2.view().data()), t2.size()));
   if (!req.pin_block.empty())
     m.set(52, std::string(reinterpret_cast<const char*>(req.pin_block.data()), req.pin_block.size()));
+  if (!req.card_sequence.empty()) m.set(23, req.card_sequence);
+  if (!req.icc_data.empty())
+    m.set(55, std::string(reinterpret_cast<const char*>(req.icc_data.data()), req.icc_data.size()));
   co_return co_await exchange(ctx, req.acquirer, std::move(m));
 }
 
@@ -175,6 +183,20 @@ asio::awaitable<result<acquirer_answer>> send_reversal(server_context& ctx, cons
   auto m = base_message(ctx, original, std::move(mti), reversal_stan, at_ms);
   m.set(90, original_data_elements(ctx, original.acquirer, original.mti, original.stan, original.at_ms));
   co_return co_await exchange(ctx, original.acquirer, std::move(m));
+}
+
+asio::awaitable<result<acquirer_answer>> send_message(server_context& ctx, const std::string& acquirer,
+                                                      acq::message m) {
+  co_return co_await exchange(ctx, acquirer, std::move(m));
+}
+
+std::string transmission_datetime_of(std::int64_t at_ms) {
+  return transmission_datetime(at_ms);
+}
+
+std::string original_data_elements_of(server_context& ctx, const std::string& acquirer, std::string_view mti,
+                                      std::uint32_t stan, std::int64_t at_ms) {
+  return original_data_elements(ctx, acquirer, mti, stan, at_ms);
 }
 
 namespace {

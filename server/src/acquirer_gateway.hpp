@@ -11,6 +11,10 @@
 #include "context.hpp"
 #include "eftd/core/card.hpp"
 
+namespace eftd::acq {
+class message;
+}
+
 namespace eftd::server {
 
 struct acquirer_request {
@@ -35,6 +39,9 @@ struct acquirer_request {
     std::string auth_code;
   };
   std::optional<original_ref> original;
+  // Chip: field 55 (BER-TLV from the EMV kernel: never 57, 5A or 5F20) and field 23 (5F34).
+  bytes icc_data;
+  std::string card_sequence;  // 3 digits, "" when the card has none
   // Field 52: the online PIN as ISO 9564 format 0 under the acquirer's ZPK (never the pad's
   // DUKPT block); empty: no PIN. Reversals never carry it.
   bytes pin_block;
@@ -46,6 +53,7 @@ struct acquirer_answer {
   std::string rrn;                      // field 37
   std::optional<std::int64_t> balance;  // field 54, amount type 02 (available balance), if sent
   std::optional<std::int64_t> amount;   // field 4 of the response: the approved amount on a partial approval
+  bytes icc_data;                       // field 55 of the response: issuer data (91, 71/72), raw TLV
 };
 
 // Field 13+12 (MMDDhhmmss, local time): the journal's local_datetime for a request.
@@ -72,6 +80,16 @@ boost::asio::awaitable<result<acquirer_answer>> send_reversal(server_context& ct
                                                               const acquirer_request& original,
                                                               std::uint32_t reversal_stan, std::string mti,
                                                               std::int64_t at_ms);
+
+// End of day (settlement.cpp builds its 0500 / 0320 itself): sends `m` on the acquirer's link
+// and reads the answer like any other. Same errors as send_financial.
+boost::asio::awaitable<result<acquirer_answer>> send_message(server_context& ctx, const std::string& acquirer,
+                                                             acq::message m);
+// Field 7 (MMDDhhmmss, UTC) of a request sent at `at_ms`.
+std::string transmission_datetime_of(std::int64_t at_ms);
+// Field 90 naming an earlier request of `acquirer` (MTI, STAN, its field 7, institutions).
+std::string original_data_elements_of(server_context& ctx, const std::string& acquirer, std::string_view mti,
+                                      std::uint32_t stan, std::int64_t at_ms);
 
 // Start-up check of what core's config parser cannot know (core does not link acquirers/):
 // every acquirer's dialect is a known dialect, its framing parses and its TLS files load. "config.invalid",

@@ -66,8 +66,12 @@ asio::awaitable<status> commit(server_context& ctx, journal::batch b) {
       [&ctx](auto handler, journal::batch batch) {
         auto ex = asio::get_associated_executor(handler);
         auto h = std::make_shared<decltype(handler)>(std::move(handler));
+        const auto started = std::chrono::steady_clock::now();
         // The writer calls back on its own thread; hop back to the flow's executor.
-        ctx.journal->submit(std::move(batch), [h, ex](status st) {
+        ctx.journal->submit(std::move(batch), [h, ex, started, m = ctx.metrics](status st) {
+          m->observe(
+              stage::journal_commit,
+              std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count());
           asio::post(ex, [h, st = std::move(st)]() mutable { (*h)(std::move(st)); });
         });
       },

@@ -15,9 +15,11 @@
 
 #include "eftd/core/bin_table.hpp"
 #include "eftd/core/config.hpp"
+#include "eftd/core/emv_oda.hpp"
 #include "eftd/journal/card_data.hpp"
 #include "eftd/journal/reader.hpp"
 #include "eftd/journal/writer.hpp"
+#include "metrics.hpp"
 
 namespace eftd::acq {
 class link;
@@ -48,8 +50,12 @@ struct server_context {
   journal::keys keys;
   // Key-handling module (key_module.hpp): BDKs and ZPKs; the only holder of clear card data.
   std::shared_ptr<const key_module> key_store;
+  // CA public keys for offline data authentication ([emv] capk_file), loaded at start-up.
+  std::optional<emv::capk_table> capks;
   std::unique_ptr<journal::writer> journal;
   clock_source clock;
+  // Counters and latency histograms for GET /metrics (metrics.hpp); always present.
+  std::shared_ptr<server::metrics> metrics = std::make_shared<server::metrics>();
 
   // Pads currently connected and authenticated, by pad id.
   std::mutex pads_mu;

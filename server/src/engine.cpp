@@ -9,6 +9,7 @@
 #include <tuple>
 
 #include "acquirer_gateway.hpp"
+#include "chip_flow.hpp"
 #include "eftd/core/card.hpp"
 #include "eftd/core/money.hpp"
 #include "eftd/core/p2pe.hpp"
@@ -691,10 +692,17 @@ asio::awaitable<pos::result> run_card_transaction(server_context& ctx, tx_reques
   rc.amount = req.amount;
   rc.currency = req.currency;
   rc.interfaces = static_cast<std::uint8_t>(pad::interface_mask::magstripe);
+  // With the central kernel on, a chip card is inserted and read through the pad's APDUs.
+  if (ctx.cfg.emv.enabled) rc.interfaces |= static_cast<std::uint8_t>(pad::interface_mask::chip);
   rc.timeout_ms = ctx.cfg.timeout.card_read_ms;
-  rc.prompt = {kt.moves_money ? money_text : "Balance inquiry", "Swipe card"};
+  rc.prompt = {kt.moves_money ? money_text : "Balance inquiry",
+               ctx.cfg.emv.enabled ? "Insert or swipe card" : "Swipe card"};
   if (req.control) req.control->set_pad(pad);
+  const auto read_started = std::chrono::steady_clock::now();
   auto read = co_await pad->command(rc, std::chrono::milliseconds(ctx.cfg.timeout.card_read_ms + 5000));
+  ctx.metrics->observe(
+      stage::card_read,
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - read_started).count());
   if (req.control) req.control->set_pad(nullptr);
   if (!read) {
     const auto& code = read.err().code;
@@ -720,7 +728,66 @@ asio::awaitable<pos::result> run_card_transaction(server_context& ctx, tx_reques
   // A pad that sends the track in clear is refused unless keys.require_p2pe is off (development).
   std::optional<card_session> dukpt;
   secure_bytes track_clear;
-  if (!card_msg->ksn.empty() && !card_msg->sealed_track2.empty()) {
+  // A chip card: the pad powered it (ATR) and keeps it for the kernel's APDUs, which come back
+  // sealed under the card's DUKPT transaction.
+  std::unique_ptr<chip_flow> chip;
+  if (card_msg->mode == pad::entry_mode::chip && !card_msg->atr.empty() && ctx.cfg.emv.enabled) {
+    if (!card_msg->ksn.empty()) {
+      auto session = ctx.key_store ? ctx.key_store->begin(card_msg->ksn)
+                                   : result<card_session>(make_error("keys.unavailable", "no key store"));
+      if (!session) {
+        spdlog::warn("order {}: pad {} chip card (KSN {}): {}: {}", req.order_no, till->pad,
+                     to_hex(card_msg->ksn), session.err().code, session.err().message);
+        auto r =
+            co_await conclude("card.key_error", order_state::failed, journal::actor::pad, session.err().code);
+        pad->show({s.why.why.customer_text});
+        co_return r;
+      }
+      dukpt.emplace(std::move(*session));
+    } else if (ctx.cfg.keys.require_p2pe) {
+      auto r = co_await conclude("card.unprotected", order_state::failed, journal::actor::pad);
+      pad->show({s.why.why.customer_text});
+      co_return r;
+    }
+    emv::transaction txn;
+    txn.amount = static_cast<std::uint64_t>(req.amount);
+    txn.other_amount = static_cast<std::uint64_t>(req.cashback);
+    txn.currency = eftd::find_currency(req.currency) ? eftd::find_currency(req.currency)->numeric : 0;
+    txn.type = req.kind == "refund"            ? 0x20
+               : req.kind == "balance_inquiry" ? 0x31
+               : req.cashback > 0              ? 0x09
+                                               : 0x00;
+    {
+      std::time_t t = static_cast<std::time_t>(ctx.clock.now_ms() / 1000);
+      std::tm tm{};
+      localtime_r(&t, &tm);
+      txn.date = fmt::format("{:02}{:02}{:02}", tm.tm_year % 100, tm.tm_mon + 1, tm.tm_mday);
+      txn.time = fmt::format("{:02}{:02}{:02}", tm.tm_hour, tm.tm_min, tm.tm_sec);
+    }
+    chip = std::make_unique<chip_flow>(ctx, pad, dukpt ? &*dukpt : nullptr, std::move(txn));
+    beacon.say("card", "Reading the chip card");
+    co_await chip->run_to_card();
+    if (chip->finished()) {
+      // Before the card was known: no mutual application, a blocked or mute chip, bad data.
+      const bool fallback = chip->outcome() == emv::outcome::fallback_to_magstripe;
+      std::string detail = " (" + chip->reason() + ")";
+      spdlog::info("order {}: chip ended before verification: {} {}", req.order_no,
+                   emv::to_string(chip->outcome()), chip->reason());
+      co_await chip->power_off();
+      const std::string_view code = fallback ? "card.chip_error" : "card.unreadable";
+      auto r = co_await conclude(code, order_state::failed, journal::actor::pad, detail);
+      pad->show({s.why.why.customer_text});
+      co_return r;
+    }
+    auto t2 = chip->track2();
+    if (!t2) {
+      co_await chip->power_off();
+      auto r = co_await conclude("card.unreadable", order_state::failed, journal::actor::pad, t2.err().code);
+      pad->show({s.why.why.customer_text});
+      co_return r;
+    }
+    track_clear = t2->encode_ascii();
+  } else if (!card_msg->ksn.empty() && !card_msg->sealed_track2.empty()) {
     auto session = ctx.key_store ? ctx.key_store->begin(card_msg->ksn)
                                  : result<card_session>(make_error("keys.unavailable", "no key store"));
     result<secure_bytes> opened =
@@ -823,7 +890,86 @@ asio::awaitable<pos::result> run_card_transaction(server_context& ctx, tx_reques
   // module to ISO 0 under the acquirer's ZPK; eftd never holds the PIN outside that call.
   secure_bytes pad_pin_block;
   bytes pin_ksn;
-  if (pin_required(ctx.cfg.cvm, card->service_code())) {
+  if (chip) {
+    // 3c. A chip card verifies the cardholder by its own CVM list (offline PIN on the pad,
+    // online PIN, signature, no CVM) and decides at GENERATE AC whether to go online.
+    std::string pin_stop;  // a PIN entry that ended the transaction (cancel, timeout, pad gone)
+    chip_flow::online_pin_fn pin_fn = [&](bool bypass_allowed) -> asio::awaitable<emv::pin_result> {
+      if (!dukpt) {
+        pin_stop = "pin.unavailable";
+        co_return emv::pin_result::failed;
+      }
+      pad::get_pin gp;
+      gp.amount = req.amount;
+      gp.currency = req.currency;
+      gp.format = dukpt->kind() == p2pe::dukpt_kind::tdes ? 0 : 4;
+      gp.bypass = bypass_allowed && ctx.cfg.cvm.pin_bypass;
+      gp.timeout_ms = ctx.cfg.cvm.pin_timeout_ms;
+      gp.prompt = {kt.moves_money ? money_text : "Balance inquiry", "Enter PIN"};
+      beacon.say("pin", "The customer enters the PIN on the PIN pad");
+      if (req.control) req.control->set_pad(pad);
+      const auto started = std::chrono::steady_clock::now();
+      auto entered = co_await pad->command(gp, std::chrono::milliseconds(ctx.cfg.cvm.pin_timeout_ms + 5000));
+      ctx.metrics->observe(
+          stage::pin,
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count());
+      if (req.control) req.control->set_pad(nullptr);
+      if (!entered) {
+        const auto& code = entered.err().code;
+        pin_stop = code == "pad.aborted"           ? "pos.aborted"
+                   : code == "pad.error.timeout"   ? "pin.timeout"
+                   : code == "pad.error.cancelled" ? (aborted() ? "pos.aborted" : "pin.cancelled")
+                   : code == "pad.timeout"         ? "pad.timeout"
+                   : code == "pad.disconnected"    ? "pad.disconnected"
+                                                   : "pin.unavailable";
+        co_return emv::pin_result::failed;
+      }
+      auto* pe = std::get_if<pad::pin_entered>(&*entered);
+      if (!pe || (!pe->bypassed && (pe->pin_block.empty() || pe->ksn.empty()))) {
+        pin_stop = "pin.unavailable";
+        co_return emv::pin_result::failed;
+      }
+      if (pe->bypassed) co_return gp.bypass ? emv::pin_result::bypassed : emv::pin_result::failed;
+      pad_pin_block = pe->pin_block;
+      pin_ksn = pe->ksn;
+      co_return emv::pin_result::entered;
+    };
+    co_await chip->resume(pin_fn);
+    if (!pin_stop.empty() || (chip->finished() && chip->outcome() != emv::outcome::approved_online)) {
+      std::string code = pin_stop;
+      std::string detail;
+      std::string_view state = order_state::failed;
+      if (code.empty()) {
+        detail = " (" + chip->reason() + ")";
+        switch (chip->outcome()) {
+          case emv::outcome::declined_offline:
+            code = "card.declined_by_card";
+            state = order_state::declined;
+            break;
+          case emv::outcome::approved_offline:
+            // Floor limit 0 sends every sale online; an offline approval is not taken.
+            code = "card.offline_not_supported";
+            break;
+          case emv::outcome::fallback_to_magstripe:
+            code = "card.chip_error";
+            break;
+          default:
+            code = "card.unreadable";
+        }
+      } else if (code == "pin.timeout" || code == "pin.cancelled" || code == "pos.aborted") {
+        state = order_state::cancelled;
+      }
+      spdlog::info("order {}: chip card: {} ({})", req.order_no, code, chip->summary());
+      co_await chip->power_off();
+      const auto who = code == "pos.aborted" ? journal::actor::pos : journal::actor::pad;
+      auto r = co_await conclude(code, state, who, detail);
+      if (pad->open()) pad->show({s.why.why.customer_text});
+      co_return r;
+    }
+    std::string chip_text = fmt::format("order {}: chip {}{}", req.order_no, chip->summary(),
+                                        chip->signature_required() ? "; signature required" : "");
+    co_await note("chip_read", chip_text);
+  } else if (pin_required(ctx.cfg.cvm, card->service_code())) {
     if (!dukpt) {
       auto r = co_await conclude("pin.unavailable", order_state::failed, journal::actor::server,
                                  " (the card was not read under DUKPT)");
@@ -840,7 +986,11 @@ asio::awaitable<pos::result> run_card_transaction(server_context& ctx, tx_reques
     gp.prompt = {kt.moves_money ? money_text : "Balance inquiry", "Enter PIN"};
     beacon.say("pin", "The customer enters the PIN on the PIN pad");
     if (req.control) req.control->set_pad(pad);
+    const auto pin_started = std::chrono::steady_clock::now();
     auto entered = co_await pad->command(gp, std::chrono::milliseconds(ctx.cfg.cvm.pin_timeout_ms + 5000));
+    ctx.metrics->observe(
+        stage::pin,
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - pin_started).count());
     if (req.control) req.control->set_pad(nullptr);
     if (!entered) {
       const auto& code = entered.err().code;
@@ -910,6 +1060,10 @@ asio::awaitable<pos::result> run_card_transaction(server_context& ctx, tx_reques
   areq.rrn = make_rrn(areq.at_ms, areq.stan);
   areq.amount_minor = req.amount;
   areq.currency_numeric = eftd::find_currency(req.currency)->numeric;
+  if (chip) {
+    areq.icc_data = chip->field55();
+    areq.card_sequence = chip->pan_sequence();
+  }
   if (auto zb = zone_pin_block(areq.acquirer); !zb) {
     spdlog::warn("order {}: PIN not translated for {}: {}: {}", req.order_no, areq.acquirer, zb.err().code,
                  zb.err().message);
@@ -1018,6 +1172,19 @@ asio::awaitable<pos::result> run_card_transaction(server_context& ctx, tx_reques
       spdlog::error("order {}: fallback not journaled: {}", s.order_no, st.err().message);
     }
   }
+  // The card hears the issuer's answer (issuer authentication, scripts, second GENERATE AC).
+  // Without an answer the card is only closed: the sale fails and is reversed either way.
+  bool card_refused = false;
+  if (chip) {
+    std::optional<acquirer_answer> for_card;
+    if (ans) for_card = *ans;
+    co_await chip->complete(for_card);
+    card_refused = ans && response_code_approves(ans->response_code) && chip->finished() &&
+                   chip->outcome() == emv::outcome::declined_after_approval;
+    if (chip->finished())
+      spdlog::info("order {}: chip {} ({})", req.order_no, emv::to_string(chip->outcome()), chip->summary());
+    co_await chip->power_off();
+  }
   const auto at = ctx.clock.now_ms();
   if (!ans) {
     // No answer (or an unreadable one): the outcome at the acquirer is unknown, so the money
@@ -1095,10 +1262,12 @@ asio::awaitable<pos::result> run_card_transaction(server_context& ctx, tx_reques
                     fmt::format("order {}: 'partial_approval' answered '{}'", req.order_no, *v));
     partial_refused = !v || *v != "yes";
   }
-  const bool abort_after_approval = ok && kt.moves_money && (aborted() || partial_refused);
+  const bool abort_after_approval = ok && kt.moves_money && (aborted() || partial_refused || card_refused);
   s.approved_amount = ok && kt.moves_money && !abort_after_approval ? approved : 0;
   if (ok && !kt.moves_money) s.balance = ans->balance;
-  if (abort_after_approval && partial_refused && !aborted())
+  if (abort_after_approval && card_refused)
+    s.why = motivate("card.declined_after_approval", s.order_no);
+  else if (abort_after_approval && partial_refused && !aborted())
     s.why = motivate("pos.partial_declined", s.order_no);
   else if (abort_after_approval)
     s.why = motivate("pos.aborted", s.order_no, "approved by the acquirer after the abort; reversed");
@@ -1116,7 +1285,8 @@ asio::awaitable<pos::result> run_card_transaction(server_context& ctx, tx_reques
     mu.updated_ms = at;
     b.records.push_back(mu);
     if (abort_after_approval) {
-      final_batch(b, order_state::cancelled, at, journal::actor::pos, "reversal_pending");
+      final_batch(b, card_refused ? order_state::declined : order_state::cancelled, at,
+                  card_refused ? journal::actor::pad : journal::actor::pos, "reversal_pending");
       queue_reversal(ctx, b, areq, msg_id, op_id, req.currency, at, at);
     } else
       final_batch(b, ok ? order_state::approved : order_state::declined, at, journal::actor::acquirer,

@@ -360,7 +360,10 @@ void pos_session::on_follow_up(follow_up_request req) {
   asio::co_spawn(
       ex_,
       [self, req = std::move(req)]() mutable -> asio::awaitable<void> {
+        const auto started = std::chrono::steady_clock::now();
+        const std::string kind = req.kind;
         auto res = co_await run_follow_up(self->ctx_, std::move(req));
+        self->count(kind, res.outcome, started);
         self->send(std::move(res));
       },
       [self, till = till_id_](std::exception_ptr e) {
@@ -371,6 +374,14 @@ void pos_session::on_follow_up(follow_up_request req) {
         }
         asio::dispatch(self->ex_, [self] { self->running_ = false; });
       });
+}
+
+void pos_session::count(std::string_view kind, std::string_view outcome,
+                        std::chrono::steady_clock::time_point started) {
+  ctx_.metrics->transaction(kind, outcome);
+  ctx_.metrics->observe(
+      stage::total,
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count());
 }
 
 void pos_session::on_balance_inquiry(const pos::balance_inquiry& m) {
@@ -436,7 +447,10 @@ void pos_session::start_transaction(tx_request req) {
       [self, req = std::move(req)]() mutable -> asio::awaitable<void> {
         // A named sink, not a temporary inside the co_await (GCC 12 coroutine temporaries bug).
         std::function<void(pos::message)> sink = [self](pos::message msg) { self->send(std::move(msg)); };
+        const auto started = std::chrono::steady_clock::now();
+        const std::string kind = req.kind;
         auto res = co_await run_card_transaction(self->ctx_, std::move(req), sink);
+        self->count(kind, res.outcome, started);
         self->send(std::move(res));
       },
       [self, till = till_id_](std::exception_ptr e) {
@@ -476,7 +490,9 @@ void pos_session::on_cancel(const pos::cancel& m) {
       [self, m]() mutable -> asio::awaitable<void> {
         std::string id = m.id;
         std::string till = self->till_id_;
+        const auto started = std::chrono::steady_clock::now();
         auto res = co_await run_cancel(self->ctx_, std::move(id), std::move(till), std::move(m));
+        self->count("cancel", res.outcome, started);
         self->send(std::move(res));
       },
       [self, till = till_id_](std::exception_ptr e) {

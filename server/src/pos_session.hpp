@@ -50,6 +50,8 @@ class pos_session : public std::enable_shared_from_this<pos_session> {
   void on_totals(const pos::totals& m);
   void on_status_query(const pos::status_query& m);
   bool claim_till(const std::string& request_id, const std::string& order_no);
+  // A final result for the metrics: its kind and outcome, and the request's total time.
+  void count(std::string_view kind, std::string_view outcome, std::chrono::steady_clock::time_point started);
   void start_transaction(tx_request req);
   void send_error(std::string id, std::string_view code, std::string message, std::string order_no = {});
 
@@ -71,6 +73,7 @@ class pos_session : public std::enable_shared_from_this<pos_session> {
   bool prompts_ = false;            // the POS listed "prompt" at login
   std::string running_order_;       // order of the card transaction running, for abort
   std::shared_ptr<tx_control> tx_;  // its abort/prompt link (null while idle)
+  connection_gauge gauge_{ctx_.metrics.get(), conn_kind::pos};
 };
 
 boost::asio::awaitable<void> pos_listener(boost::asio::ip::tcp::acceptor& acceptor, server_context& ctx);

@@ -9,13 +9,16 @@
 #include <thread>
 
 #include "acquirer_gateway.hpp"
+#include "admin.hpp"
 #include "byte_stream.hpp"
 #include "context.hpp"
 #include "eftd/core/tls_channel.hpp"
 #include "engine.hpp"
 #include "key_module.hpp"
+#include "metrics_http.hpp"
 #include "pad_session.hpp"
 #include "pos_session.hpp"
+#include "settlement.hpp"
 
 namespace eftd::server {
 
@@ -79,6 +82,12 @@ int run(const config::server_config& cfg, const run_options& options) {
           "refused (keys.require_p2pe), so every card read will fail");
     ctx.key_store = std::move(*km);
   }
+  if (cfg.emv.enabled) {
+    auto capks = emv::capk_table::load(cfg.emv.capk_file);
+    if (!capks) return fail(make_error(capks.err().code, "emv.capk_file: " + capks.err().message));
+    spdlog::info("EMV kernel on: {} CA public key(s) from {}", capks->size(), cfg.emv.capk_file.string());
+    ctx.capks.emplace(std::move(*capks));
+  }
   std::error_code fec;
   if (cfg.journal_cfg.path.has_parent_path())
     std::filesystem::create_directories(cfg.journal_cfg.path.parent_path(), fec);
@@ -107,6 +116,12 @@ int run(const config::server_config& cfg, const run_options& options) {
   if (!pos_acc) return fail(pos_acc.err());
   auto pad_acc = bind(io, cfg.pad, "pad");
   if (!pad_acc) return fail(pad_acc.err());
+  std::optional<tcp::acceptor> metrics_acc;
+  if (cfg.metrics) {
+    auto m = bind(io, *cfg.metrics, "metrics");
+    if (!m) return fail(m.err());
+    metrics_acc.emplace(std::move(*m));
+  }
 
   // Dialect and framing names are checked here: core's config parser does not link acquirers/.
   if (auto st = check_acquirers(cfg); !st) return fail(st.err());
@@ -117,6 +132,11 @@ int run(const config::server_config& cfg, const run_options& options) {
   };
   asio::co_spawn(io, pos_listener(*pos_acc, ctx), on_listener_end);
   asio::co_spawn(io, pad_listener(*pad_acc, ctx), on_listener_end);
+  if (metrics_acc) asio::co_spawn(io, metrics_listener(*metrics_acc, ctx), on_listener_end);
+
+  // End of day (settlement.hpp) and the local admin socket that asks for it (admin.hpp).
+  settlement_service settlement(ctx);
+  auto admin = admin_listener::open(ctx, settlement);
 
   asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](boost::system::error_code ec, int sig) {
@@ -125,6 +145,9 @@ int run(const config::server_config& cfg, const run_options& options) {
     boost::system::error_code ignore;
     pos_acc->close(ignore);
     pad_acc->close(ignore);
+    if (admin) admin->stop();
+    settlement.stop();
+    if (metrics_acc) metrics_acc->close(ignore);
     close_links(ctx);
     io.stop();
   });
@@ -136,14 +159,22 @@ int run(const config::server_config& cfg, const run_options& options) {
                cfg.pad.address, pad_port, ctx.pad_tls ? " (TLS 1.3, device certificates)" : " (plaintext)",
                cfg.journal_cfg.path.string());
   start_recovery(ctx);
+  if (admin) admin->start();
+  // Catch-up close of earlier business dates ([settlement] close_on_start) and the daily cut-over.
+  settlement.start();
+  const int metrics_port = metrics_acc ? metrics_acc->local_endpoint().port() : 0;
+  if (metrics_acc) spdlog::info("metrics on http://{}:{}/metrics", cfg.metrics->address, metrics_port);
   if (options.print_ready) {
-    std::cout << fmt::format("READY {{\"pos\":{},\"pad\":{}}}", pos_port, pad_port) << std::endl;
+    std::cout << fmt::format("READY {{\"pos\":{},\"pad\":{}{}}}", pos_port, pad_port,
+                             metrics_acc ? fmt::format(",\"metrics\":{}", metrics_port) : std::string())
+              << std::endl;
   }
 
   std::vector<std::thread> threads;
   for (std::size_t i = 1; i < options.threads; ++i) threads.emplace_back([&io] { io.run(); });
   io.run();
   for (auto& t : threads) t.join();
+  if (admin) admin->stop();
 
   // Everything already submitted to the journal is made durable before exit.
   ctx.journal->close();

@@ -138,3 +138,17 @@ TEST_CASE("check_ready lists every acquirer port placeholder") {
         "acquirers[0].port: placeholder 0 is still set (use --set acquirers.a.port=N)\n"
         "acquirers[1].port: placeholder 0 is still set (use --set acquirers.b.port=N)");
 }
+
+TEST_CASE("overrides turn the metrics listener on, on loopback addresses only") {
+  auto cfg = demo_like();
+  CHECK_FALSE(cfg.metrics.has_value());
+  REQUIRE(apply_override(cfg, "listen.metrics.port=0").has_value());
+  REQUIRE(cfg.metrics.has_value());
+  CHECK(cfg.metrics->port == 0);
+  CHECK(cfg.metrics->address == "127.0.0.1");
+  auto bad = apply_override(cfg, "listen.metrics.address=10.0.0.1");
+  REQUIRE_FALSE(bad.has_value());
+  CHECK(bad.err().message.find("listen.metrics.address") != std::string::npos);
+  REQUIRE(apply_override(cfg, "listen.metrics.address=127.0.0.2").has_value());
+  CHECK(cfg.metrics->address == "127.0.0.2");
+}

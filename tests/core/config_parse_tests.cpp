@@ -656,10 +656,49 @@ TEST_CASE("acquirer mak: a key store name that needs [keys] store") {
   const std::string port = "port = 5000\n";
   text.insert(text.find(port) + port.size(), "mak = \"mak-a1\"\n");
   REQUIRE_ERROR(text, "acquirers[0].mak: a message authentication key needs a key store (keys.store)");
-  auto cfg = parse_config(text + "\n[keys]\nstore = \"keys.store\"\nmaster_key_file = \"keys.master\"\n", "/base");
+  auto cfg =
+      parse_config(text + "\n[keys]\nstore = \"keys.store\"\nmaster_key_file = \"keys.master\"\n", "/base");
   if (!cfg) FAIL(cfg.err().message);
   CHECK(cfg->acquirers.at(0).mak == "mak-a1");
   std::string empty = base_toml;
   empty.insert(empty.find(port) + port.size(), "mak = \"\"\n");
   REQUIRE_ERROR(empty, "acquirers[0].mak");
+}
+
+TEST_CASE("the metrics listener is optional, loopback only and plaintext") {
+  auto none = parse_config(base_toml, "/base");
+  REQUIRE(none.has_value());
+  CHECK_FALSE(none->metrics.has_value());
+  auto on = parse_config(base_toml + "[listen.metrics]\nport = 0\n", "/base");
+  INFO((on ? std::string() : on.err().message));
+  REQUIRE(on.has_value());
+  REQUIRE(on->metrics.has_value());
+  CHECK(on->metrics->address == "127.0.0.1");
+  CHECK(on->metrics->port == 0);
+  REQUIRE_ERROR(base_toml + "[listen.metrics]\naddress = \"0.0.0.0\"\n",
+                "listen.metrics.address: the metrics listener is plaintext HTTP: use a loopback address");
+  auto example = load_config(source_root() / "etc/eftd.example.toml");
+  REQUIRE(example.has_value());
+  REQUIRE(example->metrics.has_value());
+  CHECK(example->metrics->port == 9300);
+}
+
+TEST_CASE("[emv] turns the central kernel on, and AIDs, country and the CA key file are checked") {
+  auto off = parse_config(base_toml, "/base");
+  REQUIRE(off.has_value());
+  CHECK_FALSE(off->emv.enabled);
+  CHECK(off->emv.floor_limit == 0);
+  auto on = parse_config(base_toml +
+                             "[emv]\nenabled = true\ncapk_file = \"capk.toml\"\n"
+                             "applications = [\"A0000000031010\"]\nfloor_limit = 5000\n",
+                         "/etc/eftd");
+  INFO((on ? std::string() : on.err().message));
+  REQUIRE(on.has_value());
+  CHECK(on->emv.enabled);
+  CHECK(on->emv.capk_file == fs::path("/etc/eftd/capk.toml"));
+  CHECK(on->emv.applications == std::vector<std::string>{"A0000000031010"});
+  CHECK(on->emv.floor_limit == 5000);
+  REQUIRE_ERROR(base_toml + "[emv]\nenabled = true\n", "emv.capk_file: missing required key");
+  REQUIRE_ERROR(base_toml + "[emv]\napplications = [\"A00\"]\n", "emv.applications[0]");
+  REQUIRE_ERROR(base_toml + "[emv]\ncountry_code = 1000\n", "emv.country_code");
 }

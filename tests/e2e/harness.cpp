@@ -4,6 +4,7 @@
 #include <sys/wait.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -42,6 +43,8 @@ installation::~installation() {
   if (pad) pad->stop();
   if (eftd) eftd->stop();
   if (acquirer) acquirer->stop();
+  // EFTD_KEEP_TEST_DIRS=1 keeps the installation (logs, journal) for a post-mortem.
+  if (const char* keep = std::getenv("EFTD_KEEP_TEST_DIRS"); keep && *keep == '1') return;
   std::error_code ec;
   std::filesystem::remove_all(dir, ec);
 }
@@ -59,12 +62,11 @@ void installation::start_eftd(std::vector<std::string> extra) {
     config = dir + "/eftd.toml";
     std::ofstream(config) << text << "\n" << extra_config << "\n";
   }
-  std::vector<std::string> args{"-c",    config,
-                                "--set", "listen.pos.port=0",
-                                "--set", "listen.pad.port=0",
-                                "--set", "acquirers.sim.port=" + std::to_string(acquirer_port),
-                                "--set", "journal.path=" + db(),
-                                "--set", "journal.key_file=" + dir + "/journal.key"};
+  std::vector<std::string> args{"-c", config, "--set", "listen.pos.port=0", "--set", "listen.pad.port=0",
+                                "--set", "acquirers.sim.port=" + std::to_string(acquirer_port), "--set",
+                                "journal.path=" + db(), "--set", "journal.key_file=" + dir + "/journal.key",
+                                // Each installation its own admin socket (tests run in parallel).
+                                "--set", "admin.socket=" + dir + "/admin.sock"};
   for (auto& k : key_sets()) args.push_back(k);
   for (auto& e : extra) args.push_back(e);
   eftd = std::make_unique<process>(bin_path("eftd"), args, dir + "/eftd.log");
@@ -72,6 +74,7 @@ void installation::start_eftd(std::vector<std::string> extra) {
   if (!ready) throw std::runtime_error("eftd did not start; see " + dir + "/eftd.log");
   pos_port = json_port(*ready, "pos");
   pad_port = json_port(*ready, "pad");
+  metrics_port = ready->find("\"metrics\"") != std::string::npos ? json_port(*ready, "metrics") : 0;
 }
 
 void installation::crash_eftd() {

@@ -48,6 +48,7 @@ class installation {
   int acquirer_port = 0;
   int pos_port = 0;
   int pad_port = 0;
+  int metrics_port = 0;  // 0: eftd runs without [listen.metrics]
   std::unique_ptr<process> acquirer;
   std::unique_ptr<process> eftd;
   std::unique_ptr<process> pad;

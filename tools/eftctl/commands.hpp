@@ -31,8 +31,8 @@ void add_keys_commands(CLI::App& app, runner& run);
 // `pads --db FILE`: pad health and DUKPT counters from the journal.
 void add_pads_commands(CLI::App& app, runner& run);
 
-// `settlement export|match`: settlement files in a layout (export from the journal; match an
-// acquirer's file against it).
+// `settlement export|match|close`: settlement files in a layout (export from the journal; match
+// an acquirer's file against it); close batches through a running eftd's admin socket.
 void add_settlement_commands(CLI::App& app, runner& run);
 
 }  // namespace eftctl

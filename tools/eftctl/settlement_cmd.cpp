@@ -6,11 +6,22 @@
 //       an acquirer's file against the journal: matched, only in the file, only in the journal,
 //       differences (amount, auth code, date, RRN); exit 0 when all match, 1 otherwise
 //
+//   settlement close [--socket PATH] [--date D] [--acquirer A] [--json] [--timeout-ms N]
+//       asks the running eftd (its admin socket, [admin] socket) to close the batches of a
+//       business date (default today) with 0500 / batch upload; prints each batch's result.
+//       Exit 0 when every batch closed, 1 when one is out of balance, refused or unfinished.
+//
 // --layout takes a layout file or the name of a shipped one: fixed-width, csv.
 // Exit codes: 2 for a bad layout, a refused file or bad options; 3 when a file or the journal
 // cannot be read or written.
 #include <fmt/format.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
+#include <chrono>
+#include <cstring>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <regex>
@@ -153,11 +164,108 @@ int run_match(const match_args& a) {
   return r.all_matched() ? exit_ok : exit_problems;
 }
 
+struct close_args {
+  std::string socket = "var/eftd-admin.sock", date, acquirer;
+  bool json = false;
+  int timeout_ms = 120000;
+};
+
+// One request line to the admin socket, one reply line back (admin.hpp), within the deadline.
+eftd::result<std::string> admin_request(const std::string& path, const std::string& line, int timeout_ms) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path.size() >= sizeof(addr.sun_path)) return eftd::make_error("admin.path", "socket path too long");
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return eftd::make_error("admin.connect", std::strerror(errno));
+  struct closer {
+    int fd;
+    ~closer() { ::close(fd); }
+  } guard{fd};
+  if (::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)) != 0)
+    return eftd::make_error("admin.connect", fmt::format("cannot connect to {}: {} (is eftd running?)", path,
+                                                         std::strerror(errno)));
+  const std::string out = line + "\n";
+  for (std::size_t sent = 0; sent < out.size();) {
+    const auto n = ::send(fd, out.data() + sent, out.size() - sent, MSG_NOSIGNAL);
+    if (n <= 0) return eftd::make_error("admin.io", "write to the admin socket failed");
+    sent += static_cast<std::size_t>(n);
+  }
+  std::string in;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  while (in.find('\n') == std::string::npos) {
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return eftd::make_error("admin.timeout", "no answer from eftd in time");
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
+    char buf[4096];
+    const auto n = ::read(fd, buf, sizeof(buf));
+    if (n <= 0) return eftd::make_error("admin.io", "eftd closed the admin connection");
+    in.append(buf, static_cast<std::size_t>(n));
+  }
+  return in.substr(0, in.find('\n'));
+}
+
+int run_close(const close_args& a) {
+  if (!a.date.empty() && !valid_date(a.date)) {
+    fmt::print(stderr, "eftctl: --date must be YYYY-MM-DD\n");
+    return exit_usage;
+  }
+  nlohmann::json req{{"cmd", "settle"}};
+  if (!a.date.empty()) req["business_date"] = a.date;
+  if (!a.acquirer.empty()) req["acquirer"] = a.acquirer;
+  auto line = admin_request(a.socket, req.dump(), a.timeout_ms);
+  if (!line) {
+    fmt::print(stderr, "eftctl: {} ({})\n", line.err().message, line.err().code);
+    return exit_io;
+  }
+  auto reply = nlohmann::json::parse(*line, nullptr, false);
+  if (reply.is_discarded() || !reply.is_object()) {
+    fmt::print(stderr, "eftctl: eftd answered something that is not JSON\n");
+    return exit_io;
+  }
+  if (!reply.value("ok", false)) {
+    if (a.json)
+      fmt::print("{}\n", reply.dump(2));
+    else
+      fmt::print(stderr, "eftctl: {} ({})\n", reply["error"].value("message", "refused"),
+                 reply["error"].value("code", ""));
+    return exit_usage;
+  }
+  bool all_closed = true;
+  const auto& batches = reply["batches"];
+  for (const auto& b : batches)
+    if (b.value("state", "") != "closed" || b.contains("error")) all_closed = false;
+  if (a.json) {
+    fmt::print("{}\n", reply.dump(2));
+  } else {
+    std::string t = fmt::format("{:<10} {:<8} {:<10} {:<20} {:>6} {:>12} {:>6} {:>12} {:>13} {:>4} {}\n",
+                                "ACQUIRER", "TERMINAL", "DATE", "STATE", "DEBITS", "AMOUNT", "CREDIT",
+                                "AMOUNT", "NET", "UPL", "NOTE");
+    for (const auto& b : batches) {
+      std::string note;
+      if (b.value("already_closed", false)) note = "closed before (nothing sent)";
+      if (b.value("needs_attention", false)) note = "NEEDS ATTENTION: totals differ from the acquirer's";
+      if (b.contains("error")) note = "unfinished: " + b["error"].value("message", "") + "; run again";
+      if (b.value("in_doubt", 0) > 0) note += fmt::format(" ({} in doubt, left out)", b.value("in_doubt", 0));
+      t += fmt::format("{:<10} {:<8} {:<10} {:<20} {:>6} {:>12} {:>6} {:>12} {:>13} {:>4} {}\n",
+                       b.value("acquirer", ""), b.value("terminal_id", ""), b.value("business_date", ""),
+                       b.value("state", ""), b.value("debits", 0), b.value("debit_amount", 0),
+                       b.value("credits", 0), b.value("credit_amount", 0), b.value("net_amount", 0),
+                       b.value("uploads", 0), note);
+    }
+    if (batches.empty()) t += fmt::format("no batches for {}\n", reply.value("business_date", ""));
+    fmt::print("{}", t);
+  }
+  return all_closed ? exit_ok : exit_problems;
+}
+
 }  // namespace
 
 void add_settlement_commands(CLI::App& app, runner& run) {
-  auto* s =
-      app.add_subcommand("settlement", "settlement files: export from the journal, match an acquirer's file");
+  auto* s = app.add_subcommand(
+      "settlement", "settlement files: export from the journal, match an acquirer's file; close batches");
   s->require_subcommand(1);
 
   auto ea = std::make_shared<export_args>();
@@ -182,6 +290,17 @@ void add_settlement_commands(CLI::App& app, runner& run) {
   m->add_option("--date", ma->date, "business date YYYY-MM-DD (default: the file header's)");
   m->add_option("--format", ma->format, "table (default) or json")->capture_default_str();
   m->callback([&run, ma] { run = [ma] { return run_match(*ma); }; });
+
+  auto ca = std::make_shared<close_args>();
+  auto* c = s->add_subcommand(
+      "close",
+      "ask the running eftd to close a business date's batches (0500, batch upload when out of balance)");
+  c->add_option("--socket", ca->socket, "eftd's admin socket ([admin] socket)")->capture_default_str();
+  c->add_option("--date", ca->date, "business date YYYY-MM-DD (default: eftd's today)");
+  c->add_option("--acquirer", ca->acquirer, "only this acquirer (default: every acquirer)");
+  c->add_flag("--json", ca->json, "print eftd's JSON answer");
+  c->add_option("--timeout-ms", ca->timeout_ms, "how long to wait for eftd's answer")->capture_default_str();
+  c->callback([&run, ca] { run = [ca] { return run_close(*ca); }; });
 }
 
 }  // namespace eftctl

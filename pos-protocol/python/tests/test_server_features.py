@@ -48,12 +48,23 @@ class SpecConformanceTest(EftdTest):
         self.assertTrue(seen)
         self.assertEqual({s.get("id") for s in seen}, {r["id"]})
 
-    def test_preauth_is_not_supported(self):
-        self.install("preauth")
+    def test_preauth_incremental_and_completion(self):
+        self.install("preauth", card="visa-approve.toml")
         c = self.logged_in()
+        for cap in ("preauth", "completion", "incremental"):
+            self.assertIn(cap, c.server_capabilities)
+        hold = unique_order("H")
+        self.assertEqual(c.preauth(hold, 10000, "PLN")["outcome"], "approved")
+        self.assertEqual(c.incremental(unique_order("I"), hold, 500, "PLN")["outcome"], "approved")
+        over = c.completion(unique_order("X"), hold, 10501, "PLN")
+        self.assertEqual(over["outcome"], "declined")
+        self.assertEqual(over["reason"]["code"], "completion.exceeds_authorised")
+        done = c.completion(unique_order("C"), hold, 10500, "PLN")
+        self.assertEqual(done["outcome"], "approved")
+        self.assertEqual(done["approved_amount"], 10500)
         with self.assertRaises(ServerError) as cm:
-            c._request("preauth", "result", {"order_no": unique_order("H"), "amount": 100, "currency": "PLN"})
-        self.assertEqual(cm.exception.code, "not_supported")
+            c.completion(unique_order("Z"), "", 100, "PLN")
+        self.assertEqual(cm.exception.code, "pos.bad_field")
 
 
 class TotalsRefundCancelTest(EftdTest):

@@ -260,6 +260,88 @@ class applier {
     return done(s.step(), "pad_health_set", "journal.invalid_record");
   }
 
+  std::optional<failure> operator()(const settlement_batch_written& r) {
+    stmt s(prepare(
+        "INSERT INTO settlement_batches(batch_id, acquirer, terminal_id, business_date, card_acceptor_id,"
+        " state, credits, credit_reversals, debits, debit_reversals, credit_amount, credit_reversal_amount,"
+        " debit_amount, debit_reversal_amount, in_doubt, created_ms, updated_ms)"
+        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?16)"));
+    if (!ok_) return prepare_failure();
+    s.bind(1, r.batch_id);
+    s.bind(2, r.acquirer);
+    s.bind(3, r.terminal_id);
+    s.bind(4, r.business_date);
+    s.bind(5, r.card_acceptor_id);
+    s.bind(6, r.state);
+    const auto& t = r.totals;
+    s.bind(7, t.credits);
+    s.bind(8, t.credit_reversals);
+    s.bind(9, t.debits);
+    s.bind(10, t.debit_reversals);
+    s.bind(11, t.credit_amount);
+    s.bind(12, t.credit_reversal_amount);
+    s.bind(13, t.debit_amount);
+    s.bind(14, t.debit_reversal_amount);
+    s.bind(15, r.in_doubt);
+    s.bind(16, r.created_ms);
+    return done(s.step(), "settlement_batch_written", "journal.duplicate_batch");
+  }
+
+  std::optional<failure> operator()(const settlement_batch_updated& r) {
+    stmt s(
+        prepare("UPDATE settlement_batches SET state = coalesce(?2, state), response_code = coalesce(?3, "
+                "response_code),"
+                " uploads_total = coalesce(?4, uploads_total), uploads_done = coalesce(?5, uploads_done),"
+                " updated_ms = ?6 WHERE batch_id = ?1 AND (?7 IS NULL OR state = ?7)"));
+    if (!ok_) return prepare_failure();
+    s.bind(1, r.batch_id);
+    s.bind(2, r.state);
+    s.bind(3, r.response_code);
+    s.bind(4, r.uploads_total);
+    s.bind(5, r.uploads_done);
+    s.bind(6, r.updated_ms);
+    s.bind(7, r.expect_state);
+    if (auto f = done(s.step(), "settlement_batch_updated", "journal.duplicate_batch")) return f;
+    return check_updated("SELECT state FROM settlement_batches WHERE batch_id = ?1", r.batch_id,
+                         "settlement_batch_updated");
+  }
+
+  std::optional<failure> operator()(const settlement_step_written& r) {
+    stmt s(prepare(
+        "INSERT INTO settlement_steps(step_id, batch_id, seq, kind, mti, processing_code, stan, at_ms,"
+        " subject_msg_id, state, created_ms, updated_ms)"
+        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11)"));
+    if (!ok_) return prepare_failure();
+    s.bind(1, r.step_id);
+    s.bind(2, r.batch_id);
+    s.bind(3, r.seq);
+    s.bind(4, r.kind);
+    s.bind(5, r.mti);
+    s.bind(6, r.processing_code);
+    s.bind(7, static_cast<std::int64_t>(r.stan));
+    s.bind(8, r.at_ms);
+    s.bind(9, r.subject_msg_id);
+    s.bind(10, r.state);
+    s.bind(11, r.created_ms);
+    return done(s.step(), "settlement_step_written", "journal.duplicate_id");
+  }
+
+  std::optional<failure> operator()(const settlement_step_updated& r) {
+    stmt s(
+        prepare("UPDATE settlement_steps SET state = coalesce(?2, state),"
+                " response_code = coalesce(?3, response_code), updated_ms = ?4"
+                " WHERE step_id = ?1 AND (?5 IS NULL OR state = ?5)"));
+    if (!ok_) return prepare_failure();
+    s.bind(1, r.step_id);
+    s.bind(2, r.state);
+    s.bind(3, r.response_code);
+    s.bind(4, r.updated_ms);
+    s.bind(5, r.expect_state);
+    if (auto f = done(s.step(), "settlement_step_updated", "journal.duplicate_id")) return f;
+    return check_updated("SELECT state FROM settlement_steps WHERE step_id = ?1", r.step_id,
+                         "settlement_step_updated");
+  }
+
  private:
   sqlite3_stmt* prepare(const std::string& sql) {
     auto* s = c_.prepare(sql);

@@ -420,4 +420,143 @@ result<std::optional<stored_pan>> reader::operation_pan(const std::string& op_id
   return std::move(r->front());
 }
 
+namespace {
+
+constexpr const char* batch_columns =
+    "batch_id, acquirer, terminal_id, business_date, card_acceptor_id, state, credits, credit_reversals,"
+    " debits, debit_reversals, credit_amount, credit_reversal_amount, debit_amount, debit_reversal_amount,"
+    " in_doubt, response_code, uploads_total, uploads_done, created_ms, updated_ms";
+
+settlement_batch_row read_batch(const stmt& s) {
+  settlement_batch_row r;
+  r.batch_id = s.text(0);
+  r.acquirer = s.text(1);
+  r.terminal_id = s.text(2);
+  r.business_date = s.text(3);
+  r.card_acceptor_id = s.text(4);
+  r.state = s.text(5);
+  r.totals.credits = s.int64(6);
+  r.totals.credit_reversals = s.int64(7);
+  r.totals.debits = s.int64(8);
+  r.totals.debit_reversals = s.int64(9);
+  r.totals.credit_amount = s.int64(10);
+  r.totals.credit_reversal_amount = s.int64(11);
+  r.totals.debit_amount = s.int64(12);
+  r.totals.debit_reversal_amount = s.int64(13);
+  r.in_doubt = s.int64(14);
+  r.response_code = s.opt_text(15);
+  r.uploads_total = s.int64(16);
+  r.uploads_done = s.int64(17);
+  r.created_ms = s.int64(18);
+  r.updated_ms = s.int64(19);
+  return r;
+}
+
+// The financial requests' own columns, prefixed for the join below (same order as
+// message_columns, so read_message reads them).
+constexpr const char* joined_message_columns =
+    "m.msg_id, m.op_id, m.original_msg_id, m.acquirer, m.terminal_id, m.mti, m.stan, m.local_datetime,"
+    " m.rrn, m.amount_minor, m.currency, m.state, m.response_code, m.auth_code, m.created_ms,"
+    " m.updated_ms, m.attempts, m.next_attempt_ms, m.last_error";
+
+}  // namespace
+
+result<std::optional<settlement_batch_row>> reader::settlement_batch(const std::string& acquirer,
+                                                                     const std::string& terminal_id,
+                                                                     const std::string& business_date) {
+  auto r = impl_->rows<settlement_batch_row>(
+      std::string("SELECT ") + batch_columns +
+          " FROM settlement_batches WHERE acquirer = ?1 AND terminal_id = ?2 AND business_date = ?3",
+      "settlement_batch",
+      [&](stmt& s) {
+        s.bind(1, acquirer);
+        s.bind(2, terminal_id);
+        s.bind(3, business_date);
+      },
+      read_batch);
+  if (!r) return r.err();
+  if (r->empty()) return std::optional<settlement_batch_row>{};
+  return std::optional<settlement_batch_row>{std::move(r->front())};
+}
+
+result<std::vector<settlement_batch_row>> reader::settlement_batches(const std::string& business_date) {
+  return impl_->rows<settlement_batch_row>(
+      std::string("SELECT ") + batch_columns +
+          " FROM settlement_batches WHERE business_date = ?1 ORDER BY acquirer, terminal_id",
+      "settlement_batches", [&](stmt& s) { s.bind(1, business_date); }, read_batch);
+}
+
+result<std::vector<settlement_step_row>> reader::settlement_steps(const std::string& batch_id) {
+  return impl_->rows<settlement_step_row>(
+      "SELECT step_id, batch_id, seq, kind, mti, processing_code, stan, at_ms, subject_msg_id, state,"
+      " response_code, created_ms, updated_ms FROM settlement_steps WHERE batch_id = ?1 ORDER BY seq",
+      "settlement_steps", [&](stmt& s) { s.bind(1, batch_id); },
+      [](const stmt& s) {
+        settlement_step_row r;
+        r.step_id = s.text(0);
+        r.batch_id = s.text(1);
+        r.seq = s.int64(2);
+        r.kind = s.text(3);
+        r.mti = s.text(4);
+        r.processing_code = s.text(5);
+        r.stan = static_cast<std::uint32_t>(s.int64(6));
+        r.at_ms = s.int64(7);
+        r.subject_msg_id = s.opt_text(8);
+        r.state = s.text(9);
+        r.response_code = s.opt_text(10);
+        r.created_ms = s.int64(11);
+        r.updated_ms = s.int64(12);
+        return r;
+      });
+}
+
+result<std::vector<settlement_candidate>> reader::settlement_candidates(
+    const std::string& business_date, const std::optional<std::string>& acquirer,
+    const std::optional<std::string>& terminal_id) {
+  return impl_->rows<settlement_candidate>(
+      std::string("SELECT ") + joined_message_columns +
+          ", o.kind, o.merchant_id, o.approved_amount_minor, op.entry_mode,"
+          " EXISTS(SELECT 1 FROM acquirer_messages r WHERE r.original_msg_id = m.msg_id"
+          "   AND substr(r.mti, 1, 2) = '04' AND r.state = 'acknowledged')"
+          " FROM acquirer_messages m JOIN operations op ON op.op_id = m.op_id"
+          " JOIN orders o ON o.order_id = op.order_id"
+          " WHERE substr(m.mti, 2, 1) = '2' AND o.business_date = ?1"
+          " AND (?2 IS NULL OR m.acquirer = ?2) AND (?3 IS NULL OR m.terminal_id = ?3)"
+          " ORDER BY m.created_ms, m.rowid",
+      "settlement_candidates",
+      [&](stmt& s) {
+        s.bind(1, business_date);
+        s.bind(2, acquirer);
+        s.bind(3, terminal_id);
+      },
+      [](const stmt& s) {
+        settlement_candidate c;
+        c.message = read_message(s);
+        c.order_kind = s.text(19);
+        c.merchant_id = s.text(20);
+        c.approved_amount_minor = s.opt_int64(21);
+        c.entry_mode = s.opt_text(22);
+        c.reversal_acknowledged = s.int64(23) != 0;
+        return c;
+      });
+}
+
+result<std::vector<settlement_key>> reader::settlement_keys_to_close(const std::string& before_date) {
+  return impl_->rows<settlement_key>(
+      "SELECT DISTINCT m.acquirer, m.terminal_id, o.business_date"
+      " FROM acquirer_messages m JOIN operations op ON op.op_id = m.op_id"
+      " JOIN orders o ON o.order_id = op.order_id"
+      " WHERE substr(m.mti, 2, 1) = '2' AND o.business_date < ?1 AND NOT EXISTS("
+      "   SELECT 1 FROM settlement_batches b WHERE b.acquirer = m.acquirer"
+      "   AND b.terminal_id = m.terminal_id AND b.business_date = o.business_date"
+      "   AND b.state IN ('closed', 'out_of_balance', 'refused'))"
+      " UNION SELECT acquirer, terminal_id, business_date FROM settlement_batches"
+      " WHERE state IN ('open', 'closing', 'uploading', 'closing_after_upload')"
+      " ORDER BY 3, 1, 2",
+      "settlement_keys_to_close", [&](stmt& s) { s.bind(1, before_date); },
+      [](const stmt& s) {
+        return settlement_key{s.text(0), s.text(1), s.text(2)};
+      });
+}
+
 }  // namespace eftd::journal

@@ -157,11 +157,65 @@ CREATE TABLE pad_health(
 ) STRICT;
 )sql";
 
-constexpr std::array<migration, 4> all_migrations{{
+// Version 5: end of day. One batch per (acquirer, terminal id, business date) with the totals
+// eftd sent in its 0500 (fixed when the close starts, so a resend after a crash is identical),
+// and the log of its steps: every 0500 / 0320 is written with its STAN and transmission time
+// before it is sent (write-ahead), and its answer after. A step still 'sent' is resent as it
+// was, never replaced by a new one, so the acquirer closes the batch once.
+constexpr std::string_view v5_sql = R"sql(
+CREATE TABLE settlement_batches(
+  batch_id               TEXT PRIMARY KEY,
+  acquirer               TEXT NOT NULL CHECK (length(acquirer) > 0),
+  terminal_id            TEXT NOT NULL CHECK (length(terminal_id) > 0),
+  business_date          TEXT NOT NULL
+                         CHECK (business_date GLOB '[0-9][0-9][0-9][0-9]-[01][0-9]-[0-3][0-9]'),
+  card_acceptor_id       TEXT NOT NULL,
+  state                  TEXT NOT NULL CHECK (state IN ('open', 'closing', 'uploading',
+                           'closing_after_upload', 'closed', 'out_of_balance', 'refused')),
+  credits                INTEGER NOT NULL CHECK (credits >= 0),
+  credit_reversals       INTEGER NOT NULL CHECK (credit_reversals >= 0),
+  debits                 INTEGER NOT NULL CHECK (debits >= 0),
+  debit_reversals        INTEGER NOT NULL CHECK (debit_reversals >= 0),
+  credit_amount          INTEGER NOT NULL CHECK (credit_amount >= 0),
+  credit_reversal_amount INTEGER NOT NULL CHECK (credit_reversal_amount >= 0),
+  debit_amount           INTEGER NOT NULL CHECK (debit_amount >= 0),
+  debit_reversal_amount  INTEGER NOT NULL CHECK (debit_reversal_amount >= 0),
+  in_doubt               INTEGER NOT NULL DEFAULT 0 CHECK (in_doubt >= 0),
+  response_code          TEXT,
+  uploads_total          INTEGER NOT NULL DEFAULT 0 CHECK (uploads_total >= 0),
+  uploads_done           INTEGER NOT NULL DEFAULT 0 CHECK (uploads_done >= 0),
+  created_ms             INTEGER NOT NULL,
+  updated_ms             INTEGER NOT NULL,
+  UNIQUE (acquirer, terminal_id, business_date)
+) STRICT;
+
+CREATE TABLE settlement_steps(
+  step_id         TEXT PRIMARY KEY,
+  batch_id        TEXT NOT NULL REFERENCES settlement_batches(batch_id),
+  seq             INTEGER NOT NULL CHECK (seq >= 0),
+  kind            TEXT NOT NULL CHECK (kind IN ('close', 'upload', 'close_after_upload')),
+  mti             TEXT NOT NULL CHECK (mti GLOB '[0-9][0-9][0-9][0-9]'),
+  processing_code TEXT NOT NULL CHECK (length(processing_code) = 6),
+  stan            INTEGER NOT NULL CHECK (stan BETWEEN 0 AND 999999),
+  at_ms           INTEGER NOT NULL,
+  subject_msg_id  TEXT REFERENCES acquirer_messages(msg_id),
+  state           TEXT NOT NULL CHECK (state IN ('sent', 'answered')),
+  response_code   TEXT,
+  created_ms      INTEGER NOT NULL,
+  updated_ms      INTEGER NOT NULL,
+  UNIQUE (batch_id, seq)
+) STRICT;
+CREATE INDEX settlement_batches_by_date ON settlement_batches(business_date, acquirer, terminal_id);
+CREATE INDEX settlement_batches_unfinished ON settlement_batches(business_date)
+  WHERE state IN ('open', 'closing', 'uploading', 'closing_after_upload');
+)sql";
+
+constexpr std::array<migration, 5> all_migrations{{
     {1, "transaction model: orders, operations, acquirer messages, events, counters", v1_sql},
     {2, "indexes for report filters and recovery", v2_sql},
     {3, "store-and-forward reversal queue: attempts, next attempt, last error", v3_sql},
     {4, "PIN pad health: state, round trip, DUKPT counters", v4_sql},
+    {5, "end of day: settlement batches and the log of their steps", v5_sql},
 }};
 
 }  // namespace

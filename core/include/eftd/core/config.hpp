@@ -201,6 +201,20 @@ struct cvm_config {
   bool pin_bypass = false;  // the customer may skip PIN entry where the service code allows
 };
 
+// The central EMV kernel ([emv]): with enabled = true, pads are asked for chip cards too and
+// eftd runs the card through its kernel (server/emv) over the pad's APDU commands.
+struct emv_config {
+  bool enabled = false;
+  std::filesystem::path capk_file;  // CA public keys (TOML, [[capk]]), relative to the config file
+  std::uint16_t country_code = 616;  // 9F1A, ISO 3166 numeric
+  std::uint8_t terminal_type = 0x22;  // 9F35: attended, online with offline capability
+  // Terminal floor limit in minor units for every application: 0 sends every chip sale online.
+  std::uint64_t floor_limit = 0;
+  // AIDs (hex) accepted, partial selection allowed.
+  std::vector<std::string> applications{"A0000000031010", "A0000000032010", "A0000000041010",
+                                        "A0000000043060"};
+};
+
 // eftd watches its pads: a ping every ping_interval_ms (answered even while the pad waits for
 // the customer), get_status for the DUKPT counters, and a row per pad in the journal
 // (`eftctl pads`). A pad that misses missed_pings_to_drop pings in a row is disconnected (it
@@ -210,6 +224,23 @@ struct pad_health_config {
   std::uint32_t missed_pings_to_drop = 3;
   std::uint32_t write_interval_ms = 60000;     // journal row refreshed at least this often
   std::uint32_t dukpt_warn_remaining = 10000;  // warn when a pad key has fewer transactions left
+};
+
+// End of day ([settlement]): batch close with 0500 / 0320 (server/src/settlement.hpp).
+struct settlement_config {
+  // "HH:MM" local time: every day at this time eftd closes the open batches of every business
+  // date before the current one (so pick a time after midnight, e.g. "00:30"). Empty: batches
+  // close only on request (admin socket, `eftctl settlement close`) or at start-up.
+  std::string cutover;
+  // At start-up: close every earlier business date's open batches and finish any close a
+  // crash interrupted.
+  bool close_on_start = false;
+};
+
+// [admin]: the local admin listener (Unix domain socket, mode 0600, line-delimited JSON).
+struct admin_config {
+  // Relative paths resolve against eftd's working directory. Empty: no admin listener.
+  std::filesystem::path socket = "var/eftd-admin.sock";
 };
 
 struct logging {
@@ -229,13 +260,19 @@ struct server_config {
   std::string node_name = "eftd";
   listener pos{"127.0.0.1", 9100};
   listener pad{"127.0.0.1", 9200};
+  // [listen.metrics]: Prometheus text metrics over HTTP (GET /metrics). Unset: no listener.
+  // Plaintext, so loopback addresses only (scrape through a local agent or a tunnel).
+  std::optional<listener> metrics;
   std::filesystem::path bin_table;  // CSV of BIN ranges -> scheme; relative to the config file
   journal journal_cfg;
   logging log;
   timeouts timeout;
   keys_config keys;
   cvm_config cvm;
+  emv_config emv;
   pad_health_config pad_health;
+  settlement_config settlement;
+  admin_config admin;
   limits default_limits;
   std::vector<merchant> merchants;
   std::vector<store> stores;
@@ -275,7 +312,8 @@ result<server_config> load_config(const std::filesystem::path& file);
 //   acquirers.<name>.echo_interval_ms, acquirers.<name>.reconnect_backoff_ms,
 //   acquirers.<name>.reconnect_backoff_max_ms (0..3600000), journal.path, journal.key_file, keys.store,
 //   keys.master_key_file, keys.require_p2pe, cvm.magstripe_pin, pad_health.ping_interval_ms,
-//   pad_health.write_interval_ms, log.level, log.format, log.file
+//   pad_health.write_interval_ms, settlement.cutover, settlement.close_on_start, admin.socket,
+//   log.level, log.format, log.file
 // Values are validated like the file's; relative paths resolve against the current directory.
 // Error code "config.override".
 result<void> apply_override(server_config& cfg, std::string_view key_eq_value);

@@ -124,6 +124,58 @@ struct order_filter {
   bool newest_first = false;  // default: oldest first (created_ms, then order_id)
 };
 
+// End of day (server/src/settlement.hpp).
+struct settlement_batch_row {
+  std::string batch_id;
+  std::string acquirer;
+  std::string terminal_id;
+  std::string business_date;
+  std::string card_acceptor_id;
+  std::string state;  // batch_states
+  settlement_totals totals;
+  std::int64_t in_doubt = 0;
+  std::optional<std::string> response_code;
+  std::int64_t uploads_total = 0;
+  std::int64_t uploads_done = 0;
+  std::int64_t created_ms = 0;
+  std::int64_t updated_ms = 0;
+};
+
+struct settlement_step_row {
+  std::string step_id;
+  std::string batch_id;
+  std::int64_t seq = 0;
+  std::string kind;
+  std::string mti;
+  std::string processing_code;
+  std::uint32_t stan = 0;
+  std::int64_t at_ms = 0;
+  std::optional<std::string> subject_msg_id;
+  std::string state;
+  std::optional<std::string> response_code;
+  std::int64_t created_ms = 0;
+  std::int64_t updated_ms = 0;
+};
+
+// A financial request (MTI x2xx: 0200, 0220, ...) of an order of one business date, with what
+// the batch rules need from its order and operation.
+struct settlement_candidate {
+  acquirer_message_row message;
+  std::string order_kind;
+  std::string merchant_id;
+  std::optional<std::int64_t> approved_amount_minor;  // the order's
+  std::optional<std::string> entry_mode;              // the operation's
+  bool reversal_acknowledged = false;                 // a 04xx naming it was acknowledged
+};
+
+struct settlement_key {
+  std::string acquirer;
+  std::string terminal_id;
+  std::string business_date;
+  friend bool operator==(const settlement_key&, const settlement_key&) = default;
+  friend auto operator<=>(const settlement_key&, const settlement_key&) = default;
+};
+
 class reader {
  public:
   static result<reader> open(const std::filesystem::path& db);
@@ -176,6 +228,22 @@ class reader {
   // The same sum for follow-up orders of one kind ("incremental", "completion") whose
   // operation names `parent_op_id`: approved amounts plus requested amounts still in progress.
   result<std::int64_t> follow_up_amount(const std::string& parent_op_id, std::string_view order_kind);
+
+  // End of day. The batch of one key, if any.
+  result<std::optional<settlement_batch_row>> settlement_batch(const std::string& acquirer,
+                                                               const std::string& terminal_id,
+                                                               const std::string& business_date);
+  // Every batch of a business date (any state), by acquirer and terminal id.
+  result<std::vector<settlement_batch_row>> settlement_batches(const std::string& business_date);
+  // A batch's steps in order (seq).
+  result<std::vector<settlement_step_row>> settlement_steps(const std::string& batch_id);
+  // The financial requests of a business date's orders, oldest first; unset filters match all.
+  result<std::vector<settlement_candidate>> settlement_candidates(
+      const std::string& business_date, const std::optional<std::string>& acquirer,
+      const std::optional<std::string>& terminal_id);
+  // What a catch-up close must do: keys with financial requests on business dates before
+  // `before_date` and no batch in a final state, plus every unfinished batch (any date).
+  result<std::vector<settlement_key>> settlement_keys_to_close(const std::string& before_date);
 
   // The stored (encrypted) PAN of an operation, only when explicitly asked for.
   result<std::optional<stored_pan>> operation_pan(const std::string& op_id);

@@ -202,9 +202,92 @@ struct pad_health_set {
   std::int64_t updated_ms = 0;
 };
 
+// --- end of day: settlement batches (server/src/settlement.hpp) ------------------------------
+
+// A batch is what settles for (acquirer, terminal id, business date). States as stored:
+// open (known, not being closed), closing (0500 920000 written), uploading (answered 95: one
+// 0320 per settling transaction), closing_after_upload (0500 960000 written), and the final
+// ones: closed, out_of_balance (still 95 after the upload: a case for people), refused (any
+// other answer: a case for people).
+namespace batch_states {
+inline constexpr std::string_view open = "open";
+inline constexpr std::string_view closing = "closing";
+inline constexpr std::string_view uploading = "uploading";
+inline constexpr std::string_view closing_after_upload = "closing_after_upload";
+inline constexpr std::string_view closed = "closed";
+inline constexpr std::string_view out_of_balance = "out_of_balance";
+inline constexpr std::string_view refused = "refused";
+}  // namespace batch_states
+
+// Counts and amounts (minor units) of a batch: fields 74-77 and 86-89 of a 0500.
+struct settlement_totals {
+  std::int64_t credits = 0;
+  std::int64_t credit_reversals = 0;
+  std::int64_t debits = 0;
+  std::int64_t debit_reversals = 0;
+  std::int64_t credit_amount = 0;
+  std::int64_t credit_reversal_amount = 0;
+  std::int64_t debit_amount = 0;
+  std::int64_t debit_reversal_amount = 0;
+  // Field 97: debits - debit reversals - credits + credit reversals.
+  std::int64_t net() const noexcept {
+    return debit_amount - debit_reversal_amount - credit_amount + credit_reversal_amount;
+  }
+  friend bool operator==(const settlement_totals&, const settlement_totals&) = default;
+};
+
+// (acquirer, terminal_id, business_date) is unique: "journal.duplicate_batch".
+struct settlement_batch_written {
+  std::string batch_id;
+  std::string acquirer;
+  std::string terminal_id;
+  std::string business_date;     // 'YYYY-MM-DD'
+  std::string card_acceptor_id;  // field 42 of the batch's 0500
+  std::string state;             // batch_states
+  settlement_totals totals;
+  std::int64_t in_doubt = 0;  // requests without a known outcome or acknowledged reversal, left out
+  std::int64_t created_ms = 0;
+};
+
+// Same rules as order_updated (expect_state, fields left empty are unchanged).
+struct settlement_batch_updated {
+  std::string batch_id;
+  std::optional<std::string> expect_state;
+  std::optional<std::string> state;
+  std::optional<std::string> response_code;  // the last 0510's field 39
+  std::optional<std::int64_t> uploads_total;
+  std::optional<std::int64_t> uploads_done;
+  std::int64_t updated_ms = 0;
+};
+
+// Step kinds: "close" (0500 920000), "upload" (0320 of subject_msg_id), "close_after_upload"
+// (0500 960000). States: "sent" (written before sending), "answered".
+struct settlement_step_written {
+  std::string step_id;
+  std::string batch_id;
+  std::int64_t seq = 0;  // order within the batch, unique
+  std::string kind;
+  std::string mti;
+  std::string processing_code;  // field 3 as sent
+  std::uint32_t stan = 0;
+  std::int64_t at_ms = 0;  // fields 7 and 12/13 derive from it: a resend reuses it
+  std::optional<std::string> subject_msg_id;
+  std::string state;
+  std::int64_t created_ms = 0;
+};
+
+struct settlement_step_updated {
+  std::string step_id;
+  std::optional<std::string> expect_state;
+  std::optional<std::string> state;
+  std::optional<std::string> response_code;
+  std::int64_t updated_ms = 0;
+};
+
 using record = std::variant<order_created, order_updated, operation_created, operation_updated,
                             acquirer_message_written, acquirer_message_updated, event_appended, counter_set,
-                            pad_health_set>;
+                            pad_health_set, settlement_batch_written, settlement_batch_updated,
+                            settlement_step_written, settlement_step_updated>;
 
 // Applied atomically: all records or none.
 struct batch {

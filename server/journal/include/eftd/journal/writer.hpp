@@ -10,6 +10,7 @@
 //   journal.duplicate_order     an order with that id or (till_id, order_no, business_date)
 //   journal.duplicate_id        an operation, message or event key that already exists
 //   journal.duplicate_message   (acquirer, terminal_id, stan, local_datetime, mti) already used
+//   journal.duplicate_batch     a settlement batch for (acquirer, terminal_id, business_date)
 //   journal.not_found           an update names a row that does not exist
 //   journal.state_conflict      an update's expect_state does not match the current state
 //   journal.unknown_reference   a record refers to an order/operation/message that does not exist

@@ -1,0 +1,49 @@
+// The local admin listener: a Unix domain socket (mode 0600, path from [admin] socket) that
+// takes one JSON object per line and answers one JSON line each.
+//
+//   {"cmd":"status"}
+//       -> {"ok":true,"node":"...","business_date":"YYYY-MM-DD"}
+//   {"cmd":"settle","business_date":"YYYY-MM-DD","acquirer":"name"}   (both optional: today,
+//                                                                      every acquirer)
+//       -> {"ok":true,"batches":[{"acquirer","terminal_id","business_date","state","debits",
+//           "debit_amount","debit_reversals","debit_reversal_amount","credits","credit_amount",
+//           "credit_reversals","credit_reversal_amount","net_amount","in_doubt","response_code",
+//           "uploads","already_closed","needs_attention","error"?}]}
+//   anything else -> {"ok":false,"error":{"code":"admin.bad_json|admin.bad_request|
+//                     admin.unknown_cmd|admin.line_too_long","message":"..."}}
+//
+// Commands are a small dispatch table (admin.cpp). Only the owner of the socket file (mode
+// 0600) can connect: the socket is the authentication. A socket file left by a crashed eftd
+// is replaced; one a live process still answers on is left alone (eftd then runs without an
+// admin listener and says so).
+#pragma once
+
+#include <filesystem>
+#include <memory>
+
+#include "context.hpp"
+
+namespace eftd::server {
+
+class settlement_service;
+
+class admin_listener {
+ public:
+  // Binds cfg.admin.socket. nullptr (and a log line) when the socket is disabled (empty
+  // path) or cannot be bound.
+  static std::shared_ptr<admin_listener> open(server_context& ctx, settlement_service& settlement);
+  ~admin_listener();
+
+  void start();
+  // Closes the listener and removes the socket file.
+  void stop();
+  const std::filesystem::path& path() const;
+
+  struct impl;
+  explicit admin_listener(std::shared_ptr<impl> p);
+
+ private:
+  std::shared_ptr<impl> impl_;
+};
+
+}  // namespace eftd::server

@@ -1,0 +1,223 @@
+#include "chip_flow.hpp"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "eftd/core/bytes.hpp"
+#include "eftd/core/tlv.hpp"
+#include "pad_session.hpp"
+#include "reasons.hpp"
+
+namespace eftd::server {
+
+namespace asio = boost::asio;
+using namespace std::chrono_literals;
+
+namespace {
+
+bytes aid_bytes(const std::string& hex) {
+  auto b = from_hex(hex);
+  return b ? std::move(*b) : bytes{};
+}
+
+// The track 2 equivalent (57): digits, 'D' separator, padded with F; as text "PAN=YYMM...".
+result<eftd::track2> track2_of(byte_view t57) {
+  std::string text;
+  for (auto b : t57) {
+    for (int shift : {4, 0}) {
+      const int n = (b >> shift) & 0x0F;
+      if (n <= 9)
+        text += static_cast<char>('0' + n);
+      else if (n == 0x0D)
+        text += '=';
+      else if (n == 0x0F)
+        break;
+      else
+        return make_error("emv.bad_track2", "track 2 equivalent holds a nibble that is no digit");
+    }
+  }
+  auto t = eftd::track2::parse(text);
+  secure_wipe(text.data(), text.size());
+  return t;
+}
+
+}  // namespace
+
+emv::terminal_config emv_terminal_config(const config::server_config& cfg) {
+  emv::terminal_config t;
+  t.terminal_type = cfg.emv.terminal_type;
+  t.country_code = cfg.emv.country_code;
+  for (const auto& a : cfg.emv.applications) {
+    emv::application_config app;
+    app.aid = aid_bytes(a);
+    app.floor_limit = cfg.emv.floor_limit;
+    t.applications.push_back(std::move(app));
+  }
+  return t;
+}
+
+chip_flow::chip_flow(server_context& ctx, std::shared_ptr<pad_session> pad, card_session* dukpt,
+                     emv::transaction txn)
+    : ctx_(ctx), pad_(std::move(pad)), dukpt_(dukpt) {
+  const auto cfg = emv_terminal_config(ctx.cfg);
+  kernel_ = std::make_unique<emv::contact_kernel>(cfg, ctx.capks ? &*ctx.capks : nullptr, std::move(txn));
+}
+
+chip_flow::~chip_flow() = default;
+
+asio::awaitable<void> chip_flow::run_to_card() {
+  co_await drive(nullptr);
+}
+
+asio::awaitable<void> chip_flow::resume(online_pin_fn pin) {
+  card_known_ = true;
+  co_await drive(&pin);
+}
+
+asio::awaitable<void> chip_flow::complete(const std::optional<acquirer_answer>& answer) {
+  if (!online_) co_return;
+  online_.reset();
+  if (!answer) {
+    kernel_->feed_online_failed();
+  } else {
+    emv::online_result r;
+    r.approved = response_code_approves(answer->response_code);
+    if (answer->response_code.size() == 2)
+      r.arc = bytes{static_cast<std::uint8_t>(answer->response_code[0]),
+                    static_cast<std::uint8_t>(answer->response_code[1])};
+    // Field 55 of the answer: 91 (issuer authentication data), 71/72 (scripts), 8A.
+    auto tlvs = eftd::tlv_decode(answer->icc_data);
+    if (tlvs) {
+      for (const auto& t : *tlvs) {
+        if (t.tag == 0x91) r.issuer_auth_data.assign(t.value.begin(), t.value.end());
+        if (t.tag == 0x71 || t.tag == 0x72) {
+          auto enc = eftd::tlv_encode(t);
+          r.scripts.insert(r.scripts.end(), enc.begin(), enc.end());
+        }
+      }
+    } else if (!answer->icc_data.empty()) {
+      spdlog::warn("chip: field 55 of the answer does not parse ({}); issuer data ignored", tlvs.err().code);
+    }
+    kernel_->feed_online_result(r);
+  }
+  co_await drive(nullptr);
+}
+
+asio::awaitable<void> chip_flow::drive(const online_pin_fn* pin) {
+  for (;;) {
+    auto st = kernel_->next();
+    // The first step past the records: the card is known. next() repeats it after a pause.
+    const bool past_records = std::holds_alternative<emv::contact_kernel::need_online_pin>(st) ||
+                              std::holds_alternative<emv::contact_kernel::need_offline_pin>(st) ||
+                              std::holds_alternative<emv::contact_kernel::need_signature>(st) ||
+                              std::holds_alternative<emv::contact_kernel::go_online>(st);
+    if (past_records && !card_known_) co_return;
+    if (auto* a = std::get_if<emv::contact_kernel::send_apdu>(&st)) {
+      pad::apdu cmd;
+      cmd.capdu = a->capdu;
+      pad::message m = cmd;
+      auto rep = co_await pad_->command(std::move(m), 10s);
+      const auto* resp = rep ? std::get_if<pad::apdu_response>(&*rep) : nullptr;
+      if (!resp) {
+        spdlog::warn("chip: APDU exchange failed: {}",
+                     rep ? std::string("unexpected reply") : rep.err().code);
+        kernel_->feed_transmit_failed();
+        continue;
+      }
+      if (!resp->sealed.empty() && resp->item && dukpt_) {
+        auto clear = dukpt_->open(*resp->item, resp->sealed.view());
+        if (!clear) {
+          spdlog::warn("chip: sealed R-APDU not opened: {}", clear.err().code);
+          kernel_->feed_transmit_failed();
+          continue;
+        }
+        kernel_->feed_rapdu(clear->view());
+      } else if (!resp->rapdu.empty() && !ctx_.cfg.keys.require_p2pe) {
+        kernel_->feed_rapdu(resp->rapdu.view());
+      } else {
+        spdlog::warn("chip: R-APDU in clear refused (keys.require_p2pe)");
+        kernel_->feed_transmit_failed();
+      }
+    } else if (auto* c = std::get_if<emv::contact_kernel::choose_application>(&st)) {
+      pad::menu menu;
+      menu.title = c->list.size() == 1 ? "Use this card?" : "Choose account";
+      for (const auto& cand : c->list)
+        menu.items.push_back(cand.label.empty() ? to_hex(cand.aid) : cand.label);
+      pad::message m = menu;
+      auto rep = co_await pad_->command(std::move(m), 35s);
+      const auto* choice = rep ? std::get_if<pad::menu_choice>(&*rep) : nullptr;
+      if (choice && choice->index < c->list.size())
+        kernel_->feed_choice(choice->index);
+      else
+        kernel_->feed_choice_cancelled();
+    } else if (auto* p = std::get_if<emv::contact_kernel::need_online_pin>(&st)) {
+      if (!pin) {
+        kernel_->feed_pin_result(emv::pin_result::failed);
+        continue;
+      }
+      auto r = co_await (*pin)(p->bypass_allowed);
+      kernel_->feed_pin_result(r);
+    } else if (auto* o = std::get_if<emv::contact_kernel::need_offline_pin>(&st)) {
+      pad::offline_pin op;
+      op.mode = o->enciphered ? 2 : 1;
+      op.modulus = o->icc_pin_key_modulus;
+      op.exponent = o->icc_pin_key_exponent;
+      op.challenge = o->challenge;
+      op.bypass = o->bypass_allowed;
+      op.tries_left = o->tries_left;
+      op.timeout_ms = ctx_.cfg.cvm.pin_timeout_ms;
+      op.prompt = {"Enter PIN"};
+      pad::message m = op;
+      auto rep =
+          co_await pad_->command(std::move(m), std::chrono::milliseconds(ctx_.cfg.cvm.pin_timeout_ms + 5000));
+      const auto* res = rep ? std::get_if<pad::offline_pin_result>(&*rep) : nullptr;
+      if (!res) {
+        kernel_->feed_pin_result(emv::pin_result::failed);
+      } else if (res->bypassed) {
+        kernel_->feed_pin_result(emv::pin_result::bypassed);
+      } else {
+        const bytes sw{static_cast<std::uint8_t>(res->sw >> 8), static_cast<std::uint8_t>(res->sw & 0xFF)};
+        kernel_->feed_rapdu(sw);
+      }
+    } else if (std::get_if<emv::contact_kernel::need_signature>(&st)) {
+      signature_ = true;
+      kernel_->acknowledge();
+    } else if (auto* g = std::get_if<emv::contact_kernel::go_online>(&st)) {
+      online_ = g->field55;
+      co_return;
+    } else if (auto* f = std::get_if<emv::contact_kernel::finished>(&st)) {
+      finished_ = *f;
+      co_return;
+    }
+  }
+}
+
+asio::awaitable<void> chip_flow::power_off() {
+  if (!powered_) co_return;
+  powered_ = false;
+  pad::message m = pad::power_off{};
+  auto rep = co_await pad_->command(std::move(m), 10s);
+  if (!rep) spdlog::info("chip: power off: {}", rep.err().code);
+}
+
+result<eftd::track2> chip_flow::track2() const {
+  auto t57 = kernel_->data().get(0x57);
+  if (!t57) return make_error("emv.no_track2", "the card has no track 2 equivalent data (57)");
+  return track2_of(*t57);
+}
+
+std::string chip_flow::pan_sequence() const {
+  auto psn = kernel_->data().get(0x5F34);
+  if (!psn || psn->size() != 1) return {};
+  return fmt::format("{:03}", ((*psn)[0] >> 4) * 10 + ((*psn)[0] & 0x0F));
+}
+
+std::string chip_flow::summary() const {
+  const auto aid = kernel_->data().get(0x84);
+  const auto tvr = kernel_->tvr();
+  const auto tsi = kernel_->tsi();
+  return fmt::format("AID {} TVR {} TSI {}", aid ? to_hex(*aid) : std::string("-"),
+                     to_hex(byte_view(tvr.data(), tvr.size())), to_hex(byte_view(tsi.data(), tsi.size())));
+}
+
+}  // namespace eftd::server

@@ -1,0 +1,114 @@
+#include "metrics.hpp"
+
+#include <fmt/format.h>
+
+#include "context.hpp"
+
+namespace eftd::server {
+
+namespace {
+
+constexpr std::string_view stage_names[] = {"total", "card_read", "pin", "acquirer", "journal_commit"};
+constexpr std::string_view conn_names[] = {"pos", "pad", "metrics"};
+
+// Label values come from eftd's own vocabulary, but are escaped anyway (\, ", newline).
+std::string escape(std::string_view v) {
+  std::string out;
+  for (char c : v) {
+    if (c == '\\' || c == '"') out += '\\';
+    if (c == '\n') {
+      out += "\\n";
+      continue;
+    }
+    out += c;
+  }
+  return out;
+}
+
+}  // namespace
+
+void latency_histogram::observe_ms(double ms) noexcept {
+  if (ms < 0) ms = 0;
+  std::size_t i = 0;
+  while (i < bounds_ms.size() && ms > bounds_ms[i]) ++i;
+  counts_[i].fetch_add(1, std::memory_order_relaxed);
+  count_.fetch_add(1, std::memory_order_relaxed);
+  sum_us_.fetch_add(static_cast<std::uint64_t>(ms * 1000.0), std::memory_order_relaxed);
+}
+
+void latency_histogram::render(std::string& out, std::string_view name, std::string_view labels) const {
+  std::uint64_t cumulative = 0;
+  for (std::size_t i = 0; i < bounds_ms.size(); ++i) {
+    cumulative += counts_[i].load(std::memory_order_relaxed);
+    out += fmt::format("{}_bucket{{{},le=\"{}\"}} {}\n", name, labels, bounds_ms[i] / 1000.0, cumulative);
+  }
+  cumulative += counts_[bounds_ms.size()].load(std::memory_order_relaxed);
+  out += fmt::format("{}_bucket{{{},le=\"+Inf\"}} {}\n", name, labels, cumulative);
+  out += fmt::format("{}_sum{{{}}} {}\n", name, labels, sum_us_.load(std::memory_order_relaxed) / 1e6);
+  out += fmt::format("{}_count{{{}}} {}\n", name, labels, count_.load(std::memory_order_relaxed));
+}
+
+void metrics::transaction(std::string_view kind, std::string_view outcome) {
+  std::lock_guard lk(mu_);
+  ++tx_[{std::string(kind), std::string(outcome)}];
+}
+
+std::string metrics::render(server_context& ctx) const {
+  std::string out;
+  out += "# HELP eftd_transactions_total POS requests answered with a final result, by kind and outcome.\n";
+  out += "# TYPE eftd_transactions_total counter\n";
+  {
+    std::lock_guard lk(mu_);
+    for (const auto& [key, n] : tx_)
+      out += fmt::format("eftd_transactions_total{{kind=\"{}\",outcome=\"{}\"}} {}\n", escape(key.first),
+                         escape(key.second), n);
+  }
+  out += "# HELP eftd_stage_duration_seconds Time spent per stage of a transaction.\n";
+  out += "# TYPE eftd_stage_duration_seconds histogram\n";
+  for (std::size_t i = 0; i < stages_.size(); ++i)
+    stages_[i].render(out, "eftd_stage_duration_seconds", fmt::format("stage=\"{}\"", stage_names[i]));
+  out += "# HELP eftd_open_connections Connections open now, by kind.\n";
+  out += "# TYPE eftd_open_connections gauge\n";
+  for (std::size_t i = 0; i < open_.size(); ++i)
+    out += fmt::format("eftd_open_connections{{kind=\"{}\"}} {}\n", conn_names[i], open_[i].load());
+
+  out += "# HELP eftd_saf_queue_depth Reversals and advices waiting in the store-and-forward queue.\n";
+  out += "# TYPE eftd_saf_queue_depth gauge\n";
+  for (const auto& a : ctx.cfg.acquirers) {
+    std::size_t depth = 0;
+    {
+      std::lock_guard lk(ctx.reader_mu);
+      if (auto rows = ctx.reader->queued_messages(a.name)) depth = rows->size();
+    }
+    out += fmt::format("eftd_saf_queue_depth{{acquirer=\"{}\"}} {}\n", escape(a.name), depth);
+  }
+  if (ctx.journal) {
+    const auto st = ctx.journal->stats();
+    out += "# HELP eftd_journal_commits_total Group commits made durable by the journal writer.\n";
+    out += "# TYPE eftd_journal_commits_total counter\n";
+    out += fmt::format("eftd_journal_commits_total {}\n", st.commits);
+    out += "# HELP eftd_journal_failed_commits_total Group commits lost to an I/O error.\n";
+    out += "# TYPE eftd_journal_failed_commits_total counter\n";
+    out += fmt::format("eftd_journal_failed_commits_total {}\n", st.failed_commits);
+    out += "# HELP eftd_journal_batches_total Batches acknowledged durable (a commit groups several).\n";
+    out += "# TYPE eftd_journal_batches_total counter\n";
+    out += fmt::format("eftd_journal_batches_total {}\n", st.batches);
+    out += "# HELP eftd_journal_records_total Records in batches acknowledged durable.\n";
+    out += "# TYPE eftd_journal_records_total counter\n";
+    out += fmt::format("eftd_journal_records_total {}\n", st.records);
+    out += "# HELP eftd_journal_batches_per_commit Mean and largest number of batches per group commit.\n";
+    out += "# TYPE eftd_journal_batches_per_commit gauge\n";
+    out += fmt::format("eftd_journal_batches_per_commit{{stat=\"mean\"}} {}\n", st.avg_batches_per_commit);
+    out += fmt::format("eftd_journal_batches_per_commit{{stat=\"max\"}} {}\n", st.max_batches_per_commit);
+  }
+  // This node streams to no standby yet: replication is off and nothing lags.
+  out += "# HELP eftd_replication_enabled 1 when a standby receives this node's journal.\n";
+  out += "# TYPE eftd_replication_enabled gauge\n";
+  out += "eftd_replication_enabled 0\n";
+  out += "# HELP eftd_replication_lag_seconds Age of the oldest record the standby has not acknowledged.\n";
+  out += "# TYPE eftd_replication_lag_seconds gauge\n";
+  out += "eftd_replication_lag_seconds 0\n";
+  return out;
+}
+
+}  // namespace eftd::server

@@ -1,0 +1,79 @@
+// eftd's own measurements, exposed in the Prometheus text format (GET /metrics on
+// [listen.metrics]). Counters and histograms are lock-free on the hot path (atomics); the
+// few labelled counters (transactions by kind and outcome) take a short mutex. Rendering reads
+// the journal writer's statistics and the store-and-forward queue depth at scrape time.
+//
+// Stages timed (histogram eftd_stage_duration_seconds{stage=...}):
+//   total           a POS request from arrival to its final result
+//   card_read       read_card sent to the pad until the card is read (includes the customer)
+//   pin             get_pin until the PIN block arrives (includes the customer)
+//   acquirer        one request/response exchange with an acquirer
+//   journal_commit  a batch submitted to the journal until it is durable
+// Speed is shown by these figures and the load generator, never asserted by tests.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <string>
+#include <string_view>
+
+namespace eftd::server {
+
+struct server_context;
+
+class latency_histogram {
+ public:
+  // Upper bounds in milliseconds; a last +Inf bucket is implied.
+  static constexpr std::array<double, 14> bounds_ms{1,   2,   5,    10,   20,   50,    100,
+                                                    200, 500, 1000, 2000, 5000, 10000, 30000};
+  void observe_ms(double ms) noexcept;
+  // Appends the _bucket/_sum/_count lines of `name` with the label set `labels` ("stage=\"x\"").
+  void render(std::string& out, std::string_view name, std::string_view labels) const;
+
+ private:
+  std::array<std::atomic<std::uint64_t>, bounds_ms.size() + 1> counts_{};
+  std::atomic<std::uint64_t> count_{0};
+  std::atomic<std::uint64_t> sum_us_{0};
+};
+
+enum class stage { total, card_read, pin, acquirer, journal_commit };
+enum class conn_kind { pos, pad, metrics };
+
+class metrics {
+ public:
+  void transaction(std::string_view kind, std::string_view outcome);
+  void observe(stage s, double ms) noexcept { stages_[static_cast<std::size_t>(s)].observe_ms(ms); }
+  void connection_opened(conn_kind k) noexcept { ++open_[static_cast<std::size_t>(k)]; }
+  void connection_closed(conn_kind k) noexcept { --open_[static_cast<std::size_t>(k)]; }
+
+  // The whole exposition, with what only the context knows (queue depth, writer statistics).
+  std::string render(server_context& ctx) const;
+
+ private:
+  mutable std::mutex mu_;
+  std::map<std::pair<std::string, std::string>, std::uint64_t> tx_;
+  std::array<latency_histogram, 5> stages_;
+  std::array<std::atomic<std::int64_t>, 3> open_{};
+};
+
+// Counts a connection of `kind` as open for the guard's lifetime (a member of each session).
+class connection_gauge {
+ public:
+  connection_gauge(metrics* m, conn_kind k) noexcept : m_(m), k_(k) {
+    if (m_) m_->connection_opened(k_);
+  }
+  ~connection_gauge() {
+    if (m_) m_->connection_closed(k_);
+  }
+  connection_gauge(const connection_gauge&) = delete;
+  connection_gauge& operator=(const connection_gauge&) = delete;
+
+ private:
+  metrics* m_;
+  conn_kind k_;
+};
+
+}  // namespace eftd::server
