@@ -9,6 +9,7 @@
 #include <regex>
 #include <string>
 
+#include "eftd/acq/link.hpp"
 #include "engine.hpp"
 #include "settlement.hpp"
 
@@ -77,6 +78,7 @@ struct admin_listener::impl : std::enable_shared_from_this<impl> {
     static const std::map<std::string, handler, std::less<>> table{
         {"status", [](impl& self, const json&) { return self.status(); }},
         {"settle", [](impl& self, const json& req) { return self.settle(req); }},
+        {"trace", [](impl& self, const json& req) { return self.trace(req); }},
     };
     return table;
   }
@@ -84,6 +86,23 @@ struct admin_listener::impl : std::enable_shared_from_this<impl> {
   asio::awaitable<json> status() {
     co_return json{
         {"ok", true}, {"node", ctx.cfg.node_name}, {"business_date", business_date_of(ctx.clock.now_ms())}};
+  }
+
+  // Per-link ISO 8583 message trace, switched at run time (certification): every message sent
+  // and received on that acquirer's link is logged with card data masked.
+  asio::awaitable<json> trace(const json& req) {
+    auto a = req.find("acquirer");
+    auto on = req.find("on");
+    if (a == req.end() || !a->is_string() || on == req.end() || !on->is_boolean())
+      co_return error_reply("admin.bad_request",
+                            "trace needs \"acquirer\" (a string) and \"on\" (true/false)");
+    const auto name = a->get<std::string>();
+    auto link = ctx.links.find(name);
+    if (link == ctx.links.end())
+      co_return error_reply("admin.bad_request", "no link for acquirer '" + name + "'");
+    link->second->set_trace(on->get<bool>());
+    spdlog::info("admin: message trace for acquirer {} {}", name, on->get<bool>() ? "on" : "off");
+    co_return json{{"ok", true}, {"acquirer", name}, {"trace", link->second->trace()}};
   }
 
   asio::awaitable<json> settle(const json& req) {

@@ -244,3 +244,46 @@ TEST_CASE("the simulator answers a TPDU request with the TPDU's addresses swappe
   CHECK(resp->mti() == "0810");
   CHECK(resp->get_or(39, "") == "00");
 }
+
+namespace {
+
+// Runs eftctl with `args` to completion; returns its exit code and what it printed.
+std::pair<int, std::string> eftctl_run(installation& inst, const std::string& tag,
+                                       std::vector<std::string> args) {
+  const std::string log = inst.dir + "/eftctl-" + tag + ".log";
+  process p(bin_path("eftctl"), std::move(args), log);
+  const int rc = p.wait_exit(30s).value_or(-1);
+  return {rc, slurp(log)};
+}
+
+std::size_t count_of(const std::string& text, const std::string& needle) {
+  std::size_t n = 0;
+  for (auto at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) ++n;
+  return n;
+}
+
+}  // namespace
+
+TEST_CASE("the per-link message trace is switched on and off at run time, card data masked", "[acquirer]") {
+  installation inst("e2e-trace");
+  inst.start_eftd();
+  inst.start_pad("P01", "VP-0001", "visa-approve.toml");
+  const std::string socket = inst.dir + "/admin.sock";
+  auto on = eftctl_run(inst, "on", {"iso8583", "trace", "--socket", socket, "--acquirer", "sim", "on"});
+  CHECK(on.first == 0);
+  REQUIRE(inst.pos("T01", {"sale", "--order", order_no("TR"), "--amount", "3.00", "--currency", "PLN"})
+              .result.value("outcome", "") == "approved");
+  auto off = eftctl_run(inst, "off", {"iso8583", "trace", "--socket", socket, "--acquirer", "sim", "off"});
+  CHECK(off.first == 0);
+  const auto traced = count_of(slurp(inst.dir + "/eftd.log"), "trace ->");
+  CHECK(traced >= 1);
+  REQUIRE(inst.pos("T01", {"sale", "--order", order_no("TS"), "--amount", "4.00", "--currency", "PLN"})
+              .result.value("outcome", "") == "approved");
+  const auto log = slurp(inst.dir + "/eftd.log");
+  CHECK(count_of(log, "trace ->") == traced);  // nothing more once it is off
+  CHECK(contains(log, "<card data"));
+  CHECK_FALSE(contains(log, test_pan));
+  auto bad = eftctl_run(inst, "bad", {"iso8583", "trace", "--socket", socket, "--acquirer", "nope", "on"});
+  CHECK(bad.first == 1);
+  CHECK(contains(bad.second, "no link for acquirer 'nope'"));
+}

@@ -3,6 +3,9 @@
 
 #include <CLI/CLI.hpp>
 #include <functional>
+#include <string>
+
+#include "eftd/core/result.hpp"
 
 namespace eftctl {
 
@@ -34,5 +37,9 @@ void add_pads_commands(CLI::App& app, runner& run);
 // `settlement export|match|close`: settlement files in a layout (export from the journal; match
 // an acquirer's file against it); close batches through a running eftd's admin socket.
 void add_settlement_commands(CLI::App& app, runner& run);
+
+// One request line to a running eftd's admin socket ([admin] socket), one reply line back.
+// Errors: admin.path, admin.connect, admin.io, admin.timeout.
+eftd::result<std::string> admin_request(const std::string& path, const std::string& line, int timeout_ms);
 
 }  // namespace eftctl

@@ -12,6 +12,7 @@
 #include <fstream>
 #include <iterator>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -238,6 +239,36 @@ void add_iso8583_commands(CLI::App& app, runner& run) {
   hex->excludes(file);
   decode->add_flag("--raw", args->raw, "the file or stdin holds raw bytes, even if they look like hex");
   decode->callback([&run, args] { run = [args] { return run_decode(*args); }; });
+
+  struct trace_args {
+    std::string socket = "var/eftd-admin.sock", acquirer, state;
+  };
+  auto ta = std::make_shared<trace_args>();
+  auto* trace = iso->add_subcommand(
+      "trace",
+      "switch a running eftd's message trace for one acquirer link on or off (logged, card data masked)");
+  trace->add_option("--socket", ta->socket, "eftd's admin socket ([admin] socket)")->capture_default_str();
+  trace->add_option("--acquirer", ta->acquirer, "acquirer name as configured")->required();
+  trace->add_option("state", ta->state, "on or off")->required()->check(CLI::IsMember({"on", "off"}));
+  trace->callback([&run, ta] {
+    run = [ta] {
+      nlohmann::json req{{"cmd", "trace"}, {"acquirer", ta->acquirer}, {"on", ta->state == "on"}};
+      auto line = admin_request(ta->socket, req.dump(), 10000);
+      if (!line) {
+        fmt::print(stderr, "eftctl: {} ({})\n", line.err().message, line.err().code);
+        return exit_io;
+      }
+      auto reply = nlohmann::json::parse(*line, nullptr, false);
+      if (reply.is_discarded() || !reply.is_object() || !reply.value("ok", false)) {
+        const auto why =
+            reply.is_object() && reply.contains("error") ? reply["error"].value("message", "") : *line;
+        fmt::print(stderr, "eftctl: eftd refused: {}\n", why);
+        return exit_problems;
+      }
+      fmt::print("acquirer {}: message trace {}\n", ta->acquirer, reply.value("trace", false) ? "on" : "off");
+      return exit_ok;
+    };
+  });
 }
 
 }  // namespace eftctl

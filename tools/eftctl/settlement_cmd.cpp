@@ -170,6 +170,8 @@ struct close_args {
   int timeout_ms = 120000;
 };
 
+}  // namespace
+
 // One request line to the admin socket, one reply line back (admin.hpp), within the deadline.
 eftd::result<std::string> admin_request(const std::string& path, const std::string& line, int timeout_ms) {
   sockaddr_un addr{};
@@ -206,6 +208,8 @@ eftd::result<std::string> admin_request(const std::string& path, const std::stri
   }
   return in.substr(0, in.find('\n'));
 }
+
+namespace {
 
 int run_close(const close_args& a) {
   if (!a.date.empty() && !valid_date(a.date)) {
