@@ -186,6 +186,31 @@ journal::event_appended event(const std::string& order_id, const std::string& op
   return e;
 }
 
+// The records that end an order: its final state and reasons, its operation's state and the
+// acquirer's codes, and the event saying why (what the POS is told next).
+void add_final_records(journal::batch& b, const std::string& order_id, const std::string& op_id,
+                       const tx_summary& s, std::string_view state, std::int64_t at, journal::actor who,
+                       std::string_view op_state) {
+  journal::order_updated ou;
+  ou.order_id = order_id;
+  ou.state = std::string(state);
+  ou.result_code = s.why.why.code;
+  ou.reason_cashier = s.why.why.cashier_text;
+  ou.reason_customer = s.why.why.customer_text;
+  ou.approved_amount_minor = s.approved_amount;
+  ou.updated_ms = at;
+  b.records.push_back(ou);
+  journal::operation_updated opu;
+  opu.op_id = op_id;
+  opu.state = std::string(op_state);
+  opu.result_code = s.why.why.code;
+  if (!s.auth_code.empty()) opu.auth_code = s.auth_code;
+  if (!s.response_code.empty()) opu.response_code = s.response_code;
+  opu.updated_ms = at;
+  b.records.push_back(opu);
+  b.records.push_back(event(order_id, op_id, at, who, std::string(state), s.why.journal));
+}
+
 // Sends the POS a status line and keeps repeating it as a heartbeat while the flow waits,
 // so the POS can tell "still working" from "connection lost" (PROTOCOL.md, timeouts).
 class status_beacon {
@@ -545,24 +570,7 @@ asio::awaitable<pos::result> run_card_transaction(server_context& ctx, tx_reques
 
   auto final_batch = [&](journal::batch& b, std::string_view state, std::int64_t at, journal::actor who,
                          std::string_view op_state) {
-    journal::order_updated ou;
-    ou.order_id = order_id;
-    ou.state = std::string(state);
-    ou.result_code = s.why.why.code;
-    ou.reason_cashier = s.why.why.cashier_text;
-    ou.reason_customer = s.why.why.customer_text;
-    ou.approved_amount_minor = s.approved_amount;
-    ou.updated_ms = at;
-    b.records.push_back(ou);
-    journal::operation_updated opu;
-    opu.op_id = op_id;
-    opu.state = std::string(op_state);
-    opu.result_code = s.why.why.code;
-    if (!s.auth_code.empty()) opu.auth_code = s.auth_code;
-    if (!s.response_code.empty()) opu.response_code = s.response_code;
-    opu.updated_ms = at;
-    b.records.push_back(opu);
-    b.records.push_back(event(order_id, op_id, at, who, std::string(state), s.why.journal));
+    add_final_records(b, order_id, op_id, s, state, at, who, op_state);
   };
 
   // The order, its operation and the request event, in the given starting state.
@@ -1599,24 +1607,7 @@ asio::awaitable<pos::result> run_follow_up(server_context& ctx, follow_up_reques
   }
   auto final_records = [&](journal::batch& b, std::string_view state, std::int64_t at, journal::actor who,
                            std::string_view op_state) {
-    journal::order_updated ou;
-    ou.order_id = order_id;
-    ou.state = std::string(state);
-    ou.result_code = s.why.why.code;
-    ou.reason_cashier = s.why.why.cashier_text;
-    ou.reason_customer = s.why.why.customer_text;
-    ou.approved_amount_minor = s.approved_amount;
-    ou.updated_ms = at;
-    b.records.push_back(ou);
-    journal::operation_updated opu;
-    opu.op_id = op_id;
-    opu.state = std::string(op_state);
-    opu.result_code = s.why.why.code;
-    if (!s.auth_code.empty()) opu.auth_code = s.auth_code;
-    if (!s.response_code.empty()) opu.response_code = s.response_code;
-    opu.updated_ms = at;
-    b.records.push_back(opu);
-    b.records.push_back(event(order_id, op_id, at, who, std::string(state), s.why.journal));
+    add_final_records(b, order_id, op_id, s, state, at, who, op_state);
   };
 
   if (!code.empty()) {
