@@ -16,6 +16,7 @@
 #include <atomic>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -60,9 +61,11 @@ class metrics {
 };
 
 // Counts a connection of `kind` as open for the guard's lifetime (a member of each session).
+// It shares ownership of the metrics: a session can outlive the server context at shutdown
+// (the io_context destroys pending handlers, and the sessions they hold, after it).
 class connection_gauge {
  public:
-  connection_gauge(metrics* m, conn_kind k) noexcept : m_(m), k_(k) {
+  connection_gauge(std::shared_ptr<metrics> m, conn_kind k) noexcept : m_(std::move(m)), k_(k) {
     if (m_) m_->connection_opened(k_);
   }
   ~connection_gauge() {
@@ -72,7 +75,7 @@ class connection_gauge {
   connection_gauge& operator=(const connection_gauge&) = delete;
 
  private:
-  metrics* m_;
+  std::shared_ptr<metrics> m_;
   conn_kind k_;
 };
 

@@ -17,7 +17,7 @@ using tcp = asio::ip::tcp;
 namespace {
 
 asio::awaitable<void> serve(tcp::socket socket, server_context& ctx) {
-  connection_gauge gauge(ctx.metrics.get(), conn_kind::metrics);
+  connection_gauge gauge(ctx.metrics, conn_kind::metrics);
   beast::tcp_stream stream(std::move(socket));
   beast::flat_buffer buffer(8192);
   http::request_parser<http::empty_body> parser;

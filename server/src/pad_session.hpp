@@ -92,7 +92,7 @@ class pad_session : public std::enable_shared_from_this<pad_session> {
   std::string peer_;
   std::shared_ptr<void> slot_;
   bool closed_ = false;
-  connection_gauge gauge_{ctx_.metrics.get(), conn_kind::pad};
+  connection_gauge gauge_{ctx_.metrics, conn_kind::pad};
 
   // Health, as written to the journal's pad_health row.
   std::optional<boost::asio::steady_timer> ping_timer_;

@@ -73,7 +73,7 @@ class pos_session : public std::enable_shared_from_this<pos_session> {
   bool prompts_ = false;            // the POS listed "prompt" at login
   std::string running_order_;       // order of the card transaction running, for abort
   std::shared_ptr<tx_control> tx_;  // its abort/prompt link (null while idle)
-  connection_gauge gauge_{ctx_.metrics.get(), conn_kind::pos};
+  connection_gauge gauge_{ctx_.metrics, conn_kind::pos};
 };
 
 boost::asio::awaitable<void> pos_listener(boost::asio::ip::tcp::acceptor& acceptor, server_context& ctx);
