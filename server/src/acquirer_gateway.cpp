@@ -117,9 +117,7 @@ asio::awaitable<result<acquirer_answer>> exchange(server_context& ctx, const std
   } catch (const std::exception& e) {
     co_return make_error("acq.disconnected", std::string("acquirer link failed: ") + e.what());
   }
-  ctx.metrics->observe(
-      stage::acquirer,
-      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count());
+  ctx.metrics->observe(stage::acquirer, ms_since(started));
   if (!resp) co_return resp.err();
   co_return read_answer(*resp);
 }

@@ -69,9 +69,7 @@ asio::awaitable<status> commit(server_context& ctx, journal::batch b) {
         const auto started = std::chrono::steady_clock::now();
         // The writer calls back on its own thread; hop back to the flow's executor.
         ctx.journal->submit(std::move(batch), [h, ex, started, m = ctx.metrics](status st) {
-          m->observe(
-              stage::journal_commit,
-              std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count());
+          m->observe(stage::journal_commit, ms_since(started));
           asio::post(ex, [h, st = std::move(st)]() mutable { (*h)(std::move(st)); });
         });
       },

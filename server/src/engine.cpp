@@ -128,6 +128,16 @@ std::string entry_mode_name(pad::entry_mode m) {
 // ISO 8583 field 22 (1987): PAN entry mode (2 digits) + PIN entry capability (1 digit).
 // ISO/IEC 7813 service code, third digit: 0, 3 and 5 mean "PIN required" (3: ATM only, still
 // a PIN); 6 and 7 "prompt for PIN if a PIN pad is present" (ours always is).
+// The reason for a pad command that ended without its reply, for the card read ("card") or PIN
+// entry ("pin"): the customer's timeout or cancel, the cashier's abort, or the pad itself.
+std::string pad_stop_reason(std::string_view code, bool aborted, std::string_view what) {
+  if (code == "pad.aborted") return "pos.aborted";
+  if (code == "pad.error.timeout") return std::string(what) + ".timeout";
+  if (code == "pad.error.cancelled") return aborted ? "pos.aborted" : std::string(what) + ".cancelled";
+  if (code == "pad.timeout" || code == "pad.disconnected") return std::string(code);
+  return what == "card" ? "card.unreadable" : "pin.unavailable";
+}
+
 bool pin_mandatory(const std::string& service_code) {
   return service_code.size() == 3 &&
          (service_code[2] == '0' || service_code[2] == '3' || service_code[2] == '5');
@@ -708,18 +718,10 @@ asio::awaitable<pos::result> run_card_transaction(server_context& ctx, tx_reques
   if (req.control) req.control->set_pad(pad);
   const auto read_started = std::chrono::steady_clock::now();
   auto read = co_await pad->command(rc, std::chrono::milliseconds(ctx.cfg.timeout.card_read_ms + 5000));
-  ctx.metrics->observe(
-      stage::card_read,
-      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - read_started).count());
+  ctx.metrics->observe(stage::card_read, ms_since(read_started));
   if (req.control) req.control->set_pad(nullptr);
   if (!read) {
-    const auto& code = read.err().code;
-    std::string reason = code == "pad.aborted"           ? "pos.aborted"
-                         : code == "pad.error.timeout"   ? "card.timeout"
-                         : code == "pad.error.cancelled" ? (aborted() ? "pos.aborted" : "card.cancelled")
-                         : code == "pad.timeout"         ? "pad.timeout"
-                         : code == "pad.disconnected"    ? "pad.disconnected"
-                                                         : "card.unreadable";
+    const std::string reason = pad_stop_reason(read.err().code, aborted(), "card");
     auto state = reason == "card.timeout" || reason == "card.cancelled" || reason == "pos.aborted"
                      ? order_state::cancelled
                      : order_state::failed;
@@ -898,6 +900,23 @@ asio::awaitable<pos::result> run_card_transaction(server_context& ctx, tx_reques
   // module to ISO 0 under the acquirer's ZPK; eftd never holds the PIN outside that call.
   secure_bytes pad_pin_block;
   bytes pin_ksn;
+  // get_pin on the pad (the cashier can abort it), timed for the metrics. Pre: dukpt is open.
+  auto ask_pin = [&](bool bypass) -> asio::awaitable<result<pad::message>> {
+    pad::get_pin gp;
+    gp.amount = req.amount;
+    gp.currency = req.currency;
+    gp.format = dukpt->kind() == p2pe::dukpt_kind::tdes ? 0 : 4;
+    gp.bypass = bypass;
+    gp.timeout_ms = ctx.cfg.cvm.pin_timeout_ms;
+    gp.prompt = {kt.moves_money ? money_text : "Balance inquiry", "Enter PIN"};
+    beacon.say("pin", "The customer enters the PIN on the PIN pad");
+    if (req.control) req.control->set_pad(pad);
+    const auto started = std::chrono::steady_clock::now();
+    auto entered = co_await pad->command(gp, std::chrono::milliseconds(ctx.cfg.cvm.pin_timeout_ms + 5000));
+    ctx.metrics->observe(stage::pin, ms_since(started));
+    if (req.control) req.control->set_pad(nullptr);
+    co_return entered;
+  };
   if (chip) {
     // 3c. A chip card verifies the cardholder by its own CVM list (offline PIN on the pad,
     // online PIN, signature, no CVM) and decides at GENERATE AC whether to go online.
@@ -907,29 +926,10 @@ asio::awaitable<pos::result> run_card_transaction(server_context& ctx, tx_reques
         pin_stop = "pin.unavailable";
         co_return emv::pin_result::failed;
       }
-      pad::get_pin gp;
-      gp.amount = req.amount;
-      gp.currency = req.currency;
-      gp.format = dukpt->kind() == p2pe::dukpt_kind::tdes ? 0 : 4;
-      gp.bypass = bypass_allowed && ctx.cfg.cvm.pin_bypass;
-      gp.timeout_ms = ctx.cfg.cvm.pin_timeout_ms;
-      gp.prompt = {kt.moves_money ? money_text : "Balance inquiry", "Enter PIN"};
-      beacon.say("pin", "The customer enters the PIN on the PIN pad");
-      if (req.control) req.control->set_pad(pad);
-      const auto started = std::chrono::steady_clock::now();
-      auto entered = co_await pad->command(gp, std::chrono::milliseconds(ctx.cfg.cvm.pin_timeout_ms + 5000));
-      ctx.metrics->observe(
-          stage::pin,
-          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count());
-      if (req.control) req.control->set_pad(nullptr);
+      const bool bypass = bypass_allowed && ctx.cfg.cvm.pin_bypass;
+      auto entered = co_await ask_pin(bypass);
       if (!entered) {
-        const auto& code = entered.err().code;
-        pin_stop = code == "pad.aborted"           ? "pos.aborted"
-                   : code == "pad.error.timeout"   ? "pin.timeout"
-                   : code == "pad.error.cancelled" ? (aborted() ? "pos.aborted" : "pin.cancelled")
-                   : code == "pad.timeout"         ? "pad.timeout"
-                   : code == "pad.disconnected"    ? "pad.disconnected"
-                                                   : "pin.unavailable";
+        pin_stop = pad_stop_reason(entered.err().code, aborted(), "pin");
         co_return emv::pin_result::failed;
       }
       auto* pe = std::get_if<pad::pin_entered>(&*entered);
@@ -937,7 +937,7 @@ asio::awaitable<pos::result> run_card_transaction(server_context& ctx, tx_reques
         pin_stop = "pin.unavailable";
         co_return emv::pin_result::failed;
       }
-      if (pe->bypassed) co_return gp.bypass ? emv::pin_result::bypassed : emv::pin_result::failed;
+      if (pe->bypassed) co_return bypass ? emv::pin_result::bypassed : emv::pin_result::failed;
       pad_pin_block = pe->pin_block;
       pin_ksn = pe->ksn;
       co_return emv::pin_result::entered;
@@ -984,30 +984,12 @@ asio::awaitable<pos::result> run_card_transaction(server_context& ctx, tx_reques
       pad->show({s.why.why.customer_text});
       co_return r;
     }
-    pad::get_pin gp;
-    gp.amount = req.amount;
-    gp.currency = req.currency;
-    gp.format = dukpt->kind() == p2pe::dukpt_kind::tdes ? 0 : 4;
-    gp.bypass = ctx.cfg.cvm.pin_bypass && ctx.cfg.cvm.magstripe_pin != "always" &&
-                !pin_mandatory(card->service_code());
-    gp.timeout_ms = ctx.cfg.cvm.pin_timeout_ms;
-    gp.prompt = {kt.moves_money ? money_text : "Balance inquiry", "Enter PIN"};
-    beacon.say("pin", "The customer enters the PIN on the PIN pad");
-    if (req.control) req.control->set_pad(pad);
-    const auto pin_started = std::chrono::steady_clock::now();
-    auto entered = co_await pad->command(gp, std::chrono::milliseconds(ctx.cfg.cvm.pin_timeout_ms + 5000));
-    ctx.metrics->observe(
-        stage::pin,
-        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - pin_started).count());
-    if (req.control) req.control->set_pad(nullptr);
+    const bool bypass = ctx.cfg.cvm.pin_bypass && ctx.cfg.cvm.magstripe_pin != "always" &&
+                        !pin_mandatory(card->service_code());
+    auto entered = co_await ask_pin(bypass);
     if (!entered) {
       const auto& code = entered.err().code;
-      std::string reason = code == "pad.aborted"           ? "pos.aborted"
-                           : code == "pad.error.timeout"   ? "pin.timeout"
-                           : code == "pad.error.cancelled" ? (aborted() ? "pos.aborted" : "pin.cancelled")
-                           : code == "pad.timeout"         ? "pad.timeout"
-                           : code == "pad.disconnected"    ? "pad.disconnected"
-                                                           : "pin.unavailable";
+      const std::string reason = pad_stop_reason(code, aborted(), "pin");
       const bool cancelled = reason == "pin.timeout" || reason == "pin.cancelled" || reason == "pos.aborted";
       // Named locals: GCC 12 destroys temporaries inside a co_await expression twice.
       const auto state = cancelled ? order_state::cancelled : order_state::failed;
@@ -1026,7 +1008,7 @@ asio::awaitable<pos::result> run_card_transaction(server_context& ctx, tx_reques
       co_return r;
     }
     if (pe->bypassed) {
-      if (!gp.bypass) {
+      if (!bypass) {
         auto r = co_await conclude("pin.required", order_state::declined, journal::actor::pad);
         pad->show({s.why.why.customer_text});
         co_return r;

@@ -14,6 +14,7 @@
 
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -41,6 +42,11 @@ class latency_histogram {
 };
 
 enum class stage { total, card_read, pin, acquirer, journal_commit };
+
+// Milliseconds from `start` until now, for metrics::observe.
+inline double ms_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+}
 enum class conn_kind { pos, pad, metrics };
 
 class metrics {

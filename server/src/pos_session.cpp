@@ -379,9 +379,7 @@ void pos_session::on_follow_up(follow_up_request req) {
 void pos_session::count(std::string_view kind, std::string_view outcome,
                         std::chrono::steady_clock::time_point started) {
   ctx_.metrics->transaction(kind, outcome);
-  ctx_.metrics->observe(
-      stage::total,
-      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count());
+  ctx_.metrics->observe(stage::total, ms_since(started));
 }
 
 void pos_session::on_balance_inquiry(const pos::balance_inquiry& m) {
