@@ -7,7 +7,7 @@ EFTD_PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config git
   libboost1.81-dev libssl-dev openssl libsqlite3-dev sqlite3 libfmt-dev libspdlog-dev catch2
   libserialport-dev libusb-1.0-0-dev libtomlplusplus-dev nlohmann-json3-dev libcli11-dev
-  socat python3 clang libclang-rt-14-dev procps tmux
+  socat python3 clang libclang-rt-14-dev procps tmux chromium
 )
 
 eftd_install_deps() {
@@ -22,6 +22,25 @@ eftd_install_deps() {
     export DEBIAN_FRONTEND=noninteractive
     $sudo apt-get update -q >&2
     $sudo apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
+  fi
+  # Node.js drives the browser tests (playwright-core from npm, Chromium from Debian). A
+  # Node.js that ships its own npm is kept; otherwise Debian's nodejs and npm.
+  if ! command -v npm >/dev/null 2>&1; then
+    local sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    export DEBIAN_FRONTEND=noninteractive
+    $sudo apt-get update -q >&2
+    $sudo apt-get install -y -q --no-install-recommends nodejs npm >&2
+  fi
+}
+
+# The browser tests' npm packages (tests/browser/package-lock.json), installed only when the
+# lock file changed since the last install.
+eftd_install_browser_deps() {
+  local d="$EFTD_ROOT/tests/browser"
+  [ -f "$d/package-lock.json" ] || return 0
+  if [ ! -f "$d/node_modules/.package-lock.json" ] || [ "$d/package-lock.json" -nt "$d/node_modules/.package-lock.json" ]; then
+    (cd "$d" && npm ci --no-audit --no-fund --prefer-offline >&2)
   fi
 }
 

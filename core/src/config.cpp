@@ -552,6 +552,10 @@ server_config parse_document(const toml::table& doc, const fs::path& base, diagn
       cfg.metrics.emplace(listener{"127.0.0.1", 9300});
       read_listener(s, "metrics", *cfg.metrics, diag, base);
     }
+    if (s.table("backoffice") != nullptr) {
+      cfg.backoffice.emplace(listener{"127.0.0.1", 9400});
+      read_listener(s, "backoffice", *cfg.backoffice, diag, base);
+    }
     s.done();
   }
   if (cfg.metrics && (!loopback_address(cfg.metrics->address) || cfg.metrics->tls.enabled()))
@@ -707,6 +711,16 @@ server_config parse_document(const toml::table& doc, const fs::path& base, diagn
     // Relative to the working directory (not the config file): the socket belongs to the run.
     std::string sock;
     if (s.string("socket", sock)) cfg.admin.socket = sock;
+    s.done();
+  }
+
+  if (const auto* t = root.table("backoffice")) {
+    section s(t, "backoffice", diag);
+    s.positive_u32("session_idle_s", cfg.backoffice_web.session_idle_s, "seconds");
+    s.positive_u32("lockout_after", cfg.backoffice_web.lockout_after);
+    s.positive_u32("page_size", cfg.backoffice_web.page_size);
+    if (cfg.backoffice_web.page_size > 1000)
+      s.problem("page_size", s.find("page_size"), "must be 1..1000");
     s.done();
   }
 
@@ -1237,6 +1251,13 @@ result<void> apply_override(server_config& cfg, std::string_view key_eq_value) {
     if (!loopback_address(value)) return override_error(key, "must be a loopback address (plaintext HTTP)");
     return set_nonempty(key, value, cfg.metrics->address);
   }
+  if (key == "listen.backoffice.port" || key == "listen.backoffice.address") {
+    if (!cfg.backoffice) cfg.backoffice.emplace(listener{"127.0.0.1", 9400});
+    if (key == "listen.backoffice.port") return set_port(key, value, cfg.backoffice->port, true);
+    return set_nonempty(key, value, cfg.backoffice->address);
+  }
+  if (key == "backoffice.session_idle_s") return set_count(key, value, cfg.backoffice_web.session_idle_s);
+  if (key == "backoffice.lockout_after") return set_count(key, value, cfg.backoffice_web.lockout_after);
   if (key == "listen.pad.address") return set_nonempty(key, value, cfg.pad.address);
   for (auto* l : {&cfg.pos, &cfg.pad}) {
     const std::string prefix = l == &cfg.pos ? "listen.pos." : "listen.pad.";
@@ -1356,7 +1377,8 @@ result<void> apply_override(server_config& cfg, std::string_view key_eq_value) {
   }
   return override_error(key,
                         "unsupported key (supported: server.node_name, listen.pos.address, listen.pos.port, "
-                        "listen.metrics.address, listen.metrics.port, emv.enabled, emv.capk_file, "
+                        "listen.metrics.address, listen.metrics.port, listen.backoffice.address, "
+                        "listen.backoffice.port, backoffice.session_idle_s, backoffice.lockout_after, emv.enabled, emv.capk_file, "
                         "listen.pad.address, listen.pad.port, listen.<pos|pad>.max_connections, "
                         "listen.<pos|pad>.max_per_address, listen.<pos|pad>.login_timeout_ms, "
                         "listen.<pos|pad>.frame_timeout_ms, acquirers.<name>.host, acquirers.<name>.port, "

@@ -6,27 +6,14 @@
 #include <ctime>
 #include <nlohmann/json.hpp>
 
-#include "eftd/core/money.hpp"
+#include "util.hpp"
 
 namespace eftd::reports {
 
 namespace {
 
-// Report times are UTC with milliseconds, so reports from nodes in different zones line up.
-std::string iso_time(std::int64_t ms) {
-  const std::time_t t = static_cast<std::time_t>(ms / 1000);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", tm.tm_year + 1900, tm.tm_mon + 1,
-                     tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                     static_cast<int>(((ms % 1000) + 1000) % 1000));
-}
-
-// "125.00" in the currency's exponent; the raw minor units if the currency is unknown.
-std::string amount_text(std::int64_t minor, const std::string& ccy) {
-  auto m = eftd::money::of(minor, ccy);
-  return m ? m->format_amount() : std::to_string(minor);
-}
+using detail::amount_text;
+using detail::iso_time;
 
 struct column {
   std::string_view name;
@@ -68,22 +55,7 @@ nlohmann::json order_json(const journal::order_row& r) {
 }
 
 std::string table(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& rows) {
-  std::vector<std::size_t> w(header.size());
-  for (std::size_t i = 0; i < header.size(); ++i) w[i] = header[i].size();
-  for (const auto& r : rows)
-    for (std::size_t i = 0; i < r.size() && i < w.size(); ++i) w[i] = std::max(w[i], r[i].size());
-  auto line = [&](const std::vector<std::string>& cells) {
-    std::string out;
-    for (std::size_t i = 0; i < cells.size(); ++i) {
-      out += cells[i];
-      if (i + 1 < cells.size()) out += std::string(w[i] - cells[i].size() + 2, ' ');
-    }
-    while (!out.empty() && out.back() == ' ') out.pop_back();
-    return out + "\n";
-  };
-  std::string out = line(header);
-  for (const auto& r : rows) out += line(r);
-  return out;
+  return detail::text_table(header, rows);
 }
 
 }  // namespace

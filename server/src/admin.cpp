@@ -1,6 +1,8 @@
 #include "admin.hpp"
 
+#include <pwd.h>
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 
 #include <functional>
@@ -9,7 +11,9 @@
 #include <regex>
 #include <string>
 
+#include "backoffice_http.hpp"
 #include "eftd/acq/link.hpp"
+#include "eftd/journal/backup.hpp"
 #include "engine.hpp"
 #include "settlement.hpp"
 
@@ -35,6 +39,7 @@ json to_json(const batch_result& r) {
   json j{{"acquirer", r.acquirer},
          {"terminal_id", r.terminal_id},
          {"business_date", r.business_date},
+         {"batch_no", r.batch_no},
          {"state", r.state},
          {"debits", t.debits},
          {"debit_amount", t.debit_amount},
@@ -60,6 +65,69 @@ bool valid_date(const std::string& d) {
   return std::regex_match(d, re);
 }
 
+// --- audit ------------------------------------------------------------------------------------
+
+// Commands that change nothing and are not audited. Everything else is, success or not.
+bool read_only_cmd(std::string_view cmd) {
+  return cmd == "status" || cmd == "user_list";
+}
+
+// Who is on the other end: the socket is owner-only, but root and the owner can both connect,
+// and the audit log must name the person. The kernel's peer credentials cannot be forged.
+std::string peer_user(int fd) {
+  ucred cred{};
+  socklen_t len = sizeof(cred);
+  if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) return "unknown";
+  passwd pw{};
+  passwd* found = nullptr;
+  char buf[1024];
+  if (::getpwuid_r(cred.uid, &pw, buf, sizeof(buf), &found) == 0 && found != nullptr && pw.pw_name != nullptr)
+    return std::string(pw.pw_name).substr(0, 100);
+  return "uid:" + std::to_string(cred.uid);
+}
+
+// Field names whose values never go into the audit log (a password for user_passwd, keys...).
+bool secret_field(const std::string& name) {
+  std::string n;
+  for (char c : name) n += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  for (const char* s : {"pass", "secret", "key", "token", "pin", "pan", "track", "cvv"})
+    if (n.find(s) != std::string::npos) return true;
+  return false;
+}
+
+json redacted(const json& v) {
+  if (!v.is_object()) return v;
+  json out = json::object();
+  for (const auto& [k, x] : v.items()) out[k] = secret_field(k) ? json("***") : redacted(x);
+  return out;
+}
+
+// The request's arguments for people to read: secrets blanked, ASCII, within the column's limit.
+std::string audit_detail(const json& req) {
+  json args = redacted(req);
+  args.erase("cmd");
+  std::string d = args.dump(-1, ' ', /*ensure_ascii=*/true, json::error_handler_t::replace);
+  if (d.size() > 4000) d = d.substr(0, 4000) + "...";
+  return d;
+}
+
+std::string audit_subject(const json& req) {
+  for (const char* k : {"acquirer", "user", "name", "to"}) {
+    auto it = req.find(k);
+    if (it != req.end() && it->is_string() && !secret_field(k)) return it->get<std::string>().substr(0, 200);
+  }
+  return {};
+}
+
+std::string audit_outcome(const json& reply) {
+  if (reply.value("ok", false)) return "ok";
+  if (auto e = reply.find("error"); e != reply.end() && e->is_object()) {
+    auto code = e->value("code", std::string("error"));
+    return code.empty() ? "error" : code.substr(0, 100);
+  }
+  return "error";
+}
+
 }  // namespace
 
 struct admin_listener::impl : std::enable_shared_from_this<impl> {
@@ -70,6 +138,8 @@ struct admin_listener::impl : std::enable_shared_from_this<impl> {
   settlement_service& settlement;
   unix_socket::acceptor acceptor;
   std::filesystem::path path;
+  // Slow, blocking admin work (a journal backup) runs here, never on the I/O threads.
+  asio::thread_pool slow_work{1};
 
   using handler = std::function<asio::awaitable<json>(impl&, const json&)>;
 
@@ -79,6 +149,14 @@ struct admin_listener::impl : std::enable_shared_from_this<impl> {
         {"status", [](impl& self, const json&) { return self.status(); }},
         {"settle", [](impl& self, const json& req) { return self.settle(req); }},
         {"trace", [](impl& self, const json& req) { return self.trace(req); }},
+        {"backup", [](impl& self, const json& req) { return self.backup(req); }},
+        // Back-office users (backoffice_http.hpp): run on the back office's own thread.
+        {"user_add", [](impl& self, const json& req) { return self.ctx.backoffice->admin_users(req); }},
+        {"user_passwd", [](impl& self, const json& req) { return self.ctx.backoffice->admin_users(req); }},
+        {"user_role", [](impl& self, const json& req) { return self.ctx.backoffice->admin_users(req); }},
+        {"user_unlock", [](impl& self, const json& req) { return self.ctx.backoffice->admin_users(req); }},
+        {"user_remove", [](impl& self, const json& req) { return self.ctx.backoffice->admin_users(req); }},
+        {"user_list", [](impl& self, const json& req) { return self.ctx.backoffice->admin_users(req); }},
     };
     return table;
   }
@@ -126,26 +204,113 @@ struct admin_listener::impl : std::enable_shared_from_this<impl> {
     co_return json{{"ok", true}, {"business_date", date}, {"batches", std::move(batches)}};
   }
 
-  asio::awaitable<json> dispatch(const std::string& line) {
+  // A consistent copy of the journal ({"cmd":"backup","to":"/abs/path","overwrite":false}),
+  // made on a worker thread from a read connection: sales go on meanwhile.
+  asio::awaitable<json> backup(const json& req) {
+    auto to = req.find("to");
+    if (to == req.end() || !to->is_string() || to->get<std::string>().empty() ||
+        to->get<std::string>().front() != '/')
+      co_return error_reply("admin.bad_request", "backup needs \"to\" (an absolute path)");
+    journal::backup_options opts;
+    if (auto it = req.find("overwrite"); it != req.end()) {
+      if (!it->is_boolean()) co_return error_reply("admin.bad_request", "overwrite must be true or false");
+      opts.overwrite = it->get<bool>();
+    }
+    const std::filesystem::path target = to->get<std::string>();
+    auto r = co_await run_backup(target, opts);
+    if (!r) co_return error_reply(r.err().code, r.err().message);
+    spdlog::info("admin: journal backed up to {} ({} bytes)", target.string(), r->bytes);
+    co_return json{{"ok", true},        {"to", target.string()}, {"pages", r->pages},
+                   {"bytes", r->bytes}, {"steps", r->steps},     {"schema_version", r->schema_version}};
+  }
+
+  asio::awaitable<result<journal::backup_stats>> run_backup(std::filesystem::path to,
+                                                            journal::backup_options opts) {
+    return asio::async_initiate<decltype(asio::use_awaitable), void(result<journal::backup_stats>)>(
+        [this](auto handler, std::filesystem::path dst, journal::backup_options o) {
+          auto ex = asio::get_associated_executor(handler);
+          auto h = std::make_shared<decltype(handler)>(std::move(handler));
+          asio::post(slow_work, [h, ex, db = ctx.cfg.journal_cfg.path, dst = std::move(dst), o] {
+            auto r = journal::backup(db, dst, o);
+            asio::post(ex, [h, r = std::move(r)]() mutable { (*h)(std::move(r)); });
+          });
+        },
+        asio::use_awaitable, std::move(to), std::move(opts));
+  }
+
+  // Appends one audit record and waits until it is durable, so that an operator never gets
+  // an answer for an action the journal does not know about.
+  asio::awaitable<eftd::status> write_audit(journal::audit_appended a) {
+    journal::batch b;
+    b.records.emplace_back(std::move(a));
+    auto st = co_await commit(ctx, std::move(b));
+    if (!st) spdlog::error("admin: audit record not written: {}", st.err().message);
+    co_return st;
+  }
+
+  journal::audit_appended audit_record(const std::string& actor, std::string_view source,
+                                       std::string action) {
+    journal::audit_appended a;
+    a.at_ms = ctx.clock.now_ms();
+    a.actor = actor.empty() ? "unknown" : actor;
+    a.source = std::string(source);
+    a.action = action.substr(0, 64);
+    return a;
+  }
+
+  // {"cmd":"audit","action":"backup","subject":"...","detail":{...},"outcome":"ok"}: eftctl
+  // records what it did itself (e.g. a backup taken from the journal file while eftd holds the
+  // writer). The actor is still the peer's user, never a name the client sends.
+  asio::awaitable<json> client_audit(const json& req, const std::string& actor) {
+    auto action = req.find("action");
+    auto outcome = req.find("outcome");
+    if (action == req.end() || !action->is_string() || action->get<std::string>().empty() ||
+        outcome == req.end() || !outcome->is_string() || outcome->get<std::string>().empty())
+      co_return error_reply("admin.bad_request", "audit needs \"action\" and \"outcome\" (strings)");
+    auto a = audit_record(actor, journal::audit_sources::eftctl, action->get<std::string>());
+    if (auto sub = req.find("subject"); sub != req.end() && sub->is_string())
+      a.subject = sub->get<std::string>().substr(0, 200);
+    json detail = json::object();
+    if (auto d = req.find("detail"); d != req.end()) detail = d->is_object() ? *d : json{{"detail", *d}};
+    a.detail = audit_detail(detail);
+    a.outcome = outcome->get<std::string>().substr(0, 100);
+    auto st = co_await write_audit(std::move(a));
+    if (!st)
+      co_return error_reply("admin.audit_failed", "the audit record was not written: " + st.err().code);
+    co_return json{{"ok", true}};
+  }
+
+  asio::awaitable<json> dispatch(const std::string& line, const std::string& actor) {
     auto req = json::parse(line, nullptr, /*allow_exceptions=*/false);
     if (req.is_discarded()) co_return error_reply("admin.bad_json", "the line is not JSON");
     if (!req.is_object()) co_return error_reply("admin.bad_request", "expected a JSON object");
     auto cmd = req.find("cmd");
     if (cmd == req.end() || !cmd->is_string())
       co_return error_reply("admin.bad_request", "expected \"cmd\" (a string)");
+    const std::string name = cmd->get<std::string>();
+    if (name == "audit") co_return co_await client_audit(req, actor);
     const auto& table = commands();
-    auto it = table.find(cmd->get<std::string>());
+    auto it = table.find(name);
     if (it == table.end()) {
-      std::string known;
-      for (const auto& [name, h] : table) known += (known.empty() ? "" : ", ") + name;
+      std::string known = "audit";
+      for (const auto& [n, h] : table) known += ", " + n;
       co_return error_reply("admin.unknown_cmd", "unknown cmd (known: " + known + ")");
     }
-    co_return co_await it->second(*this, req);
+    json reply = co_await it->second(*this, req);
+    if (!read_only_cmd(name)) {
+      auto a = audit_record(actor, journal::audit_sources::admin_socket, name);
+      a.subject = audit_subject(req);
+      a.detail = audit_detail(req);
+      a.outcome = audit_outcome(reply);
+      if (auto st = co_await write_audit(std::move(a)); !st) reply["audited"] = false;
+    }
+    co_return reply;
   }
 
   asio::awaitable<void> session(std::shared_ptr<unix_socket::socket> conn) {
     auto self = shared_from_this();
     auto& sock = *conn;
+    const std::string actor = peer_user(sock.native_handle());
     asio::steady_timer watchdog(sock.get_executor());
     std::string buf;
     for (;;) {
@@ -173,7 +338,7 @@ struct admin_listener::impl : std::enable_shared_from_this<impl> {
       if (line.empty()) continue;
       json reply;
       try {
-        reply = co_await dispatch(line);
+        reply = co_await dispatch(line, actor);
       } catch (const std::exception& e) {
         // Never let one bad request take the listener down.
         spdlog::error("admin: request failed: {}", e.what());

@@ -37,6 +37,9 @@ class key_module;
 class pad_session;
 class pos_session;
 class reversal_queue;
+namespace backoffice {
+class service;
+}
 
 // Injected time: tests and replays can pin it.
 struct clock_source {
@@ -82,6 +85,9 @@ struct server_context {
   // STAN per (acquirer, terminal): in memory, persisted with each request intent.
   std::mutex stan_mu;
   std::map<std::string, std::uint32_t> stans;
+
+  // Back-office web pages and the users table (backoffice_http.hpp): its own thread and reader.
+  std::shared_ptr<backoffice::service> backoffice;
 
   // Read-only journal access (one connection, serialised), opened at start-up.
   std::mutex reader_mu;

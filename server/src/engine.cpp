@@ -82,7 +82,9 @@ pos::result make_result(const server_context& ctx, const tx_summary& s, const st
   r.stan = s.stan;
   r.rrn = s.rrn;
   r.balance = s.balance;
-  if (s.why.outcome != "approved") r.why = s.why.why;
+  // Approvals need no reason, except an approved cancel: the cashier must know whether the
+  // payment was reversed (cancel.done) or, being settled already, refunded (cancel.refunded).
+  if (s.why.outcome != "approved" || s.why.why.code.starts_with("cancel.")) r.why = s.why.why;
   receipt_input in;
   in.merchant = nullptr;
   if (const auto* t = ctx.cfg.find_till(s.till_id)) {
@@ -1330,9 +1332,10 @@ asio::awaitable<pos::result> run_cancel(server_context& ctx, std::string request
   const auto base = summary_from_journal(ctx, *view);
   const auto& o = view->order;
   const std::string code = o.result_code.value_or("");
-  // Repeating a cancel that went through answers the same, and reverses nothing twice.
-  if ((o.state == order_state::reversed || o.state == order_state::cancelled) && code == "cancel.done")
-    co_return answer(base, "cancel.done");
+  // Repeating a cancel that went through answers the same, and reverses or refunds nothing twice.
+  if ((o.state == order_state::reversed || o.state == order_state::cancelled) &&
+      (code == "cancel.done" || code == "cancel.refunded"))
+    co_return answer(base, code);
   if (o.state == order_state::in_progress) co_return answer(base, "cancel.in_progress");
   if (o.state != order_state::approved || o.kind == "balance_inquiry")
     co_return answer(base, "cancel.nothing_to_cancel", std::string(status_word(o.state)));
@@ -1362,14 +1365,41 @@ asio::awaitable<pos::result> run_cancel(server_context& ctx, std::string request
     if (msg && op.op_id == msg->op_id) pay_op_kind = op.kind;
   if (!msg || !ctx.cfg.find_acquirer(msg->acquirer))
     co_return answer(base, "cancel.not_possible", "no acquirer request to reverse");
+  // A pre-authorisation's approved incrementals hold funds of their own: the cancel reverses
+  // them with it, so the whole hold is released.
+  std::vector<journal::reader::follow_up_row> incrementals;
+  if (o.kind == journal::order_kinds::preauth) {
+    result<std::vector<journal::reader::follow_up_row>> inc = std::vector<journal::reader::follow_up_row>{};
+    {
+      std::lock_guard lk(ctx.reader_mu);
+      inc = ctx.reader->approved_follow_ups(msg->op_id, journal::order_kinds::incremental);
+    }
+    if (!inc) co_return answer(base, "journal.unavailable");
+    incrementals = std::move(*inc);
+  }
 
-  // Write-ahead: the cancel and the owed reversal are durable before anything is sent. The
-  // expected state makes two concurrent cancels of one order reverse it once.
-  const auto now = ctx.clock.now_ms();
-  const std::string cancel_op = journal::new_id();
-  std::string reversal_id;
-  auto done = motivate("cancel.done", req.order_no);
-  {
+  // Reversal before settlement, refund after. A financial request (x2xx) whose batch has been
+  // written (its close started) is in the acquirer's settlement and can no longer be
+  // reversed: the money goes back to the card as a refund advice (0220, processing code 20,
+  // naming the sale in field 90), owed through the store-and-forward queue like a completion.
+  // The journal re-checks the batch in the cancel's own commit (batch_still_open), so a close
+  // starting meanwhile turns the reversal into a refund instead of racing it.
+  const bool financial = msg->mti.size() == 4 && msg->mti[1] == '2' && msg->batch_no.has_value();
+  auto batch_written = [&]() -> result<bool> {
+    if (!financial) return false;
+    std::lock_guard lk(ctx.reader_mu);
+    auto b = ctx.reader->settlement_batch_no(msg->acquirer, msg->terminal_id, *msg->batch_no);
+    if (!b) return b.err();
+    return b->has_value();
+  };
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    auto settled = batch_written();
+    if (!settled) co_return answer(base, "journal.unavailable");
+    const auto now = ctx.clock.now_ms();
+    const std::string cancel_op = journal::new_id();
+    std::string queued_id;
+    const auto outcome_code = *settled ? "cancel.refunded" : "cancel.done";
+    auto done = motivate(outcome_code, req.order_no);
     journal::batch b;
     journal::order_updated ou;
     ou.order_id = o.order_id;
@@ -1384,40 +1414,108 @@ asio::awaitable<pos::result> run_cancel(server_context& ctx, std::string request
     opc.op_id = cancel_op;
     opc.order_id = o.order_id;
     opc.parent_op_id = msg->op_id;
-    opc.kind = std::string(journal::operation_kinds::cancel);
-    opc.state = "reversing";
-    opc.amount_minor = o.approved_amount_minor.value_or(o.amount_minor);
     opc.currency = o.currency;
     opc.created_ms = now;
-    b.records.push_back(opc);
-    journal::acquirer_message_updated mu;
-    mu.msg_id = msg->msg_id;
-    mu.expect_state = std::string(journal::message_states::answered);
-    mu.state = std::string(journal::message_states::reversal_pending);
-    mu.updated_ms = now;
-    b.records.push_back(mu);
-    b.records.push_back(event(o.order_id, cancel_op, now, journal::actor::pos, "cancel_requested",
-                              fmt::format("order {}: cancel requested by till {}; reversing STAN {:06} on {}",
-                                          req.order_no, till_id, msg->stan, msg->acquirer)));
-    reversal_id = queue_reversal(ctx, b, request_from_message(ctx, *msg, pay_op_kind), msg->msg_id, cancel_op,
+    const auto amount = o.approved_amount_minor.value_or(o.amount_minor);
+    opc.amount_minor = amount;
+    if (!*settled) {
+      // Write-ahead: the cancel and the owed reversal are durable before anything is sent. The
+      // expected state makes two concurrent cancels of one order reverse it once.
+      opc.kind = std::string(journal::operation_kinds::cancel);
+      opc.state = "reversing";
+      b.records.push_back(opc);
+      if (financial)
+        b.records.push_back(journal::batch_still_open{msg->acquirer, msg->terminal_id, *msg->batch_no});
+      journal::acquirer_message_updated mu;
+      mu.msg_id = msg->msg_id;
+      mu.expect_state = std::string(journal::message_states::answered);
+      mu.state = std::string(journal::message_states::reversal_pending);
+      mu.updated_ms = now;
+      b.records.push_back(mu);
+      b.records.push_back(
+          event(o.order_id, cancel_op, now, journal::actor::pos, "cancel_requested",
+                fmt::format("order {}: cancel requested by till {}; reversing STAN {:06} on {}", req.order_no,
+                            till_id, msg->stan, msg->acquirer)));
+      queued_id = queue_reversal(ctx, b, request_from_message(ctx, *msg, pay_op_kind), msg->msg_id, cancel_op,
                                  o.currency, now, now);
+      for (const auto& inc : incrementals) {
+        journal::order_updated iu = ou;
+        iu.order_id = inc.order_id;
+        b.records.push_back(iu);
+        journal::acquirer_message_updated imu = mu;
+        imu.msg_id = inc.message.msg_id;
+        b.records.push_back(imu);
+        b.records.push_back(
+            event(inc.order_id, inc.message.op_id, now, journal::actor::pos, "cancel_requested",
+                  fmt::format("incremental {}: reversed with its pre-authorisation {} (STAN {:06})",
+                              inc.order_no, req.order_no, inc.message.stan)));
+        queue_reversal(ctx, b, request_from_message(ctx, inc.message, journal::operation_kinds::payment),
+                       inc.message.msg_id, inc.message.op_id, o.currency, now, now);
+      }
+    } else {
+      opc.kind = std::string(journal::operation_kinds::refund);
+      opc.state = "advice_pending";
+      for (const auto& op : view->operations)
+        if (op.op_id == msg->op_id) {
+          opc.entry_mode = op.entry_mode;
+          opc.scheme = op.scheme;
+        }
+      {
+        std::lock_guard lk(ctx.reader_mu);
+        if (auto p = ctx.reader->operation_pan(msg->op_id); p && *p) opc.pan = **p;
+      }
+      b.records.push_back(opc);
+      std::string stan_counter;
+      journal::acquirer_message_written w;
+      w.msg_id = journal::new_id();
+      w.op_id = cancel_op;
+      w.original_msg_id = msg->msg_id;
+      w.acquirer = msg->acquirer;
+      w.terminal_id = msg->terminal_id;
+      w.mti = "0220";
+      w.stan = ctx.next_stan(msg->acquirer, msg->terminal_id, stan_counter);
+      w.local_datetime = local_datetime_of(now);
+      w.rrn = make_rrn(now, w.stan);
+      w.amount_minor = amount;
+      w.currency = o.currency;
+      w.state = std::string(journal::message_states::pending);
+      w.next_attempt_ms = now;
+      w.created_ms = now;
+      b.records.push_back(journal::counter_set{stan_counter, w.stan});
+      b.records.push_back(w);
+      b.records.push_back(event(
+          o.order_id, cancel_op, now, journal::actor::pos, "cancel_requested",
+          fmt::format(
+              "order {}: cancel requested by till {}; STAN {:06} is in settled batch {} on {}, so it is "
+              "refunded: 0220 refund advice STAN {:06} queued",
+              req.order_no, till_id, msg->stan, *msg->batch_no, msg->acquirer, w.stan)));
+      queued_id = w.msg_id;
+    }
     auto st = co_await commit(ctx, std::move(b));
     if (!st && st.err().code == "journal.state_conflict") {
-      // Someone else changed the order meanwhile (a second cancel): answer from the journal.
+      // A second cancel changed the order meanwhile (answer from the journal), or a close
+      // started between the check and the commit (try again: it becomes a refund).
       auto again = ctx.find_order_view(till_id, req.order_no, o.business_date);
-      if (again && again->order.result_code.value_or("") == "cancel.done")
-        co_return answer(summary_from_journal(ctx, *again), "cancel.done");
+      if (again && again->order.state == order_state::approved && attempt == 0) continue;
+      const auto again_code = again ? again->order.result_code.value_or("") : "";
+      if (again_code == "cancel.done" || again_code == "cancel.refunded")
+        co_return answer(summary_from_journal(ctx, *again), again_code);
       co_return answer(base, "cancel.nothing_to_cancel");
     }
     if (!st) co_return answer(base, "journal.unavailable");
+    if (!incrementals.empty()) notify_reversals(ctx, msg->acquirer);
+    // The reversal or refund is durable in the acquirer's store-and-forward queue, which repeats
+    // it until acknowledged (across restarts): the cancel stands from here on. Its first attempt
+    // is awaited, so that usually it is already acknowledged when the POS hears "approved".
+    const auto* acq_cfg = ctx.cfg.find_acquirer(msg->acquirer);
+    const std::chrono::milliseconds wait(acq_cfg ? acq_cfg->response_timeout_ms + 5000 : 35000);
+    co_await send_reversal_now(ctx, msg->acquirer, queued_id, wait);
+    if (*settled)
+      spdlog::info("order {}: cancelled after settlement; refund advice queued on {}", req.order_no,
+                   msg->acquirer);
+    co_return answer(base, outcome_code);
   }
-  // The reversal is durable in the acquirer's store-and-forward queue, which repeats it until
-  // acknowledged (across restarts): the cancel stands from here on. Its first attempt is
-  // awaited, so that usually the order is already reversed when the POS hears "approved".
-  const auto* acq_cfg = ctx.cfg.find_acquirer(msg->acquirer);
-  const std::chrono::milliseconds wait(acq_cfg ? acq_cfg->response_timeout_ms + 5000 : 35000);
-  co_await send_reversal_now(ctx, msg->acquirer, reversal_id, wait);
-  co_return answer(base, "cancel.done");
+  co_return answer(base, "cancel.nothing_to_cancel");
 }
 
 namespace {

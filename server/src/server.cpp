@@ -10,6 +10,7 @@
 
 #include "acquirer_gateway.hpp"
 #include "admin.hpp"
+#include "backoffice_http.hpp"
 #include "byte_stream.hpp"
 #include "context.hpp"
 #include "eftd/core/tls_channel.hpp"
@@ -123,6 +124,13 @@ int run(const config::server_config& cfg, const run_options& options) {
     metrics_acc.emplace(std::move(*m));
   }
 
+  // Back office: its own thread, reader and users-table connection (after the writer migrated).
+  {
+    auto bo = backoffice::service::open(ctx);
+    if (!bo) return fail(make_error(bo.err().code, "back office: " + bo.err().message));
+    ctx.backoffice = std::move(*bo);
+  }
+
   // Dialect and framing names are checked here: core's config parser does not link acquirers/.
   if (auto st = check_acquirers(cfg); !st) return fail(st.err());
   create_links(ctx);
@@ -148,6 +156,7 @@ int run(const config::server_config& cfg, const run_options& options) {
     if (admin) admin->stop();
     settlement.stop();
     if (metrics_acc) metrics_acc->close(ignore);
+    if (ctx.backoffice) ctx.backoffice->stop();
     close_links(ctx);
     io.stop();
   });
@@ -160,13 +169,16 @@ int run(const config::server_config& cfg, const run_options& options) {
                cfg.journal_cfg.path.string());
   start_recovery(ctx);
   if (admin) admin->start();
+  ctx.backoffice->start();
   // Catch-up close of earlier business dates ([settlement] close_on_start) and the daily cut-over.
   settlement.start();
   const int metrics_port = metrics_acc ? metrics_acc->local_endpoint().port() : 0;
   if (metrics_acc) spdlog::info("metrics on http://{}:{}/metrics", cfg.metrics->address, metrics_port);
   if (options.print_ready) {
-    std::cout << fmt::format("READY {{\"pos\":{},\"pad\":{}{}}}", pos_port, pad_port,
-                             metrics_acc ? fmt::format(",\"metrics\":{}", metrics_port) : std::string())
+    const int backoffice_port = ctx.backoffice->port();
+    std::cout << fmt::format("READY {{\"pos\":{},\"pad\":{}{}{}}}", pos_port, pad_port,
+                             metrics_acc ? fmt::format(",\"metrics\":{}", metrics_port) : std::string(),
+                             backoffice_port ? fmt::format(",\"backoffice\":{}", backoffice_port) : std::string())
               << std::endl;
   }
 
@@ -175,6 +187,7 @@ int run(const config::server_config& cfg, const run_options& options) {
   io.run();
   for (auto& t : threads) t.join();
   if (admin) admin->stop();
+  ctx.backoffice->stop();
 
   // Everything already submitted to the journal is made durable before exit.
   ctx.journal->close();

@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/asio/experimental/concurrent_channel.hpp>
 #include <chrono>
 #include <cstdlib>
@@ -13,6 +14,7 @@
 #include "acquirer_gateway.hpp"
 #include "eftd/acq/message.hpp"
 #include "eftd/core/money.hpp"
+#include "eftd/journal/settlement_rules.hpp"
 #include "engine.hpp"
 
 namespace eftd::server {
@@ -23,27 +25,15 @@ namespace {
 
 namespace bs = journal::batch_states;
 
-bool approved_code(const std::optional<std::string>& rc) {
-  return rc && (*rc == "00" || *rc == "10");
+using journal::is_credit;
+using journal::settled_amount;
+
+bool settling_kind(std::string_view k) {
+  return journal::settling_order_kind(k);
 }
 
 bool is_final(std::string_view state) {
-  return state == bs::closed || state == bs::out_of_balance || state == bs::refused;
-}
-
-bool credit_kind(const journal::settlement_candidate& c) {
-  return c.order_kind == "refund";
-}
-
-// What the request settled for: a partial approval (10) settles the approved part.
-std::int64_t settled_amount(const journal::settlement_candidate& c) {
-  if (c.message.response_code == "10" && c.approved_amount_minor && *c.approved_amount_minor > 0)
-    return *c.approved_amount_minor;
-  return c.message.amount_minor;
-}
-
-bool settling_kind(std::string_view k) {
-  return k == "sale" || k == "refund" || k == "completion";
+  return journal::is_final_batch_state(state);
 }
 
 std::string entry_mode_code(const std::optional<std::string>& mode) {
@@ -73,32 +63,6 @@ void crash_point(const std::string& armed, std::string_view here) {
 
 }  // namespace
 
-batch_content batch_content_of(const std::vector<journal::settlement_candidate>& candidates) {
-  batch_content out;
-  auto& t = out.totals;
-  for (const auto& c : candidates) {
-    if (!settling_kind(c.order_kind)) continue;
-    const bool credit = credit_kind(c);
-    const auto amount = settled_amount(c);
-    const bool approved = approved_code(c.message.response_code);
-    // No answer recorded: the outcome at the acquirer is unknown.
-    const bool unknown = !c.message.response_code && c.message.state != journal::message_states::failed;
-    if (approved || (unknown && c.reversal_acknowledged)) {
-      (credit ? t.credits : t.debits) += 1;
-      (credit ? t.credit_amount : t.debit_amount) += amount;
-      if (c.reversal_acknowledged) {
-        (credit ? t.credit_reversals : t.debit_reversals) += 1;
-        (credit ? t.credit_reversal_amount : t.debit_reversal_amount) += amount;
-      } else {
-        out.settling.push_back(&c);
-      }
-    } else if (unknown) {
-      ++out.in_doubt;
-    }
-  }
-  return out;
-}
-
 struct settlement_service::impl : std::enable_shared_from_this<impl> {
   explicit impl(server_context& c) : ctx(c), lock(c.io.get_executor(), 1), cutover_timer(c.io) {
     if (const char* v = std::getenv("EFTD_CRASH_AT")) crash_at = v;
@@ -122,7 +86,7 @@ struct settlement_service::impl : std::enable_shared_from_this<impl> {
 
   result<std::optional<journal::settlement_batch_row>> batch_of(const journal::settlement_key& k) {
     std::lock_guard g(ctx.reader_mu);
-    return ctx.reader->settlement_batch(k.acquirer, k.terminal_id, k.business_date);
+    return ctx.reader->settlement_batch_no(k.acquirer, k.terminal_id, k.batch_no);
   }
   result<std::vector<journal::settlement_step_row>> steps_of(const std::string& batch_id) {
     std::lock_guard g(ctx.reader_mu);
@@ -130,7 +94,11 @@ struct settlement_service::impl : std::enable_shared_from_this<impl> {
   }
   result<std::vector<journal::settlement_candidate>> candidates_of(const journal::settlement_key& k) {
     std::lock_guard g(ctx.reader_mu);
-    return ctx.reader->settlement_candidates(k.business_date, k.acquirer, k.terminal_id);
+    return ctx.reader->batch_candidates(k.acquirer, k.terminal_id, k.batch_no);
+  }
+  result<std::int64_t> open_number(const journal::settlement_key& k) {
+    std::lock_guard g(ctx.reader_mu);
+    return ctx.reader->open_batch_no(k.acquirer, k.terminal_id);
   }
 
   // --- messages ------------------------------------------------------------------------------
@@ -244,6 +212,7 @@ struct settlement_service::impl : std::enable_shared_from_this<impl> {
     r.acquirer = b.acquirer;
     r.terminal_id = b.terminal_id;
     r.business_date = b.business_date;
+    r.batch_no = b.batch_no;
     r.state = b.state;
     r.totals = b.totals;
     r.in_doubt = b.in_doubt;
@@ -259,40 +228,30 @@ struct settlement_service::impl : std::enable_shared_from_this<impl> {
     r.acquirer = k.acquirer;
     r.terminal_id = k.terminal_id;
     r.business_date = k.business_date;
+    r.batch_no = k.batch_no;
     r.state = state;
     r.problem = std::move(e);
     return r;
   }
 
-  // Starts the close of a key without a batch: totals fixed, the 0500 920000 written ahead.
-  asio::awaitable<status> open_batch(const journal::settlement_key& k) {
-    auto cands = candidates_of(k);
-    if (!cands) co_return cands.err();
-    const auto content = batch_content_of(*cands);
-    journal::settlement_batch_row b;
-    b.batch_id = journal::new_id();
-    b.acquirer = k.acquirer;
-    b.terminal_id = k.terminal_id;
-    b.business_date = k.business_date;
-    for (const auto& c : *cands)
-      if (const auto* m = ctx.cfg.find_merchant(c.merchant_id); m && b.card_acceptor_id.empty())
-        b.card_acceptor_id = m->acquirer_merchant_id;
+  // Writes the row of a terminal's open batch `no` (state open, no totals yet). From its
+  // commit on, new messages of the terminal are stamped no + 1, so the batch's content is
+  // final except for answers still to come. Totals are fixed when it starts closing.
+  asio::awaitable<status> open_batch(const journal::settlement_key& k, std::int64_t no) {
     journal::batch jb;
     journal::settlement_batch_written w;
-    w.batch_id = b.batch_id;
+    w.batch_id = journal::new_id();
     w.acquirer = k.acquirer;
     w.terminal_id = k.terminal_id;
+    w.batch_no = no;
     w.business_date = k.business_date;
-    w.card_acceptor_id = b.card_acceptor_id;
-    w.state = std::string(bs::closing);
-    w.totals = content.totals;
-    w.in_doubt = content.in_doubt;
+    for (const auto& t : ctx.cfg.tills)
+      if (t.terminal_id == k.terminal_id)
+        if (const auto* m = ctx.cfg.merchant_of(t); m && w.card_acceptor_id.empty())
+          w.card_acceptor_id = m->acquirer_merchant_id;
+    w.state = std::string(bs::open);
     w.created_ms = ctx.clock.now_ms();
     jb.records.push_back(w);
-    new_step(b, 0, "close", "0500", "920000", std::nullopt, jb);
-    if (content.in_doubt > 0)
-      spdlog::warn("settlement {}/{}/{}: {} request(s) still in doubt are left out of the batch", k.acquirer,
-                   k.terminal_id, k.business_date, content.in_doubt);
     co_return co_await commit(ctx, std::move(jb));
   }
 
@@ -355,17 +314,29 @@ struct settlement_service::impl : std::enable_shared_from_this<impl> {
     co_return code;
   }
 
-  // One key, from wherever its journal says it stands, to a final state (or a problem).
-  asio::awaitable<batch_result> close_one(journal::settlement_key k) {
+  // One key, from wherever its journal says it stands, to a final state (or a problem). A
+  // terminal's open batch (batch_no 0) is written first; nullopt when it has nothing to settle
+  // (another close took it meanwhile).
+  asio::awaitable<std::optional<batch_result>> close_one(journal::settlement_key k) {
     bool acted = false;
+    if (k.batch_no == 0) {
+      auto no = open_number(k);
+      if (!no) co_return failed(k, "open", no.err());
+      k.batch_no = *no;
+      auto cands = candidates_of(k);
+      if (!cands) co_return failed(k, "open", cands.err());
+      const bool any = std::any_of(cands->begin(), cands->end(),
+                                   [](const auto& c) { return settling_kind(c.order_kind); });
+      if (!any) co_return std::nullopt;
+      if (auto st = co_await open_batch(k, k.batch_no); !st) co_return failed(k, "open", st.err());
+      acted = true;
+    }
     for (int guard = 0; guard < 100000; ++guard) {
       auto b = batch_of(k);
       if (!b) co_return failed(k, "open", b.err());
-      if (!*b) {
-        if (auto st = co_await open_batch(k); !st) co_return failed(k, "open", st.err());
-        acted = true;
-        continue;
-      }
+      if (!*b)
+        co_return failed(k, "open",
+                         make_error("settlement.missing_batch", "the batch is not in the journal"));
       const auto& batch = **b;
       if (is_final(batch.state)) {
         auto r = result_of(batch);
@@ -384,6 +355,7 @@ struct settlement_service::impl : std::enable_shared_from_this<impl> {
       }
       auto steps = steps_of(batch.batch_id);
       if (!steps) co_return failed(k, batch.state, steps.err());
+      k.business_date = batch.business_date;
       auto cands = candidates_of(k);
       if (!cands) co_return failed(k, batch.state, cands.err());
       const auto content = batch_content_of(*cands);
@@ -406,7 +378,7 @@ struct settlement_service::impl : std::enable_shared_from_this<impl> {
           if (s.kind == "upload" && s.subject_msg_id) uploaded.insert(*s.subject_msg_id);
         for (const auto* c : content.settling) {
           if (uploaded.contains(c->message.msg_id)) continue;
-          next = new_step(batch, seq, "upload", "0320", credit_kind(*c) ? "200000" : "000000",
+          next = new_step(batch, seq, "upload", "0320", is_credit(*c) ? "200000" : "000000",
                           c->message.msg_id, jb);
           break;
         }
@@ -425,12 +397,18 @@ struct settlement_service::impl : std::enable_shared_from_this<impl> {
         next = new_step(batch, seq, after_upload ? "close_after_upload" : "close", "0500",
                         after_upload ? "960000" : "920000", std::nullopt, jb);
         if (batch.state == bs::open) {
+          // The totals are fixed here, with the first 0500 written ahead.
           journal::settlement_batch_updated bu;
           bu.batch_id = batch.batch_id;
           bu.expect_state = batch.state;
           bu.state = std::string(bs::closing);
+          bu.totals = content.totals;
+          bu.in_doubt = content.in_doubt;
           bu.updated_ms = next->created_ms;
           jb.records.push_back(bu);
+          if (content.in_doubt > 0)
+            spdlog::warn("settlement {}/{} batch {}: {} request(s) still in doubt are left out of the batch",
+                         k.acquirer, k.terminal_id, k.batch_no, content.in_doubt);
         }
       }
       if (auto st = co_await commit(ctx, std::move(jb)); !st) co_return failed(k, batch.state, st.err());
@@ -445,23 +423,25 @@ struct settlement_service::impl : std::enable_shared_from_this<impl> {
     std::vector<batch_result> out;
     for (auto& k : keys) {
       auto r = co_await close_one(k);
-      out.push_back(std::move(r));
+      if (r) out.push_back(std::move(*r));
     }
     co_return out;
   }
 
+  // A close of `date`: each terminal's open batch with something to settle, labelled `date`,
+  // and the batches already written under that label (final ones are reported as they
+  // stand; unfinished ones are resumed).
   result<std::vector<journal::settlement_key>> keys_of_date(const std::string& date,
                                                             const std::optional<std::string>& acquirer) {
     std::set<journal::settlement_key> keys;
     std::lock_guard g(ctx.reader_mu);
-    auto cands = ctx.reader->settlement_candidates(date, acquirer, std::nullopt);
-    if (!cands) return cands.err();
-    for (const auto& c : *cands)
-      if (settling_kind(c.order_kind)) keys.insert({c.message.acquirer, c.message.terminal_id, date});
     auto batches = ctx.reader->settlement_batches(date);
     if (!batches) return batches.err();
     for (const auto& b : *batches)
-      if (!acquirer || b.acquirer == *acquirer) keys.insert({b.acquirer, b.terminal_id, date});
+      if (!acquirer || b.acquirer == *acquirer) keys.insert({b.acquirer, b.terminal_id, date, b.batch_no});
+    auto open = ctx.reader->open_batch_keys(acquirer, date);
+    if (!open) return open.err();
+    keys.insert(open->begin(), open->end());
     return std::vector<journal::settlement_key>(keys.begin(), keys.end());
   }
 

@@ -1,8 +1,13 @@
 // End of day: the batch close state machine (RELIABILITY.md "Settlement is effectively-once").
 //
-// A batch is what settles for (acquirer, terminal id, business date): the financial requests
-// (MTI x2xx) of that business date's sale, completion and refund orders, by the same rules as
-// the acquirer simulator's ledger:
+// A batch is what settles for one (acquirer, terminal id) between two closes, as the acquirer
+// keeps it: every acquirer message is stamped with its terminal's open batch number (journal
+// schema v6), and writing a batch row moves new messages to the next number, so a sale made
+// after a close (the same day too) settles with the next batch. A batch is labelled with a
+// business date (field 15 of its 0500); a close "of a date" closes each terminal's open batch
+// under that label. Its content: the financial requests (MTI x2xx) of sale, completion and
+// refund orders, and the refunds that cancelled settled sales, by the same rules as the
+// acquirer simulator's ledger:
 //   - answered 00 or 10: a debit (sale, completion) or a credit (refund) at the approved amount;
 //   - with an acknowledged reversal (a cancel, or a timeout reversal): also a debit/credit
 //     reversal at the same amount. A request whose answer never came but whose reversal was
@@ -14,7 +19,8 @@
 //
 // Close, every step journaled before its message is sent (with the STAN and transmission time
 // it will use) and its answer journaled before the next step:
-//   closing (0500 920000) -> 00: closed
+//   open (batch row written: its number is closed to new messages)
+//   -> closing (totals fixed, 0500 920000) -> 00: closed
 //                         -> 95: uploading: one 0320 per settling transaction
 //                                -> closing_after_upload (0500 960000) -> 00: closed
 //                                                                      -> 95: out_of_balance
@@ -41,6 +47,7 @@
 
 #include "context.hpp"
 #include "eftd/journal/reader.hpp"
+#include "eftd/journal/settlement_rules.hpp"
 
 namespace eftd::server {
 
@@ -49,7 +56,8 @@ struct batch_result {
   std::string acquirer;
   std::string terminal_id;
   std::string business_date;
-  std::string state;  // journal::batch_states, or "open" when the close could not start
+  std::int64_t batch_no = 0;  // the terminal's batch number (0: the close could not start)
+  std::string state;          // journal::batch_states, or "open" when the close could not start
   journal::settlement_totals totals;
   std::int64_t in_doubt = 0;
   std::string response_code;     // the last 0510's field 39
@@ -58,26 +66,24 @@ struct batch_result {
   std::optional<error> problem;  // the close stopped (link down, journal): run settle again
 };
 
-// The content of a batch by the rules above, from its candidates (one acquirer and terminal).
-struct batch_content {
-  journal::settlement_totals totals;
-  std::int64_t in_doubt = 0;
-  // The transactions a batch upload sends: counted, not reversed, oldest first.
-  std::vector<const journal::settlement_candidate*> settling;
-};
-batch_content batch_content_of(const std::vector<journal::settlement_candidate>& candidates);
+// The content of a batch by the rules above (eftd/journal/settlement_rules.hpp, shared with
+// the back-office reports).
+using journal::batch_content;
+using journal::batch_content_of;
 
 class settlement_service {
  public:
   explicit settlement_service(server_context& ctx);
   ~settlement_service();
 
-  // Closes the batches of `business_date` (every acquirer, or only `acquirer`): each key with
-  // financial requests that day or an existing batch. One close runs at a time (callers wait).
+  // Closes each terminal's open batch that holds something to settle (every acquirer, or only
+  // `acquirer`) under the label `business_date`, and reports (or resumes) the batches already
+  // written under that label; run again with nothing new, it sends nothing. One close runs at
+  // a time (callers wait).
   boost::asio::awaitable<std::vector<batch_result>> settle(std::string business_date,
                                                            std::optional<std::string> acquirer);
-  // Catch-up (start-up, cut-over): every unfinished batch, and every key of a business date
-  // before `before_date` without a final batch.
+  // Catch-up (start-up, cut-over): every unfinished batch, and each open batch holding
+  // requests of business dates before `before_date`.
   boost::asio::awaitable<std::vector<batch_result>> close_before(std::string before_date);
 
   // Starts the daily cut-over timer when [settlement] cutover is set, and the start-up

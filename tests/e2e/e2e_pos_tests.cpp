@@ -600,22 +600,29 @@ TEST_CASE("a pre-authorisation, an incremental and a completion settle only the 
   CHECK(adv->original_msg_id.has_value());
 }
 
-TEST_CASE("cancelling a pre-authorisation reverses its 0100 and a completion is then refused",
-          "[pos][acquirer]") {
+TEST_CASE(
+    "cancelling a pre-authorisation reverses its 0100 and its incrementals and a completion is then refused",
+    "[pos][acquirer]") {
   installation inst("e2e-preauth-cancel");
   inst.start_eftd();
   inst.start_pad("P01", "VP-0001", "visa-approve.toml");
   till_conn t(inst.pos_port, "T01");
   const auto hold = order_no("PK");
+  const auto more = order_no("PM");
   REQUIRE(t.run(preauth_req("a1", hold, 5000)).value("outcome", "") == "approved");
+  REQUIRE(t.run(follow_up("incremental", "i1", more, hold, 1500)).value("outcome", "") == "approved");
   auto c = t.run({{"type", "cancel"}, {"v", 1}, {"id", "x1"}, {"order_no", hold}});
   CHECK(c.value("outcome", "") == "approved");  // the cancel went through
+  CHECK(c["reason"].value("code", "") == "cancel.done");
   CHECK(t.wait_for_state(hold, "reversed").value("state", "") == "reversed");
+  // The incremental's own hold is released with it.
+  CHECK(t.wait_for_state(more, "reversed").value("state", "") == "reversed");
   auto comp = t.run(follow_up("completion", "c1", order_no("PL"), hold, 5000));
   CHECK(comp.value("outcome", "") == "declined");
   CHECK(comp["reason"].value("code", "") == "preauth.not_approved");
   auto sim = sim_summary(inst);
-  CHECK(sim.value("reversed", 0) == 1);
+  CHECK(sim.value("reversed", 0) == 2);
+  CHECK(sim.value("approved_amount", -1) == 0);
   CHECK(sim["ledger"].value("debits", 0) == 0);
 }
 

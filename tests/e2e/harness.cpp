@@ -75,6 +75,7 @@ void installation::start_eftd(std::vector<std::string> extra) {
   pos_port = json_port(*ready, "pos");
   pad_port = json_port(*ready, "pad");
   metrics_port = ready->find("\"metrics\"") != std::string::npos ? json_port(*ready, "metrics") : 0;
+  backoffice_port = ready->find("\"backoffice\"") != std::string::npos ? json_port(*ready, "backoffice") : 0;
 }
 
 void installation::crash_eftd() {

@@ -49,6 +49,7 @@ class installation {
   int pos_port = 0;
   int pad_port = 0;
   int metrics_port = 0;  // 0: eftd runs without [listen.metrics]
+  int backoffice_port = 0;  // 0: eftd runs without [listen.backoffice]
   std::unique_ptr<process> acquirer;
   std::unique_ptr<process> eftd;
   std::unique_ptr<process> pad;

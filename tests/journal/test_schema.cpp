@@ -215,3 +215,59 @@ TEST_CASE("the schema has no column for track data, CVV or PIN blocks", "[journa
   CHECK(raw.scalar("SELECT count(*) FROM sqlite_schema s, pragma_table_info(s.name) c"
                    " WHERE s.type = 'table' AND lower(c.name) LIKE '%pan%'") == 3);
 }
+
+TEST_CASE("migration 6 numbers the batches of a version-5 journal and stamps its messages",
+          "[journal][schema][settlement]") {
+  temp_dir dir;
+  {
+    raw_db raw(dir.db());
+    raw.exec("PRAGMA journal_mode = WAL");
+    raw.exec("BEGIN");
+    for (int v = 1; v <= 5; ++v) raw.exec(std::string(ej::migrations()[v - 1].sql));
+    raw.exec(
+        "INSERT INTO orders(order_id, merchant_id, store_id, till_id, order_no, business_date, kind,"
+        " amount_minor, currency, state, created_ms, updated_ms) VALUES"
+        " ('O1', 'M001', 'S01', 'T01', '1', '2024-01-02', 'sale', 100, 'PLN', 'approved', 1, 1),"
+        " ('O2', 'M001', 'S01', 'T01', '2', '2024-01-03', 'sale', 200, 'PLN', 'approved', 2, 2),"
+        " ('O3', 'M001', 'S01', 'T01', '3', '2024-01-04', 'sale', 300, 'PLN', 'approved', 3, 3)");
+    raw.exec(
+        "INSERT INTO operations(op_id, order_id, kind, state, amount_minor, currency, created_ms, updated_ms)"
+        " VALUES ('P1', 'O1', 'payment', 'approved', 100, 'PLN', 1, 1),"
+        " ('P2', 'O2', 'payment', 'approved', 200, 'PLN', 2, 2),"
+        " ('P3', 'O3', 'payment', 'approved', 300, 'PLN', 3, 3)");
+    raw.exec(
+        "INSERT INTO acquirer_messages(msg_id, op_id, acquirer, terminal_id, mti, stan, local_datetime,"
+        " amount_minor, currency, state, created_ms, updated_ms) VALUES"
+        " ('M1', 'P1', 'acq1', 'TERM0001', '0200', 1, '0102120000', 100, 'PLN', 'answered', 1, 1),"
+        " ('M2', 'P2', 'acq1', 'TERM0001', '0200', 2, '0103120000', 200, 'PLN', 'answered', 2, 2),"
+        " ('M3', 'P3', 'acq1', 'TERM0001', '0200', 3, '0104120000', 300, 'PLN', 'answered', 3, 3)");
+    // Two closed days; the third has no batch yet.
+    raw.exec(
+        "INSERT INTO settlement_batches(batch_id, acquirer, terminal_id, business_date, card_acceptor_id,"
+        " state, credits, credit_reversals, debits, debit_reversals, credit_amount, credit_reversal_amount,"
+        " debit_amount, debit_reversal_amount, created_ms, updated_ms) VALUES"
+        " ('B2', 'acq1', 'TERM0001', '2024-01-03', 'X', 'closed', 0, 0, 1, 0, 0, 0, 200, 0, 5, 5),"
+        " ('B1', 'acq1', 'TERM0001', '2024-01-02', 'X', 'closed', 0, 0, 1, 0, 0, 0, 100, 0, 4, 4)");
+    raw.exec(
+        "INSERT INTO settlement_steps(step_id, batch_id, seq, kind, mti, processing_code, stan, at_ms, state,"
+        " created_ms, updated_ms) VALUES ('S1', 'B1', 0, 'close', '0500', '920000', 9, 4, 'answered', 4, 4)");
+    for (int v = 1; v <= 5; ++v)
+      raw.exec("INSERT INTO schema_migrations VALUES(" + std::to_string(v) + ", 'by hand', 1600000000000)");
+    raw.exec("PRAGMA user_version = 5");
+    raw.exec("COMMIT");
+  }
+  open_writer(dir.db())->close();
+  raw_db raw(dir.db());
+  CHECK(raw.scalar("PRAGMA user_version") == ej::latest_schema_version());
+  CHECK(raw.scalar("SELECT batch_no FROM settlement_batches WHERE batch_id = 'B1'") == 1);
+  CHECK(raw.scalar("SELECT batch_no FROM settlement_batches WHERE batch_id = 'B2'") == 2);
+  CHECK(raw.scalar("SELECT batch_no FROM acquirer_messages WHERE msg_id = 'M1'") == 1);
+  CHECK(raw.scalar("SELECT batch_no FROM acquirer_messages WHERE msg_id = 'M2'") == 2);
+  CHECK(raw.scalar("SELECT batch_no FROM acquirer_messages WHERE msg_id = 'M3'") == 3);
+  // The steps still name their batch, and the foreign keys hold.
+  CHECK(raw.scalar("SELECT count(*) FROM settlement_steps s JOIN settlement_batches b USING(batch_id)") == 1);
+  CHECK(raw.scalar("SELECT count(*) FROM pragma_foreign_key_check") == 0);
+  auto rd = ej::reader::open(dir.db());
+  REQUIRE(rd);
+  CHECK(rd->open_batch_no("acq1", "TERM0001").value() == 3);
+}

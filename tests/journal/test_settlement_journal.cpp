@@ -10,11 +10,12 @@ using namespace journal_test;
 namespace {
 
 ej::settlement_batch_written batch(std::string id, std::string date = "2024-03-01",
-                                   std::string terminal = "TERM0001") {
+                                   std::string terminal = "TERM0001", std::int64_t no = 1) {
   ej::settlement_batch_written b;
   b.batch_id = std::move(id);
   b.acquirer = "acq1";
   b.terminal_id = std::move(terminal);
+  b.batch_no = no;
   b.business_date = std::move(date);
   b.card_acceptor_id = "MERCHANT0000001";
   b.state = "closing";
@@ -77,7 +78,7 @@ TEST_CASE("settlement batches and steps are written and updated and read back un
   REQUIRE_FALSE(dup);
   CHECK(dup.err().code == "journal.duplicate_batch");
   // Unknown states and kinds are refused by the schema.
-  auto bad = batch("B3", "2024-03-02");
+  auto bad = batch("B3", "2024-03-02", "TERM0001", 3);
   bad.state = "half_closed";
   CHECK((*w)->submit_sync({{bad}}).err().code == "journal.invalid_record");
   auto bad_step = step("S9", "B1", 9, "rollback", 49);
@@ -170,22 +171,94 @@ TEST_CASE("settlement candidates and the keys a catch-up close must do", "[journ
   REQUIRE(other);
   CHECK(other->empty());
 
-  // Before 2024-03-03: the 1st and the 2nd (a decline still makes a key: its batch is empty).
+  // Before 2024-03-03: every request is in the terminal's open batch 1, labelled with the
+  // latest business date before the cut (a decline still makes a key).
   auto keys = rd->settlement_keys_to_close("2024-03-03");
   REQUIRE(keys);
-  REQUIRE(keys->size() == 2);
-  CHECK((*keys)[0] == ej::settlement_key{"acq1", "TERM0001", "2024-03-01"});
-  CHECK((*keys)[1] == ej::settlement_key{"acq1", "TERM0001", "2024-03-02"});
+  REQUIRE(keys->size() == 1);
+  CHECK((*keys)[0] == ej::settlement_key{"acq1", "TERM0001", "2024-03-02", 0});
 
-  // A closed batch takes its key off the list; an unfinished one of any date is on it.
+  // Once batch 1 is written (closed) and batch 2 is unfinished, the open batch is 3 and holds
+  // nothing: only the unfinished batch is left to do.
   auto closed = batch("B1", "2024-03-01");
   closed.state = "closed";
-  auto unfinished = batch("B4", "2024-03-03");
+  auto unfinished = batch("B4", "2024-03-03", "TERM0001", 2);
   unfinished.state = "uploading";
   REQUIRE((*w)->submit_sync({{closed, unfinished}}));
   keys = rd->settlement_keys_to_close("2024-03-03");
   REQUIRE(keys);
-  REQUIRE(keys->size() == 2);
-  CHECK((*keys)[0].business_date == "2024-03-02");
-  CHECK((*keys)[1].business_date == "2024-03-03");
+  REQUIRE(keys->size() == 1);
+  CHECK((*keys)[0] == ej::settlement_key{"acq1", "TERM0001", "2024-03-03", 2});
+}
+
+TEST_CASE("messages are stamped with their terminal's open batch and a written batch closes its number",
+          "[journal][settlement]") {
+  temp_dir dir;
+  auto w = ej::writer::open(dir.db(), 16);
+  REQUIRE(w);
+  sale(**w, "1", "2024-03-01", "answered", "00", 1'700'000'000'000);
+  sale(**w, "2", "2024-03-01", "answered", "00", 1'700'000'001'000);
+  auto rd = ej::reader::open(dir.db());
+  REQUIRE(rd);
+  CHECK(rd->open_batch_no("acq1", "TERM0001").value() == 1);
+  auto open = rd->open_batch_keys(std::nullopt, "2024-03-01");
+  REQUIRE(open);
+  REQUIRE(open->size() == 1);
+  CHECK((*open)[0] == ej::settlement_key{"acq1", "TERM0001", "2024-03-01", 0});
+
+  // The guard passes while batch 1 is not written.
+  REQUIRE((*w)->submit_sync({{ej::batch_still_open{"acq1", "TERM0001", 1}}}));
+  auto b1 = batch("B1", "2024-03-01");
+  b1.state = "open";
+  REQUIRE((*w)->submit_sync({{b1}}));
+  CHECK(rd->open_batch_no("acq1", "TERM0001").value() == 2);
+  auto guard = (*w)->submit_sync({{ej::batch_still_open{"acq1", "TERM0001", 1}}});
+  REQUIRE_FALSE(guard);
+  CHECK(guard.err().code == "journal.state_conflict");
+  // Another terminal's batch 1 is still open.
+  CHECK((*w)->submit_sync({{ej::batch_still_open{"acq1", "TERM0002", 1}}}));
+
+  // A sale after the batch row, the same business date: batch 2.
+  sale(**w, "3", "2024-03-01", "answered", "00", 1'700'000'002'000);
+  auto c1 = rd->batch_candidates("acq1", "TERM0001", 1);
+  REQUIRE(c1);
+  REQUIRE(c1->size() == 2);
+  CHECK((*c1)[0].message.batch_no == std::optional<std::int64_t>{1});
+  CHECK((*c1)[0].op_kind == "payment");
+  auto c2 = rd->batch_candidates("acq1", "TERM0001", 2);
+  REQUIRE(c2);
+  REQUIRE(c2->size() == 1);
+  CHECK((*c2)[0].message.msg_id == "M3");
+  open = rd->open_batch_keys(std::string("acq1"), "2024-03-02");
+  REQUIRE(open);
+  REQUIRE(open->size() == 1);
+  CHECK((*open)[0].business_date == "2024-03-02");
+  CHECK(rd->open_batch_keys(std::string("acq2"), "2024-03-02")->empty());
+
+  // Totals are fixed when the batch starts closing.
+  ej::settlement_batch_updated bu;
+  bu.batch_id = "B1";
+  bu.expect_state = "open";
+  bu.state = "closing";
+  bu.totals = ej::settlement_totals{};
+  bu.totals->debits = 2;
+  bu.totals->debit_amount = 2000;
+  bu.in_doubt = 0;
+  bu.updated_ms = 1'700'000'003'000;
+  REQUIRE((*w)->submit_sync({{bu}}));
+  auto row = rd->settlement_batch_no("acq1", "TERM0001", 1);
+  REQUIRE(row);
+  REQUIRE(row->has_value());
+  CHECK((*row)->state == "closing");
+  CHECK((*row)->batch_no == 1);
+  CHECK((*row)->totals.debits == 2);
+  CHECK((*row)->totals.debit_amount == 2000);
+  CHECK((*row)->in_doubt == 0);
+  CHECK_FALSE(rd->settlement_batch_no("acq1", "TERM0001", 2)->has_value());
+  // A second batch under the same label is allowed; the same number is not.
+  auto b2 = batch("B2", "2024-03-01", "TERM0001", 2);
+  REQUIRE((*w)->submit_sync({{b2}}));
+  auto dup = batch("B2x", "2024-03-05", "TERM0001", 2);
+  CHECK((*w)->submit_sync({{dup}}).err().code == "journal.duplicate_batch");
+  CHECK(rd->settlement_batches("2024-03-01")->size() == 2);
 }

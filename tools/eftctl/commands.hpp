@@ -38,6 +38,19 @@ void add_pads_commands(CLI::App& app, runner& run);
 // an acquirer's file against it); close batches through a running eftd's admin socket.
 void add_settlement_commands(CLI::App& app, runner& run);
 
+// `report transactions|show|settlement|cases|pads|tills|stats --db PATH [filters]
+//  [--format table|csv|json] [--output FILE]`: back-office reports (reports/reports.hpp).
+void add_report_commands(CLI::App& app, runner& run);
+
+// `users add|passwd|role|unlock|remove|list [--socket PATH]`: back-office users through a running
+// eftd's admin socket; passwords from stdin only.
+void add_users_commands(CLI::App& app, runner& run);
+
+// `audit --db PATH [--since T] [--until T] [--actor U] [--action A] [--format table|csv|json]`
+void add_audit_commands(CLI::App& app, runner& run);
+// `backup --db PATH --to FILE [--socket PATH]`: online backup of the journal, audited.
+void add_backup_commands(CLI::App& app, runner& run);
+
 // One request line to a running eftd's admin socket ([admin] socket), one reply line back.
 // Errors: admin.path, admin.connect, admin.io, admin.timeout.
 eftd::result<std::string> admin_request(const std::string& path, const std::string& line, int timeout_ms);

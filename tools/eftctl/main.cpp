@@ -25,6 +25,10 @@ int main(int argc, char** argv) {
     eftctl::add_keys_commands(app, run);
     eftctl::add_pads_commands(app, run);
     eftctl::add_settlement_commands(app, run);
+    eftctl::add_report_commands(app, run);
+    eftctl::add_audit_commands(app, run);
+    eftctl::add_backup_commands(app, run);
+    eftctl::add_users_commands(app, run);
     try {
       app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {

@@ -244,22 +244,23 @@ int run_close(const close_args& a) {
   if (a.json) {
     fmt::print("{}\n", reply.dump(2));
   } else {
-    std::string t = fmt::format("{:<10} {:<8} {:<10} {:<20} {:>6} {:>12} {:>6} {:>12} {:>13} {:>4} {}\n",
-                                "ACQUIRER", "TERMINAL", "DATE", "STATE", "DEBITS", "AMOUNT", "CREDIT",
-                                "AMOUNT", "NET", "UPL", "NOTE");
+    std::string t = fmt::format(
+        "{:<10} {:<8} {:>5} {:<10} {:<20} {:>6} {:>12} {:>6} {:>12} {:>13} {:>4} {}\n", "ACQUIRER",
+        "TERMINAL", "BATCH", "DATE", "STATE", "DEBITS", "AMOUNT", "CREDIT", "AMOUNT", "NET", "UPL", "NOTE");
     for (const auto& b : batches) {
       std::string note;
       if (b.value("already_closed", false)) note = "closed before (nothing sent)";
       if (b.value("needs_attention", false)) note = "NEEDS ATTENTION: totals differ from the acquirer's";
       if (b.contains("error")) note = "unfinished: " + b["error"].value("message", "") + "; run again";
       if (b.value("in_doubt", 0) > 0) note += fmt::format(" ({} in doubt, left out)", b.value("in_doubt", 0));
-      t += fmt::format("{:<10} {:<8} {:<10} {:<20} {:>6} {:>12} {:>6} {:>12} {:>13} {:>4} {}\n",
-                       b.value("acquirer", ""), b.value("terminal_id", ""), b.value("business_date", ""),
-                       b.value("state", ""), b.value("debits", 0), b.value("debit_amount", 0),
-                       b.value("credits", 0), b.value("credit_amount", 0), b.value("net_amount", 0),
-                       b.value("uploads", 0), note);
+      t += fmt::format("{:<10} {:<8} {:>5} {:<10} {:<20} {:>6} {:>12} {:>6} {:>12} {:>13} {:>4} {}\n",
+                       b.value("acquirer", ""), b.value("terminal_id", ""), b.value("batch_no", 0),
+                       b.value("business_date", ""), b.value("state", ""), b.value("debits", 0),
+                       b.value("debit_amount", 0), b.value("credits", 0), b.value("credit_amount", 0),
+                       b.value("net_amount", 0), b.value("uploads", 0), note);
     }
-    if (batches.empty()) t += fmt::format("no batches for {}\n", reply.value("business_date", ""));
+    if (batches.empty())
+      t += fmt::format("nothing to settle and no batches labelled {}\n", reply.value("business_date", ""));
     fmt::print("{}", t);
   }
   return all_closed ? exit_ok : exit_problems;

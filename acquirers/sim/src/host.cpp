@@ -386,6 +386,9 @@ outcome host::authorize(const acq::message& req) {
 //              pre-authorisation may complete for. Settles nothing.
 //   0220 + 90  completion advice: settles its own amount (at most what was authorised, once).
 //   0120 + 90  authorisation advice: acknowledged, settles nothing.
+//   0220 + 90 with processing code 20: refund advice of an approved purchase (0200 or a
+//              completion) that was cancelled after settlement: a credit of its own amount
+//              (at most what is left unrefunded), settled in the open batch.
 // Advices are acknowledged with 00; a completion the host cannot accept gets 13 (amount above
 // what was authorised), 12 (already completed, or the original is no pre-authorisation) or 25
 // (original unknown): eftd parks such an advice for people.
@@ -395,6 +398,7 @@ outcome host::follow_up(const acq::message& req) {
   const auto self = own_key(req);
   const auto orig = original_of(req);
   const bool advice = req.mti()[2] == '2';
+  const bool refund_advice = advice && req.mti()[1] == '2' && req.get_or(3, "").substr(0, 2) == "20";
   acq::message resp = response_to(req);
   if (!self || !orig || !amount) {
     ++totals_.declined;
@@ -419,6 +423,18 @@ outcome host::follow_up(const acq::message& req) {
   if (it == ledger_.end() || it->second.reversed) {
     code = "25";
     note = "original authorisation unknown or reversed";
+  } else if (refund_advice) {
+    if (it->second.mti.size() != 4 || it->second.mti[1] != '2' || it->second.credit ||
+        !approved(it->second.response_code) || !it->second.settles) {
+      code = "12";
+      note = "the original is no approved purchase";
+    } else if (it->second.refunded + *amount > it->second.amount) {
+      code = "13";
+      note = fmt::format("refund of {} above the {} left to refund", *amount,
+                         it->second.amount - it->second.refunded);
+    } else {
+      note = "refund advice of a settled purchase";
+    }
   } else if (it->second.mti.substr(0, 2) != "01" || !approved(it->second.response_code)) {
     code = "12";
     note = "the original is no approved authorisation";
@@ -458,7 +474,8 @@ outcome host::follow_up(const acq::message& req) {
     ++totals_.declined;
   }
   const bool settles = advice && req.mti()[1] == '2' && code == "00";
-  auto& entry = ledger_[*self] = ledger_entry{req.mti(), *amount, code, true, false, false, settles, false};
+  auto& entry = ledger_[*self] =
+      ledger_entry{req.mti(), *amount, code, true, false, refund_advice, settles, false};
   describe(entry, req);
   if (it != ledger_.end()) {
     entry.pan_masked = it->second.pan_masked;
@@ -472,7 +489,12 @@ outcome host::follow_up(const acq::message& req) {
   entry.rrn = std::string{resp.get_or(37, "")};
   entry.auth_code = std::string{resp.get_or(38, "")};
   if (settles) {
-    it->second.completed = true;
+    if (refund_advice) {
+      it->second.refunded += *amount;
+      totals_.refund_amount += *amount;
+    } else {
+      it->second.completed = true;
+    }
     settle(terminal, entry, false);
   }
   outcome o{action::reply, std::move(resp), std::move(note)};
@@ -556,7 +578,9 @@ outcome host::reverse(const acq::message& req) {
     // Reversing an incremental or a completion gives its pre-authorisation back what it took.
     if (auto parent = ledger_.find(it->second.parent_key);
         !it->second.parent_key.empty() && parent != ledger_.end() && approved(it->second.response_code)) {
-      if (it->second.settles)
+      if (it->second.settles && it->second.credit)
+        parent->second.refunded -= it->second.amount;
+      else if (it->second.settles)
         parent->second.completed = false;
       else if (it->second.mti.substr(0, 2) == "01" && it->second.mti[2] == '0')
         parent->second.incremented -= it->second.amount;

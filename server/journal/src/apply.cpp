@@ -154,8 +154,11 @@ class applier {
     stmt s(
         prepare("INSERT INTO acquirer_messages(msg_id, op_id, original_msg_id, acquirer, terminal_id, mti,"
                 " stan, local_datetime, rrn, amount_minor, currency, state, created_ms, updated_ms,"
-                " next_attempt_ms)"
-                " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13, ?14)"));
+                " next_attempt_ms, batch_no)"
+                " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13, ?14,"
+                // The terminal's open batch (schema v6): one above the last batch written.
+                " (SELECT coalesce(max(batch_no), 0) + 1 FROM settlement_batches"
+                "   WHERE acquirer = ?4 AND terminal_id = ?5))"));
     if (!ok_) return prepare_failure();
     s.bind(1, r.msg_id);
     s.bind(2, r.op_id);
@@ -264,8 +267,8 @@ class applier {
     stmt s(prepare(
         "INSERT INTO settlement_batches(batch_id, acquirer, terminal_id, business_date, card_acceptor_id,"
         " state, credits, credit_reversals, debits, debit_reversals, credit_amount, credit_reversal_amount,"
-        " debit_amount, debit_reversal_amount, in_doubt, created_ms, updated_ms)"
-        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?16)"));
+        " debit_amount, debit_reversal_amount, in_doubt, created_ms, updated_ms, batch_no)"
+        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?16, ?17)"));
     if (!ok_) return prepare_failure();
     s.bind(1, r.batch_id);
     s.bind(2, r.acquirer);
@@ -284,6 +287,7 @@ class applier {
     s.bind(14, t.debit_reversal_amount);
     s.bind(15, r.in_doubt);
     s.bind(16, r.created_ms);
+    s.bind(17, r.batch_no);
     return done(s.step(), "settlement_batch_written", "journal.duplicate_batch");
   }
 
@@ -292,7 +296,15 @@ class applier {
         prepare("UPDATE settlement_batches SET state = coalesce(?2, state), response_code = coalesce(?3, "
                 "response_code),"
                 " uploads_total = coalesce(?4, uploads_total), uploads_done = coalesce(?5, uploads_done),"
-                " updated_ms = ?6 WHERE batch_id = ?1 AND (?7 IS NULL OR state = ?7)"));
+                " updated_ms = ?6, credits = coalesce(?8, credits),"
+                " credit_reversals = coalesce(?9, credit_reversals), debits = coalesce(?10, debits),"
+                " debit_reversals = coalesce(?11, debit_reversals),"
+                " credit_amount = coalesce(?12, credit_amount),"
+                " credit_reversal_amount = coalesce(?13, credit_reversal_amount),"
+                " debit_amount = coalesce(?14, debit_amount),"
+                " debit_reversal_amount = coalesce(?15, debit_reversal_amount),"
+                " in_doubt = coalesce(?16, in_doubt)"
+                " WHERE batch_id = ?1 AND (?7 IS NULL OR state = ?7)"));
     if (!ok_) return prepare_failure();
     s.bind(1, r.batch_id);
     s.bind(2, r.state);
@@ -301,6 +313,18 @@ class applier {
     s.bind(5, r.uploads_done);
     s.bind(6, r.updated_ms);
     s.bind(7, r.expect_state);
+    if (r.totals) {
+      const auto& t = *r.totals;
+      s.bind(8, t.credits);
+      s.bind(9, t.credit_reversals);
+      s.bind(10, t.debits);
+      s.bind(11, t.debit_reversals);
+      s.bind(12, t.credit_amount);
+      s.bind(13, t.credit_reversal_amount);
+      s.bind(14, t.debit_amount);
+      s.bind(15, t.debit_reversal_amount);
+    }
+    s.bind(16, r.in_doubt);
     if (auto f = done(s.step(), "settlement_batch_updated", "journal.duplicate_batch")) return f;
     return check_updated("SELECT state FROM settlement_batches WHERE batch_id = ?1", r.batch_id,
                          "settlement_batch_updated");
@@ -340,6 +364,37 @@ class applier {
     if (auto f = done(s.step(), "settlement_step_updated", "journal.duplicate_id")) return f;
     return check_updated("SELECT state FROM settlement_steps WHERE step_id = ?1", r.step_id,
                          "settlement_step_updated");
+  }
+
+  std::optional<failure> operator()(const batch_still_open& r) {
+    stmt s(
+        prepare("SELECT state FROM settlement_batches WHERE acquirer = ?1 AND terminal_id = ?2"
+                " AND batch_no = ?3"));
+    if (!ok_) return prepare_failure();
+    s.bind(1, r.acquirer);
+    s.bind(2, r.terminal_id);
+    s.bind(3, r.batch_no);
+    const int rc = s.step();
+    if (rc == SQLITE_DONE) return std::nullopt;
+    if (rc == SQLITE_ROW)
+      return failure{"journal.state_conflict",
+                     "batch_still_open: batch " + std::to_string(r.batch_no) + " is '" + s.text(0) + "'"};
+    return classify(c_, rc, "batch_still_open", "journal.write_failed");
+  }
+
+  std::optional<failure> operator()(const audit_appended& r) {
+    stmt s(
+        prepare("INSERT INTO audit_log(at_ms, actor, source, action, subject, detail, outcome)"
+                " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)"));
+    if (!ok_) return prepare_failure();
+    s.bind(1, r.at_ms);
+    s.bind(2, r.actor);
+    s.bind(3, r.source);
+    s.bind(4, r.action);
+    s.bind(5, scrub_card_numbers(r.subject));
+    s.bind(6, scrub_card_numbers(r.detail));
+    s.bind(7, scrub_card_numbers(r.outcome));
+    return done(s.step(), "audit_appended", "journal.duplicate_id");
   }
 
  private:

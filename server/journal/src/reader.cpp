@@ -1,5 +1,7 @@
 #include "eftd/journal/reader.hpp"
 
+#include <algorithm>
+#include <cctype>
 #include <functional>
 
 #include "eftd/journal/schema.hpp"
@@ -24,7 +26,7 @@ constexpr const char* operation_columns =
 constexpr const char* message_columns =
     "msg_id, op_id, original_msg_id, acquirer, terminal_id, mti, stan, local_datetime, rrn,"
     " amount_minor, currency, state, response_code, auth_code, created_ms, updated_ms, attempts,"
-    " next_attempt_ms, last_error";
+    " next_attempt_ms, last_error, batch_no";
 
 order_row read_order(const stmt& s) {
   order_row r;
@@ -89,6 +91,7 @@ acquirer_message_row read_message(const stmt& s) {
   r.attempts = s.int64(16);
   if (!s.is_null(17)) r.next_attempt_ms = s.int64(17);
   r.last_error = s.opt_text(18);
+  r.batch_no = s.opt_int64(19);
   return r;
 }
 
@@ -425,7 +428,7 @@ namespace {
 constexpr const char* batch_columns =
     "batch_id, acquirer, terminal_id, business_date, card_acceptor_id, state, credits, credit_reversals,"
     " debits, debit_reversals, credit_amount, credit_reversal_amount, debit_amount, debit_reversal_amount,"
-    " in_doubt, response_code, uploads_total, uploads_done, created_ms, updated_ms";
+    " in_doubt, response_code, uploads_total, uploads_done, created_ms, updated_ms, batch_no";
 
 settlement_batch_row read_batch(const stmt& s) {
   settlement_batch_row r;
@@ -449,6 +452,7 @@ settlement_batch_row read_batch(const stmt& s) {
   r.uploads_done = s.int64(17);
   r.created_ms = s.int64(18);
   r.updated_ms = s.int64(19);
+  r.batch_no = s.int64(20);
   return r;
 }
 
@@ -457,7 +461,7 @@ settlement_batch_row read_batch(const stmt& s) {
 constexpr const char* joined_message_columns =
     "m.msg_id, m.op_id, m.original_msg_id, m.acquirer, m.terminal_id, m.mti, m.stan, m.local_datetime,"
     " m.rrn, m.amount_minor, m.currency, m.state, m.response_code, m.auth_code, m.created_ms,"
-    " m.updated_ms, m.attempts, m.next_attempt_ms, m.last_error";
+    " m.updated_ms, m.attempts, m.next_attempt_ms, m.last_error, m.batch_no";
 
 }  // namespace
 
@@ -466,7 +470,8 @@ result<std::optional<settlement_batch_row>> reader::settlement_batch(const std::
                                                                      const std::string& business_date) {
   auto r = impl_->rows<settlement_batch_row>(
       std::string("SELECT ") + batch_columns +
-          " FROM settlement_batches WHERE acquirer = ?1 AND terminal_id = ?2 AND business_date = ?3",
+          " FROM settlement_batches WHERE acquirer = ?1 AND terminal_id = ?2 AND business_date = ?3"
+          " ORDER BY batch_no DESC",
       "settlement_batch",
       [&](stmt& s) {
         s.bind(1, acquirer);
@@ -510,16 +515,36 @@ result<std::vector<settlement_step_row>> reader::settlement_steps(const std::str
       });
 }
 
+namespace {
+
+// The candidate columns after the message's: order kind, merchant, approved amount, entry
+// mode, operation kind, and whether a reversal naming the message was acknowledged.
+constexpr const char* candidate_select =
+    ", o.kind, o.merchant_id, o.approved_amount_minor, op.entry_mode, op.kind,"
+    " EXISTS(SELECT 1 FROM acquirer_messages r WHERE r.original_msg_id = m.msg_id"
+    "   AND substr(r.mti, 1, 2) = '04' AND r.state = 'acknowledged')"
+    " FROM acquirer_messages m JOIN operations op ON op.op_id = m.op_id"
+    " JOIN orders o ON o.order_id = op.order_id";
+
+settlement_candidate read_candidate(const stmt& s) {
+  settlement_candidate c;
+  c.message = read_message(s);
+  c.order_kind = s.text(20);
+  c.merchant_id = s.text(21);
+  c.approved_amount_minor = s.opt_int64(22);
+  c.entry_mode = s.opt_text(23);
+  c.op_kind = s.text(24);
+  c.reversal_acknowledged = s.int64(25) != 0;
+  return c;
+}
+
+}  // namespace
+
 result<std::vector<settlement_candidate>> reader::settlement_candidates(
     const std::string& business_date, const std::optional<std::string>& acquirer,
     const std::optional<std::string>& terminal_id) {
   return impl_->rows<settlement_candidate>(
-      std::string("SELECT ") + joined_message_columns +
-          ", o.kind, o.merchant_id, o.approved_amount_minor, op.entry_mode,"
-          " EXISTS(SELECT 1 FROM acquirer_messages r WHERE r.original_msg_id = m.msg_id"
-          "   AND substr(r.mti, 1, 2) = '04' AND r.state = 'acknowledged')"
-          " FROM acquirer_messages m JOIN operations op ON op.op_id = m.op_id"
-          " JOIN orders o ON o.order_id = op.order_id"
+      std::string("SELECT ") + joined_message_columns + candidate_select +
           " WHERE substr(m.mti, 2, 1) = '2' AND o.business_date = ?1"
           " AND (?2 IS NULL OR m.acquirer = ?2) AND (?3 IS NULL OR m.terminal_id = ?3)"
           " ORDER BY m.created_ms, m.rowid",
@@ -529,34 +554,251 @@ result<std::vector<settlement_candidate>> reader::settlement_candidates(
         s.bind(2, acquirer);
         s.bind(3, terminal_id);
       },
+      read_candidate);
+}
+
+result<std::vector<reader::follow_up_row>> reader::approved_follow_ups(const std::string& parent_op_id,
+                                                                       std::string_view order_kind) {
+  return impl_->rows<follow_up_row>(
+      std::string("SELECT ") + joined_message_columns +
+          ", o.order_id, o.order_no FROM operations op JOIN orders o ON o.order_id = op.order_id"
+          " JOIN acquirer_messages m ON m.op_id = op.op_id"
+          " WHERE op.parent_op_id = ?1 AND o.kind = ?2 AND o.state = 'approved' AND m.state = 'answered'"
+          " AND m.original_msg_id IS NOT NULL AND substr(m.mti, 1, 2) IN ('01', '02')"
+          " ORDER BY m.created_ms, m.rowid",
+      "approved_follow_ups",
+      [&](stmt& s) {
+        s.bind(1, parent_op_id);
+        s.bind(2, std::string(order_kind));
+      },
       [](const stmt& s) {
-        settlement_candidate c;
-        c.message = read_message(s);
-        c.order_kind = s.text(19);
-        c.merchant_id = s.text(20);
-        c.approved_amount_minor = s.opt_int64(21);
-        c.entry_mode = s.opt_text(22);
-        c.reversal_acknowledged = s.int64(23) != 0;
-        return c;
+        return follow_up_row{s.text(20), s.text(21), read_message(s)};
+      });
+}
+
+result<std::vector<settlement_candidate>> reader::batch_candidates(const std::string& acquirer,
+                                                                   const std::string& terminal_id,
+                                                                   std::int64_t batch_no) {
+  return impl_->rows<settlement_candidate>(
+      std::string("SELECT ") + joined_message_columns + candidate_select +
+          " WHERE m.acquirer = ?1 AND m.terminal_id = ?2 AND m.batch_no = ?3"
+          " AND substr(m.mti, 2, 1) = '2' ORDER BY m.created_ms, m.rowid",
+      "batch_candidates",
+      [&](stmt& s) {
+        s.bind(1, acquirer);
+        s.bind(2, terminal_id);
+        s.bind(3, batch_no);
+      },
+      read_candidate);
+}
+
+result<std::optional<settlement_batch_row>> reader::settlement_batch_no(const std::string& acquirer,
+                                                                        const std::string& terminal_id,
+                                                                        std::int64_t batch_no) {
+  auto r = impl_->rows<settlement_batch_row>(
+      std::string("SELECT ") + batch_columns +
+          " FROM settlement_batches WHERE acquirer = ?1 AND terminal_id = ?2 AND batch_no = ?3",
+      "settlement_batch_no",
+      [&](stmt& s) {
+        s.bind(1, acquirer);
+        s.bind(2, terminal_id);
+        s.bind(3, batch_no);
+      },
+      read_batch);
+  if (!r) return r.err();
+  if (r->empty()) return std::optional<settlement_batch_row>{};
+  return std::optional<settlement_batch_row>{std::move(r->front())};
+}
+
+result<std::int64_t> reader::open_batch_no(const std::string& acquirer, const std::string& terminal_id) {
+  auto r = impl_->rows<std::int64_t>(
+      "SELECT coalesce(max(batch_no), 0) + 1 FROM settlement_batches WHERE acquirer = ?1 AND terminal_id = "
+      "?2",
+      "open_batch_no",
+      [&](stmt& s) {
+        s.bind(1, acquirer);
+        s.bind(2, terminal_id);
+      },
+      [](const stmt& s) { return s.int64(0); });
+  if (!r) return r.err();
+  return r->empty() ? std::int64_t{1} : r->front();
+}
+
+// The open batch of a terminal is the one above its highest written batch.
+namespace {
+constexpr const char* open_batch_condition =
+    " m.batch_no = (SELECT coalesce(max(b.batch_no), 0) + 1 FROM settlement_batches b"
+    "   WHERE b.acquirer = m.acquirer AND b.terminal_id = m.terminal_id)";
+}  // namespace
+
+result<std::vector<settlement_key>> reader::open_batch_keys(const std::optional<std::string>& acquirer,
+                                                            const std::string& label) {
+  return impl_->rows<settlement_key>(
+      std::string("SELECT DISTINCT m.acquirer, m.terminal_id FROM acquirer_messages m"
+                  " JOIN operations op ON op.op_id = m.op_id JOIN orders o ON o.order_id = op.order_id"
+                  " WHERE substr(m.mti, 2, 1) = '2' AND o.kind IN ('sale', 'refund', 'completion')"
+                  " AND (?1 IS NULL OR m.acquirer = ?1) AND") +
+          open_batch_condition + " ORDER BY 1, 2",
+      "open_batch_keys", [&](stmt& s) { s.bind(1, acquirer); },
+      [&](const stmt& s) {
+        return settlement_key{s.text(0), s.text(1), label, 0};
       });
 }
 
 result<std::vector<settlement_key>> reader::settlement_keys_to_close(const std::string& before_date) {
   return impl_->rows<settlement_key>(
-      "SELECT DISTINCT m.acquirer, m.terminal_id, o.business_date"
-      " FROM acquirer_messages m JOIN operations op ON op.op_id = m.op_id"
-      " JOIN orders o ON o.order_id = op.order_id"
-      " WHERE substr(m.mti, 2, 1) = '2' AND o.business_date < ?1 AND NOT EXISTS("
-      "   SELECT 1 FROM settlement_batches b WHERE b.acquirer = m.acquirer"
-      "   AND b.terminal_id = m.terminal_id AND b.business_date = o.business_date"
-      "   AND b.state IN ('closed', 'out_of_balance', 'refused'))"
-      " UNION SELECT acquirer, terminal_id, business_date FROM settlement_batches"
-      " WHERE state IN ('open', 'closing', 'uploading', 'closing_after_upload')"
-      " ORDER BY 3, 1, 2",
+      std::string("SELECT acquirer, terminal_id, business_date, batch_no FROM settlement_batches"
+                  " WHERE state IN ('open', 'closing', 'uploading', 'closing_after_upload')"
+                  " UNION SELECT m.acquirer, m.terminal_id, max(o.business_date), 0"
+                  " FROM acquirer_messages m JOIN operations op ON op.op_id = m.op_id"
+                  " JOIN orders o ON o.order_id = op.order_id"
+                  " WHERE substr(m.mti, 2, 1) = '2' AND o.business_date < ?1 AND") +
+          open_batch_condition + " GROUP BY m.acquirer, m.terminal_id ORDER BY 3, 1, 2, 4",
       "settlement_keys_to_close", [&](stmt& s) { s.bind(1, before_date); },
       [](const stmt& s) {
-        return settlement_key{s.text(0), s.text(1), s.text(2)};
+        return settlement_key{s.text(0), s.text(1), s.text(2), s.int64(3)};
       });
+}
+
+result<std::vector<audit_row>> reader::audit_log(const audit_filter& f) {
+  if (f.limit < 1 || f.limit > 100000) {
+    return make_error("journal.invalid_argument", "audit_log: limit must be 1..100000");
+  }
+  std::string sql =
+      "SELECT audit_id, at_ms, actor, source, action, subject, detail, outcome FROM audit_log"
+      " WHERE (?1 IS NULL OR at_ms >= ?1) AND (?2 IS NULL OR at_ms <= ?2)"
+      " AND (?3 IS NULL OR actor = ?3) AND (?4 IS NULL OR action = ?4) ORDER BY audit_id";
+  sql += f.newest_first ? " DESC" : "";
+  sql += " LIMIT ?5";
+  return impl_->rows<audit_row>(
+      sql, "audit_log",
+      [&](stmt& s) {
+        s.bind(1, f.since_ms);
+        s.bind(2, f.until_ms);
+        s.bind(3, f.actor);
+        s.bind(4, f.action);
+        s.bind(5, static_cast<std::int64_t>(f.limit));
+      },
+      [](const stmt& s) {
+        audit_row r;
+        r.audit_id = s.int64(0);
+        r.at_ms = s.int64(1);
+        r.actor = s.text(2);
+        r.source = s.text(3);
+        r.action = s.text(4);
+        r.subject = s.text(5);
+        r.detail = s.text(6);
+        r.outcome = s.text(7);
+        return r;
+      });
+}
+
+namespace {
+
+// Installed only while a report query is prepared and run: whatever the SQL says (SELECT *, a
+// CTE that renames columns), the PAN ciphertext reads as NULL, and anything but reading
+// (writes, ATTACH, PRAGMA, transactions) is denied.
+int report_authorizer(void*, int action, const char* /*table*/, const char* column, const char*,
+                      const char*) {
+  switch (action) {
+    case SQLITE_READ:
+      if (column != nullptr && std::string_view(column) == "pan_ciphertext") return SQLITE_IGNORE;
+      return SQLITE_OK;
+    case SQLITE_SELECT:
+    case SQLITE_FUNCTION:
+    case SQLITE_RECURSIVE:
+      return SQLITE_OK;
+    default:
+      return SQLITE_DENY;
+  }
+}
+
+class report_authorizer_scope {
+ public:
+  explicit report_authorizer_scope(sqlite3* db) : db_(db) {
+    sqlite3_set_authorizer(db_, report_authorizer, nullptr);
+  }
+  ~report_authorizer_scope() { sqlite3_set_authorizer(db_, nullptr, nullptr); }
+  report_authorizer_scope(const report_authorizer_scope&) = delete;
+  report_authorizer_scope& operator=(const report_authorizer_scope&) = delete;
+
+ private:
+  sqlite3* db_;
+};
+
+}  // namespace
+
+result<std::vector<report_record>> reader::report_query(const std::string& sql, const report_record& params) {
+  std::string lower(sql.size(), ' ');
+  std::transform(sql.begin(), sql.end(), lower.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  if (lower.find("pan_ciphertext") != std::string::npos) {
+    return make_error("journal.invalid_argument", "report_query: the PAN ciphertext is not reportable");
+  }
+  const auto first = lower.find_first_not_of(" \t\r\n(");
+  if (first == std::string::npos ||
+      (lower.compare(first, 6, "select") != 0 && lower.compare(first, 4, "with") != 0)) {
+    return make_error("journal.invalid_argument", "report_query: only SELECT statements");
+  }
+  report_authorizer_scope guard(impl_->db.get());
+  sqlite3_stmt* raw = nullptr;
+  const char* tail = nullptr;
+  if (sqlite3_prepare_v2(impl_->db.get(), sql.c_str(), static_cast<int>(sql.size()), &raw, &tail) !=
+      SQLITE_OK) {
+    return impl_->failed("report_query");
+  }
+  detail::stmt_ptr owned(raw);
+  if (raw == nullptr) return make_error("journal.invalid_argument", "report_query: empty statement");
+  for (const char* p = tail; p != nullptr && *p != '\0'; ++p) {
+    if (*p != ' ' && *p != '\t' && *p != '\r' && *p != '\n' && *p != ';') {
+      return make_error("journal.invalid_argument", "report_query: one statement only");
+    }
+  }
+  if (!sqlite3_stmt_readonly(raw) || sqlite3_column_count(raw) == 0) {
+    return make_error("journal.invalid_argument", "report_query: not a read-only query");
+  }
+  stmt s(raw);
+  for (std::size_t i = 0; i < params.size(); ++i) {
+    const int at = static_cast<int>(i) + 1;
+    const auto& v = params[i];
+    if (const auto* n = std::get_if<std::int64_t>(&v)) {
+      s.bind(at, *n);
+    } else if (const auto* d = std::get_if<double>(&v)) {
+      sqlite3_bind_double(raw, at, *d);
+    } else if (const auto* t = std::get_if<std::string>(&v)) {
+      s.bind(at, *t);
+    } else {
+      s.bind_null(at);
+    }
+  }
+  const int cols = sqlite3_column_count(raw);
+  std::vector<report_record> out;
+  for (;;) {
+    const int rc = s.step();
+    if (rc == SQLITE_DONE) return out;
+    if (rc != SQLITE_ROW) return impl_->failed("report_query");
+    report_record row;
+    row.reserve(static_cast<std::size_t>(cols));
+    for (int c = 0; c < cols; ++c) {
+      switch (sqlite3_column_type(raw, c)) {
+        case SQLITE_NULL:
+          row.emplace_back(std::monostate{});
+          break;
+        case SQLITE_INTEGER:
+          row.emplace_back(s.int64(c));
+          break;
+        case SQLITE_FLOAT:
+          row.emplace_back(sqlite3_column_double(raw, c));
+          break;
+        case SQLITE_TEXT:
+          row.emplace_back(s.text(c));
+          break;
+        default:
+          return make_error("journal.query_failed", "report_query: BLOB values are not reportable");
+      }
+    }
+    out.push_back(std::move(row));
+  }
 }
 
 }  // namespace eftd::journal

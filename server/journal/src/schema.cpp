@@ -1,6 +1,6 @@
 #include "eftd/journal/schema.hpp"
 
-#include <array>
+#include <iterator>
 
 namespace eftd::journal {
 
@@ -210,13 +210,120 @@ CREATE INDEX settlement_batches_unfinished ON settlement_batches(business_date)
   WHERE state IN ('open', 'closing', 'uploading', 'closing_after_upload');
 )sql";
 
-constexpr std::array<migration, 5> all_migrations{{
+// The audit log: every operator action (admin socket, web pages, eftctl, configuration),
+// who did it, from where, on what, and how it ended. Rows are only ever inserted. detail is
+// free text for people and, like event details, is scrubbed of card numbers by the writer;
+// no column is meant for card data, and none is named like one (the schema test checks it).
+constexpr std::string_view audit_log_sql = R"sql(
+CREATE TABLE audit_log(
+  audit_id INTEGER PRIMARY KEY AUTOINCREMENT,
+  at_ms    INTEGER NOT NULL,
+  actor    TEXT NOT NULL CHECK (length(actor) BETWEEN 1 AND 128),
+  source   TEXT NOT NULL CHECK (source IN ('admin-socket', 'web', 'eftctl', 'config')),
+  action   TEXT NOT NULL CHECK (length(action) BETWEEN 1 AND 64),
+  subject  TEXT NOT NULL,
+  detail   TEXT NOT NULL CHECK (length(detail) <= 4096),
+  outcome  TEXT NOT NULL CHECK (length(outcome) BETWEEN 1 AND 128)
+) STRICT;
+CREATE INDEX audit_log_by_time ON audit_log(at_ms);
+)sql";
+
+// Back-office users (web pages, server/src/backoffice_*). The password is kept only as a
+// scrypt hash with its own random salt; kdf names the parameters so they can be raised
+// later without invalidating old rows. failed_attempts counts consecutive bad passwords;
+// locked is set at the configured limit and cleared only by an administrator.
+constexpr std::string_view users_sql = R"sql(
+CREATE TABLE users(
+  name            TEXT PRIMARY KEY CHECK (length(name) BETWEEN 1 AND 64),
+  role            TEXT NOT NULL CHECK (role IN ('viewer', 'supervisor', 'admin')),
+  password_hash   TEXT NOT NULL,
+  salt            TEXT NOT NULL,
+  kdf             TEXT NOT NULL,
+  failed_attempts INTEGER NOT NULL DEFAULT 0 CHECK (failed_attempts >= 0),
+  locked          INTEGER NOT NULL DEFAULT 0 CHECK (locked IN (0, 1)),
+  created_ms      INTEGER NOT NULL,
+  updated_ms      INTEGER NOT NULL
+) STRICT;
+)sql";
+
+// Version 6: batch numbers. What settles is no longer "a business date" but the terminal's
+// open batch: every acquirer message is stamped at insert with the number of its (acquirer,
+// terminal)'s open batch, one above the highest batch written so far. Writing a batch row
+// therefore closes its number to new messages in the same transaction, and transactions after
+// a close (the same day included) fall into the next batch instead of into none. A batch keeps
+// its business date as a label; several batches may share one. The table is rebuilt because
+// SQLite cannot drop the old UNIQUE(acquirer, terminal_id, business_date). Foreign keys stay on
+// (a migration runs in one transaction), so the steps that reference the batches are set
+// aside while the parent table is replaced, then put back under the same ids.
+// Existing batches are numbered per (acquirer, terminal) in business-date order; existing
+// messages join the batch of their order's business date, or the open batch if it has none.
+constexpr std::string_view v6_sql = R"sql(
+CREATE TEMP TABLE settlement_steps_v5 AS SELECT * FROM settlement_steps;
+DELETE FROM settlement_steps;
+CREATE TABLE settlement_batches_v6(
+  batch_id               TEXT PRIMARY KEY,
+  acquirer               TEXT NOT NULL CHECK (length(acquirer) > 0),
+  terminal_id            TEXT NOT NULL CHECK (length(terminal_id) > 0),
+  batch_no               INTEGER NOT NULL CHECK (batch_no >= 1),
+  business_date          TEXT NOT NULL
+                         CHECK (business_date GLOB '[0-9][0-9][0-9][0-9]-[01][0-9]-[0-3][0-9]'),
+  card_acceptor_id       TEXT NOT NULL,
+  state                  TEXT NOT NULL CHECK (state IN ('open', 'closing', 'uploading',
+                           'closing_after_upload', 'closed', 'out_of_balance', 'refused')),
+  credits                INTEGER NOT NULL CHECK (credits >= 0),
+  credit_reversals       INTEGER NOT NULL CHECK (credit_reversals >= 0),
+  debits                 INTEGER NOT NULL CHECK (debits >= 0),
+  debit_reversals        INTEGER NOT NULL CHECK (debit_reversals >= 0),
+  credit_amount          INTEGER NOT NULL CHECK (credit_amount >= 0),
+  credit_reversal_amount INTEGER NOT NULL CHECK (credit_reversal_amount >= 0),
+  debit_amount           INTEGER NOT NULL CHECK (debit_amount >= 0),
+  debit_reversal_amount  INTEGER NOT NULL CHECK (debit_reversal_amount >= 0),
+  in_doubt               INTEGER NOT NULL DEFAULT 0 CHECK (in_doubt >= 0),
+  response_code          TEXT,
+  uploads_total          INTEGER NOT NULL DEFAULT 0 CHECK (uploads_total >= 0),
+  uploads_done           INTEGER NOT NULL DEFAULT 0 CHECK (uploads_done >= 0),
+  created_ms             INTEGER NOT NULL,
+  updated_ms             INTEGER NOT NULL,
+  UNIQUE (acquirer, terminal_id, batch_no)
+) STRICT;
+INSERT INTO settlement_batches_v6
+  SELECT batch_id, acquirer, terminal_id,
+         (SELECT count(*) FROM settlement_batches e WHERE e.acquirer = b.acquirer
+            AND e.terminal_id = b.terminal_id AND e.business_date <= b.business_date),
+         business_date, card_acceptor_id, state, credits, credit_reversals, debits, debit_reversals,
+         credit_amount, credit_reversal_amount, debit_amount, debit_reversal_amount, in_doubt,
+         response_code, uploads_total, uploads_done, created_ms, updated_ms
+  FROM settlement_batches b;
+DROP TABLE settlement_batches;
+ALTER TABLE settlement_batches_v6 RENAME TO settlement_batches;
+INSERT INTO settlement_steps SELECT * FROM temp.settlement_steps_v5;
+DROP TABLE temp.settlement_steps_v5;
+CREATE INDEX settlement_batches_by_date ON settlement_batches(business_date, acquirer, terminal_id);
+CREATE INDEX settlement_batches_unfinished ON settlement_batches(business_date)
+  WHERE state IN ('open', 'closing', 'uploading', 'closing_after_upload');
+
+ALTER TABLE acquirer_messages ADD COLUMN batch_no INTEGER CHECK (batch_no IS NULL OR batch_no >= 1);
+UPDATE acquirer_messages SET batch_no = coalesce(
+  (SELECT b.batch_no FROM settlement_batches b, operations op, orders o
+    WHERE op.op_id = acquirer_messages.op_id AND o.order_id = op.order_id
+      AND b.acquirer = acquirer_messages.acquirer AND b.terminal_id = acquirer_messages.terminal_id
+      AND b.business_date = o.business_date),
+  (SELECT coalesce(max(b.batch_no), 0) + 1 FROM settlement_batches b
+    WHERE b.acquirer = acquirer_messages.acquirer AND b.terminal_id = acquirer_messages.terminal_id));
+CREATE INDEX messages_by_batch ON acquirer_messages(acquirer, terminal_id, batch_no);
+)sql";
+
+// One line per migration, appended in version order (the schema test checks 1..N).
+constexpr migration all_migrations[] = {
     {1, "transaction model: orders, operations, acquirer messages, events, counters", v1_sql},
     {2, "indexes for report filters and recovery", v2_sql},
     {3, "store-and-forward reversal queue: attempts, next attempt, last error", v3_sql},
     {4, "PIN pad health: state, round trip, DUKPT counters", v4_sql},
     {5, "end of day: settlement batches and the log of their steps", v5_sql},
-}};
+    {6, "batch numbers: messages stamped with their terminal's open batch", v6_sql},
+    {7, "back-office users: role, scrypt password hash, lockout", users_sql},
+    {8, "audit log of operator actions", audit_log_sql},
+};
 
 }  // namespace
 
@@ -225,7 +332,7 @@ std::span<const migration> migrations() noexcept {
 }
 
 int latest_schema_version() noexcept {
-  return all_migrations.back().version;
+  return all_migrations[std::size(all_migrations) - 1].version;
 }
 
 }  // namespace eftd::journal

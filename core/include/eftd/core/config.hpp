@@ -243,6 +243,16 @@ struct admin_config {
   std::filesystem::path socket = "var/eftd-admin.sock";
 };
 
+// [backoffice]: the back-office web pages served on [listen.backoffice].
+struct backoffice_config {
+  // A logged-in session unused for this long is over (the user logs in again).
+  std::uint32_t session_idle_s = 900;
+  // Consecutive bad passwords that lock an account (an admin unlocks it).
+  std::uint32_t lockout_after = 10;
+  // Rows per page of the transaction search.
+  std::uint32_t page_size = 50;
+};
+
 struct logging {
   std::string level = "info";   // trace, debug, info, warn, error
   std::string format = "text";  // text | json (JSON lines)
@@ -263,6 +273,11 @@ struct server_config {
   // [listen.metrics]: Prometheus text metrics over HTTP (GET /metrics). Unset: no listener.
   // Plaintext, so loopback addresses only (scrape through a local agent or a tunnel).
   std::optional<listener> metrics;
+  // [listen.backoffice]: the back-office web pages over HTTPS. Unset: no listener. Without
+  // [listen.backoffice.tls] eftd makes a self-signed certificate at start and logs its
+  // SHA-256 fingerprint.
+  std::optional<listener> backoffice;
+  backoffice_config backoffice_web;
   std::filesystem::path bin_table;  // CSV of BIN ranges -> scheme; relative to the config file
   journal journal_cfg;
   logging log;
@@ -313,7 +328,8 @@ result<server_config> load_config(const std::filesystem::path& file);
 //   acquirers.<name>.reconnect_backoff_max_ms (0..3600000), journal.path, journal.key_file, keys.store,
 //   keys.master_key_file, keys.require_p2pe, cvm.magstripe_pin, pad_health.ping_interval_ms,
 //   pad_health.write_interval_ms, settlement.cutover, settlement.close_on_start, admin.socket,
-//   log.level, log.format, log.file
+//   listen.backoffice.address, listen.backoffice.port, backoffice.session_idle_s,
+//   backoffice.lockout_after, log.level, log.format, log.file
 // Values are validated like the file's; relative paths resolve against the current directory.
 // Error code "config.override".
 result<void> apply_override(server_config& cfg, std::string_view key_eq_value);

@@ -190,7 +190,9 @@ struct ledger_entry {
   // a completion advice has settled it.
   std::int64_t incremented = 0;
   bool completed = false;
-  std::string parent_key;  // an incremental or completion: the ledger key of its pre-authorisation
+  std::string parent_key;  // an incremental, completion or refund advice: the ledger key it names
+  // A settled purchase: what refund advices (0220 processing code 20 + 90) gave back so far.
+  std::int64_t refunded = 0;
 };
 
 struct totals {

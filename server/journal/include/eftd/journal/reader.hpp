@@ -14,6 +14,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "eftd/core/result.hpp"
@@ -79,6 +80,7 @@ struct acquirer_message_row {
   std::int64_t attempts = 0;                    // queued messages: sends so far
   std::optional<std::int64_t> next_attempt_ms;  // queued messages: next send
   std::optional<std::string> last_error;
+  std::optional<std::int64_t> batch_no;  // its terminal's batch (schema v6)
 };
 
 struct event_row {
@@ -129,6 +131,7 @@ struct settlement_batch_row {
   std::string batch_id;
   std::string acquirer;
   std::string terminal_id;
+  std::int64_t batch_no = 0;
   std::string business_date;
   std::string card_acceptor_id;
   std::string state;  // batch_states
@@ -165,16 +168,47 @@ struct settlement_candidate {
   std::string merchant_id;
   std::optional<std::int64_t> approved_amount_minor;  // the order's
   std::optional<std::string> entry_mode;              // the operation's
+  std::string op_kind;                                // the operation's ("refund": a credit)
   bool reversal_acknowledged = false;                 // a 04xx naming it was acknowledged
 };
 
+// A batch to close: an existing one (batch_no >= 1), or the terminal's open batch (0), to be
+// written under `business_date` as its label.
 struct settlement_key {
   std::string acquirer;
   std::string terminal_id;
   std::string business_date;
+  std::int64_t batch_no = 0;
   friend bool operator==(const settlement_key&, const settlement_key&) = default;
   friend auto operator<=>(const settlement_key&, const settlement_key&) = default;
 };
+
+// The audit log (records.hpp: audit_appended), as stored.
+struct audit_row {
+  std::int64_t audit_id = 0;  // order of journaling
+  std::int64_t at_ms = 0;
+  std::string actor;
+  std::string source;
+  std::string action;
+  std::string subject;
+  std::string detail;
+  std::string outcome;
+};
+
+// Every set field narrows the result (AND); time bounds are inclusive.
+struct audit_filter {
+  std::optional<std::int64_t> since_ms;
+  std::optional<std::int64_t> until_ms;
+  std::optional<std::string> actor;
+  std::optional<std::string> action;
+  std::uint32_t limit = 1000;  // 1..100000
+  bool newest_first = false;   // default: oldest first (audit_id)
+};
+
+// A value of a report query (reader::report_query): NULL, integer, real or text. There is no
+// BLOB alternative: the only BLOB in the journal is the PAN ciphertext.
+using report_value = std::variant<std::monostate, std::int64_t, double, std::string>;
+using report_record = std::vector<report_value>;
 
 class reader {
  public:
@@ -229,6 +263,16 @@ class reader {
   // operation names `parent_op_id`: approved amounts plus requested amounts still in progress.
   result<std::int64_t> follow_up_amount(const std::string& parent_op_id, std::string_view order_kind);
 
+  // The approved follow-ups of one kind naming `parent_op_id` (e.g. the incrementals of a
+  // pre-authorisation): each order with its answered request, oldest first.
+  struct follow_up_row {
+    std::string order_id;
+    std::string order_no;
+    acquirer_message_row message;
+  };
+  result<std::vector<follow_up_row>> approved_follow_ups(const std::string& parent_op_id,
+                                                         std::string_view order_kind);
+
   // End of day. The batch of one key, if any.
   result<std::optional<settlement_batch_row>> settlement_batch(const std::string& acquirer,
                                                                const std::string& terminal_id,
@@ -241,17 +285,44 @@ class reader {
   result<std::vector<settlement_candidate>> settlement_candidates(
       const std::string& business_date, const std::optional<std::string>& acquirer,
       const std::optional<std::string>& terminal_id);
-  // What a catch-up close must do: keys with financial requests on business dates before
-  // `before_date` and no batch in a final state, plus every unfinished batch (any date).
+  // What a catch-up close must do: every unfinished batch (any date), plus the open batch of
+  // each (acquirer, terminal) holding financial requests of business dates before
+  // `before_date` (batch_no 0, labelled with the latest such date).
   result<std::vector<settlement_key>> settlement_keys_to_close(const std::string& before_date);
+
+  // Batch numbers (schema v6). The batch numbered `batch_no` of a terminal, if written.
+  result<std::optional<settlement_batch_row>> settlement_batch_no(const std::string& acquirer,
+                                                                  const std::string& terminal_id,
+                                                                  std::int64_t batch_no);
+  // The number new messages of the terminal get: one above the last batch written.
+  result<std::int64_t> open_batch_no(const std::string& acquirer, const std::string& terminal_id);
+  // The financial requests (x2xx) of one batch of a terminal, oldest first.
+  result<std::vector<settlement_candidate>> batch_candidates(const std::string& acquirer,
+                                                             const std::string& terminal_id,
+                                                             std::int64_t batch_no);
+  // Terminals whose open batch holds financial requests of sale, refund or completion orders
+  // (any business date); unset acquirer: every acquirer. Keys have batch_no 0.
+  result<std::vector<settlement_key>> open_batch_keys(const std::optional<std::string>& acquirer,
+                                                      const std::string& label);
 
   // The stored (encrypted) PAN of an operation, only when explicitly asked for.
   result<std::optional<stored_pan>> operation_pan(const std::string& op_id);
+
+  // Operator actions from the audit log. Errors: journal.invalid_argument (limit out of range).
+  result<std::vector<audit_row>> audit_log(const audit_filter& filter);
 
   // PRAGMA values, for health checks and tests: "journal_mode" -> "wal", etc.
   result<std::string> pragma(const std::string& name);
 
   int schema_version() const noexcept;
+
+  // Back-office reports (reports/): one read-only SELECT (or WITH ... SELECT) with ?N
+  // parameters bound from `params` (text, integer or real; monostate binds NULL). The
+  // statement is not cached, so report filter shapes do not grow the cache. Refused with
+  // journal.invalid_argument: more than one statement, a statement that could write, SQL that
+  // names pan_ciphertext; a BLOB in a result fails the query (journal.query_failed), so the
+  // PAN ciphertext can never come out of here.
+  result<std::vector<report_record>> report_query(const std::string& sql, const report_record& params);
 
  private:
   struct impl;

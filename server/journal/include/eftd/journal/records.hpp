@@ -236,12 +236,14 @@ struct settlement_totals {
   friend bool operator==(const settlement_totals&, const settlement_totals&) = default;
 };
 
-// (acquirer, terminal_id, business_date) is unique: "journal.duplicate_batch".
+// (acquirer, terminal_id, batch_no) is unique: "journal.duplicate_batch". Writing the row
+// closes batch_no to new messages (they are stamped with the next number).
 struct settlement_batch_written {
   std::string batch_id;
   std::string acquirer;
   std::string terminal_id;
-  std::string business_date;     // 'YYYY-MM-DD'
+  std::int64_t batch_no = 0;     // the terminal's open batch number (reader::open_batch_no)
+  std::string business_date;     // 'YYYY-MM-DD': the label (field 15 of its 0500); not unique
   std::string card_acceptor_id;  // field 42 of the batch's 0500
   std::string state;             // batch_states
   settlement_totals totals;
@@ -257,6 +259,9 @@ struct settlement_batch_updated {
   std::optional<std::string> response_code;  // the last 0510's field 39
   std::optional<std::int64_t> uploads_total;
   std::optional<std::int64_t> uploads_done;
+  // Fixed once, when an 'open' batch starts closing.
+  std::optional<settlement_totals> totals;
+  std::optional<std::int64_t> in_doubt;
   std::int64_t updated_ms = 0;
 };
 
@@ -284,10 +289,44 @@ struct settlement_step_updated {
   std::int64_t updated_ms = 0;
 };
 
-using record = std::variant<order_created, order_updated, operation_created, operation_updated,
-                            acquirer_message_written, acquirer_message_updated, event_appended, counter_set,
-                            pad_health_set, settlement_batch_written, settlement_batch_updated,
-                            settlement_step_written, settlement_step_updated>;
+// --- audit log ----------------------------------------------------------------------------
+
+// Where an operator action came from. Stored as 'admin-socket', 'web', 'eftctl', 'config'.
+namespace audit_sources {
+inline constexpr std::string_view admin_socket = "admin-socket";
+inline constexpr std::string_view web = "web";
+inline constexpr std::string_view eftctl = "eftctl";
+inline constexpr std::string_view config = "config";
+}  // namespace audit_sources
+
+// One operator action, appended to the audit log (never updated). actor: the person or
+// account (a Unix user name from the admin socket's peer credentials, a web login). subject:
+// what was acted on (an acquirer, a file, a user). detail and outcome are free text for people:
+// the writer masks card numbers in them like in event details. outcome: "ok" or an error code.
+struct audit_appended {
+  std::int64_t at_ms = 0;
+  std::string actor;
+  std::string source;  // audit_sources
+  std::string action;  // e.g. "settle", "trace", "backup"
+  std::string subject;
+  std::string detail;  // at most 4096 bytes
+  std::string outcome;
+};
+
+// A guard, written nothing: the batch fails with "journal.state_conflict" when the terminal's
+// batch `batch_no` has been written (its close started). Lets a cancel choose between a
+// reversal and a refund without racing an end-of-day close.
+struct batch_still_open {
+  std::string acquirer;
+  std::string terminal_id;
+  std::int64_t batch_no = 0;
+};
+
+using record =
+    std::variant<order_created, order_updated, operation_created, operation_updated, acquirer_message_written,
+                 acquirer_message_updated, event_appended, counter_set, pad_health_set,
+                 settlement_batch_written, settlement_batch_updated, settlement_step_written,
+                 settlement_step_updated, audit_appended, batch_still_open>;
 
 // Applied atomically: all records or none.
 struct batch {

@@ -80,6 +80,15 @@ class writer {
   // (that would wait on its own thread): returns journal.reentrant there.
   virtual status submit_sync(batch b) = 0;
 
+  // Appends one audit record (records.hpp) in a batch of its own: durable like every other
+  // write when `done` runs with ok. Same errors as submit (journal.invalid_record for a field
+  // the audit_log CHECKs refuse: empty actor/action/outcome, unknown source, detail > 4096).
+  void append_audit(audit_appended a, done_fn done) {
+    batch b;
+    b.records.emplace_back(std::move(a));
+    submit(std::move(b), std::move(done));
+  }
+
   virtual writer_stats stats() const = 0;
 
   // A PRAGMA value as seen by the writer's own connection (synchronous and foreign_keys are

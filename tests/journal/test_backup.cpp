@@ -1,0 +1,95 @@
+// Online backup: a consistent copy of a journal that a writer keeps changing.
+#include <atomic>
+#include <catch2/catch.hpp>
+#include <string>
+#include <thread>
+
+#include "eftd/journal/backup.hpp"
+#include "eftd/journal/reader.hpp"
+#include "eftd/journal/writer.hpp"
+#include "journal_fixtures.hpp"
+
+namespace ej = eftd::journal;
+using journal_test::batch_of;
+using journal_test::order;
+using journal_test::temp_dir;
+
+namespace {
+
+std::unique_ptr<ej::writer> open_writer(const std::filesystem::path& db) {
+  auto w = ej::writer::open(db, 64);
+  INFO((w ? "" : w.err().code + ": " + w.err().message));
+  REQUIRE(w);
+  return std::move(*w);
+}
+
+bool has_order(ej::reader& r, int i) {
+  auto o = r.find_order("T01", std::to_string(i), "2024-03-01");
+  REQUIRE(o);
+  return o->has_value();
+}
+
+}  // namespace
+
+TEST_CASE("a backup taken while the writer commits holds everything acknowledged before it began",
+          "[journal][backup]") {
+  temp_dir dir;
+  auto w = open_writer(dir.db());
+  for (int i = 0; i < 300; ++i) {
+    auto e = journal_test::event("O" + std::to_string(i), "created", 1'700'000'000'000 + i);
+    e.detail = std::string(2000, 'x');  // enough pages for many small backup steps
+    REQUIRE(w->submit_sync(batch_of({order("O" + std::to_string(i), std::to_string(i)), e})));
+  }
+
+  // A till that keeps selling during the backup.
+  std::atomic<bool> stop{false};
+  std::atomic<int> sold{0};
+  std::thread till([&] {
+    for (int i = 10000; !stop.load(); ++i) {
+      if (w->submit_sync(batch_of({order("O" + std::to_string(i), std::to_string(i))}))) ++sold;
+    }
+  });
+
+  ej::backup_options opts;
+  opts.pages_per_step = 8;
+  const auto copy = dir.path() / "copy.db";
+  auto st = ej::backup(dir.db(), copy, opts);
+  stop = true;
+  till.join();
+  INFO((st ? "" : st.err().code + ": " + st.err().message));
+  REQUIRE(st);
+  CHECK(st->steps > 10);
+  CHECK(st->pages > 80);
+  CHECK(st->bytes == st->pages * 4096);
+  CHECK(st->schema_version > 0);
+  CHECK(sold.load() > 0);
+  CHECK_FALSE(std::filesystem::exists(copy.string() + ".tmp"));
+  CHECK_FALSE(std::filesystem::exists(copy.string() + "-wal"));
+
+  auto r = ej::reader::open(copy);
+  INFO((r ? "" : r.err().code + ": " + r.err().message));
+  REQUIRE(r);
+  for (int i = 0; i < 300; ++i) CHECK(has_order(*r, i));
+  auto ic = r->pragma("integrity_check");
+  REQUIRE(ic);
+  CHECK(*ic == "ok");
+  auto mode = r->pragma("journal_mode");
+  REQUIRE(mode);
+  CHECK(*mode == "delete");
+}
+
+TEST_CASE("backup refuses to overwrite unless asked and reports a missing journal", "[journal][backup]") {
+  temp_dir dir;
+  open_writer(dir.db())->close();
+  const auto copy = dir.path() / "copy.db";
+  REQUIRE(ej::backup(dir.db(), copy));
+  auto again = ej::backup(dir.db(), copy);
+  REQUIRE_FALSE(again);
+  CHECK(again.err().code == "journal.backup_exists");
+  ej::backup_options opts;
+  opts.overwrite = true;
+  CHECK(ej::backup(dir.db(), copy, opts));
+  auto missing = ej::backup(dir.path() / "nope.db", dir.path() / "x.db");
+  REQUIRE_FALSE(missing);
+  CHECK(missing.err().code == "journal.open_failed");
+}
