@@ -8,6 +8,7 @@
 #include <variant>
 
 #include "eftd/core/money.hpp"
+#include "eftd/reports/orders.hpp"
 
 namespace eftd::reports::detail {
 
@@ -85,6 +86,14 @@ std::int64_t integer(const journal::report_value& v) {
 }
 
 bool valid_date(const std::string& d) {
+  return valid_business_date(d);
+}
+
+}  // namespace eftd::reports::detail
+
+namespace eftd::reports {
+
+bool valid_business_date(std::string_view d) {
   if (d.size() != 10 || d[4] != '-' || d[7] != '-') return false;
   for (std::size_t i : {0, 1, 2, 3, 5, 6, 8, 9})
     if (d[i] < '0' || d[i] > '9') return false;
@@ -93,4 +102,4 @@ bool valid_date(const std::string& d) {
   return month >= 1 && month <= 12 && day >= 1 && day <= 31;
 }
 
-}  // namespace eftd::reports::detail
+}  // namespace eftd::reports

@@ -114,26 +114,7 @@ std::string csrf_of(const std::string& html) {
 
 // One JSON line to eftd's admin socket, one back.
 nlohmann::json admin(const std::string& socket_path, const nlohmann::json& req) {
-  const int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
-  REQUIRE(fd >= 0);
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", socket_path.c_str());
-  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-  const std::string line = req.dump() + "\n";
-  REQUIRE(::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size()));
-  std::string in;
-  const auto deadline = std::chrono::steady_clock::now() + 30s;
-  while (in.find('\n') == std::string::npos && std::chrono::steady_clock::now() < deadline) {
-    pollfd p{fd, POLLIN, 0};
-    if (::poll(&p, 1, 1000) <= 0) continue;
-    char buf[4096];
-    const auto n = ::read(fd, buf, sizeof buf);
-    if (n <= 0) break;
-    in.append(buf, static_cast<std::size_t>(n));
-  }
-  ::close(fd);
-  return nlohmann::json::parse(in.substr(0, in.find('\n')), nullptr, false);
+  return admin_request(socket_path, req, 30s);
 }
 
 struct logged_in {

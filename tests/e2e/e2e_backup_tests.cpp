@@ -23,32 +23,9 @@ std::string admin_path(const installation& inst) {
   return inst.dir + "/admin.sock";
 }
 
-// One request line to eftd's admin socket, one reply line back (null when none came in time).
+// One request line to eftd's admin socket, one reply line back.
 json admin(const installation& inst, const json& request, std::chrono::milliseconds within = 60s) {
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  const auto path = admin_path(inst);
-  std::memcpy(addr.sun_path, path.c_str(), std::min(path.size() + 1, sizeof(addr.sun_path) - 1));
-  const int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
-  REQUIRE(fd >= 0);
-  REQUIRE(::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)) == 0);
-  const std::string out = request.dump() + "\n";
-  REQUIRE(::send(fd, out.data(), out.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(out.size()));
-  std::string in;
-  const auto deadline = std::chrono::steady_clock::now() + within;
-  while (in.find('\n') == std::string::npos) {
-    const auto left =
-        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) break;
-    pollfd p{fd, POLLIN, 0};
-    if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
-    char buf[4096];
-    const auto n = ::read(fd, buf, sizeof(buf));
-    if (n <= 0) break;
-    in.append(buf, static_cast<std::size_t>(n));
-  }
-  ::close(fd);
-  auto j = json::parse(in.substr(0, in.find('\n')), nullptr, false);
+  auto j = admin_request(admin_path(inst), request, within);
   REQUIRE_FALSE(j.is_discarded());
   return j;
 }

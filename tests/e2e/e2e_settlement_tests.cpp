@@ -31,45 +31,8 @@ std::vector<std::string> admin_sets(const installation& inst) {
   return {"--set", "admin.socket=" + admin_path(inst)};
 }
 
-// A connected Unix socket to eftd's admin listener (-1 when it cannot connect).
-int admin_connect(const std::string& path) {
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  std::memcpy(addr.sun_path, path.c_str(), std::min(path.size() + 1, sizeof(addr.sun_path) - 1));
-  const int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
-  if (fd < 0) return -1;
-  if (::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  return fd;
-}
-
-// Sends raw bytes and reads one reply line within the deadline ("" when none came).
-std::string admin_exchange(int fd, const std::string& bytes, std::chrono::milliseconds within) {
-  if (::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(bytes.size())) return {};
-  std::string in;
-  const auto deadline = std::chrono::steady_clock::now() + within;
-  while (in.find('\n') == std::string::npos) {
-    const auto left =
-        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) return {};
-    pollfd p{fd, POLLIN, 0};
-    if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
-    char buf[4096];
-    const auto n = ::read(fd, buf, sizeof(buf));
-    if (n <= 0) return {};
-    in.append(buf, static_cast<std::size_t>(n));
-  }
-  return in.substr(0, in.find('\n'));
-}
-
 json admin(const installation& inst, const json& request, std::chrono::milliseconds within = 60s) {
-  const int fd = admin_connect(admin_path(inst));
-  REQUIRE(fd >= 0);
-  auto line = admin_exchange(fd, request.dump() + "\n", within);
-  ::close(fd);
-  auto j = json::parse(line, nullptr, false);
+  auto j = admin_request(admin_path(inst), request, within);
   REQUIRE_FALSE(j.is_discarded());
   return j;
 }

@@ -6,11 +6,14 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <csignal>
+#include <cstring>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -27,6 +30,49 @@ using namespace std::chrono_literals;
 // The test card's PAN (pinpad-firmware-shim/cards/visa-approve.toml). It must never appear in
 // the journal, the logs or a POS message; tests search for it and never print it.
 inline const std::string test_pan = "4761739001010119";
+
+// eftd's admin socket ([admin] socket): a connected Unix socket, -1 when it cannot connect.
+inline int admin_connect(const std::string& path) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, path.c_str(), std::min(path.size() + 1, sizeof(addr.sun_path) - 1));
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+  if (fd < 0) return -1;
+  if (::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+// Sends raw bytes and reads one reply line within the deadline ("" when none came).
+inline std::string admin_exchange(int fd, const std::string& bytes, std::chrono::milliseconds within) {
+  if (::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(bytes.size())) return {};
+  std::string in;
+  const auto deadline = std::chrono::steady_clock::now() + within;
+  while (in.find('\n') == std::string::npos) {
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return {};
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
+    char buf[4096];
+    const auto n = ::read(fd, buf, sizeof(buf));
+    if (n <= 0) return {};
+    in.append(buf, static_cast<std::size_t>(n));
+  }
+  return in.substr(0, in.find('\n'));
+}
+
+// One JSON request line to the admin socket at `path`, its reply (discarded JSON when none).
+inline nlohmann::json admin_request(const std::string& path, const nlohmann::json& request,
+                                    std::chrono::milliseconds within = 60s) {
+  const int fd = admin_connect(path);
+  REQUIRE(fd >= 0);
+  auto line = admin_exchange(fd, request.dump() + "\n", within);
+  ::close(fd);
+  return nlohmann::json::parse(line, nullptr, false);
+}
 
 inline std::string order_no(const std::string& tag) {
   static int n = 0;

@@ -8,7 +8,7 @@
 
 #include "eftd/journal/reader.hpp"
 #include "eftd/journal/writer.hpp"
-#include "fault_vfs.hpp"
+#include "faulty_vfs.hpp"
 #include "journal_fixtures.hpp"
 
 namespace ej = eftd::journal;
@@ -394,7 +394,8 @@ TEST_CASE("an I/O error at commit fails the whole group and acknowledges nothing
           "[journal][writer][chaos]") {
   temp_dir dir;
   ej::writer_options opts;
-  opts.vfs = fault_vfs_name();
+  journal_test::faulty::reset();
+  opts.vfs = journal_test::faulty::vfs_name();
   auto w = open_writer(dir.db(), opts);
   REQUIRE(w->submit_sync(batch_of({order("O1", "1")})));
 
@@ -409,9 +410,9 @@ TEST_CASE("an I/O error at commit fails the whole group and acknowledges nothing
               [&results, i](eftd::status st) { results[i].set_value(std::move(st)); });
   }
   if (fail_fsync)
-    fail_syncs(true);
+    journal_test::faulty::fail_syncs(true);
   else
-    fail_writes(true);
+    journal_test::faulty::fail_writes(true);
   const auto failed_before = w->stats().failed_commits;
   gate.release();
   for (auto& p : results) {
@@ -419,8 +420,8 @@ TEST_CASE("an I/O error at commit fails the whole group and acknowledges nothing
     REQUIRE(f.wait_for(std::chrono::seconds(30)) == std::future_status::ready);
     CHECK(code_of(f.get()) == "journal.io_error");
   }
-  fail_syncs(false);
-  fail_writes(false);
+  journal_test::faulty::fail_syncs(false);
+  journal_test::faulty::fail_writes(false);
   CHECK(w->stats().failed_commits == failed_before + 1);
 
   auto r = open_reader(dir.db());

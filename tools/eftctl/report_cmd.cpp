@@ -21,6 +21,7 @@
 #include "commands.hpp"
 #include "eftd/core/config.hpp"
 #include "eftd/journal/reader.hpp"
+#include "eftd/reports/orders.hpp"
 #include "eftd/reports/reports.hpp"
 
 namespace eftctl {
@@ -91,12 +92,7 @@ std::string today_utc() {
 }
 
 bool valid_date(const std::string& d) {
-  if (d.size() != 10 || d[4] != '-' || d[7] != '-') return false;
-  for (std::size_t i : {0, 1, 2, 3, 5, 6, 8, 9})
-    if (d[i] < '0' || d[i] > '9') return false;
-  const int month = (d[5] - '0') * 10 + (d[6] - '0');
-  const int day = (d[8] - '0') * 10 + (d[9] - '0');
-  return month >= 1 && month <= 12 && day >= 1 && day <= 31;
+  return eftd::reports::valid_business_date(d);
 }
 
 // A point in time: milliseconds since the epoch, or UTC "YYYY-MM-DDTHH:MM[:SS][Z]".

@@ -24,10 +24,10 @@
 #include <cstring>
 #include <memory>
 #include <nlohmann/json.hpp>
-#include <regex>
 #include <string>
 
 #include "commands.hpp"
+#include "eftd/reports/orders.hpp"
 #include "eftd/settlement/layout.hpp"
 #include "eftd/settlement/reconcile.hpp"
 
@@ -46,7 +46,7 @@ struct match_args {
 };
 
 bool valid_date(const std::string& d) {
-  return std::regex_match(d, std::regex{R"(\d{4}-\d{2}-\d{2})"});
+  return eftd::reports::valid_business_date(d);
 }
 
 int fail(const eftd::error& e) {

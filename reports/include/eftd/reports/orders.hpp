@@ -26,4 +26,7 @@ std::string render_order_detail(const journal::order_view& v, format f);
 // RFC 4180 field quoting: quotes when the value holds a comma, quote, CR or LF.
 std::string csv_field(std::string_view v);
 
+// A business date as the journal keeps it: YYYY-MM-DD with month 01-12 and day 01-31.
+bool valid_business_date(std::string_view d);
+
 }  // namespace eftd::reports
