@@ -14,6 +14,7 @@
 #include "eftd/journal/writer.hpp"
 #include "faulty_vfs.hpp"
 #include "journal_fixtures.hpp"
+#include "journal_open.hpp"
 
 namespace ej = eftd::journal;
 namespace faulty = journal_test::faulty;
@@ -21,6 +22,8 @@ using journal_test::batch_of;
 using journal_test::order;
 using journal_test::temp_dir;
 
+using journal_test::code_of;
+using journal_test::open_reader;
 namespace {
 
 std::unique_ptr<ej::writer> open_writer(const std::filesystem::path& db, const std::string& vfs) {
@@ -31,17 +34,6 @@ std::unique_ptr<ej::writer> open_writer(const std::filesystem::path& db, const s
   INFO((w ? "" : w.err().code + ": " + w.err().message));
   REQUIRE(w);
   return std::move(*w);
-}
-
-ej::reader open_reader(const std::filesystem::path& db) {
-  auto r = ej::reader::open(db);
-  INFO((r ? "" : r.err().code + ": " + r.err().message));
-  REQUIRE(r);
-  return std::move(*r);
-}
-
-std::string code_of(const eftd::status& st) {
-  return st ? "ok" : st.err().code;
 }
 
 // An order with a fat event, so that a few hundred of them fill WAL pages and checkpoints run.

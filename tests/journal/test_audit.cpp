@@ -9,25 +9,15 @@
 #include "eftd/journal/reader.hpp"
 #include "eftd/journal/writer.hpp"
 #include "journal_fixtures.hpp"
+#include "journal_open.hpp"
 
 namespace ej = eftd::journal;
 using journal_test::temp_dir;
 
+using journal_test::code_of;
+using journal_test::open_reader;
+using journal_test::open_writer;
 namespace {
-
-std::unique_ptr<ej::writer> open_writer(const std::filesystem::path& db) {
-  auto w = ej::writer::open(db, 64);
-  INFO((w ? "" : w.err().code + ": " + w.err().message));
-  REQUIRE(w);
-  return std::move(*w);
-}
-
-ej::reader open_reader(const std::filesystem::path& db) {
-  auto r = ej::reader::open(db);
-  INFO((r ? "" : r.err().code + ": " + r.err().message));
-  REQUIRE(r);
-  return std::move(*r);
-}
 
 ej::audit_appended audit(std::int64_t at, std::string actor, std::string action, std::string outcome = "ok") {
   ej::audit_appended a;
@@ -47,10 +37,6 @@ eftd::status append(ej::writer& w, ej::audit_appended a) {
   w.append_audit(std::move(a), [&p](eftd::status st) { p.set_value(std::move(st)); });
   REQUIRE(f.wait_for(std::chrono::seconds(30)) == std::future_status::ready);
   return f.get();
-}
-
-std::string code_of(const eftd::status& st) {
-  return st ? "ok" : st.err().code;
 }
 
 }  // namespace

@@ -8,20 +8,15 @@
 #include "eftd/journal/reader.hpp"
 #include "eftd/journal/writer.hpp"
 #include "journal_fixtures.hpp"
+#include "journal_open.hpp"
 
 namespace ej = eftd::journal;
 using journal_test::batch_of;
 using journal_test::order;
 using journal_test::temp_dir;
 
+using journal_test::open_writer;
 namespace {
-
-std::unique_ptr<ej::writer> open_writer(const std::filesystem::path& db) {
-  auto w = ej::writer::open(db, 64);
-  INFO((w ? "" : w.err().code + ": " + w.err().message));
-  REQUIRE(w);
-  return std::move(*w);
-}
 
 bool has_order(ej::reader& r, int i) {
   auto o = r.find_order("T01", std::to_string(i), "2024-03-01");

@@ -8,27 +8,17 @@
 #include "eftd/journal/reader.hpp"
 #include "eftd/journal/writer.hpp"
 #include "journal_fixtures.hpp"
+#include "journal_open.hpp"
 
 namespace ej = eftd::journal;
 using namespace journal_test;
 
+using journal_test::open_reader;
+using journal_test::open_writer;
 namespace {
 
 constexpr std::int64_t hour_ms = 3'600'000;
 constexpr std::int64_t t0 = 1'700'000'000'000;
-
-std::unique_ptr<ej::writer> open_writer(const std::filesystem::path& db) {
-  auto w = ej::writer::open(db, 64);
-  REQUIRE(w);
-  return std::move(*w);
-}
-
-ej::reader open_reader(const std::filesystem::path& db) {
-  auto r = ej::reader::open(db);
-  INFO((r ? "" : r.err().code + ": " + r.err().message));
-  REQUIRE(r);
-  return std::move(*r);
-}
 
 void write(ej::writer& w, std::vector<ej::record> records) {
   auto st = w.submit_sync(batch_of(std::move(records)));

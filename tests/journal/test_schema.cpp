@@ -9,10 +9,12 @@
 #include "eftd/journal/schema.hpp"
 #include "eftd/journal/writer.hpp"
 #include "journal_fixtures.hpp"
+#include "journal_open.hpp"
 
 namespace ej = eftd::journal;
 using journal_test::temp_dir;
 
+using journal_test::open_writer;
 namespace {
 
 // Direct SQLite access, to build old or foreign databases by hand and to look under the hood.
@@ -45,13 +47,6 @@ class raw_db {
  private:
   sqlite3* db_ = nullptr;
 };
-
-std::unique_ptr<ej::writer> open_writer(const std::filesystem::path& db) {
-  auto w = ej::writer::open(db, 64);
-  INFO((w ? "" : w.err().code + ": " + w.err().message));
-  REQUIRE(w);
-  return std::move(*w);
-}
 
 // Builds a database exactly as a version-1 program left it.
 void make_version_1(const std::filesystem::path& db) {

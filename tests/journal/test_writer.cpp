@@ -10,29 +10,15 @@
 #include "eftd/journal/writer.hpp"
 #include "faulty_vfs.hpp"
 #include "journal_fixtures.hpp"
+#include "journal_open.hpp"
 
 namespace ej = eftd::journal;
 using namespace journal_test;
 
+using journal_test::code_of;
+using journal_test::open_reader;
+using journal_test::open_writer;
 namespace {
-
-std::unique_ptr<ej::writer> open_writer(const std::filesystem::path& db, ej::writer_options opts = {}) {
-  auto w = ej::writer::open(db, opts);
-  INFO((w ? "" : w.err().code + ": " + w.err().message));
-  REQUIRE(w);
-  return std::move(*w);
-}
-
-ej::reader open_reader(const std::filesystem::path& db) {
-  auto r = ej::reader::open(db);
-  INFO((r ? "" : r.err().code + ": " + r.err().message));
-  REQUIRE(r);
-  return std::move(*r);
-}
-
-std::string code_of(const eftd::status& st) {
-  return st ? "ok" : st.err().code;
-}
 
 bool order_exists(ej::reader& r, const std::string& order_no) {
   auto o = r.find_order("T01", order_no, "2024-03-01");

@@ -28,6 +28,7 @@
 #include <string>
 #include <system_error>
 
+#include "../journal/journal_fixtures.hpp"
 #include "eftd/core/card.hpp"
 #include "eftd/journal/card_data.hpp"
 #include "eftd/journal/writer.hpp"
@@ -43,24 +44,8 @@ inline constexpr std::string_view pan_a = "4539578763621486";
 inline constexpr std::string_view pan_b = "5413330089010608";
 inline constexpr std::string_view pan_unused = "4111111111111111";
 
-class temp_dir {
- public:
-  temp_dir() {
-    auto pattern = (std::filesystem::temp_directory_path() / "eftd-reports-XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = pattern;
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  temp_dir(const temp_dir&) = delete;
-  temp_dir& operator=(const temp_dir&) = delete;
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
+// A fresh directory, removed at scope end (the journal tests' fixture).
+using temp_dir = journal_test::temp_dir;
 
 struct sale_spec {
   std::string n;  // order number; ids derive from it
