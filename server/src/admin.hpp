@@ -5,10 +5,19 @@
 //       -> {"ok":true,"node":"...","business_date":"YYYY-MM-DD"}
 //   {"cmd":"settle","business_date":"YYYY-MM-DD","acquirer":"name"}   (both optional: today,
 //                                                                      every acquirer)
-//       -> {"ok":true,"batches":[{"acquirer","terminal_id","business_date","state","debits",
-//           "debit_amount","debit_reversals","debit_reversal_amount","credits","credit_amount",
-//           "credit_reversals","credit_reversal_amount","net_amount","in_doubt","response_code",
-//           "uploads","already_closed","needs_attention","error"?}]}
+//       closes each terminal's open batch under that label (settlement.hpp)
+//       -> {"ok":true,"batches":[{"acquirer","terminal_id","business_date","batch_no","state",
+//           "debits","debit_amount","debit_reversals","debit_reversal_amount","credits",
+//           "credit_amount","credit_reversals","credit_reversal_amount","net_amount","in_doubt",
+//           "response_code","uploads","already_closed","needs_attention","error"?}]}
+//   {"cmd":"trace","acquirer":"name","on":true|false}      the per-link message trace
+//   {"cmd":"backup","to":"/absolute/path","overwrite":false} a consistent journal copy
+//       -> {"ok":true,"to","pages","bytes","steps","schema_version"}
+//   {"cmd":"audit","action","subject"?,"detail"?,"outcome"} eftctl records its own action
+//   {"cmd":"user_add|user_passwd|user_role|user_unlock|user_remove|user_list",...}
+//                                                           back-office users (backoffice_http.hpp)
+//   Every command but status and user_list is written to the audit log (actor: the peer's
+//   user from SO_PEERCRED; fields that look secret stored as "***").
 //   anything else -> {"ok":false,"error":{"code":"admin.bad_json|admin.bad_request|
 //                     admin.unknown_cmd|admin.line_too_long","message":"..."}}
 //
