@@ -13,6 +13,7 @@
 
 #include "acquirer_gateway.hpp"
 #include "eftd/acq/message.hpp"
+#include "eftd/acq/reconciliation.hpp"
 #include "eftd/core/money.hpp"
 #include "eftd/journal/settlement_rules.hpp"
 #include "engine.hpp"
@@ -128,18 +129,7 @@ struct settlement_service::impl : std::enable_shared_from_this<impl> {
       if (merchant.acquirer_merchant_id == b.card_acceptor_id)
         if (const auto* c = eftd::find_currency(merchant.currency)) currency = c->numeric;
     m.set(50, fmt::format("{:03}", currency));
-    const auto& t = b.totals;
-    m.set(74, fmt::format("{:010}", t.credits));
-    m.set(75, fmt::format("{:010}", t.credit_reversals));
-    m.set(76, fmt::format("{:010}", t.debits));
-    m.set(77, fmt::format("{:010}", t.debit_reversals));
-    m.set(86, fmt::format("{:016}", t.credit_amount));
-    m.set(87, fmt::format("{:016}", t.credit_reversal_amount));
-    m.set(88, fmt::format("{:016}", t.debit_amount));
-    m.set(89, fmt::format("{:016}", t.debit_reversal_amount));
-    const auto net = t.net();
-    // D: the acquirer owes the merchant.
-    m.set(97, fmt::format("{}{:016}", net > 0 ? 'D' : 'C', net < 0 ? -net : net));
+    acq::set_reconciliation_fields(m, b.totals);
     return m;
   }
 

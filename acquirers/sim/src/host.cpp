@@ -5,6 +5,7 @@
 #include <charconv>
 
 #include "eftd/acq/matching.hpp"
+#include "eftd/acq/reconciliation.hpp"
 #include "eftd/core/block_cipher.hpp"
 #include "eftd/core/card.hpp"
 #include "eftd/core/pin_block.hpp"
@@ -138,16 +139,7 @@ batch_totals& batch_totals::operator+=(const batch_totals& o) noexcept {
 }
 
 void set_reconciliation_fields(acq::message& m, const batch_totals& t) {
-  m.set(74, fmt::format("{:010}", t.credits));
-  m.set(75, fmt::format("{:010}", t.credit_reversals));
-  m.set(76, fmt::format("{:010}", t.debits));
-  m.set(77, fmt::format("{:010}", t.debit_reversals));
-  m.set(86, fmt::format("{:016}", t.credit_amount));
-  m.set(87, fmt::format("{:016}", t.credit_reversal_amount));
-  m.set(88, fmt::format("{:016}", t.debit_amount));
-  m.set(89, fmt::format("{:016}", t.debit_reversal_amount));
-  const auto net = t.net();
-  m.set(97, fmt::format("{}{:016}", net > 0 ? 'D' : 'C', net < 0 ? -net : net));
+  acq::set_reconciliation_fields(m, t);
 }
 
 result<batch_totals> reconciliation_fields(const acq::message& m) {
