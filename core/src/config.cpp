@@ -533,6 +533,67 @@ std::optional<std::string> parse_acquirer_link(std::string_view text, acquirer_l
   return std::nullopt;
 }
 
+bool is_hex_bytes(const std::string& v, std::size_t min_bytes, std::size_t max_bytes) {
+  return v.size() % 2 == 0 && v.size() >= 2 * min_bytes && v.size() <= 2 * max_bytes &&
+         v.find_first_not_of("0123456789ABCDEFabcdef") == std::string::npos;
+}
+
+// A limit in minor units (>= 0) into an optional.
+void contactless_limit(section& s, std::string_view key, std::optional<std::uint64_t>& out) {
+  std::int64_t v = 0;
+  if (!s.integer(key, v)) return;
+  if (v < 0)
+    s.problem(key, s.find(key), "must not be negative (minor units)");
+  else
+    out = static_cast<std::uint64_t>(v);
+}
+
+// [emv.contactless] and its [[emv.contactless.aid]] tables.
+void parse_emv_contactless(const toml::table* t, emv_contactless_config& out, diagnostics& diag) {
+  section s(t, "emv.contactless", diag);
+  s.boolean("enabled", out.enabled);
+  contactless_limit(s, "transaction_limit", out.transaction_limit);
+  contactless_limit(s, "cvm_required_limit", out.cvm_required_limit);
+  std::optional<std::uint64_t> floor;
+  contactless_limit(s, "floor_limit", floor);
+  if (floor) out.floor_limit = *floor;
+  s.boolean("online_pin", out.online_pin);
+  s.boolean("signature", out.signature);
+  s.boolean("cdcvm", out.cdcvm);
+  for (auto [i, at] : s.table_array("aid")) {
+    section a(at, fmt::format("emv.contactless.aid[{}]", i), diag);
+    emv_contactless_aid e;
+    if (a.string("aid", e.aid, true) && !is_hex_bytes(e.aid, 5, 16))
+      a.problem("aid", a.find("aid"), "an AID is 5 to 16 bytes in hex");
+    if (a.string("kernel", e.kernel) && e.kernel != "qvsdc" && e.kernel != "mchip")
+      a.problem("kernel", a.find("kernel"), "must be \"qvsdc\" or \"mchip\"");
+    for (auto [key, dol] : {std::pair<std::string_view, std::string*>{"pdol", &e.pdol},
+                            std::pair<std::string_view, std::string*>{"cdol1", &e.cdol1}})
+      if (a.string(key, *dol) && !dol->empty() && !is_hex_bytes(*dol, 2, 252))
+        a.problem(key, a.find(key), "must be a DOL in hex (tag and length pairs)");
+    if (a.string_list("records", e.records)) {
+      for (std::size_t k = 0; k < e.records.size(); ++k) {
+        const auto& r = e.records[k];
+        const auto dot = r.find('.');
+        bool ok = dot != std::string::npos && dot > 0 && dot + 1 < r.size() &&
+                  r.find_first_not_of("0123456789.") == std::string::npos &&
+                  r.find('.', dot + 1) == std::string::npos && r.size() <= 7;
+        if (ok) {
+          const int sfi = std::stoi(r.substr(0, dot)), rec = std::stoi(r.substr(dot + 1));
+          ok = sfi >= 1 && sfi <= 30 && rec >= 1 && rec <= 255;
+        }
+        if (!ok) a.element_problem("records", k, "must be \"SFI.record\" (SFI 1..30, record 1..255)");
+      }
+    }
+    contactless_limit(a, "transaction_limit", e.transaction_limit);
+    contactless_limit(a, "cvm_required_limit", e.cvm_required_limit);
+    contactless_limit(a, "floor_limit", e.floor_limit);
+    a.done();
+    out.aids.push_back(std::move(e));
+  }
+  s.done();
+}
+
 server_config parse_document(const toml::table& doc, const fs::path& base, diagnostics& diag) {
   server_config cfg;
   section root(&doc, "", diag);
@@ -601,6 +662,7 @@ server_config parse_document(const toml::table& doc, const fs::path& base, diagn
     s.path("path", cfg.journal_cfg.path, base);
     s.path("key_file", cfg.journal_cfg.key_file, base);
     s.positive_u32("group_commit_max", cfg.journal_cfg.group_commit_max);
+    s.u32("retention_days", cfg.journal_cfg.retention_days, "days, 0 = keep forever");
     s.done();
   }
 
@@ -684,7 +746,19 @@ server_config parse_document(const toml::table& doc, const fs::path& base, diagn
       if (aids.empty()) s.problem("applications", s.find("applications"), "must list at least one AID");
       if (ok) cfg.emv.applications = std::move(aids);
     }
+    // Terminal action codes: 5 bytes (10 hex digits) each, matched against the TVR.
+    for (auto [key, out] : {std::pair<std::string_view, std::string*>{"tac_denial", &cfg.emv.tac_denial},
+                            std::pair<std::string_view, std::string*>{"tac_online", &cfg.emv.tac_online},
+                            std::pair<std::string_view, std::string*>{"tac_default", &cfg.emv.tac_default}}) {
+      std::string tac;
+      if (!s.string(key, tac)) continue;
+      if (tac.size() != 10 || tac.find_first_not_of("0123456789ABCDEFabcdef") != std::string::npos)
+        s.problem(key, s.find(key), "must be 5 bytes in hex (10 hex digits), as the TVR");
+      else
+        *out = tac;
+    }
     if (cfg.emv.enabled && cfg.emv.capk_file.empty()) s.missing("capk_file");
+    if (const auto* ct = s.table("contactless")) parse_emv_contactless(ct, cfg.emv.contactless, diag);
     s.done();
   }
 
@@ -719,8 +793,7 @@ server_config parse_document(const toml::table& doc, const fs::path& base, diagn
     s.positive_u32("session_idle_s", cfg.backoffice_web.session_idle_s, "seconds");
     s.positive_u32("lockout_after", cfg.backoffice_web.lockout_after);
     s.positive_u32("page_size", cfg.backoffice_web.page_size);
-    if (cfg.backoffice_web.page_size > 1000)
-      s.problem("page_size", s.find("page_size"), "must be 1..1000");
+    if (cfg.backoffice_web.page_size > 1000) s.problem("page_size", s.find("page_size"), "must be 1..1000");
     s.done();
   }
 
@@ -1011,6 +1084,97 @@ server_config parse_document(const toml::table& doc, const fs::path& base, diagn
     cfg.routes.push_back(std::move(r));
   }
 
+  {
+    const auto notify_tables = root.table_array("notify");
+    if (notify_tables.size() > 1)
+      diag.add("notify", nullptr,
+               "at most one [[notify]] endpoint (each notification keeps one delivery state)");
+    for (auto [i, t] : notify_tables) {
+      section s(t, fmt::format("notify[{}]", i), diag);
+      notify_endpoint n;
+      if (s.string("url", n.url, true)) {
+        // scheme://host[:port][/path]; the host may be a bracketed IPv6 address.
+        std::string_view u = n.url;
+        bool ok = true;
+        if (u.starts_with("https://")) {
+          u.remove_prefix(8);
+        } else if (u.starts_with("http://")) {
+          n.tls = false;
+          n.port = 80;
+          u.remove_prefix(7);
+        } else {
+          ok = false;
+        }
+        const auto slash = u.find('/');
+        std::string_view authority = u.substr(0, slash);
+        if (slash != std::string_view::npos) n.target = std::string(u.substr(slash));
+        std::string_view port_text;
+        bool has_port = false;
+        if (authority.starts_with("[")) {
+          const auto close = authority.find(']');
+          if (close == std::string_view::npos) {
+            ok = false;
+          } else {
+            n.host = std::string(authority.substr(1, close - 1));
+            const auto rest = authority.substr(close + 1);
+            if (!rest.empty()) {
+              has_port = rest.front() == ':';
+              ok = ok && has_port;
+              port_text = rest.substr(1);
+            }
+          }
+        } else {
+          const auto colon = authority.rfind(':');
+          n.host = std::string(authority.substr(0, colon));
+          has_port = colon != std::string_view::npos;
+          if (has_port) port_text = authority.substr(colon + 1);
+        }
+        if (has_port) {
+          const bool digits =
+              !port_text.empty() && port_text.size() <= 5 &&
+              std::all_of(port_text.begin(), port_text.end(), [](char c) { return c >= '0' && c <= '9'; });
+          const int port = digits ? std::stoi(std::string(port_text)) : 0;
+          if (port < 1 || port > 65535)
+            ok = false;
+          else
+            n.port = static_cast<std::uint16_t>(port);
+        }
+        if (n.host.empty() || n.target.find_first_of(" \t\r\n") != std::string::npos) ok = false;
+        if (!ok)
+          s.problem("url", s.find("url"), "must be https://host[:port]/path");
+        else if (!n.tls && !loopback_address(n.host))
+          s.problem("url", s.find("url"),
+                    "notifications are signed but not encrypted over http: use https "
+                    "(http only to loopback)");
+      }
+      s.path("secret_file", n.secret_file, base);
+      if (n.secret_file.empty()) s.missing("secret_file");
+      s.path("ca_file", n.ca_file, base);
+      if (n.tls && n.ca_file.empty() && !n.host.empty()) s.missing("ca_file");
+      s.positive_u32("timeout_ms", n.timeout_ms, "milliseconds");
+      s.positive_u32("max_age_h", n.max_age_h, "hours");
+      s.u32("max_age_s", n.max_age_s, "seconds; 0 = use max_age_h");
+      s.positive_u32("retry_initial_ms", n.retry_initial_ms, "milliseconds");
+      s.positive_u32("retry_max_ms", n.retry_max_ms, "milliseconds");
+      if (n.retry_max_ms < n.retry_initial_ms)
+        s.problem("retry_max_ms", s.find("retry_max_ms"), "must not be below retry_initial_ms");
+      std::vector<std::string> events;
+      if (s.string_list("events", events)) {
+        bool ok = true;
+        for (std::size_t e = 0; e < events.size(); ++e) {
+          if (events[e] != "order.final") {
+            s.element_problem("events", e,
+                              fmt::format("unknown event '{}' (expected order.final)", events[e]));
+            ok = false;
+          }
+        }
+        if (ok) n.events = std::move(events);
+      }
+      s.done();
+      cfg.notify.push_back(std::move(n));
+    }
+  }
+
   root.done();
 
   // Limits that are fine level by level can still contradict each other once inherited.
@@ -1268,6 +1432,13 @@ result<void> apply_override(server_config& cfg, std::string_view key_eq_value) {
   }
   if (key == "journal.path") return set_path(key, value, cfg.journal_cfg.path, false);
   if (key == "journal.key_file") return set_path(key, value, cfg.journal_cfg.key_file, false);
+  if (key == "journal.retention_days") {
+    auto v = parse_int(value);
+    if (!v || *v < 0 || *v > std::numeric_limits<std::uint32_t>::max())
+      return override_error(key, "must be 0 (keep forever) or a number of days");
+    cfg.journal_cfg.retention_days = static_cast<std::uint32_t>(*v);
+    return {};
+  }
   if (key == "keys.store") return set_path(key, value, cfg.keys.store, false);
   if (key == "keys.master_key_file") return set_path(key, value, cfg.keys.master_key_file, false);
   if (key == "pad_health.ping_interval_ms")
@@ -1294,6 +1465,20 @@ result<void> apply_override(server_config& cfg, std::string_view key_eq_value) {
     return {};
   }
   if (key == "emv.capk_file") return set_path(key, value, cfg.emv.capk_file, false);
+  if (key == "emv.floor_limit") {
+    auto v = parse_int(value);
+    if (!v || *v < 0) return override_error(key, "must be an amount in minor units, 0 or more");
+    cfg.emv.floor_limit = static_cast<std::uint64_t>(*v);
+    return {};
+  }
+  if (key == "emv.tac_denial" || key == "emv.tac_online" || key == "emv.tac_default") {
+    if (value.size() != 10 || value.find_first_not_of("0123456789ABCDEFabcdef") != std::string_view::npos)
+      return override_error(key, "must be 5 bytes in hex (10 hex digits), as the TVR");
+    (key == "emv.tac_denial"   ? cfg.emv.tac_denial
+     : key == "emv.tac_online" ? cfg.emv.tac_online
+                               : cfg.emv.tac_default) = std::string(value);
+    return {};
+  }
   if (key == "keys.require_p2pe") {
     if (value != "true" && value != "false") return override_error(key, "must be true or false");
     cfg.keys.require_p2pe = value == "true";
@@ -1375,21 +1560,23 @@ result<void> apply_override(server_config& cfg, std::string_view key_eq_value) {
         "sign_on, echo_interval_ms, reconnect_backoff_ms, reconnect_backoff_max_ms and links can "
         "be overridden for an acquirer");
   }
-  return override_error(key,
-                        "unsupported key (supported: server.node_name, listen.pos.address, listen.pos.port, "
-                        "listen.metrics.address, listen.metrics.port, listen.backoffice.address, "
-                        "listen.backoffice.port, backoffice.session_idle_s, backoffice.lockout_after, emv.enabled, emv.capk_file, "
-                        "listen.pad.address, listen.pad.port, listen.<pos|pad>.max_connections, "
-                        "listen.<pos|pad>.max_per_address, listen.<pos|pad>.login_timeout_ms, "
-                        "listen.<pos|pad>.frame_timeout_ms, acquirers.<name>.host, acquirers.<name>.port, "
-                        "acquirers.<name>.links, "
-                        "acquirers.<name>.response_timeout_ms, acquirers.<name>.connect_timeout_ms, "
-                        "acquirers.<name>.reversal_expiry_ms, acquirers.<name>.sign_on, "
-                        "acquirers.<name>.echo_interval_ms, acquirers.<name>.reconnect_backoff_ms, "
-                        "acquirers.<name>.reconnect_backoff_max_ms, "
-                        "journal.path, journal.key_file, keys.store, keys.master_key_file, "
-                        "keys.require_p2pe, cvm.magstripe_pin, pad_health.ping_interval_ms, "
-                        "pad_health.write_interval_ms, log.level, log.format, log.file)");
+  return override_error(
+      key,
+      "unsupported key (supported: server.node_name, listen.pos.address, listen.pos.port, "
+      "listen.metrics.address, listen.metrics.port, listen.backoffice.address, "
+      "listen.backoffice.port, backoffice.session_idle_s, backoffice.lockout_after, emv.enabled, "
+      "emv.capk_file, emv.floor_limit, emv.tac_denial|tac_online|tac_default, "
+      "listen.pad.address, listen.pad.port, listen.<pos|pad>.max_connections, "
+      "listen.<pos|pad>.max_per_address, listen.<pos|pad>.login_timeout_ms, "
+      "listen.<pos|pad>.frame_timeout_ms, acquirers.<name>.host, acquirers.<name>.port, "
+      "acquirers.<name>.links, "
+      "acquirers.<name>.response_timeout_ms, acquirers.<name>.connect_timeout_ms, "
+      "acquirers.<name>.reversal_expiry_ms, acquirers.<name>.sign_on, "
+      "acquirers.<name>.echo_interval_ms, acquirers.<name>.reconnect_backoff_ms, "
+      "acquirers.<name>.reconnect_backoff_max_ms, "
+      "journal.path, journal.key_file, journal.retention_days, keys.store, keys.master_key_file, "
+      "keys.require_p2pe, cvm.magstripe_pin, pad_health.ping_interval_ms, "
+      "pad_health.write_interval_ms, log.level, log.format, log.file)");
 }
 
 result<void> check_ready(const server_config& cfg) {

@@ -187,6 +187,43 @@ std::string render_settlement(const std::vector<settlement_row>& rows, format f)
 
 // ---- cases --------------------------------------------------------------------------------
 
+result<case_status> parse_case_status(std::string_view name) {
+  if (name == "open") return case_status::open;
+  if (name == "resolved") return case_status::resolved;
+  if (name == "all") return case_status::all;
+  return make_error("reports.invalid_filter",
+                    fmt::format("unknown case status '{}': use open, resolved or all", name));
+}
+
+namespace {
+
+// Journal schema 11 keeps what staff decided about a case; a case is derived anew on every
+// run, so the decision is joined by (kind, subject id) and survives the case's own changes.
+status attach_resolutions(journal::reader& r, case_status want, std::vector<case_row>& rows) {
+  constexpr int resolutions_schema = 11;
+  if (r.schema_version() >= resolutions_schema && !rows.empty()) {
+    auto res =
+        r.report_query("SELECT case_kind, subject_id, resolved_ms, actor, note FROM case_resolutions", {});
+    if (!res) return res.err();
+    std::map<std::pair<std::string, std::string>, const journal::report_record*> by_case;
+    for (const auto& x : *res) by_case.emplace(std::pair{detail::text(x[0]), detail::text(x[1])}, &x);
+    for (auto& c : rows) {
+      auto it = by_case.find(std::pair{c.kind, c.subject_id()});
+      if (it == by_case.end()) continue;
+      const auto& x = *it->second;
+      c.resolved_ms = detail::integer(x[2]);
+      c.resolved_by = detail::text(x[3]);
+      c.note = detail::text(x[4]);
+    }
+  }
+  if (want == case_status::all) return {};
+  std::erase_if(
+      rows, [&](const case_row& c) { return c.resolved_ms.has_value() != (want == case_status::resolved); });
+  return {};
+}
+
+}  // namespace
+
 result<std::vector<case_row>> list_cases(journal::reader& r, const case_filter& f) {
   std::vector<case_row> out;
   auto want = [&](std::string_view kind) { return !f.kind || *f.kind == kind; };
@@ -300,6 +337,7 @@ result<std::vector<case_row>> list_cases(journal::reader& r, const case_filter& 
                                  o[7].index() == 0 ? "" : ": ", detail::text(o[7]))});
     }
   }
+  if (auto st = attach_resolutions(r, f.status, out); !st) return st.err();
   std::stable_sort(out.begin(), out.end(), [](const case_row& a, const case_row& b) {
     return std::tie(a.since_ms, a.key) < std::tie(b.since_ms, b.key);
   });
@@ -310,23 +348,30 @@ std::string render_cases(const std::vector<case_row>& rows, format f) {
   if (f == format::json) {
     auto arr = nlohmann::json::array();
     for (const auto& c : rows)
-      arr.push_back({{"key", c.key},
-                     {"kind", c.kind},
-                     {"since_ms", c.since_ms},
-                     {"since", detail::iso_time(c.since_ms)},
-                     {"subject_type", c.subject_type},
-                     {"subject", c.subject},
-                     {"label", c.label},
-                     {"business_date", c.business_date},
-                     {"text", c.text}});
+      arr.push_back(
+          {{"key", c.key},
+           {"kind", c.kind},
+           {"since_ms", c.since_ms},
+           {"since", detail::iso_time(c.since_ms)},
+           {"subject_type", c.subject_type},
+           {"subject", c.subject},
+           {"label", c.label},
+           {"business_date", c.business_date},
+           {"text", c.text},
+           {"status", c.resolved_ms ? "resolved" : "open"},
+           {"resolved_ms", c.resolved_ms ? nlohmann::json(*c.resolved_ms) : nlohmann::json()},
+           {"resolved", c.resolved_ms ? nlohmann::json(detail::iso_time(*c.resolved_ms)) : nlohmann::json()},
+           {"resolved_by", c.resolved_by},
+           {"note", c.note}});
     return arr.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
   }
-  const std::vector<std::string> header{"since", "kind", "business_date", "subject_type", "label",
-                                        "text",  "key"};
+  const std::vector<std::string> header{"since", "kind",   "business_date", "subject_type", "label", "text",
+                                        "key",   "status", "resolved",      "resolved_by",  "note"};
   std::vector<std::vector<std::string>> cells;
   for (const auto& c : rows)
-    cells.push_back(
-        {detail::iso_time(c.since_ms), c.kind, c.business_date, c.subject_type, c.label, c.text, c.key});
+    cells.push_back({detail::iso_time(c.since_ms), c.kind, c.business_date, c.subject_type, c.label, c.text,
+                     c.key, c.resolved_ms ? "resolved" : "open",
+                     c.resolved_ms ? detail::iso_time(*c.resolved_ms) : "", c.resolved_by, c.note});
   if (f == format::csv) return detail::csv_lines(header, cells);
   return detail::text_table(header, cells) +
          fmt::format("({} case{})\n", rows.size(), rows.size() == 1 ? "" : "s");

@@ -150,6 +150,20 @@ asio::awaitable<result<acquirer_answer>> send_financial(server_context& ctx, con
   co_return co_await exchange(ctx, req.acquirer, std::move(m));
 }
 
+asio::awaitable<result<acquirer_answer>> send_offline_advice(server_context& ctx, const acquirer_request& req,
+                                                             const eftd::pan& card_pan,
+                                                             const std::string& expiry_yymm) {
+  auto m = base_message(ctx, req, req.mti, req.stan, req.at_ms);
+  m.set(2, std::string(card_pan.reveal()));
+  m.set(14, expiry_yymm);
+  if (!req.card_sequence.empty()) m.set(23, req.card_sequence);
+  if (!req.icc_data.empty())
+    m.set(55, std::string(reinterpret_cast<const char*>(req.icc_data.data()), req.icc_data.size()));
+  m.set(38, fmt::format("{:<6}", "Y1"));
+  m.set(39, "Y1");  // the terminal's decision: approved offline
+  co_return co_await exchange(ctx, req.acquirer, std::move(m));
+}
+
 namespace {
 
 // Field 90 (original data elements, n42): original MTI, STAN, transmission date-time,

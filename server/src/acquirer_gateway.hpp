@@ -73,6 +73,14 @@ boost::asio::awaitable<result<acquirer_answer>> send_financial(server_context& c
 boost::asio::awaitable<result<acquirer_answer>> send_follow_up(server_context& ctx,
                                                                const acquirer_request& req);
 
+// Sends the advice of a sale the card approved offline (0220, repeats 0221 with the STAN and
+// transmission time of the first): the card in fields 2 and 14 (never the track), 23 and 55
+// from `req`, 38 and 39 "Y1" (approved offline by the card). Errors as send_financial.
+boost::asio::awaitable<result<acquirer_answer>> send_offline_advice(server_context& ctx,
+                                                                    const acquirer_request& req,
+                                                                    const eftd::pan& card_pan,
+                                                                    const std::string& expiry_yymm);
+
 // Sends a reversal for `original`, carrying its data elements in field 90: `mti` is 0400 the
 // first time and 0401 for a repeat, which keeps the STAN and transmission time (`at_ms`) of
 // the first.

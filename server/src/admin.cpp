@@ -15,6 +15,7 @@
 #include "eftd/acq/link.hpp"
 #include "eftd/journal/backup.hpp"
 #include "engine.hpp"
+#include "retention.hpp"
 #include "settlement.hpp"
 
 namespace eftd::server {
@@ -112,7 +113,7 @@ std::string audit_detail(const json& req) {
 }
 
 std::string audit_subject(const json& req) {
-  for (const char* k : {"acquirer", "user", "name", "to"}) {
+  for (const char* k : {"acquirer", "user", "name", "to", "id"}) {
     auto it = req.find(k);
     if (it != req.end() && it->is_string() && !secret_field(k)) return it->get<std::string>().substr(0, 200);
   }
@@ -150,6 +151,8 @@ struct admin_listener::impl : std::enable_shared_from_this<impl> {
         {"settle", [](impl& self, const json& req) { return self.settle(req); }},
         {"trace", [](impl& self, const json& req) { return self.trace(req); }},
         {"backup", [](impl& self, const json& req) { return self.backup(req); }},
+        {"purge", [](impl& self, const json& req) { return self.purge(req); }},
+        {"notify_retry", [](impl& self, const json& req) { return self.notify_retry(req); }},
         // Back-office users (backoffice_http.hpp): run on the back office's own thread.
         {"user_add", [](impl& self, const json& req) { return self.ctx.backoffice->admin_users(req); }},
         {"user_passwd", [](impl& self, const json& req) { return self.ctx.backoffice->admin_users(req); }},
@@ -204,6 +207,30 @@ struct admin_listener::impl : std::enable_shared_from_this<impl> {
     co_return json{{"ok", true}, {"business_date", date}, {"batches", std::move(batches)}};
   }
 
+  // An expired outcome notification goes back to the queue (notifier.hpp) with a fresh maximum
+  // age: {"cmd":"notify_retry","id":"..."}. The writer's commit hook wakes the notifier.
+  asio::awaitable<json> notify_retry(const json& req) {
+    auto id = req.find("id");
+    if (id == req.end() || !id->is_string() || id->get<std::string>().empty())
+      co_return error_reply("admin.bad_request", "notify_retry needs \"id\" (a notification id)");
+    if (ctx.cfg.notify.empty())
+      co_return error_reply("notify.disabled", "no [[notify]] endpoint is configured");
+    const auto now = ctx.clock.now_ms();
+    journal::notification_updated u;
+    u.notification_id = id->get<std::string>();
+    u.expect_state = std::string(journal::notification_states::expired);
+    u.state = std::string(journal::notification_states::pending);
+    u.next_attempt_ms = now;
+    u.expires_ms = now + ctx.cfg.notify.front().max_age_ms();
+    u.updated_ms = now;
+    journal::batch b;
+    b.records.emplace_back(std::move(u));
+    auto st = co_await commit(ctx, std::move(b));
+    if (!st) co_return error_reply(st.err().code, st.err().message);
+    spdlog::info("admin: notification {} is pending again", id->get<std::string>());
+    co_return json{{"ok", true}, {"id", id->get<std::string>()}, {"state", "pending"}};
+  }
+
   // A consistent copy of the journal ({"cmd":"backup","to":"/abs/path","overwrite":false}),
   // made on a worker thread from a read connection: sales go on meanwhile.
   asio::awaitable<json> backup(const json& req) {
@@ -222,6 +249,39 @@ struct admin_listener::impl : std::enable_shared_from_this<impl> {
     spdlog::info("admin: journal backed up to {} ({} bytes)", target.string(), r->bytes);
     co_return json{{"ok", true},        {"to", target.string()}, {"pages", r->pages},
                    {"bytes", r->bytes}, {"steps", r->steps},     {"schema_version", r->schema_version}};
+  }
+
+  // Journal retention on request ({"cmd":"purge","before":"YYYY-MM-DD","dry_run":true}): the
+  // same purge as the daily one (retention.hpp), run in steps on the journal writer's thread.
+  asio::awaitable<json> purge(const json& req) {
+    auto before = req.find("before");
+    if (before == req.end() || !before->is_string() || !valid_date(before->get<std::string>()))
+      co_return error_reply("admin.bad_request", "purge needs \"before\" (a YYYY-MM-DD string)");
+    journal::purge_request pr;
+    pr.before = before->get<std::string>();
+    if (auto it = req.find("dry_run"); it != req.end()) {
+      if (!it->is_boolean()) co_return error_reply("admin.bad_request", "dry_run must be true or false");
+      pr.dry_run = it->get<bool>();
+    }
+    auto r = co_await purge_journal(ctx, pr);
+    if (!r) co_return error_reply(r.err().code, r.err().message);
+    spdlog::info("admin: journal purge {}", journal::to_string(*r));
+    co_return json{{"ok", true},
+                   {"before", r->before},
+                   {"dry_run", r->dry_run},
+                   {"orders", r->orders},
+                   {"operations", r->operations},
+                   {"messages", r->messages},
+                   {"events", r->events},
+                   {"notifications", r->notifications},
+                   {"batches", r->batches},
+                   {"steps", r->steps},
+                   {"kept_unsettled", r->kept_unsettled()},
+                   {"kept", {{"not_final", r->kept_not_final},
+                             {"in_queue", r->kept_in_queue},
+                             {"open_case", r->kept_open_case},
+                             {"open_batch", r->kept_open_batch},
+                             {"linked", r->kept_linked}}}};
   }
 
   asio::awaitable<result<journal::backup_stats>> run_backup(std::filesystem::path to,
@@ -289,10 +349,17 @@ struct admin_listener::impl : std::enable_shared_from_this<impl> {
       co_return error_reply("admin.bad_request", "expected \"cmd\" (a string)");
     const std::string name = cmd->get<std::string>();
     if (name == "audit") co_return co_await client_audit(req, actor);
+    // The resolution and its audit record go into the journal in one batch (not the generic
+    // audit below, which would be a second commit).
+    if (name == "case_resolve") {
+      // Built outside the co_await (GCC 12 coroutine temporaries, STYLE/common rules).
+      auto resolving = ctx.backoffice->resolve_case(req, actor);
+      co_return co_await std::move(resolving);
+    }
     const auto& table = commands();
     auto it = table.find(name);
     if (it == table.end()) {
-      std::string known = "audit";
+      std::string known = "audit, case_resolve";
       for (const auto& [n, h] : table) known += ", " + n;
       co_return error_reply("admin.unknown_cmd", "unknown cmd (known: " + known + ")");
     }

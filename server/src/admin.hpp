@@ -13,9 +13,19 @@
 //   {"cmd":"trace","acquirer":"name","on":true|false}      the per-link message trace
 //   {"cmd":"backup","to":"/absolute/path","overwrite":false} a consistent journal copy
 //       -> {"ok":true,"to","pages","bytes","steps","schema_version"}
+//   {"cmd":"purge","before":"YYYY-MM-DD","dry_run":false}  journal retention (server/journal/
+//       include/eftd/journal/retention.hpp): removes the finished, settled orders of business
+//       dates before `before`; dry_run: only counts
+//       -> {"ok":true,"before","dry_run","orders","operations","messages","events",
+//           "notifications","batches","steps","kept_unsettled",
+//           "kept":{"not_final","in_queue","open_case","open_batch","linked"}}
+//   {"cmd":"notify_retry","id":"..."}  an expired outcome notification back to pending, with a
+//       fresh maximum age (notifier.hpp) -> {"ok":true,"id","state":"pending"}
 //   {"cmd":"audit","action","subject"?,"detail"?,"outcome"} eftctl records its own action
 //   {"cmd":"user_add|user_passwd|user_role|user_unlock|user_remove|user_list",...}
 //                                                           back-office users (backoffice_http.hpp)
+//   {"cmd":"case_resolve","kind","subject","note"}          resolve a reconciliation case
+//       -> {"ok":true,"key","resolved_by"} (resolution + audit record in one journal batch)
 //   Every command but status and user_list is written to the audit log (actor: the peer's
 //   user from SO_PEERCRED; fields that look secret stored as "***").
 //   anything else -> {"ok":false,"error":{"code":"admin.bad_json|admin.bad_request|

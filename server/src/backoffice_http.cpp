@@ -17,6 +17,7 @@
 
 #include "backoffice_auth.hpp"
 #include "backoffice_pages.hpp"
+#include "backoffice_settlement_file.hpp"
 #include "eftd/core/card.hpp"
 #include "eftd/journal/card_data.hpp"
 #include "eftd/reports/orders.hpp"
@@ -247,7 +248,7 @@ struct service::impl : std::enable_shared_from_this<impl> {
       return make(req, http::status::ok, "text/css", std::string(stylesheet()));
 
     auto s = current_session(req);
-    const params form = post ? parse_form(req.body()) : params{};
+    const params form = post ? form_fields(req) : params{};
     // Every POST carries the session's CSRF token, the login form's too.
     if (post) {
       auto t = form.find("csrf");
@@ -272,10 +273,13 @@ struct service::impl : std::enable_shared_from_this<impl> {
     if (path == "/transactions/by-card" && post) return by_card(req, form);
     if (path.starts_with("/transactions/") && get) return detail(req, *s, path.substr(14), q);
     if (path == "/settlement" && get) return settlement(req, *s, q);
+    if (path == "/settlement/file") return settlement_file(req, *s, post);
     if (path == "/cases" && get) return cases(req, *s, q);
+    if (path == "/cases/resolve" && post) return cases_resolve(req, *s, form);
     if ((path == "/status" || path == "/status/pads" || path == "/status/tills") && get)
       return status_pages(req, *s, path, q);
     if (path == "/charts" && get) return charts(req, *s, q);
+    if (path == "/notifications" && get) return notifications(req, *s);
     if (path == "/users" && get) return users_list(req, *s, "");
     if (path == "/users" && post) return users_add(req, *s, form);
     if (path == "/users/unlock" && post) return users_unlock(req, *s, form);
@@ -453,16 +457,125 @@ struct service::impl : std::enable_shared_from_this<impl> {
     return html(req, http::status::ok, settlement_page(s, q, *rows));
   }
 
-  response cases(const request& req, const session& s, const params& q) {
+  // The fields of a form body: URL-encoded, or the text parts of multipart/form-data (file
+  // parts are left to their page), so the CSRF check reads both alike.
+  static params form_fields(const request& req) {
+    const std::string_view type(req[http::field::content_type].data(), req[http::field::content_type].size());
+    auto parts = parse_multipart(type, req.body());
+    if (!parts) return parse_form(req.body());
+    params out;
+    for (const auto& p : *parts)
+      if (!p.filename) out.emplace(p.name, std::string(p.body));
+    return out;
+  }
+
+  // GET: the upload form; POST (multipart/form-data: csrf, layout, format, file): the match.
+  response settlement_file(const request& req, const session& s, bool post) {
+    if (!post) return html(req, http::status::ok, settlement_file_form(s, ""));
+    const std::string_view type(req[http::field::content_type].data(), req[http::field::content_type].size());
+    auto parts = parse_multipart(type, req.body());
+    if (!parts)
+      return html(req, http::status::bad_request,
+                  settlement_file_form(s, "Send the file as a form upload (multipart/form-data)."));
+    std::string layout_name = "fixed-width", format = "html";
+    std::string_view file;
+    for (const auto& p : *parts) {
+      if (p.name == "layout") layout_name = std::string(p.body);
+      if (p.name == "format") format = std::string(p.body);
+      if (p.name == "file") file = p.body;
+    }
+    auto r = settlement_file_match(s, ctx.cfg.journal_cfg.path, layout_name, file, format);
+    auto res = make(req, static_cast<http::status>(r.status), r.content_type, std::move(r.body));
+    if (!r.attachment.empty())
+      res.set(http::field::content_disposition, fmt::format("attachment; filename=\"{}\"", r.attachment));
+    return res;
+  }
+
+  response cases(const request& req, const session& s, const params& q, std::string_view message = {},
+                 http::status code = http::status::ok) {
     reports::case_filter f;
     f.business_date_from = opt(q, "date_from");
     f.business_date_to = opt(q, "date_to");
     f.kind = opt(q, "kind");
     f.now_ms = now();
+    if (auto st = opt(q, "status")) {
+      auto cs = reports::parse_case_status(*st);
+      if (!cs) return html(req, http::status::bad_request, message_page("Bad request", cs.err().message));
+      f.status = *cs;
+    }
     auto rows = reports::list_cases(reader, f);
     if (!rows) return journal_error(req, rows.err());
     if (auto fm = export_format(q)) return export_body(req, *fm, reports::render_cases(*rows, *fm), "cases");
-    return html(req, http::status::ok, cases_page(s, q, *rows));
+    return html(req, code, cases_page(s, q, *rows, message));
+  }
+
+  // Resolving closes a case for everybody: supervisors and administrators, not viewers.
+  response cases_resolve(const request& req, const session& s, const params& form) {
+    if (!role_allows(s.user_role, role::supervisor))
+      return forbidden(req, "Supervisors and administrators only.");
+    auto field = [&](const char* k) { return form.count(k) ? form.at(k) : std::string(); };
+    auto st =
+        resolve_case(field("kind"), field("subject"), field("note"), s.user, journal::audit_sources::web);
+    if (st) return cases(req, s, {}, "Case " + field("kind") + ":" + field("subject") + " resolved.");
+    const auto code = st.err().code == "journal.state_conflict" ? http::status::conflict
+                      : st.err().code == "cases.not_found"      ? http::status::not_found
+                      : st.err().code == "cases.bad_request"    ? http::status::bad_request
+                                                                : http::status::internal_server_error;
+    return cases(req, s, {}, st.err().message, code);
+  }
+
+  // One case resolved by `actor`: it must be listed now (any status), and the resolution and
+  // its audit record are written in one batch, durable before the answer. A failed attempt is
+  // audited on its own. Errors: cases.bad_request, cases.not_found, journal.state_conflict
+  // (already resolved), journal.*.
+  eftd::status resolve_case(const std::string& kind, const std::string& subject, const std::string& note,
+                            const std::string& actor, std::string_view source) {
+    auto attempt = [&]() -> eftd::status {
+      if (kind.empty() || kind.size() > 64 || subject.empty() || subject.size() > 128)
+        return make_error("cases.bad_request", "give the case's kind and subject (as listed)");
+      if (note.empty() || note.size() > 2000)
+        return make_error("cases.bad_request", "give a note (1 to 2000 characters) saying what was done");
+      if (!ctx.journal) return make_error("journal.closed", "the journal is not open for writing");
+      reports::case_filter f;
+      f.kind = kind;
+      f.status = reports::case_status::all;
+      f.now_ms = now();
+      auto rows = reports::list_cases(reader, f);
+      if (!rows) return rows.err();
+      auto it = std::find_if(rows->begin(), rows->end(),
+                             [&](const reports::case_row& c) { return c.subject_id() == subject; });
+      if (it == rows->end()) return make_error("cases.not_found", "no such case: " + kind + ":" + subject);
+      if (it->resolved_ms)
+        return make_error("journal.state_conflict",
+                          fmt::format("the case {} is already resolved (by {} at {} UTC)", it->key,
+                                      it->resolved_by, format_time(*it->resolved_ms)));
+      journal::batch b;
+      journal::case_resolved r;
+      r.case_kind = kind;
+      r.subject_id = subject;
+      r.resolved_ms = now();
+      r.actor = actor.empty() ? "-" : actor;
+      r.note = note;
+      b.records.emplace_back(std::move(r));
+      journal::audit_appended a;
+      a.at_ms = now();
+      a.actor = actor.empty() ? "-" : actor;
+      a.source = std::string(source);
+      a.action = "case_resolve";
+      a.subject = kind + ":" + subject;
+      a.detail = note;
+      a.outcome = "ok";
+      b.records.emplace_back(std::move(a));
+      return ctx.journal->submit_sync(std::move(b));
+    };
+    auto st = attempt();
+    if (st) {
+      spdlog::info("audit: {} case_resolve by '{}' on '{}:{}': ok", source, actor, kind, subject);
+      return st;
+    }
+    audit(actor, source, "case_resolve", (kind + ":" + subject).substr(0, 200), note.substr(0, 2000),
+          st.err().code);
+    return st;
   }
 
   response status_pages(const request& req, const session& s, const std::string& path, const params& q) {
@@ -477,6 +590,22 @@ struct service::impl : std::enable_shared_from_this<impl> {
     if (fm && path == "/status/tills")
       return export_body(req, *fm, reports::render_tills(*tills, *fm), "tills");
     return html(req, http::status::ok, status_page(s, date, *pads, *tills, now()));
+  }
+
+  response notifications(const request& req, const session& s) {
+    auto counts = reader.notification_counts();
+    if (!counts) return journal_error(req, counts.err());
+    journal::notification_filter f;
+    f.limit = 50;
+    f.state = "pending";
+    f.newest_first = false;
+    auto pending = reader.list_notifications(f);
+    if (!pending) return journal_error(req, pending.err());
+    f.state = "expired";
+    f.newest_first = true;
+    auto expired = reader.list_notifications(f);
+    if (!expired) return journal_error(req, expired.err());
+    return html(req, http::status::ok, notifications_page(s, *counts, *pending, *expired));
   }
 
   response charts(const request& req, const session& s, const params& q) {
@@ -575,17 +704,47 @@ struct service::impl : std::enable_shared_from_this<impl> {
     for (;;) {
       http::request_parser<http::string_body> parser;
       parser.header_limit(16 * 1024);
-      parser.body_limit(max_body);
+      // The header first (beast checks a declared length against the limit already there):
+      // only logged-in staff uploading a settlement file may send a large body.
+      parser.body_limit(max_settlement_upload);
       beast::get_lowest_layer(stream).expires_after(request_timeout);
-      auto [ec, n] = co_await http::async_read(stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
+      boost::system::error_code ec;
+      {
+        auto [hec, hn] =
+            co_await http::async_read_header(stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
+        ec = hec;
+      }
+      if (!ec) {
+        const std::string_view target(parser.get().target().data(), parser.get().target().size());
+        bool large_ok = false;
+        if (target == "/settlement/file") {
+          auto who = current_session(parser.get());
+          large_ok = who && !who->user.empty();
+        }
+        if (!large_ok) {
+          parser.body_limit(max_body);
+          // A declared length over the limit is refused before any of its body is read.
+          if (auto len = parser.content_length(); len && *len > max_body) ec = http::error::body_limit;
+        }
+      }
+      if (!ec) {
+        auto [bec, bn] =
+            co_await http::async_read(stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
+        ec = bec;
+      }
       if (ec) {
         if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
             ec == asio::ssl::error::stream_truncated)
           break;
-        response bad{http::status::bad_request, 11};
+        const bool too_large = ec == http::error::body_limit;
+        response bad{too_large ? http::status::payload_too_large : http::status::bad_request, 11};
         security_headers(bad);
         bad.set(http::field::content_type, "text/plain");
-        bad.body() = "bad request\n";
+        bad.body() = too_large ? fmt::format(
+                                     "the request is too large: a settlement file may have at most {} "
+                                     "MiB, other requests {} KiB\n",
+                                     max_settlement_upload / (1024 * 1024), max_body / 1024)
+                               : "bad request\n";
         bad.keep_alive(false);
         bad.prepare_payload();
         co_await http::async_write(stream, bad, asio::as_tuple(asio::use_awaitable));
@@ -727,6 +886,31 @@ asio::awaitable<json> service::admin_users(json request) {
         });
       },
       asio::use_awaitable, std::move(request));
+}
+
+asio::awaitable<json> service::resolve_case(json request, std::string actor) {
+  auto p = impl_;
+  return asio::async_initiate<decltype(asio::use_awaitable), void(json)>(
+      [p](auto handler, json req, std::string who) {
+        auto ex = asio::get_associated_executor(handler);
+        auto h = std::make_shared<decltype(handler)>(std::move(handler));
+        asio::post(p->io, [p, h, ex, req = std::move(req), who = std::move(who)]() mutable {
+          json reply;
+          try {
+            const auto kind = str(req, "kind");
+            const auto subject = str(req, "subject");
+            auto st =
+                p->resolve_case(kind, subject, str(req, "note"), who, journal::audit_sources::admin_socket);
+            reply = st ? json{{"ok", true}, {"key", kind + ":" + subject}, {"resolved_by", who}}
+                       : error_json(st.err().code, st.err().message);
+          } catch (const std::exception& e) {
+            spdlog::error("admin: case_resolve failed: {}", e.what());
+            reply = error_json("admin.internal", "the request failed");
+          }
+          asio::post(ex, [h, reply = std::move(reply)]() mutable { (*h)(std::move(reply)); });
+        });
+      },
+      asio::use_awaitable, std::move(request), std::move(actor));
 }
 
 }  // namespace eftd::server::backoffice

@@ -11,6 +11,9 @@
 //   GET  /transactions/<order id>[?format=csv|json]   the order, operations, messages, events
 //   GET  /settlement, /cases, /status, /status/pads, /status/tills, /charts [?format=csv|json]
 //   GET  /users (supervisor), POST /users (admin: add), POST /users/unlock (supervisor)
+//   GET  /cases?status=open|resolved|all, POST /cases/resolve (supervisor: kind, subject, note)
+//   GET  /settlement/file, POST /settlement/file (multipart: csrf, layout, format, file; at most
+//        16 MiB, else 413): an acquirer's settlement file matched against the journal
 // Operator actions (logins, failures, lockouts, logouts, user changes) go to the journal's
 // audit log (source "web" or "admin-socket").
 #pragma once
@@ -45,6 +48,11 @@ class service {
   // {"ok":true,...} or {"ok":false,"error":{code,message}}. Runs on the service's thread and
   // resumes on the caller's executor.
   boost::asio::awaitable<nlohmann::json> admin_users(nlohmann::json request);
+
+  // Admin socket: {"cmd":"case_resolve","kind","subject","note"} resolved as `actor` (the
+  // peer's user). The resolution and its audit record are one journal batch. Errors:
+  // cases.bad_request, cases.not_found, journal.state_conflict (already resolved), journal.*.
+  boost::asio::awaitable<nlohmann::json> resolve_case(nlohmann::json request, std::string actor);
 
   struct impl;
 

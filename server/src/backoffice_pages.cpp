@@ -163,7 +163,8 @@ std::string format_time(std::int64_t ms) {
 std::string layout(const session& s, std::string_view title, std::string_view body) {
   std::string nav =
       "<a href=\"/transactions\">Transactions</a> <a href=\"/settlement\">Settlement</a> "
-      "<a href=\"/cases\">Cases</a> <a href=\"/status\">Pads &amp; tills</a> <a href=\"/charts\">Charts</a>";
+      "<a href=\"/cases\">Cases</a> <a href=\"/status\">Pads &amp; tills</a> <a href=\"/charts\">Charts</a> "
+      "<a href=\"/notifications\">Notifications</a>";
   if (role_allows(s.user_role, role::supervisor)) nav += " <a href=\"/users\">Users</a>";
   return fmt::format(
       "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{0} - eftd</title>"
@@ -326,7 +327,9 @@ std::string detail_page(const session& s, const journal::order_view& v) {
 
 std::string settlement_page(const session& s, const params& q,
                             const std::vector<reports::settlement_row>& rows) {
-  std::string b = "<form class=\"filters\" method=\"get\" action=\"/settlement\">\n";
+  std::string b =
+      "<p><a href=\"/settlement/file\">Match an acquirer's settlement file</a></p>\n"
+      "<form class=\"filters\" method=\"get\" action=\"/settlement\">\n";
   b += field(q, "date_from", "Business date from", "date") + field(q, "date_to", "to", "date") +
        field(q, "acquirer", "Acquirer") + field(q, "terminal", "Terminal id");
   b += "<button type=\"submit\">Show</button></form>\n" + export_links("/settlement", q);
@@ -348,20 +351,46 @@ std::string settlement_page(const session& s, const params& q,
   return layout(s, "Settlement", b);
 }
 
-std::string cases_page(const session& s, const params& q, const std::vector<reports::case_row>& rows) {
-  std::string b = "<form class=\"filters\" method=\"get\" action=\"/cases\">\n";
+std::string cases_page(const session& s, const params& q, const std::vector<reports::case_row>& rows,
+                       std::string_view message) {
+  // Viewers read; supervisors and administrators may also resolve (resolving closes the case
+  // for everybody, so it is an action like unlocking a user).
+  const bool can_resolve = role_allows(s.user_role, role::supervisor);
+  std::string b;
+  if (!message.empty()) b += fmt::format("<p class=\"problem\" id=\"message\">{}</p>\n", e(message));
+  b += "<form class=\"filters\" method=\"get\" action=\"/cases\">\n";
   b += field(q, "date_from", "Business date from", "date") + field(q, "date_to", "to", "date") +
        field(q, "kind", "Kind");
+  params shown = q;
+  if (get(q, "status").empty()) shown["status"] = "open";
+  b += select(shown, "status", "Status", {"open", "resolved", "all"});
   b += "<button type=\"submit\">Show</button></form>\n" + export_links("/cases", q);
   b += "<table id=\"cases\"><thead><tr><th>Since "
        "(UTC)</th><th>Kind</th><th>Date</th><th>Subject</th><th>What to "
-       "do</th></tr></thead><tbody>\n";
+       "do</th><th>Status</th></tr></thead><tbody>\n";
   for (const auto& c : rows) {
     std::string subject = e(c.label);
     if (c.subject_type == "order")
       subject = fmt::format("<a href=\"/transactions/{}\">{}</a>", url_encode(c.subject), e(c.label));
-    b += fmt::format("<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
-                     format_time(c.since_ms), e(c.kind), e(c.business_date), subject, e(c.text));
+    std::string status;
+    if (c.resolved_ms) {
+      status = fmt::format("<span class=\"resolved\">resolved {} by {}</span>: {}",
+                           format_time(*c.resolved_ms), e(c.resolved_by), e(c.note));
+    } else if (can_resolve) {
+      status = fmt::format(
+          "open <form class=\"resolve\" method=\"post\" action=\"/cases/resolve\">"
+          "<input type=\"hidden\" name=\"csrf\" value=\"{}\"><input type=\"hidden\" name=\"kind\" "
+          "value=\"{}\">"
+          "<input type=\"hidden\" name=\"subject\" value=\"{}\">"
+          "<input type=\"text\" name=\"note\" maxlength=\"2000\" required placeholder=\"what was done\">"
+          "<button type=\"submit\">Resolve</button></form>",
+          e(s.csrf), e(c.kind), e(c.subject_id()));
+    } else {
+      status = "open";
+    }
+    b += fmt::format(
+        "<tr id=\"case-{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+        e(c.key), format_time(c.since_ms), e(c.kind), e(c.business_date), subject, e(c.text), status);
   }
   b += "</tbody></table>\n";
   return layout(s, "Reconciliation cases", b);
@@ -401,6 +430,38 @@ std::string status_page(const session& s, const std::string& business_date,
         format_minor(t.approved_amount_minor), e(t.currency));
   b += "</tbody></table>\n";
   return layout(s, "Pads and tills", b);
+}
+
+std::string notifications_page(const session& s,
+                               const std::vector<std::pair<std::string, std::int64_t>>& counts,
+                               const std::vector<journal::notification_row>& pending,
+                               const std::vector<journal::notification_row>& expired) {
+  std::string b =
+      "<table id=\"notification-counts\"><thead><tr><th>State</th><th>Notifications</th></tr></thead>"
+      "<tbody>\n";
+  for (const auto& [state, n] : counts)
+    b += fmt::format("<tr><td>{}</td><td class=\"num\">{}</td></tr>\n", e(state), n);
+  b += "</tbody></table>\n";
+  auto table = [&](std::string_view id, std::string_view title,
+                   const std::vector<journal::notification_row>& rows) {
+    b += fmt::format(
+        "<h2>{}</h2>\n<table id=\"{}\"><thead><tr><th>Notification</th><th>Order</th><th>Order state</th>"
+        "<th>Created</th><th>Attempts</th><th>Next attempt</th><th>Last error</th></tr></thead><tbody>\n",
+        e(title), e(id));
+    for (const auto& r : rows)
+      b += fmt::format(
+          "<tr><td>{}</td><td><a href=\"/transactions/{}\">{}</a></td><td>{}</td><td>{}</td>"
+          "<td class=\"num\">{}</td><td>{}</td><td>{}</td></tr>\n",
+          e(r.notification_id), e(url_encode(r.order_id)), e(r.order_id), e(r.order_state),
+          format_time(r.created_ms), r.attempts, r.state == "pending" ? format_time(r.next_attempt_ms) : "",
+          e(r.last_error.value_or("")));
+    b += "</tbody></table>\n";
+  };
+  table("notifications-pending", "Pending (oldest first)", pending);
+  table("notifications-expired", "Expired (newest first)", expired);
+  b += "<p>An expired notification is sent again after "
+       "<code>eftctl notifications retry &lt;id&gt;</code>.</p>\n";
+  return layout(s, "Outcome notifications", b);
 }
 
 std::string svg_hourly(const std::vector<reports::hourly_stat>& hours) {

@@ -45,11 +45,20 @@ std::string search_page(const session& s, const params& q, const reports::transa
 std::string detail_page(const session& s, const journal::order_view& v);
 std::string settlement_page(const session& s, const params& q,
                             const std::vector<reports::settlement_row>& rows);
-std::string cases_page(const session& s, const params& q, const std::vector<reports::case_row>& rows);
+// Open cases carry a "Resolve" form (POST /cases/resolve: kind, subject, note) for supervisors
+// and administrators; `message` is shown above the list (the outcome of a resolve).
+std::string cases_page(const session& s, const params& q, const std::vector<reports::case_row>& rows,
+                       std::string_view message = {});
 std::string status_page(const session& s, const std::string& business_date,
                         const std::vector<journal::pad_health_set>& pads,
                         const std::vector<reports::till_status_row>& tills, std::int64_t now_ms);
 std::string charts_page(const session& s, const params& q, const reports::stats_report& st);
+// Outcome notifications (server/NOTIFY.md): counts per delivery state and the latest pending
+// and expired rows (read-only; `eftctl notifications retry` re-queues an expired one).
+std::string notifications_page(const session& s,
+                               const std::vector<std::pair<std::string, std::int64_t>>& counts,
+                               const std::vector<journal::notification_row>& pending,
+                               const std::vector<journal::notification_row>& expired);
 std::string users_page(const session& s, const std::vector<user_row>& users, std::string_view message);
 
 // Transactions and approval rate per hour (bars + line), and transactions by scheme (bars).

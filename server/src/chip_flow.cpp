@@ -51,6 +51,10 @@ emv::terminal_config emv_terminal_config(const config::server_config& cfg) {
     emv::application_config app;
     app.aid = aid_bytes(a);
     app.floor_limit = cfg.emv.floor_limit;
+    // Validated by the config loader: 10 hex digits each.
+    app.tac.denial = from_hex(cfg.emv.tac_denial).value_or(bytes{});
+    app.tac.online = from_hex(cfg.emv.tac_online).value_or(bytes{});
+    app.tac.def = from_hex(cfg.emv.tac_default).value_or(bytes{});
     t.applications.push_back(std::move(app));
   }
   return t;
@@ -204,6 +208,10 @@ result<eftd::track2> chip_flow::track2() const {
   auto t57 = kernel_->data().get(0x57);
   if (!t57) return make_error("emv.no_track2", "the card has no track 2 equivalent data (57)");
   return track2_of(*t57);
+}
+
+bytes chip_flow::offline_field55() const {
+  return emv::build_field55(kernel_->data());
 }
 
 std::string chip_flow::pan_sequence() const {

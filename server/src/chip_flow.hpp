@@ -45,6 +45,8 @@ class chip_flow {
   boost::asio::awaitable<void> resume(online_pin_fn pin);
   bool wants_online() const noexcept { return online_.has_value(); }
   const bytes& field55() const { return *online_; }
+  // After an offline approval (TC): field 55 for the advice, the same tags as an online request.
+  bytes offline_field55() const;
   // After wants_online(): the acquirer's answer (nullopt: no answer, timeout or unreachable)
   // goes to the card (issuer authentication, scripts, second GENERATE AC); runs to the end.
   boost::asio::awaitable<void> complete(const std::optional<acquirer_answer>& answer);

@@ -82,9 +82,10 @@ pos::result make_result(const server_context& ctx, const tx_summary& s, const st
   r.stan = s.stan;
   r.rrn = s.rrn;
   r.balance = s.balance;
-  // Approvals need no reason, except an approved cancel: the cashier must know whether the
-  // payment was reversed (cancel.done) or, being settled already, refunded (cancel.refunded).
-  if (s.why.outcome != "approved" || s.why.why.code.starts_with("cancel.")) r.why = s.why.why;
+  // A plain approval needs no reason. Others say how they were approved: an approved cancel
+  // (reversed: cancel.done, or refunded after settlement: cancel.refunded), or a sale the card
+  // approved offline (approved.offline).
+  if (s.why.outcome != "approved" || s.why.why.code != "approved") r.why = s.why.why;
   receipt_input in;
   in.merchant = nullptr;
   if (const auto* t = ctx.cfg.find_till(s.till_id)) {
@@ -764,6 +765,8 @@ asio::awaitable<pos::result> run_card_transaction(server_context& ctx, tx_reques
     emv::transaction txn;
     txn.amount = static_cast<std::uint64_t>(req.amount);
     txn.other_amount = static_cast<std::uint64_t>(req.cashback);
+    // Only a purchase may be approved offline: refunds, pre-authorisations and inquiries go online.
+    txn.force_online = req.kind != "sale";
     txn.currency = eftd::find_currency(req.currency) ? eftd::find_currency(req.currency)->numeric : 0;
     txn.type = req.kind == "refund"            ? 0x20
                : req.kind == "balance_inquiry" ? 0x31
@@ -945,6 +948,74 @@ asio::awaitable<pos::result> run_card_transaction(server_context& ctx, tx_reques
       co_return emv::pin_result::entered;
     };
     co_await chip->resume(pin_fn);
+    // 3d. The card approved offline (TC at the first GENERATE AC: under the floor limit, with
+    // the terminal's and the issuer's action codes allowing it). Only a purchase is taken
+    // offline (every other kind is forced online); the sale stands once its advice is durable
+    // in the store-and-forward queue, which delivers it to the acquirer with the card (the PAN
+    // sealed in the operation, expiry and sequence number sealed in the message).
+    if (pin_stop.empty() && chip->finished() && chip->outcome() == emv::outcome::approved_offline &&
+        req.kind == "sale" && sealed) {
+      spdlog::info("order {}: chip approved offline ({})", req.order_no, chip->summary());
+      const auto at = ctx.clock.now_ms();
+      acquirer_request areq;
+      areq.acquirer = route->acquirer;
+      areq.terminal_id = till->terminal_id;
+      areq.at_ms = at;
+      std::string stan_counter;
+      areq.stan = ctx.next_stan(areq.acquirer, areq.terminal_id, stan_counter);
+      areq.rrn = make_rrn(at, areq.stan);
+      auto card_details = journal::seal_advice_card(ctx.keys, {card->expiry_yymm(), chip->pan_sequence()});
+      std::string failure;
+      if (!card_details) failure = card_details.err().code;
+      if (failure.empty()) {
+        s.stan = fmt::format("{:06}", areq.stan);
+        s.rrn = areq.rrn;
+        s.auth_code = "Y1";
+        s.response_code = "Y1";
+        s.approved_amount = req.amount;
+        s.why = motivate("approved.offline", s.order_no);
+        journal::batch b;
+        b.records.push_back(journal::counter_set{stan_counter, areq.stan});
+        journal::acquirer_message_written mw;
+        mw.msg_id = journal::new_id();
+        mw.op_id = op_id;
+        mw.acquirer = areq.acquirer;
+        mw.terminal_id = areq.terminal_id;
+        mw.mti = "0220";
+        mw.stan = areq.stan;
+        mw.local_datetime = local_datetime_of(at);
+        mw.rrn = areq.rrn;
+        mw.amount_minor = req.amount;
+        mw.currency = req.currency;
+        mw.state = std::string(journal::message_states::pending);
+        mw.created_ms = at;
+        mw.next_attempt_ms = at;
+        mw.icc_data = chip->offline_field55();
+        mw.card_ciphertext = std::move(*card_details);
+        b.records.push_back(std::move(mw));
+        final_batch(b, order_state::approved, at, journal::actor::pad, "advice_pending");
+        b.records.push_back(
+            event(order_id, op_id, at, journal::actor::pad, "approved_offline",
+                  fmt::format("order {}: approved offline by the card ({}); 0220 advice to {} "
+                              "STAN {} queued",
+                              req.order_no, chip->summary(), areq.acquirer, s.stan)));
+        if (auto st = co_await commit(ctx, std::move(b)); !st) failure = st.err().code;
+      }
+      co_await chip->power_off();
+      if (!failure.empty()) {
+        // Nothing durable owes the acquirer this sale, so it is not taken (the TC is never sent).
+        spdlog::error("order {}: offline approval not journaled: {}", req.order_no, failure);
+        s.approved_amount = 0;
+        s.auth_code.clear();
+        s.response_code.clear();
+        auto r = co_await conclude("journal.unavailable", order_state::failed, journal::actor::server);
+        if (pad->open()) pad->show({s.why.why.customer_text});
+        co_return r;
+      }
+      notify_reversals(ctx, areq.acquirer);
+      if (pad->open()) pad->show({s.why.why.customer_text});
+      co_return make_result(ctx, s, req.request_id);
+    }
     if (!pin_stop.empty() || (chip->finished() && chip->outcome() != emv::outcome::approved_online)) {
       std::string code = pin_stop;
       std::string detail;
@@ -957,7 +1028,7 @@ asio::awaitable<pos::result> run_card_transaction(server_context& ctx, tx_reques
             state = order_state::declined;
             break;
           case emv::outcome::approved_offline:
-            // Floor limit 0 sends every sale online; an offline approval is not taken.
+            // Only a purchase whose PAN could be sealed for its advice is taken offline.
             code = "card.offline_not_supported";
             break;
           case emv::outcome::fallback_to_magstripe:
@@ -1347,9 +1418,14 @@ asio::awaitable<pos::result> run_cancel(server_context& ctx, std::string request
     if ((m.mti == "0200" || m.mti == "0100" || m.mti == "0220") &&
         m.state == journal::message_states::answered)
       msg = &m;
-  if (!msg && o.kind == journal::order_kinds::completion)
+  // A completion, or a sale the card approved offline, whose advice is still in the queue: the
+  // acquirer does not know it yet, so there is nothing to reverse until it does.
+  const bool advice_in_queue = std::any_of(view->messages.begin(), view->messages.end(), [](const auto& m) {
+    return m.mti == "0220" && m.state == journal::message_states::pending;
+  });
+  if (!msg && (o.kind == journal::order_kinds::completion || advice_in_queue))
     co_return answer(base, "cancel.not_possible",
-                     "the completion is still being delivered to the acquirer; try again in a few minutes");
+                     "the advice is still being delivered to the acquirer; try again in a few minutes");
   if (o.kind == journal::order_kinds::preauth && msg) {
     // Completed: the money is charged by the completion, which is what must be cancelled.
     result<std::int64_t> completed = std::int64_t{0};

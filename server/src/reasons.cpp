@@ -19,6 +19,8 @@ struct reason_entry {
 // two-line pad display. "{}" in a cashier text takes the optional detail.
 constexpr std::array reason_table{
     reason_entry{"approved", "approved", "approved", "Approved"},
+    reason_entry{"approved.offline", "approved",
+                 "approved offline by the card's chip{}; the acquirer is told by an advice", "Approved"},
     reason_entry{"limit.amount_below_minimum", "declined", "amount below the minimum allowed for this till{}",
                  "Amount not allowed"},
     reason_entry{"limit.amount_above_maximum", "declined", "amount above the maximum allowed for this till{}",

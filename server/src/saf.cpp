@@ -8,6 +8,7 @@
 #include <set>
 
 #include "eftd/core/money.hpp"
+#include "eftd/journal/card_data.hpp"
 
 namespace eftd::server {
 
@@ -188,11 +189,11 @@ class reversal_queue : public std::enable_shared_from_this<reversal_queue> {
     co_return static_cast<bool>(st);
   }
 
-  // One send of a queued advice (0120/0220: a completion owed to the acquirer). It names its
-  // original authorisation in field 90; repeats are 0121/0221 with the STAN and time of the
-  // first. Acknowledged (00): the message becomes 'answered', like any answered request, so
-  // cancels and settlement see it. Refused for good (any other code but a retryable one): parked
-  // for people, since the customer was told "approved" and the acquirer will not settle it.
+  // One send of a queued advice (0120/0220: a completion owed to the acquirer, naming its
+  // original authorisation in field 90; or an offline approval, carrying the card). Repeats are
+  // 0121/0221 with the STAN and time of the first. Acknowledged (00): the message becomes 'answered', like
+  // any answered request, so cancels and settlement see it. Refused for good (any other code but a retryable
+  // one): parked for people, since the customer was told "approved" and the acquirer will not settle it.
   asio::awaitable<bool> attempt_advice(const journal::acquirer_message_row& adv) {
     const auto now = ctx_.clock.now_ms();
     std::optional<journal::acquirer_message_row> original;
@@ -207,7 +208,9 @@ class reversal_queue : public std::enable_shared_from_this<reversal_queue> {
       if (o && *o) op = std::move(**o);
     }
     const std::string order_id = op ? op->order_id : "";
-    if (!original || !op)
+    // Without an original it is the advice of an offline approval, which carries the card.
+    const bool offline = !adv.original_msg_id;
+    if ((!offline && !original) || !op)
       co_return co_await conclude(adv, original, order_id, journal::message_states::parked,
                                   "the authorisation this advice completes is not in the journal");
     if (now - adv.created_ms > static_cast<std::int64_t>(expiry_ms()))
@@ -216,16 +219,29 @@ class reversal_queue : public std::enable_shared_from_this<reversal_queue> {
           fmt::format("advice not acknowledged after {} attempts within the expiry", adv.attempts));
     auto areq = request_from_message(ctx_, adv, op->kind);
     areq.mti = adv.mti.substr(0, 3) + (adv.attempts == 0 ? "0" : "1");
-    areq.pos_entry_mode = "010";
-    areq.original = acquirer_request::original_ref{original->mti, original->stan, original->created_ms,
-                                                   original->auth_code.value_or("")};
-    auto ans = co_await send_follow_up(ctx_, areq);
+    result<acquirer_answer> ans = make_error("acq.bad_request", "advice not sent");
+    if (offline) {
+      auto card = offline_card(adv, *op, areq);
+      if (!card)
+        co_return co_await conclude(
+            adv, original, order_id, journal::message_states::parked,
+            "the card data of this offline approval cannot be opened (" + card.err().code + ")");
+      auto sent = co_await send_offline_advice(ctx_, areq, card->first, card->second);
+      ans = std::move(sent);
+    } else {
+      areq.pos_entry_mode = "010";
+      areq.original = acquirer_request::original_ref{original->mti, original->stan, original->created_ms,
+                                                     original->auth_code.value_or("")};
+      auto sent = co_await send_follow_up(ctx_, areq);
+      ans = std::move(sent);
+    }
     if (ans && ans->response_code == "00") {
       journal::batch b;
       journal::acquirer_message_updated r;
       r.msg_id = adv.msg_id;
       r.state = std::string(journal::message_states::answered);
       r.response_code = ans->response_code;
+      if (offline) r.auth_code = "Y1";  // the card's approval, for settlement and receipts
       r.attempts = adv.attempts + 1;
       r.updated_ms = now;
       b.records.push_back(r);
@@ -270,6 +286,33 @@ class reversal_queue : public std::enable_shared_from_this<reversal_queue> {
     spdlog::warn("advice {} (STAN {:06}) on {}: attempt {} failed ({}); next in {} ms", areq.mti, adv.stan,
                  adv.terminal_id, adv.attempts + 1, why, backoff_ms(adv.attempts));
     co_return static_cast<bool>(st);
+  }
+
+  // The card of an offline approval's advice: the operation's sealed PAN and the message's
+  // sealed expiry and sequence number, opened with the journal keys; field 55 and the entry
+  // mode go into `areq`. Errors name the failing part, never a value.
+  result<std::pair<eftd::pan, std::string>> offline_card(const journal::acquirer_message_row& adv,
+                                                         const journal::operation_row& op,
+                                                         acquirer_request& areq) {
+    result<std::optional<journal::stored_pan>> stored = std::optional<journal::stored_pan>{};
+    result<journal::reader::advice_payload> payload = journal::reader::advice_payload{};
+    {
+      std::lock_guard lk(ctx_.reader_mu);
+      stored = ctx_.reader->operation_pan(adv.op_id);
+      payload = ctx_.reader->message_advice_payload(adv.msg_id);
+    }
+    if (!stored) return stored.err();
+    if (!payload) return payload.err();
+    if (!*stored || payload->card_ciphertext.empty())
+      return make_error("saf.no_card_data", "the offline approval has no sealed card data");
+    auto card_pan = journal::open_pan(ctx_.keys, **stored);
+    if (!card_pan) return card_pan.err();
+    auto card = journal::open_advice_card(ctx_.keys, payload->card_ciphertext);
+    if (!card) return card.err();
+    areq.icc_data = std::move(payload->icc_data);
+    areq.card_sequence = card->card_sequence;
+    areq.pos_entry_mode = op.entry_mode.value_or("") == "contactless" ? "071" : "051";
+    return std::pair<eftd::pan, std::string>{std::move(*card_pan), card->expiry_yymm};
   }
 
   asio::awaitable<bool> acknowledge(const journal::acquirer_message_row& rev,

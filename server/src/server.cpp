@@ -6,6 +6,8 @@
 #include <chrono>
 #include <cstdio>
 #include <iostream>
+#include <memory>
+#include <mutex>
 #include <thread>
 
 #include "acquirer_gateway.hpp"
@@ -17,8 +19,10 @@
 #include "engine.hpp"
 #include "key_module.hpp"
 #include "metrics_http.hpp"
+#include "notifier.hpp"
 #include "pad_session.hpp"
 #include "pos_session.hpp"
+#include "retention.hpp"
 #include "settlement.hpp"
 
 namespace eftd::server {
@@ -95,7 +99,23 @@ int run(const config::server_config& cfg, const run_options& options) {
   auto keys = journal::load_or_create_keys(cfg.journal_cfg.key_file);
   if (!keys) return fail(make_error(keys.err().code, "journal.key_file: " + keys.err().message));
   ctx.keys = std::move(*keys);
-  auto writer = journal::writer::open(cfg.journal_cfg.path, cfg.journal_cfg.group_commit_max);
+  // Outcome notifications ([[notify]], notifier.hpp): the writer fills the outbox in the
+  // transaction of each final outcome and wakes the notifier after the commit. The hook is set
+  // before the notifier exists, so it goes through a holder filled in below.
+  auto notify_hook = std::make_shared<std::shared_ptr<notifier>>();
+  auto notify_hook_mu = std::make_shared<std::mutex>();
+  journal::writer_options wopts;
+  wopts.max_batch = cfg.journal_cfg.group_commit_max;
+  wopts.notifications.enabled = !cfg.notify.empty();
+  wopts.on_notifications = [notify_hook, notify_hook_mu] {
+    std::shared_ptr<notifier> n;
+    {
+      std::lock_guard lk(*notify_hook_mu);
+      n = *notify_hook;
+    }
+    if (n) n->wake();
+  };
+  auto writer = journal::writer::open(cfg.journal_cfg.path, wopts);
   if (!writer) return fail(make_error(writer.err().code, "journal.path: " + writer.err().message));
   ctx.journal = std::move(*writer);
   // The writer has migrated the schema, so the read connection can open now.
@@ -131,6 +151,15 @@ int run(const config::server_config& cfg, const run_options& options) {
     ctx.backoffice = std::move(*bo);
   }
 
+  std::shared_ptr<notifier> notify;
+  if (!cfg.notify.empty()) {
+    auto n = notifier::open(ctx, cfg.notify.front());
+    if (!n) return fail(make_error(n.err().code, "notify[0]: " + n.err().message));
+    notify = std::move(*n);
+    std::lock_guard lk(*notify_hook_mu);
+    *notify_hook = notify;
+  }
+
   // Dialect and framing names are checked here: core's config parser does not link acquirers/.
   if (auto st = check_acquirers(cfg); !st) return fail(st.err());
   create_links(ctx);
@@ -144,6 +173,8 @@ int run(const config::server_config& cfg, const run_options& options) {
 
   // End of day (settlement.hpp) and the local admin socket that asks for it (admin.hpp).
   settlement_service settlement(ctx);
+  // Daily journal purge ([journal] retention_days, retention.hpp).
+  retention_service retention(ctx);
   auto admin = admin_listener::open(ctx, settlement);
 
   asio::signal_set signals(io, SIGINT, SIGTERM);
@@ -155,8 +186,10 @@ int run(const config::server_config& cfg, const run_options& options) {
     pad_acc->close(ignore);
     if (admin) admin->stop();
     settlement.stop();
+    retention.stop();
     if (metrics_acc) metrics_acc->close(ignore);
     if (ctx.backoffice) ctx.backoffice->stop();
+    if (notify) notify->stop();
     close_links(ctx);
     io.stop();
   });
@@ -168,10 +201,13 @@ int run(const config::server_config& cfg, const run_options& options) {
                cfg.pad.address, pad_port, ctx.pad_tls ? " (TLS 1.3, device certificates)" : " (plaintext)",
                cfg.journal_cfg.path.string());
   start_recovery(ctx);
+  // Resumes what the outbox holds as pending (after a restart too).
+  if (notify) notify->start();
   if (admin) admin->start();
   ctx.backoffice->start();
   // Catch-up close of earlier business dates ([settlement] close_on_start) and the daily cut-over.
   settlement.start();
+  retention.start();
   const int metrics_port = metrics_acc ? metrics_acc->local_endpoint().port() : 0;
   if (metrics_acc) spdlog::info("metrics on http://{}:{}/metrics", cfg.metrics->address, metrics_port);
   if (options.print_ready) {

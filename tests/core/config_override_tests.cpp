@@ -23,6 +23,17 @@ eftd::config::server_config demo_like() {
 
 }  // namespace
 
+TEST_CASE("overrides set the EMV floor limit and terminal action codes, and refuse bad values") {
+  auto cfg = eftd::config::server_config{};
+  REQUIRE(apply_override(cfg, "emv.floor_limit=5000").has_value());
+  CHECK(cfg.emv.floor_limit == 5000);
+  REQUIRE(apply_override(cfg, "emv.tac_online=DC4004F800").has_value());
+  CHECK(cfg.emv.tac_online == "DC4004F800");
+  CHECK_FALSE(apply_override(cfg, "emv.floor_limit=-1").has_value());
+  CHECK_FALSE(apply_override(cfg, "emv.tac_default=00").has_value());
+  CHECK(cfg.emv.tac_default == "0000000000");
+}
+
 TEST_CASE("overrides set listener ports, acquirer endpoints, journal and log settings") {
   auto cfg = demo_like();
   REQUIRE(apply_override(cfg, "listen.pos.port=0").has_value());

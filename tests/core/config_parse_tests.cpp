@@ -702,3 +702,23 @@ TEST_CASE("[emv] turns the central kernel on, and AIDs, country and the CA key f
   REQUIRE_ERROR(base_toml + "[emv]\napplications = [\"A00\"]\n", "emv.applications[0]");
   REQUIRE_ERROR(base_toml + "[emv]\ncountry_code = 1000\n", "emv.country_code");
 }
+
+TEST_CASE(
+    "[emv] terminal action codes default to online for floor limit, velocity and online PIN, and "
+    "are checked") {
+  auto dflt = parse_config(base_toml, "/base");
+  REQUIRE(dflt.has_value());
+  CHECK(dflt->emv.tac_online == "000004F800");
+  CHECK(dflt->emv.tac_denial == "0000000000");
+  auto set = parse_config(base_toml +
+                              "[emv]\ntac_denial = \"0010000000\"\ntac_online = \"DC4004F800\"\n"
+                              "tac_default = \"DC4000A800\"\n",
+                          "/base");
+  INFO((set ? std::string() : set.err().message));
+  REQUIRE(set.has_value());
+  CHECK(set->emv.tac_denial == "0010000000");
+  CHECK(set->emv.tac_online == "DC4004F800");
+  CHECK(set->emv.tac_default == "DC4000A800");
+  REQUIRE_ERROR(base_toml + "[emv]\ntac_online = \"DC4004F8\"\n", "emv.tac_online");
+  REQUIRE_ERROR(base_toml + "[emv]\ntac_denial = \"00100000ZZ\"\n", "emv.tac_denial");
+}

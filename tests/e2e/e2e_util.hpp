@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sys/inotify.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -116,6 +117,42 @@ inline eftd::journal::order_view journal_view(const installation& inst, const st
   REQUIRE(detail);
   REQUIRE(detail->has_value());
   return std::move(**detail);
+}
+
+// Re-reads the journal until `pred(order_view)` holds for `order` (of till T01) or the deadline
+// passes; between reads it waits for the next journal write (inotify on the installation's
+// directory: the WAL changes on every commit). The WAL frames are written before the commit is
+// visible, so a read woken by them can still see the old state: without a further event it
+// reads again after 250 ms. Returns the last view read.
+template <class Pred>
+std::optional<eftd::journal::order_view> wait_for_order(const installation& inst, const std::string& order,
+                                                        Pred pred, std::chrono::seconds limit = 20s) {
+  const int fd = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+  REQUIRE(fd >= 0);
+  REQUIRE(::inotify_add_watch(fd, inst.dir.c_str(), IN_MODIFY | IN_CREATE) >= 0);
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  std::optional<eftd::journal::order_view> last;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (auto rd = eftd::journal::reader::open(inst.db())) {
+      auto rows = rd->find_orders_recent("T01", order, 0);
+      if (rows && rows->size() == 1)
+        if (auto detail = rd->order_detail(rows->front().order_id); detail && detail->has_value()) {
+          last = std::move(**detail);
+          if (pred(*last)) break;
+        }
+    }
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    pollfd p{fd, POLLIN, 0};
+    const auto wait = std::min<long long>(left.count(), 250);
+    if (wait > 0 && ::poll(&p, 1, static_cast<int>(wait)) > 0) {
+      char drain[4096];
+      while (::read(fd, drain, sizeof drain) > 0) {
+      }
+    }
+  }
+  ::close(fd);
+  return last;
 }
 
 // A minimal raw POS client for protocol-level checks.

@@ -111,6 +111,40 @@ TEST_CASE("a tampered or foreign ciphertext fails authentication", "[journal][ca
   CHECK(foreign.err().code == "crypto.auth_failed");
 }
 
+TEST_CASE("an offline advice's card details are sealed under their own AAD and open again",
+          "[journal][card][security]") {
+  temp_dir dir;
+  auto k = make_keys(dir);
+  for (const auto& c : {ej::advice_card{"2912", "001"}, ej::advice_card{"2512", ""}}) {
+    auto sealed = ej::seal_advice_card(k, c);
+    REQUIRE(sealed);
+    CHECK(sealed->size() == 12 + c.expiry_yymm.size() + c.card_sequence.size() + 16);
+    const std::string text(sealed->begin(), sealed->end());
+    CHECK(text.find(c.expiry_yymm) == std::string::npos);
+    auto back = ej::open_advice_card(k, *sealed);
+    REQUIRE(back);
+    CHECK(back->expiry_yymm == c.expiry_yymm);
+    CHECK(back->card_sequence == c.card_sequence);
+    auto tampered = *sealed;
+    tampered.back() ^= 0x01;
+    auto bad = ej::open_advice_card(k, tampered);
+    REQUIRE_FALSE(bad);
+    CHECK(bad.err().code == "crypto.auth_failed");
+  }
+  // A sealed PAN is no advice card (different AAD), and bad input is refused before sealing.
+  auto pan_sealed = ej::seal_pan(k, make_pan());
+  REQUIRE(pan_sealed);
+  auto cross = ej::open_advice_card(k, pan_sealed->ciphertext);
+  REQUIRE_FALSE(cross);
+  CHECK(cross.err().code == "crypto.auth_failed");
+  for (const auto& c :
+       {ej::advice_card{"291", "001"}, ej::advice_card{"2912", "01"}, ej::advice_card{"29A2", ""}}) {
+    auto r = ej::seal_advice_card(k, c);
+    REQUIRE_FALSE(r);
+    CHECK(r.err().code == "journal.invalid_argument");
+  }
+}
+
 TEST_CASE("search_hash is stable per key and finds the order", "[journal][card][security]") {
   temp_dir dir;
   auto k = make_keys(dir);

@@ -225,7 +225,8 @@ TEST_CASE_METHOD(journal_fixture, "transactions page and sort by the whitelisted
   CHECK(page->total == 6);
 }
 
-TEST_CASE_METHOD(journal_fixture, "transactions render as quoted CSV and parseable JSON and a counted table") {
+TEST_CASE_METHOD(journal_fixture,
+                 "transactions render as quoted CSV and parseable JSON and a counted table") {
   reports::transaction_filter f;
   f.till_id = "T02";
   auto page = reports::search_transactions(reader, f);
@@ -382,7 +383,68 @@ TEST_CASE_METHOD(journal_fixture,
   auto j = nlohmann::json::parse(reports::render_cases(*cases, reports::format::json));
   CHECK(j.size() == cases->size());
   const auto csv = reports::render_cases(*cases, reports::format::csv);
-  CHECK(csv.rfind("since,kind,business_date,subject_type,label,text,key\r\n", 0) == 0);
+  CHECK(csv.rfind("since,kind,business_date,subject_type,label,text,key,status,resolved,resolved_by,note\r\n",
+                  0) == 0);
+}
+
+TEST_CASE_METHOD(journal_fixture,
+                 "a resolved case leaves the open list, shows who and why, and resolves once") {
+  auto w = journal::writer::open(dir.path() / "journal.db", 16);
+  REQUIRE(w);
+  auto resolve = [&](const std::string& kind, const std::string& subject, const std::string& note) {
+    journal::batch b;
+    b.records.emplace_back(journal::case_resolved{kind, subject, hour10 + 600 * minute, "sue", note});
+    b.records.emplace_back(journal::audit_appended{hour10 + 600 * minute, "sue", "web", "case_resolve",
+                                                   kind + ":" + subject, note, "ok"});
+    return (*w)->submit_sync(std::move(b));
+  };
+  REQUIRE(resolve("reversal_parked", "R1001", "reversed by the acquirer's help desk"));
+  // Twice: refused as a state conflict, and nothing of that batch (its audit record) is kept.
+  auto twice = resolve("reversal_parked", "R1001", "again");
+  REQUIRE_FALSE(twice);
+  CHECK(twice.err().code == "journal.state_conflict");
+  CHECK(twice.err().message.find("already resolved") != std::string::npos);
+  // An empty note is refused by the schema.
+  auto empty = resolve("batch_out_of_balance", "B1", "");
+  REQUIRE_FALSE(empty);
+  CHECK(empty.err().code == "journal.invalid_record");
+  (*w)->close();
+
+  reports::case_filter f;  // default: open cases only
+  auto open = reports::list_cases(reader, f);
+  REQUIRE(open);
+  std::set<std::string> keys;
+  for (const auto& c : *open) keys.insert(c.key);
+  CHECK(keys == std::set<std::string>{"batch_out_of_balance:B1", "batch_totals_differ:B2",
+                                      "completion_refused:O1006"});
+
+  f.status = reports::case_status::resolved;
+  auto resolved = reports::list_cases(reader, f);
+  REQUIRE(resolved);
+  REQUIRE(resolved->size() == 1);
+  const auto& c = resolved->front();
+  CHECK(c.key == "reversal_parked:R1001");
+  CHECK(c.subject_id() == "R1001");
+  CHECK(c.resolved_ms == hour10 + 600 * minute);
+  CHECK(c.resolved_by == "sue");
+  CHECK(c.note == "reversed by the acquirer's help desk");
+
+  f.status = reports::case_status::all;
+  auto all = reports::list_cases(reader, f);
+  REQUIRE(all);
+  CHECK(all->size() == 4);
+
+  auto j = nlohmann::json::parse(reports::render_cases(*resolved, reports::format::json));
+  CHECK(j[0]["status"] == "resolved");
+  CHECK(j[0]["resolved_by"] == "sue");
+  CHECK(j[0]["note"] == "reversed by the acquirer's help desk");
+  auto jo = nlohmann::json::parse(reports::render_cases(*open, reports::format::json));
+  CHECK(jo[0]["status"] == "open");
+  CHECK(jo[0]["resolved_ms"].is_null());
+
+  CHECK(reports::parse_case_status("open").value() == reports::case_status::open);
+  CHECK(reports::parse_case_status("all").value() == reports::case_status::all);
+  CHECK(reports::parse_case_status("closed").err().code == "reports.invalid_filter");
 }
 
 TEST_CASE_METHOD(journal_fixture,

@@ -1,10 +1,12 @@
-// eftctl journal orders: list orders from the journal, read-only, as a table, CSV or JSON.
+// eftctl journal orders|show: read the journal (read-only), as a table, CSV or JSON.
+// eftctl journal purge: ask the running eftd to purge old finished orders (its admin socket).
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <cstdint>
 #include <ctime>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
@@ -109,10 +111,59 @@ int run_show(const show_args& a) {
   return exit_ok;
 }
 
+struct purge_args {
+  std::string socket = "var/eftd-admin.sock";
+  std::string before;
+  bool dry_run = false;
+  bool json = false;
+  int timeout_ms = 600000;
+};
+
+// Retention on request: eftd runs the purge on its journal writer (eftd/journal/retention.hpp),
+// so it is safe while eftd takes sales; eftctl never writes the journal itself.
+int run_purge(const purge_args& a) {
+  if (!valid_date(a.before)) {
+    fmt::print(stderr, "eftctl: --before must be YYYY-MM-DD\n");
+    return exit_usage;
+  }
+  nlohmann::json req{{"cmd", "purge"}, {"before", a.before}, {"dry_run", a.dry_run}};
+  auto line = admin_request(a.socket, req.dump(), a.timeout_ms);
+  if (!line) {
+    fmt::print(stderr, "eftctl: {} ({})\n", line.err().message, line.err().code);
+    return exit_io;
+  }
+  auto reply = nlohmann::json::parse(*line, nullptr, false);
+  if (reply.is_discarded() || !reply.is_object()) {
+    fmt::print(stderr, "eftctl: eftd answered something that is not JSON\n");
+    return exit_io;
+  }
+  const bool ok = reply.value("ok", false);
+  if (a.json) {
+    fmt::print("{}\n", reply.dump(2));
+  } else if (!ok) {
+    const auto err = reply.value("error", nlohmann::json::object());
+    fmt::print(stderr, "eftctl: {} ({})\n", err.value("message", "refused"), err.value("code", ""));
+  } else {
+    const auto kept = reply.value("kept", nlohmann::json::object());
+    fmt::print("{} before {}: {} orders, {} operations, {} messages, {} events, {} notifications, "
+               "{} batches, {} batch steps\n",
+               reply.value("dry_run", false) ? "would purge" : "purged", reply.value("before", ""),
+               reply.value("orders", 0), reply.value("operations", 0), reply.value("messages", 0),
+               reply.value("events", 0), reply.value("notifications", 0), reply.value("batches", 0),
+               reply.value("steps", 0));
+    fmt::print("kept {} older orders: {} not final, {} queued or in doubt, {} open cases, {} in open "
+               "batches, {} referred to by kept orders\n",
+               reply.value("kept_unsettled", 0), kept.value("not_final", 0), kept.value("in_queue", 0),
+               kept.value("open_case", 0), kept.value("open_batch", 0), kept.value("linked", 0));
+  }
+  return ok ? exit_ok : exit_problems;
+}
+
 }  // namespace
 
 void add_journal_commands(CLI::App& app, runner& run) {
-  auto* journal = app.add_subcommand("journal", "read the transaction journal (read-only)");
+  auto* journal = app.add_subcommand(
+      "journal", "read the transaction journal (read-only), or ask eftd to purge old orders");
   journal->require_subcommand(1);
 
   auto args = std::make_shared<orders_args>();
@@ -137,6 +188,17 @@ void add_journal_commands(CLI::App& app, runner& run) {
   show->add_option("--format", sargs->format, "table (default), csv or json")
       ->check(CLI::IsMember({"table", "csv", "json"}));
   show->callback([&run, sargs] { run = [sargs] { return run_show(*sargs); }; });
+
+  auto pargs = std::make_shared<purge_args>();
+  auto* purge = journal->add_subcommand(
+      "purge", "ask the running eftd to remove finished, settled orders of business dates before --before");
+  purge->add_option("--socket", pargs->socket, "eftd's admin socket ([admin] socket)")->capture_default_str();
+  purge->add_option("--before", pargs->before, "business date YYYY-MM-DD: earlier orders are due")->required();
+  purge->add_flag("--dry-run", pargs->dry_run, "count what would go, remove nothing");
+  purge->add_flag("--json", pargs->json, "print eftd's answer as JSON");
+  purge->add_option("--timeout-ms", pargs->timeout_ms, "how long to wait for eftd (default 600000)")
+      ->check(CLI::Range(1, 3600000));
+  purge->callback([&run, pargs] { run = [pargs] { return run_purge(*pargs); }; });
 }
 
 }  // namespace eftctl

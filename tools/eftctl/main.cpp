@@ -6,6 +6,13 @@
 
 #include "commands.hpp"
 
+namespace eftctl {
+// `cases resolve --socket S --kind K --subject ID --note TEXT` (cases_cmd.cpp).
+void add_cases_commands(CLI::App& app, runner& run);
+// `notifications list|retry` (notify_cmd.cpp).
+void add_notify_commands(CLI::App& app, runner& run);
+}  // namespace eftctl
+
 int main(int argc, char** argv) {
   try {
     CLI::App app{"eftctl: operate and inspect an eftd installation"};
@@ -29,6 +36,8 @@ int main(int argc, char** argv) {
     eftctl::add_audit_commands(app, run);
     eftctl::add_backup_commands(app, run);
     eftctl::add_users_commands(app, run);
+    eftctl::add_cases_commands(app, run);
+    eftctl::add_notify_commands(app, run);
     try {
       app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {

@@ -65,6 +65,7 @@ struct settlement_args {
 struct cases_args {
   common_args c;
   std::string date, date_from, date_to, kind;
+  std::string status = "open";
   std::int64_t in_doubt_after_s = 600;
 };
 
@@ -329,6 +330,9 @@ int run_cases(const cases_args& a) {
   if (!date_range(a.date, a.date_from, a.date_to, f.business_date_from, f.business_date_to, problem))
     return usage(problem);
   f.kind = opt(a.kind);
+  auto status = rp::parse_case_status(a.status);
+  if (!status) return usage(status.err().message);
+  f.status = *status;
   f.now_ms = now_ms();
   f.in_doubt_after_ms = a.in_doubt_after_s * 1000;
   rp::format fk{};
@@ -458,6 +462,8 @@ void add_report_commands(CLI::App& app, runner& run) {
   add_common(c, ca->c);
   add_dates(c, ca->date, ca->date_from, ca->date_to);
   c->add_option("--kind", ca->kind, "one case kind, e.g. batch_out_of_balance, reversal_parked");
+  c->add_option("--status", ca->status, "open | resolved | all (resolved: eftctl cases resolve)")
+      ->capture_default_str();
   c->add_option("--in-doubt-after", ca->in_doubt_after_s,
                 "seconds without an outcome before a request is a case")
       ->check(CLI::Range(0, 30 * 24 * 3600));

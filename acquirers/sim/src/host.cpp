@@ -247,6 +247,9 @@ outcome host::authorize(const acq::message& req) {
   const bool inquiry = pcode.substr(0, 2) == "31";
   const auto terminal = req.get(41), stan = req.get(11), when = req.get(7);
 
+  // An advice without field 90: the card approved offline (39 = Y1/Y3) and the terminal tells
+  // the issuer afterwards. It cannot be declined, only acknowledged; it settles like a purchase.
+  const bool offline_advice = req.mti()[1] == '2' && req.mti()[2] == '2';
   std::string code = "00";
   std::string note = "approved";
   std::optional<std::string> key;
@@ -273,6 +276,17 @@ outcome host::authorize(const acq::message& req) {
     code = "94";
     note = "duplicate transmission (same terminal, STAN and date-time)";
     key.reset();  // the original entry stays as it was
+  } else if (offline_advice) {
+    const auto decision = req.get_or(39, "");
+    if (decision != "Y1" && decision != "Y3") {
+      code = "30";
+      note = "format error: an offline advice carries the terminal's decision Y1 or Y3 in field 39";
+    } else {
+      note = "offline advice acknowledged";
+      chip = chip_check(req, pan);
+      if (chip && chip->applies) note += chip->ok ? "; TC verified" : "; TC does not verify: " + chip->why;
+      chip.reset();  // no issuer data for an advice
+    }
   } else if (auto pin_code = check_pin(req, pan); !pin_code.empty()) {
     code = pin_code;
     note = "incorrect PIN";
@@ -340,7 +354,11 @@ outcome host::authorize(const acq::message& req) {
   }
   acq::message resp = response_to(req);
   resp.set(39, code);
-  if (code == "00" || code == "10") resp.set(38, fmt::format("{:06}", sequence_ % 1'000'000));
+  if (offline_advice) {
+    if (code == "00") resp.set(38, std::string(req.get_or(38, "Y1")));  // the card's approval stands
+  } else if (code == "00" || code == "10") {
+    resp.set(38, fmt::format("{:06}", sequence_ % 1'000'000));
+  }
   if (partial) resp.set(4, fmt::format("{:012}", *partial));
   if (chip && chip->ok) {
     auto f55 = issuer_response_field55(*chip, code, rules_.issuer_scripts);

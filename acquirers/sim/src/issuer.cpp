@@ -159,8 +159,11 @@ arqc_check check_arqc(const issuer_keys& keys, std::string_view pan, std::string
   };
   const bytes* ac = value(0x9F26);
   const bytes* cid = value(0x9F27);
-  if (ac == nullptr || cid == nullptr || cid->size() != 1 || ((*cid)[0] & 0xC0) != 0x80) {
-    c.why = "no ARQC in field 55";
+  // An ARQC (online request), or a TC (an offline approval's advice): the same MAC over the
+  // same data.
+  if (ac == nullptr || cid == nullptr || cid->size() != 1 ||
+      (((*cid)[0] & 0xC0) != 0x80 && ((*cid)[0] & 0xC0) != 0x40)) {
+    c.why = "no ARQC or TC in field 55";
     return c;
   }
   const bytes* aid = value(0x84) ? value(0x84) : value(0x4F);

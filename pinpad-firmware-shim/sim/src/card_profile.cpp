@@ -384,10 +384,18 @@ result<chip_application> parse_application(const section& a, const chip_data& ch
                                            const crypto_setup& cs) {
   if (auto st = a.only({"aid", "label", "priority", "confirm", "blocked", "pan", "expiry", "effective",
                         "pan_sequence", "service_code", "issuer_country", "aip", "afl", "gpo_response",
-                        "pdol", "cvm_list", "record"});
+                        "pdol", "cvm_list", "record", "ctq"});
       !st)
     return st.err();
   chip_application app;
+
+  // qVSDC card transaction qualifiers (9F6C) the GPO answer carries.
+  auto ctq = a.opt_hex("ctq", 2, 2);
+  if (!ctq) return ctq.err();
+  if (ctq->has_value()) {
+    if (!contactless || !chip.qvsdc) return a.bad("ctq", "qVSDC contactless cards only (chip.qvsdc = true)");
+    app.ctq = std::move(**ctq);
+  }
 
   auto aid = a.opt_hex("aid", 5, 16);
   if (!aid) return aid.err();

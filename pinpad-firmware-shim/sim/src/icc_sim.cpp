@@ -659,7 +659,13 @@ class icc_sim final : public icc {
   // computed over the PDOL data; the kernel needs no GENERATE AC.
   bytes qvsdc_gpo(const chip_application& app) {
     const auto v = dol_values(app.pdol, pdol_data_);
-    const std::uint8_t cid = chip_->decline_always ? cid_aac : cid_arqc;
+    // A DDA card approves offline (TC with an fDDA signature) when the reader's TTQ (9F66 byte 2
+    // bit 8) does not ask for an online cryptogram and its own offline counter allows it.
+    const auto ttq = v.find(0x9F66);
+    const bool offline_ok = chip_->oda == oda_kind::dda && ttq != v.end() && ttq->second.size() >= 2 &&
+                            (ttq->second[1] & 0x80) == 0 && !chip_->online_always &&
+                            offline_count_ < chip_->offline_limit;
+    const std::uint8_t cid = chip_->decline_always ? cid_aac : offline_ok ? cid_tc : cid_arqc;
     const bytes cvr = current_cvr(cid, std::nullopt);
     const bytes iad = make_iad(cvr);
     const emv::ac_inputs in = ac_inputs_for(app, v, cvr, iad);
@@ -672,10 +678,30 @@ class icc_sim final : public icc {
       arqc_inputs_ = in;
     }
     const bytes atc{static_cast<std::uint8_t>(chip_->atc >> 8), static_cast<std::uint8_t>(chip_->atc)};
-    const tlv r{0x77,
-                {},
-                {prim(0x82, app.aip), prim(0x94, app.afl), prim(0x9F36, atc), prim(0x9F27, {cid}),
-                 prim(0x9F26, *ac), prim(0x9F10, iad)}};
+    tlv r{0x77,
+          {},
+          {prim(0x82, app.aip), prim(0x94, app.afl), prim(0x9F36, atc), prim(0x9F27, {cid}),
+           prim(0x9F26, *ac), prim(0x9F10, iad)}};
+    if (!app.ctq.empty()) r.children.push_back(prim(0x9F6C, app.ctq));
+    if (cid == cid_tc) {
+      ++offline_count_;
+      // fDDA (Visa): the SDAD signs the terminal's UN, amount and currency with the card
+      // authentication related data 9F69 (version 01 and a card unpredictable number).
+      std::array<std::uint8_t, 4> card_un{};
+      random_(card_un);
+      bytes cad{0x01};
+      cad.insert(cad.end(), card_un.begin(), card_un.end());
+      bytes tail;
+      for (const std::uint32_t tag : {0x9F37u, 0x9F02u, 0x5F2Au}) {
+        auto it = v.find(tag);
+        if (it != v.end()) tail.insert(tail.end(), it->second.begin(), it->second.end());
+      }
+      tail.insert(tail.end(), cad.begin(), cad.end());
+      auto sdad = sign_sdad(chip_->icc_key, icc_dynamic_number(), tail);
+      if (!sdad) return sw_only(icc_sw::conditions_not_satisfied);
+      r.children.push_back(prim(0x9F69, std::move(cad)));
+      r.children.push_back(prim(0x9F4B, std::move(*sdad)));
+    }
     return with_sw(tlv_encode(r), icc_sw::ok);
   }
 

@@ -1,6 +1,9 @@
 #include "apply.hpp"
 
+#include <algorithm>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "eftd/core/card.hpp"
 
@@ -65,7 +68,10 @@ failure classify(connection& c, int rc, std::string_view what, std::string_view 
 
 class applier {
  public:
-  explicit applier(connection& c) : c_(c) {}
+  applier(connection& c, const writer_options::notification_options* notify)
+      : c_(c), notify_(notify != nullptr && notify->enabled ? notify : nullptr) {}
+
+  bool notifications_touched() const { return notifications_touched_; }
 
   std::optional<failure> operator()(const order_created& r) {
     stmt s(
@@ -104,7 +110,80 @@ class applier {
     s.bind(7, r.updated_ms);
     s.bind(8, r.expect_state);
     if (auto f = done(s.step(), "order_updated", "journal.duplicate_order")) return f;
-    return check_updated("SELECT state FROM orders WHERE order_id = ?1", r.order_id, "order_updated");
+    if (auto f = check_updated("SELECT state FROM orders WHERE order_id = ?1", r.order_id, "order_updated"))
+      return f;
+    // The notification is written once the whole batch is applied, so its payload shows
+    // the order as the batch leaves it (reasons, amounts, the operation's masked PAN).
+    if (notify_ != nullptr && r.state && is_final(*r.state) &&
+        std::find_if(to_notify_.begin(), to_notify_.end(),
+                     [&](const auto& p) { return p.first == r.order_id; }) == to_notify_.end())
+      to_notify_.emplace_back(r.order_id, r.updated_ms);
+    return std::nullopt;
+  }
+
+  std::optional<failure> operator()(const notification_updated& r) {
+    stmt s(
+        prepare("UPDATE notifications SET state = coalesce(?2, state), attempts = coalesce(?3, attempts),"
+                " next_attempt_ms = coalesce(?4, next_attempt_ms), expires_ms = coalesce(?5, expires_ms),"
+                " last_error = coalesce(?6, last_error), delivered_ms = coalesce(?7, delivered_ms),"
+                " updated_ms = ?8"
+                " WHERE notification_id = ?1 AND (?9 IS NULL OR state = ?9)"));
+    if (!ok_) return prepare_failure();
+    s.bind(1, r.notification_id);
+    s.bind(2, r.state);
+    s.bind(3, r.attempts);
+    s.bind(4, r.next_attempt_ms);
+    s.bind(5, r.expires_ms);
+    s.bind(6, scrubbed(r.last_error));
+    s.bind(7, r.delivered_ms);
+    s.bind(8, r.updated_ms);
+    s.bind(9, r.expect_state);
+    if (auto f = done(s.step(), "notification_updated", "journal.duplicate_id")) return f;
+    if (auto f = check_updated("SELECT state FROM notifications WHERE notification_id = ?1",
+                               r.notification_id, "notification_updated"))
+      return f;
+    notifications_touched_ = true;
+    return std::nullopt;
+  }
+
+  // Inserts the outbox rows of the orders this batch made final (writer.hpp, notifications).
+  std::optional<failure> write_notifications() {
+    for (const auto& [order_id, at_ms] : to_notify_) {
+      std::string state;
+      {
+        stmt q(prepare("SELECT state FROM orders WHERE order_id = ?1"));
+        if (!ok_) return prepare_failure();
+        q.bind(1, order_id);
+        const int rc = q.step();
+        if (rc != SQLITE_ROW) return classify(c_, rc, "notification", "journal.write_failed");
+        state = q.text(0);
+      }
+      // A later record of the batch may have moved the order on again.
+      if (!is_final(state)) continue;
+      // Only the masked PAN goes out, and only as the operations table holds it (its CHECKs
+      // refuse a masked form that keeps more than the first 8 and last 4 digits).
+      stmt s(prepare(
+          "INSERT INTO notifications(notification_id, order_id, event, order_state, payload, created_ms,"
+          " state, attempts, next_attempt_ms, updated_ms)"
+          " SELECT ?1, o.order_id, 'order.final', o.state, json_object('notification_id', ?1,"
+          "  'event', 'order.final', 'order_id', o.order_id, 'order_no', o.order_no,"
+          "  'merchant', o.merchant_id, 'store', o.store_id, 'till', o.till_id, 'kind', o.kind,"
+          "  'state', o.state, 'result_code', o.result_code, 'amount_minor', o.amount_minor,"
+          "  'approved_amount_minor', o.approved_amount_minor, 'currency', o.currency,"
+          "  'reason_cashier', o.reason_cashier, 'business_date', o.business_date, 'at_ms', ?2,"
+          "  'pan_masked', (SELECT op.pan_masked FROM operations op WHERE op.order_id = o.order_id"
+          "                 AND op.pan_masked IS NOT NULL ORDER BY op.created_ms, op.rowid LIMIT 1)),"
+          "  ?2, 'pending', 0, ?2, ?2"
+          " FROM orders o WHERE o.order_id = ?3 AND o.state IS NOT (SELECT n.order_state FROM notifications n"
+          "   WHERE n.order_id = o.order_id ORDER BY n.created_ms DESC, n.rowid DESC LIMIT 1)"));
+      if (!ok_) return prepare_failure();
+      s.bind(1, new_id());
+      s.bind(2, at_ms);
+      s.bind(3, order_id);
+      if (auto f = done(s.step(), "notification", "journal.duplicate_id")) return f;
+      if (sqlite3_changes(c_.get()) > 0) notifications_touched_ = true;
+    }
+    return std::nullopt;
   }
 
   std::optional<failure> operator()(const operation_created& r) {
@@ -154,8 +233,8 @@ class applier {
     stmt s(
         prepare("INSERT INTO acquirer_messages(msg_id, op_id, original_msg_id, acquirer, terminal_id, mti,"
                 " stan, local_datetime, rrn, amount_minor, currency, state, created_ms, updated_ms,"
-                " next_attempt_ms, batch_no)"
-                " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13, ?14,"
+                " next_attempt_ms, icc_data, card_ciphertext, batch_no)"
+                " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13, ?14, ?15, ?16,"
                 // The terminal's open batch (schema v6): one above the last batch written.
                 " (SELECT coalesce(max(batch_no), 0) + 1 FROM settlement_batches"
                 "   WHERE acquirer = ?4 AND terminal_id = ?5))"));
@@ -174,6 +253,14 @@ class applier {
     s.bind(12, r.state);
     s.bind(13, r.created_ms);
     s.bind(14, r.next_attempt_ms);
+    if (r.icc_data.empty())
+      s.bind_null(15);
+    else
+      s.bind_blob(15, r.icc_data);
+    if (r.card_ciphertext.empty())
+      s.bind_null(16);
+    else
+      s.bind_blob(16, r.card_ciphertext);
     int rc = s.step();
     // The primary key (msg_id) and the acquirer key share the UNIQUE error code; the
     // message names the columns, so it tells which one was hit.
@@ -397,6 +484,24 @@ class applier {
     return done(s.step(), "audit_appended", "journal.duplicate_id");
   }
 
+  std::optional<failure> operator()(const case_resolved& r) {
+    stmt s(
+        prepare("INSERT INTO case_resolutions(case_kind, subject_id, resolved_ms, actor, note)"
+                " VALUES(?1, ?2, ?3, ?4, ?5)"));
+    if (!ok_) return prepare_failure();
+    s.bind(1, r.case_kind);
+    s.bind(2, r.subject_id);
+    s.bind(3, r.resolved_ms);
+    s.bind(4, r.actor);
+    s.bind(5, scrub_card_numbers(r.note));
+    const int rc = s.step();
+    // A second resolution is a state conflict that people read, not a bare key error.
+    if (rc == SQLITE_CONSTRAINT_PRIMARYKEY)
+      return failure{"journal.state_conflict",
+                     "case_resolved: the case " + r.case_kind + ":" + r.subject_id + " is already resolved"};
+    return done(rc, "case_resolved", "journal.state_conflict");
+  }
+
  private:
   sqlite3_stmt* prepare(const std::string& sql) {
     auto* s = c_.prepare(sql);
@@ -442,21 +547,33 @@ class applier {
     }
   }
 
+  bool is_final(std::string_view state) const {
+    const auto& f = notify_->final_states;
+    return std::find(f.begin(), f.end(), state) != f.end();
+  }
+
   connection& c_;
   bool ok_ = true;
+  const writer_options::notification_options* notify_;
+  std::vector<std::pair<std::string, std::int64_t>> to_notify_;  // order id, at_ms
+  bool notifications_touched_ = false;
 };
 
 }  // namespace
 
-apply_outcome apply_records(connection& c, const std::vector<record>& records) {
-  applier a(c);
+apply_outcome apply_records(connection& c, const std::vector<record>& records,
+                            const writer_options::notification_options* notify) {
+  applier a(c, notify);
   for (std::size_t i = 0; i < records.size(); ++i) {
     if (auto f = std::visit(a, records[i])) {
       return {make_error(std::move(f->code), "record " + std::to_string(i) + " " + std::move(f->message)),
               f->io};
     }
   }
-  return {};
+  if (auto f = a.write_notifications()) return {make_error(std::move(f->code), std::move(f->message)), f->io};
+  apply_outcome out;
+  out.notifications = a.notifications_touched();
+  return out;
 }
 
 }  // namespace eftd::journal::detail

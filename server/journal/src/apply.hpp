@@ -3,6 +3,7 @@
 
 #include "eftd/core/result.hpp"
 #include "eftd/journal/records.hpp"
+#include "eftd/journal/writer.hpp"
 #include "sqlite_db.hpp"
 
 namespace eftd::journal::detail {
@@ -12,6 +13,7 @@ namespace eftd::journal::detail {
 struct apply_outcome {
   status st;
   bool io = false;
+  bool notifications = false;  // the records inserted or changed notification rows
 };
 
 // Free text (event reason/detail, order reasons) is for people and must never hold a PAN.
@@ -21,6 +23,8 @@ std::string scrub_card_numbers(std::string_view text);
 
 // Applies the records in order; stops at the first failure. The caller wraps the call in a
 // SAVEPOINT and rolls it back on failure.
-apply_outcome apply_records(connection& c, const std::vector<record>& records);
+// `notify`: null or disabled = no notification rows are inserted (writer.hpp).
+apply_outcome apply_records(connection& c, const std::vector<record>& records,
+                            const writer_options::notification_options* notify = nullptr);
 
 }  // namespace eftd::journal::detail

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <cstring>
@@ -165,6 +166,45 @@ result<pan> open_pan(const keys& k, const stored_pan& s) {
   auto p = pan::parse(std::string_view(reinterpret_cast<const char*>(v.data()), v.size()));
   if (!p) return make_error("journal.pan_corrupt", "stored PAN does not decrypt to a PAN");
   return p;
+}
+
+namespace {
+
+constexpr std::string_view advice_card_aad = "eftd-advice-card-v1";
+
+bool all_digits(std::string_view s) {
+  return std::all_of(s.begin(), s.end(), [](unsigned char c) { return std::isdigit(c) != 0; });
+}
+
+bool valid_advice_card(const advice_card& c) {
+  return c.expiry_yymm.size() == 4 && all_digits(c.expiry_yymm) &&
+         (c.card_sequence.empty() || (c.card_sequence.size() == 3 && all_digits(c.card_sequence)));
+}
+
+}  // namespace
+
+// Plaintext: "YYMM" then the sequence ("" or 3 digits): 4 or 7 ASCII digits.
+result<bytes> seal_advice_card(const keys& k, const advice_card& c) {
+  if (!valid_advice_card(c))
+    return make_error("journal.invalid_argument",
+                      "advice card: expiry must be YYMM, sequence 3 digits or none");
+  const std::string clear = c.expiry_yymm + c.card_sequence;
+  return aes256_gcm_seal(k.pan_key.view(), as_bytes(clear), as_bytes(advice_card_aad));
+}
+
+result<advice_card> open_advice_card(const keys& k, byte_view sealed) {
+  auto clear = aes256_gcm_open(k.pan_key.view(), sealed, as_bytes(advice_card_aad));
+  if (!clear) return clear.err();
+  auto v = clear->view();
+  const std::string_view text(reinterpret_cast<const char*>(v.data()), v.size());
+  advice_card c;
+  if (text.size() == 4 || text.size() == 7) {
+    c.expiry_yymm = std::string(text.substr(0, 4));
+    c.card_sequence = std::string(text.substr(4));
+  }
+  if (!valid_advice_card(c))
+    return make_error("journal.card_corrupt", "sealed advice card data is malformed");
+  return c;
 }
 
 std::string search_hash(const keys& k, const pan& p) {

@@ -423,6 +423,21 @@ result<std::optional<stored_pan>> reader::operation_pan(const std::string& op_id
   return std::move(r->front());
 }
 
+result<reader::advice_payload> reader::message_advice_payload(const std::string& msg_id) {
+  auto r = impl_->rows<advice_payload>(
+      "SELECT icc_data, card_ciphertext FROM acquirer_messages WHERE msg_id = ?1", "message_advice_payload",
+      [&](stmt& s) { s.bind(1, msg_id); },
+      [](const stmt& s) {
+        advice_payload p;
+        if (!s.is_null(0)) p.icc_data = s.blob(0);
+        if (!s.is_null(1)) p.card_ciphertext = s.blob(1);
+        return p;
+      });
+  if (!r) return r.err();
+  if (r->empty()) return make_error("journal.not_found", "no such acquirer message");
+  return std::move(r->front());
+}
+
 namespace {
 
 constexpr const char* batch_columns =
@@ -660,6 +675,74 @@ result<std::vector<settlement_key>> reader::settlement_keys_to_close(const std::
       });
 }
 
+namespace {
+
+constexpr const char* notification_columns =
+    "notification_id, order_id, event, order_state, payload, created_ms, state, attempts, next_attempt_ms,"
+    " expires_ms, last_error, delivered_ms, updated_ms";
+
+notification_row read_notification(const stmt& s) {
+  notification_row r;
+  r.notification_id = s.text(0);
+  r.order_id = s.text(1);
+  r.event = s.text(2);
+  r.order_state = s.text(3);
+  r.payload = s.text(4);
+  r.created_ms = s.int64(5);
+  r.state = s.text(6);
+  r.attempts = s.int64(7);
+  r.next_attempt_ms = s.int64(8);
+  r.expires_ms = s.opt_int64(9);
+  r.last_error = s.opt_text(10);
+  r.delivered_ms = s.opt_int64(11);
+  r.updated_ms = s.int64(12);
+  return r;
+}
+
+}  // namespace
+
+result<std::vector<notification_row>> reader::pending_notifications(std::uint32_t limit) {
+  if (limit < 1 || limit > 100000)
+    return make_error("journal.invalid_argument", "pending_notifications: limit must be 1..100000");
+  return impl_->rows<notification_row>(
+      std::string("SELECT ") + notification_columns +
+          " FROM notifications WHERE state = 'pending' ORDER BY created_ms, rowid LIMIT ?1",
+      "pending_notifications", [&](stmt& s) { s.bind(1, static_cast<std::int64_t>(limit)); },
+      read_notification);
+}
+
+result<std::vector<notification_row>> reader::list_notifications(const notification_filter& f) {
+  if (f.limit < 1 || f.limit > 100000)
+    return make_error("journal.invalid_argument", "list_notifications: limit must be 1..100000");
+  std::string sql = std::string("SELECT ") + notification_columns +
+                    " FROM notifications WHERE (?1 IS NULL OR state = ?1) AND (?2 IS NULL OR order_id = ?2)"
+                    " ORDER BY created_ms" +
+                    (f.newest_first ? " DESC, rowid DESC" : ", rowid") + " LIMIT ?3";
+  return impl_->rows<notification_row>(
+      sql, "list_notifications",
+      [&](stmt& s) {
+        s.bind(1, f.state);
+        s.bind(2, f.order_id);
+        s.bind(3, static_cast<std::int64_t>(f.limit));
+      },
+      read_notification);
+}
+
+result<std::optional<notification_row>> reader::notification(const std::string& notification_id) {
+  auto r = impl_->rows<notification_row>(
+      std::string("SELECT ") + notification_columns + " FROM notifications WHERE notification_id = ?1",
+      "notification", [&](stmt& s) { s.bind(1, notification_id); }, read_notification);
+  if (!r) return r.err();
+  if (r->empty()) return std::optional<notification_row>();
+  return std::optional<notification_row>(std::move(r->front()));
+}
+
+result<std::vector<std::pair<std::string, std::int64_t>>> reader::notification_counts() {
+  return impl_->rows<std::pair<std::string, std::int64_t>>(
+      "SELECT state, count(*) FROM notifications GROUP BY state ORDER BY state", "notification_counts",
+      [](stmt&) {}, [](const stmt& s) { return std::make_pair(s.text(0), s.int64(1)); });
+}
+
 result<std::vector<audit_row>> reader::audit_log(const audit_filter& f) {
   if (f.limit < 1 || f.limit > 100000) {
     return make_error("journal.invalid_argument", "audit_log: limit must be 1..100000");
@@ -696,13 +779,15 @@ result<std::vector<audit_row>> reader::audit_log(const audit_filter& f) {
 namespace {
 
 // Installed only while a report query is prepared and run: whatever the SQL says (SELECT *, a
-// CTE that renames columns), the PAN ciphertext reads as NULL, and anything but reading
-// (writes, ATTACH, PRAGMA, transactions) is denied.
+// CTE that renames columns), sealed card data (PAN, advice card details) reads as NULL, and anything but
+// reading (writes, ATTACH, PRAGMA, transactions) is denied.
 int report_authorizer(void*, int action, const char* /*table*/, const char* column, const char*,
                       const char*) {
   switch (action) {
     case SQLITE_READ:
-      if (column != nullptr && std::string_view(column) == "pan_ciphertext") return SQLITE_IGNORE;
+      if (column != nullptr &&
+          (std::string_view(column) == "pan_ciphertext" || std::string_view(column) == "card_ciphertext"))
+        return SQLITE_IGNORE;
       return SQLITE_OK;
     case SQLITE_SELECT:
     case SQLITE_FUNCTION:
@@ -732,8 +817,9 @@ result<std::vector<report_record>> reader::report_query(const std::string& sql, 
   std::string lower(sql.size(), ' ');
   std::transform(sql.begin(), sql.end(), lower.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  if (lower.find("pan_ciphertext") != std::string::npos) {
-    return make_error("journal.invalid_argument", "report_query: the PAN ciphertext is not reportable");
+  if (lower.find("pan_ciphertext") != std::string::npos ||
+      lower.find("card_ciphertext") != std::string::npos) {
+    return make_error("journal.invalid_argument", "report_query: sealed card data is not reportable");
   }
   const auto first = lower.find_first_not_of(" \t\r\n(");
   if (first == std::string::npos ||

@@ -313,6 +313,70 @@ UPDATE acquirer_messages SET batch_no = coalesce(
 CREATE INDEX messages_by_batch ON acquirer_messages(acquirer, terminal_id, batch_no);
 )sql";
 
+// Version 9: offline approvals. The advice of a sale the card approved offline (TC at the
+// first GENERATE AC) is owed to the acquirer and carries the card: field 55 (the TC and the
+// terminal data, never 57, 5A or 5F20: not card data) and, sealed like the PAN, the expiry
+// date and card sequence number (fields 14 and 23). The PAN itself stays in operations.
+constexpr std::string_view offline_advice_sql = R"sql(
+ALTER TABLE acquirer_messages ADD COLUMN icc_data BLOB;
+ALTER TABLE acquirer_messages ADD COLUMN card_ciphertext BLOB;
+)sql";
+
+// Version 11: reconciliation cases that staff resolved. A case itself is not stored: the
+// reports derive it from the journal each time (reports.hpp, list_cases). Only the decision
+// is kept, keyed by what the case is about (case kind and its subject: the batch id, the
+// acquirer message id or the order id), so the case shows as resolved on every later run.
+// Rows are only inserted: a case is resolved once, with who and why (also in audit_log).
+constexpr std::string_view case_resolutions_sql = R"sql(
+CREATE TABLE case_resolutions(
+  case_kind   TEXT NOT NULL CHECK (length(case_kind) BETWEEN 1 AND 64),
+  subject_id  TEXT NOT NULL CHECK (length(subject_id) BETWEEN 1 AND 128),
+  resolved_ms INTEGER NOT NULL,
+  actor       TEXT NOT NULL CHECK (length(actor) BETWEEN 1 AND 128),
+  note        TEXT NOT NULL CHECK (length(note) BETWEEN 1 AND 2000),
+  PRIMARY KEY (case_kind, subject_id)
+) STRICT;
+)sql";
+
+// Version 10: the outbox of outcome notifications to back-office systems (server/NOTIFY.md).
+// A row is inserted by the writer in the same transaction as the order update that makes the
+// order final, so a committed outcome always has its notification and a rolled-back one never
+// does. order_state is the order state the row announces: a later change to another final
+// state (approved -> cancelled -> reversed) announces again, a repeat of the same one does not.
+// payload is the JSON body as sent. Its only card field is the masked PAN, copied from
+// operations.pan_masked (whose CHECKs refuse anything longer than first 8 + last 4 digits).
+// expires_ms: when delivery gives up; NULL = created_ms + the configured maximum age (set by
+// an operator's retry of an expired row).
+constexpr std::string_view notifications_sql = R"sql(
+CREATE TABLE notifications(
+  notification_id TEXT PRIMARY KEY,
+  order_id        TEXT NOT NULL REFERENCES orders(order_id),
+  event           TEXT NOT NULL CHECK (length(event) > 0),
+  order_state     TEXT NOT NULL,
+  payload         TEXT NOT NULL CHECK (json_valid(payload)),
+  created_ms      INTEGER NOT NULL,
+  state           TEXT NOT NULL CHECK (state IN ('pending', 'delivered', 'expired')),
+  attempts        INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+  next_attempt_ms INTEGER NOT NULL,
+  expires_ms      INTEGER,
+  last_error      TEXT,
+  delivered_ms    INTEGER,
+  updated_ms      INTEGER NOT NULL
+) STRICT;
+CREATE INDEX notifications_due ON notifications(state, next_attempt_ms);
+CREATE INDEX notifications_by_order ON notifications(order_id, created_ms);
+)sql";
+
+// Version 12: indexes on the columns that refer to other rows, so that deleting a row (the
+// retention purge) finds what refers to it without scanning a whole table when SQLite
+// enforces the foreign keys. Partial: most rows refer to nothing.
+constexpr std::string_view reference_indexes_sql = R"sql(
+CREATE INDEX operations_by_parent ON operations(parent_op_id) WHERE parent_op_id IS NOT NULL;
+CREATE INDEX messages_by_original ON acquirer_messages(original_msg_id) WHERE original_msg_id IS NOT NULL;
+CREATE INDEX events_by_op ON events(op_id) WHERE op_id IS NOT NULL;
+CREATE INDEX settlement_steps_by_subject ON settlement_steps(subject_msg_id) WHERE subject_msg_id IS NOT NULL;
+)sql";
+
 // One line per migration, appended in version order (the schema test checks 1..N).
 constexpr migration all_migrations[] = {
     {1, "transaction model: orders, operations, acquirer messages, events, counters", v1_sql},
@@ -323,6 +387,10 @@ constexpr migration all_migrations[] = {
     {6, "batch numbers: messages stamped with their terminal's open batch", v6_sql},
     {7, "back-office users: role, scrypt password hash, lockout", users_sql},
     {8, "audit log of operator actions", audit_log_sql},
+    {9, "offline approvals: the advice's ICC data and sealed card details", offline_advice_sql},
+    {10, "outbox of outcome notifications to back-office systems", notifications_sql},
+    {11, "reconciliation cases resolved by staff", case_resolutions_sql},
+    {12, "indexes on the referring columns (foreign keys checked cheaply on delete)", reference_indexes_sql},
 };
 
 }  // namespace

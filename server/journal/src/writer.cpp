@@ -13,6 +13,7 @@
 #include <utility>
 
 #include "apply.hpp"
+#include "retention_steps.hpp"
 #include "sqlite_db.hpp"
 
 namespace eftd::journal {
@@ -76,8 +77,12 @@ struct rendezvous {
 
 class sqlite_writer final : public writer {
  public:
-  sqlite_writer(connection c, writer_lock lock, std::uint32_t max_batch)
-      : db_(std::move(c)), lock_(std::move(lock)), max_batch_(max_batch) {
+  sqlite_writer(connection c, writer_lock lock, const writer_options& options)
+      : db_(std::move(c)),
+        lock_(std::move(lock)),
+        max_batch_(options.max_batch),
+        notify_(options.notifications),
+        on_notifications_(options.on_notifications) {
     thread_ = std::thread([this] { run(); });
   }
 
@@ -121,6 +126,24 @@ class sqlite_writer final : public writer {
     return r->take();
   }
 
+  void purge(purge_request req, purge_done_fn done) override {
+    if (auto st = detail::check_purge_request(req); !st) {
+      if (done) done(st.err());
+      return;
+    }
+    auto job = std::make_shared<purge_job>(purge_job{std::move(req), std::move(done), {}});
+    if (!queue_purge_step(job) && job->done) job->done(make_error("journal.closed", "journal writer is closed"));
+  }
+
+  result<purge_report> purge_sync(purge_request req) override {
+    if (std::this_thread::get_id() == thread_id_) {
+      return make_error("journal.reentrant", "purge_sync called from the writer thread");
+    }
+    auto r = std::make_shared<rendezvous<result<purge_report>>>();
+    purge(std::move(req), [r](result<purge_report> out) { r->put(std::move(out)); });
+    return r->take();
+  }
+
   void close() override {
     {
       std::lock_guard lk(mu_);
@@ -140,8 +163,43 @@ class sqlite_writer final : public writer {
   struct entry {
     batch b;
     done_fn done;
-    std::function<void()> task;  // set for pragma queries, which are not batches
+    std::function<void()> task;  // set for pragma queries and purge steps, which are not batches
   };
+
+  struct purge_job {
+    purge_request req;
+    purge_done_fn done;
+    detail::purge_state state;
+  };
+
+  // Each purge step goes to the back of the queue, so batches that arrived during a step
+  // wait for one step at most. False once the writer is closing.
+  bool queue_purge_step(const std::shared_ptr<purge_job>& job) {
+    std::lock_guard lk(mu_);
+    if (stopping_) return false;
+    queue_.push_back(entry{{}, {}, [this, job] { purge_step(job); }});
+    cv_.notify_one();
+    return true;
+  }
+
+  void purge_step(const std::shared_ptr<purge_job>& job) {
+    auto st = detail::purge_step(db_, job->req, job->state);
+    std::optional<result<purge_report>> out;
+    if (!st) {
+      out.emplace(st.err());
+    } else if (job->state.at == detail::purge_state::phase::done) {
+      out.emplace(job->state.report);
+    } else if (!queue_purge_step(job)) {
+      out.emplace(make_error("journal.closed", "journal writer closed during the purge; run it again"));
+    }
+    if (out && job->done) {
+      try {
+        job->done(std::move(*out));
+      } catch (...) {
+        // Like a batch's done: a throwing callback must not take the journal down.
+      }
+    }
+  }
 
   void run() {
     thread_id_ = std::this_thread::get_id();
@@ -187,6 +245,7 @@ class sqlite_writer final : public writer {
   void commit_group(std::vector<entry>& group) {
     std::vector<status> results(group.size());
     bool committed = false;
+    bool notifications = false;  // a committed batch inserted or changed notification rows
 
     if (!step_ok("BEGIN IMMEDIATE")) {
       fail_all(results, "cannot begin journal transaction: " + db_.errmsg());
@@ -198,7 +257,7 @@ class sqlite_writer final : public writer {
           fail_all(results, "cannot open savepoint: " + db_.errmsg());
           break;
         }
-        auto out = detail::apply_records(db_, group[i].b.records);
+        auto out = detail::apply_records(db_, group[i].b.records, &notify_);
         // Some storage errors make SQLite roll back the whole transaction by itself;
         // then no batch of this group can be trusted any more.
         if (out.io || !in_transaction()) {
@@ -215,6 +274,8 @@ class sqlite_writer final : public writer {
         } else if (!step_ok("RELEASE batch")) {
           doomed = true;
           fail_all(results, "cannot release savepoint: " + db_.errmsg());
+        } else if (out.notifications) {
+          notifications = true;
         }
       }
       if (!doomed) {
@@ -229,6 +290,13 @@ class sqlite_writer final : public writer {
     }
 
     record_stats(group, results, committed);
+    if (committed && notifications && on_notifications_) {
+      try {
+        on_notifications_();
+      } catch (...) {
+        // Like a done callback: a throwing hook must not take the journal down.
+      }
+    }
     for (std::size_t i = 0; i < group.size(); ++i) {
       if (!group[i].done) continue;
       try {
@@ -268,6 +336,8 @@ class sqlite_writer final : public writer {
   connection db_;
   writer_lock lock_;
   const std::uint32_t max_batch_;
+  const writer_options::notification_options notify_;
+  const std::function<void()> on_notifications_;
 
   std::mutex mu_;
   std::condition_variable cv_;
@@ -320,7 +390,7 @@ result<std::unique_ptr<writer>> writer::open(const std::filesystem::path& db, co
     return make_error("journal.open_failed", "cannot set pragmas: " + conn.errmsg());
   }
   if (auto st = detail::migrate(conn); !st) return st.err();
-  return std::unique_ptr<writer>(new sqlite_writer(std::move(conn), std::move(*lock), options.max_batch));
+  return std::unique_ptr<writer>(new sqlite_writer(std::move(conn), std::move(*lock), options));
 }
 
 }  // namespace eftd::journal

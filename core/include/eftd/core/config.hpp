@@ -173,6 +173,9 @@ struct journal {
   // for the PAN search hash. Created with mode 0600 if absent (development only).
   std::filesystem::path key_file = "var/journal.key";
   std::uint32_t group_commit_max = 512;  // records per fsync at most
+  // Orders of business dates more than this many days back are purged once a day, unless
+  // unsettled or still queued (eftd/journal/retention.hpp). 0: keep forever.
+  std::uint32_t retention_days = 0;
 };
 
 // Key custody. eftd opens the key store (eftctl keys ...) at start-up; the key-handling module
@@ -201,6 +204,33 @@ struct cvm_config {
   bool pin_bypass = false;  // the customer may skip PIN entry where the service code allows
 };
 
+// One contactless AID ([[emv.contactless.aid]]): what its cards are expected to ask for (the
+// seed of the kernel's per-AID cache; a card that differs is asked to tap again) and optional
+// limits replacing the [emv.contactless] ones. Empty strings: the kernel's defaults for the AID.
+struct emv_contactless_aid {
+  std::string aid;                   // hex, 5..16 bytes
+  std::string kernel = "qvsdc";      // "qvsdc" (Visa-like) | "mchip" (Mastercard-like)
+  std::string pdol;                  // hex DOL expected in the SELECT answer
+  std::vector<std::string> records;  // "SFI.record" to read in the tap, e.g. "1.1", "2.1"
+  std::string cdol1;                 // hex DOL expected in the records (mchip)
+  std::optional<std::uint64_t> transaction_limit, cvm_required_limit, floor_limit;
+};
+
+// Contactless ([emv.contactless]): the central contactless kernel over the pad's apdu_script.
+// Limits in minor units: at or above transaction_limit the customer is asked to insert the
+// card; at or above cvm_required_limit a CVM (online PIN, signature, CDCVM) is needed; above
+// floor_limit the card is asked for an online cryptogram.
+struct emv_contactless_config {
+  bool enabled = false;
+  std::optional<std::uint64_t> transaction_limit;
+  std::optional<std::uint64_t> cvm_required_limit;
+  std::uint64_t floor_limit = 0;
+  bool online_pin = true;  // TTQ capabilities
+  bool signature = true;
+  bool cdcvm = true;
+  std::vector<emv_contactless_aid> aids;  // empty: Visa qVSDC A0000000031010, Mastercard A0000000041010
+};
+
 // The central EMV kernel ([emv]): with enabled = true, pads are asked for chip cards too and
 // eftd runs the card through its kernel (server/emv) over the pad's APDU commands.
 struct emv_config {
@@ -209,10 +239,20 @@ struct emv_config {
   std::uint16_t country_code = 616;  // 9F1A, ISO 3166 numeric
   std::uint8_t terminal_type = 0x22;  // 9F35: attended, online with offline capability
   // Terminal floor limit in minor units for every application: 0 sends every chip sale online.
+  // Above 0, a purchase under it that the card approves offline (TC) is taken, and its advice
+  // goes to the acquirer through the store-and-forward queue.
   std::uint64_t floor_limit = 0;
+  // Terminal action codes (hex, 5 bytes like the TVR), for every application. A TVR bit set in
+  // tac_denial declines offline; in tac_online sends the sale online; in tac_default declines
+  // when the acquirer cannot be reached. The online default covers floor limit exceeded,
+  // random selection, both velocity limits, merchant forced online and online PIN entered.
+  std::string tac_denial = "0000000000";
+  std::string tac_online = "000004F800";
+  std::string tac_default = "0000000000";
   // AIDs (hex) accepted, partial selection allowed.
   std::vector<std::string> applications{"A0000000031010", "A0000000032010", "A0000000041010",
                                         "A0000000043060"};
+  emv_contactless_config contactless;
 };
 
 // eftd watches its pads: a ping every ping_interval_ms (answered even while the pad waits for
@@ -251,6 +291,30 @@ struct backoffice_config {
   std::uint32_t lockout_after = 10;
   // Rows per page of the transaction search.
   std::uint32_t page_size = 50;
+};
+
+// [[notify]]: outcome notifications to a back-office system (server/NOTIFY.md). Every final
+// order outcome is queued in the journal (same transaction as the outcome) and POSTed as JSON
+// over HTTPS, signed with HMAC-SHA256, retried with backoff until max age, then 'expired'.
+struct notify_endpoint {
+  std::string url;  // https://host[:port]/path (http:// only to a loopback address)
+  // Parsed from url.
+  bool tls = true;
+  std::string host;
+  std::uint16_t port = 443;
+  std::string target = "/";
+  // The HMAC key: hex (at least 16 bytes), mode 0600. Required.
+  std::filesystem::path secret_file;
+  std::filesystem::path ca_file;  // CA that signed the receiver's certificate; required for https
+  std::uint32_t timeout_ms = 5000;  // connect + TLS + request + answer, per attempt
+  std::uint32_t max_age_h = 72;     // after this long a notification is 'expired' (3 days)
+  std::uint32_t max_age_s = 0;      // > 0 overrides max_age_h (tests, drills)
+  std::uint32_t retry_initial_ms = 10000;  // first retry delay, doubled per attempt
+  std::uint32_t retry_max_ms = 1800000;    // ... up to this (30 min)
+  std::vector<std::string> events{"order.final"};
+  std::int64_t max_age_ms() const {
+    return max_age_s > 0 ? std::int64_t{max_age_s} * 1000 : std::int64_t{max_age_h} * 3600 * 1000;
+  }
 };
 
 struct logging {
@@ -296,6 +360,8 @@ struct server_config {
   std::vector<acquirer> acquirers;
   std::vector<route> routes;
   std::vector<prompt_rule> prompts;
+  // At most one endpoint for now (the outbox keeps one delivery state per notification).
+  std::vector<notify_endpoint> notify;
 
   const till* find_till(std::string_view id) const;
   const store* find_store(std::string_view id) const;

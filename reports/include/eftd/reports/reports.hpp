@@ -170,10 +170,16 @@ inline constexpr std::string_view completion_refused = "completion_refused";  //
 inline constexpr std::string_view message_in_doubt = "message_in_doubt";      // no outcome for too long
 }  // namespace case_kinds
 
+// Which cases a list shows: those nobody resolved yet (the default), resolved ones, or both.
+enum class case_status { open, resolved, all };
+// "open" | "resolved" | "all"; anything else: reports.invalid_filter.
+result<case_status> parse_case_status(std::string_view name);
+
 struct case_filter {
   std::optional<std::string> business_date_from;  // of the batch or the order
   std::optional<std::string> business_date_to;
   std::optional<std::string> kind;  // one of case_kinds
+  case_status status = case_status::open;
   // "Now", for message_in_doubt: a request still in doubt at now_ms - in_doubt_after_ms.
   std::int64_t now_ms = 0;
   std::int64_t in_doubt_after_ms = 10 * 60 * 1000;
@@ -188,9 +194,17 @@ struct case_row {
   std::string label;          // for people: "sim/TERM0001/2026-11-22" or "till T01 order 4711"
   std::string business_date;
   std::string text;  // what is wrong and what to do
+  // Set when staff resolved the case (journal table case_resolutions, keyed by kind and
+  // subject_id): when, who, and their note.
+  std::optional<std::int64_t> resolved_ms;
+  std::string resolved_by;
+  std::string note;
+  // The id the resolution is keyed by: the key without its "<kind>:" prefix.
+  std::string subject_id() const { return key.substr(kind.size() + 1); }
 };
 
-// Oldest first.
+// Oldest first. A resolved case stays in the list (status resolved/all) even though the
+// journal still shows it: resolving records a decision, it changes nothing in the journal.
 result<std::vector<case_row>> list_cases(journal::reader& r, const case_filter& f);
 std::string render_cases(const std::vector<case_row>& rows, format f);
 

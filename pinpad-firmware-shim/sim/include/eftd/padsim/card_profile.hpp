@@ -52,6 +52,8 @@
 //   gpo_response   = "77..."            # instead of aip/afl: the raw GPO answer (77 or 80)
 //   pdol           = "9F1A02"           # tag 9F38 in the FCI, optional
 //   cvm_list       = "0000000000000000410342031E031F00"   # 8E, optional (default below)
+//   ctq            = "0080"             # qvsdc only: 9F6C in the GPO answer (byte 1 b8 online
+//                                       # PIN required, b7 signature; byte 2 b8 CDCVM performed)
 //   [[chip.application.record]]         # zero or more
 //   sfi = 1   number = 1   data = "70..."  # one record template 70, at most 254 bytes
 //
@@ -129,6 +131,7 @@ struct chip_application {
   bool blocked = false;
   eftd::secure_bytes pan;    // ASCII digits
   eftd::bytes pdol;          // empty: no 9F38 in the FCI, GPO takes 83 00
+  eftd::bytes ctq;           // qVSDC 9F6C for the GPO answer; empty: none
   eftd::bytes gpo_response;  // the complete GPO answer (template 77 or 80)
   eftd::bytes afl;           // as in gpo_response
   eftd::bytes aip;           // as in gpo_response

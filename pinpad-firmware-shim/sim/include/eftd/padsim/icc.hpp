@@ -40,7 +40,11 @@
 //     SDAD (format 05) signing ICC dynamic number, CID, AC and the transaction data hash code
 //     (SHA-1 of PDOL data, CDOL1 data, CDOL2 data on the second, response TLVs but 9F4B) with
 //     the 9F37 as the hash tail. qvsdc (contactless): GPO itself answers
-//     77 {82 94 9F36 9F27 9F26 9F10} with an ARQC (AAC if decline_always) over the PDOL data.
+//     77 {82 94 9F36 9F27 9F26 9F10 [9F6C]} with an ARQC (AAC if decline_always) over the PDOL
+//     data; 9F6C (CTQ) when the profile's application gives ctq. A qvsdc card with oda = dda
+//     answers a TC instead when the TTQ in the PDOL data (9F66 byte 2 bit 8) does not ask for an
+//     online cryptogram (and not online_always, under offline_limit), adding 9F69 (01 || 4
+//     random bytes) and 9F4B: an SDAD (format 05) over 9F37 || 9F02 || 5F2A || 9F69 (fDDA).
 //   INTERNAL AUTHENTICATE (00 88 00 00, DDOL data): DDA and CDA cards only (else 6D00); an SDAD
 //     (format 05, an 8-byte ICC dynamic number) with the DDOL data as the hash tail, in 80 or
 //     77 {9F4B} as genac_format says. No application selected: 6985.

@@ -32,6 +32,19 @@ result<keys> load_or_create_keys(const std::filesystem::path& file);
 result<stored_pan> seal_pan(const keys& k, const pan& p);
 result<pan> open_pan(const keys& k, const stored_pan& s);
 
+// What an offline approval's advice sends besides the PAN: the expiry date (field 14, YYMM) and
+// the card sequence number (field 23, 3 digits or empty). Cardholder data, so it is sealed like
+// the PAN (same key, its own AAD "eftd-advice-card-v1") and never stored in the clear.
+struct advice_card {
+  std::string expiry_yymm;
+  std::string card_sequence;
+};
+// Errors: journal.invalid_argument (expiry not 4 digits, sequence not 3 digits or empty), and
+// the crypto codes. open_advice_card: "crypto.auth_failed" for a tampered value or a wrong key,
+// journal.card_corrupt if the plaintext is not an advice_card.
+result<bytes> seal_advice_card(const keys& k, const advice_card& c);
+result<advice_card> open_advice_card(const keys& k, byte_view sealed);
+
 // Lower-case hex HMAC-SHA256 of the digits: stable for one key, for list_orders(pan_hash).
 std::string search_hash(const keys& k, const pan& p);
 

@@ -14,6 +14,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -205,6 +206,30 @@ struct audit_filter {
   bool newest_first = false;   // default: oldest first (audit_id)
 };
 
+// An outcome notification (schema v10, server/NOTIFY.md). payload: the JSON body as POSTed.
+struct notification_row {
+  std::string notification_id;
+  std::string order_id;
+  std::string event;
+  std::string order_state;  // the order state it announces
+  std::string payload;
+  std::int64_t created_ms = 0;
+  std::string state;  // notification_states
+  std::int64_t attempts = 0;
+  std::int64_t next_attempt_ms = 0;
+  std::optional<std::int64_t> expires_ms;  // set by an operator's retry; else created + max age
+  std::optional<std::string> last_error;
+  std::optional<std::int64_t> delivered_ms;
+  std::int64_t updated_ms = 0;
+};
+
+struct notification_filter {
+  std::optional<std::string> state;
+  std::optional<std::string> order_id;
+  std::uint32_t limit = 1000;  // 1..100000
+  bool newest_first = true;
+};
+
 // A value of a report query (reader::report_query): NULL, integer, real or text. There is no
 // BLOB alternative: the only BLOB in the journal is the PAN ciphertext.
 using report_value = std::variant<std::monostate, std::int64_t, double, std::string>;
@@ -307,9 +332,26 @@ class reader {
 
   // The stored (encrypted) PAN of an operation, only when explicitly asked for.
   result<std::optional<stored_pan>> operation_pan(const std::string& op_id);
+  // What an offline approval's advice carries besides the PAN (schema v9): field 55 and the
+  // sealed expiry / card sequence number; both empty for any other message.
+  // Errors: journal.not_found (no such message).
+  struct advice_payload {
+    bytes icc_data;
+    bytes card_ciphertext;
+  };
+  result<advice_payload> message_advice_payload(const std::string& msg_id);
 
   // Operator actions from the audit log. Errors: journal.invalid_argument (limit out of range).
   result<std::vector<audit_row>> audit_log(const audit_filter& filter);
+
+  // Outcome notifications (schema v10). The outbox in delivery order: every 'pending' row,
+  // oldest first (created_ms, then insertion), at most `limit` (1..100000).
+  result<std::vector<notification_row>> pending_notifications(std::uint32_t limit);
+  // Filtered listing (eftctl notifications list, the back-office page).
+  result<std::vector<notification_row>> list_notifications(const notification_filter& filter);
+  result<std::optional<notification_row>> notification(const std::string& notification_id);
+  // Rows per state ("pending", "delivered", "expired"); states without rows are absent.
+  result<std::vector<std::pair<std::string, std::int64_t>>> notification_counts();
 
   // PRAGMA values, for health checks and tests: "journal_mode" -> "wal", etc.
   result<std::string> pragma(const std::string& name);

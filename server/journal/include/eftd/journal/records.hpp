@@ -153,6 +153,10 @@ struct acquirer_message_written {
   std::string state;  // message_states
   std::int64_t created_ms = 0;
   std::optional<std::int64_t> next_attempt_ms;  // queued messages: when to send (first) next
+  // An offline approval's advice (schema v9): field 55 (no card data in it) and the expiry and
+  // card sequence number sealed by seal_advice_card() (card_data.hpp). Empty: NULL.
+  bytes icc_data;
+  bytes card_ciphertext;
 };
 
 struct acquirer_message_updated {
@@ -322,11 +326,51 @@ struct batch_still_open {
   std::int64_t batch_no = 0;
 };
 
+// --- reconciliation cases ------------------------------------------------------------------
+
+// Staff resolved a reconciliation case (reports.hpp, list_cases). subject_id: what the case is
+// about, the part of the case key after "<kind>:" (a batch id, an acquirer message id or an
+// order id). A case is resolved once: a second record for the same (case_kind, subject_id)
+// fails the batch with "journal.state_conflict" ("already resolved"). actor: as in
+// audit_appended; note: why, for people (1..2000 bytes, card numbers masked by the writer).
+struct case_resolved {
+  std::string case_kind;
+  std::string subject_id;
+  std::int64_t resolved_ms = 0;
+  std::string actor;
+  std::string note;
+};
+
+// --- outcome notifications (schema v10, server/NOTIFY.md) ----------------------------------
+
+// The writer inserts a 'pending' notification itself, in the same transaction, when an
+// order_updated makes an order final (writer_options::notifications). This record changes a
+// notification's delivery state afterwards. Same rules as order_updated (expect_state, fields
+// left empty are unchanged). last_error: why the last POST failed, for people (never card data).
+namespace notification_states {
+inline constexpr std::string_view pending = "pending";
+inline constexpr std::string_view delivered = "delivered";
+inline constexpr std::string_view expired = "expired";
+}  // namespace notification_states
+
+struct notification_updated {
+  std::string notification_id;
+  std::optional<std::string> expect_state;
+  std::optional<std::string> state;
+  std::optional<std::int64_t> attempts;
+  std::optional<std::int64_t> next_attempt_ms;
+  std::optional<std::int64_t> expires_ms;
+  std::optional<std::string> last_error;
+  std::optional<std::int64_t> delivered_ms;
+  std::int64_t updated_ms = 0;
+};
+
 using record =
     std::variant<order_created, order_updated, operation_created, operation_updated, acquirer_message_written,
                  acquirer_message_updated, event_appended, counter_set, pad_health_set,
                  settlement_batch_written, settlement_batch_updated, settlement_step_written,
-                 settlement_step_updated, audit_appended, batch_still_open>;
+                 settlement_step_updated, audit_appended, batch_still_open, case_resolved,
+                 notification_updated>;
 
 // Applied atomically: all records or none.
 struct batch {

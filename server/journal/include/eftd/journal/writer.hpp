@@ -27,9 +27,11 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "eftd/core/result.hpp"
 #include "eftd/journal/records.hpp"
+#include "eftd/journal/retention.hpp"
 
 namespace eftd::journal {
 
@@ -52,6 +54,19 @@ struct writer_options {
   // Name of a registered SQLite VFS; empty = the default. Tests register a VFS that fails
   // writes or fsyncs on demand to show that nothing is acknowledged after an I/O error.
   std::string vfs;
+  // Outcome notifications (schema v10, server/NOTIFY.md). Enabled: at the end of every batch
+  // holding an order_updated whose state is one of final_states, the writer inserts a 'pending'
+  // notification row for the order in the same transaction, unless the order's latest
+  // notification already announces that state. The order states belong to the engine, so
+  // the engine's final states are listed here.
+  struct notification_options {
+    bool enabled = false;
+    std::vector<std::string> final_states{"approved", "declined", "failed", "cancelled", "reversed"};
+  };
+  notification_options notifications;
+  // Called on the writer thread after a COMMIT that inserted or changed notifications (wakes
+  // the delivery worker). Must be quick and must not throw.
+  std::function<void()> on_notifications;
 };
 
 class writer {
@@ -88,6 +103,16 @@ class writer {
     b.records.emplace_back(std::move(a));
     submit(std::move(b), std::move(done));
   }
+
+  // Retention (retention.hpp): removes the finished orders of business dates before
+  // req.before in bounded steps, each one transaction on the writer thread queued behind the
+  // batches already waiting. `done` runs once, on the writer thread (quick, no throw), with the
+  // counts or journal.invalid_argument, journal.io_error, journal.closed (the writer closed
+  // first). Steps committed before an error stay committed; running the purge again continues.
+  using purge_done_fn = std::function<void(result<purge_report>)>;
+  virtual void purge(purge_request req, purge_done_fn done) = 0;
+  // Blocks until the purge ends. Not from a done callback: journal.reentrant there.
+  virtual result<purge_report> purge_sync(purge_request req) = 0;
 
   virtual writer_stats stats() const = 0;
 
