@@ -20,27 +20,6 @@ bytes aid_bytes(const std::string& hex) {
   return b ? std::move(*b) : bytes{};
 }
 
-// The track 2 equivalent (57): digits, 'D' separator, padded with F; as text "PAN=YYMM...".
-result<eftd::track2> track2_of(byte_view t57) {
-  std::string text;
-  for (auto b : t57) {
-    for (int shift : {4, 0}) {
-      const int n = (b >> shift) & 0x0F;
-      if (n <= 9)
-        text += static_cast<char>('0' + n);
-      else if (n == 0x0D)
-        text += '=';
-      else if (n == 0x0F)
-        break;
-      else
-        return make_error("emv.bad_track2", "track 2 equivalent holds a nibble that is no digit");
-    }
-  }
-  auto t = eftd::track2::parse(text);
-  secure_wipe(text.data(), text.size());
-  return t;
-}
-
 }  // namespace
 
 emv::terminal_config emv_terminal_config(const config::server_config& cfg) {
@@ -207,7 +186,7 @@ asio::awaitable<void> chip_flow::power_off() {
 result<eftd::track2> chip_flow::track2() const {
   auto t57 = kernel_->data().get(0x57);
   if (!t57) return make_error("emv.no_track2", "the card has no track 2 equivalent data (57)");
-  return track2_of(*t57);
+  return eftd::track2::parse_tag57(*t57);
 }
 
 bytes chip_flow::offline_field55() const {

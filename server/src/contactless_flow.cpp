@@ -22,27 +22,6 @@ emv::contactless_result failed(std::string reason) {
   return r;
 }
 
-// The track 2 equivalent (57): digits, 'D' separator, padded with F; as text "PAN=YYMM...".
-result<eftd::track2> track2_of(byte_view t57) {
-  std::string text;
-  for (auto b : t57) {
-    for (int shift : {4, 0}) {
-      const int n = (b >> shift) & 0x0F;
-      if (n <= 9)
-        text += static_cast<char>('0' + n);
-      else if (n == 0x0D)
-        text += '=';
-      else if (n == 0x0F)
-        break;
-      else
-        return make_error("emv.bad_track2", "track 2 equivalent holds a nibble that is no digit");
-    }
-  }
-  auto t = eftd::track2::parse(text);
-  secure_wipe(text.data(), text.size());
-  return t;
-}
-
 }  // namespace
 
 emv::contactless_config contactless_kernel_config(const config::server_config& cfg) {
@@ -68,7 +47,8 @@ contactless_flow::contactless_flow(server_context& ctx, std::shared_ptr<pad_sess
 
 contactless_flow::~contactless_flow() = default;
 
-asio::awaitable<emv::contactless_result> contactless_flow::tap(std::chrono::milliseconds wait) {
+asio::awaitable<emv::contactless_result> contactless_flow::tap(std::chrono::milliseconds wait,
+                                                               bool in_field) {
   kernel_ = std::make_unique<emv::contactless_kernel>(terminal_, cfg_, cache_,
                                                       ctx_.capks ? &*ctx_.capks : nullptr, txn_);
   dukpt_.reset();
@@ -80,7 +60,7 @@ asio::awaitable<emv::contactless_result> contactless_flow::tap(std::chrono::mill
   pad::apdu_script cmd;
   cmd.capdus = script;
   cmd.stop = 0;  // run all: a failed SELECT of an AID the card lacks must not end the tap
-  cmd.interface = 3;
+  cmd.interface = in_field ? 0 : 3;
   cmd.timeout_ms = static_cast<std::uint32_t>(wait.count());
   pad::message m = cmd;
   const auto deadline = wait + 10s;
@@ -148,7 +128,11 @@ eftd::result<eftd::track2> contactless_flow::track2() const {
   if (!kernel_) return make_error("emv.no_track2", "no tap yet");
   auto t57 = kernel_->data().get(0x57);
   if (!t57) return make_error("emv.no_track2", "the card has no track 2 equivalent data (57)");
-  return track2_of(*t57);
+  return eftd::track2::parse_tag57(*t57);
+}
+
+bytes contactless_flow::offline_field55() const {
+  return kernel_ ? emv::build_field55(kernel_->data()) : bytes{};
 }
 
 std::string contactless_flow::pan_sequence() const {

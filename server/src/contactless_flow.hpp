@@ -7,7 +7,7 @@
 // approval / decline, "present card again" (call tap() again: the kernel's cache now matches
 // the card), "insert card" or an error.
 //
-// Not wired into the engine yet (the lead does that in engine.cpp). Card data (track 2
+// The engine (engine.cpp) runs it when a pad reports a tapped card. Card data (track 2
 // equivalent, PAN) stays in the kernel's store; nothing here logs it.
 #pragma once
 
@@ -41,7 +41,10 @@ class contactless_flow {
   // the outcome comes at once. A pad error or timeout gives end_application with reason
   // "clss.pad_failed" / "clss.unsealed_refused" / "clss.unseal_failed". Call again after
   // try_again (a fresh kernel, the same transaction and cache).
-  boost::asio::awaitable<emv::contactless_result> tap(std::chrono::milliseconds wait);
+  // `in_field`: the card is already powered in the field (the pad's read_card saw the tap and
+  // reported its ATR): the script runs on it at once (interface 0) under the read's DUKPT
+  // transaction. Otherwise the pad waits for a new tap (interface 3).
+  boost::asio::awaitable<emv::contactless_result> tap(std::chrono::milliseconds wait, bool in_field = false);
 
   // After online_request: the acquirer's answer is recorded (nothing goes to the card).
   void complete(const std::optional<acquirer_answer>& answer);
@@ -49,6 +52,8 @@ class contactless_flow {
   const emv::contactless_result& result() const;
   // The card's track 2 equivalent (57) as a parsed track 2, for field 35 and the PAN.
   eftd::result<eftd::track2> track2() const;
+  // After an offline approval (TC): field 55 for the advice, the tags of an online request.
+  bytes offline_field55() const;
   // 5F34 as three digits for field 23, "" when the card has none.
   std::string pan_sequence() const;
   // AID, outcome, CVM, TVR (hex) and tap time for the journal's event.

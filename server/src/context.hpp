@@ -16,6 +16,7 @@
 #include "eftd/core/bin_table.hpp"
 #include "eftd/core/config.hpp"
 #include "eftd/core/emv_oda.hpp"
+#include "eftd/emv/contactless.hpp"
 #include "eftd/journal/card_data.hpp"
 #include "eftd/journal/reader.hpp"
 #include "eftd/journal/writer.hpp"
@@ -63,6 +64,11 @@ struct server_context {
   // Pads currently connected and authenticated, by pad id.
   std::mutex pads_mu;
   std::map<std::string, std::weak_ptr<pad_session>> pads;
+
+  // Contactless: what each pad's cards asked for (PDOL, records, CDOL1), learned from taps and
+  // kept across transactions (eftd/emv/contactless.hpp). One pad runs one transaction at a time.
+  std::mutex contactless_mu;
+  std::map<std::string, std::unique_ptr<emv::contactless_cache>> contactless_caches;
 
   // Tills: the logged-in POS session and the order currently running (one per till).
   std::mutex tills_mu;

@@ -10,6 +10,7 @@
 
 #include "acquirer_gateway.hpp"
 #include "chip_flow.hpp"
+#include "contactless_flow.hpp"
 #include "eftd/core/card.hpp"
 #include "eftd/core/money.hpp"
 #include "eftd/core/p2pe.hpp"
@@ -713,11 +714,15 @@ asio::awaitable<pos::result> run_card_transaction(server_context& ctx, tx_reques
   rc.amount = req.amount;
   rc.currency = req.currency;
   rc.interfaces = static_cast<std::uint8_t>(pad::interface_mask::magstripe);
-  // With the central kernel on, a chip card is inserted and read through the pad's APDUs.
+  // With the central kernel on, a chip card is inserted and read through the pad's APDUs, and
+  // with [emv.contactless] a card may also be tapped (its kernel runs the tap as one script).
+  const bool clss_on = ctx.cfg.emv.enabled && ctx.cfg.emv.contactless.enabled;
   if (ctx.cfg.emv.enabled) rc.interfaces |= static_cast<std::uint8_t>(pad::interface_mask::chip);
+  if (clss_on) rc.interfaces |= static_cast<std::uint8_t>(pad::interface_mask::contactless);
   rc.timeout_ms = ctx.cfg.timeout.card_read_ms;
-  rc.prompt = {kt.moves_money ? money_text : "Balance inquiry",
-               ctx.cfg.emv.enabled ? "Insert or swipe card" : "Swipe card"};
+  rc.prompt = {kt.moves_money ? money_text : "Balance inquiry", clss_on ? "Insert, tap or swipe card"
+                                                                : ctx.cfg.emv.enabled ? "Insert or swipe card"
+                                                                                      : "Swipe card"};
   if (req.control) req.control->set_pad(pad);
   const auto read_started = std::chrono::steady_clock::now();
   auto read = co_await pad->command(rc, std::chrono::milliseconds(ctx.cfg.timeout.card_read_ms + 5000));
@@ -744,7 +749,11 @@ asio::awaitable<pos::result> run_card_transaction(server_context& ctx, tx_reques
   // A chip card: the pad powered it (ATR) and keeps it for the kernel's APDUs, which come back
   // sealed under the card's DUKPT transaction.
   std::unique_ptr<chip_flow> chip;
-  if (card_msg->mode == pad::entry_mode::chip && !card_msg->atr.empty() && ctx.cfg.emv.enabled) {
+  // A contactless card: the pad powered it at the tap (ATR); the contactless kernel plans the
+  // whole read as one APDU script, run while the card is still in the field.
+  std::unique_ptr<contactless_flow> clss;
+  const bool tapped = card_msg->mode == pad::entry_mode::contactless && clss_on;
+  if ((card_msg->mode == pad::entry_mode::chip || tapped) && !card_msg->atr.empty() && ctx.cfg.emv.enabled) {
     if (!card_msg->ksn.empty()) {
       auto session = ctx.key_store ? ctx.key_store->begin(card_msg->ksn)
                                    : result<card_session>(make_error("keys.unavailable", "no key store"));
@@ -779,29 +788,89 @@ asio::awaitable<pos::result> run_card_transaction(server_context& ctx, tx_reques
       txn.date = fmt::format("{:02}{:02}{:02}", tm.tm_year % 100, tm.tm_mon + 1, tm.tm_mday);
       txn.time = fmt::format("{:02}{:02}{:02}", tm.tm_hour, tm.tm_min, tm.tm_sec);
     }
-    chip = std::make_unique<chip_flow>(ctx, pad, dukpt ? &*dukpt : nullptr, std::move(txn));
-    beacon.say("card", "Reading the chip card");
-    co_await chip->run_to_card();
-    if (chip->finished()) {
-      // Before the card was known: no mutual application, a blocked or mute chip, bad data.
-      const bool fallback = chip->outcome() == emv::outcome::fallback_to_magstripe;
-      std::string detail = " (" + chip->reason() + ")";
-      spdlog::info("order {}: chip ended before verification: {} {}", req.order_no,
-                   emv::to_string(chip->outcome()), chip->reason());
-      co_await chip->power_off();
-      const std::string_view code = fallback ? "card.chip_error" : "card.unreadable";
-      auto r = co_await conclude(code, order_state::failed, journal::actor::pad, detail);
-      pad->show({s.why.why.customer_text});
-      co_return r;
+    if (tapped) {
+      emv::contactless_cache* cache = nullptr;
+      {
+        std::lock_guard lk(ctx.contactless_mu);
+        auto& slot = ctx.contactless_caches[till->pad];
+        if (!slot) slot = std::make_unique<emv::contactless_cache>(contactless_kernel_config(ctx.cfg));
+        cache = slot.get();
+      }
+      clss = std::make_unique<contactless_flow>(ctx, pad, *cache, std::move(txn));
+      beacon.say("card", "Reading the contactless card");
+      const std::chrono::milliseconds wait(ctx.cfg.timeout.card_read_ms);
+      emv::contactless_result res = co_await clss->tap(wait, true);
+      // Try again: the card answered what the plan did not expect (the cache now knows it), or
+      // left the field too early. Two more taps at most.
+      for (int again = 0; res.outcome == emv::clss_outcome::try_again && again < 2; ++again) {
+        spdlog::info("order {}: contactless tap again ({})", req.order_no, res.reason_code);
+        pad->show({"Please present", "the card again"});
+        beacon.say("card", "The customer taps the card again");
+        auto next = co_await clss->tap(wait, false);
+        res = std::move(next);
+      }
+      // The tap time (how long the card was in use) is in the summary: logged and journaled.
+      spdlog::info("order {}: {}", req.order_no, clss->summary());
+      co_await note("card_tapped", fmt::format("order {}: {}", req.order_no, clss->summary()));
+      std::string_view stop;
+      std::string_view state = order_state::failed;
+      switch (res.outcome) {
+        case emv::clss_outcome::approved:
+        case emv::clss_outcome::online_request:
+          break;
+        case emv::clss_outcome::declined:
+          stop = "card.declined_by_card";
+          state = order_state::declined;
+          break;
+        case emv::clss_outcome::try_another_interface:
+          stop = "card.try_another_interface";
+          break;
+        case emv::clss_outcome::try_again:
+        case emv::clss_outcome::end_application:
+          stop = "card.unreadable";
+          break;
+      }
+      if (!stop.empty()) {
+        std::string detail = res.reason_code.empty() ? std::string() : res.reason_code;
+        spdlog::info("order {}: contactless {} ({})", req.order_no, stop, clss->summary());
+        auto r = co_await conclude(stop, state, journal::actor::pad, detail);
+        if (pad->open()) pad->show({s.why.why.customer_text});
+        co_return r;
+      }
+      auto t2 = clss->track2();
+      if (!t2) {
+        auto r =
+            co_await conclude("card.unreadable", order_state::failed, journal::actor::pad, t2.err().code);
+        pad->show({s.why.why.customer_text});
+        co_return r;
+      }
+      track_clear = t2->encode_ascii();
+    } else {
+      chip = std::make_unique<chip_flow>(ctx, pad, dukpt ? &*dukpt : nullptr, std::move(txn));
+      beacon.say("card", "Reading the chip card");
+      co_await chip->run_to_card();
+      if (chip->finished()) {
+        // Before the card was known: no mutual application, a blocked or mute chip, bad data.
+        const bool fallback = chip->outcome() == emv::outcome::fallback_to_magstripe;
+        std::string detail = " (" + chip->reason() + ")";
+        spdlog::info("order {}: chip ended before verification: {} {}", req.order_no,
+                     emv::to_string(chip->outcome()), chip->reason());
+        co_await chip->power_off();
+        const std::string_view code = fallback ? "card.chip_error" : "card.unreadable";
+        auto r = co_await conclude(code, order_state::failed, journal::actor::pad, detail);
+        pad->show({s.why.why.customer_text});
+        co_return r;
+      }
+      auto t2 = chip->track2();
+      if (!t2) {
+        co_await chip->power_off();
+        auto r =
+            co_await conclude("card.unreadable", order_state::failed, journal::actor::pad, t2.err().code);
+        pad->show({s.why.why.customer_text});
+        co_return r;
+      }
+      track_clear = t2->encode_ascii();
     }
-    auto t2 = chip->track2();
-    if (!t2) {
-      co_await chip->power_off();
-      auto r = co_await conclude("card.unreadable", order_state::failed, journal::actor::pad, t2.err().code);
-      pad->show({s.why.why.customer_text});
-      co_return r;
-    }
-    track_clear = t2->encode_ascii();
   } else if (!card_msg->ksn.empty() && !card_msg->sealed_track2.empty()) {
     auto session = ctx.key_store ? ctx.key_store->begin(card_msg->ksn)
                                  : result<card_session>(make_error("keys.unavailable", "no key store"));
@@ -922,6 +991,73 @@ asio::awaitable<pos::result> run_card_transaction(server_context& ctx, tx_reques
     if (req.control) req.control->set_pad(nullptr);
     co_return entered;
   };
+  // 3d. The card approved offline (chip: TC at the first GENERATE AC, under the floor limit with
+  // the terminal's and the issuer's action codes allowing it; contactless: a TC under the
+  // contactless floor limit). Only a purchase is taken offline (every other kind is forced
+  // online); the sale stands once its advice is durable in the store-and-forward queue, which
+  // delivers it to the acquirer with the card (the PAN sealed in the operation, expiry and
+  // sequence number sealed in the message). The card is already powered off.
+  auto take_offline = [&](const bytes& field55, const std::string& card_sequence,
+                          const std::string& summary) -> asio::awaitable<pos::result> {
+    spdlog::info("order {}: approved offline by the card ({})", req.order_no, summary);
+    const auto at = ctx.clock.now_ms();
+    acquirer_request areq;
+    areq.acquirer = route->acquirer;
+    areq.terminal_id = till->terminal_id;
+    areq.at_ms = at;
+    std::string stan_counter;
+    areq.stan = ctx.next_stan(areq.acquirer, areq.terminal_id, stan_counter);
+    areq.rrn = make_rrn(at, areq.stan);
+    auto card_details = journal::seal_advice_card(ctx.keys, {card->expiry_yymm(), card_sequence});
+    std::string failure;
+    if (!card_details) failure = card_details.err().code;
+    if (failure.empty()) {
+      s.stan = fmt::format("{:06}", areq.stan);
+      s.rrn = areq.rrn;
+      s.auth_code = "Y1";
+      s.response_code = "Y1";
+      s.approved_amount = req.amount;
+      s.why = motivate("approved.offline", s.order_no);
+      journal::batch b;
+      b.records.push_back(journal::counter_set{stan_counter, areq.stan});
+      journal::acquirer_message_written mw;
+      mw.msg_id = journal::new_id();
+      mw.op_id = op_id;
+      mw.acquirer = areq.acquirer;
+      mw.terminal_id = areq.terminal_id;
+      mw.mti = "0220";
+      mw.stan = areq.stan;
+      mw.local_datetime = local_datetime_of(at);
+      mw.rrn = areq.rrn;
+      mw.amount_minor = req.amount;
+      mw.currency = req.currency;
+      mw.state = std::string(journal::message_states::pending);
+      mw.created_ms = at;
+      mw.next_attempt_ms = at;
+      mw.icc_data = field55;
+      mw.card_ciphertext = std::move(*card_details);
+      b.records.push_back(std::move(mw));
+      final_batch(b, order_state::approved, at, journal::actor::pad, "advice_pending");
+      b.records.push_back(event(order_id, op_id, at, journal::actor::pad, "approved_offline",
+                                fmt::format("order {}: approved offline by the card ({}); 0220 advice to {} "
+                                            "STAN {} queued",
+                                            req.order_no, summary, areq.acquirer, s.stan)));
+      if (auto st = co_await commit(ctx, std::move(b)); !st) failure = st.err().code;
+    }
+    if (!failure.empty()) {
+      // Nothing durable owes the acquirer this sale, so it is not taken (the TC is never sent).
+      spdlog::error("order {}: offline approval not journaled: {}", req.order_no, failure);
+      s.approved_amount = 0;
+      s.auth_code.clear();
+      s.response_code.clear();
+      auto r = co_await conclude("journal.unavailable", order_state::failed, journal::actor::server);
+      if (pad->open()) pad->show({s.why.why.customer_text});
+      co_return r;
+    }
+    notify_reversals(ctx, areq.acquirer);
+    if (pad->open()) pad->show({s.why.why.customer_text});
+    co_return make_result(ctx, s, req.request_id);
+  };
   if (chip) {
     // 3c. A chip card verifies the cardholder by its own CVM list (offline PIN on the pad,
     // online PIN, signature, no CVM) and decides at GENERATE AC whether to go online.
@@ -948,73 +1084,14 @@ asio::awaitable<pos::result> run_card_transaction(server_context& ctx, tx_reques
       co_return emv::pin_result::entered;
     };
     co_await chip->resume(pin_fn);
-    // 3d. The card approved offline (TC at the first GENERATE AC: under the floor limit, with
-    // the terminal's and the issuer's action codes allowing it). Only a purchase is taken
-    // offline (every other kind is forced online); the sale stands once its advice is durable
-    // in the store-and-forward queue, which delivers it to the acquirer with the card (the PAN
-    // sealed in the operation, expiry and sequence number sealed in the message).
+    // 3d. The card approved offline (TC at the first GENERATE AC): see take_offline.
     if (pin_stop.empty() && chip->finished() && chip->outcome() == emv::outcome::approved_offline &&
         req.kind == "sale" && sealed) {
-      spdlog::info("order {}: chip approved offline ({})", req.order_no, chip->summary());
-      const auto at = ctx.clock.now_ms();
-      acquirer_request areq;
-      areq.acquirer = route->acquirer;
-      areq.terminal_id = till->terminal_id;
-      areq.at_ms = at;
-      std::string stan_counter;
-      areq.stan = ctx.next_stan(areq.acquirer, areq.terminal_id, stan_counter);
-      areq.rrn = make_rrn(at, areq.stan);
-      auto card_details = journal::seal_advice_card(ctx.keys, {card->expiry_yymm(), chip->pan_sequence()});
-      std::string failure;
-      if (!card_details) failure = card_details.err().code;
-      if (failure.empty()) {
-        s.stan = fmt::format("{:06}", areq.stan);
-        s.rrn = areq.rrn;
-        s.auth_code = "Y1";
-        s.response_code = "Y1";
-        s.approved_amount = req.amount;
-        s.why = motivate("approved.offline", s.order_no);
-        journal::batch b;
-        b.records.push_back(journal::counter_set{stan_counter, areq.stan});
-        journal::acquirer_message_written mw;
-        mw.msg_id = journal::new_id();
-        mw.op_id = op_id;
-        mw.acquirer = areq.acquirer;
-        mw.terminal_id = areq.terminal_id;
-        mw.mti = "0220";
-        mw.stan = areq.stan;
-        mw.local_datetime = local_datetime_of(at);
-        mw.rrn = areq.rrn;
-        mw.amount_minor = req.amount;
-        mw.currency = req.currency;
-        mw.state = std::string(journal::message_states::pending);
-        mw.created_ms = at;
-        mw.next_attempt_ms = at;
-        mw.icc_data = chip->offline_field55();
-        mw.card_ciphertext = std::move(*card_details);
-        b.records.push_back(std::move(mw));
-        final_batch(b, order_state::approved, at, journal::actor::pad, "advice_pending");
-        b.records.push_back(
-            event(order_id, op_id, at, journal::actor::pad, "approved_offline",
-                  fmt::format("order {}: approved offline by the card ({}); 0220 advice to {} "
-                              "STAN {} queued",
-                              req.order_no, chip->summary(), areq.acquirer, s.stan)));
-        if (auto st = co_await commit(ctx, std::move(b)); !st) failure = st.err().code;
-      }
+      const bytes field55 = chip->offline_field55();
+      const std::string sequence = chip->pan_sequence();
+      const std::string summary = chip->summary();
       co_await chip->power_off();
-      if (!failure.empty()) {
-        // Nothing durable owes the acquirer this sale, so it is not taken (the TC is never sent).
-        spdlog::error("order {}: offline approval not journaled: {}", req.order_no, failure);
-        s.approved_amount = 0;
-        s.auth_code.clear();
-        s.response_code.clear();
-        auto r = co_await conclude("journal.unavailable", order_state::failed, journal::actor::server);
-        if (pad->open()) pad->show({s.why.why.customer_text});
-        co_return r;
-      }
-      notify_reversals(ctx, areq.acquirer);
-      if (pad->open()) pad->show({s.why.why.customer_text});
-      co_return make_result(ctx, s, req.request_id);
+      co_return co_await take_offline(field55, sequence, summary);
     }
     if (!pin_stop.empty() || (chip->finished() && chip->outcome() != emv::outcome::approved_online)) {
       std::string code = pin_stop;
@@ -1050,14 +1127,28 @@ asio::awaitable<pos::result> run_card_transaction(server_context& ctx, tx_reques
     std::string chip_text = fmt::format("order {}: chip {}{}", req.order_no, chip->summary(),
                                         chip->signature_required() ? "; signature required" : "");
     co_await note("chip_read", chip_text);
-  } else if (pin_required(ctx.cfg.cvm, card->service_code())) {
+  } else if (clss && clss->result().outcome == emv::clss_outcome::approved) {
+    // A contactless TC (with CDCVM or no CVM): offline, like a chip's.
+    if (req.kind == "sale" && sealed) {
+      const bytes field55 = clss->offline_field55();
+      const std::string sequence = clss->pan_sequence();
+      const std::string summary = clss->summary();
+      co_return co_await take_offline(field55, sequence, summary);
+    }
+    auto r = co_await conclude("card.offline_not_supported", order_state::failed, journal::actor::pad);
+    pad->show({s.why.why.customer_text});
+    co_return r;
+  } else if (clss ? clss->result().cvm == emv::clss_cvm::online_pin
+                  : pin_required(ctx.cfg.cvm, card->service_code())) {
+    // A swiped card whose service code (or the configuration) asks for online PIN, or a tap
+    // whose kernel asked for it (over the CVM-required limit).
     if (!dukpt) {
       auto r = co_await conclude("pin.unavailable", order_state::failed, journal::actor::server,
                                  " (the card was not read under DUKPT)");
       pad->show({s.why.why.customer_text});
       co_return r;
     }
-    const bool bypass = ctx.cfg.cvm.pin_bypass && ctx.cfg.cvm.magstripe_pin != "always" &&
+    const bool bypass = !clss && ctx.cfg.cvm.pin_bypass && ctx.cfg.cvm.magstripe_pin != "always" &&
                         !pin_mandatory(card->service_code());
     auto entered = co_await ask_pin(bypass);
     if (!entered) {
@@ -1126,6 +1217,9 @@ asio::awaitable<pos::result> run_card_transaction(server_context& ctx, tx_reques
   if (chip) {
     areq.icc_data = chip->field55();
     areq.card_sequence = chip->pan_sequence();
+  } else if (clss) {
+    areq.icc_data = clss->result().field55;
+    areq.card_sequence = clss->pan_sequence();
   }
   if (auto zb = zone_pin_block(areq.acquirer); !zb) {
     spdlog::warn("order {}: PIN not translated for {}: {}: {}", req.order_no, areq.acquirer, zb.err().code,
@@ -1247,6 +1341,11 @@ asio::awaitable<pos::result> run_card_transaction(server_context& ctx, tx_reques
     if (chip->finished())
       spdlog::info("order {}: chip {} ({})", req.order_no, emv::to_string(chip->outcome()), chip->summary());
     co_await chip->power_off();
+  } else if (clss) {
+    // A contactless card left the field at the tap: the answer is only recorded.
+    std::optional<acquirer_answer> answer;
+    if (ans) answer = *ans;
+    clss->complete(answer);
   }
   const auto at = ctx.clock.now_ms();
   if (!ans) {
