@@ -9,32 +9,6 @@
 
 using namespace eftd::test;
 
-namespace {
-
-std::vector<std::string> emv_on() {
-  return {"--set", "emv.enabled=true", "--set",
-          "emv.capk_file=" + source_path("pinpad-firmware-shim/cards/keys/capk-eftd-test.toml")};
-}
-
-std::vector<std::string> issuer() {
-  return {"--issuer-keys", source_path("acquirers/sim/issuer-keys-test.toml")};
-}
-
-// The customer types the card's PIN (1234) and enter whenever the pad asks for one.
-std::vector<std::string> customer_types_pin(installation& inst) {
-  const std::string path = inst.dir + "/pin.toml";
-  std::ofstream(path) << "[input]\nevents = [\"1\", \"2\", \"3\", \"4\", \"enter\"]\n";
-  return {"--script", path};
-}
-
-bool has_event(const eftd::journal::order_view& v, const std::string& kind, const std::string& text) {
-  for (const auto& e : v.events)
-    if (e.kind == kind && e.reason.find(text) != std::string::npos) return true;
-  return false;
-}
-
-}  // namespace
-
 TEST_CASE("a Visa DDA chip card is read by eftd's kernel and approved online with a verified ARQC",
           "[e2e][emv]") {
   installation inst("e2e-chip-dda", true, issuer());

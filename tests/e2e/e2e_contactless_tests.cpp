@@ -13,25 +13,10 @@ using namespace eftd::test;
 
 namespace {
 
-std::vector<std::string> emv_on() {
-  return {"--set", "emv.enabled=true", "--set",
-          "emv.capk_file=" + source_path("pinpad-firmware-shim/cards/keys/capk-eftd-test.toml")};
-}
-
-std::vector<std::string> issuer() {
-  return {"--issuer-keys", source_path("acquirers/sim/issuer-keys-test.toml")};
-}
-
 // Contactless on: taps up to 1000.00, a CVM above 50.00, offline possible up to 20.00.
 const std::string clss_config =
     "[emv.contactless]\nenabled = true\ntransaction_limit = 100000\ncvm_required_limit = 5000\n"
     "floor_limit = 2000\n";
-
-std::vector<std::string> customer_types_pin(installation& inst) {
-  const std::string path = inst.dir + "/pin.toml";
-  std::ofstream(path) << "[input]\nevents = [\"1\", \"2\", \"3\", \"4\", \"enter\"]\n";
-  return {"--script", path};
-}
 
 pos_run tap_and_pay(installation& inst, const std::string& card, const std::string& order,
                     const std::string& amount, std::vector<std::string> pad_args = {},
@@ -40,12 +25,6 @@ pos_run tap_and_pay(installation& inst, const std::string& card, const std::stri
   inst.start_eftd(emv_on());
   inst.start_pad("P01", "VP-0001", card, std::move(pad_args));
   return inst.pos("T01", {"sale", "--order", order, "--amount", amount, "--currency", "PLN"});
-}
-
-bool has_event(const eftd::journal::order_view& v, const std::string& kind, const std::string& text) {
-  for (const auto& e : v.events)
-    if (e.kind == kind && e.reason.find(text) != std::string::npos) return true;
-  return false;
 }
 
 std::string reason_of(const pos_run& r) {

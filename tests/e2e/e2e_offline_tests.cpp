@@ -14,26 +14,10 @@ namespace {
 
 // eftd with the EMV kernel and a floor limit of 50.00: a 25.00 purchase may stay offline.
 std::vector<std::string> offline_emv(std::vector<std::string> more = {}) {
-  std::vector<std::string> a{
-      "--set", "emv.enabled=true",
-      "--set", "emv.capk_file=" + source_path("pinpad-firmware-shim/cards/keys/capk-eftd-test.toml"),
-      "--set", "emv.floor_limit=5000"};
+  auto a = emv_on();
+  a.insert(a.end(), {"--set", "emv.floor_limit=5000"});
   for (auto& m : more) a.push_back(std::move(m));
   return a;
-}
-
-std::vector<std::string> issuer() {
-  return {"--issuer-keys", source_path("acquirers/sim/issuer-keys-test.toml")};
-}
-
-// The customer types the card's PIN (1234) and enter, for each of `entries` PIN entries.
-std::vector<std::string> customer_types_pin(installation& inst, int entries = 1) {
-  const std::string path = inst.dir + "/pin.toml";
-  std::string events;
-  for (int i = 0; i < entries; ++i)
-    events += std::string(i ? ", " : "") + "\"1\", \"2\", \"3\", \"4\", \"enter\"";
-  std::ofstream(path) << "[input]\nevents = [" << events << "]\n";
-  return {"--script", path};
 }
 
 const eftd::journal::acquirer_message_row* advice_of(const eftd::journal::order_view& v) {

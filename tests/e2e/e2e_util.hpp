@@ -15,6 +15,7 @@
 #include <chrono>
 #include <csignal>
 #include <cstring>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -117,6 +118,35 @@ inline eftd::journal::order_view journal_view(const installation& inst, const st
   REQUIRE(detail);
   REQUIRE(detail->has_value());
   return std::move(**detail);
+}
+
+// Whether the order's journal holds an event of `kind` whose text contains `text`.
+inline bool has_event(const eftd::journal::order_view& v, const std::string& kind, const std::string& text) {
+  for (const auto& e : v.events)
+    if (e.kind == kind && e.reason.find(text) != std::string::npos) return true;
+  return false;
+}
+
+// eftd's arguments for the central EMV kernel with the test CA keys.
+inline std::vector<std::string> emv_on() {
+  return {"--set", "emv.enabled=true", "--set",
+          "emv.capk_file=" + source_path("pinpad-firmware-shim/cards/keys/capk-eftd-test.toml")};
+}
+
+// The acquirer simulator's arguments for the test issuer master keys (ARQC, TC, ARPC).
+inline std::vector<std::string> issuer() {
+  return {"--issuer-keys", source_path("acquirers/sim/issuer-keys-test.toml")};
+}
+
+// A pad script: the customer types the cards' PIN (1234) and enter, for each of `entries` PIN
+// entries (script events are consumed in order).
+inline std::vector<std::string> customer_types_pin(installation& inst, int entries = 1) {
+  const std::string path = inst.dir + "/pin.toml";
+  std::string events;
+  for (int i = 0; i < entries; ++i)
+    events += std::string(i ? ", " : "") + "\"1\", \"2\", \"3\", \"4\", \"enter\"";
+  std::ofstream(path) << "[input]\nevents = [" << events << "]\n";
+  return {"--script", path};
 }
 
 // Re-reads the journal until `pred(order_view)` holds for `order` (of till T01) or the deadline

@@ -3,6 +3,8 @@
 
 #include <CLI/CLI.hpp>
 #include <functional>
+#include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 
 #include "eftd/core/result.hpp"
@@ -54,5 +56,9 @@ void add_backup_commands(CLI::App& app, runner& run);
 // One request line to a running eftd's admin socket ([admin] socket), one reply line back.
 // Errors: admin.path, admin.connect, admin.io, admin.timeout.
 eftd::result<std::string> admin_request(const std::string& path, const std::string& line, int timeout_ms);
+// admin_request with a JSON request: the reply object, or nullopt after printing on stderr why
+// there is none (no socket, no answer, not JSON); the caller then exits with exit_io.
+std::optional<nlohmann::json> admin_call(const std::string& path, const nlohmann::json& request,
+                                         int timeout_ms);
 
 }  // namespace eftctl

@@ -127,16 +127,9 @@ int run_purge(const purge_args& a) {
     return exit_usage;
   }
   nlohmann::json req{{"cmd", "purge"}, {"before", a.before}, {"dry_run", a.dry_run}};
-  auto line = admin_request(a.socket, req.dump(), a.timeout_ms);
-  if (!line) {
-    fmt::print(stderr, "eftctl: {} ({})\n", line.err().message, line.err().code);
-    return exit_io;
-  }
-  auto reply = nlohmann::json::parse(*line, nullptr, false);
-  if (reply.is_discarded() || !reply.is_object()) {
-    fmt::print(stderr, "eftctl: eftd answered something that is not JSON\n");
-    return exit_io;
-  }
+  auto answered = admin_call(a.socket, req, a.timeout_ms);
+  if (!answered) return exit_io;
+  nlohmann::json reply = std::move(*answered);
   const bool ok = reply.value("ok", false);
   if (a.json) {
     fmt::print("{}\n", reply.dump(2));
@@ -145,16 +138,18 @@ int run_purge(const purge_args& a) {
     fmt::print(stderr, "eftctl: {} ({})\n", err.value("message", "refused"), err.value("code", ""));
   } else {
     const auto kept = reply.value("kept", nlohmann::json::object());
-    fmt::print("{} before {}: {} orders, {} operations, {} messages, {} events, {} notifications, "
-               "{} batches, {} batch steps\n",
-               reply.value("dry_run", false) ? "would purge" : "purged", reply.value("before", ""),
-               reply.value("orders", 0), reply.value("operations", 0), reply.value("messages", 0),
-               reply.value("events", 0), reply.value("notifications", 0), reply.value("batches", 0),
-               reply.value("steps", 0));
-    fmt::print("kept {} older orders: {} not final, {} queued or in doubt, {} open cases, {} in open "
-               "batches, {} referred to by kept orders\n",
-               reply.value("kept_unsettled", 0), kept.value("not_final", 0), kept.value("in_queue", 0),
-               kept.value("open_case", 0), kept.value("open_batch", 0), kept.value("linked", 0));
+    fmt::print(
+        "{} before {}: {} orders, {} operations, {} messages, {} events, {} notifications, "
+        "{} batches, {} batch steps\n",
+        reply.value("dry_run", false) ? "would purge" : "purged", reply.value("before", ""),
+        reply.value("orders", 0), reply.value("operations", 0), reply.value("messages", 0),
+        reply.value("events", 0), reply.value("notifications", 0), reply.value("batches", 0),
+        reply.value("steps", 0));
+    fmt::print(
+        "kept {} older orders: {} not final, {} queued or in doubt, {} open cases, {} in open "
+        "batches, {} referred to by kept orders\n",
+        reply.value("kept_unsettled", 0), kept.value("not_final", 0), kept.value("in_queue", 0),
+        kept.value("open_case", 0), kept.value("open_batch", 0), kept.value("linked", 0));
   }
   return ok ? exit_ok : exit_problems;
 }
@@ -193,7 +188,8 @@ void add_journal_commands(CLI::App& app, runner& run) {
   auto* purge = journal->add_subcommand(
       "purge", "ask the running eftd to remove finished, settled orders of business dates before --before");
   purge->add_option("--socket", pargs->socket, "eftd's admin socket ([admin] socket)")->capture_default_str();
-  purge->add_option("--before", pargs->before, "business date YYYY-MM-DD: earlier orders are due")->required();
+  purge->add_option("--before", pargs->before, "business date YYYY-MM-DD: earlier orders are due")
+      ->required();
   purge->add_flag("--dry-run", pargs->dry_run, "count what would go, remove nothing");
   purge->add_flag("--json", pargs->json, "print eftd's answer as JSON");
   purge->add_option("--timeout-ms", pargs->timeout_ms, "how long to wait for eftd (default 600000)")

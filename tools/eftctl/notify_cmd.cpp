@@ -105,16 +105,9 @@ int run_list(const list_args& a) {
 
 int run_retry(const retry_args& a) {
   const nlohmann::json req{{"cmd", "notify_retry"}, {"id", a.id}};
-  auto line = admin_request(a.socket, req.dump(), a.timeout_ms);
-  if (!line) {
-    fmt::print(stderr, "eftctl: {} ({})\n", line.err().message, line.err().code);
-    return exit_io;
-  }
-  auto reply = nlohmann::json::parse(*line, nullptr, false);
-  if (reply.is_discarded() || !reply.is_object()) {
-    fmt::print(stderr, "eftctl: eftd answered something that is not JSON\n");
-    return exit_io;
-  }
+  auto answered = admin_call(a.socket, req, a.timeout_ms);
+  if (!answered) return exit_io;
+  nlohmann::json reply = std::move(*answered);
   if (a.json) fmt::print("{}\n", reply.dump());
   if (!reply.value("ok", false)) {
     if (!a.json) {

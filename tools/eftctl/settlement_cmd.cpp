@@ -209,6 +209,21 @@ eftd::result<std::string> admin_request(const std::string& path, const std::stri
   return in.substr(0, in.find('\n'));
 }
 
+std::optional<nlohmann::json> admin_call(const std::string& path, const nlohmann::json& request,
+                                         int timeout_ms) {
+  auto line = admin_request(path, request.dump(), timeout_ms);
+  if (!line) {
+    fmt::print(stderr, "eftctl: {} ({})\n", line.err().message, line.err().code);
+    return std::nullopt;
+  }
+  auto reply = nlohmann::json::parse(*line, nullptr, false);
+  if (reply.is_discarded() || !reply.is_object()) {
+    fmt::print(stderr, "eftctl: eftd answered something that is not JSON\n");
+    return std::nullopt;
+  }
+  return reply;
+}
+
 namespace {
 
 int run_close(const close_args& a) {
@@ -219,16 +234,9 @@ int run_close(const close_args& a) {
   nlohmann::json req{{"cmd", "settle"}};
   if (!a.date.empty()) req["business_date"] = a.date;
   if (!a.acquirer.empty()) req["acquirer"] = a.acquirer;
-  auto line = admin_request(a.socket, req.dump(), a.timeout_ms);
-  if (!line) {
-    fmt::print(stderr, "eftctl: {} ({})\n", line.err().message, line.err().code);
-    return exit_io;
-  }
-  auto reply = nlohmann::json::parse(*line, nullptr, false);
-  if (reply.is_discarded() || !reply.is_object()) {
-    fmt::print(stderr, "eftctl: eftd answered something that is not JSON\n");
-    return exit_io;
-  }
+  auto answered = admin_call(a.socket, req, a.timeout_ms);
+  if (!answered) return exit_io;
+  nlohmann::json reply = std::move(*answered);
   if (!reply.value("ok", false)) {
     if (a.json)
       fmt::print("{}\n", reply.dump(2));

@@ -50,16 +50,9 @@ std::optional<std::string> read_password() {
 }
 
 int send(const users_args& a, nlohmann::json req) {
-  auto line = admin_request(a.socket, req.dump(), a.timeout_ms);
-  if (!line) {
-    fmt::print(stderr, "eftctl: {} ({})\n", line.err().message, line.err().code);
-    return exit_io;
-  }
-  auto reply = nlohmann::json::parse(*line, nullptr, false);
-  if (reply.is_discarded() || !reply.is_object()) {
-    fmt::print(stderr, "eftctl: eftd answered something that is not JSON\n");
-    return exit_io;
-  }
+  auto answered = admin_call(a.socket, req, a.timeout_ms);
+  if (!answered) return exit_io;
+  nlohmann::json reply = std::move(*answered);
   if (a.json) fmt::print("{}\n", reply.dump());
   if (!reply.value("ok", false)) {
     if (!a.json)
