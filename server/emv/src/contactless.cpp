@@ -7,6 +7,7 @@
 #include <set>
 #include <utility>
 
+#include "apdu_util.hpp"
 #include "eftd/core/config.hpp"
 #include "eftd/core/secure.hpp"
 #include "eftd/core/tlv.hpp"
@@ -63,45 +64,13 @@ enum : std::uint32_t {
   t_ffi = 0x9F6E,
 };
 
-std::uint16_t sw_of(byte_view r) {
-  return r.size() < 2 ? 0 : static_cast<std::uint16_t>((r[r.size() - 2] << 8) | r[r.size() - 1]);
-}
-byte_view data_of(byte_view r) {
-  return r.size() < 2 ? byte_view{} : r.first(r.size() - 2);
-}
-bytes bcd(std::uint64_t v, std::size_t len) {
-  bytes out(len, 0);
-  for (std::size_t i = len; i-- > 0;) {
-    const auto lo = static_cast<std::uint8_t>(v % 10);
-    v /= 10;
-    const auto hi = static_cast<std::uint8_t>(v % 10);
-    v /= 10;
-    out[i] = static_cast<std::uint8_t>((hi << 4) | lo);
-  }
-  return out;
-}
-bytes bcd_digits(std::string_view digits) {
-  bytes out;
-  for (std::size_t i = 0; i + 1 < digits.size() + 1; i += 2) {
-    auto d = [&](std::size_t k) {
-      return static_cast<std::uint8_t>(
-          k < digits.size() && digits[k] >= '0' && digits[k] <= '9' ? digits[k] - '0' : 0);
-    };
-    out.push_back(static_cast<std::uint8_t>((d(i) << 4) | d(i + 1)));
-  }
-  return out;
-}
-bytes be(std::uint64_t v, std::size_t len) {
-  bytes out(len, 0);
-  for (std::size_t i = len; i-- > 0; v >>= 8) out[i] = static_cast<std::uint8_t>(v);
-  return out;
-}
-bool starts_with(byte_view a, byte_view prefix) {
-  return a.size() >= prefix.size() && std::equal(prefix.begin(), prefix.end(), a.begin());
-}
-bool same(byte_view a, byte_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin());
-}
+using detail::bcd;
+using detail::bcd_digits;
+using detail::be;
+using detail::data_of;
+using detail::same;
+using detail::starts_with;
+using detail::sw_of;
 // Case 4 (or 2 without data) with Le 00: contactless cards are T=1-like, no chaining.
 bytes apdu(std::uint8_t cla, std::uint8_t ins, std::uint8_t p1, std::uint8_t p2, byte_view data) {
   bytes c{cla, ins, p1, p2};

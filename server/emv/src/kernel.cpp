@@ -7,6 +7,7 @@
 #include <set>
 #include <utility>
 
+#include "apdu_util.hpp"
 #include "eftd/core/crypto.hpp"
 #include "eftd/core/tlv.hpp"
 #include "task.hpp"
@@ -101,53 +102,13 @@ enum : std::uint32_t {
   t_script_results = 0x9F5B,
 };
 
-std::uint16_t sw_of(byte_view r) {
-  return r.size() < 2 ? 0 : static_cast<std::uint16_t>((r[r.size() - 2] << 8) | r[r.size() - 1]);
-}
-byte_view data_of(byte_view r) {
-  return r.size() < 2 ? byte_view{} : r.first(r.size() - 2);
-}
-
-// n digits as BCD in `len` bytes, right aligned (Book 3 format n).
-bytes bcd(std::uint64_t v, std::size_t len) {
-  bytes out(len, 0);
-  for (std::size_t i = len; i-- > 0;) {
-    const auto lo = static_cast<std::uint8_t>(v % 10);
-    v /= 10;
-    const auto hi = static_cast<std::uint8_t>(v % 10);
-    v /= 10;
-    out[i] = static_cast<std::uint8_t>((hi << 4) | lo);
-  }
-  return out;
-}
-
-// "YYMMDD" -> 3 BCD bytes; non-digits give zeros (the date was checked at construction).
-bytes bcd_digits(std::string_view digits) {
-  bytes out;
-  for (std::size_t i = 0; i + 1 < digits.size(); i += 2) {
-    const auto hi = static_cast<std::uint8_t>(digits[i] >= '0' && digits[i] <= '9' ? digits[i] - '0' : 0);
-    const auto lo =
-        static_cast<std::uint8_t>(digits[i + 1] >= '0' && digits[i + 1] <= '9' ? digits[i + 1] - '0' : 0);
-    out.push_back(static_cast<std::uint8_t>((hi << 4) | lo));
-  }
-  return out;
-}
-
-bytes be(std::uint64_t v, std::size_t len) {
-  bytes out(len, 0);
-  for (std::size_t i = len; i-- > 0;) {
-    out[i] = static_cast<std::uint8_t>(v);
-    v >>= 8;
-  }
-  return out;
-}
-
-bool starts_with(byte_view a, byte_view prefix) {
-  return a.size() >= prefix.size() && std::equal(prefix.begin(), prefix.end(), a.begin());
-}
-bool same(byte_view a, byte_view b) {
-  return std::equal(a.begin(), a.end(), b.begin(), b.end());
-}
+using detail::bcd;
+using detail::bcd_digits;
+using detail::be;
+using detail::data_of;
+using detail::same;
+using detail::starts_with;
+using detail::sw_of;
 
 bytes apdu(std::uint8_t cla, std::uint8_t ins, std::uint8_t p1, std::uint8_t p2, byte_view data, bool le) {
   bytes c{cla, ins, p1, p2};
