@@ -6,6 +6,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <array>
 #include <boost/asio.hpp>
 #include <cstdint>
 #include <functional>
@@ -106,6 +107,14 @@ boost::asio::awaitable<void> accept_loop(boost::asio::ip::tcp::acceptor& accepto
     if (!slot) {
       spdlog::warn("{} listener: connection from {} refused: connection limit reached", kind, address);
       if (refuse) refuse(sock);
+      // Closing with unread bytes makes the kernel send a reset, which can destroy the last
+      // word before the peer reads it (a POS that sent its login at once): end our side, drop
+      // what the peer already sent (bounded), then close.
+      sock.shutdown(boost::asio::ip::tcp::socket::shutdown_send, opt_ec);
+      sock.non_blocking(true, opt_ec);
+      std::array<char, 4096> drain{};
+      for (int i = 0; i < 16 && sock.read_some(boost::asio::buffer(drain), opt_ec) > 0; ++i) {
+      }
       sock.close(opt_ec);
       continue;
     }
