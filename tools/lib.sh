@@ -47,7 +47,11 @@ eftd_install_browser_deps() {
 # eftd_build <build-dir> [extra cmake args...]
 eftd_build() {
   local dir="$1"; shift
-  export CCACHE_DIR="${CCACHE_DIR:-$HOME/.cache/eftd-ccache}"
+  # Scripted builds (tools/test, tools/demo, CI) keep a cache of their own, apart from the one
+  # developers' interactive builds use: with the include_file_mtime sloppiness below, a header
+  # edited while a compile runs can leave an object built from its old text under its new hash,
+  # and such an entry must never reach a CI build. Clean clones never change under a compile.
+  export CCACHE_DIR="${EFTD_CCACHE_DIR:-$HOME/.cache/eftd-ccache-clean}"
   export CCACHE_MAXSIZE="${CCACHE_MAXSIZE:-5G}"
   # PCH and ccache: without these options ccache refuses to cache precompiled-header users.
   export CCACHE_SLOPPINESS="pch_defines,time_macros,include_file_mtime,include_file_ctime"

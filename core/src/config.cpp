@@ -10,6 +10,7 @@
 #include <toml++/toml.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <charconv>
 #include <cstdint>
@@ -548,6 +549,116 @@ void contactless_limit(section& s, std::string_view key, std::optional<std::uint
     out = static_cast<std::uint64_t>(v);
 }
 
+bool is_hex_digits(std::string_view v, std::size_t digits) {
+  return v.size() == digits && v.find_first_not_of("0123456789ABCDEFabcdef") == std::string_view::npos;
+}
+
+// The EMV parameters [emv] shares with [merchants.emv] and [tills.emv]: each key is set in
+// `out` only when present and valid (problems are reported under the section's path).
+void read_emv_params(section& s, emv_overrides& out) {
+  std::int64_t v = 0;
+  if (s.integer("country_code", v)) {
+    if (v < 1 || v > 999)
+      s.problem("country_code", s.find("country_code"), "must be an ISO 3166 numeric code (1..999)");
+    else
+      out.country_code = static_cast<std::uint16_t>(v);
+  }
+  if (s.integer("terminal_type", v)) {
+    if (v < 0x11 || v > 0x36)
+      s.problem("terminal_type", s.find("terminal_type"),
+                "must be an EMV terminal type (17..54, e.g. 34 = 0x22)");
+    else
+      out.terminal_type = static_cast<std::uint8_t>(v);
+  }
+  using hex_key = std::tuple<std::string_view, std::size_t, std::optional<std::string>*>;
+  for (auto [key, digits, out_hex] : {hex_key{"terminal_capabilities", 6, &out.terminal_capabilities},
+                                      hex_key{"additional_capabilities", 10, &out.additional_capabilities}}) {
+    std::string hex;
+    if (!s.string(key, hex)) continue;
+    if (!is_hex_digits(hex, digits))
+      s.problem(key, s.find(key), fmt::format("must be {} bytes in hex ({} hex digits)", digits / 2, digits));
+    else
+      *out_hex = to_upper(hex);
+  }
+  if (s.integer("floor_limit", v)) {
+    if (v < 0)
+      s.problem("floor_limit", s.find("floor_limit"), "must not be negative");
+    else
+      out.floor_limit = static_cast<std::uint64_t>(v);
+  }
+  std::vector<std::string> aids;
+  if (s.string_list("applications", aids)) {
+    bool ok = !aids.empty();
+    for (std::size_t i = 0; i < aids.size(); ++i) {
+      const auto& a = aids[i];
+      const bool hex = a.size() >= 10 && a.size() <= 32 && a.size() % 2 == 0 &&
+                       a.find_first_not_of("0123456789ABCDEFabcdef") == std::string::npos;
+      if (!hex) {
+        s.element_problem("applications", i, "an AID is 5 to 16 bytes in hex");
+        ok = false;
+      }
+    }
+    if (aids.empty()) s.problem("applications", s.find("applications"), "must list at least one AID");
+    if (ok) out.applications = std::move(aids);
+  }
+  // Terminal action codes: 5 bytes (10 hex digits) each, matched against the TVR.
+  for (auto [key, out_tac] :
+       {std::pair<std::string_view, std::optional<std::string>*>{"tac_denial", &out.tac_denial},
+        std::pair<std::string_view, std::optional<std::string>*>{"tac_online", &out.tac_online},
+        std::pair<std::string_view, std::optional<std::string>*>{"tac_default", &out.tac_default}}) {
+    std::string tac;
+    if (!s.string(key, tac)) continue;
+    if (!is_hex_digits(tac, 10))
+      s.problem(key, s.find(key), "must be 5 bytes in hex (10 hex digits), as the TVR");
+    else
+      *out_tac = tac;
+  }
+  bool fallback = true;
+  if (s.boolean("fallback", fallback)) out.fallback_allowed = fallback;
+  if (s.integer("fallback_max_amount", v)) {
+    if (v < 0)
+      s.problem("fallback_max_amount", s.find("fallback_max_amount"), "must not be negative (minor units)");
+    else
+      out.fallback_max_amount = static_cast<std::uint64_t>(v);
+  }
+}
+
+void apply_emv(emv_config& e, const emv_overrides& o) {
+  if (o.country_code) e.country_code = *o.country_code;
+  if (o.terminal_type) e.terminal_type = *o.terminal_type;
+  if (o.terminal_capabilities) e.terminal_capabilities = *o.terminal_capabilities;
+  if (o.additional_capabilities) e.additional_capabilities = *o.additional_capabilities;
+  if (o.floor_limit) e.floor_limit = *o.floor_limit;
+  if (o.tac_denial) e.tac_denial = *o.tac_denial;
+  if (o.tac_online) e.tac_online = *o.tac_online;
+  if (o.tac_default) e.tac_default = *o.tac_default;
+  if (o.applications) e.applications = *o.applications;
+  if (o.fallback_allowed) e.fallback_allowed = *o.fallback_allowed;
+  if (o.fallback_max_amount) e.fallback_max_amount = *o.fallback_max_amount;
+  // Contactless-wide limits; an [[emv.contactless.aid]]'s own limits still win for its AID.
+  if (o.contactless.transaction_limit) e.contactless.transaction_limit = *o.contactless.transaction_limit;
+  if (o.contactless.cvm_required_limit) e.contactless.cvm_required_limit = *o.contactless.cvm_required_limit;
+  if (o.contactless.floor_limit) e.contactless.floor_limit = *o.contactless.floor_limit;
+}
+
+// [merchants.emv] / [tills.emv] (key "emv" of the parent section) and its [.contactless] table.
+emv_overrides read_emv_override(section& parent, diagnostics& diag) {
+  emv_overrides out;
+  const toml::table* t = parent.table("emv");
+  if (t == nullptr) return out;
+  section s(t, parent.key_path("emv"), diag);
+  read_emv_params(s, out);
+  if (const auto* ct = s.table("contactless")) {
+    section c(ct, s.key_path("contactless"), diag);
+    contactless_limit(c, "transaction_limit", out.contactless.transaction_limit);
+    contactless_limit(c, "cvm_required_limit", out.contactless.cvm_required_limit);
+    contactless_limit(c, "floor_limit", out.contactless.floor_limit);
+    c.done();
+  }
+  s.done();
+  return out;
+}
+
 // [emv.contactless] and its [[emv.contactless.aid]] tables.
 void parse_emv_contactless(const toml::table* t, emv_contactless_config& out, diagnostics& diag) {
   section s(t, "emv.contactless", diag);
@@ -703,6 +814,7 @@ server_config parse_document(const toml::table& doc, const fs::path& base, diagn
           "magstripe_pin", s.find("magstripe_pin"),
           fmt::format("unknown mode '{}' (expected one of {})", cfg.cvm.magstripe_pin, join_list(pin_modes)));
     s.positive_u32("pin_timeout_ms", cfg.cvm.pin_timeout_ms, "milliseconds");
+    s.positive_u32("signature_timeout_ms", cfg.cvm.signature_timeout_ms, "milliseconds");
     s.boolean("pin_bypass", cfg.cvm.pin_bypass);
     s.done();
   }
@@ -711,52 +823,10 @@ server_config parse_document(const toml::table& doc, const fs::path& base, diagn
     section s(t, "emv", diag);
     s.boolean("enabled", cfg.emv.enabled);
     s.path("capk_file", cfg.emv.capk_file, base);
-    std::int64_t v = 0;
-    if (s.integer("country_code", v)) {
-      if (v < 1 || v > 999)
-        s.problem("country_code", s.find("country_code"), "must be an ISO 3166 numeric code (1..999)");
-      else
-        cfg.emv.country_code = static_cast<std::uint16_t>(v);
-    }
-    if (s.integer("terminal_type", v)) {
-      if (v < 0x11 || v > 0x36)
-        s.problem("terminal_type", s.find("terminal_type"),
-                  "must be an EMV terminal type (17..54, e.g. 34 = 0x22)");
-      else
-        cfg.emv.terminal_type = static_cast<std::uint8_t>(v);
-    }
-    if (s.integer("floor_limit", v)) {
-      if (v < 0)
-        s.problem("floor_limit", s.find("floor_limit"), "must not be negative");
-      else
-        cfg.emv.floor_limit = static_cast<std::uint64_t>(v);
-    }
-    std::vector<std::string> aids;
-    if (s.string_list("applications", aids)) {
-      bool ok = !aids.empty();
-      for (std::size_t i = 0; i < aids.size(); ++i) {
-        const auto& a = aids[i];
-        const bool hex = a.size() >= 10 && a.size() <= 32 && a.size() % 2 == 0 &&
-                         a.find_first_not_of("0123456789ABCDEFabcdef") == std::string::npos;
-        if (!hex) {
-          s.element_problem("applications", i, "an AID is 5 to 16 bytes in hex");
-          ok = false;
-        }
-      }
-      if (aids.empty()) s.problem("applications", s.find("applications"), "must list at least one AID");
-      if (ok) cfg.emv.applications = std::move(aids);
-    }
-    // Terminal action codes: 5 bytes (10 hex digits) each, matched against the TVR.
-    for (auto [key, out] : {std::pair<std::string_view, std::string*>{"tac_denial", &cfg.emv.tac_denial},
-                            std::pair<std::string_view, std::string*>{"tac_online", &cfg.emv.tac_online},
-                            std::pair<std::string_view, std::string*>{"tac_default", &cfg.emv.tac_default}}) {
-      std::string tac;
-      if (!s.string(key, tac)) continue;
-      if (tac.size() != 10 || tac.find_first_not_of("0123456789ABCDEFabcdef") != std::string::npos)
-        s.problem(key, s.find(key), "must be 5 bytes in hex (10 hex digits), as the TVR");
-      else
-        *out = tac;
-    }
+    s.boolean("refuse_chip_swipes", cfg.emv.refuse_chip_swipes);
+    emv_overrides global;
+    read_emv_params(s, global);
+    apply_emv(cfg.emv, global);
     if (cfg.emv.enabled && cfg.emv.capk_file.empty()) s.missing("capk_file");
     if (const auto* ct = s.table("contactless")) parse_emv_contactless(ct, cfg.emv.contactless, diag);
     s.done();
@@ -838,6 +908,7 @@ server_config parse_document(const toml::table& doc, const fs::path& base, diagn
       s.problem("country", s.find("country"), "must be a 3-digit ISO 3166 numeric code, e.g. \"616\"");
     s.string("receipt_header", m.receipt_header);
     m.limit = read_limits(s, "limits", diag);
+    m.emv = read_emv_override(s, diag);
     s.done();
     cfg.merchants.push_back(std::move(m));
   }
@@ -907,6 +978,7 @@ server_config parse_document(const toml::table& doc, const fs::path& base, diagn
       }
     }
     tl.limit = read_limits(s, "limits", diag);
+    tl.emv = read_emv_override(s, diag);
     s.done();
     cfg.tills.push_back(std::move(tl));
   }
@@ -1086,12 +1158,26 @@ server_config parse_document(const toml::table& doc, const fs::path& base, diagn
 
   {
     const auto notify_tables = root.table_array("notify");
-    if (notify_tables.size() > 1)
-      diag.add("notify", nullptr,
-               "at most one [[notify]] endpoint (each notification keeps one delivery state)");
     for (auto [i, t] : notify_tables) {
       section s(t, fmt::format("notify[{}]", i), diag);
       notify_endpoint n;
+      // Several endpoints: each row of the outbox names its endpoint, so names must be told apart.
+      if (s.string("name", n.name, notify_tables.size() > 1)) {
+        const bool ok =
+            !n.name.empty() && n.name.size() <= 64 && std::all_of(n.name.begin(), n.name.end(), [](char c) {
+              return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '.' || c == '_' || c == '-';
+            });
+        if (!ok)
+          s.problem("name", s.find("name"), "1 to 64 characters: letters, digits, '.', '_', '-'");
+        else if (std::any_of(cfg.notify.begin(), cfg.notify.end(),
+                             [&](const notify_endpoint& o) { return o.name == n.name; }))
+          s.problem("name", s.find("name"), fmt::format("another [[notify]] is already named '{}'", n.name));
+      }
+      if (s.string_list("merchants", n.merchants)) {
+        for (std::size_t m = 0; m < n.merchants.size(); ++m)
+          if (cfg.find_merchant(n.merchants[m]) == nullptr)
+            s.element_problem("merchants", m, fmt::format("unknown merchant '{}'", n.merchants[m]));
+      }
       if (s.string("url", n.url, true)) {
         // scheme://host[:port][/path]; the host may be a bracketed IPv6 address.
         std::string_view u = n.url;
@@ -1316,6 +1402,16 @@ const merchant* server_config::merchant_of(const till& t) const {
   return s == nullptr ? nullptr : find_merchant(s->merchant);
 }
 
+emv_config server_config::emv_for(std::string_view merchant_id, std::string_view till_id) const {
+  emv_config out = emv;
+  const till* t = till_id.empty() ? nullptr : find_till(till_id);
+  const merchant* m = merchant_id.empty() ? nullptr : find_merchant(merchant_id);
+  if (m == nullptr && t != nullptr) m = merchant_of(*t);
+  if (m != nullptr) apply_emv(out, m->emv);
+  if (t != nullptr) apply_emv(out, t->emv);
+  return out;
+}
+
 const dukpt_bdk* keys_config::bdk_for(std::string_view ksn_hex) const {
   const dukpt_bdk* best = nullptr;
   const std::string ksn = to_upper(ksn_hex);
@@ -1471,6 +1567,23 @@ result<void> apply_override(server_config& cfg, std::string_view key_eq_value) {
     cfg.emv.floor_limit = static_cast<std::uint64_t>(*v);
     return {};
   }
+  if (key == "emv.contactless.enabled" || key == "emv.refuse_chip_swipes") {
+    if (value != "true" && value != "false") return override_error(key, "must be true or false");
+    (key == "emv.contactless.enabled" ? cfg.emv.contactless.enabled : cfg.emv.refuse_chip_swipes) =
+        value == "true";
+    return {};
+  }
+  if (key == "emv.fallback") {
+    if (value != "true" && value != "false") return override_error(key, "must be true or false");
+    cfg.emv.fallback_allowed = value == "true";
+    return {};
+  }
+  if (key == "emv.fallback_max_amount") {
+    auto v = parse_int(value);
+    if (!v || *v < 0) return override_error(key, "must be an amount in minor units, 0 or more");
+    cfg.emv.fallback_max_amount = static_cast<std::uint64_t>(*v);
+    return {};
+  }
   if (key == "emv.tac_denial" || key == "emv.tac_online" || key == "emv.tac_default") {
     if (value.size() != 10 || value.find_first_not_of("0123456789ABCDEFabcdef") != std::string_view::npos)
       return override_error(key, "must be 5 bytes in hex (10 hex digits), as the TVR");
@@ -1565,7 +1678,8 @@ result<void> apply_override(server_config& cfg, std::string_view key_eq_value) {
       "unsupported key (supported: server.node_name, listen.pos.address, listen.pos.port, "
       "listen.metrics.address, listen.metrics.port, listen.backoffice.address, "
       "listen.backoffice.port, backoffice.session_idle_s, backoffice.lockout_after, emv.enabled, "
-      "emv.capk_file, emv.floor_limit, emv.tac_denial|tac_online|tac_default, "
+      "emv.capk_file, emv.floor_limit, emv.tac_denial|tac_online|tac_default, emv.fallback, "
+      "emv.fallback_max_amount, emv.refuse_chip_swipes, emv.contactless.enabled, "
       "listen.pad.address, listen.pad.port, listen.<pos|pad>.max_connections, "
       "listen.<pos|pad>.max_per_address, listen.<pos|pad>.login_timeout_ms, "
       "listen.<pos|pad>.frame_timeout_ms, acquirers.<name>.host, acquirers.<name>.port, "

@@ -15,6 +15,7 @@
 #include "eftd/acq/link.hpp"
 #include "eftd/journal/backup.hpp"
 #include "engine.hpp"
+#include "notifier.hpp"
 #include "retention.hpp"
 #include "settlement.hpp"
 
@@ -113,7 +114,7 @@ std::string audit_detail(const json& req) {
 }
 
 std::string audit_subject(const json& req) {
-  for (const char* k : {"acquirer", "user", "name", "to", "id"}) {
+  for (const char* k : {"acquirer", "user", "name", "to", "id", "endpoint"}) {
     auto it = req.find(k);
     if (it != req.end() && it->is_string() && !secret_field(k)) return it->get<std::string>().substr(0, 200);
   }
@@ -207,28 +208,75 @@ struct admin_listener::impl : std::enable_shared_from_this<impl> {
     co_return json{{"ok", true}, {"business_date", date}, {"batches", std::move(batches)}};
   }
 
-  // An expired outcome notification goes back to the queue (notifier.hpp) with a fresh maximum
-  // age: {"cmd":"notify_retry","id":"..."}. The writer's commit hook wakes the notifier.
+  // Outcome notifications back in their endpoint's queue for an attempt now (notifier.hpp,
+  // notify_retry_record: an expired one with a fresh maximum age): {"cmd":"notify_retry",
+  // "id":"..."} for one (expired or pending), {"cmd":"notify_retry","endpoint":"erp"} for every
+  // expired one of that endpoint (in one batch); with both, the id must be that endpoint's.
+  // The writer's commit hook wakes the notifiers.
   asio::awaitable<json> notify_retry(const json& req) {
     auto id = req.find("id");
-    if (id == req.end() || !id->is_string() || id->get<std::string>().empty())
-      co_return error_reply("admin.bad_request", "notify_retry needs \"id\" (a notification id)");
+    auto endpoint = req.find("endpoint");
+    const bool has_id = id != req.end();
+    const bool has_endpoint = endpoint != req.end();
+    if ((has_id && (!id->is_string() || id->get<std::string>().empty())) ||
+        (has_endpoint && !endpoint->is_string()) || (!has_id && !has_endpoint))
+      co_return error_reply("admin.bad_request",
+                            "notify_retry needs \"id\" (a notification id) and/or \"endpoint\" (its name)");
     if (ctx.cfg.notify.empty())
       co_return error_reply("notify.disabled", "no [[notify]] endpoint is configured");
+    const config::notify_endpoint* ep = nullptr;
+    if (has_endpoint) {
+      const auto name = endpoint->get<std::string>();
+      for (const auto& e : ctx.cfg.notify)
+        if (e.name == name) ep = &e;
+      if (ep == nullptr)
+        co_return error_reply("admin.bad_request", "no [[notify]] endpoint named '" + name + "'");
+    }
+    auto reader = journal::reader::open(ctx.cfg.journal_cfg.path);
+    if (!reader) co_return error_reply(reader.err().code, reader.err().message);
+    std::vector<journal::notification_row> rows;
+    if (has_id) {
+      auto row = reader->notification(id->get<std::string>());
+      if (!row) co_return error_reply(row.err().code, row.err().message);
+      if (!*row) co_return error_reply("journal.not_found", "no notification " + id->get<std::string>());
+      if (ep != nullptr && notify_endpoint_for(ctx.cfg.notify, (*row)->endpoint) != ep)
+        co_return error_reply("admin.bad_request",
+                              "notification " + id->get<std::string>() + " belongs to another endpoint");
+      rows.push_back(std::move(**row));
+    } else {
+      // The endpoint's expired rows, and those from before v14 when it is the first endpoint.
+      journal::notification_filter f;
+      f.state = std::string(journal::notification_states::expired);
+      f.newest_first = false;
+      f.limit = 10000;
+      const std::vector<std::string> names{ep->name, std::string()};
+      for (const auto& name : names) {
+        if (notify_endpoint_for(ctx.cfg.notify, name) != ep) continue;
+        f.endpoint = name;
+        auto listed = reader->list_notifications(f);
+        if (!listed) co_return error_reply(listed.err().code, listed.err().message);
+        rows.insert(rows.end(), listed->begin(), listed->end());
+        if (name.empty()) break;
+      }
+    }
     const auto now = ctx.clock.now_ms();
-    journal::notification_updated u;
-    u.notification_id = id->get<std::string>();
-    u.expect_state = std::string(journal::notification_states::expired);
-    u.state = std::string(journal::notification_states::pending);
-    u.next_attempt_ms = now;
-    u.expires_ms = now + ctx.cfg.notify.front().max_age_ms();
-    u.updated_ms = now;
     journal::batch b;
-    b.records.emplace_back(std::move(u));
-    auto st = co_await commit(ctx, std::move(b));
-    if (!st) co_return error_reply(st.err().code, st.err().message);
-    spdlog::info("admin: notification {} is pending again", id->get<std::string>());
-    co_return json{{"ok", true}, {"id", id->get<std::string>()}, {"state", "pending"}};
+    json ids = json::array();
+    for (const auto& n : rows) {
+      auto u = notify_retry_record(n, ctx.cfg.notify, now);
+      if (!u) co_return error_reply(u.err().code, u.err().message);
+      b.records.emplace_back(std::move(*u));
+      ids.push_back(n.notification_id);
+    }
+    if (!b.records.empty()) {
+      auto st = co_await commit(ctx, std::move(b));
+      if (!st) co_return error_reply(st.err().code, st.err().message);
+    }
+    spdlog::info("admin: {} notification(s) pending again for an attempt now", ids.size());
+    json reply{{"ok", true}, {"state", "pending"}, {"ids", ids}, {"count", ids.size()}};
+    if (has_id) reply["id"] = id->get<std::string>();
+    if (ep != nullptr) reply["endpoint"] = ep->name;
+    co_return reply;
   }
 
   // A consistent copy of the journal ({"cmd":"backup","to":"/abs/path","overwrite":false}),

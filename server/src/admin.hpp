@@ -20,7 +20,9 @@
 //           "notifications","batches","steps","kept_unsettled",
 //           "kept":{"not_final","in_queue","open_case","open_batch","linked"}}
 //   {"cmd":"notify_retry","id":"..."}  an expired outcome notification back to pending, with a
-//       fresh maximum age (notifier.hpp) -> {"ok":true,"id","state":"pending"}
+//       fresh maximum age, or a pending one tried at once (notifier.hpp); "endpoint":"NAME"
+//       instead: every expired one of that endpoint; both: the id must be that endpoint's
+//       -> {"ok":true,"id"?,"endpoint"?,"state":"pending","ids":[...],"count":N}
 //   {"cmd":"audit","action","subject"?,"detail"?,"outcome"} eftctl records its own action
 //   {"cmd":"user_add|user_passwd|user_role|user_unlock|user_remove|user_list",...}
 //                                                           back-office users (backoffice_http.hpp)

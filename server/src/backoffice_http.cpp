@@ -23,6 +23,7 @@
 #include "eftd/reports/orders.hpp"
 #include "eftd/reports/reports.hpp"
 #include "engine.hpp"
+#include "notifier.hpp"
 
 namespace eftd::server::backoffice {
 
@@ -280,6 +281,7 @@ struct service::impl : std::enable_shared_from_this<impl> {
       return status_pages(req, *s, path, q);
     if (path == "/charts" && get) return charts(req, *s, q);
     if (path == "/notifications" && get) return notifications(req, *s);
+    if (path == "/notifications/retry" && post) return notifications_retry(req, *s, form);
     if (path == "/users" && get) return users_list(req, *s, "");
     if (path == "/users" && post) return users_add(req, *s, form);
     if (path == "/users/unlock" && post) return users_unlock(req, *s, form);
@@ -592,7 +594,55 @@ struct service::impl : std::enable_shared_from_this<impl> {
     return html(req, http::status::ok, status_page(s, date, *pads, *tills, now()));
   }
 
-  response notifications(const request& req, const session& s) {
+  // "Retry now" (supervisors and administrators): the same change as the admin socket's
+  // notify_retry (notifier.hpp, notify_retry_record), written with its audit record in one
+  // batch; a refused attempt is audited on its own.
+  response notifications_retry(const request& req, const session& s, const params& form) {
+    if (!role_allows(s.user_role, role::supervisor))
+      return forbidden(req, "Supervisors and administrators only.");
+    const std::string id = form.count("id") ? form.at("id") : std::string();
+    auto attempt = [&]() -> eftd::status {
+      if (id.empty() || id.size() > 64) return make_error("admin.bad_request", "give the notification's id");
+      if (ctx.cfg.notify.empty())
+        return make_error("notify.disabled", "no [[notify]] endpoint is configured");
+      if (!ctx.journal) return make_error("journal.closed", "the journal is not open for writing");
+      auto row = reader.notification(id);
+      if (!row) return row.err();
+      if (!*row) return make_error("journal.not_found", "no notification " + id);
+      auto u = notify_retry_record(**row, ctx.cfg.notify, now());
+      if (!u) return u.err();
+      journal::batch b;
+      b.records.emplace_back(std::move(*u));
+      journal::audit_appended a;
+      a.at_ms = now();
+      a.actor = s.user.empty() ? "-" : s.user;
+      a.source = std::string(journal::audit_sources::web);
+      a.action = "notify_retry";
+      a.subject = id;
+      a.detail = "endpoint " + ((*row)->endpoint.empty() ? std::string("(default)") : (*row)->endpoint) +
+                 ", was " + (*row)->state;
+      a.outcome = "ok";
+      b.records.emplace_back(std::move(a));
+      return ctx.journal->submit_sync(std::move(b));
+    };
+    auto st = attempt();
+    if (st) {
+      spdlog::info("audit: web notify_retry by '{}' on '{}': ok", s.user, id);
+      return notifications(req, s, "Notification " + id + " is pending, to be sent now.");
+    }
+    audit(s.user, journal::audit_sources::web, "notify_retry", id.substr(0, 200), "", st.err().code);
+    const auto code = st.err().code == "journal.state_conflict" || st.err().code == "notify.already_delivered"
+                          ? http::status::conflict
+                      : st.err().code == "journal.not_found" ? http::status::not_found
+                      : st.err().code == "admin.bad_request" || st.err().code == "notify.disabled" ||
+                              st.err().code == "notify.unknown_endpoint"
+                          ? http::status::bad_request
+                          : http::status::internal_server_error;
+    return notifications(req, s, st.err().message, code);
+  }
+
+  response notifications(const request& req, const session& s, std::string_view message = {},
+                         http::status code = http::status::ok) {
     auto counts = reader.notification_counts();
     if (!counts) return journal_error(req, counts.err());
     journal::notification_filter f;
@@ -605,7 +655,7 @@ struct service::impl : std::enable_shared_from_this<impl> {
     f.newest_first = true;
     auto expired = reader.list_notifications(f);
     if (!expired) return journal_error(req, expired.err());
-    return html(req, http::status::ok, notifications_page(s, *counts, *pending, *expired));
+    return html(req, code, notifications_page(s, *counts, *pending, *expired, message));
   }
 
   response charts(const request& req, const session& s, const params& q) {

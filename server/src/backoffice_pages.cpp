@@ -435,32 +435,46 @@ std::string status_page(const session& s, const std::string& business_date,
 std::string notifications_page(const session& s,
                                const std::vector<std::pair<std::string, std::int64_t>>& counts,
                                const std::vector<journal::notification_row>& pending,
-                               const std::vector<journal::notification_row>& expired) {
-  std::string b =
-      "<table id=\"notification-counts\"><thead><tr><th>State</th><th>Notifications</th></tr></thead>"
-      "<tbody>\n";
+                               const std::vector<journal::notification_row>& expired,
+                               std::string_view message) {
+  // Sending again is an action (audited), like resolving a case: not for viewers.
+  const bool can_retry = role_allows(s.user_role, role::supervisor);
+  std::string b;
+  if (!message.empty()) b += fmt::format("<p class=\"problem\" id=\"message\">{}</p>\n", e(message));
+  b += "<table id=\"notification-counts\"><thead><tr><th>State</th><th>Notifications</th></tr></thead>"
+       "<tbody>\n";
   for (const auto& [state, n] : counts)
     b += fmt::format("<tr><td>{}</td><td class=\"num\">{}</td></tr>\n", e(state), n);
   b += "</tbody></table>\n";
   auto table = [&](std::string_view id, std::string_view title,
                    const std::vector<journal::notification_row>& rows) {
     b += fmt::format(
-        "<h2>{}</h2>\n<table id=\"{}\"><thead><tr><th>Notification</th><th>Order</th><th>Order state</th>"
-        "<th>Created</th><th>Attempts</th><th>Next attempt</th><th>Last error</th></tr></thead><tbody>\n",
-        e(title), e(id));
-    for (const auto& r : rows)
+        "<h2>{}</h2>\n<table id=\"{}\"><thead><tr><th>Notification</th><th>Endpoint</th><th>Order</th>"
+        "<th>Order state</th><th>Created</th><th>Attempts</th><th>Next attempt</th><th>Last error</th>{}"
+        "</tr></thead><tbody>\n",
+        e(title), e(id), can_retry ? "<th></th>" : "");
+    for (const auto& r : rows) {
+      std::string action;
+      if (can_retry)
+        action = fmt::format(
+            "<td><form class=\"retry\" method=\"post\" action=\"/notifications/retry\">"
+            "<input type=\"hidden\" name=\"csrf\" value=\"{}\"><input type=\"hidden\" name=\"id\" "
+            "value=\"{}\"><button type=\"submit\">Retry now</button></form></td>",
+            e(s.csrf), e(r.notification_id));
       b += fmt::format(
-          "<tr><td>{}</td><td><a href=\"/transactions/{}\">{}</a></td><td>{}</td><td>{}</td>"
-          "<td class=\"num\">{}</td><td>{}</td><td>{}</td></tr>\n",
-          e(r.notification_id), e(url_encode(r.order_id)), e(r.order_id), e(r.order_state),
-          format_time(r.created_ms), r.attempts, r.state == "pending" ? format_time(r.next_attempt_ms) : "",
-          e(r.last_error.value_or("")));
+          "<tr id=\"notification-{}\"><td>{}</td><td>{}</td><td><a href=\"/transactions/{}\">{}</a></td>"
+          "<td>{}</td><td>{}</td><td class=\"num\">{}</td><td>{}</td><td>{}</td>{}</tr>\n",
+          e(r.notification_id), e(r.notification_id), e(r.endpoint.empty() ? "(default)" : r.endpoint),
+          e(url_encode(r.order_id)), e(r.order_id), e(r.order_state), format_time(r.created_ms), r.attempts,
+          r.state == "pending" ? format_time(r.next_attempt_ms) : "", e(r.last_error.value_or("")), action);
+    }
     b += "</tbody></table>\n";
   };
   table("notifications-pending", "Pending (oldest first)", pending);
   table("notifications-expired", "Expired (newest first)", expired);
-  b += "<p>An expired notification is sent again after "
-       "<code>eftctl notifications retry &lt;id&gt;</code>.</p>\n";
+  b += "<p>\"Retry now\" sends a pending notification at once and puts an expired one back in its "
+       "endpoint's queue with a fresh maximum age (as <code>eftctl notifications retry "
+       "&lt;id&gt;</code>).</p>\n";
   return layout(s, "Outcome notifications", b);
 }
 

@@ -54,11 +54,14 @@ std::string status_page(const session& s, const std::string& business_date,
                         const std::vector<reports::till_status_row>& tills, std::int64_t now_ms);
 std::string charts_page(const session& s, const params& q, const reports::stats_report& st);
 // Outcome notifications (server/NOTIFY.md): counts per delivery state and the latest pending
-// and expired rows (read-only; `eftctl notifications retry` re-queues an expired one).
+// and expired rows with their endpoint. Supervisors and administrators get a "Retry now"
+// button per row (POST /notifications/retry, as `eftctl notifications retry`); `message` is
+// shown above (the outcome of the last retry).
 std::string notifications_page(const session& s,
                                const std::vector<std::pair<std::string, std::int64_t>>& counts,
                                const std::vector<journal::notification_row>& pending,
-                               const std::vector<journal::notification_row>& expired);
+                               const std::vector<journal::notification_row>& expired,
+                               std::string_view message = {});
 std::string users_page(const session& s, const std::vector<user_row>& users, std::string_view message);
 
 // Transactions and approval rate per hour (bars + line), and transactions by scheme (bars).

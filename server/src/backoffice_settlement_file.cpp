@@ -5,7 +5,6 @@
 
 #include <algorithm>
 #include <cctype>
-#include <nlohmann/json.hpp>
 
 #include "backoffice_pages.hpp"
 #include "eftd/settlement/layout.hpp"
@@ -48,18 +47,6 @@ std::optional<std::string> header_param(std::string_view value, std::string_view
   return std::nullopt;
 }
 
-nlohmann::json to_json(const st::detail& d) {
-  return {{"terminal_id", d.terminal_id},
-          {"rrn", d.rrn},
-          {"auth_code", d.auth_code},
-          {"stan", d.stan},
-          {"amount", d.amount},
-          {"kind", d.kind == st::entry_kind::credit ? "credit" : "debit"},
-          {"date", d.date},
-          {"time", d.time},
-          {"pan_masked", d.pan_masked}};
-}
-
 std::string detail_row(std::string_view result, const st::detail& d, std::string_view fields = {}) {
   return fmt::format(
       "<tr class=\"{0}\"><td>{0}</td><td>{1}</td><td>{2}</td><td>{3}</td><td>{4}</td><td "
@@ -77,7 +64,7 @@ std::string upload_form(const session& s) {
       "<label>Layout <select name=\"layout\"><option value=\"fixed-width\">fixed-width</option>"
       "<option value=\"csv\">csv</option></select></label>\n"
       "<label>Result as <select name=\"format\"><option value=\"html\">page</option>"
-      "<option value=\"json\">JSON file</option></select></label>\n"
+      "<option value=\"json\">JSON file</option><option value=\"csv\">CSV file</option></select></label>\n"
       "<label>File <input type=\"file\" name=\"file\" required></label>\n"
       "<button type=\"submit\">Match</button>\n</form>\n",
       max_settlement_upload / (1024 * 1024), e(s.csrf));
@@ -161,27 +148,14 @@ page_reply settlement_file_match(const session& s, const std::filesystem::path& 
   const auto r = st::match(f->details, *journal, l->match_keys, l->match_confirm);
   const std::string acquirer = q.acquirer.value_or("");
 
-  if (format == "json") {
-    nlohmann::json out;
-    out["date"] = q.business_date;
-    out["acquirer"] = acquirer;
-    out["layout"] = std::string(layout_name);
-    out["all_matched"] = r.all_matched();
-    auto list = [](const std::vector<st::detail>& v) {
-      auto j = nlohmann::json::array();
-      for (const auto& d : v) j.push_back(to_json(d));
-      return j;
-    };
-    out["matched"] = list(r.matched);
-    out["only_in_file"] = list(r.only_in_file);
-    out["only_in_journal"] = list(r.only_in_journal);
-    out["differences"] = nlohmann::json::array();
-    for (const auto& d : r.differences)
-      out["differences"].push_back(
-          {{"file", to_json(d.in_file)}, {"journal", to_json(d.in_journal)}, {"fields", d.fields}});
-    return {200, "application/json; charset=utf-8", out.dump(2) + "\n",
+  // The downloads come from the settlement library, as `eftctl settlement match` writes them.
+  const st::match_subject about{q.business_date, acquirer, std::string(layout_name)};
+  if (format == "json")
+    return {200, "application/json; charset=utf-8", st::match_json(r, about),
             fmt::format("settlement-match-{}.json", q.business_date)};
-  }
+  if (format == "csv")
+    return {200, "text/csv; charset=utf-8", st::match_csv(r, about),
+            fmt::format("settlement-match-{}.csv", q.business_date)};
 
   std::string b = fmt::format(
       "<p id=\"summary\" class=\"{}\">Business date {}, acquirer {}, layout {}: matched {}, only in file {}, "

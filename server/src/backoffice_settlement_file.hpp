@@ -41,8 +41,8 @@ struct page_reply {
 // GET: the upload form (with `message` above it, e.g. what was wrong with the last upload).
 std::string settlement_file_form(const session& s, std::string_view message);
 
-// POST: `layout_name` is "fixed-width" or "csv"; `format` "html" (the page) or "json" (an
-// attachment). The business date and acquirer come from the file's header. 400 with the form
+// POST: `layout_name` is "fixed-width" or "csv"; `format` "html" (the page), "json" or "csv"
+// (an attachment, settlement::match_json / match_csv). The business date and acquirer come from the file's header. 400 with the form
 // and the reason for a file that does not decode; 500 when the journal cannot be read.
 page_reply settlement_file_match(const session& s, const std::filesystem::path& db,
                                  std::string_view layout_name, std::string_view file_bytes,

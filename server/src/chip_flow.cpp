@@ -5,6 +5,7 @@
 
 #include "eftd/core/bytes.hpp"
 #include "eftd/core/tlv.hpp"
+#include "emv_receipt.hpp"
 #include "pad_session.hpp"
 #include "reasons.hpp"
 
@@ -22,27 +23,52 @@ bytes aid_bytes(const std::string& hex) {
 
 }  // namespace
 
-emv::terminal_config emv_terminal_config(const config::server_config& cfg) {
+emv::terminal_config emv_terminal_config(const config::emv_config& emv, std::string_view terminal_id,
+                                         std::string_view merchant_id) {
   emv::terminal_config t;
-  t.terminal_type = cfg.emv.terminal_type;
-  t.country_code = cfg.emv.country_code;
-  for (const auto& a : cfg.emv.applications) {
+  t.terminal_type = emv.terminal_type;
+  t.country_code = emv.country_code;
+  for (const auto& a : emv.applications) {
     emv::application_config app;
     app.aid = aid_bytes(a);
-    app.floor_limit = cfg.emv.floor_limit;
+    app.floor_limit = emv.floor_limit;
     // Validated by the config loader: 10 hex digits each.
-    app.tac.denial = from_hex(cfg.emv.tac_denial).value_or(bytes{});
-    app.tac.online = from_hex(cfg.emv.tac_online).value_or(bytes{});
-    app.tac.def = from_hex(cfg.emv.tac_default).value_or(bytes{});
+    app.tac.denial = from_hex(emv.tac_denial).value_or(bytes{});
+    app.tac.online = from_hex(emv.tac_online).value_or(bytes{});
+    app.tac.def = from_hex(emv.tac_default).value_or(bytes{});
     t.applications.push_back(std::move(app));
+  }
+  // A configured 9F33 is what the card is told, so the kernel follows it too: a CVM or a data
+  // authentication method it leaves out is never used.
+  if (auto caps = from_hex(emv.terminal_capabilities); caps && caps->size() == 3) {
+    const std::uint8_t b2 = (*caps)[1], b3 = (*caps)[2];
+    t.input_capabilities = (*caps)[0];
+    t.cvm.offline_plain_pin = (b2 & 0x80) != 0;
+    t.cvm.online_pin = (b2 & 0x40) != 0;
+    t.cvm.signature = (b2 & 0x20) != 0;
+    t.cvm.offline_enciphered_pin = (b2 & 0x10) != 0;
+    t.cvm.no_cvm = (b2 & 0x08) != 0;
+    t.oda.sda = (b3 & 0x80) != 0;
+    t.oda.dda = (b3 & 0x40) != 0;
+    t.card_capture = (b3 & 0x20) != 0;
+    t.oda.cda = (b3 & 0x08) != 0;
+    t.capabilities_override = std::move(*caps);
+  }
+  if (auto add = from_hex(emv.additional_capabilities); add && add->size() == 5)
+    t.additional_capabilities = std::move(*add);
+  if (terminal_id.size() == 8) t.terminal_id.assign(terminal_id.begin(), terminal_id.end());
+  if (!merchant_id.empty() && merchant_id.size() <= 15) {
+    t.merchant_id.assign(merchant_id.begin(), merchant_id.end());
+    t.merchant_id.resize(15, ' ');
   }
   return t;
 }
 
 chip_flow::chip_flow(server_context& ctx, std::shared_ptr<pad_session> pad, card_session* dukpt,
-                     emv::transaction txn)
+                     const config::emv_config& emv, std::string_view terminal_id,
+                     std::string_view merchant_id, emv::transaction txn)
     : ctx_(ctx), pad_(std::move(pad)), dukpt_(dukpt) {
-  const auto cfg = emv_terminal_config(ctx.cfg);
+  const auto cfg = emv_terminal_config(emv, terminal_id, merchant_id);
   kernel_ = std::make_unique<emv::contact_kernel>(cfg, ctx.capks ? &*ctx.capks : nullptr, std::move(txn));
 }
 
@@ -205,6 +231,13 @@ std::string chip_flow::summary() const {
   const auto tsi = kernel_->tsi();
   return fmt::format("AID {} TVR {} TSI {}", aid ? to_hex(*aid) : std::string("-"),
                      to_hex(byte_view(tvr.data(), tvr.size())), to_hex(byte_view(tsi.data(), tsi.size())));
+}
+
+std::string chip_flow::receipt_data() const {
+  const auto tvr = kernel_->tvr();
+  const auto tsi = kernel_->tsi();
+  return emv_receipt_data(kernel_->data(), byte_view(tvr.data(), tvr.size()), byte_view(tsi.data(), tsi.size()),
+                          contact_cvm_word(kernel_->data(), signature_));
 }
 
 }  // namespace eftd::server

@@ -12,6 +12,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <string_view>
 
 #include "acquirer_gateway.hpp"
 #include "context.hpp"
@@ -23,8 +24,11 @@ namespace eftd::server {
 
 class pad_session;
 
-// The kernel's terminal parameters from [emv] (see core config).
-emv::terminal_config emv_terminal_config(const config::server_config& cfg);
+// The kernel's terminal parameters from the effective [emv] of a till (server_config::emv_for).
+// `terminal_id` (9F1C, 8 characters) and `merchant_id` (9F16, space padded to 15) go to the
+// kernel when not empty.
+emv::terminal_config emv_terminal_config(const config::emv_config& emv, std::string_view terminal_id = {},
+                                         std::string_view merchant_id = {});
 
 class chip_flow {
  public:
@@ -33,8 +37,12 @@ class chip_flow {
   using online_pin_fn = std::function<boost::asio::awaitable<emv::pin_result>(bool bypass_allowed)>;
 
   // `dukpt`: the card's DUKPT session (sealed R-APDUs), or null when the pad sends them in the
-  // clear (development pads, keys.require_p2pe = false).
-  chip_flow(server_context& ctx, std::shared_ptr<pad_session> pad, card_session* dukpt, emv::transaction txn);
+  // clear (development pads, keys.require_p2pe = false). `emv`: the till's effective [emv]
+  // (server_config::emv_for); `terminal_id` / `merchant_id`: the till's field 41 and the
+  // merchant's field 42, for 9F1C / 9F16.
+  chip_flow(server_context& ctx, std::shared_ptr<pad_session> pad, card_session* dukpt,
+            const config::emv_config& emv, std::string_view terminal_id, std::string_view merchant_id,
+            emv::transaction txn);
   ~chip_flow();
 
   // Drives the kernel through selection, GPO and the records, and stops before cardholder
@@ -64,6 +72,8 @@ class chip_flow {
   std::string pan_sequence() const;
   // The AID selected (hex), and TVR/TSI (hex) for the journal's event.
   std::string summary() const;
+  // What the receipt prints about the chip (emv_receipt.hpp), as stored with the operation.
+  std::string receipt_data() const;
 
  private:
   boost::asio::awaitable<void> drive(const online_pin_fn* pin);

@@ -5,6 +5,7 @@
 
 #include "chip_flow.hpp"
 #include "eftd/core/bytes.hpp"
+#include "emv_receipt.hpp"
 #include "pad_session.hpp"
 #include "reasons.hpp"
 
@@ -24,25 +25,27 @@ emv::contactless_result failed(std::string reason) {
 
 }  // namespace
 
-emv::contactless_config contactless_kernel_config(const config::server_config& cfg) {
-  auto c = emv::contactless_config_from(cfg.emv.contactless);
+emv::contactless_config contactless_kernel_config(const config::emv_config& emv) {
+  auto c = emv::contactless_config_from(emv.contactless);
   if (c) return std::move(c).value();
   spdlog::warn("contactless: {}; using the default AIDs", c.err().message);
   emv::contactless_config d;
   d.aids = {emv::default_visa_contactless(), emv::default_mastercard_contactless()};
-  d.transaction_limit = cfg.emv.contactless.transaction_limit;
-  d.cvm_required_limit = cfg.emv.contactless.cvm_required_limit;
-  d.floor_limit = cfg.emv.contactless.floor_limit;
+  d.transaction_limit = emv.contactless.transaction_limit;
+  d.cvm_required_limit = emv.contactless.cvm_required_limit;
+  d.floor_limit = emv.contactless.floor_limit;
   return d;
 }
 
 contactless_flow::contactless_flow(server_context& ctx, std::shared_ptr<pad_session> pad,
-                                   emv::contactless_cache& cache, emv::transaction txn)
+                                   emv::contactless_cache& cache, const config::emv_config& emv,
+                                   std::string_view terminal_id, std::string_view merchant_id,
+                                   emv::transaction txn)
     : ctx_(ctx),
       pad_(std::move(pad)),
       cache_(cache),
-      cfg_(contactless_kernel_config(ctx.cfg)),
-      terminal_(emv_terminal_config(ctx.cfg)),
+      cfg_(contactless_kernel_config(emv)),
+      terminal_(emv_terminal_config(emv, terminal_id, merchant_id)),
       txn_(std::move(txn)) {}
 
 contactless_flow::~contactless_flow() = default;
@@ -147,6 +150,26 @@ std::string contactless_flow::summary() const {
   return fmt::format("contactless AID {} {} CVM {} TVR {} tap {} ms",
                      last_.aid.empty() ? std::string("-") : to_hex(last_.aid), emv::to_string(last_.outcome),
                      emv::to_string(last_.cvm), to_hex(byte_view(tvr.data(), tvr.size())), last_.tap_ms);
+}
+
+std::string contactless_flow::receipt_data() const {
+  if (!kernel_) return {};
+  const auto tvr = kernel_->tvr();
+  std::string_view cvm = "no_cvm";
+  switch (last_.cvm) {
+    case emv::clss_cvm::online_pin:
+      cvm = "online_pin";
+      break;
+    case emv::clss_cvm::signature:
+      cvm = "signature";
+      break;
+    case emv::clss_cvm::cdcvm_done:
+      cvm = "cdcvm";
+      break;
+    case emv::clss_cvm::none:
+      break;
+  }
+  return emv_receipt_data(kernel_->data(), byte_view(tvr.data(), tvr.size()), {}, cvm);
 }
 
 }  // namespace eftd::server

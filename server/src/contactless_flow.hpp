@@ -15,6 +15,7 @@
 #include <chrono>
 #include <memory>
 #include <optional>
+#include <string_view>
 
 #include "acquirer_gateway.hpp"
 #include "context.hpp"
@@ -28,12 +29,15 @@ class pad_session;
 
 // The kernel's configuration from [emv.contactless]; the defaults when it is absent or invalid
 // (the config loader has checked it).
-emv::contactless_config contactless_kernel_config(const config::server_config& cfg);
+emv::contactless_config contactless_kernel_config(const config::emv_config& emv);
 
 class contactless_flow {
  public:
   // `cache` outlives the flow (one per terminal / pad, kept across transactions).
+  // `emv`: the till's effective [emv] (server_config::emv_for); `terminal_id` / `merchant_id`
+  // for 9F1C / 9F16 as in chip_flow.
   contactless_flow(server_context& ctx, std::shared_ptr<pad_session> pad, emv::contactless_cache& cache,
+                   const config::emv_config& emv, std::string_view terminal_id, std::string_view merchant_id,
                    emv::transaction txn);
   ~contactless_flow();
 
@@ -58,6 +62,8 @@ class contactless_flow {
   std::string pan_sequence() const;
   // AID, outcome, CVM, TVR (hex) and tap time for the journal's event.
   std::string summary() const;
+  // What the receipt prints about the tap (emv_receipt.hpp), as stored with the operation.
+  std::string receipt_data() const;
   // The DUKPT session of the last tap (online PIN blocks of the same KSN), null without one.
   card_session* dukpt() noexcept { return dukpt_ ? &*dukpt_ : nullptr; }
 

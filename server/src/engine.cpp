@@ -16,6 +16,7 @@
 #include "eftd/core/p2pe.hpp"
 #include "eftd/journal/card_data.hpp"
 #include "eftd/pad/messages.hpp"
+#include "emv_receipt.hpp"
 #include "key_module.hpp"
 #include "pad_session.hpp"
 #include "reasons.hpp"
@@ -63,6 +64,7 @@ struct tx_summary {
   std::string order_no, business_date, till_id, terminal_id, currency;
   std::int64_t amount = 0, approved_amount = 0, at_ms = 0;
   std::string masked_pan, scheme, entry_mode, auth_code, stan, rrn, response_code;
+  std::string emv_data;  // chip/contactless receipt data (emv_receipt.hpp), JSON
   motivated why;
 };
 
@@ -108,6 +110,8 @@ pos::result make_result(const server_context& ctx, const tx_summary& s, const st
   in.auth_code = s.auth_code;
   in.stan = s.stan;
   in.rrn = s.rrn;
+  in.emv_data = s.emv_data;
+  r.emv = emv_result_fields(s.emv_data, s.response_code);
   in.response_code = s.response_code;
   in.outcome = s.why.outcome;
   in.reason_text = s.why.why.customer_text;
@@ -220,6 +224,7 @@ void add_final_records(journal::batch& b, const std::string& order_id, const std
   opu.result_code = s.why.why.code;
   if (!s.auth_code.empty()) opu.auth_code = s.auth_code;
   if (!s.response_code.empty()) opu.response_code = s.response_code;
+  if (!s.emv_data.empty()) opu.emv_data = s.emv_data;
   opu.updated_ms = at;
   b.records.push_back(opu);
   b.records.push_back(event(order_id, op_id, at, who, std::string(state), s.why.journal));
@@ -318,6 +323,7 @@ tx_summary summary_from_journal(const server_context& ctx, const journal::order_
     s.entry_mode = op.entry_mode.value_or("");
     s.auth_code = op.auth_code.value_or("");
     s.response_code = op.response_code.value_or("");
+    s.emv_data = op.emv_data.value_or("");
   }
   for (const auto& m : v.messages) {
     if (m.mti != "0200" && m.mti != "0100" && m.mti != "0220") continue;
@@ -707,6 +713,8 @@ asio::awaitable<pos::result> run_card_transaction(server_context& ctx, tx_reques
   if (aborted()) co_return co_await conclude("pos.aborted", order_state::cancelled, journal::actor::pos);
 
   // 2. The pad reads the card.
+  // This till's EMV parameters: [emv], then its merchant's and its own overrides.
+  const auto emv_eff = ctx.cfg.emv_for(merchant->id, till->id);
   auto pad = ctx.pad_for(till->pad);
   if (!pad) co_return co_await conclude("pad.unavailable", order_state::failed, journal::actor::server);
   beacon.say("card", "Insert, swipe or tap the card on the PIN pad");
@@ -752,6 +760,50 @@ asio::awaitable<pos::result> run_card_transaction(server_context& ctx, tx_reques
   // A contactless card: the pad powered it at the tap (ATR); the contactless kernel plans the
   // whole read as one APDU script, run while the card is still in the field.
   std::unique_ptr<contactless_flow> clss;
+  // How the card was read in the end: a chip card whose chip failed is swiped in the same sale
+  // (technical fallback), and then its entry mode is "fallback" (field 22 80x).
+  pad::entry_mode mode = card_msg->mode;
+  // The technical fallback rule of this till ([emv] fallback, fallback_max_amount).
+  auto fallback_permitted = [&] {
+    return emv_eff.fallback_allowed &&
+           (!emv_eff.fallback_max_amount ||
+            static_cast<std::uint64_t>(req.amount) <= *emv_eff.fallback_max_amount);
+  };
+  // A swiped card's track: sealed by the pad under DUKPT and opened by the key-handling module,
+  // or in clear from a development pad (keys.require_p2pe = false). A final result when it
+  // cannot be used.
+  auto open_stripe = [&](const pad::card_read& m) -> asio::awaitable<std::optional<pos::result>> {
+    std::string_view code;
+    std::string detail;
+    if (!m.ksn.empty() && !m.sealed_track2.empty()) {
+      auto session = ctx.key_store ? ctx.key_store->begin(m.ksn)
+                                   : result<card_session>(make_error("keys.unavailable", "no key store"));
+      result<secure_bytes> opened =
+          session ? session->open(1, m.sealed_track2.view()) : result<secure_bytes>(session.err());
+      if (opened) {
+        dukpt.emplace(std::move(*session));
+        track_clear = std::move(*opened);
+        co_return std::nullopt;
+      }
+      spdlog::warn("order {}: pad {} card data (KSN {}) not opened: {}: {}", req.order_no, till->pad,
+                   to_hex(m.ksn), opened.err().code, opened.err().message);
+      code = "card.key_error";
+      detail = opened.err().code;
+    } else if (!m.track2.empty() && !ctx.cfg.keys.require_p2pe) {
+      track_clear = m.track2;
+      co_return std::nullopt;
+    } else {
+      const bool clear = !m.track2.empty();
+      if (clear)
+        spdlog::warn("order {}: pad {} sent card data in clear; refused (keys.require_p2pe)", req.order_no,
+                     till->pad);
+      code = clear ? "card.unprotected" : "card.unreadable";
+      if (!clear) detail = "no card data";
+    }
+    auto r = co_await conclude(code, order_state::failed, journal::actor::pad, detail);
+    pad->show({s.why.why.customer_text});
+    co_return r;
+  };
   const bool tapped = card_msg->mode == pad::entry_mode::contactless && clss_on;
   if ((card_msg->mode == pad::entry_mode::chip || tapped) && !card_msg->atr.empty() && ctx.cfg.emv.enabled) {
     if (!card_msg->ksn.empty()) {
@@ -793,10 +845,11 @@ asio::awaitable<pos::result> run_card_transaction(server_context& ctx, tx_reques
       {
         std::lock_guard lk(ctx.contactless_mu);
         auto& slot = ctx.contactless_caches[till->pad];
-        if (!slot) slot = std::make_unique<emv::contactless_cache>(contactless_kernel_config(ctx.cfg));
+        if (!slot) slot = std::make_unique<emv::contactless_cache>(contactless_kernel_config(emv_eff));
         cache = slot.get();
       }
-      clss = std::make_unique<contactless_flow>(ctx, pad, *cache, std::move(txn));
+      clss = std::make_unique<contactless_flow>(ctx, pad, *cache, emv_eff, till->terminal_id,
+                                                merchant->acquirer_merchant_id, std::move(txn));
       beacon.say("card", "Reading the contactless card");
       const std::chrono::milliseconds wait(ctx.cfg.timeout.card_read_ms);
       emv::contactless_result res = co_await clss->tap(wait, true);
@@ -812,6 +865,7 @@ asio::awaitable<pos::result> run_card_transaction(server_context& ctx, tx_reques
       // The tap time (how long the card was in use) is in the summary: logged and journaled.
       spdlog::info("order {}: {}", req.order_no, clss->summary());
       co_await note("card_tapped", fmt::format("order {}: {}", req.order_no, clss->summary()));
+      s.emv_data = clss->receipt_data();
       std::string_view stop;
       std::string_view state = order_state::failed;
       switch (res.outcome) {
@@ -846,58 +900,80 @@ asio::awaitable<pos::result> run_card_transaction(server_context& ctx, tx_reques
       }
       track_clear = t2->encode_ascii();
     } else {
-      chip = std::make_unique<chip_flow>(ctx, pad, dukpt ? &*dukpt : nullptr, std::move(txn));
+      chip = std::make_unique<chip_flow>(ctx, pad, dukpt ? &*dukpt : nullptr, emv_eff, till->terminal_id,
+                                         merchant->acquirer_merchant_id, std::move(txn));
       beacon.say("card", "Reading the chip card");
       co_await chip->run_to_card();
-      if (chip->finished()) {
-        // Before the card was known: no mutual application, a blocked or mute chip, bad data.
-        const bool fallback = chip->outcome() == emv::outcome::fallback_to_magstripe;
-        std::string detail = " (" + chip->reason() + ")";
+      // Before the card was known: no mutual application, a blocked or mute chip, bad data.
+      // A technical failure (the chip does not answer properly, or has no application this
+      // terminal accepts) falls back to the stripe of the same card, in the same sale, when
+      // this till's rule allows it; a blocked card or bad card data does not.
+      const bool technical =
+          chip->finished() &&
+          (chip->outcome() == emv::outcome::fallback_to_magstripe ||
+           (chip->outcome() == emv::outcome::end_application && chip->reason() == "emv.card_error"));
+      if (chip->finished() && !(technical && fallback_permitted())) {
+        std::string detail =
+            " (" + chip->reason() + (technical ? "; fallback to the stripe not allowed)" : ")");
         spdlog::info("order {}: chip ended before verification: {} {}", req.order_no,
                      emv::to_string(chip->outcome()), chip->reason());
         co_await chip->power_off();
-        const std::string_view code = fallback ? "card.chip_error" : "card.unreadable";
+        const std::string_view code = technical ? "card.chip_error" : "card.unreadable";
         auto r = co_await conclude(code, order_state::failed, journal::actor::pad, detail);
         pad->show({s.why.why.customer_text});
         co_return r;
       }
-      auto t2 = chip->track2();
-      if (!t2) {
+      if (technical) {
+        const std::string chip_reason = chip->reason();
+        spdlog::info("order {}: chip error ({}); falling back to the stripe", req.order_no, chip_reason);
         co_await chip->power_off();
-        auto r =
-            co_await conclude("card.unreadable", order_state::failed, journal::actor::pad, t2.err().code);
-        pad->show({s.why.why.customer_text});
-        co_return r;
+        chip.reset();
+        dukpt.reset();
+        co_await note("chip_fallback", fmt::format("order {}: chip error ({}); the customer swipes the card",
+                                                   req.order_no, chip_reason));
+        pad::read_card swipe = rc;
+        swipe.interfaces = static_cast<std::uint8_t>(pad::interface_mask::magstripe);
+        swipe.prompt = {"Chip error", "Swipe card"};
+        beacon.say("card", "Chip error: the customer swipes the card");
+        if (req.control) req.control->set_pad(pad);
+        auto again =
+            co_await pad->command(swipe, std::chrono::milliseconds(ctx.cfg.timeout.card_read_ms + 5000));
+        if (req.control) req.control->set_pad(nullptr);
+        const auto* swiped = again ? std::get_if<pad::card_read>(&*again) : nullptr;
+        if (!swiped || !swiped->atr.empty()) {
+          std::string reason =
+              again ? std::string("card.unreadable") : pad_stop_reason(again.err().code, aborted(), "card");
+          const auto state = reason == "card.timeout" || reason == "card.cancelled" || reason == "pos.aborted"
+                                 ? order_state::cancelled
+                                 : order_state::failed;
+          const auto who = reason == "pos.aborted" ? journal::actor::pos : journal::actor::pad;
+          auto r = co_await conclude(reason, state, who);
+          if (pad->open()) pad->show({s.why.why.customer_text});
+          co_return r;
+        }
+        if (auto stop = co_await open_stripe(*swiped)) co_return std::move(*stop);
+        mode = pad::entry_mode::fallback_magstripe;
+      } else {
+        auto t2 = chip->track2();
+        if (!t2) {
+          co_await chip->power_off();
+          auto r =
+              co_await conclude("card.unreadable", order_state::failed, journal::actor::pad, t2.err().code);
+          pad->show({s.why.why.customer_text});
+          co_return r;
+        }
+        track_clear = t2->encode_ascii();
       }
-      track_clear = t2->encode_ascii();
     }
-  } else if (!card_msg->ksn.empty() && !card_msg->sealed_track2.empty()) {
-    auto session = ctx.key_store ? ctx.key_store->begin(card_msg->ksn)
-                                 : result<card_session>(make_error("keys.unavailable", "no key store"));
-    result<secure_bytes> opened =
-        session ? session->open(1, card_msg->sealed_track2.view()) : result<secure_bytes>(session.err());
-    if (!opened) {
-      spdlog::warn("order {}: pad {} card data (KSN {}) not opened: {}: {}", req.order_no, till->pad,
-                   to_hex(card_msg->ksn), opened.err().code, opened.err().message);
-      auto r =
-          co_await conclude("card.key_error", order_state::failed, journal::actor::pad, opened.err().code);
+  } else {
+    if (mode == pad::entry_mode::fallback_magstripe && ctx.cfg.emv.enabled && !fallback_permitted()) {
+      // The pad found the chip mute and had the card swiped; this till's rule refuses that.
+      auto r = co_await conclude("card.chip_error", order_state::failed, journal::actor::pad,
+                                 " (fallback to the stripe is not allowed here)");
       pad->show({s.why.why.customer_text});
       co_return r;
     }
-    dukpt.emplace(std::move(*session));
-    track_clear = std::move(*opened);
-  } else if (!card_msg->track2.empty() && !ctx.cfg.keys.require_p2pe) {
-    track_clear = card_msg->track2;
-  } else {
-    const bool clear = !card_msg->track2.empty();
-    if (clear)
-      spdlog::warn("order {}: pad {} sent card data in clear; refused (keys.require_p2pe)", req.order_no,
-                   till->pad);
-    const std::string_view code = clear ? "card.unprotected" : "card.unreadable";
-    std::string detail = clear ? "" : "no card data";
-    auto r = co_await conclude(code, order_state::failed, journal::actor::pad, detail);
-    pad->show({s.why.why.customer_text});
-    co_return r;
+    if (auto stop = co_await open_stripe(*card_msg)) co_return std::move(*stop);
   }
   auto card = eftd::track2::parse(
       std::string_view(reinterpret_cast<const char*>(track_clear.view().data()), track_clear.size()));
@@ -908,7 +984,7 @@ asio::awaitable<pos::result> run_card_transaction(server_context& ctx, tx_reques
   }
   const auto& pan = card->account();
   s.masked_pan = pan.masked();
-  s.entry_mode = entry_mode_name(card_msg->mode);
+  s.entry_mode = entry_mode_name(mode);
   auto scheme = ctx.bins ? ctx.bins->lookup(pan) : std::nullopt;
   s.scheme = scheme ? scheme->scheme : "";
 
@@ -945,6 +1021,12 @@ asio::awaitable<pos::result> run_card_transaction(server_context& ctx, tx_reques
     card_detail = scheme->label;
   } else if (expired(card->expiry_yymm(), ctx.clock.now_ms())) {
     card_decline = "card.expired";
+  } else if (mode == pad::entry_mode::magstripe && ctx.cfg.emv.enabled && ctx.cfg.emv.refuse_chip_swipes &&
+             card->service_code().size() == 3 &&
+             (card->service_code()[0] == '2' || card->service_code()[0] == '6')) {
+    // The service code says the card has a chip, and the chip was not tried (a fallback after a
+    // chip error is entry mode "fallback", not "magstripe").
+    card_decline = "card.use_chip";
   }
   // The most specific route: this merchant's before a general one, BIN prefix before scheme.
   const config::route* route = ctx.cfg.route_for(pan.bin(8), s.scheme, merchant->id);
@@ -1090,6 +1172,7 @@ asio::awaitable<pos::result> run_card_transaction(server_context& ctx, tx_reques
       const bytes field55 = chip->offline_field55();
       const std::string sequence = chip->pan_sequence();
       const std::string summary = chip->summary();
+      s.emv_data = chip->receipt_data();
       co_await chip->power_off();
       co_return co_await take_offline(field55, sequence, summary);
     }
@@ -1118,6 +1201,7 @@ asio::awaitable<pos::result> run_card_transaction(server_context& ctx, tx_reques
         state = order_state::cancelled;
       }
       spdlog::info("order {}: chip card: {} ({})", req.order_no, code, chip->summary());
+      s.emv_data = chip->receipt_data();
       co_await chip->power_off();
       const auto who = code == "pos.aborted" ? journal::actor::pos : journal::actor::pad;
       auto r = co_await conclude(code, state, who, detail);
@@ -1207,7 +1291,7 @@ asio::awaitable<pos::result> run_card_transaction(server_context& ctx, tx_reques
   areq.mti = std::string(kt.mti);
   areq.processing_code = std::string(kt.processing_code);
   if (req.kind == "preauth") areq.pos_condition_code = "06";
-  areq.pos_entry_mode = pos_entry_mode_code(card_msg->mode);
+  areq.pos_entry_mode = pos_entry_mode_code(mode);
   areq.at_ms = ctx.clock.now_ms();
   std::string stan_counter;
   areq.stan = ctx.next_stan(areq.acquirer, areq.terminal_id, stan_counter);
@@ -1340,12 +1424,14 @@ asio::awaitable<pos::result> run_card_transaction(server_context& ctx, tx_reques
                    chip->outcome() == emv::outcome::declined_after_approval;
     if (chip->finished())
       spdlog::info("order {}: chip {} ({})", req.order_no, emv::to_string(chip->outcome()), chip->summary());
+    s.emv_data = chip->receipt_data();
     co_await chip->power_off();
   } else if (clss) {
     // A contactless card left the field at the tap: the answer is only recorded.
     std::optional<acquirer_answer> answer;
     if (ans) answer = *ans;
     clss->complete(answer);
+    s.emv_data = clss->receipt_data();
   }
   const auto at = ctx.clock.now_ms();
   if (!ans) {
@@ -1424,11 +1510,41 @@ asio::awaitable<pos::result> run_card_transaction(server_context& ctx, tx_reques
                     fmt::format("order {}: 'partial_approval' answered '{}'", req.order_no, *v));
     partial_refused = !v || *v != "yes";
   }
-  const bool abort_after_approval = ok && kt.moves_money && (aborted() || partial_refused || card_refused);
+  // Signature: the card's CVM chose it (chip CVM list, or a tap over the CVM-required limit
+  // whose kernel asked for it). The cashier compares the signature on the merchant copy with
+  // the card's and confirms on the POS. "no", no answer or an abort reverses the approval: no
+  // money is taken on a signature nobody checked.
+  bool signature_refused = false;
+  const bool wants_signature =
+      (chip && chip->signature_required()) || (clss && clss->result().cvm == emv::clss_cvm::signature);
+  if (ok && kt.moves_money && wants_signature && !partial_refused && !card_refused && !aborted()) {
+    pos::prompt p;
+    p.id = req.request_id;
+    p.prompt_id = "signature";
+    p.order_no = req.order_no;
+    p.kind = "yes_no";
+    p.text = "Check the customer's signature on the receipt against the card. Does it match?";
+    p.options = {"yes", "no"};
+    p.timeout_ms = ctx.cfg.cvm.signature_timeout_ms;
+    p.default_value = "no";
+    beacon.say("question", p.text);
+    std::optional<std::string> v = p.default_value;
+    if (req.control) v = co_await req.control->ask(p, to_pos);
+    signature_refused = !v || *v != "yes";
+    co_await note("signature_checked",
+                  fmt::format("order {}: the cashier {} the customer's signature", req.order_no,
+                              !v                  ? "did not answer about"
+                              : signature_refused ? "refused"
+                                                  : "accepted"));
+  }
+  const bool abort_after_approval =
+      ok && kt.moves_money && (aborted() || partial_refused || card_refused || signature_refused);
   s.approved_amount = ok && kt.moves_money && !abort_after_approval ? approved : 0;
   if (ok && !kt.moves_money) s.balance = ans->balance;
   if (abort_after_approval && card_refused)
     s.why = motivate("card.declined_after_approval", s.order_no);
+  else if (abort_after_approval && signature_refused && !aborted())
+    s.why = motivate("cvm.signature_refused", s.order_no);
   else if (abort_after_approval && partial_refused && !aborted())
     s.why = motivate("pos.partial_declined", s.order_no);
   else if (abort_after_approval)
@@ -1447,7 +1563,8 @@ asio::awaitable<pos::result> run_card_transaction(server_context& ctx, tx_reques
     mu.updated_ms = at;
     b.records.push_back(mu);
     if (abort_after_approval) {
-      final_batch(b, card_refused ? order_state::declined : order_state::cancelled, at,
+      const bool declined = card_refused || (signature_refused && !aborted());
+      final_batch(b, declined ? order_state::declined : order_state::cancelled, at,
                   card_refused ? journal::actor::pad : journal::actor::pos, "reversal_pending");
       queue_reversal(ctx, b, areq, msg_id, op_id, req.currency, at, at);
     } else

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <openssl/ssl.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
@@ -77,6 +78,42 @@ std::string notify_signature(const secure_bytes& secret, std::string_view timest
   return "sha256=" + hex;
 }
 
+const config::notify_endpoint* notify_endpoint_for(const std::vector<config::notify_endpoint>& endpoints,
+                                                   std::string_view row_endpoint) {
+  if (endpoints.empty()) return nullptr;
+  if (row_endpoint.empty()) return &endpoints.front();
+  for (const auto& ep : endpoints)
+    if (ep.name == row_endpoint) return &ep;
+  return nullptr;
+}
+
+result<journal::notification_updated> notify_retry_record(
+    const journal::notification_row& n, const std::vector<config::notify_endpoint>& endpoints,
+    std::int64_t now_ms) {
+  const auto* ep = notify_endpoint_for(endpoints, n.endpoint);
+  if (ep == nullptr)
+    return make_error("notify.unknown_endpoint",
+                      fmt::format("notification {} belongs to endpoint '{}', which is not configured",
+                                  n.notification_id, n.endpoint));
+  journal::notification_updated u;
+  u.notification_id = n.notification_id;
+  u.next_attempt_ms = now_ms;
+  u.updated_ms = now_ms;
+  if (n.state == journal::notification_states::expired) {
+    u.expect_state = std::string(journal::notification_states::expired);
+    u.state = std::string(journal::notification_states::pending);
+    u.expires_ms = now_ms + ep->max_age_ms();
+  } else if (n.state == journal::notification_states::pending) {
+    // The loop may record an attempt at the same moment: expect_state makes one of the two
+    // writes fail cleanly rather than mix them.
+    u.expect_state = std::string(journal::notification_states::pending);
+  } else {
+    return make_error("notify.already_delivered",
+                      fmt::format("notification {} was delivered already", n.notification_id));
+  }
+  return u;
+}
+
 namespace {
 
 // How one POST ended: a 2xx is delivered, everything else is retried.
@@ -87,10 +124,12 @@ struct post_outcome {
 
 class notifier_impl final : public notifier, public std::enable_shared_from_this<notifier_impl> {
  public:
-  notifier_impl(server_context& ctx, config::notify_endpoint ep, secure_bytes secret,
+  notifier_impl(server_context& ctx, config::notify_endpoint ep, bool legacy_rows, secure_bytes secret,
                 std::shared_ptr<ssl::context> tls, journal::reader reader)
       : ctx_(ctx),
         ep_(std::move(ep)),
+        legacy_rows_(legacy_rows),
+        label_(ep_.name.empty() ? ep_.host : ep_.name),
         secret_(std::move(secret)),
         tls_(std::move(tls)),
         reader_(std::move(reader)),
@@ -102,7 +141,9 @@ class notifier_impl final : public notifier, public std::enable_shared_from_this
     asio::co_spawn(strand_, run(), [self](std::exception_ptr e) {
       if (e) spdlog::error("notify: the delivery loop stopped by an exception");
     });
-    spdlog::info("notify: delivering outcome notifications to {}", ep_.url);
+    spdlog::info("notify: delivering outcome notifications to {} ({}{})", ep_.url, label_,
+                 ep_.merchants.empty() ? ", every merchant"
+                                       : ", merchants " + fmt::format("{}", fmt::join(ep_.merchants, " ")));
   }
 
   void wake() override {
@@ -145,9 +186,9 @@ class notifier_impl final : public notifier, public std::enable_shared_from_this
 
   asio::awaitable<void> run() {
     while (!stopped_) {
-      auto pending = reader_.pending_notifications(1);
+      auto pending = reader_.pending_notifications(ep_.name, legacy_rows_, 1);
       if (!pending) {
-        spdlog::error("notify: cannot read the outbox: {}", pending.err().message);
+        spdlog::error("notify {}: cannot read the outbox: {}", label_, pending.err().message);
         const auto retry_at = ctx_.clock.now_ms() + 1000;
         co_await sleep_until(retry_at);
         continue;
@@ -175,7 +216,7 @@ class notifier_impl final : public notifier, public std::enable_shared_from_this
   }
 
   asio::awaitable<void> expire(const journal::notification_row& n, std::int64_t now) {
-    spdlog::warn("notify: notification {} of order {} expired undelivered after {} attempt(s): {}",
+    spdlog::warn("notify {}: notification {} of order {} expired undelivered after {} attempt(s): {}", label_,
                  n.notification_id, n.order_id, n.attempts, n.last_error.value_or("never sent"));
     journal::batch b;
     journal::notification_updated u;
@@ -190,7 +231,7 @@ class notifier_impl final : public notifier, public std::enable_shared_from_this
     e.actor = journal::actor::server;
     e.kind = "notification_expired";
     e.reason = fmt::format("outcome notification {} not delivered to {} within its maximum age",
-                           n.notification_id, ep_.host);
+                           n.notification_id, label_);
     e.detail = fmt::format("attempts {}; last error: {}", n.attempts, n.last_error.value_or("none"));
     b.records.push_back(e);
     const auto st = co_await commit(ctx_, std::move(b));
@@ -207,12 +248,12 @@ class notifier_impl final : public notifier, public std::enable_shared_from_this
     if (out.delivered) {
       u.state = std::string(journal::notification_states::delivered);
       u.delivered_ms = now;
-      spdlog::debug("notify: {} delivered (attempt {})", n.notification_id, n.attempts + 1);
+      spdlog::debug("notify {}: {} delivered (attempt {})", label_, n.notification_id, n.attempts + 1);
     } else {
       u.next_attempt_ms = now + backoff_ms(n.attempts + 1);
       u.last_error = out.error;
-      spdlog::info("notify: {} not delivered (attempt {}): {}; next try in {} ms", n.notification_id,
-                   n.attempts + 1, out.error, *u.next_attempt_ms - now);
+      spdlog::info("notify {}: {} not delivered (attempt {}): {}; next try in {} ms", label_,
+                   n.notification_id, n.attempts + 1, out.error, *u.next_attempt_ms - now);
     }
     journal::batch b;
     b.records.push_back(u);
@@ -224,7 +265,7 @@ class notifier_impl final : public notifier, public std::enable_shared_from_this
   // journal that cannot write: wait a little rather than spin.
   asio::awaitable<void> journal_trouble(const status& st) {
     if (st.err().code == "journal.state_conflict") co_return;
-    spdlog::error("notify: cannot record a delivery state: {}", st.err().message);
+    spdlog::error("notify {}: cannot record a delivery state: {}", label_, st.err().message);
     const auto retry_at = ctx_.clock.now_ms() + 1000;
     co_await sleep_until(retry_at);
   }
@@ -301,6 +342,8 @@ class notifier_impl final : public notifier, public std::enable_shared_from_this
 
   server_context& ctx_;
   const config::notify_endpoint ep_;
+  const bool legacy_rows_;
+  const std::string label_;  // for the log: the name, else the host
   const secure_bytes secret_;
   std::shared_ptr<ssl::context> tls_;
   journal::reader reader_;  // used on the strand only
@@ -312,8 +355,8 @@ class notifier_impl final : public notifier, public std::enable_shared_from_this
 
 }  // namespace
 
-result<std::shared_ptr<notifier>> notifier::open(server_context& ctx,
-                                                 const config::notify_endpoint& endpoint) {
+result<std::shared_ptr<notifier>> notifier::open(server_context& ctx, const config::notify_endpoint& endpoint,
+                                                 bool legacy_rows) {
   auto secret = read_notify_secret(endpoint.secret_file);
   if (!secret) return secret.err();
   auto tls = std::make_shared<ssl::context>(ssl::context::tls_client);
@@ -329,8 +372,8 @@ result<std::shared_ptr<notifier>> notifier::open(server_context& ctx,
   }
   auto reader = journal::reader::open(ctx.cfg.journal_cfg.path);
   if (!reader) return reader.err();
-  return std::shared_ptr<notifier>(
-      std::make_shared<notifier_impl>(ctx, endpoint, std::move(*secret), std::move(tls), std::move(*reader)));
+  return std::shared_ptr<notifier>(std::make_shared<notifier_impl>(
+      ctx, endpoint, legacy_rows, std::move(*secret), std::move(tls), std::move(*reader)));
 }
 
 }  // namespace eftd::server

@@ -40,11 +40,17 @@ constexpr std::array reason_table{
                  "the issuer approved but the card's chip refused{}; the approval is reversed, no money was "
                  "taken",
                  "Declined by card"},
+    reason_entry{"cvm.signature_refused", "declined",
+                 "the cashier did not confirm the customer's signature{}; the approval is reversed, no money "
+                 "was taken",
+                 "Signature not accepted"},
     reason_entry{"card.offline_not_supported", "failed",
                  "the card approved offline, which this terminal does not accept{}; try again", "Not accepted"},
     reason_entry{"card.try_another_interface", "failed",
                  "the card cannot be used contactless here{}; start again and insert or swipe it",
                  "Insert or swipe card"},
+    reason_entry{"card.use_chip", "declined", "the card has a chip and was swiped{}; insert the card instead",
+                 "Insert card"},
     reason_entry{"card.chip_error", "failed", "the chip could not be used{}; swipe the card instead",
                  "Chip error - swipe"},
     reason_entry{"card.cancelled", "cancelled", "cancelled on the PIN pad", "Cancelled"},

@@ -5,6 +5,7 @@
 #include <ctime>
 
 #include "eftd/core/money.hpp"
+#include "emv_receipt.hpp"
 
 namespace eftd::server {
 
@@ -69,6 +70,15 @@ std::vector<std::string> body(const receipt_input& in, bool merchant_copy) {
   if (!in.response_code.empty() && in.outcome != "approved")
     l.push_back(two_columns("Response", in.response_code));
   if (in.outcome != "approved" && !in.reason_text.empty()) l.push_back(in.reason_text);
+  const auto emv = emv_receipt_rows(in.emv_data);
+  for (const auto& [label, value] : emv.rows) l.push_back(two_columns(label, value));
+  if (merchant_copy && emv.signature_line && in.outcome == "approved") {
+    // The cashier compares this signature with the card's (the POS was asked to confirm it).
+    l.push_back("");
+    l.push_back("Signature:");
+    l.push_back("");
+    l.push_back(std::string(width, '_'));
+  }
   l.push_back(std::string(width, '-'));
   l.push_back(centered(merchant_copy ? "MERCHANT COPY" : "CUSTOMER COPY"));
   if (!merchant_copy && in.outcome == "approved") l.push_back(centered("Please keep this receipt"));

@@ -20,6 +20,7 @@ struct receipt_input {
   std::string masked_pan, scheme, entry_mode, auth_code, stan, rrn, response_code;
   std::string outcome;      // approved | declined | cancelled | failed
   std::string reason_text;  // customer text for non-approved outcomes
+  std::string emv_data;     // chip/contactless: EMV receipt data (emv_receipt.hpp), JSON
 };
 
 pos::receipt build_receipt(const receipt_input& in);

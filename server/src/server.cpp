@@ -100,20 +100,24 @@ int run(const config::server_config& cfg, const run_options& options) {
   if (!keys) return fail(make_error(keys.err().code, "journal.key_file: " + keys.err().message));
   ctx.keys = std::move(*keys);
   // Outcome notifications ([[notify]], notifier.hpp): the writer fills the outbox in the
-  // transaction of each final outcome and wakes the notifier after the commit. The hook is set
-  // before the notifier exists, so it goes through a holder filled in below.
-  auto notify_hook = std::make_shared<std::shared_ptr<notifier>>();
+  // transaction of each final outcome (a row per endpoint that takes the order's merchant) and
+  // wakes the notifiers after the commit. The hook is set before the notifiers exist, so it
+  // goes through a holder filled in below.
+  auto notify_hook = std::make_shared<std::vector<std::shared_ptr<notifier>>>();
   auto notify_hook_mu = std::make_shared<std::mutex>();
   journal::writer_options wopts;
   wopts.max_batch = cfg.journal_cfg.group_commit_max;
   wopts.notifications.enabled = !cfg.notify.empty();
+  for (std::size_t i = 0; i < cfg.notify.size(); ++i)
+    wopts.notifications.endpoints.push_back({cfg.notify[i].name, cfg.notify[i].merchants, i == 0});
   wopts.on_notifications = [notify_hook, notify_hook_mu] {
-    std::shared_ptr<notifier> n;
+    std::vector<std::shared_ptr<notifier>> all;
     {
       std::lock_guard lk(*notify_hook_mu);
-      n = *notify_hook;
+      all = *notify_hook;
     }
-    if (n) n->wake();
+    // Which endpoint got rows is not known here; a notifier with nothing new just looks again.
+    for (auto& n : all) n->wake();
   };
   auto writer = journal::writer::open(cfg.journal_cfg.path, wopts);
   if (!writer) return fail(make_error(writer.err().code, "journal.path: " + writer.err().message));
@@ -151,13 +155,15 @@ int run(const config::server_config& cfg, const run_options& options) {
     ctx.backoffice = std::move(*bo);
   }
 
-  std::shared_ptr<notifier> notify;
-  if (!cfg.notify.empty()) {
-    auto n = notifier::open(ctx, cfg.notify.front());
-    if (!n) return fail(make_error(n.err().code, "notify[0]: " + n.err().message));
-    notify = std::move(*n);
+  std::vector<std::shared_ptr<notifier>> notifiers;
+  for (std::size_t i = 0; i < cfg.notify.size(); ++i) {
+    auto n = notifier::open(ctx, cfg.notify[i], /*legacy_rows=*/i == 0);
+    if (!n) return fail(make_error(n.err().code, fmt::format("notify[{}]: {}", i, n.err().message)));
+    notifiers.push_back(std::move(*n));
+  }
+  if (!notifiers.empty()) {
     std::lock_guard lk(*notify_hook_mu);
-    *notify_hook = notify;
+    *notify_hook = notifiers;
   }
 
   // Dialect and framing names are checked here: core's config parser does not link acquirers/.
@@ -189,7 +195,7 @@ int run(const config::server_config& cfg, const run_options& options) {
     retention.stop();
     if (metrics_acc) metrics_acc->close(ignore);
     if (ctx.backoffice) ctx.backoffice->stop();
-    if (notify) notify->stop();
+    for (auto& n : notifiers) n->stop();
     close_links(ctx);
     io.stop();
   });
@@ -202,7 +208,7 @@ int run(const config::server_config& cfg, const run_options& options) {
                cfg.journal_cfg.path.string());
   start_recovery(ctx);
   // Resumes what the outbox holds as pending (after a restart too).
-  if (notify) notify->start();
+  for (auto& n : notifiers) n->start();
   if (admin) admin->start();
   ctx.backoffice->start();
   // Catch-up close of earlier business dates ([settlement] close_on_start) and the daily cut-over.

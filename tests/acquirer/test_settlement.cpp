@@ -417,6 +417,110 @@ TEST_CASE("settlement: matching reports changed amounts, missing and extra lines
   }
 }
 
+TEST_CASE("settlement: a match report as JSON and as RFC 4180 CSV, the same rows", "[settlement]") {
+  const std::vector<st::detail> journal{detail_of("TERM0001", "R1", "A1", 100),
+                                        detail_of("TERM0001", "R2", "A2", 200),
+                                        detail_of("TERM0002", "R3", "A3", 300)};
+  auto file = journal;
+  file[1].amount = 201;
+  file.erase(file.begin() + 2);
+  file.push_back(detail_of("TERM,\"9\"", "R9", "=A9", 900));  // quoting and a formula-like value
+  const auto r = st::match(file, journal);
+
+  const auto json = st::match_json(r, {"2024-03-01", "sim", std::string("csv")});
+  CHECK(json ==
+        R"({
+  "acquirer": "sim",
+  "all_matched": false,
+  "date": "2024-03-01",
+  "differences": [
+    {
+      "fields": [
+        "amount"
+      ],
+      "file": {
+        "amount": 201,
+        "auth_code": "A2",
+        "date": "20240301",
+        "kind": "debit",
+        "pan_masked": "476173******0119",
+        "rrn": "R2",
+        "stan": "000042",
+        "terminal_id": "TERM0001",
+        "time": "120000"
+      },
+      "journal": {
+        "amount": 200,
+        "auth_code": "A2",
+        "date": "20240301",
+        "kind": "debit",
+        "pan_masked": "476173******0119",
+        "rrn": "R2",
+        "stan": "000042",
+        "terminal_id": "TERM0001",
+        "time": "120000"
+      }
+    }
+  ],
+  "layout": "csv",
+  "matched": [
+    {
+      "amount": 100,
+      "auth_code": "A1",
+      "date": "20240301",
+      "kind": "debit",
+      "pan_masked": "476173******0119",
+      "rrn": "R1",
+      "stan": "000042",
+      "terminal_id": "TERM0001",
+      "time": "120000"
+    }
+  ],
+  "only_in_file": [
+    {
+      "amount": 900,
+      "auth_code": "=A9",
+      "date": "20240301",
+      "kind": "debit",
+      "pan_masked": "476173******0119",
+      "rrn": "R9",
+      "stan": "000042",
+      "terminal_id": "TERM,\"9\"",
+      "time": "120000"
+    }
+  ],
+  "only_in_journal": [
+    {
+      "amount": 300,
+      "auth_code": "A3",
+      "date": "20240301",
+      "kind": "debit",
+      "pan_masked": "476173******0119",
+      "rrn": "R3",
+      "stan": "000042",
+      "terminal_id": "TERM0002",
+      "time": "120000"
+    }
+  ]
+}
+)");
+  // eftctl leaves the layout out.
+  CHECK(st::match_json(r, {"2024-03-01", "sim", std::nullopt}).find("\"layout\"") == std::string::npos);
+
+  const auto csv = st::match_csv(r, {"2024-03-01", "sim", std::nullopt});
+  CHECK(csv ==
+        "business_date,acquirer,result,terminal_id,rrn,auth_code,stan,amount_minor,kind,date,time,pan_masked,"
+        "fields_differing\r\n"
+        "2024-03-01,sim,difference (file),TERM0001,R2,A2,000042,201,debit,20240301,120000,476173******0119,"
+        "amount\r\n"
+        "2024-03-01,sim,difference (journal),TERM0001,R2,A2,000042,200,debit,20240301,120000,"
+        "476173******0119,amount\r\n"
+        "2024-03-01,sim,only in file,\"TERM,\"\"9\"\"\",R9,'=A9,000042,900,debit,20240301,120000,"
+        "476173******0119,\r\n"
+        "2024-03-01,sim,only in journal,TERM0002,R3,A3,000042,300,debit,20240301,120000,476173******0119,\r\n"
+        "2024-03-01,sim,matched,TERM0001,R1,A1,000042,100,debit,20240301,120000,476173******0119,\r\n");
+}
+
 namespace {
 
 // One approved, answered sale or refund as eftd's engine journals it.

@@ -1,11 +1,13 @@
 // Drives eftd's back-office pages in headless Chromium (the Debian package, not a downloaded
 // browser): log in, search an order, open its detail, download a CSV, render the charts and
-// the settlement report. Usage: node backoffice.mjs PORT USER ORDER_NO  (password on stdin).
+// the settlement report; with NOTIFICATION_ID (an expired outcome notification, USER a supervisor)
+// also press its "Retry now" button.
+// Usage: node backoffice.mjs PORT USER ORDER_NO [NOTIFICATION_ID]  (password on stdin).
 // Exit 0 when every check passed; the first failed check is printed and exits 1.
 import { chromium } from 'playwright-core';
 import { readFileSync } from 'node:fs';
 
-const [port, user, order] = process.argv.slice(2);
+const [port, user, order, notification] = process.argv.slice(2);
 const password = readFileSync(0, 'utf8').split('\n')[0];
 const base = `https://localhost:${port}`;
 
@@ -54,6 +56,14 @@ try {
 
   await page.goto(`${base}/settlement`);
   check((await page.locator('table#settlement').count()) === 1, 'the settlement report renders');
+
+  if (notification) {
+    await page.goto(`${base}/notifications`);
+    const row = page.locator(`#notifications-expired tr#notification-${notification}`);
+    check((await row.count()) === 1, 'the expired notification is listed');
+    await Promise.all([page.waitForURL(/\/notifications\/retry$/), row.locator('button:text("Retry now")').click()]);
+    check((await page.textContent('#message')).includes(`${notification} is pending`), 'Retry now re-queued it');
+  }
 
   check(cspViolations.length === 0, `no Content-Security-Policy violations (${cspViolations.join('; ')})`);
 } finally {

@@ -111,9 +111,20 @@ TEST_CASE("notify: bad endpoints are refused with the key named", "[config][noti
       error_text(
           "[[notify]]\nurl = \"https://erp/x\"\nsecret_file = \"/k\"\nca_file = \"/c\"\nevents = [\"x\"]\n"),
       "notify[0].events[0]: unknown event 'x'"));
+  // Several endpoints must be named, uniquely; merchants must exist.
   CHECK(contains(error_text("[[notify]]\nurl = \"https://a/x\"\nsecret_file = \"/k\"\nca_file = \"/c\"\n"
                             "[[notify]]\nurl = \"https://b/x\"\nsecret_file = \"/k\"\nca_file = \"/c\"\n"),
-                 "at most one [[notify]] endpoint"));
+                 "notify[0].name: missing required key"));
+  CHECK(contains(error_text("[[notify]]\nname = \"erp\"\nurl = \"https://a/x\"\nsecret_file = \"/k\"\n"
+                            "ca_file = \"/c\"\n[[notify]]\nname = \"erp\"\nurl = \"https://b/x\"\n"
+                            "secret_file = \"/k\"\nca_file = \"/c\"\n"),
+                 "notify[1].name: another [[notify]] is already named 'erp'"));
+  CHECK(contains(error_text("[[notify]]\nname = \"e r p\"\nurl = \"https://a/x\"\nsecret_file = \"/k\"\n"
+                            "ca_file = \"/c\"\n"),
+                 "notify[0].name: 1 to 64 characters"));
+  CHECK(contains(error_text("[[notify]]\nmerchants = [\"M001\", \"M999\"]\nurl = \"https://a/x\"\n"
+                            "secret_file = \"/k\"\nca_file = \"/c\"\n"),
+                 "notify[0].merchants[1]: unknown merchant 'M999'"));
   // Plain http is for a receiver on the same host only.
   auto local =
       parse_config(base + "[[notify]]\nurl = \"http://127.0.0.1:8080/x\"\nsecret_file = \"/k\"\n", "/");
@@ -121,4 +132,26 @@ TEST_CASE("notify: bad endpoints are refused with the key named", "[config][noti
   REQUIRE(local);
   CHECK_FALSE(local->notify.front().tls);
   CHECK(local->notify.front().port == 8080);
+}
+
+TEST_CASE("notify: several named endpoints, each for its merchants", "[config][notify]") {
+  auto r = parse_config(base +
+                            "[[notify]]\nname = \"erp\"\nmerchants = [\"M001\"]\nurl = \"https://erp/x\"\n"
+                            "secret_file = \"/k\"\nca_file = \"/c\"\n"
+                            "[[notify]]\nname = \"loyalty-1\"\nurl = \"https://loyalty/y\"\n"
+                            "secret_file = \"/k2\"\nca_file = \"/c\"\n",
+                        "/");
+  INFO((r ? "" : r.err().message));
+  REQUIRE(r);
+  REQUIRE(r->notify.size() == 2);
+  CHECK(r->notify[0].name == "erp");
+  CHECK(r->notify[0].merchants == std::vector<std::string>{"M001"});
+  CHECK(r->notify[1].name == "loyalty-1");
+  CHECK(r->notify[1].merchants.empty());
+  CHECK(r->notify[1].host == "loyalty");
+  // One endpoint needs no name.
+  auto one = parse_config(
+      base + "[[notify]]\nurl = \"https://erp/x\"\nsecret_file = \"/k\"\nca_file = \"/c\"\n", "/");
+  REQUIRE(one);
+  CHECK(one->notify.front().name.empty());
 }

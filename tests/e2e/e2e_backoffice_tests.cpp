@@ -4,139 +4,26 @@
 // the idle timeout.
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 
 #include <catch2/catch.hpp>
+#include <fstream>
 #include <map>
 #include <regex>
 #include <thread>
 
 #include "e2e_util.hpp"
+#include "eftd/journal/reader.hpp"
+#include "https_client.hpp"
 
 using namespace eftd::test;
 
 namespace {
 
-struct http_reply {
-  int status = 0;
-  std::multimap<std::string, std::string> headers;  // names lower-cased
-  std::string body;
-  std::string header(const std::string& name) const {
-    auto it = headers.find(name);
-    return it == headers.end() ? std::string() : it->second;
-  }
-};
-
-// One HTTPS exchange on a fresh connection (Connection: close). The certificate is
-// self-signed, so it is not verified here; its fingerprint is checked against eftd's log.
-http_reply https(int port, const std::string& method, const std::string& target,
-                 const std::string& cookie = {}, const std::string& form = {},
-                 std::string* fingerprint = nullptr) {
-  http_reply r;
-  SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
-  REQUIRE(ctx != nullptr);
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  REQUIRE(fd >= 0);
-  // A server that stops answering fails the test instead of hanging it.
-  timeval tv{30, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<std::uint16_t>(port));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-  SSL* ssl = SSL_new(ctx);
-  SSL_set_fd(ssl, fd);
-  SSL_set_tlsext_host_name(ssl, "localhost");
-  REQUIRE(SSL_connect(ssl) == 1);
-  if (fingerprint != nullptr) {
-    X509* cert = SSL_get1_peer_certificate(ssl);
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int n = 0;
-    X509_digest(cert, EVP_sha256(), md, &n);
-    X509_free(cert);
-    fingerprint->clear();
-    char buf[4];
-    for (unsigned i = 0; i < n; ++i) {
-      std::snprintf(buf, sizeof buf, "%02X", md[i]);
-      *fingerprint += (i ? ":" : "") + std::string(buf);
-    }
-  }
-  std::string req = method + " " + target + " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n";
-  if (!cookie.empty()) req += "Cookie: " + cookie + "\r\n";
-  if (method == "POST")
-    req +=
-        "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: " + std::to_string(form.size()) +
-        "\r\n";
-  req += "\r\n" + form;
-  REQUIRE(SSL_write(ssl, req.data(), static_cast<int>(req.size())) == static_cast<int>(req.size()));
-  std::string all;
-  char buf[16384];
-  for (;;) {
-    const int n = SSL_read(ssl, buf, sizeof buf);
-    if (n <= 0) break;
-    all.append(buf, static_cast<std::size_t>(n));
-  }
-  SSL_free(ssl);
-  SSL_CTX_free(ctx);
-  ::close(fd);
-  const auto head_end = all.find("\r\n\r\n");
-  REQUIRE(head_end != std::string::npos);
-  const std::string head = all.substr(0, head_end);
-  r.body = all.substr(head_end + 4);
-  r.status = std::stoi(head.substr(9, 3));
-  std::size_t at = head.find("\r\n");
-  while (at != std::string::npos) {
-    const auto next = head.find("\r\n", at + 2);
-    const auto line = head.substr(at + 2, next == std::string::npos ? std::string::npos : next - at - 2);
-    const auto colon = line.find(':');
-    if (colon != std::string::npos) {
-      std::string name = line.substr(0, colon);
-      for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      r.headers.emplace(name, line.substr(line.find_first_not_of(' ', colon + 1)));
-    }
-    at = next;
-  }
-  return r;
-}
-
-// "__Host-eftd=<id>" from a Set-Cookie header.
-std::string session_cookie(const http_reply& r) {
-  const auto sc = r.header("set-cookie");
-  return sc.substr(0, sc.find(';'));
-}
-
-std::string csrf_of(const std::string& html) {
-  std::smatch m;
-  REQUIRE(std::regex_search(html, m, std::regex("name=\"csrf\" value=\"([0-9a-f]{64})\"")));
-  return m[1];
-}
-
 // One JSON line to eftd's admin socket, one back.
 nlohmann::json admin(const std::string& socket_path, const nlohmann::json& req) {
   return admin_request(socket_path, req, 30s);
-}
-
-struct logged_in {
-  std::string cookie;
-  std::string csrf;
-};
-
-// GET /login for a session and its token, then POST the form; returns the reply of the POST.
-http_reply try_login(int port, const std::string& user, const std::string& password,
-                     logged_in* out = nullptr) {
-  auto form = https(port, "GET", "/login");
-  REQUIRE(form.status == 200);
-  const auto cookie = session_cookie(form);
-  const auto csrf = csrf_of(form.body);
-  auto r = https(port, "POST", "/login", cookie, "csrf=" + csrf + "&user=" + user + "&password=" + password);
-  if (out != nullptr && r.status == 303) {
-    out->cookie = session_cookie(r);
-    auto page = https(port, "GET", "/transactions", out->cookie);
-    REQUIRE(page.status == 200);
-    out->csrf = csrf_of(page.body);
-  }
-  return r;
 }
 
 }  // namespace
@@ -148,7 +35,7 @@ TEST_CASE("back office: login over HTTPS, search, detail, exports, charts, CSRF,
   REQUIRE(port > 0);
   // The self-signed certificate's fingerprint is in the log, for staff to compare.
   std::string fp;
-  (void)https(port, "GET", "/static/app.css", {}, {}, &fp);
+  (void)https(port, "GET", "/static/app.css", {}, {}, "application/x-www-form-urlencoded", std::nullopt, &fp);
   CHECK(fp.size() == 95);
   CHECK(contains(slurp(inst.dir + "/eftd.log"), fp));
 
@@ -320,4 +207,107 @@ TEST_CASE("back office: an idle session ends after backoffice.session_idle_s", "
     status = https(port, "GET", "/transactions", cookie).status;
   }
   CHECK(status == 303);
+}
+
+namespace {
+
+// The notifications of `state` in the journal (read after each change the test waits for).
+std::vector<eftd::journal::notification_row> notifications_in(const installation& inst,
+                                                              const std::string& state) {
+  auto rd = eftd::journal::reader::open(inst.db());
+  REQUIRE(rd);
+  eftd::journal::notification_filter f;
+  f.state = state;
+  auto rows = rd->list_notifications(f);
+  REQUIRE(rows);
+  return *rows;
+}
+
+bool wait_for_expired(const installation& inst, std::chrono::seconds within) {
+  const auto deadline = std::chrono::steady_clock::now() + within;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (!notifications_in(inst, "expired").empty()) return true;
+    std::this_thread::sleep_for(50ms);  // the journal has no change feed for a test
+  }
+  return false;
+}
+
+}  // namespace
+
+TEST_CASE("back office: Retry now on the notifications page, supervisors only, CSRF, audited",
+          "[e2e][reports][security]") {
+  installation inst("e2e-backoffice-notify");
+  // A receiver that is never there (plain http is allowed to loopback): the notification
+  // expires after a second.
+  const std::string secret = inst.dir + "/notify.secret";
+  std::ofstream(secret) << "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\n";
+  ::chmod(secret.c_str(), 0600);
+  inst.extra_config = "[[notify]]\nurl = \"http://127.0.0.1:9/eftd/outcomes\"\nsecret_file = \"" + secret +
+                      "\"\ntimeout_ms = 1000\nretry_initial_ms = 50\nretry_max_ms = 200\nmax_age_s = 1\n";
+  inst.start_eftd({"--set", "listen.backoffice.port=0"});
+  const int port = inst.backoffice_port;
+  REQUIRE(port > 0);
+  const auto sock = inst.dir + "/admin.sock";
+  for (const auto& [name, role] : {std::pair{"sam", "supervisor"}, std::pair{"vic", "viewer"}})
+    REQUIRE(admin(sock, {{"cmd", "user_add"},
+                         {"name", name},
+                         {"role", role},
+                         {"password", std::string(name) + "-secret-12"}})
+                .value("ok", false));
+  inst.start_pad("P01", "VP-0001", "visa-approve.toml");
+  REQUIRE(inst.pos("T01", {"sale", "--order", order_no("BN"), "--amount", "7.00", "--currency", "PLN"})
+              .result.value("outcome", "") == "approved");
+  REQUIRE(wait_for_expired(inst, 30s));
+  const auto id = notifications_in(inst, "expired").at(0).notification_id;
+
+  // A viewer sees the notification and its endpoint, without the button, and may not retry.
+  auto vic = login(port, "vic", "vic-secret-12");
+  auto seen = https(port, "GET", "/notifications", vic.cookie);
+  REQUIRE(seen.status == 200);
+  CHECK(contains(seen.body, id));
+  CHECK(contains(seen.body, "<th>Endpoint</th>"));
+  CHECK_FALSE(contains(seen.body, "action=\"/notifications/retry\""));
+  CHECK_FALSE(contains(seen.body, ">Retry now</button>"));
+  CHECK(https(port, "POST", "/notifications/retry", vic.cookie, "csrf=" + vic.csrf + "&id=" + id).status ==
+        403);
+
+  // A supervisor: the button, a refusal without the CSRF token, then the retry.
+  auto sam = login(port, "sam", "sam-secret-12");
+  auto page = https(port, "GET", "/notifications", sam.cookie);
+  REQUIRE(page.status == 200);
+  CHECK(contains(page.body, "action=\"/notifications/retry\""));
+  CHECK(contains(page.body, ">Retry now</button>"));
+  CHECK(https(port, "POST", "/notifications/retry", sam.cookie, "id=" + id).status == 403);
+  auto done = https(port, "POST", "/notifications/retry", sam.cookie, "csrf=" + sam.csrf + "&id=" + id);
+  CHECK(done.status == 200);
+  CHECK(contains(done.body, "Notification " + id + " is pending"));
+  // It went back to the queue with a fresh maximum age (then expires again: still no receiver).
+  {
+    auto rd = eftd::journal::reader::open(inst.db());
+    REQUIRE(rd);
+    auto row = rd->notification(id);
+    REQUIRE(row);
+    REQUIRE(row->has_value());
+    CHECK((*row)->expires_ms.has_value());
+  }
+  auto unknown =
+      https(port, "POST", "/notifications/retry", sam.cookie, "csrf=" + sam.csrf + "&id=NO-SUCH-ID");
+  CHECK(unknown.status == 404);
+  inst.stop_pad();
+  inst.eftd->stop();
+
+  // Audited like the admin socket's notify_retry: who, from where, which notification, outcome.
+  auto rd = eftd::journal::reader::open(inst.db());
+  REQUIRE(rd);
+  eftd::journal::audit_filter f;
+  f.action = "notify_retry";
+  auto audit = rd->audit_log(f);
+  REQUIRE(audit);
+  REQUIRE(audit->size() == 2);
+  CHECK(audit->at(0).actor == "sam");
+  CHECK(audit->at(0).source == "web");
+  CHECK(audit->at(0).subject == id);
+  CHECK(audit->at(0).outcome == "ok");
+  CHECK(audit->at(1).subject == "NO-SUCH-ID");
+  CHECK(audit->at(1).outcome == "journal.not_found");
 }

@@ -22,120 +22,12 @@
 #include "eftd/journal/reader.hpp"
 #include "eftd/reports/reports.hpp"
 #include "eftd/settlement/layout.hpp"
+#include "https_client.hpp"
 
 using namespace eftd::test;
 using nlohmann::json;
 
 namespace {
-
-struct http_reply {
-  int status = 0;
-  std::multimap<std::string, std::string> headers;  // names lower-cased
-  std::string body;
-  std::string header(const std::string& name) const {
-    auto it = headers.find(name);
-    return it == headers.end() ? std::string() : it->second;
-  }
-};
-
-// One HTTPS exchange on a fresh connection (Connection: close); the certificate is eftd's
-// self-signed one and is not verified here (e2e_backoffice_tests checks its fingerprint).
-http_reply https(int port, const std::string& method, const std::string& target,
-                 const std::string& cookie = {}, const std::string& body = {},
-                 const std::string& content_type = "application/x-www-form-urlencoded",
-                 std::optional<std::size_t> declared_length = std::nullopt) {
-  http_reply r;
-  SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
-  REQUIRE(ctx != nullptr);
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  REQUIRE(fd >= 0);
-  // A server that stops answering fails the test instead of hanging it.
-  timeval tv{30, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<std::uint16_t>(port));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-  SSL* ssl = SSL_new(ctx);
-  SSL_set_fd(ssl, fd);
-  SSL_set_tlsext_host_name(ssl, "localhost");
-  REQUIRE(SSL_connect(ssl) == 1);
-  std::string req = method + " " + target + " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n";
-  if (!cookie.empty()) req += "Cookie: " + cookie + "\r\n";
-  if (method == "POST")
-    req += "Content-Type: " + content_type +
-           "\r\nContent-Length: " + std::to_string(declared_length.value_or(body.size())) + "\r\n";
-  // With a declared length only the header is sent: a request refused for its size is answered
-  // at once, and no unread bytes make the server's close a reset that loses the answer.
-  req += "\r\n" + (declared_length ? std::string() : body);
-  // A refused upload may be answered (and the connection closed) before all of it is sent.
-  std::size_t sent = 0;
-  while (sent < req.size()) {
-    const int n =
-        SSL_write(ssl, req.data() + sent, static_cast<int>(std::min<std::size_t>(req.size() - sent, 65536)));
-    if (n <= 0) break;
-    sent += static_cast<std::size_t>(n);
-  }
-  std::string all;
-  char buf[16384];
-  for (;;) {
-    const int n = SSL_read(ssl, buf, sizeof buf);
-    if (n <= 0) break;
-    all.append(buf, static_cast<std::size_t>(n));
-  }
-  SSL_free(ssl);
-  SSL_CTX_free(ctx);
-  ::close(fd);
-  const auto head_end = all.find("\r\n\r\n");
-  REQUIRE(head_end != std::string::npos);
-  const std::string head = all.substr(0, head_end);
-  r.body = all.substr(head_end + 4);
-  r.status = std::stoi(head.substr(9, 3));
-  std::size_t at = head.find("\r\n");
-  while (at != std::string::npos) {
-    const auto next = head.find("\r\n", at + 2);
-    const auto line = head.substr(at + 2, next == std::string::npos ? std::string::npos : next - at - 2);
-    const auto colon = line.find(':');
-    if (colon != std::string::npos) {
-      std::string name = line.substr(0, colon);
-      for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      r.headers.emplace(name, line.substr(line.find_first_not_of(' ', colon + 1)));
-    }
-    at = next;
-  }
-  return r;
-}
-
-std::string session_cookie(const http_reply& r) {
-  const auto sc = r.header("set-cookie");
-  return sc.substr(0, sc.find(';'));
-}
-
-std::string csrf_of(const std::string& html) {
-  std::smatch m;
-  REQUIRE(std::regex_search(html, m, std::regex("name=\"csrf\" value=\"([0-9a-f]{64})\"")));
-  return m[1];
-}
-
-struct logged_in {
-  std::string cookie;
-  std::string csrf;
-};
-
-logged_in login(int port, const std::string& user, const std::string& password) {
-  auto form = https(port, "GET", "/login");
-  REQUIRE(form.status == 200);
-  auto r = https(port, "POST", "/login", session_cookie(form),
-                 "csrf=" + csrf_of(form.body) + "&user=" + user + "&password=" + password);
-  REQUIRE(r.status == 303);
-  logged_in out;
-  out.cookie = session_cookie(r);
-  auto page = https(port, "GET", "/transactions", out.cookie);
-  REQUIRE(page.status == 200);
-  out.csrf = csrf_of(page.body);
-  return out;
-}
 
 void add_user(const installation& inst, const std::string& name, const std::string& role) {
   auto r = admin_request(
@@ -380,6 +272,20 @@ TEST_CASE("settlement file: an exported file matches, an altered amount is one d
   auto j = json::parse(as_json.body);
   CHECK(j.value("all_matched", false));
   CHECK(j["matched"].size() == 3);
+  CHECK(j.value("layout", "") == "csv");
+
+  // The same rows as CSV (RFC 4180, CRLF): a header line, then one line per matched detail.
+  auto as_csv = upload(sue.csrf, "csv", text, "csv");
+  REQUIRE(as_csv.status == 200);
+  CHECK(contains(as_csv.header("content-type"), "text/csv"));
+  CHECK(contains(as_csv.header("content-disposition"), "settlement-match-" + date + ".csv"));
+  CHECK(as_csv.body.starts_with("business_date,acquirer,result,terminal_id,rrn,"));
+  std::size_t csv_lines = 0;
+  for (std::size_t at = 0; (at = as_csv.body.find("\r\n", at)) != std::string::npos; at += 2) ++csv_lines;
+  CHECK(csv_lines == 1 + 3);
+  for (const auto& d : j["matched"])
+    CHECK(contains(as_csv.body,
+                   date + ",sim,matched," + d.value("terminal_id", "") + "," + d.value("rrn", "")));
 
   // One amount altered (the trailer made to agree, as an acquirer's file would): one difference.
   auto layout = eftd::settlement::shipped_layout("csv");
@@ -396,6 +302,11 @@ TEST_CASE("settlement file: an exported file matches, an altered amount is one d
   CHECK(contains(diff.body, "matched 2, only in file 0, only in journal 0, differences 1"));
   CHECK(contains(diff.body, "difference (file)"));
   CHECK(contains(diff.body, "amount"));
+  auto diff_csv = upload(sue.csrf, "csv", *altered, "csv");
+  REQUIRE(diff_csv.status == 200);
+  CHECK(contains(diff_csv.body, ",difference (file),"));
+  CHECK(contains(diff_csv.body, ",difference (journal),"));
+  CHECK(contains(diff_csv.body, ",amount\r\n"));
 
   // The wrong layout: a clear refusal, not a crash.
   auto wrong = upload(sue.csrf, "fixed-width", text);

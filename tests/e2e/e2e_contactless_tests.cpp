@@ -145,3 +145,31 @@ TEST_CASE("contactless over the CVM-required limit: online PIN on the pad, or CD
     CHECK_FALSE(contains(slurp(inst.dir + "/acquirer.log"), "52=<"));
   }
 }
+
+TEST_CASE(
+    "contactless present the card again: a PDOL the pad's cache did not expect costs one more tap, once",
+    "[e2e][emv][contactless]") {
+  installation inst("e2e-clss-again", true, issuer());
+  const auto first = order_no("CA");
+  auto r = tap_and_pay(inst, "visa-qvsdc-newpdol.toml", first, "10.00");
+  REQUIRE(r.exit_code == 0);
+  CHECK(r.result.value("outcome", "") == "approved");
+  CHECK(r.result.value("entry_mode", "") == "contactless");
+  // The cache learnt the card's PDOL: the next sale on the same pad takes a single tap.
+  const auto second = order_no("CA");
+  r = inst.pos("T01", {"sale", "--order", second, "--amount", "11.00", "--currency", "PLN"});
+  REQUIRE(r.exit_code == 0);
+  CHECK(r.result.value("outcome", "") == "approved");
+  inst.eftd->stop();
+  const auto log = slurp(inst.dir + "/eftd.log");
+  std::size_t agains = 0;
+  for (auto at = log.find("contactless tap again"); at != std::string::npos;
+       at = log.find("contactless tap again", at + 1))
+    ++agains;
+  CHECK(agains == 1);
+  CHECK(contains(log, "emv.clss_pdol_changed"));
+  const auto sim = stop_and_summary(*inst.acquirer);
+  CHECK(summary_number(sim, "approved") == 2);
+  CHECK(has_event(journal_view(inst, first), "card_tapped", "online_request"));
+  CHECK_FALSE(contains(log, test_pan));
+}

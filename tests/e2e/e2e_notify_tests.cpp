@@ -13,7 +13,9 @@
 #include <catch2/catch.hpp>
 #include <condition_variable>
 #include <fstream>
+#include <map>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include "e2e_util.hpp"
@@ -346,4 +348,155 @@ TEST_CASE("an undeliverable notification expires after its maximum age, visibly"
   while (auto line = list.read_line(30s)) out += *line;
   REQUIRE(list.wait_exit(30s) == std::optional<int>{0});
   CHECK(contains(out, rows[0].notification_id));
+}
+
+namespace {
+
+// A second merchant with its own store, pad and till (T03 on pad P03), so that outcomes of two
+// merchants can be told apart by the endpoints' merchants filters.
+const std::string second_merchant = R"(
+[[merchants]]
+id = "M002"
+name = "Second Shop"
+acquirer_merchant_id = "DEMO00000000002"
+currency = "PLN"
+country = "616"
+
+[[stores]]
+id = "S02"
+merchant = "M002"
+name = "Second Store"
+
+[[pads]]
+id = "P03"
+serial = "VP-0003"
+
+[[tills]]
+id = "T03"
+store = "S02"
+pad = "P03"
+terminal_id = "TERM0003"
+)";
+
+std::string named_endpoint(installation& inst, const std::string& pki, const std::string& name,
+                           std::uint16_t port, const std::string& extra) {
+  // notify_config starts the table: the name goes right after its header line.
+  const std::string header = "[[notify]]\n";
+  return header + "name = \"" + name + "\"\n" + notify_config(inst, pki, port, extra).substr(header.size());
+}
+
+std::size_t rows_in_state(installation& inst, const std::string& endpoint, const std::string& state) {
+  auto r = eftd::journal::reader::open(inst.db());
+  if (!r) return 0;
+  eftd::journal::notification_filter f;
+  f.endpoint = endpoint;
+  f.state = state;
+  auto rows = r->list_notifications(f);
+  return rows ? rows->size() : 0;
+}
+
+}  // namespace
+
+TEST_CASE("two endpoints each get only their merchant's outcomes, a dead third blocks neither",
+          "[e2e][notify]") {
+  installation inst("e2e-notify-endpoints");
+  const auto pki = make_pki(inst);
+  receiver erp(pki, /*fail_first=*/0);
+  receiver loyalty(pki, /*fail_first=*/1);
+  // "down" comes first: it also owns rows from before endpoints had names, and it must not
+  // hold up the others while it fails.
+  inst.extra_config = second_merchant + named_endpoint(inst, pki, "down", unused_port(), "max_age_s = 2\n") +
+                      named_endpoint(inst, pki, "erp", erp.port(), "merchants = [\"M001\"]\n") +
+                      named_endpoint(inst, pki, "loyalty", loyalty.port(), "merchants = [\"M002\"]\n");
+  inst.start_eftd();
+  inst.start_pad("P01", "VP-0001", "visa-approve.toml");
+  const auto order1 = order_no("NE");
+  auto r1 = inst.pos("T01", {"sale", "--order", order1, "--amount", "11.00", "--currency", "PLN"});
+  REQUIRE(r1.exit_code == 0);
+  REQUIRE(r1.result.value("outcome", "") == "approved");
+  inst.stop_pad();
+  inst.start_pad("P03", "VP-0003", "visa-approve.toml");
+  const auto order2 = order_no("NF");
+  auto r2 = inst.pos("T03", {"sale", "--order", order2, "--amount", "22.00", "--currency", "PLN"});
+  REQUIRE(r2.exit_code == 0);
+  REQUIRE(r2.result.value("outcome", "") == "approved");
+
+  REQUIRE(erp.wait_accepted(1, 30s));
+  REQUIRE(loyalty.wait_accepted(1, 30s));
+  // The dead endpoint's two rows expire after their 2 s; then an operator re-queues all of
+  // that endpoint's expired ones at once (admin socket, audited).
+  const auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (rows_in_state(inst, "down", "expired") < 2 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(50ms);  // the journal has no change feed for a test
+  REQUIRE(rows_in_state(inst, "down", "expired") == 2);
+  const auto sock = inst.dir + "/admin.sock";
+  const auto again = admin_request(sock, {{"cmd", "notify_retry"}, {"endpoint", "down"}});
+  CHECK(again.value("ok", false));
+  CHECK(again.value("count", 0) == 2);
+  CHECK(admin_request(sock, {{"cmd", "notify_retry"}, {"endpoint", "nope"}})["error"].value("code", "") ==
+        "admin.bad_request");
+  inst.stop_pad();
+  inst.eftd->stop();
+
+  // Exactly one POST each, of the right merchant (loyalty's after one refusal).
+  const auto to_erp = erp.posts();
+  REQUIRE(to_erp.size() == 1);
+  const auto erp_body = nlohmann::json::parse(to_erp[0].body);
+  CHECK(erp_body.value("merchant", "") == "M001");
+  CHECK(erp_body.value("order_no", "") == order1);
+  CHECK(to_erp[0].signature == expected_signature(to_erp[0].timestamp, to_erp[0].body));
+  const auto to_loyalty = loyalty.posts();
+  REQUIRE(to_loyalty.size() == 2);
+  CHECK(to_loyalty[0].answered == 503);
+  CHECK(to_loyalty[1].id == to_loyalty[0].id);
+  const auto loyalty_body = nlohmann::json::parse(to_loyalty[1].body);
+  CHECK(loyalty_body.value("merchant", "") == "M002");
+  CHECK(loyalty_body.value("order_no", "") == order2);
+
+  // The outbox: one row per (outcome, endpoint), each with its own id.
+  const auto rows = journal_notifications(inst);
+  REQUIRE(rows.size() == 4);
+  std::map<std::string, std::vector<eftd::journal::notification_row>> by_endpoint;
+  std::set<std::string> ids;
+  for (const auto& n : rows) {
+    by_endpoint[n.endpoint].push_back(n);
+    ids.insert(n.notification_id);
+  }
+  CHECK(ids.size() == 4);
+  REQUIRE(by_endpoint["erp"].size() == 1);
+  CHECK(by_endpoint["erp"][0].state == "delivered");
+  CHECK(by_endpoint["erp"][0].notification_id == to_erp[0].id);
+  REQUIRE(by_endpoint["loyalty"].size() == 1);
+  CHECK(by_endpoint["loyalty"][0].state == "delivered");
+  CHECK(by_endpoint["loyalty"][0].attempts == 2);
+  REQUIRE(by_endpoint["down"].size() == 2);
+  for (const auto& n : by_endpoint["down"]) {
+    CHECK(n.state != "delivered");
+    CHECK(n.expires_ms.has_value());  // re-queued by the operator: a fresh maximum age
+    CHECK(contains(n.last_error.value_or(""), "connect"));
+  }
+  {
+    auto rd = eftd::journal::reader::open(inst.db());
+    REQUIRE(rd);
+    eftd::journal::audit_filter f;
+    f.action = "notify_retry";
+    auto audit = rd->audit_log(f);
+    REQUIRE(audit);
+    REQUIRE(audit->size() == 2);
+    CHECK(audit->at(0).subject == "down");
+    CHECK(audit->at(0).outcome == "ok");
+    CHECK(audit->at(1).outcome == "admin.bad_request");
+  }
+
+  // eftctl names the endpoint and filters on it.
+  process list(bin_path("eftctl"),
+               {"notifications", "list", "--db", inst.db(), "--endpoint", "erp", "--json"},
+               inst.dir + "/eftctl.log");
+  std::string out;
+  while (auto line = list.read_line(30s)) out += *line;
+  REQUIRE(list.wait_exit(30s) == std::optional<int>{0});
+  const auto listed = nlohmann::json::parse(out);
+  REQUIRE(listed["notifications"].size() == 1);
+  CHECK(listed["notifications"][0].value("endpoint", "") == "erp");
+  CHECK(listed["notifications"][0].value("notification_id", "") == to_erp[0].id);
 }

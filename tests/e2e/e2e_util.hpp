@@ -155,8 +155,9 @@ inline std::vector<std::string> customer_types_pin(installation& inst, int entri
 // visible, so a read woken by them can still see the old state: without a further event it
 // reads again after 250 ms. Returns the last view read.
 template <class Pred>
-std::optional<eftd::journal::order_view> wait_for_order(const installation& inst, const std::string& order,
-                                                        Pred pred, std::chrono::seconds limit = 20s) {
+std::optional<eftd::journal::order_view> wait_for_order(const installation& inst, const std::string& till,
+                                                        const std::string& order, Pred pred,
+                                                        std::chrono::seconds limit = 20s) {
   const int fd = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
   REQUIRE(fd >= 0);
   REQUIRE(::inotify_add_watch(fd, inst.dir.c_str(), IN_MODIFY | IN_CREATE) >= 0);
@@ -164,7 +165,7 @@ std::optional<eftd::journal::order_view> wait_for_order(const installation& inst
   std::optional<eftd::journal::order_view> last;
   while (std::chrono::steady_clock::now() < deadline) {
     if (auto rd = eftd::journal::reader::open(inst.db())) {
-      auto rows = rd->find_orders_recent("T01", order, 0);
+      auto rows = rd->find_orders_recent(till, order, 0);
       if (rows && rows->size() == 1)
         if (auto detail = rd->order_detail(rows->front().order_id); detail && detail->has_value()) {
           last = std::move(**detail);
@@ -183,6 +184,12 @@ std::optional<eftd::journal::order_view> wait_for_order(const installation& inst
   }
   ::close(fd);
   return last;
+}
+// The same for an order of till T01.
+template <class Pred>
+std::optional<eftd::journal::order_view> wait_for_order(const installation& inst, const std::string& order,
+                                                        Pred pred, std::chrono::seconds limit = 20s) {
+  return wait_for_order(inst, "T01", order, std::move(pred), limit);
 }
 
 // A minimal raw POS client for protocol-level checks.

@@ -2,7 +2,9 @@
 // that makes an order final, and the delivery-state record.
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <string>
+#include <vector>
 
 #include "eftd/core/card.hpp"
 #include "eftd/journal/card_data.hpp"
@@ -225,4 +227,83 @@ TEST_CASE("notification_updated moves a notification through its delivery states
   REQUIRE(counts);
   REQUIRE(counts->size() == 1);
   CHECK(counts->front() == std::make_pair(std::string("delivered"), std::int64_t{1}));
+}
+
+TEST_CASE("one outbox row per endpoint that takes the order's merchant, each endpoint its own queue",
+          "[journal][notify]") {
+  temp_dir dir;
+  auto opts = notifying();
+  opts.notifications.endpoints = {{"all", {}, true}, {"erp", {"M001"}, false}, {"other", {"M002"}, false}};
+  auto w = open_writer(dir.db(), opts);
+  auto o1 = order("O1", "1001");
+  auto o2 = order("O2", "1002");
+  o2.merchant_id = "M002";
+  REQUIRE(code_of(w->submit_sync(ej::batch{{o1, o2}})) == "ok");
+  REQUIRE(code_of(w->submit_sync(ej::batch{{final_update("O1", "approved", 1'700'000'000'100)}})) == "ok");
+  REQUIRE(code_of(w->submit_sync(ej::batch{{final_update("O2", "approved", 1'700'000'000'200)}})) == "ok");
+  // The same state again: announced once per endpoint, not again.
+  REQUIRE(code_of(w->submit_sync(ej::batch{{final_update("O1", "approved", 1'700'000'000'300)}})) == "ok");
+
+  auto r = open_reader(dir.db());
+  CHECK(count_rows(r, "O1") == 2);  // all, erp
+  CHECK(count_rows(r, "O2") == 2);  // all, other
+  auto pending_of = [&](const std::string& endpoint) {
+    auto rows = r.pending_notifications(endpoint, false, 100);
+    REQUIRE(rows);
+    std::vector<std::string> orders;
+    for (const auto& n : *rows) {
+      CHECK(n.endpoint == endpoint);
+      CHECK(json::parse(n.payload).at("notification_id") == n.notification_id);
+      orders.push_back(n.order_id);
+    }
+    return orders;
+  };
+  CHECK(pending_of("all") == std::vector<std::string>{"O1", "O2"});
+  CHECK(pending_of("erp") == std::vector<std::string>{"O1"});
+  CHECK(pending_of("other") == std::vector<std::string>{"O2"});
+  CHECK(pending_of("nobody").empty());
+  auto all = r.list_notifications({});
+  REQUIRE(all);
+  std::set<std::string> ids;
+  for (const auto& n : *all) ids.insert(n.notification_id);
+  CHECK(ids.size() == 4);
+
+  // Delivered on one endpoint, still pending on the other.
+  ej::notification_updated u;
+  u.notification_id = r.pending_notifications("erp", false, 1)->at(0).notification_id;
+  u.expect_state = "pending";
+  u.state = "delivered";
+  u.updated_ms = 1'700'000'000'400;
+  REQUIRE(code_of(w->submit_sync(ej::batch{{u}})) == "ok");
+  CHECK(pending_of("erp").empty());
+  CHECK(pending_of("all") == std::vector<std::string>{"O1", "O2"});
+  ej::notification_filter f;
+  f.endpoint = "erp";
+  auto erp_rows = r.list_notifications(f);
+  REQUIRE(erp_rows);
+  REQUIRE(erp_rows->size() == 1);
+  CHECK(erp_rows->at(0).state == "delivered");
+}
+
+TEST_CASE("rows without an endpoint (before schema v14) belong to the first endpoint", "[journal][notify]") {
+  temp_dir dir;
+  {
+    // No endpoints listed: one unnamed endpoint for every merchant, as before v14.
+    auto w = open_writer(dir.db(), notifying());
+    REQUIRE(code_of(w->submit_sync(ej::batch{{order("O1", "1001")}})) == "ok");
+    REQUIRE(code_of(w->submit_sync(ej::batch{{final_update("O1", "approved", 1'700'000'000'100)}})) == "ok");
+  }
+  auto opts = notifying();
+  opts.notifications.endpoints = {{"erp", {}, true}, {"crm", {}, false}};
+  auto w = open_writer(dir.db(), opts);
+  auto r = open_reader(dir.db());
+  auto first = r.pending_notifications("erp", true, 10);
+  REQUIRE(first);
+  REQUIRE(first->size() == 1);
+  CHECK(first->at(0).endpoint.empty());
+  CHECK(r.pending_notifications("crm", false, 10)->empty());
+  // The same state again is not announced again to the first endpoint (its old row counts).
+  REQUIRE(code_of(w->submit_sync(ej::batch{{final_update("O1", "approved", 1'700'000'000'200)}})) == "ok");
+  CHECK(r.pending_notifications("erp", true, 10)->size() == 1);
+  CHECK(r.pending_notifications("crm", false, 10)->size() == 1);
 }

@@ -573,7 +573,7 @@ TEST_CASE_METHOD(journal_fixture, "report queries are read-only and never yield 
   // Columns renamed through a CTE (the name check cannot see it): the ciphertext, the 12th
   // column of operations, still reads as NULL, so hex() of it is empty.
   auto renamed = reader.report_query(
-      "WITH t(a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17) AS"
+      "WITH t(a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18) AS"
       " (SELECT * FROM operations) SELECT hex(a12), a10 IS NOT NULL FROM t WHERE a1 = ?1",
       {std::string("P1001")});
   INFO((renamed ? std::string() : renamed.err().code + ": " + renamed.err().message));
@@ -584,7 +584,7 @@ TEST_CASE_METHOD(journal_fixture, "report queries are read-only and never yield 
   auto star = reader.report_query("SELECT * FROM operations WHERE op_id = ?1", {std::string("P1001")});
   REQUIRE(star);
   REQUIRE(star->size() == 1);
-  REQUIRE(star->front().size() == 17);
+  REQUIRE(star->front().size() == 18);
   CHECK(std::holds_alternative<std::monostate>(star->front()[11]));
   auto counted =
       reader.report_query("SELECT count(*) FROM orders WHERE state = ?1", {std::string("approved")});

@@ -1,9 +1,12 @@
 // eftctl notifications: the outbox of outcome notifications to back-office systems
 // (server/NOTIFY.md).
 //
-//   notifications list --db PATH [--state pending|delivered|expired] [--order ID] [--limit N] [--json]
-//   notifications retry [--socket PATH] ID    an expired notification goes back to pending
-//                                            (through a running eftd's admin socket, audited)
+//   notifications list --db PATH [--state pending|delivered|expired] [--order ID] [--endpoint NAME]
+//                      [--limit N] [--json]
+//   notifications retry [--socket PATH] [--endpoint NAME] [ID]
+//       an expired notification goes back to pending (a pending one is sent at once); with
+//       --endpoint and no ID, every expired one of that [[notify]] endpoint (through a running
+//       eftd's admin socket, audited)
 #include <fmt/format.h>
 
 #include <cstdint>
@@ -23,6 +26,8 @@ struct list_args {
   std::string db;
   std::string state;
   std::string order;
+  std::string endpoint;
+  bool endpoint_set = false;
   std::uint32_t limit = 100;
   bool json = false;
 };
@@ -30,6 +35,8 @@ struct list_args {
 struct retry_args {
   std::string socket = "var/eftd-admin.sock";
   std::string id;
+  std::string endpoint;
+  bool endpoint_set = false;
   int timeout_ms = 10000;
   bool json = false;
 };
@@ -52,6 +59,7 @@ int run_list(const list_args& a) {
   eftd::journal::notification_filter f;
   if (!a.state.empty()) f.state = a.state;
   if (!a.order.empty()) f.order_id = a.order;
+  if (a.endpoint_set) f.endpoint = a.endpoint;
   f.limit = a.limit;
   auto rows = reader->list_notifications(f);
   if (!rows) {
@@ -72,6 +80,7 @@ int run_list(const list_args& a) {
     for (const auto& r : *rows) {
       nlohmann::json j{{"notification_id", r.notification_id},
                        {"order_id", r.order_id},
+                       {"endpoint", r.endpoint},
                        {"event", r.event},
                        {"order_state", r.order_state},
                        {"state", r.state},
@@ -93,18 +102,26 @@ int run_list(const list_args& a) {
   std::string summary;
   for (const auto& [state, n] : *counts)
     summary += fmt::format("{}{} {}", summary.empty() ? "" : ", ", n, state);
-  fmt::print("{:<32} {:<32} {:<10} {:<10} {:>8} {:<24} {}\n", "NOTIFICATION", "ORDER", "ORDER STATE", "STATE",
-             "ATTEMPTS", "CREATED (UTC)", "LAST ERROR");
+  fmt::print("{:<32} {:<16} {:<32} {:<10} {:<10} {:>8} {:<24} {}\n", "NOTIFICATION", "ENDPOINT", "ORDER",
+             "ORDER STATE", "STATE", "ATTEMPTS", "CREATED (UTC)", "LAST ERROR");
   for (const auto& r : *rows) {
-    fmt::print("{:<32} {:<32} {:<10} {:<10} {:>8} {:<24} {}\n", r.notification_id, r.order_id, r.order_state,
-               r.state, r.attempts, iso_time(r.created_ms), r.last_error.value_or(""));
+    // "" is the first (or only) endpoint's: rows from before endpoints had names.
+    fmt::print("{:<32} {:<16} {:<32} {:<10} {:<10} {:>8} {:<24} {}\n", r.notification_id,
+               r.endpoint.empty() ? "(default)" : r.endpoint, r.order_id, r.order_state, r.state, r.attempts,
+               iso_time(r.created_ms), r.last_error.value_or(""));
   }
   fmt::print("{} shown; in the journal: {}\n", rows->size(), summary.empty() ? "none" : summary);
   return exit_ok;
 }
 
 int run_retry(const retry_args& a) {
-  const nlohmann::json req{{"cmd", "notify_retry"}, {"id", a.id}};
+  if (a.id.empty() && !a.endpoint_set) {
+    fmt::print(stderr, "eftctl: give a notification id, or --endpoint for all its expired ones\n");
+    return exit_usage;
+  }
+  nlohmann::json req{{"cmd", "notify_retry"}};
+  if (!a.id.empty()) req["id"] = a.id;
+  if (a.endpoint_set) req["endpoint"] = a.endpoint;
   auto answered = admin_call(a.socket, req, a.timeout_ms);
   if (!answered) return exit_io;
   nlohmann::json reply = std::move(*answered);
@@ -116,7 +133,11 @@ int run_retry(const retry_args& a) {
     }
     return exit_problems;
   }
-  if (!a.json) fmt::print("ok: {} is pending again\n", a.id);
+  if (!a.json) {
+    for (const auto& id : reply.value("ids", nlohmann::json::array()))
+      if (id.is_string()) fmt::print("ok: {} is pending, to be sent now\n", id.get<std::string>());
+    if (reply.value("count", 0) == 0) fmt::print("ok: nothing to retry\n");
+  }
   return exit_ok;
 }
 
@@ -132,17 +153,23 @@ void add_notify_commands(CLI::App& app, runner& run) {
   l->add_option("--state", la->state, "only this delivery state")
       ->check(CLI::IsMember({"pending", "delivered", "expired"}));
   l->add_option("--order", la->order, "only this order id");
+  l->add_option("--endpoint", la->endpoint, "only this [[notify]] endpoint (\"\" = the unnamed/default one)")
+      ->each([la](const std::string&) { la->endpoint_set = true; });
   l->add_option("--limit", la->limit, "at most this many rows (1..100000, default 100)")
       ->check(CLI::Range(1, 100000));
   l->add_flag("--json", la->json, "JSON for other systems");
   l->callback([&run, la] { run = [la] { return run_list(*la); }; });
 
   auto ra = std::make_shared<retry_args>();
-  auto* r = n->add_subcommand("retry", "put an expired notification back in the queue (audited)");
+  auto* r = n->add_subcommand(
+      "retry", "send a notification again now: an expired one goes back in the queue (audited)");
   r->add_option("--socket", ra->socket, "eftd's admin socket ([admin] socket)")->capture_default_str();
   r->add_option("--timeout-ms", ra->timeout_ms, "how long to wait for eftd's answer")->capture_default_str();
   r->add_flag("--json", ra->json, "print eftd's JSON answer");
-  r->add_option("id", ra->id, "notification id")->required();
+  r->add_option("--endpoint", ra->endpoint,
+                "only this [[notify]] endpoint; without an id: all its expired ones")
+      ->each([ra](const std::string&) { ra->endpoint_set = true; });
+  r->add_option("id", ra->id, "notification id");
   r->callback([&run, ra] { run = [ra] { return run_retry(*ra); }; });
 }
 

@@ -2,7 +2,7 @@
 //
 //   settlement export --db J --acquirer A --date YYYY-MM-DD --layout L --out F
 //       what eftd's journal says settles with A on that business date, as a file in layout L
-//   settlement match --db J --file F --layout L [--acquirer A] [--date D] [--format table|json]
+//   settlement match --db J --file F --layout L [--acquirer A] [--date D] [--format table|json|csv]
 //       an acquirer's file against the journal: matched, only in the file, only in the journal,
 //       differences (amount, auth code, date, RRN); exit 0 when all match, 1 otherwise
 //
@@ -71,26 +71,14 @@ int run_export(const export_args& a) {
   return exit_ok;
 }
 
-nlohmann::json to_json(const st::detail& d) {
-  return {{"terminal_id", d.terminal_id},
-          {"rrn", d.rrn},
-          {"auth_code", d.auth_code},
-          {"stan", d.stan},
-          {"amount", d.amount},
-          {"kind", d.kind == st::entry_kind::credit ? "credit" : "debit"},
-          {"date", d.date},
-          {"time", d.time},
-          {"pan_masked", d.pan_masked}};
-}
-
 std::string row(std::string_view what, const st::detail& d) {
   return fmt::format("{:<16} {:<8} {:<12} {:<6} {:>12} {:<6} {}\n", what, d.terminal_id, d.rrn, d.auth_code,
                      d.amount, d.kind == st::entry_kind::credit ? "credit" : "debit", d.date);
 }
 
 int run_match(const match_args& a) {
-  if (a.format != "table" && a.format != "json") {
-    fmt::print(stderr, "eftctl: --format must be table or json\n");
+  if (a.format != "table" && a.format != "json" && a.format != "csv") {
+    fmt::print(stderr, "eftctl: --format must be table, json or csv\n");
     return exit_usage;
   }
   if (!a.date.empty() && !valid_date(a.date)) {
@@ -124,23 +112,9 @@ int run_match(const match_args& a) {
   const auto r = st::match(f->details, *journal, layout->match_keys, layout->match_confirm);
 
   if (a.format == "json") {
-    nlohmann::json out;
-    out["date"] = date;
-    out["acquirer"] = q.acquirer.value_or("");
-    out["all_matched"] = r.all_matched();
-    auto list = [](const std::vector<st::detail>& v) {
-      auto j = nlohmann::json::array();
-      for (const auto& d : v) j.push_back(to_json(d));
-      return j;
-    };
-    out["matched"] = list(r.matched);
-    out["only_in_file"] = list(r.only_in_file);
-    out["only_in_journal"] = list(r.only_in_journal);
-    out["differences"] = nlohmann::json::array();
-    for (const auto& d : r.differences)
-      out["differences"].push_back(
-          {{"file", to_json(d.in_file)}, {"journal", to_json(d.in_journal)}, {"fields", d.fields}});
-    fmt::print("{}\n", out.dump(2));
+    fmt::print("{}", st::match_json(r, {date, q.acquirer.value_or(""), std::nullopt}));
+  } else if (a.format == "csv") {
+    fmt::print("{}", st::match_csv(r, {date, q.acquirer.value_or(""), std::nullopt}));
   } else {
     std::string t = fmt::format("settlement {} against the journal, business date {}, acquirer {}\n", a.file,
                                 date, q.acquirer.value_or("(any)"));
@@ -301,7 +275,7 @@ void add_settlement_commands(CLI::App& app, runner& run) {
       ->capture_default_str();
   m->add_option("--acquirer", ma->acquirer, "journal acquirer name (default: the file header's, else any)");
   m->add_option("--date", ma->date, "business date YYYY-MM-DD (default: the file header's)");
-  m->add_option("--format", ma->format, "table (default) or json")->capture_default_str();
+  m->add_option("--format", ma->format, "table (default), json or csv")->capture_default_str();
   m->callback([&run, ma] { run = [ma] { return run_match(*ma); }; });
 
   auto ca = std::make_shared<close_args>();

@@ -6,10 +6,12 @@
 #include <algorithm>
 #include <ctime>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <tuple>
 
 #include "eftd/core/money.hpp"
 #include "eftd/journal/reader.hpp"
+#include "eftd/reports/orders.hpp"
 
 namespace eftd::settlement {
 
@@ -166,6 +168,86 @@ match_report match(const std::vector<detail>& file_details, const std::vector<de
   for (std::size_t i = 0; i < journal.size(); ++i)
     if (!used[i]) r.only_in_journal.push_back(journal[i]);
   return r;
+}
+
+namespace {
+
+const char* kind_name(entry_kind k) {
+  return k == entry_kind::credit ? "credit" : "debit";
+}
+
+nlohmann::json detail_json(const detail& d) {
+  return {{"terminal_id", d.terminal_id},
+          {"rrn", d.rrn},
+          {"auth_code", d.auth_code},
+          {"stan", d.stan},
+          {"amount", d.amount},
+          {"kind", kind_name(d.kind)},
+          {"date", d.date},
+          {"time", d.time},
+          {"pan_masked", d.pan_masked}};
+}
+
+}  // namespace
+
+std::string match_json(const match_report& r, const match_subject& about) {
+  nlohmann::json out;
+  out["date"] = about.business_date;
+  out["acquirer"] = about.acquirer;
+  if (about.layout) out["layout"] = *about.layout;
+  out["all_matched"] = r.all_matched();
+  auto list = [](const std::vector<detail>& v) {
+    auto j = nlohmann::json::array();
+    for (const auto& d : v) j.push_back(detail_json(d));
+    return j;
+  };
+  out["matched"] = list(r.matched);
+  out["only_in_file"] = list(r.only_in_file);
+  out["only_in_journal"] = list(r.only_in_journal);
+  out["differences"] = nlohmann::json::array();
+  for (const auto& d : r.differences)
+    out["differences"].push_back(
+        {{"file", detail_json(d.in_file)}, {"journal", detail_json(d.in_journal)}, {"fields", d.fields}});
+  return out.dump(2) + "\n";
+}
+
+std::string match_csv(const match_report& r, const match_subject& about) {
+  std::string out;
+  auto line = [&](std::string_view result, const detail& d, std::string_view fields) {
+    const std::string cells[] = {about.business_date,
+                                 about.acquirer,
+                                 std::string(result),
+                                 d.terminal_id,
+                                 d.rrn,
+                                 d.auth_code,
+                                 d.stan,
+                                 std::to_string(d.amount),
+                                 kind_name(d.kind),
+                                 d.date,
+                                 d.time,
+                                 d.pan_masked,
+                                 std::string(fields)};
+    bool first = true;
+    for (const auto& c : cells) {
+      out += first ? "" : ",";
+      out += reports::csv_field(c);
+      first = false;
+    }
+    out += "\r\n";
+  };
+  out +=
+      "business_date,acquirer,result,terminal_id,rrn,auth_code,stan,amount_minor,kind,date,time,pan_masked,"
+      "fields_differing\r\n";
+  for (const auto& d : r.differences) {
+    std::string fields;
+    for (const auto& f : d.fields) fields += (fields.empty() ? "" : " ") + f;
+    line("difference (file)", d.in_file, fields);
+    line("difference (journal)", d.in_journal, fields);
+  }
+  for (const auto& d : r.only_in_file) line("only in file", d, {});
+  for (const auto& d : r.only_in_journal) line("only in journal", d, {});
+  for (const auto& d : r.matched) line("matched", d, {});
+  return out;
 }
 
 }  // namespace eftd::settlement

@@ -178,6 +178,7 @@ std::string_view to_string(outcome o) {
 }
 
 bytes terminal_capabilities(const terminal_config& cfg) {
+  if (cfg.capabilities_override && cfg.capabilities_override->size() == 3) return *cfg.capabilities_override;
   std::uint8_t b2 = 0, b3 = 0;
   if (cfg.cvm.offline_plain_pin) b2 |= 0x80;
   if (cfg.cvm.online_pin) b2 |= 0x40;

@@ -146,43 +146,62 @@ class applier {
     return std::nullopt;
   }
 
-  // Inserts the outbox rows of the orders this batch made final (writer.hpp, notifications).
+  // Inserts the outbox rows of the orders this batch made final (writer.hpp, notifications):
+  // one per endpoint that takes the order's merchant.
   std::optional<failure> write_notifications() {
+    static const std::vector<writer_options::notify_endpoint> every_merchant{{"", {}, true}};
+    const auto& endpoints =
+        notify_ == nullptr || notify_->endpoints.empty() ? every_merchant : notify_->endpoints;
     for (const auto& [order_id, at_ms] : to_notify_) {
-      std::string state;
+      std::string state, merchant;
       {
-        stmt q(prepare("SELECT state FROM orders WHERE order_id = ?1"));
+        stmt q(prepare("SELECT state, merchant_id FROM orders WHERE order_id = ?1"));
         if (!ok_) return prepare_failure();
         q.bind(1, order_id);
         const int rc = q.step();
         if (rc != SQLITE_ROW) return classify(c_, rc, "notification", "journal.write_failed");
         state = q.text(0);
+        merchant = q.text(1);
       }
       // A later record of the batch may have moved the order on again.
       if (!is_final(state)) continue;
-      // Only the masked PAN goes out, and only as the operations table holds it (its CHECKs
-      // refuse a masked form that keeps more than the first 8 and last 4 digits).
-      stmt s(prepare(
-          "INSERT INTO notifications(notification_id, order_id, event, order_state, payload, created_ms,"
-          " state, attempts, next_attempt_ms, updated_ms)"
-          " SELECT ?1, o.order_id, 'order.final', o.state, json_object('notification_id', ?1,"
-          "  'event', 'order.final', 'order_id', o.order_id, 'order_no', o.order_no,"
-          "  'merchant', o.merchant_id, 'store', o.store_id, 'till', o.till_id, 'kind', o.kind,"
-          "  'state', o.state, 'result_code', o.result_code, 'amount_minor', o.amount_minor,"
-          "  'approved_amount_minor', o.approved_amount_minor, 'currency', o.currency,"
-          "  'reason_cashier', o.reason_cashier, 'business_date', o.business_date, 'at_ms', ?2,"
-          "  'pan_masked', (SELECT op.pan_masked FROM operations op WHERE op.order_id = o.order_id"
-          "                 AND op.pan_masked IS NOT NULL ORDER BY op.created_ms, op.rowid LIMIT 1)),"
-          "  ?2, 'pending', 0, ?2, ?2"
-          " FROM orders o WHERE o.order_id = ?3 AND o.state IS NOT (SELECT n.order_state FROM notifications n"
-          "   WHERE n.order_id = o.order_id ORDER BY n.created_ms DESC, n.rowid DESC LIMIT 1)"));
-      if (!ok_) return prepare_failure();
-      s.bind(1, new_id());
-      s.bind(2, at_ms);
-      s.bind(3, order_id);
-      if (auto f = done(s.step(), "notification", "journal.duplicate_id")) return f;
-      if (sqlite3_changes(c_.get()) > 0) notifications_touched_ = true;
+      for (const auto& ep : endpoints) {
+        if (!ep.merchants.empty() &&
+            std::find(ep.merchants.begin(), ep.merchants.end(), merchant) == ep.merchants.end())
+          continue;
+        if (auto f = insert_notification(order_id, at_ms, ep)) return f;
+      }
     }
+    return std::nullopt;
+  }
+
+  std::optional<failure> insert_notification(const std::string& order_id, std::int64_t at_ms,
+                                             const writer_options::notify_endpoint& ep) {
+    // Only the masked PAN goes out, and only as the operations table holds it (its CHECKs
+    // refuse a masked form that keeps more than the first 8 and last 4 digits).
+    stmt s(prepare(
+        "INSERT INTO notifications(notification_id, order_id, event, order_state, payload, created_ms,"
+        " state, attempts, next_attempt_ms, updated_ms, endpoint)"
+        " SELECT ?1, o.order_id, 'order.final', o.state, json_object('notification_id', ?1,"
+        "  'event', 'order.final', 'order_id', o.order_id, 'order_no', o.order_no,"
+        "  'merchant', o.merchant_id, 'store', o.store_id, 'till', o.till_id, 'kind', o.kind,"
+        "  'state', o.state, 'result_code', o.result_code, 'amount_minor', o.amount_minor,"
+        "  'approved_amount_minor', o.approved_amount_minor, 'currency', o.currency,"
+        "  'reason_cashier', o.reason_cashier, 'business_date', o.business_date, 'at_ms', ?2,"
+        "  'pan_masked', (SELECT op.pan_masked FROM operations op WHERE op.order_id = o.order_id"
+        "                 AND op.pan_masked IS NOT NULL ORDER BY op.created_ms, op.rowid LIMIT 1)),"
+        "  ?2, 'pending', 0, ?2, ?2, ?4"
+        " FROM orders o WHERE o.order_id = ?3 AND o.state IS NOT (SELECT n.order_state FROM notifications n"
+        "   WHERE n.order_id = o.order_id AND (n.endpoint = ?4 OR (?5 AND n.endpoint = ''))"
+        "   ORDER BY n.created_ms DESC, n.rowid DESC LIMIT 1)"));
+    if (!ok_) return prepare_failure();
+    s.bind(1, new_id());
+    s.bind(2, at_ms);
+    s.bind(3, order_id);
+    s.bind(4, ep.name);
+    s.bind(5, static_cast<std::int64_t>(ep.legacy_rows ? 1 : 0));
+    if (auto f = done(s.step(), "notification", "journal.duplicate_id")) return f;
+    if (sqlite3_changes(c_.get()) > 0) notifications_touched_ = true;
     return std::nullopt;
   }
 
@@ -212,7 +231,8 @@ class applier {
                 " scheme = coalesce(?4, scheme), pan_masked = coalesce(?5, pan_masked),"
                 " pan_hash = coalesce(?6, pan_hash), pan_ciphertext = coalesce(?7, pan_ciphertext),"
                 " auth_code = coalesce(?8, auth_code), response_code = coalesce(?9, response_code),"
-                " result_code = coalesce(?10, result_code), updated_ms = ?11"
+                " result_code = coalesce(?10, result_code), updated_ms = ?11,"
+                " emv_data = coalesce(?13, emv_data)"
                 " WHERE op_id = ?1 AND (?12 IS NULL OR state = ?12)"));
     if (!ok_) return prepare_failure();
     s.bind(1, r.op_id);
@@ -225,6 +245,7 @@ class applier {
     s.bind(10, r.result_code);
     s.bind(11, r.updated_ms);
     s.bind(12, r.expect_state);
+    s.bind(13, r.emv_data);
     if (auto f = done(s.step(), "operation_updated", "journal.duplicate_id")) return f;
     return check_updated("SELECT state FROM operations WHERE op_id = ?1", r.op_id, "operation_updated");
   }

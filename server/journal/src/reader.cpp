@@ -21,7 +21,7 @@ constexpr const char* order_columns =
 // No pan_ciphertext here: rows never carry it (see operation_pan()).
 constexpr const char* operation_columns =
     "op_id, order_id, parent_op_id, kind, state, amount_minor, currency, entry_mode, scheme,"
-    " pan_masked, pan_hash, auth_code, response_code, result_code, created_ms, updated_ms";
+    " pan_masked, pan_hash, auth_code, response_code, result_code, created_ms, updated_ms, emv_data";
 
 constexpr const char* message_columns =
     "msg_id, op_id, original_msg_id, acquirer, terminal_id, mti, stan, local_datetime, rrn,"
@@ -67,6 +67,7 @@ operation_row read_operation(const stmt& s) {
   r.result_code = s.opt_text(13);
   r.created_ms = s.int64(14);
   r.updated_ms = s.int64(15);
+  r.emv_data = s.opt_text(16);
   return r;
 }
 
@@ -679,7 +680,7 @@ namespace {
 
 constexpr const char* notification_columns =
     "notification_id, order_id, event, order_state, payload, created_ms, state, attempts, next_attempt_ms,"
-    " expires_ms, last_error, delivered_ms, updated_ms";
+    " expires_ms, last_error, delivered_ms, updated_ms, endpoint";
 
 notification_row read_notification(const stmt& s) {
   notification_row r;
@@ -696,6 +697,7 @@ notification_row read_notification(const stmt& s) {
   r.last_error = s.opt_text(10);
   r.delivered_ms = s.opt_int64(11);
   r.updated_ms = s.int64(12);
+  r.endpoint = s.text(13);
   return r;
 }
 
@@ -711,12 +713,29 @@ result<std::vector<notification_row>> reader::pending_notifications(std::uint32_
       read_notification);
 }
 
+result<std::vector<notification_row>> reader::pending_notifications(const std::string& endpoint,
+                                                                    bool with_unnamed, std::uint32_t limit) {
+  if (limit < 1 || limit > 100000)
+    return make_error("journal.invalid_argument", "pending_notifications: limit must be 1..100000");
+  return impl_->rows<notification_row>(
+      std::string("SELECT ") + notification_columns +
+          " FROM notifications WHERE state = 'pending' AND (endpoint = ?2 OR (?3 AND endpoint = ''))"
+          " ORDER BY created_ms, rowid LIMIT ?1",
+      "pending_notifications",
+      [&](stmt& s) {
+        s.bind(1, static_cast<std::int64_t>(limit));
+        s.bind(2, endpoint);
+        s.bind(3, static_cast<std::int64_t>(with_unnamed ? 1 : 0));
+      },
+      read_notification);
+}
+
 result<std::vector<notification_row>> reader::list_notifications(const notification_filter& f) {
   if (f.limit < 1 || f.limit > 100000)
     return make_error("journal.invalid_argument", "list_notifications: limit must be 1..100000");
   std::string sql = std::string("SELECT ") + notification_columns +
                     " FROM notifications WHERE (?1 IS NULL OR state = ?1) AND (?2 IS NULL OR order_id = ?2)"
-                    " ORDER BY created_ms" +
+                    " AND (?4 IS NULL OR endpoint = ?4) ORDER BY created_ms" +
                     (f.newest_first ? " DESC, rowid DESC" : ", rowid") + " LIMIT ?3";
   return impl_->rows<notification_row>(
       sql, "list_notifications",
@@ -724,6 +743,7 @@ result<std::vector<notification_row>> reader::list_notifications(const notificat
         s.bind(1, f.state);
         s.bind(2, f.order_id);
         s.bind(3, static_cast<std::int64_t>(f.limit));
+        s.bind(4, f.endpoint);
       },
       read_notification);
 }

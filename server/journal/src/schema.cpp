@@ -377,6 +377,23 @@ CREATE INDEX events_by_op ON events(op_id) WHERE op_id IS NOT NULL;
 CREATE INDEX settlement_steps_by_subject ON settlement_steps(subject_msg_id) WHERE subject_msg_id IS NOT NULL;
 )sql";
 
+// Version 13: what a chip or contactless receipt prints about the card's EMV processing: AID,
+// application label, TVR, TSI, the application cryptogram and its type, the CVM performed.
+// A small JSON object kept with the payment operation so that a repeated request or a status
+// query rebuilds the same receipt. None of it is card data (no PAN, track or expiry).
+constexpr std::string_view emv_receipt_sql = R"sql(
+ALTER TABLE operations ADD COLUMN emv_data TEXT CHECK (emv_data IS NULL OR json_valid(emv_data));
+)sql";
+
+// Version 14: several back-office endpoints ([[notify]] name, merchants). A final outcome gets
+// one outbox row per endpoint that takes the order's merchant, each with its own id and
+// delivery state; each endpoint's delivery loop reads only its own rows. Rows written before
+// have endpoint '' (the one endpoint there was): they belong to the first configured endpoint.
+constexpr std::string_view notify_endpoints_sql = R"sql(
+ALTER TABLE notifications ADD COLUMN endpoint TEXT NOT NULL DEFAULT '' CHECK (length(endpoint) <= 64);
+CREATE INDEX notifications_outbox ON notifications(endpoint, state, created_ms);
+)sql";
+
 // One line per migration, appended in version order (the schema test checks 1..N).
 constexpr migration all_migrations[] = {
     {1, "transaction model: orders, operations, acquirer messages, events, counters", v1_sql},
@@ -391,6 +408,8 @@ constexpr migration all_migrations[] = {
     {10, "outbox of outcome notifications to back-office systems", notifications_sql},
     {11, "reconciliation cases resolved by staff", case_resolutions_sql},
     {12, "indexes on the referring columns (foreign keys checked cheaply on delete)", reference_indexes_sql},
+    {13, "EMV receipt data of chip and contactless payments", emv_receipt_sql},
+    {14, "notifications per back-office endpoint", notify_endpoints_sql},
 };
 
 }  // namespace

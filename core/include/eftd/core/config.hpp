@@ -70,6 +70,30 @@ struct limits {
   std::optional<std::vector<std::string>> allowed_schemes;  // "visa", "mastercard", ... as in the BIN table
 };
 
+// [merchants.emv] / [tills.emv]: EMV parameters of one merchant or till. A set field replaces
+// the [emv] value (till over merchant over [emv]); see server_config::emv_for. Hex values are
+// checked by the loader like their [emv] keys.
+struct emv_contactless_overrides {
+  std::optional<std::uint64_t> transaction_limit;
+  std::optional<std::uint64_t> cvm_required_limit;
+  std::optional<std::uint64_t> floor_limit;
+};
+
+struct emv_overrides {
+  std::optional<std::uint16_t> country_code;
+  std::optional<std::uint8_t> terminal_type;
+  std::optional<std::string> terminal_capabilities;    // 9F33, 6 hex digits
+  std::optional<std::string> additional_capabilities;  // 9F40, 10 hex digits
+  std::optional<std::uint64_t> floor_limit;
+  std::optional<std::string> tac_denial;
+  std::optional<std::string> tac_online;
+  std::optional<std::string> tac_default;
+  std::optional<std::vector<std::string>> applications;
+  std::optional<bool> fallback_allowed;
+  std::optional<std::uint64_t> fallback_max_amount;
+  emv_contactless_overrides contactless;
+};
+
 struct merchant {
   std::string id;  // eftd's merchant id
   std::string name;
@@ -78,6 +102,7 @@ struct merchant {
   std::string country = "616";       // ISO 3166 numeric (field 19 where used)
   std::string receipt_header;        // first lines of every receipt, '\n' separated
   limits limit;
+  emv_overrides emv;  // [merchants.emv]
 };
 
 struct store {
@@ -93,6 +118,7 @@ struct till {
   std::string pad;          // pad id attached to this till
   std::string terminal_id;  // ISO 8583 field 41 (8 chars)
   limits limit;
+  emv_overrides emv;  // [tills.emv]
 };
 
 struct pad {
@@ -202,6 +228,8 @@ struct cvm_config {
   std::string magstripe_pin = "service_code";
   std::uint32_t pin_timeout_ms = 60000;
   bool pin_bypass = false;  // the customer may skip PIN entry where the service code allows
+  // How long the cashier has to confirm a signature the card asked for (then it is refused).
+  std::uint32_t signature_timeout_ms = 120000;
 };
 
 // One contactless AID ([[emv.contactless.aid]]): what its cards are expected to ask for (the
@@ -238,6 +266,12 @@ struct emv_config {
   std::filesystem::path capk_file;  // CA public keys (TOML, [[capk]]), relative to the config file
   std::uint16_t country_code = 616;  // 9F1A, ISO 3166 numeric
   std::uint8_t terminal_type = 0x22;  // 9F35: attended, online with offline capability
+  // 9F33 terminal capabilities, 6 hex digits. Empty: the kernel builds it from what it supports
+  // (E0F8C8: key entry, stripe, chip; every PIN, signature and no CVM; SDA, DDA, CDA). A value
+  // also narrows the kernel: the CVMs and data authentication it leaves out are not used.
+  std::string terminal_capabilities;
+  // 9F40 additional terminal capabilities, 10 hex digits. Empty: the kernel's (6000F0A001).
+  std::string additional_capabilities;
   // Terminal floor limit in minor units for every application: 0 sends every chip sale online.
   // Above 0, a purchase under it that the card approves offline (TC) is taken, and its advice
   // goes to the acquirer through the store-and-forward queue.
@@ -252,6 +286,14 @@ struct emv_config {
   // AIDs (hex) accepted, partial selection allowed.
   std::vector<std::string> applications{"A0000000031010", "A0000000032010", "A0000000041010",
                                         "A0000000043060"};
+  // Fallback to the magnetic stripe after a chip error (EMV technical fallback).
+  bool fallback_allowed = true;  // [emv] fallback = true|false
+  // [emv] fallback_max_amount (minor units); above it, no fallback. Unset: no amount cap.
+  std::optional<std::uint64_t> fallback_max_amount;
+  // A chip card's stripe (service code 2xx or 6xx) swiped without a chip failure: refused with
+  // "insert the card" (card.use_chip) when true. Off by default so stripe-only test cards and
+  // older pads keep working; chip-capable estates should turn it on.
+  bool refuse_chip_swipes = false;
   emv_contactless_config contactless;
 };
 
@@ -297,6 +339,12 @@ struct backoffice_config {
 // order outcome is queued in the journal (same transaction as the outcome) and POSTed as JSON
 // over HTTPS, signed with HMAC-SHA256, retried with backoff until max age, then 'expired'.
 struct notify_endpoint {
+  // Names the endpoint in the outbox (journal notifications.endpoint) and in eftctl / the web
+  // pages: required when there is more than one [[notify]], unique, [A-Za-z0-9._-], 1..64.
+  std::string name;
+  // The merchants whose outcomes go here; empty: every merchant. Each outcome is queued once
+  // per endpoint that takes its merchant, with its own id and delivery state.
+  std::vector<std::string> merchants;
   std::string url;  // https://host[:port]/path (http:// only to a loopback address)
   // Parsed from url.
   bool tls = true;
@@ -360,7 +408,8 @@ struct server_config {
   std::vector<acquirer> acquirers;
   std::vector<route> routes;
   std::vector<prompt_rule> prompts;
-  // At most one endpoint for now (the outbox keeps one delivery state per notification).
+  // Outcome receivers, each with its own outbox rows and delivery loop; the first one also
+  // delivers rows written before endpoints had names (server/NOTIFY.md).
   std::vector<notify_endpoint> notify;
 
   const till* find_till(std::string_view id) const;
@@ -379,6 +428,10 @@ struct server_config {
                          std::string_view merchant_id) const;
   // Effective limits for a till (till, then its merchant, then defaults).
   limits effective_limits(const till& t) const;
+  // Effective EMV parameters: [emv], then the merchant's [merchants.emv], then the till's
+  // [tills.emv]. An unknown merchant or till adds nothing; without a merchant id, the till's
+  // merchant (through its store) is used.
+  emv_config emv_for(std::string_view merchant_id, std::string_view till_id) const;
 };
 
 // Parse TOML text. `base_dir` resolves relative paths (journal, bin table, log file).

@@ -56,4 +56,22 @@ match_report match(const std::vector<detail>& file_details, const std::vector<de
 match_report match(const std::vector<detail>& file_details, const std::vector<detail>& journal,
                    const std::vector<std::string>& keys, const std::vector<std::string>& confirm);
 
+// What a match report is about, for its exports: the journal side's business date
+// (YYYY-MM-DD) and acquirer ("" = every acquirer); layout is written to the JSON when set.
+struct match_subject {
+  std::string business_date;
+  std::string acquirer;
+  std::optional<std::string> layout;
+};
+
+// A match report for other systems (eftctl settlement match --format json, the back office's
+// JSON download): {"date","acquirer"[,"layout"],"all_matched","matched","only_in_file",
+// "only_in_journal","differences":[{"file","journal","fields"}]}, indented, newline-terminated.
+std::string match_json(const match_report& r, const match_subject& about);
+
+// The same rows for spreadsheets: RFC 4180 CSV (CRLF), header line first, one line per detail,
+// differences as two lines (file, journal) naming the fields that differ. Problems come first,
+// as on the page: differences, only in file, only in journal, matched.
+std::string match_csv(const match_report& r, const match_subject& about);
+
 }  // namespace eftd::settlement

@@ -88,9 +88,12 @@ struct terminal_config {
   bytes terminal_id;                                         // 9F1C (8 characters), optional
   bytes merchant_id;                                         // 9F16 (15 characters), optional
   bytes merchant_category;                                   // 9F15 (2 bytes BCD), optional
+  // 9F33 exactly as configured (3 bytes), sent instead of the value built from the flags; the
+  // caller keeps the flags consistent with it (they decide what the kernel does).
+  std::optional<bytes> capabilities_override;
 };
 
-// 9F33 from the flags above.
+// 9F33: capabilities_override when set, else from the flags above.
 bytes terminal_capabilities(const terminal_config& cfg);
 
 struct transaction {

@@ -59,6 +59,7 @@ struct operation_row {
   std::optional<std::string> result_code;
   std::int64_t created_ms = 0;
   std::int64_t updated_ms = 0;
+  std::optional<std::string> emv_data;  // EMV receipt data (JSON), chip and contactless payments
 };
 
 struct acquirer_message_row {
@@ -221,11 +222,15 @@ struct notification_row {
   std::optional<std::string> last_error;
   std::optional<std::int64_t> delivered_ms;
   std::int64_t updated_ms = 0;
+  // The [[notify]] endpoint's name (schema v14); "" = written before v14 or by an unnamed
+  // endpoint (the first configured one delivers those).
+  std::string endpoint;
 };
 
 struct notification_filter {
   std::optional<std::string> state;
   std::optional<std::string> order_id;
+  std::optional<std::string> endpoint;
   std::uint32_t limit = 1000;  // 1..100000
   bool newest_first = true;
 };
@@ -347,6 +352,10 @@ class reader {
   // Outcome notifications (schema v10). The outbox in delivery order: every 'pending' row,
   // oldest first (created_ms, then insertion), at most `limit` (1..100000).
   result<std::vector<notification_row>> pending_notifications(std::uint32_t limit);
+  // The same for one endpoint (schema v14): its rows, and with_unnamed also the rows of
+  // endpoint "" (written before v14: the first configured endpoint delivers them).
+  result<std::vector<notification_row>> pending_notifications(const std::string& endpoint, bool with_unnamed,
+                                                               std::uint32_t limit);
   // Filtered listing (eftctl notifications list, the back-office page).
   result<std::vector<notification_row>> list_notifications(const notification_filter& filter);
   result<std::optional<notification_row>> notification(const std::string& notification_id);

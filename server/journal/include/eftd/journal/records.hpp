@@ -131,6 +131,8 @@ struct operation_updated {
   std::optional<std::string> auth_code;
   std::optional<std::string> response_code;
   std::optional<std::string> result_code;
+  // JSON object printed on chip/contactless receipts (AID, label, TVR, TSI, AC, CVM); no card data.
+  std::optional<std::string> emv_data;
   std::int64_t updated_ms = 0;
 };
 

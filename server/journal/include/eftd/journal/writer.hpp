@@ -59,9 +59,20 @@ struct writer_options {
   // notification row for the order in the same transaction, unless the order's latest
   // notification already announces that state. The order states belong to the engine, so
   // the engine's final states are listed here.
+  //
+  // One row per endpoint whose merchants list takes the order's merchant (schema v14), each
+  // with its own id; the "latest notification" is that endpoint's. No endpoints listed: one
+  // endpoint named "" for every merchant. legacy_rows: the endpoint that owns rows written
+  // before v14 (endpoint ''), the first configured one.
+  struct notify_endpoint {
+    std::string name;                    // notifications.endpoint, at most 64 characters
+    std::vector<std::string> merchants;  // empty: every merchant
+    bool legacy_rows = false;
+  };
   struct notification_options {
     bool enabled = false;
     std::vector<std::string> final_states{"approved", "declined", "failed", "cancelled", "reversed"};
+    std::vector<notify_endpoint> endpoints;
   };
   notification_options notifications;
   // Called on the writer thread after a COMMIT that inserted or changed notifications (wakes
