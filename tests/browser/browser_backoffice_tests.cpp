@@ -20,13 +20,8 @@ TEST_CASE("back office in headless Chromium: login, search, detail, CSV, charts,
   const std::string dir = source_path("tests/browser");
   REQUIRE(std::filesystem::exists(dir + "/node_modules/playwright-core"));  // npm ci ran
   installation inst("browser-backoffice");
-  // Outcome notifications to a receiver that is never there (http to loopback): the sale's
-  // notification expires after a second, for the "Retry now" button.
-  const std::string secret = inst.dir + "/notify.secret";
-  std::ofstream(secret) << "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\n";
-  ::chmod(secret.c_str(), 0600);
-  inst.extra_config = "[[notify]]\nurl = \"http://127.0.0.1:9/eftd/outcomes\"\nsecret_file = \"" + secret +
-                      "\"\ntimeout_ms = 1000\nretry_initial_ms = 50\nretry_max_ms = 200\nmax_age_s = 1\n";
+  // The sale's notification expires after a second (no receiver), for the "Retry now" button.
+  notify_to_nowhere(inst);
   inst.start_eftd({"--set", "listen.backoffice.port=0"});
   REQUIRE(inst.backoffice_port > 0);
   // The user through eftctl, password on stdin (never argv).

@@ -2,40 +2,14 @@
 #include <catch2/catch.hpp>
 #include <string>
 
+#include "config_fixture.hpp"
 #include "eftd/core/config.hpp"
 
 using eftd::config::parse_config;
 
 namespace {
 
-const std::string base = R"(
-[[merchants]]
-id = "M001"
-acquirer_merchant_id = "MERCHANT0000001"
-currency = "PLN"
-
-[[stores]]
-id = "S01"
-merchant = "M001"
-
-[[pads]]
-id = "P01"
-serial = "VP-0001"
-
-[[tills]]
-id = "T01"
-store = "S01"
-pad = "P01"
-terminal_id = "TERM0001"
-
-[[acquirers]]
-name = "a1"
-port = 5000
-
-[[routes]]
-bin_prefix = ""
-acquirer = "a1"
-)";
+const std::string& base = eftd::test::minimal_config_toml;
 
 std::string error_text(const std::string& notify_tables) {
   auto r = parse_config(base + notify_tables, "/base");

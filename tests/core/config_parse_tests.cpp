@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "config_fixture.hpp"
 #include "eftd/core/config.hpp"
 
 namespace fs = std::filesystem;
@@ -20,37 +21,10 @@ fs::path source_root() {
 }
 
 // A valid base every error test starts from, so that each test breaks exactly one thing.
-const std::string base_toml = R"(
-[[merchants]]
-id = "M001"
-acquirer_merchant_id = "MERCHANT0000001"
-currency = "PLN"
-
-[[stores]]
-id = "S01"
-merchant = "M001"
-
-[[pads]]
-id = "P01"
-serial = "VP-0001"
-
+const std::string base_toml = eftd::test::minimal_config_toml + R"(
 [[pads]]
 id = "P02"
 serial = "VP-0002"
-
-[[tills]]
-id = "T01"
-store = "S01"
-pad = "P01"
-terminal_id = "TERM0001"
-
-[[acquirers]]
-name = "a1"
-port = 5000
-
-[[routes]]
-bin_prefix = ""
-acquirer = "a1"
 )";
 
 // Parses text that must fail; returns its lines.

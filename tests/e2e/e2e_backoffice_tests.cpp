@@ -237,13 +237,8 @@ bool wait_for_expired(const installation& inst, std::chrono::seconds within) {
 TEST_CASE("back office: Retry now on the notifications page, supervisors only, CSRF, audited",
           "[e2e][reports][security]") {
   installation inst("e2e-backoffice-notify");
-  // A receiver that is never there (plain http is allowed to loopback): the notification
-  // expires after a second.
-  const std::string secret = inst.dir + "/notify.secret";
-  std::ofstream(secret) << "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\n";
-  ::chmod(secret.c_str(), 0600);
-  inst.extra_config = "[[notify]]\nurl = \"http://127.0.0.1:9/eftd/outcomes\"\nsecret_file = \"" + secret +
-                      "\"\ntimeout_ms = 1000\nretry_initial_ms = 50\nretry_max_ms = 200\nmax_age_s = 1\n";
+  // A receiver that is never there: the notification expires after a second.
+  notify_to_nowhere(inst);
   inst.start_eftd({"--set", "listen.backoffice.port=0"});
   const int port = inst.backoffice_port;
   REQUIRE(port > 0);

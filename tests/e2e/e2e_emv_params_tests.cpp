@@ -11,23 +11,6 @@
 
 using namespace eftd::test;
 
-namespace {
-
-eftd::journal::order_view till_order(const installation& inst, const std::string& till,
-                                     const std::string& order) {
-  auto rd = eftd::journal::reader::open(inst.db());
-  REQUIRE(rd);
-  auto rows = rd->find_orders_recent(till, order, 0);
-  REQUIRE(rows);
-  REQUIRE(rows->size() == 1);
-  auto detail = rd->order_detail(rows->front().order_id);
-  REQUIRE(detail);
-  REQUIRE(detail->has_value());
-  return std::move(**detail);
-}
-
-}  // namespace
-
 TEST_CASE("a till's [tills.emv] floor limit and terminal capabilities apply to that till only",
           "[e2e][emv][acquirer]") {
   installation inst("e2e-emv-params", true, issuer());
@@ -48,7 +31,7 @@ TEST_CASE("a till's [tills.emv] floor limit and terminal capabilities apply to t
   CHECK(r.result.value("entry_mode", "") == "chip");
   CHECK_FALSE(r.result.contains("reason"));  // a plain online approval
   {
-    auto v = till_order(inst, "T01", online);
+    auto v = journal_view(inst, online, "T01");
     REQUIRE(v.messages.size() == 1);
     CHECK(v.messages.front().mti == "0200");
   }
@@ -62,7 +45,7 @@ TEST_CASE("a till's [tills.emv] floor limit and terminal capabilities apply to t
   CHECK(r.result.value("outcome", "") == "approved");
   CHECK(r.result.value("entry_mode", "") == "chip");
   CHECK(r.result["reason"].value("code", "") == "approved.offline");
-  auto v = till_order(inst, "T02", offline);
+  auto v = journal_view(inst, offline, "T02");
   const eftd::journal::acquirer_message_row* advice = nullptr;
   for (const auto& m : v.messages) {
     CHECK(m.mti != "0200");  // nothing asked of the acquirer

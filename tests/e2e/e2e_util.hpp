@@ -7,6 +7,7 @@
 #include <poll.h>
 #include <sys/inotify.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -108,16 +109,27 @@ inline long long summary_number(const std::string& summary, const std::string& k
   return std::stoll(summary.substr(at + key.size() + 3));
 }
 
-inline eftd::journal::order_view journal_view(const installation& inst, const std::string& order) {
+inline eftd::journal::order_view journal_view(const installation& inst, const std::string& order,
+                                              const std::string& till = "T01") {
   auto rd = eftd::journal::reader::open(inst.db());
   REQUIRE(rd);
-  auto rows = rd->find_orders_recent("T01", order, 0);
+  auto rows = rd->find_orders_recent(till, order, 0);
   REQUIRE(rows);
   REQUIRE(rows->size() == 1);
   auto detail = rd->order_detail(rows->front().order_id);
   REQUIRE(detail);
   REQUIRE(detail->has_value());
   return std::move(**detail);
+}
+
+// Outcome notifications to a receiver that is never there (plain http to loopback port 9 is
+// allowed): each notification expires about a second after its outcome, for the retry pages.
+inline void notify_to_nowhere(installation& inst) {
+  const std::string secret = inst.dir + "/notify.secret";
+  std::ofstream(secret) << "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\n";
+  ::chmod(secret.c_str(), 0600);
+  inst.extra_config += "[[notify]]\nurl = \"http://127.0.0.1:9/eftd/outcomes\"\nsecret_file = \"" + secret +
+                       "\"\ntimeout_ms = 1000\nretry_initial_ms = 50\nretry_max_ms = 200\nmax_age_s = 1\n";
 }
 
 // Whether the order's journal holds an event of `kind` whose text contains `text`.

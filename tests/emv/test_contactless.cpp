@@ -7,6 +7,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "config_fixture.hpp"
 #include "eftd/core/config.hpp"
 #include "eftd/core/emv_crypto.hpp"
 #include "eftd/core/emv_oda.hpp"
@@ -528,35 +529,8 @@ TEST_CASE("Contactless: malformed answers end the application, never a crash") {
 }
 
 namespace {
-// A valid base configuration (the shape of tests/core/config_parse_tests.cpp) plus [emv].
-const std::string config_base = R"(
-[[merchants]]
-id = "M001"
-acquirer_merchant_id = "MERCHANT0000001"
-currency = "PLN"
-
-[[stores]]
-id = "S01"
-merchant = "M001"
-
-[[pads]]
-id = "P01"
-serial = "VP-0001"
-
-[[tills]]
-id = "T01"
-store = "S01"
-pad = "P01"
-terminal_id = "TERM0001"
-
-[[acquirers]]
-name = "a1"
-port = 5000
-
-[[routes]]
-bin_prefix = ""
-acquirer = "a1"
-
+// The minimal configuration plus [emv].
+const std::string config_base = eftd::test::minimal_config_toml + R"(
 [emv]
 capk_file = "capk.toml"
 )";
