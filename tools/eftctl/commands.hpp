@@ -22,7 +22,8 @@ using runner = std::function<int()>;
 
 // `config check FILE [--set k=v]...`
 void add_config_commands(CLI::App& app, runner& run);
-// `journal orders --db PATH [--date D] [--till T] [--state S] [--format table|csv|json]`
+// `journal orders|show --db PATH [--date D] [--till T] [--state S] [--format table|csv|json]`,
+// `journal purge --before DATE [--dry-run] [--socket PATH]` (retention, through the admin socket)
 void add_journal_commands(CLI::App& app, runner& run);
 // `dukpt ipek|decrypt-data --bdk HEX --ksn HEX [--data HEX] [--aes]` (test keys only)
 void add_dukpt_commands(CLI::App& app, runner& run);
@@ -52,6 +53,11 @@ void add_users_commands(CLI::App& app, runner& run);
 void add_audit_commands(CLI::App& app, runner& run);
 // `backup --db PATH --to FILE [--socket PATH]`: online backup of the journal, audited.
 void add_backup_commands(CLI::App& app, runner& run);
+
+// `cases resolve --socket S --kind K --subject ID --note TEXT` (cases_cmd.cpp).
+void add_cases_commands(CLI::App& app, runner& run);
+// `notifications list [--endpoint NAME] | retry [--endpoint NAME] [ID]` (notify_cmd.cpp).
+void add_notify_commands(CLI::App& app, runner& run);
 
 // One request line to a running eftd's admin socket ([admin] socket), one reply line back.
 // Errors: admin.path, admin.connect, admin.io, admin.timeout.

@@ -6,13 +6,6 @@
 
 #include "commands.hpp"
 
-namespace eftctl {
-// `cases resolve --socket S --kind K --subject ID --note TEXT` (cases_cmd.cpp).
-void add_cases_commands(CLI::App& app, runner& run);
-// `notifications list|retry` (notify_cmd.cpp).
-void add_notify_commands(CLI::App& app, runner& run);
-}  // namespace eftctl
-
 int main(int argc, char** argv) {
   try {
     CLI::App app{"eftctl: operate and inspect an eftd installation"};
