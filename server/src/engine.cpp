@@ -145,6 +145,17 @@ std::string pad_stop_reason(std::string_view code, bool aborted, std::string_vie
   if (code == "pad.timeout" || code == "pad.disconnected") return std::string(code);
   return what == "card" ? "card.unreadable" : "pin.unavailable";
 }
+// How an order ends that such a stop ended: cancelled when a person stopped it (the customer's
+// timeout or cancel on the pad, the cashier's abort), else failed (the pad gone or silent, an
+// unreadable card); journaled as the POS's doing for an abort, else the pad's.
+std::string_view stop_state(std::string_view reason) {
+  const bool by_person = reason == "pos.aborted" || reason == "card.timeout" || reason == "card.cancelled" ||
+                         reason == "pin.timeout" || reason == "pin.cancelled";
+  return by_person ? order_state::cancelled : order_state::failed;
+}
+journal::actor stop_actor(std::string_view reason) {
+  return reason == "pos.aborted" ? journal::actor::pos : journal::actor::pad;
+}
 
 bool pin_mandatory(const std::string& service_code) {
   return service_code.size() == 3 &&
@@ -738,11 +749,9 @@ asio::awaitable<pos::result> run_card_transaction(server_context& ctx, tx_reques
   if (req.control) req.control->set_pad(nullptr);
   if (!read) {
     const std::string reason = pad_stop_reason(read.err().code, aborted(), "card");
-    auto state = reason == "card.timeout" || reason == "card.cancelled" || reason == "pos.aborted"
-                     ? order_state::cancelled
-                     : order_state::failed;
-    auto r =
-        co_await conclude(reason, state, reason == "pos.aborted" ? journal::actor::pos : journal::actor::pad);
+    const auto state = stop_state(reason);
+    const auto who = stop_actor(reason);
+    auto r = co_await conclude(reason, state, who);
     if (pad->open()) pad->show({s.why.why.customer_text});
     co_return r;
   }
@@ -943,10 +952,8 @@ asio::awaitable<pos::result> run_card_transaction(server_context& ctx, tx_reques
         if (!swiped || !swiped->atr.empty()) {
           std::string reason =
               again ? std::string("card.unreadable") : pad_stop_reason(again.err().code, aborted(), "card");
-          const auto state = reason == "card.timeout" || reason == "card.cancelled" || reason == "pos.aborted"
-                                 ? order_state::cancelled
-                                 : order_state::failed;
-          const auto who = reason == "pos.aborted" ? journal::actor::pos : journal::actor::pad;
+          const auto state = stop_state(reason);
+          const auto who = stop_actor(reason);
           auto r = co_await conclude(reason, state, who);
           if (pad->open()) pad->show({s.why.why.customer_text});
           co_return r;
@@ -1197,13 +1204,13 @@ asio::awaitable<pos::result> run_card_transaction(server_context& ctx, tx_reques
           default:
             code = "card.unreadable";
         }
-      } else if (code == "pin.timeout" || code == "pin.cancelled" || code == "pos.aborted") {
-        state = order_state::cancelled;
+      } else {
+        state = stop_state(code);
       }
       spdlog::info("order {}: chip card: {} ({})", req.order_no, code, chip->summary());
       s.emv_data = chip->receipt_data();
       co_await chip->power_off();
-      const auto who = code == "pos.aborted" ? journal::actor::pos : journal::actor::pad;
+      const auto who = stop_actor(code);
       auto r = co_await conclude(code, state, who, detail);
       if (pad->open()) pad->show({s.why.why.customer_text});
       co_return r;
@@ -1238,10 +1245,9 @@ asio::awaitable<pos::result> run_card_transaction(server_context& ctx, tx_reques
     if (!entered) {
       const auto& code = entered.err().code;
       const std::string reason = pad_stop_reason(code, aborted(), "pin");
-      const bool cancelled = reason == "pin.timeout" || reason == "pin.cancelled" || reason == "pos.aborted";
       // Named locals: GCC 12 destroys temporaries inside a co_await expression twice.
-      const auto state = cancelled ? order_state::cancelled : order_state::failed;
-      const auto who = reason == "pos.aborted" ? journal::actor::pos : journal::actor::pad;
+      const auto state = stop_state(reason);
+      const auto who = stop_actor(reason);
       std::string detail;
       if (reason == "pin.unavailable") detail = " (" + code + ")";
       auto r = co_await conclude(reason, state, who, detail);
