@@ -858,6 +858,42 @@ server_config parse_document(const toml::table& doc, const fs::path& base, diagn
     s.done();
   }
 
+  if (const auto* t = root.table("ha")) {
+    section s(t, "ha", diag);
+    auto& ha = cfg.ha;
+    ha.enabled = true;
+    s.boolean("enabled", ha.enabled);
+    s.string("node_id", ha.node_id, true);
+    s.string("pos_address", ha.pos_address, true);
+    s.string("pad_address", ha.pad_address, true);
+    s.string("witness", ha.witness, true);
+    if (s.string("mode", ha.mode) && ha.mode != "sync" && ha.mode != "async")
+      s.problem("mode", s.find("mode"), "must be sync or async");
+    s.positive_u32("lease_ms", ha.lease_ms, "milliseconds");
+    s.positive_u32("promote_after_ms", ha.promote_after_ms, "milliseconds");
+    s.positive_u32("heartbeat_ms", ha.heartbeat_ms, "milliseconds");
+    s.positive_u32("sync_timeout_ms", ha.sync_timeout_ms, "milliseconds");
+    s.u32("stan_gap", ha.stan_gap, "STANs");
+    s.positive_u32("log_keep", ha.log_keep);
+    // A promotion waits out every lease the old active may still hold.
+    if (ha.promote_after_ms <= ha.lease_ms + ha.heartbeat_ms)
+      s.problem("promote_after_ms", s.find("promote_after_ms"), "must exceed lease_ms + heartbeat_ms");
+    read_listener(s, "replication", ha.replication, diag, base);
+    if (const toml::table* pt = s.table("peer")) {
+      section ps(pt, s.key_path("peer"), diag);
+      ps.string("id", ha.peer.id, true);
+      ps.string("replication", ha.peer.replication, true);
+      ps.string("pos_address", ha.peer.pos_address, true);
+      ps.string("pad_address", ha.peer.pad_address, true);
+      ps.done();
+    } else {
+      s.missing("peer");
+    }
+    if (!ha.node_id.empty() && ha.node_id == ha.peer.id)
+      s.problem("node_id", s.find("node_id"), "must differ from peer.id");
+    s.done();
+  }
+
   if (const auto* t = root.table("backoffice")) {
     section s(t, "backoffice", diag);
     s.positive_u32("session_idle_s", cfg.backoffice_web.session_idle_s, "seconds");
@@ -1551,6 +1587,18 @@ result<void> apply_override(server_config& cfg, std::string_view key_eq_value) {
     cfg.settlement.close_on_start = value == "true";
     return {};
   }
+  if (key == "ha.replication.port") return set_port(key, value, cfg.ha.replication.port, true);
+  if (key == "ha.peer.replication") return set_nonempty(key, value, cfg.ha.peer.replication);
+  if (key == "ha.peer.pos_address") return set_nonempty(key, value, cfg.ha.peer.pos_address);
+  if (key == "ha.peer.pad_address") return set_nonempty(key, value, cfg.ha.peer.pad_address);
+  if (key == "ha.pos_address") return set_nonempty(key, value, cfg.ha.pos_address);
+  if (key == "ha.pad_address") return set_nonempty(key, value, cfg.ha.pad_address);
+  if (key == "ha.witness") return set_nonempty(key, value, cfg.ha.witness);
+  if (key == "ha.mode") {
+    if (value != "sync" && value != "async") return override_error(key, "must be sync or async");
+    cfg.ha.mode = std::string(value);
+    return {};
+  }
   if (key == "admin.socket") {
     cfg.admin.socket = std::string(value);
     return {};
@@ -1710,6 +1758,13 @@ result<void> check_ready(const server_config& cfg) {
         "listen.{}: plaintext connections are only allowed on loopback addresses, not '{}': "
         "configure [listen.{}.tls]",
         what, l->address, what);
+  }
+  if (cfg.ha.enabled && !cfg.ha.replication.tls.enabled() && !loopback_address(cfg.ha.replication.address)) {
+    if (!problems.empty()) problems += '\n';
+    problems += fmt::format(
+        "ha.replication: plaintext is only allowed on loopback addresses, not '{}': configure "
+        "[ha.replication.tls] with a client_ca_file (mutual TLS between the nodes)",
+        cfg.ha.replication.address);
   }
   if (!problems.empty()) return make_error("config.not_ready", problems);
   return {};

@@ -40,6 +40,7 @@ struct virtual_args {
   bool once = false;
   unsigned connect_timeout_ms = 5000;
   unsigned handshake_timeout_ms = 10000;
+  unsigned server_silence_ms = 0;  // 0: wait for a quiet server for ever
   unsigned backoff_initial_ms = 200;
   unsigned backoff_max_ms = 5000;
   std::string tls_ca, tls_cert, tls_key;  // all three: TLS 1.3 to eftd; none: plaintext
@@ -76,6 +77,7 @@ bool connection_options(const virtual_args& a, eftd::padsim::tcp_client_options&
     opt.servers.push_back(*addr);
   }
   opt.connect_timeout = std::chrono::milliseconds(a.connect_timeout_ms);
+  opt.silence_timeout = std::chrono::milliseconds(a.server_silence_ms);
   opt.handshake_timeout = std::chrono::milliseconds(a.handshake_timeout_ms);
   opt.backoff = backoff_policy(std::chrono::milliseconds(a.backoff_initial_ms),
                                std::chrono::milliseconds(std::max(a.backoff_initial_ms, a.backoff_max_ms)));
@@ -322,6 +324,10 @@ int main(int argc, char** argv) {
   v->add_flag("--no-card", va.no_card, "answer every read_card with pad_error timeout");
   v->add_flag("--once", va.once, "exit 0 after one read_card was answered and the next display shown");
   v->add_option("--connect-timeout-ms", va.connect_timeout_ms, "TCP connect deadline")->capture_default_str();
+  v->add_option("--server-silence-ms", va.server_silence_ms,
+                "nothing from the server for this long: try the next --server (0 = never; eftd pings every "
+                "pad_health.ping_interval_ms, so use a few of those)")
+      ->capture_default_str();
   v->add_option("--handshake-timeout-ms", va.handshake_timeout_ms, "deadline for hello_ack after hello")
       ->capture_default_str();
   v->add_option("--backoff-initial-ms", va.backoff_initial_ms, "first reconnect delay (doubles per failure)")

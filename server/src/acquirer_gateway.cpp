@@ -10,6 +10,7 @@
 #include "eftd/acq/framing.hpp"
 #include "eftd/acq/link.hpp"
 #include "eftd/acq/message.hpp"
+#include "ha.hpp"
 #include "key_module.hpp"
 
 namespace eftd::server {
@@ -108,6 +109,11 @@ asio::awaitable<result<acquirer_answer>> exchange(server_context& ctx, const std
   if (it == ctx.links.end())
     co_return make_error("acq.unknown_acquirer", "no link for acquirer '" + acquirer + "'");
   auto link = it->second;
+  // Only the active node with a current lease sends (server/HA.md): a paused old active that
+  // wakes up must not reach an acquirer. Refused here means never sent.
+  if (ctx.ha) {
+    if (auto st = ctx.ha->may_send(); !st) co_return st.err();
+  }
   result<acq::message> resp = make_error("acq.disconnected", "no answer");
   const auto started = std::chrono::steady_clock::now();
   try {

@@ -15,6 +15,7 @@
 #include "eftd/acq/link.hpp"
 #include "eftd/journal/backup.hpp"
 #include "engine.hpp"
+#include "ha.hpp"
 #include "notifier.hpp"
 #include "retention.hpp"
 #include "settlement.hpp"
@@ -154,6 +155,9 @@ struct admin_listener::impl : std::enable_shared_from_this<impl> {
         {"backup", [](impl& self, const json& req) { return self.backup(req); }},
         {"purge", [](impl& self, const json& req) { return self.purge(req); }},
         {"notify_retry", [](impl& self, const json& req) { return self.notify_retry(req); }},
+        // Hot standby (ha.hpp): a planned switch and an emergency promotion.
+        {"switchover", [](impl& self, const json&) { return self.ha_action(false, false); }},
+        {"promote", [](impl& self, const json& req) { return self.ha_action(true, req.value("force", false)); }},
         // Back-office users (backoffice_http.hpp): run on the back office's own thread.
         {"user_add", [](impl& self, const json& req) { return self.ctx.backoffice->admin_users(req); }},
         {"user_passwd", [](impl& self, const json& req) { return self.ctx.backoffice->admin_users(req); }},
@@ -166,8 +170,45 @@ struct admin_listener::impl : std::enable_shared_from_this<impl> {
   }
 
   asio::awaitable<json> status() {
-    co_return json{
-        {"ok", true}, {"node", ctx.cfg.node_name}, {"business_date", business_date_of(ctx.clock.now_ms())}};
+    json j{{"ok", true}, {"node", ctx.cfg.node_name}, {"business_date", business_date_of(ctx.clock.now_ms())}};
+    {
+      std::lock_guard lk(ctx.tills_mu);
+      j["tills_connected"] = ctx.pos_by_till.size();
+    }
+    {
+      std::lock_guard lk(ctx.pads_mu);
+      j["pads_connected"] = ctx.pads.size();
+    }
+    if (ctx.ha) {
+      j["ha"] = json::parse(ctx.ha->status_json());
+    } else {
+      j["ha"] = json{{"role", "single"}};
+    }
+    co_return j;
+  }
+
+  // promote: this standby asks the witness for the role (force: an emergency, without the
+  // lease and in-sync checks). switchover: this active hands over to the caught-up standby.
+  asio::awaitable<json> ha_action(bool promote, bool force) {
+    if (!ctx.ha) co_return error_reply("admin.no_ha", "this node has no [ha] configuration");
+    auto ex = co_await asio::this_coro::executor;
+    auto done = std::make_shared<std::optional<std::pair<eftd::status, std::string>>>();
+    asio::steady_timer wait(ex);
+    wait.expires_at(std::chrono::steady_clock::time_point::max());
+    auto finish = [done, &wait, ex](eftd::status st, std::string text) {
+      asio::post(ex, [done, &wait, st = std::move(st), text = std::move(text)]() mutable {
+        *done = std::pair{std::move(st), std::move(text)};
+        wait.cancel();
+      });
+    };
+    if (promote)
+      ctx.ha->promote(force, finish);
+    else
+      ctx.ha->switchover(finish);
+    while (!*done) co_await wait.async_wait(asio::as_tuple(asio::use_awaitable));
+    auto& [st, text] = **done;
+    if (!st) co_return error_reply(st.err().code, text);
+    co_return json{{"ok", true}, {"message", text}, {"ha", json::parse(ctx.ha->status_json())}};
   }
 
   // Per-link ISO 8583 message trace, switched at run time (certification): every message sent
@@ -410,6 +451,15 @@ struct admin_listener::impl : std::enable_shared_from_this<impl> {
       std::string known = "audit, case_resolve";
       for (const auto& [n, h] : table) known += ", " + n;
       co_return error_reply("admin.unknown_cmd", "unknown cmd (known: " + known + ")");
+    }
+    if (name == "switchover") {
+      // The active gives its role away during the command and can write nothing after it:
+      // the request is audited first (and replicated to the standby, which keeps it).
+      auto a = audit_record(actor, journal::audit_sources::admin_socket, name);
+      a.subject = ctx.cfg.ha.peer.id;
+      a.outcome = "requested";
+      if (auto st = co_await write_audit(std::move(a)); !st)
+        co_return error_reply("admin.audit_failed", "the switch-over was not started: its audit record was not written");
     }
     json reply = co_await it->second(*this, req);
     if (!read_only_cmd(name)) {

@@ -113,6 +113,60 @@ result<std::shared_ptr<ssl::context>> make_server_tls(const config::tls_files& f
   return ctx;
 }
 
+result<std::shared_ptr<ssl::context>> make_client_tls(const config::tls_files& files) {
+  auto ctx = std::make_shared<ssl::context>(ssl::context::tls_client);
+  SSL_CTX_set_min_proto_version(ctx->native_handle(), TLS1_2_VERSION);
+  boost::system::error_code ec;
+  for (const auto& [p, what] : {std::pair{&files.cert_file, "certificate file"}, std::pair{&files.key_file, "key file"},
+                                std::pair{&files.client_ca_file, "CA file"}}) {
+    if (p->empty() || !std::filesystem::exists(*p))
+      return make_error("tls.config", std::string(what) + " '" + p->string() + "' does not exist");
+  }
+  ctx->use_certificate_chain_file(files.cert_file.string(), ec);
+  if (ec)
+    return make_error("tls.config", "certificate '" + files.cert_file.string() + "': " + openssl_reason(ec));
+  ctx->use_private_key_file(files.key_file.string(), ssl::context::pem, ec);
+  if (ec) return make_error("tls.config", "key '" + files.key_file.string() + "': " + openssl_reason(ec));
+  ctx->load_verify_file(files.client_ca_file.string(), ec);
+  if (ec) return make_error("tls.config", "CA '" + files.client_ca_file.string() + "': " + openssl_reason(ec));
+  ctx->set_verify_mode(ssl::verify_peer);
+  return ctx;
+}
+
+asio::awaitable<result<std::unique_ptr<byte_stream>>> tls_connect(tcp::socket& s,
+                                                                  const std::shared_ptr<ssl::context>& ctx,
+                                                                  const std::string& expected_cn,
+                                                                  std::chrono::milliseconds deadline) {
+  using namespace asio::experimental::awaitable_operators;
+  auto stream = std::make_unique<tls_stream>(std::move(s), ctx);
+  auto ex = stream->get_executor();
+  asio::steady_timer timer(ex);
+  timer.expires_after(deadline);
+  auto r = co_await (
+      stream->raw().async_handshake(ssl::stream_base::client, asio::as_tuple(asio::use_awaitable)) ||
+      timer.async_wait(asio::as_tuple(asio::use_awaitable)));
+  if (r.index() == 1) {
+    stream->close();
+    co_return make_error("tls.timeout", "no TLS handshake within the deadline");
+  }
+  auto [ec] = std::get<0>(r);
+  if (ec) {
+    stream->close();
+    co_return make_error("tls.handshake", "TLS handshake refused: " + openssl_reason(ec));
+  }
+  std::string cn_text;
+  if (X509* cert = SSL_get1_peer_certificate(stream->raw().native_handle())) {
+    char cn[256] = {0};
+    if (X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, cn, sizeof cn) > 0) cn_text = cn;
+    X509_free(cert);
+  }
+  if (cn_text != expected_cn) {
+    stream->close();
+    co_return make_error("tls.peer", "the peer's certificate names '" + cn_text + "', expected '" + expected_cn + "'");
+  }
+  co_return std::unique_ptr<byte_stream>(std::move(stream));
+}
+
 asio::awaitable<result<tls_peer>> tls_accept(tcp::socket& s, const std::shared_ptr<ssl::context>& ctx,
                                              std::chrono::milliseconds deadline) {
   using namespace asio::experimental::awaitable_operators;

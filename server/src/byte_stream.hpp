@@ -50,4 +50,16 @@ boost::asio::awaitable<result<tls_peer>> tls_accept(boost::asio::ip::tcp::socket
                                                     const std::shared_ptr<boost::asio::ssl::context>& ctx,
                                                     std::chrono::milliseconds deadline);
 
+// A client-side TLS context for links between eftd nodes and to the witness: TLS 1.2 or newer,
+// this node's certificate (files.cert_file/key_file, presented to the peer) and the peer's
+// server certificate verified against files.client_ca_file (one CA for the pair).
+// Errors: tls.config.
+result<std::shared_ptr<boost::asio::ssl::context>> make_client_tls(const config::tls_files& files);
+
+// Runs the TLS handshake as the client within `deadline`, checking that the server
+// certificate's subject CN equals expected_cn. Errors: tls.handshake, tls.timeout, tls.peer.
+boost::asio::awaitable<result<std::unique_ptr<byte_stream>>> tls_connect(
+    boost::asio::ip::tcp::socket& s, const std::shared_ptr<boost::asio::ssl::context>& ctx,
+    const std::string& expected_cn, std::chrono::milliseconds deadline);
+
 }  // namespace eftd::server

@@ -50,6 +50,7 @@ std::uint32_t server_context::next_stan(const std::string& acquirer, const std::
       auto v = reader->counter(counter_name);
       if (v) last = *v;
     }
+    if (stan_skip > 0) last = (last + stan_skip) % 1000000;
     it = stans.emplace(counter_name, static_cast<std::uint32_t>(last)).first;
   }
   // STAN is 6 digits: 1..999999, then it wraps (uniqueness toward the acquirer comes from

@@ -34,6 +34,7 @@ class context;
 
 namespace eftd::server {
 
+class ha_node;
 class key_module;
 class pad_session;
 class pos_session;
@@ -91,6 +92,12 @@ struct server_context {
   // STAN per (acquirer, terminal): in memory, persisted with each request intent.
   std::mutex stan_mu;
   std::map<std::string, std::uint32_t> stans;
+  // STANs skipped past the journaled value at first use (set at a promotion, server/HA.md):
+  // the old active may have used a few that never reached the journal here.
+  std::uint32_t stan_skip = 0;
+
+  // Hot standby (ha.hpp); null for a single node.
+  std::shared_ptr<ha_node> ha;
 
   // Back-office web pages and the users table (backoffice_http.hpp): its own thread and reader.
   std::shared_ptr<backoffice::service> backoffice;

@@ -1,5 +1,8 @@
 #include "metrics.hpp"
 
+#include <algorithm>
+#include <utility>
+
 #include <fmt/format.h>
 
 #include "context.hpp"
@@ -49,8 +52,37 @@ void latency_histogram::render(std::string& out, std::string_view name, std::str
 }
 
 void metrics::transaction(std::string_view kind, std::string_view outcome) {
-  std::lock_guard lk(mu_);
-  ++tx_[{std::string(kind), std::string(outcome)}];
+  {
+    std::lock_guard lk(mu_);
+    ++tx_[{std::string(kind), std::string(outcome)}];
+  }
+  std::lock_guard hl(health_mu_);
+  ++health_requests_;
+  if (outcome == "failed") ++health_errors_;
+}
+
+void metrics::observe_total(double ms) {
+  observe(stage::total, ms);
+  std::lock_guard hl(health_mu_);
+  // Enough for a p99 over one renewal interval; beyond it the newest are dropped.
+  if (health_ms_.size() < 65536) health_ms_.push_back(static_cast<float>(ms));
+}
+
+metrics::health_sample metrics::take_health() {
+  std::vector<float> v;
+  health_sample h;
+  {
+    std::lock_guard hl(health_mu_);
+    v.swap(health_ms_);
+    h.requests = std::exchange(health_requests_, 0);
+    h.errors = std::exchange(health_errors_, 0);
+  }
+  if (!v.empty()) {
+    const auto k = std::min(v.size() - 1, static_cast<std::size_t>(static_cast<double>(v.size()) * 0.99));
+    std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(k), v.end());
+    h.p99_ms = v[k];
+  }
+  return h;
 }
 
 std::string metrics::render(server_context& ctx) const {

@@ -21,6 +21,7 @@
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace eftd::server {
 
@@ -56,6 +57,17 @@ class metrics {
   void connection_opened(conn_kind k) noexcept { ++open_[static_cast<std::size_t>(k)]; }
   void connection_closed(conn_kind k) noexcept { --open_[static_cast<std::size_t>(k)]; }
 
+  // Health as tills experience it (server/HA.md): final results and the technical failures
+  // among them, and the p99 of their end-to-end time, since the previous call. The HA node
+  // reports it to the witness with each lease renewal.
+  struct health_sample {
+    std::uint64_t requests = 0;
+    std::uint64_t errors = 0;
+    double p99_ms = 0;
+  };
+  health_sample take_health();
+  void observe_total(double ms);
+
   // The whole exposition, with what only the context knows (queue depth, writer statistics).
   std::string render(server_context& ctx) const;
 
@@ -64,6 +76,10 @@ class metrics {
   std::map<std::pair<std::string, std::string>, std::uint64_t> tx_;
   std::array<latency_histogram, 5> stages_;
   std::array<std::atomic<std::int64_t>, 3> open_{};
+  std::mutex health_mu_;
+  std::vector<float> health_ms_;  // this interval's end-to-end times (bounded)
+  std::uint64_t health_requests_ = 0;
+  std::uint64_t health_errors_ = 0;
 };
 
 // Counts a connection of `kind` as open for the guard's lifetime (a member of each session).

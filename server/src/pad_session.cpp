@@ -9,6 +9,7 @@
 #include "connection.hpp"
 #include "eftd/core/p2pe.hpp"
 #include "eftd/core/secure.hpp"
+#include "ha.hpp"
 
 namespace eftd::server {
 
@@ -204,6 +205,14 @@ asio::awaitable<void> pad_session::run() {
   if (!hello) {
     spdlog::warn("pad {}: refused: first frame is {} instead of hello", peer_, pad::describe(first->body));
     send(pad::hello_ack{false, ctx_.cfg.node_name, "hello expected first"}, first->seq, seq);
+    co_await drain_output(last_word_limit);
+    co_return;
+  }
+  if (ctx_.ha && !ctx_.ha->serving()) {
+    // PROTOCOL.md section 5: the pad tries its next server.
+    const std::string refusal = "standby server, active is " + ctx_.ha->active_pad_address();
+    spdlog::info("pad {}: refused: {}", peer_, refusal);
+    send(pad::hello_ack{false, ctx_.cfg.node_name, refusal}, first->seq, seq);
     co_await drain_output(last_word_limit);
     co_return;
   }

@@ -10,6 +10,7 @@
 #include "connection.hpp"
 #include "eftd/core/money.hpp"
 #include "engine.hpp"
+#include "ha.hpp"
 #include "tx_control.hpp"
 
 namespace eftd::server {
@@ -51,6 +52,15 @@ asio::awaitable<void> pos_session::open() {
 void pos_session::send(pos::message m) {
   asio::dispatch(ex_, [self = shared_from_this(), m = std::move(m)]() mutable {
     if (self->closed_ || !self->out_) return;
+    // Fencing (server/HA.md): a node that lost its role or lease answers nothing more, not even
+    // a result it already has; the till reconnects to the active and asks for the status.
+    if (self->ctx_.ha && self->ctx_.ha->role() != ha_role::starting && self->ctx_.ha->role() != ha_role::standby &&
+        !self->ctx_.ha->serving()) {
+      spdlog::warn("pos {}: answer withheld: this node is not serving (role {})", self->peer_,
+                   to_string(self->ctx_.ha->role()));
+      self->close();
+      return;
+    }
     self->out_->push(pos::encode(m));
   });
 }
@@ -159,6 +169,27 @@ asio::awaitable<void> pos_session::run() {
 }
 
 void pos_session::handle(pos::message m) {
+  if (ctx_.ha && !ctx_.ha->serving()) {
+    // A standby (or a node still deciding its role) takes no requests: it names the active.
+    pos::error e;
+    e.id = std::visit([](const auto& msg) -> std::string {
+      if constexpr (requires { msg.id; })
+        return msg.id;
+      else
+        return {};
+    }, m);
+    e.code = std::string(pos::codes::not_active);
+    e.active_server = ctx_.ha->active_pos_address();
+    e.message = fmt::format("this server is {}; the active server is {}", to_string(ctx_.ha->role()), e.active_server);
+    if (out_ && !closed_) out_->push(pos::encode(pos::message(std::move(e))));
+    asio::dispatch(ex_, [self = shared_from_this()] {
+      if (self->out_ && !self->closed_)
+        self->out_->finish([self] { self->close(); });
+      else
+        self->close();
+    });
+    return;
+  }
   std::visit(
       [&](auto& msg) {
         using T = std::decay_t<decltype(msg)>;
@@ -379,7 +410,7 @@ void pos_session::on_follow_up(follow_up_request req) {
 void pos_session::count(std::string_view kind, std::string_view outcome,
                         std::chrono::steady_clock::time_point started) {
   ctx_.metrics->transaction(kind, outcome);
-  ctx_.metrics->observe(stage::total, ms_since(started));
+  ctx_.metrics->observe_total(ms_since(started));
 }
 
 void pos_session::on_balance_inquiry(const pos::balance_inquiry& m) {

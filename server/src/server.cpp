@@ -17,6 +17,7 @@
 #include "context.hpp"
 #include "eftd/core/tls_channel.hpp"
 #include "engine.hpp"
+#include "ha.hpp"
 #include "key_module.hpp"
 #include "metrics_http.hpp"
 #include "notifier.hpp"
@@ -59,10 +60,25 @@ std::int64_t system_now_ms() {
 
 }  // namespace
 
+// run_once's answer when the node must start over (a fenced active comes back as standby;
+// a standby installs a snapshot): run() loops on it, so no supervisor is needed for that.
+constexpr int restart_run = -75;
+
+int run_once(const config::server_config& cfg, const run_options& options);
+
 int run(const config::server_config& cfg, const run_options& options) {
+  for (;;) {
+    const int rc = run_once(cfg, options);
+    if (rc != restart_run) return rc;
+    spdlog::warn("eftd '{}' starting again", cfg.node_name);
+  }
+}
+
+int run_once(const config::server_config& cfg, const run_options& options) {
   asio::io_context io(static_cast<int>(options.threads));
   server_context ctx{io, cfg};
   ctx.clock.now_ms = system_now_ms;
+  int exit_code = 0;
 
   auto fail = [](const error& e) {
     spdlog::critical("start-up failed: {}", e.message);
@@ -119,6 +135,16 @@ int run(const config::server_config& cfg, const run_options& options) {
     // Which endpoint got rows is not known here; a notifier with nothing new just looks again.
     for (auto& n : all) n->wake();
   };
+  if (cfg.ha.enabled) {
+    // A snapshot the active sent during the last run replaces this journal before it opens.
+    auto seeded = install_seed(cfg.journal_cfg.path);
+    if (!seeded) return fail(seeded.err());
+    if (!seeded->empty()) spdlog::warn("ha: {}", *seeded);
+    auto node = make_ha_node(ctx);
+    if (!node) return fail(node.err());
+    ctx.ha = std::move(*node);
+    wopts.replication = ctx.ha->journal_hooks();
+  }
   auto writer = journal::writer::open(cfg.journal_cfg.path, wopts);
   if (!writer) return fail(make_error(writer.err().code, "journal.path: " + writer.err().message));
   ctx.journal = std::move(*writer);
@@ -184,9 +210,12 @@ int run(const config::server_config& cfg, const run_options& options) {
   auto admin = admin_listener::open(ctx, settlement);
 
   asio::signal_set signals(io, SIGINT, SIGTERM);
-  signals.async_wait([&](boost::system::error_code ec, int sig) {
-    if (ec) return;
-    spdlog::info("signal {}: shutting down", sig);
+  bool shut = false;
+  auto shutdown = [&] {
+    if (shut) return;
+    shut = true;
+    signals.cancel();
+    if (ctx.ha) ctx.ha->stop();
     boost::system::error_code ignore;
     pos_acc->close(ignore);
     pad_acc->close(ignore);
@@ -198,6 +227,11 @@ int run(const config::server_config& cfg, const run_options& options) {
     for (auto& n : notifiers) n->stop();
     close_links(ctx);
     io.stop();
+  };
+  signals.async_wait([&](boost::system::error_code ec, int sig) {
+    if (ec) return;
+    spdlog::info("signal {}: shutting down", sig);
+    shutdown();
   });
 
   const auto pos_port = pos_acc->local_endpoint().port();
@@ -206,14 +240,32 @@ int run(const config::server_config& cfg, const run_options& options) {
                cfg.pos.address, pos_port, ctx.pos_tls ? " (TLS, client certificates)" : " (plaintext)",
                cfg.pad.address, pad_port, ctx.pad_tls ? " (TLS 1.3, device certificates)" : " (plaintext)",
                cfg.journal_cfg.path.string());
-  start_recovery(ctx);
-  // Resumes what the outbox holds as pending (after a restart too).
-  for (auto& n : notifiers) n->start();
+  // What only the active node runs. A single node is active from the start; an HA node once
+  // the witness says so (at once, or at its promotion).
+  auto become_active = [&] {
+    start_recovery(ctx);
+    // Resumes what the outbox holds as pending (after a restart too).
+    for (auto& n : notifiers) n->start();
+    ctx.backoffice->start();
+    // Catch-up close of earlier business dates ([settlement] close_on_start) and the daily cut-over.
+    settlement.start();
+    retention.start();
+  };
   if (admin) admin->start();
-  ctx.backoffice->start();
-  // Catch-up close of earlier business dates ([settlement] close_on_start) and the daily cut-over.
-  settlement.start();
-  retention.start();
+  if (ctx.ha) {
+    ha_hooks hooks;
+    hooks.become_active = [&io, &become_active] { asio::post(io, [&become_active] { become_active(); }); };
+    hooks.restart = [&io, &shutdown, &exit_code](std::string reason) {
+      asio::post(io, [&shutdown, &exit_code, reason] {
+        spdlog::warn("ha: restarting: {}", reason);
+        exit_code = restart_run;
+        shutdown();
+      });
+    };
+    ctx.ha->start(std::move(hooks));
+  } else {
+    become_active();
+  }
   const int metrics_port = metrics_acc ? metrics_acc->local_endpoint().port() : 0;
   if (metrics_acc) spdlog::info("metrics on http://{}:{}/metrics", cfg.metrics->address, metrics_port);
   if (options.print_ready) {
@@ -234,7 +286,7 @@ int run(const config::server_config& cfg, const run_options& options) {
   // Everything already submitted to the journal is made durable before exit.
   ctx.journal->close();
   spdlog::info("eftd stopped");
-  return 0;
+  return exit_code;
 }
 
 }  // namespace eftd::server

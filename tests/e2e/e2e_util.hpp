@@ -16,6 +16,7 @@
 #include <chrono>
 #include <csignal>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -166,17 +167,19 @@ inline std::vector<std::string> customer_types_pin(installation& inst, int entri
 // directory: the WAL changes on every commit). The WAL frames are written before the commit is
 // visible, so a read woken by them can still see the old state: without a further event it
 // reads again after 250 ms. Returns the last view read.
+// The same for a journal at `db` (its directory is watched).
 template <class Pred>
-std::optional<eftd::journal::order_view> wait_for_order(const installation& inst, const std::string& till,
-                                                        const std::string& order, Pred pred,
-                                                        std::chrono::seconds limit = 20s) {
+std::optional<eftd::journal::order_view> wait_for_order_in(const std::string& db, const std::string& till,
+                                                           const std::string& order, Pred pred,
+                                                           std::chrono::seconds limit = 20s) {
   const int fd = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
   REQUIRE(fd >= 0);
-  REQUIRE(::inotify_add_watch(fd, inst.dir.c_str(), IN_MODIFY | IN_CREATE) >= 0);
+  const auto dir = std::filesystem::path(db).parent_path().string();
+  REQUIRE(::inotify_add_watch(fd, dir.c_str(), IN_MODIFY | IN_CREATE) >= 0);
   const auto deadline = std::chrono::steady_clock::now() + limit;
   std::optional<eftd::journal::order_view> last;
   while (std::chrono::steady_clock::now() < deadline) {
-    if (auto rd = eftd::journal::reader::open(inst.db())) {
+    if (auto rd = eftd::journal::reader::open(db)) {
       auto rows = rd->find_orders_recent(till, order, 0);
       if (rows && rows->size() == 1)
         if (auto detail = rd->order_detail(rows->front().order_id); detail && detail->has_value()) {
@@ -196,6 +199,60 @@ std::optional<eftd::journal::order_view> wait_for_order(const installation& inst
   }
   ::close(fd);
   return last;
+}
+template <class Pred>
+std::optional<eftd::journal::order_view> wait_for_order(const installation& inst, const std::string& till,
+                                                        const std::string& order, Pred pred,
+                                                        std::chrono::seconds limit = 20s) {
+  return wait_for_order_in(inst.db(), till, order, std::move(pred), limit);
+}
+
+// Waits until the file at `path` contains `text` (inotify on its directory; a read every
+// 250 ms at most as a fallback). True if it does before the deadline.
+inline bool wait_for_text_in_file(const std::string& path, const std::string& text, std::chrono::milliseconds limit) {
+  const int fd = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+  REQUIRE(fd >= 0);
+  const auto dir = std::filesystem::path(path).parent_path().string();
+  REQUIRE(::inotify_add_watch(fd, dir.c_str(), IN_MODIFY | IN_CREATE) >= 0);
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  bool found = false;
+  while (!found && std::chrono::steady_clock::now() < deadline) {
+    found = slurp(path).find(text) != std::string::npos;
+    if (found) break;
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    pollfd p{fd, POLLIN, 0};
+    const auto wait = std::min<long long>(left.count(), 250);
+    if (wait > 0 && ::poll(&p, 1, static_cast<int>(wait)) > 0) {
+      char drain[4096];
+      while (::read(fd, drain, sizeof drain) > 0) {
+      }
+    }
+  }
+  ::close(fd);
+  return found;
+}
+// Waits until the file at `path` is longer than `size` bytes (inotify; a look every 250 ms).
+inline bool wait_for_file_growth(const std::string& path, std::size_t size, std::chrono::milliseconds limit) {
+  const int fd = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+  REQUIRE(fd >= 0);
+  const auto dir = std::filesystem::path(path).parent_path().string();
+  REQUIRE(::inotify_add_watch(fd, dir.c_str(), IN_MODIFY | IN_CREATE) >= 0);
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  bool grew = false;
+  while (!(grew = slurp(path).size() > size) && std::chrono::steady_clock::now() < deadline) {
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    pollfd p{fd, POLLIN, 0};
+    const auto wait = std::min<long long>(left.count(), 250);
+    if (wait > 0 && ::poll(&p, 1, static_cast<int>(wait)) > 0) {
+      char drain[4096];
+      while (::read(fd, drain, sizeof drain) > 0) {
+      }
+    }
+  }
+  ::close(fd);
+  return grew;
 }
 // The same for an order of till T01.
 template <class Pred>

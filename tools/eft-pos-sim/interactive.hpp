@@ -152,36 +152,63 @@ class interactive_session {
 
   // ------------------------------------------------------------------ session
 
+  // The first configured server that accepts the login (failover.hpp; a connection failure or
+  // not_active moves on). A transaction lost later is not recovered here: the session ends
+  // (broken_) and says how to ask for the order.
   bool open() {
-    auto c = pos::async_client::connect(s_.host, s_.port, std::chrono::milliseconds(s_.connect_timeout_ms),
-                                        s_.client_options());
-    std::lock_guard lock(mu_);
-    if (!c) {
-      report_error(c.err(), "connect", false);
-      return false;
+    const auto servers = s_.server_list();
+    server_round round(servers.size(), 0);
+    for (;;) {
+      const auto& server = servers[round.current()];
+      auto c = pos::async_client::connect(
+          server.host, server.port, std::chrono::milliseconds(s_.connect_timeout_ms), s_.client_options());
+      eftd::error e;
+      std::string stage = "connect";
+      if (c) {
+        auto ok = login(**c);
+        if (ok) {
+          std::lock_guard lock(mu_);
+          client_ = std::move(*c);
+          std::fprintf(stderr, "eft-pos-sim: server %s\n", server.text().c_str());
+          if (s_.json) emit(*ok);
+          say("[login] server " + ok->server + ", business date " + ok->business_date + ", protocol v" +
+              std::to_string(ok->version) + (s_.use_tls() ? ", TLS" : ""));
+          say("type 'help' for commands");
+          return true;
+        }
+        e = ok.err();
+        stage = "login";
+      } else {
+        e = c.err();
+      }
+      const bool try_another = e.code == pos::codes::disconnected || e.code == pos::codes::timeout ||
+                               e.code == pos::codes::not_active;
+      const auto next =
+          try_another ? round.next(e.code == pos::codes::not_active ? configured_in_text(servers, e.message)
+                                                                    : std::optional<std::size_t>{})
+                      : std::optional<std::size_t>{};
+      if (!next) {
+        std::lock_guard lock(mu_);
+        report_error(e, stage, false);
+        return false;
+      }
+      std::fprintf(stderr, "eft-pos-sim: server %s: %s: %s; trying %s\n", server.text().c_str(),
+                   e.code.c_str(), e.message.c_str(), servers[*next].text().c_str());
     }
-    client_ = std::move(*c);
+  }
+
+  static eftd::result<pos::login_ok> login(pos::async_client& client, const settings& s) {
     std::promise<eftd::result<pos::login_ok>> p;
     auto f = p.get_future();
-    client_->login(s_.login_request({"prompt"}),
-                   [&p](eftd::result<pos::login_ok> r) { p.set_value(std::move(r)); });
+    client.login(s.login_request({"prompt"}),
+                 [&p](eftd::result<pos::login_ok> r) { p.set_value(std::move(r)); });
     // The client completes every request within its reply timeout; the margin is for scheduling.
-    if (f.wait_for(s_.client_options().reply_timeout + std::chrono::seconds(5)) !=
-        std::future_status::ready) {
-      report_error({std::string(pos::codes::timeout), "no reply to login"}, "login", false);
-      return false;
+    if (f.wait_for(s.client_options().reply_timeout + std::chrono::seconds(5)) != std::future_status::ready) {
+      return eftd::error{std::string(pos::codes::timeout), "no reply to login"};
     }
-    auto ok = f.get();
-    if (!ok) {
-      report_error(ok.err(), "login", false);
-      return false;
-    }
-    if (s_.json) emit(*ok);
-    say("[login] server " + ok->server + ", business date " + ok->business_date + ", protocol v" +
-        std::to_string(ok->version) + (s_.use_tls() ? ", TLS" : ""));
-    say("type 'help' for commands");
-    return true;
+    return f.get();
   }
+  eftd::result<pos::login_ok> login(pos::async_client& client) const { return login(client, s_); }
 
   void close() {
     {

@@ -1,6 +1,7 @@
 // eft-pos-sim: a cash register on the command line, over the eftd POS client library.
 //
 //   eft-pos-sim --host H --port N --till T01 [--operator 42] [TLS options] COMMAND
+//   eft-pos-sim --server A:N --server B:N --till T01 ... COMMAND   (active/standby pair)
 //     sale --order 4711 --amount 125.00 --currency PLN [--cashback X] [--tip Y]
 //     refund --order 4712 --amount 5.00 --currency PLN [--original 4711] [--original-date D]
 //     cancel --order 4711 [--date D]          balance --order B-1
@@ -15,6 +16,13 @@
 // message (status, prompt, result...) as a JSON line. Exit code 0 when every command got its
 // final answer (any outcome), 2 on a connection/protocol error or an error reply from the
 // server (printed; with --json also as an error message line).
+//
+// Several servers (issue 8): the first that accepts the login is used; a connection failure or
+// error not_active moves on (failover.hpp), and stderr names the server in use. When a
+// transaction's connection is lost (or its server turns standby), the simulator reconnects and
+// asks status_query for the order until it is final (PROTOCOL.md section 8), then prints the
+// order_status (JSON line with --json): exit 0 for a final state, 2 for `unknown` (the request
+// never arrived: send it again with the same order number) or when recovery gives up.
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <deque>
@@ -23,6 +31,7 @@
 #include <memory>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "eftd/pos/client.hpp"
@@ -41,23 +50,14 @@ constexpr int exit_error = 2;
 
 class sim {
  public:
-  explicit sim(settings s) : s_(std::move(s)), answers_(s_.answers.begin(), s_.answers.end()) {}
+  explicit sim(settings s)
+      : s_(std::move(s)), servers_(s_.server_list()), answers_(s_.answers.begin(), s_.answers.end()) {}
 
-  // Connects and logs in; false (message printed) on failure.
+  // Connects and logs in to the first configured server that accepts; false (message printed)
+  // when none does.
   bool open() {
-    auto c = pos::client::connect(s_.host, s_.port, std::chrono::milliseconds(s_.connect_timeout_ms),
-                                  s_.client_options());
-    if (!c) return fail(c.err(), "connect");
-    client_ = std::move(*c);
-    // A POS that can answer prompts says so; without --answer the server takes the defaults.
-    auto ok = client_->login(s_.login_request(s_.answers.empty() ? std::vector<std::string>{}
-                                                                 : std::vector<std::string>{"prompt"}));
-    if (!ok) return fail(ok.err(), "login");
-    if (!s_.json) {
-      std::printf("[login] server %s, business date %s, protocol v%d%s\n", ok->server.c_str(),
-                  ok->business_date.c_str(), ok->version, s_.use_tls() ? ", TLS" : "");
-      std::fflush(stdout);
-    }
+    std::string stage;
+    if (auto st = connect_any(0, stage); !st) return fail(st.err(), stage.c_str());
     return true;
   }
 
@@ -75,7 +75,7 @@ class sim {
     if (!cashback.empty() && !eft_pos_sim::minor_units(cashback, currency, "cashback", req.cashback))
       return false;
     if (!tip.empty() && !eft_pos_sim::minor_units(tip, currency, "tip", req.tip)) return false;
-    return finish(client_->sale(req, cbs()), "sale");
+    return finish(client_->sale(req, cbs()), "sale", order);
   }
 
   bool refund(const std::string& order, const std::string& amount, const std::string& currency,
@@ -86,7 +86,7 @@ class sim {
     req.original_order_no = original;
     req.original_business_date = original_date;
     if (!eft_pos_sim::minor_units(amount, currency, "amount", req.amount)) return false;
-    return finish(client_->refund(req, cbs()), "refund");
+    return finish(client_->refund(req, cbs()), "refund", order);
   }
 
   bool preauth(const std::string& order, const std::string& amount, const std::string& currency) {
@@ -94,7 +94,7 @@ class sim {
     req.order_no = order;
     req.currency = currency;
     if (!eft_pos_sim::minor_units(amount, currency, "amount", req.amount)) return false;
-    return finish(client_->transaction(pos::message{req}, cbs()), "preauth");
+    return finish(client_->transaction(pos::message{req}, cbs()), "preauth", order);
   }
 
   // A completion or incremental of pre-authorisation `preauth_order`.
@@ -106,20 +106,20 @@ class sim {
     req.preauth_order_no = preauth_order;
     req.currency = currency;
     if (!eft_pos_sim::minor_units(amount, currency, "amount", req.amount)) return false;
-    return finish(client_->transaction(pos::message{req}, cbs()), what.c_str());
+    return finish(client_->transaction(pos::message{req}, cbs()), what.c_str(), order);
   }
 
   bool cancel(const std::string& order, const std::string& date) {
     pos::cancel req;
     req.order_no = order;
     req.business_date = date;
-    return finish(client_->cancel(req, cbs()), "cancel");
+    return finish(client_->cancel(req, cbs()), "cancel", order);
   }
 
   bool balance(const std::string& order) {
     pos::balance_inquiry req;
     req.order_no = order;
-    return finish(client_->balance_inquiry(req, cbs()), "balance");
+    return finish(client_->balance_inquiry(req, cbs()), "balance", order);
   }
 
   bool status(const std::string& order, const std::string& date) {
@@ -245,8 +245,15 @@ class sim {
     return cb;
   }
 
-  bool finish(const eftd::result<pos::result>& r, const char* what) {
-    if (!r) return fail(r.err(), what);
+  // The final answer of transaction `order`; a lost connection, a silent server or a switch to
+  // the other server (not_active) starts the recovery procedure for the order.
+  bool finish(const eftd::result<pos::result>& r, const char* what, const std::string& order) {
+    if (!r) {
+      const auto& code = r.err().code;
+      if (code == pos::codes::disconnected || code == pos::codes::timeout || code == pos::codes::not_active)
+        return recover(order, r.err(), what);
+      return fail(r.err(), what);
+    }
     if (s_.json) {
       emit_json(*r);
     } else {
@@ -254,6 +261,131 @@ class sim {
       std::fflush(stdout);
     }
     return true;
+  }
+
+  // One attempt over the configured servers (failover.hpp), starting with servers_[first]:
+  // connect and log in; on success client_ is the new session and current_ its server. An
+  // error that no other server would answer differently (unknown_till, till_in_use...) ends
+  // the attempt at once. `stage` says what failed ("connect" or "login").
+  eftd::status connect_any(std::size_t first, std::string& stage) {
+    client_.reset();
+    eft_pos_sim::server_round round(servers_.size(), first);
+    for (;;) {
+      const auto& server = servers_[round.current()];
+      auto c = pos::client::connect(server.host, server.port,
+                                    std::chrono::milliseconds(s_.connect_timeout_ms), s_.client_options());
+      eftd::error e;
+      if (c) {
+        // A POS that can answer prompts says so; without --answer the server takes the defaults.
+        auto ok = (*c)->login(s_.login_request(s_.answers.empty() ? std::vector<std::string>{}
+                                                                  : std::vector<std::string>{"prompt"}));
+        if (ok) {
+          client_ = std::move(*c);
+          current_ = round.current();
+          std::fprintf(stderr, "eft-pos-sim: server %s\n", server.text().c_str());
+          if (!s_.json) {
+            std::printf("[login] server %s, business date %s, protocol v%d%s\n", ok->server.c_str(),
+                        ok->business_date.c_str(), ok->version, s_.use_tls() ? ", TLS" : "");
+            std::fflush(stdout);
+          }
+          return {};
+        }
+        e = ok.err();
+        stage = "login";
+      } else {
+        e = c.err();
+        stage = "connect";
+      }
+      const bool try_another = e.code == pos::codes::disconnected || e.code == pos::codes::timeout ||
+                               e.code == pos::codes::not_active;
+      if (!try_another) return e;
+      const auto active = e.code == pos::codes::not_active
+                              ? eft_pos_sim::configured_in_text(servers_, e.message)
+                              : std::optional<std::size_t>{};
+      const auto next = round.next(active);
+      std::fprintf(stderr, "eft-pos-sim: server %s: %s: %s%s\n", server.text().c_str(), e.code.c_str(),
+                   e.message.c_str(), next ? ("; trying " + servers_[*next].text()).c_str() : "");
+      if (!next) return e;
+    }
+  }
+
+  static void pause_ms(int ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); }
+
+  // PROTOCOL.md section 8: the outcome of `order` is unknown (connection lost, no message within
+  // the inactivity timeout, or the server turned standby). Reconnect — the other server first,
+  // as the one that failed is the least likely to answer — log in, and ask for the order until
+  // its state is final. Never re-sends the transaction.
+  bool recover(const std::string& order, const eftd::error& lost, const char* what) {
+    std::fprintf(stderr, "eft-pos-sim: %s of order %s: %s: %s; outcome unknown, asking the server\n", what,
+                 order.c_str(), lost.code.c_str(), lost.message.c_str());
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(s_.recover_ms);
+    const auto expired = [&] { return std::chrono::steady_clock::now() >= deadline; };
+    const auto give_up = [&](const eftd::error& e, const char* stage) {
+      fail(e, stage);
+      std::fprintf(
+          stderr,
+          "eft-pos-sim: the outcome of order %s is still unknown; ask later with 'status --order %s'\n",
+          order.c_str(), order.c_str());
+      return false;
+    };
+    std::size_t first = (current_ + 1) % servers_.size();
+    if (lost.code == pos::codes::not_active) {
+      if (auto named = eft_pos_sim::configured_in_text(servers_, lost.message)) first = *named;
+    }
+    client_.reset();
+    eftd::error last = lost;
+    for (;;) {
+      if (!client_) {
+        std::string stage;
+        if (auto st = connect_any(first, stage); !st) {
+          last = st.err();
+          // till_in_use: the old connection still runs the transaction on the server; it is
+          // taken over once that ends. Anything else: the next round starts where this one did.
+          if (expired() || (last.code != pos::codes::till_in_use && last.code != pos::codes::disconnected &&
+                            last.code != pos::codes::timeout && last.code != pos::codes::not_active))
+            return give_up(last, stage.c_str());
+          pause_ms(s_.status_retry_ms);
+          continue;
+        }
+      }
+      pos::status_query q;
+      q.order_no = order;
+      auto r = client_->query(q);
+      if (!r) {
+        last = r.err();
+        if (last.code != pos::codes::disconnected && last.code != pos::codes::timeout &&
+            last.code != pos::codes::not_active)
+          return give_up(last, "status");
+        first = (current_ + 1) % servers_.size();
+        client_.reset();
+        if (expired()) return give_up(last, "status");
+        continue;
+      }
+      if (eft_pos_sim::final_state(r->state) || r->state == "unknown") {
+        std::fprintf(stderr, "eft-pos-sim: recovered order %s on %s: %s\n", order.c_str(),
+                     servers_[current_].text().c_str(), r->state.c_str());
+        if (s_.json) {
+          emit_json(*r);
+        } else {
+          eft_pos_sim::print_order_status(stdout, *r);
+          std::fflush(stdout);
+        }
+        if (r->state == "unknown") {
+          // The request never reached the server: nothing happened, and the same order number
+          // may be sent again (never a new one).
+          std::fprintf(stderr,
+                       "eft-pos-sim: order %s never reached the server; send it again with the same "
+                       "order number\n",
+                       order.c_str());
+          return false;
+        }
+        return true;
+      }
+      if (expired()) {
+        return give_up({std::string(pos::codes::timeout), "order " + order + " still " + r->state}, "status");
+      }
+      pause_ms(s_.status_retry_ms);
+    }
   }
 
   bool fail(const eftd::error& e, const char* what) {
@@ -273,6 +405,8 @@ class sim {
   }
 
   settings s_;
+  std::vector<eft_pos_sim::endpoint> servers_;
+  std::size_t current_ = 0;  // index in servers_ of the session's server
   std::deque<std::string> answers_;
   std::unique_ptr<pos::client> client_;
 };
@@ -284,7 +418,16 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   settings s;
   app.add_option("--host", s.host, "eftd POS listener host")->capture_default_str();
-  app.add_option("--port", s.port, "eftd POS listener port")->required();
+  app.add_option("--port", s.port, "eftd POS listener port (with --host: the first server)");
+  std::vector<std::string> server_texts;
+  app.add_option("--server", server_texts,
+                 "host:port of an eftd POS listener; repeat for the active/standby pair (tried in order, "
+                 "after --host/--port)")
+      ->allow_extra_args(false);
+  app.add_option("--status-retry-ms", s.status_retry_ms,
+                 "recovery: ask again after this long while the order is in progress")
+      ->capture_default_str();
+  app.add_option("--recover-ms", s.recover_ms, "recovery: give up after this long")->capture_default_str();
   app.add_option("--till", s.till, "till id")->required();
   app.add_option("--operator", s.operator_id, "operator (cashier) id");
   app.add_option("--client", s.client_name, "client name sent at login")->capture_default_str();
@@ -361,6 +504,19 @@ int main(int argc, char** argv) {
       ->capture_default_str();
 
   CLI11_PARSE(app, argc, argv);
+  for (const auto& text : server_texts) {
+    auto e = eft_pos_sim::parse_endpoint(text);
+    if (!e) {
+      std::fprintf(stderr, "eft-pos-sim: --server '%s' is not host:port\n", text.c_str());
+      return exit_error;
+    }
+    s.servers.push_back(std::move(*e));
+  }
+  if (s.server_list().empty()) {
+    std::fprintf(stderr, "eft-pos-sim: give --port (with --host) or --server host:port\n");
+    return exit_error;
+  }
+  if (s.status_retry_ms < 1) s.status_retry_ms = 1;
 
   if (interactive_cmd->parsed()) {
     eft_pos_sim::interactive_session session(s, default_currency);

@@ -58,6 +58,8 @@ void add_backup_commands(CLI::App& app, runner& run);
 void add_cases_commands(CLI::App& app, runner& run);
 // `notifications list [--endpoint NAME] | retry [--endpoint NAME] [ID]` (notify_cmd.cpp).
 void add_notify_commands(CLI::App& app, runner& run);
+// `status`, `promote [--force]`, `switchover` (hot standby, ha_cmd.cpp; through --socket).
+void add_ha_commands(CLI::App& app, runner& run);
 
 // One request line to a running eftd's admin socket ([admin] socket), one reply line back.
 // Errors: admin.path, admin.connect, admin.io, admin.timeout.

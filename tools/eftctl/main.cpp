@@ -31,6 +31,7 @@ int main(int argc, char** argv) {
     eftctl::add_users_commands(app, run);
     eftctl::add_cases_commands(app, run);
     eftctl::add_notify_commands(app, run);
+    eftctl::add_ha_commands(app, run);
     try {
       app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {

@@ -27,6 +27,7 @@
 #include "eftd/padsim/session.hpp"
 #include "eftd/pos/codec.hpp"
 #include "eftd/pos/messages.hpp"
+#include "failover.hpp"
 
 namespace eftd::loadgen {
 
@@ -284,6 +285,11 @@ struct till {
   bool pad_ready = false;
   bool pos_ready = false;
   bool failed = false;  // could not connect: left out of the pool
+  // With a standby: which server (0 primary, 1 standby) each side talks to now, and the
+  // switch time of the POS side.
+  int pos_server = 0;
+  int pad_server = 0;
+  switch_clock pos_switch;
   std::uint64_t next_id = 1;
   // One ICC per card profile, kept between sales like a customer's card (its ATC goes on).
   std::shared_ptr<padsim::icc> chips[tx_kind_count];
@@ -341,6 +347,19 @@ struct engine {
     return asio::ip::make_address_v4(fmt::format("127.0.{}.{}", (k / 250) % 256, k % 250 + 1));
   }
 
+  bool have_standby() const { return opt.standby_pos_port != 0; }
+  std::uint16_t pos_port_of(int server) const { return server == 0 ? opt.pos_port : opt.standby_pos_port; }
+  std::uint16_t pad_port_of(int server) const { return server == 0 ? opt.pad_port : opt.standby_pad_port; }
+
+  // The till's POS failed on its current server (`code`): with a standby, note the start of a
+  // switch and aim at the other server. True when it did (the caller logs in again).
+  bool leave_pos_server(till& t, std::string_view code) {
+    if (after_failure(code, have_standby()) != next_step::other_server) return false;
+    t.pos_switch.failed(t.pos_server, clock_type::now());
+    t.pos_server ^= 1;
+    return true;
+  }
+
   // Opens `sock` from the till's source address to host:port within the connect timeout.
   asio::awaitable<bool> connect(till& t, tcp::socket& sock, std::uint16_t port) {
     boost::system::error_code ec;
@@ -360,7 +379,9 @@ struct engine {
     auto r = co_await (sock.async_connect(server, token) || deadline.async_wait(token));
     if (r.index() == 1) co_return false;
     if (auto [cec] = std::get<0>(r); cec) {
-      spdlog::warn("loadgen: till {}: connect to port {}: {}", t.ids.till_id, port, cec.message());
+      // With a standby, refused connects are how a switch starts: not worth a warning each.
+      spdlog::log(have_standby() ? spdlog::level::debug : spdlog::level::warn,
+                  "loadgen: till {}: connect to port {}: {}", t.ids.till_id, port, cec.message());
       co_return false;
     }
     sock.set_option(tcp::no_delay(true), ec);
@@ -396,9 +417,11 @@ struct engine {
         boost::system::error_code ignore;
         t.pad_sock.close(ignore);
       }
-      if (!co_await connect(t, t.pad_sock, opt.pad_port)) {
+      if (!co_await connect(t, t.pad_sock, pad_port_of(t.pad_server))) {
         if (stopping) break;
-        tick.expires_after(milliseconds(500));
+        // With a standby: the other pad port next (the server may have died), quickly.
+        if (have_standby()) t.pad_server ^= 1;
+        tick.expires_after(milliseconds(have_standby() ? 200 : 500));
         co_await tick.async_wait(token);
         continue;
       }
@@ -450,8 +473,14 @@ struct engine {
         }
         auto out = t.session->on_bytes(received, clock_type::now());
         if (!out) {
-          spdlog::warn("loadgen: pad {}: {} ({})", t.ids.pad_id, out.err().message, out.err().code);
-          if (out.err().code == "padsim.refused") t.failed = true;
+          const bool standby =
+              out.err().code == "padsim.refused" && have_standby() && standby_refusal(out.err().message);
+          if (standby) {
+            spdlog::debug("loadgen: pad {}: {}", t.ids.pad_id, out.err().message);
+          } else {
+            spdlog::warn("loadgen: pad {}: {} ({})", t.ids.pad_id, out.err().message, out.err().code);
+            if (out.err().code == "padsim.refused") t.failed = true;
+          }
           break;
         }
         if (!co_await pad_write(t, tls, out->send)) break;
@@ -459,6 +488,8 @@ struct engine {
       }
       t.pad_ready = false;
       if (t.failed) co_return;
+      // A closed connection or a standby's refusal: with a standby, the other pad port next.
+      if (have_standby()) t.pad_server ^= 1;
       if (!stopping) {
         tick.expires_after(milliseconds(200));
         co_await tick.async_wait(token);
@@ -534,18 +565,20 @@ struct engine {
     }
   }
 
-  asio::awaitable<void> pos_login(till& t) {
-    if (!co_await connect(t, t.pos_sock, opt.pos_port)) {
-      t.failed = true;
-      co_return;
-    }
+  // One login attempt on the till's current server: "" when logged in, else the error code
+  // (loadgen.* for transport failures, the server's code for a refusal).
+  asio::awaitable<std::string> pos_login_once(till& t) {
+    boost::system::error_code ignore;
+    t.pos_sock.close(ignore);
+    t.pos_sock = tcp::socket(io);
+    t.lines = pos::line_reader();
+    if (!co_await connect(t, t.pos_sock, pos_port_of(t.pos_server))) co_return std::string("loadgen.connect");
     t.pos_channel.reset();
     if (t.pos_tls) {
       auto ch = tls_channel::client(t.pos_tls, opt.host);
       if (!ch) {
         spdlog::error("loadgen: till {}: TLS: {}", t.ids.till_id, ch.err().message);
-        t.failed = true;
-        co_return;
+        co_return std::string("loadgen.tls_setup");
       }
       t.pos_channel.emplace(std::move(*ch));
     }
@@ -555,20 +588,44 @@ struct engine {
     l.client = "eft-loadgen";
     l.capabilities = {"prompt"};
     const pos::message m = l;
-    if (!co_await pos_send(t, m)) {
-      t.failed = true;
-      co_return;
-    }
+    if (!co_await pos_send(t, m)) co_return std::string("loadgen.disconnected");
     std::string why;
     const auto deadline = clock_type::now() + opt.connect_timeout;
     auto reply = co_await pos_read(t, deadline, why);
-    if (!reply || !std::holds_alternative<pos::login_ok>(*reply)) {
-      const auto* e = reply ? std::get_if<pos::error>(&*reply) : nullptr;
+    if (reply && std::holds_alternative<pos::login_ok>(*reply)) co_return std::string();
+    const auto* e = reply ? std::get_if<pos::error>(&*reply) : nullptr;
+    if (!have_standby() || !e || e->code != "not_active")
       spdlog::warn("loadgen: till {}: login failed: {}", t.ids.till_id, e ? e->code + " " + e->message : why);
-      t.failed = true;
-      co_return;
+    if (e) co_return e->code.empty() ? std::string("loadgen.error") : e->code;
+    co_return why.empty() ? std::string("loadgen.unexpected") : why;
+  }
+
+  // Logs the till in. With a standby, a failed connect or not_active sends it to the other
+  // server, in rounds over both (a short pause between rounds: the witness may not have made
+  // the standby active yet) until the connect timeout; the till is left out (failed) after.
+  asio::awaitable<void> pos_login(till& t) {
+    t.pos_ready = false;
+    const auto deadline = clock_type::now() + opt.connect_timeout;
+    asio::steady_timer pause(io);
+    for (int attempt = 1;; ++attempt) {
+      const std::string code = co_await pos_login_once(t);
+      if (code.empty()) {
+        if (const auto took = t.pos_switch.logged_in(t.pos_server, clock_type::now())) {
+          ++sum.switches;
+          sum.switch_us.push_back(static_cast<std::uint32_t>(took->count()));
+        }
+        t.pos_ready = true;
+        co_return;
+      }
+      if (!leave_pos_server(t, code) || stopping || clock_type::now() >= deadline) {
+        t.failed = true;
+        co_return;
+      }
+      if (attempt % 2 == 0) {
+        pause.expires_after(milliseconds(100));
+        co_await pause.async_wait(token);
+      }
     }
-    t.pos_ready = true;
   }
 
   struct outcome {
@@ -582,14 +639,18 @@ struct engine {
   // History for the checkers (issue 8): invoke before the request, then ok (a result: value =
   // its outcome), fail (eftd refused it: value = the error code) or unknown (no answer:
   // timeout or lost connection, the order's fate is open).
+  // With a standby, an `unknown` is later resolved by a status_query: a second line for the
+  // same op and order, `ok` (value = the order's final state) or `fail` (value "unknown": the
+  // server never saw it), with "via":"status" (tools/loadgen/README.md).
   void record(const till& t, const char* type, const char* op, const std::string& order_no,
-              const std::string& value) {
+              const std::string& value, bool via_status = false) {
     if (!history) return;
     const double ms = std::chrono::duration<double, std::milli>(clock_type::now() - history_start).count();
     std::fprintf(
         history,
-        "{\"t_ms\":%.3f,\"till\":\"%s\",\"op\":\"%s\",\"order\":\"%s\",\"type\":\"%s\",\"value\":\"%s\"}\n",
-        ms, t.ids.till_id.c_str(), op, order_no.c_str(), type, value.c_str());
+        "{\"t_ms\":%.3f,\"till\":\"%s\",\"op\":\"%s\",\"order\":\"%s\",\"type\":\"%s\",\"value\":\"%s\"%s}\n",
+        ms, t.ids.till_id.c_str(), op, order_no.c_str(), type, value.c_str(),
+        via_status ? ",\"via\":\"status\"" : "");
   }
 
   asio::awaitable<outcome> transact(till& t, const pos::message& request, const std::string& order_no) {
@@ -598,12 +659,91 @@ struct engine {
     auto o = co_await exchange(t, request, order_no);
     if (o.error.empty()) {
       record(t, "ok", op, order_no, o.result);
-    } else if (o.error.rfind("loadgen.", 0) == 0 || o.error.rfind("pos.", 0) == 0 ||
-               o.error.rfind("tls.", 0) == 0) {
+    } else if (answer_lost(o.error)) {
       record(t, "unknown", op, order_no, o.error);
     } else {
       record(t, "fail", op, order_no, o.error);
     }
+    co_return o;
+  }
+
+  // transact(), and with a standby what a till does when its server fails under it: a request
+  // the standby refused (not_active) did not happen and goes again, once, to the other server;
+  // an answer lost with the connection is asked for there (resolve).
+  asio::awaitable<outcome> complete(till& t, const pos::message& request, const std::string& order_no) {
+    auto o = co_await transact(t, request, order_no);
+    if (o.error.empty() || !leave_pos_server(t, o.error)) co_return o;
+    const char* op = std::holds_alternative<pos::cancel>(request) ? "cancel" : "sale";
+    co_await pos_login(t);
+    if (!t.pos_ready) {
+      if (answer_lost(o.error)) ++sum.unresolved;
+      o.error = "loadgen.switch_failed";
+      co_return o;
+    }
+    if (o.error == "not_active") {
+      ++sum.not_active;
+      co_return co_await transact(t, request, order_no);
+    }
+    co_return co_await resolve(t, op, order_no);
+  }
+
+  // PROTOCOL.md section 8 on the till's (new) server: status_query for the order whose answer
+  // was lost until its state is final, each try within the connect timeout, all of it within
+  // the transaction timeout. A failure on the way moves the till again (both servers may be
+  // in the middle of a switch).
+  asio::awaitable<outcome> resolve(till& t, const char* op, const std::string& order_no) {
+    outcome o;
+    const auto give_up_at = clock_type::now() + opt.tx_timeout;
+    asio::steady_timer pause(io);
+    while (clock_type::now() < give_up_at && !stopping) {
+      if (!t.pos_ready) {
+        co_await pos_login(t);
+        if (!t.pos_ready) break;
+      }
+      pos::status_query q;
+      q.id = fmt::format("r{}", t.next_id++);
+      q.order_no = order_no;
+      const pos::message qm = q;
+      std::string code;
+      if (co_await pos_send(t, qm)) {
+        const auto deadline = std::min(give_up_at, clock_type::now() + opt.connect_timeout);
+        for (;;) {
+          auto m = co_await pos_read(t, deadline, code);
+          if (!m) break;
+          if (auto* e = std::get_if<pos::error>(&*m); e && (e->id == q.id || e->id.empty())) {
+            code = e->code.empty() ? std::string("loadgen.error") : e->code;
+            break;
+          }
+          auto* st = std::get_if<pos::order_status>(&*m);
+          if (!st || st->id != q.id) continue;  // anything else is not this question's answer
+          if (const auto type = resolution_type(st->state)) {
+            record(t, type->c_str(), op, order_no, st->state, true);
+            ++sum.recovered;
+            if (*type == "ok") {
+              // reversed: approved, then reversed; the customer paid nothing.
+              o.result = st->state == "reversed" ? std::string("cancelled") : st->state;
+              if (st->last_result) o.reason = st->last_result->why.code;
+            } else {
+              o.error = "status_unknown";
+            }
+            co_return o;
+          }
+          code.clear();  // in_progress: ask again shortly
+          break;
+        }
+      } else {
+        code = "loadgen.disconnected";
+      }
+      if (!code.empty()) {
+        if (!leave_pos_server(t, code)) break;
+        t.pos_ready = false;
+        continue;
+      }
+      pause.expires_after(milliseconds(200));
+      co_await pause.async_wait(token);
+    }
+    ++sum.unresolved;
+    o.error = "loadgen.unresolved";
     co_return o;
   }
 
@@ -684,7 +824,7 @@ struct engine {
     s.amount = opt.amount;
     const pos::message m = s;
     const auto t0 = clock_type::now();
-    const auto o = co_await transact(t, m, s.order_no);
+    const auto o = co_await complete(t, m, s.order_no);
     const auto us = std::chrono::duration_cast<std::chrono::microseconds>(clock_type::now() - t0).count();
 
     if (kind == tx_kind::contactless && t.device.contactless_refused()) {
@@ -715,7 +855,7 @@ struct engine {
     c.id = fmt::format("c{}", t.next_id++);
     c.order_no = s.order_no;
     const pos::message cm = c;
-    const auto co = co_await transact(t, cm, s.order_no);
+    const auto co = co_await complete(t, cm, s.order_no);
     ++sum.cancels;
     if (!co.error.empty() || co.result == "failed" || co.result == "declined") {
       ++sum.cancel_errors;
@@ -731,6 +871,17 @@ struct engine {
   asio::awaitable<void> run_on(till* t) {
     ++in_flight;
     co_await run_one(*t);
+    const auto pad_with_pos = [t] { return t->pad_ready && t->pad_server == t->pos_server; };
+    if (have_standby() && !pad_with_pos() && !t->failed) {
+      // After a switch the pad may still be on its way to the POS side's new server; a sale
+      // now would be refused with pad_unavailable.
+      asio::steady_timer wait(io);
+      const auto deadline = clock_type::now() + opt.connect_timeout;
+      while (!pad_with_pos() && !stopping && clock_type::now() < deadline) {
+        wait.expires_after(milliseconds(5));
+        co_await wait.async_wait(token);
+      }
+    }
     --in_flight;
     if (!t->failed) idle.push_back(t);
   }

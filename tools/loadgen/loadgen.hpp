@@ -50,6 +50,10 @@ struct options {
   std::string host = "127.0.0.1";
   std::uint16_t pos_port = 0;
   std::uint16_t pad_port = 0;
+  // Hot standby (issue 8), same host: each till goes to the other server's POS and pad ports
+  // when its server fails or answers not_active (failover.hpp). 0 = no standby.
+  std::uint16_t standby_pos_port = 0;
+  std::uint16_t standby_pad_port = 0;
   std::size_t tills = 4;
   // Load: open loop at `rate` sales per second, or closed loop with `concurrency` tills busy
   // (0 = every till). Stop after `duration` or `count` transactions (whichever is set; both:
@@ -93,6 +97,12 @@ struct summary {
   std::map<std::string, std::uint64_t> error_codes;
   std::map<std::string, std::uint64_t> by_kind;
   std::vector<std::uint32_t> latencies_us;  // of every completed sale
+  // Standby: tills that moved to the other server, each move's time (first failure on the old
+  // server to the first login on the new one), operations whose lost answer a status_query
+  // resolved, and requests a standby refused with not_active (re-sent on the active server).
+  std::uint64_t switches = 0;
+  std::vector<std::uint32_t> switch_us;
+  std::uint64_t recovered = 0, unresolved = 0, not_active = 0;
 };
 
 // Connects the tills, runs the load, disconnects. Progress lines go to stderr once a second.

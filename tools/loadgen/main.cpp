@@ -4,6 +4,7 @@
 //   eft-loadgen --pos-port P --pad-port Q --keys DIR --tills N
 //               (--rate R | --concurrency C) (--duration S | --count N)
 //               [--mix chip=80,magstripe=10,decline=10] [--server-pid PID] [--sim-pid PID]
+//               [--standby-pos-port P2 --standby-pad-port Q2]   (hot standby on the same --host)
 //
 // Progress on stderr once a second; the summary on stdout, its last line one JSON object.
 // Exit status: 0 when every transaction completed as expected, 1 on errors, 2 on bad usage or
@@ -23,6 +24,7 @@
 #include <sstream>
 #include <string>
 
+#include "failover.hpp"
 #include "loadgen.hpp"
 
 #ifndef EFTD_SOURCE_DIR
@@ -93,6 +95,10 @@ int main(int argc, char** argv) {
   app.add_option("--host", opt.host, "eftd address")->capture_default_str();
   app.add_option("--pos-port", opt.pos_port, "eftd POS port");
   app.add_option("--pad-port", opt.pad_port, "eftd pad port");
+  app.add_option("--standby-pos-port", opt.standby_pos_port,
+                 "Hot standby's POS port (same --host): tills switch to it when their server fails");
+  app.add_option("--standby-pad-port", opt.standby_pad_port,
+                 "Hot standby's pad port (with --standby-pos-port)");
   app.add_option("--tills", opt.tills, "Simulated tills (each a POS connection and a pad)")
       ->capture_default_str();
   app.add_option("--rate", opt.rate, "Open loop: sales started per second");
@@ -132,6 +138,10 @@ int main(int argc, char** argv) {
   }
   if (opt.pos_port == 0 || opt.pad_port == 0 || keys_dir.empty()) {
     std::cerr << "eft-loadgen: --pos-port, --pad-port and --keys are required\n";
+    return 2;
+  }
+  if ((opt.standby_pos_port == 0) != (opt.standby_pad_port == 0)) {
+    std::cerr << "eft-loadgen: --standby-pos-port and --standby-pad-port go together\n";
     return 2;
   }
   if (opt.rate > 0 && opt.concurrency > 0) {
@@ -192,6 +202,17 @@ int main(int argc, char** argv) {
                 static_cast<unsigned long long>(s.unsupported));
   if (s.dropped)
     std::printf("  dropped      %llu starts (every till busy)\n", static_cast<unsigned long long>(s.dropped));
+  const auto switch_p50 = ms(eftd::loadgen::percentile_of(s.switch_us, 0.50));
+  const auto switch_max =
+      ms(s.switch_us.empty() ? 0 : *std::max_element(s.switch_us.begin(), s.switch_us.end()));
+  if (opt.standby_pos_port != 0) {
+    std::printf(
+        "  switches     %llu (ms p50 %.1f  max %.1f), %llu answers recovered by status, %llu unresolved, "
+        "%llu not_active re-sent\n",
+        static_cast<unsigned long long>(s.switches), switch_p50, switch_max,
+        static_cast<unsigned long long>(s.recovered), static_cast<unsigned long long>(s.unresolved),
+        static_cast<unsigned long long>(s.not_active));
+  }
   for (const auto& [code, n] : s.error_codes)
     std::printf("  error        %-40s %llu\n", code.c_str(), static_cast<unsigned long long>(n));
 
@@ -209,6 +230,11 @@ int main(int argc, char** argv) {
   j["unsupported"] = s.unsupported;
   j["dropped"] = s.dropped;
   j["tills"] = s.tills_ready;
+  j["switches"] = s.switches;
+  j["switch_ms_p50"] = switch_p50;
+  j["switch_ms_max"] = switch_max;
+  j["recovered"] = s.recovered;
+  j["unresolved"] = s.unresolved;
   j["seconds"] = std::round(s.seconds * 100) / 100;
   j["mode"] = opt.rate > 0 ? "open" : "closed";
   j["mix"] = mix;

@@ -43,7 +43,7 @@ namespace {
 
 constexpr auto token = asio::as_tuple(asio::use_awaitable);
 
-enum class conn_end { lost, refused, done };
+enum class conn_end { lost, refused, done, silent };
 
 }  // namespace
 
@@ -133,6 +133,7 @@ struct tcp_client::impl {
     if (!co_await write_all(sock, tls, hello_frames)) co_return conn_end::lost;
 
     const auto handshake_deadline = std::chrono::steady_clock::now() + opt.handshake_timeout;
+    auto last_rx = std::chrono::steady_clock::now();  // the server's last bytes
     session_progress progress;
     std::vector<std::uint8_t> buf(4096);
     for (;;) {
@@ -148,11 +149,20 @@ struct tcp_client::impl {
           co_return conn_end::lost;
         }
         std::tie(ec, n) = std::get<0>(r);
-      } else if (const auto wake = session.wake_at()) {
+      } else if (const auto wake = session.wake_at(); wake || opt.silence_timeout.count() > 0) {
         // A command waits for input: poll the keypad and watch its deadline while reading.
-        deadline.expires_at(*wake);
+        // With a silence limit, a server that stops talking (paused, or cut off by the
+        // network while the TCP connection looks alive) is left for the next one.
+        const auto silent_at = last_rx + opt.silence_timeout;
+        const bool watch_silence = opt.silence_timeout.count() > 0;
+        deadline.expires_at(wake && (!watch_silence || *wake < silent_at) ? *wake : silent_at);
         auto r = co_await (sock.async_read_some(asio::buffer(buf), token) || deadline.async_wait(token));
         if (r.index() == 1) {
+          if (watch_silence && std::chrono::steady_clock::now() >= silent_at) {
+            spdlog::warn("pad: nothing from {}:{} for {} ms; trying the next server", srv.host, srv.port,
+                         opt.silence_timeout.count());
+            co_return conn_end::silent;
+          }
           auto ticked = session.on_tick(std::chrono::steady_clock::now());
           if (!co_await write_all(sock, tls, ticked.send)) co_return conn_end::lost;
           // A waiting read_card (a person at the TUI) is answered from a tick.
@@ -163,6 +173,7 @@ struct tcp_client::impl {
       } else {
         std::tie(ec, n) = co_await sock.async_read_some(asio::buffer(buf), token);
       }
+      last_rx = std::chrono::steady_clock::now();
       if (ec) {
         spdlog::warn("pad: connection to {}:{} ended: {}", srv.host, srv.port,
                      ec == asio::error::eof ? std::string("closed by server") : ec.message());
@@ -222,7 +233,7 @@ struct tcp_client::impl {
       bool accepted = false;
       const auto end = co_await connection(srv, accepted);
       if (end == conn_end::done) co_return 0;
-      if (accepted) {
+      if (accepted && end != conn_end::silent) {
         // It worked until now: the same server first, after the shortest wait.
         opt.backoff.reset();
       } else {

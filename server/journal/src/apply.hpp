@@ -1,6 +1,8 @@
 // Private: applying records to a SQLite connection inside the writer's transaction.
 #pragma once
 
+#include <vector>
+
 #include "eftd/core/result.hpp"
 #include "eftd/journal/records.hpp"
 #include "eftd/journal/writer.hpp"
@@ -14,6 +16,10 @@ struct apply_outcome {
   status st;
   bool io = false;
   bool notifications = false;  // the records inserted or changed notification rows
+  // The notification rows the writer generated for this batch (`notify` enabled), exactly as
+  // inserted, so that the active node can ship them to a standby (which applies them as
+  // records with generation disabled). Empty when the batch failed.
+  std::vector<notification_created> generated{};
 };
 
 // Free text (event reason/detail, order reasons) is for people and must never hold a PAN.

@@ -318,6 +318,63 @@ result<std::int64_t> reader::counter(const std::string& name) {
   return r->empty() ? std::int64_t{0} : r->front();
 }
 
+result<repl_position> reader::replication_position() {
+  read_snapshot snap(impl_->db);
+  repl_position pos;
+  auto h = impl_->rows<std::string>(
+      "SELECT value FROM repl_meta WHERE key = 'history'", "replication history", [](stmt&) {},
+      [](const stmt& s) { return s.text(0); });
+  if (!h) return h.err();
+  if (!h->empty()) pos.history = h->front();
+  auto last = impl_->rows<std::pair<std::int64_t, std::int64_t>>(
+      "SELECT seq, epoch FROM repl_log ORDER BY seq DESC LIMIT 1", "replication log", [](stmt&) {},
+      [](const stmt& s) { return std::pair{s.int64(0), s.int64(1)}; });
+  if (!last) return last.err();
+  if (!last->empty()) {
+    pos.last_seq = static_cast<std::uint64_t>(last->front().first);
+    pos.last_epoch = static_cast<std::uint64_t>(last->front().second);
+  }
+  return pos;
+}
+
+result<std::vector<repl_entry>> reader::replication_entries(std::uint64_t after, std::size_t max_entries,
+                                                            std::size_t max_bytes) {
+  auto* raw = impl_->db.prepare("SELECT seq, epoch, payload FROM repl_log WHERE seq > ?1 ORDER BY seq LIMIT ?2");
+  if (raw == nullptr) return impl_->failed("replication log");
+  stmt s(raw);
+  s.bind(1, static_cast<std::int64_t>(after));
+  s.bind(2, static_cast<std::int64_t>(std::max<std::size_t>(max_entries, 1)));
+  std::vector<repl_entry> out;
+  std::size_t bytes_so_far = 0;
+  for (;;) {
+    const int rc = s.step();
+    if (rc == SQLITE_DONE) return out;
+    if (rc != SQLITE_ROW) return impl_->failed("replication log");
+    repl_entry e{static_cast<std::uint64_t>(s.int64(0)), static_cast<std::uint64_t>(s.int64(1)), s.blob(2)};
+    bytes_so_far += e.payload.size();
+    out.push_back(std::move(e));
+    if (bytes_so_far >= max_bytes) return out;
+  }
+}
+
+result<std::optional<std::uint64_t>> reader::replication_epoch_at(std::uint64_t seq) {
+  auto r = impl_->rows<std::int64_t>(
+      "SELECT epoch FROM repl_log WHERE seq = ?1", "replication log",
+      [&](stmt& s) { s.bind(1, static_cast<std::int64_t>(seq)); }, [](const stmt& s) { return s.int64(0); });
+  if (!r) return r.err();
+  if (r->empty()) return std::optional<std::uint64_t>{};
+  return std::optional<std::uint64_t>{static_cast<std::uint64_t>(r->front())};
+}
+
+result<std::optional<std::uint64_t>> reader::replication_first_seq() {
+  auto r = impl_->rows<std::int64_t>(
+      "SELECT seq FROM repl_log ORDER BY seq LIMIT 1", "replication log", [](stmt&) {},
+      [](const stmt& s) { return s.int64(0); });
+  if (!r) return r.err();
+  if (r->empty()) return std::optional<std::uint64_t>{};
+  return std::optional<std::uint64_t>{static_cast<std::uint64_t>(r->front())};
+}
+
 result<std::vector<pad_health_set>> reader::pad_health() {
   return impl_->rows<pad_health_set>(
       "SELECT pad_id, state, serial, model, firmware, peer, node, connected_ms, last_seen_ms, rtt_ms,"

@@ -394,6 +394,24 @@ ALTER TABLE notifications ADD COLUMN endpoint TEXT NOT NULL DEFAULT '' CHECK (le
 CREATE INDEX notifications_outbox ON notifications(endpoint, state, created_ms);
 )sql";
 
+// Version 15: the replication log of a hot-standby pair (server/HA.md). Every batch the active
+// commits gets a row with its sequence number, the fencing epoch it was written under and the
+// batch as shipped (replica_codec.hpp), in the same transaction, so a standby that was away
+// catches up from here. repl_meta.history names this log's lineage: a new one whenever the log
+// restarts (replication was off for a while, or a journal was re-seeded), so a standby never
+// mistakes another history's sequence numbers for its own.
+constexpr std::string_view replication_log_sql = R"sql(
+CREATE TABLE repl_log(
+  seq     INTEGER PRIMARY KEY CHECK (seq > 0),
+  epoch   INTEGER NOT NULL CHECK (epoch >= 0),
+  payload BLOB NOT NULL
+) STRICT;
+CREATE TABLE repl_meta(
+  key   TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+) STRICT;
+)sql";
+
 // One line per migration, appended in version order (the schema test checks 1..N).
 constexpr migration all_migrations[] = {
     {1, "transaction model: orders, operations, acquirer messages, events, counters", v1_sql},
@@ -410,6 +428,7 @@ constexpr migration all_migrations[] = {
     {12, "indexes on the referring columns (foreign keys checked cheaply on delete)", reference_indexes_sql},
     {13, "EMV receipt data of chip and contactless payments", emv_receipt_sql},
     {14, "notifications per back-office endpoint", notify_endpoints_sql},
+    {15, "replication log and lineage of a hot-standby pair", replication_log_sql},
 };
 
 }  // namespace

@@ -13,6 +13,7 @@
 #include <utility>
 
 #include "apply.hpp"
+#include "eftd/journal/replica_codec.hpp"
 #include "retention_steps.hpp"
 #include "sqlite_db.hpp"
 
@@ -77,12 +78,14 @@ struct rendezvous {
 
 class sqlite_writer final : public writer {
  public:
-  sqlite_writer(connection c, writer_lock lock, const writer_options& options)
+  sqlite_writer(connection c, writer_lock lock, const writer_options& options, repl_position pos)
       : db_(std::move(c)),
         lock_(std::move(lock)),
         max_batch_(options.max_batch),
         notify_(options.notifications),
-        on_notifications_(options.on_notifications) {
+        on_notifications_(options.on_notifications),
+        repl_(options.replication),
+        pos_(std::move(pos)) {
     thread_ = std::thread([this] { run(); });
   }
 
@@ -112,6 +115,43 @@ class sqlite_writer final : public writer {
   writer_stats stats() const override {
     std::lock_guard lk(stats_mu_);
     return stats_;
+  }
+
+  void apply_replica(repl_entry e, done_fn done) override {
+    {
+      std::lock_guard lk(mu_);
+      if (!stopping_) {
+        entry en{{}, std::move(done), {}};
+        en.replica.emplace(std::move(e));
+        queue_.push_back(std::move(en));
+        cv_.notify_one();
+        return;
+      }
+    }
+    if (done) done(make_error("journal.closed", "journal writer is closed"));
+  }
+
+  repl_position replication_position() const override {
+    std::lock_guard lk(pos_mu_);
+    return pos_;
+  }
+
+  void trim_replication_log(std::uint64_t below) override {
+    std::lock_guard lk(mu_);
+    if (stopping_) return;
+    queue_.push_back(entry{{}, {}, [this, below] {
+                             std::uint64_t keep_from = below;
+                             {
+                               std::lock_guard plk(pos_mu_);
+                               keep_from = std::min(keep_from, pos_.last_seq);
+                             }
+                             auto* s = db_.prepare("DELETE FROM repl_log WHERE seq < ?1");
+                             if (s == nullptr) return;
+                             detail::stmt st(s);
+                             st.bind(1, static_cast<std::int64_t>(keep_from));
+                             st.step();
+                           }});
+    cv_.notify_one();
   }
 
   result<std::string> pragma(const std::string& name) override {
@@ -164,6 +204,7 @@ class sqlite_writer final : public writer {
     batch b;
     done_fn done;
     std::function<void()> task;  // set for pragma queries and purge steps, which are not batches
+    std::optional<repl_entry> replica;  // set for apply_replica (b is empty then)
   };
 
   struct purge_job {
@@ -242,10 +283,89 @@ class sqlite_writer final : public writer {
 
   bool in_transaction() const { return sqlite3_get_autocommit(db_.get()) == 0; }
 
+  // One batch of a group, inside its savepoint: a replica (standby) or a local batch, with
+  // its replication log row when replication is on. `seq`/`epoch`: the log's position before
+  // this batch. `made`: the entry written, if any.
+  detail::apply_outcome apply_one(entry& e, std::uint64_t seq, std::uint64_t epoch, std::optional<repl_entry>& made) {
+    detail::apply_outcome out;
+    const bool replica = e.replica.has_value();
+    if (repl_.admit) {
+      if (auto st = repl_.admit(replica); !st) {
+        out.st = st.err();
+        return out;
+      }
+    }
+    if (replica) {
+      auto& r = *e.replica;
+      if (r.seq != seq + 1) {
+        out.st = make_error("journal.repl_gap", "replica entry " + std::to_string(r.seq) + " does not follow entry " +
+                                                    std::to_string(seq));
+        return out;
+      }
+      if (r.epoch < epoch) {
+        out.st = make_error("journal.repl_stale_epoch", "replica entry " + std::to_string(r.seq) + " has epoch " +
+                                                            std::to_string(r.epoch) + ", below " +
+                                                            std::to_string(epoch));
+        return out;
+      }
+      auto b = decode_batch(r.payload);
+      if (!b) {
+        out.st = b.err();
+        return out;
+      }
+      out = detail::apply_records(db_, b->records, nullptr);
+      if (!out.st || out.io) return out;
+      if (auto io = log_entry(r); io) return *io;
+      made.emplace(repl_entry{r.seq, r.epoch, {}});
+      return out;
+    }
+    out = detail::apply_records(db_, e.b.records, &notify_);
+    if (!out.st || out.io || !repl_.enabled) return out;
+    // The payload is what the standby applies: the batch and the notification rows generated
+    // for it here (their ids are random, so the standby must not make its own).
+    batch shipped;
+    shipped.records = std::move(e.b.records);
+    for (auto& n : out.generated) shipped.records.emplace_back(std::move(n));
+    out.generated.clear();
+    repl_entry r{seq + 1, repl_.epoch ? repl_.epoch() : 0, encode_batch(shipped)};
+    e.b.records = std::move(shipped.records);
+    if (auto io = log_entry(r); io) return *io;
+    made.emplace(std::move(r));
+    return out;
+  }
+
+  // Inserts the repl_log row; an outcome only on failure.
+  std::optional<detail::apply_outcome> log_entry(const repl_entry& r) {
+    auto* s = db_.prepare("INSERT INTO repl_log(seq, epoch, payload) VALUES(?1, ?2, ?3)");
+    detail::apply_outcome out;
+    if (s == nullptr) {
+      out.io = true;
+      out.st = io_error("cannot prepare the replication log insert: " + db_.errmsg());
+      return out;
+    }
+    detail::stmt st(s);
+    st.bind(1, static_cast<std::int64_t>(r.seq));
+    st.bind(2, static_cast<std::int64_t>(r.epoch));
+    st.bind_blob(3, r.payload);
+    const int rc = st.step();
+    if (rc == SQLITE_DONE) return std::nullopt;
+    out.io = detail::is_io_failure(rc);
+    out.st = make_error(out.io ? "journal.io_error" : "journal.write_failed",
+                        "replication log insert: " + db_.errmsg());
+    return out;
+  }
+
   void commit_group(std::vector<entry>& group) {
     std::vector<status> results(group.size());
     bool committed = false;
     bool notifications = false;  // a committed batch inserted or changed notification rows
+    std::vector<std::optional<repl_entry>> entries(group.size());
+    std::uint64_t seq = 0, epoch = 0;
+    {
+      std::lock_guard plk(pos_mu_);
+      seq = pos_.last_seq;
+      epoch = pos_.last_epoch;
+    }
 
     if (!step_ok("BEGIN IMMEDIATE")) {
       fail_all(results, "cannot begin journal transaction: " + db_.errmsg());
@@ -257,7 +377,7 @@ class sqlite_writer final : public writer {
           fail_all(results, "cannot open savepoint: " + db_.errmsg());
           break;
         }
-        auto out = detail::apply_records(db_, group[i].b.records, &notify_);
+        auto out = apply_one(group[i], seq, epoch, entries[i]);
         // Some storage errors make SQLite roll back the whole transaction by itself;
         // then no batch of this group can be trusted any more.
         if (out.io || !in_transaction()) {
@@ -274,8 +394,20 @@ class sqlite_writer final : public writer {
         } else if (!step_ok("RELEASE batch")) {
           doomed = true;
           fail_all(results, "cannot release savepoint: " + db_.errmsg());
-        } else if (out.notifications) {
-          notifications = true;
+        } else {
+          if (out.notifications) notifications = true;
+          if (entries[i]) {
+            seq = entries[i]->seq;
+            epoch = entries[i]->epoch;
+          }
+        }
+      }
+      if (!doomed && repl_.fence) {
+        // Checked last, right before the durability point: a node paused after admitting its
+        // batches and resumed after losing its role must not make them durable.
+        if (auto st = repl_.fence(); !st) {
+          doomed = true;
+          for (auto& r : results) r = st.err();
         }
       }
       if (!doomed) {
@@ -290,9 +422,31 @@ class sqlite_writer final : public writer {
     }
 
     record_stats(group, results, committed);
+    std::vector<repl_commit> shipped;
+    if (committed) {
+      {
+        std::lock_guard plk(pos_mu_);
+        pos_.last_seq = seq;
+        pos_.last_epoch = epoch;
+      }
+      if (repl_.on_commit) {
+        for (std::size_t i = 0; i < group.size(); ++i) {
+          if (!results[i] || !entries[i] || group[i].replica) continue;
+          shipped.push_back(repl_commit{std::move(*entries[i]), std::move(group[i].done)});
+          group[i].done = nullptr;
+        }
+      }
+    }
     if (committed && notifications && on_notifications_) {
       try {
         on_notifications_();
+      } catch (...) {
+        // Like a done callback: a throwing hook must not take the journal down.
+      }
+    }
+    if (!shipped.empty()) {
+      try {
+        repl_.on_commit(std::move(shipped));
       } catch (...) {
         // Like a done callback: a throwing hook must not take the journal down.
       }
@@ -338,6 +492,9 @@ class sqlite_writer final : public writer {
   const std::uint32_t max_batch_;
   const writer_options::notification_options notify_;
   const std::function<void()> on_notifications_;
+  const writer_options::replication_options repl_;
+  mutable std::mutex pos_mu_;
+  repl_position pos_;  // as committed
 
   std::mutex mu_;
   std::condition_variable cv_;
@@ -352,6 +509,47 @@ class sqlite_writer final : public writer {
   std::thread thread_;
   std::atomic<std::thread::id> thread_id_{};
 };
+
+// The replication log's position at open. Replication off: a log left from an earlier run
+// is dropped with its history (the batches written from now on are not in it, so a standby
+// must not catch up from it later). On: a journal without a history starts one.
+result<repl_position> load_replication(connection& c, bool enabled) {
+  auto fail = [&](const char* what) {
+    return make_error("journal.open_failed", std::string(what) + ": " + c.errmsg());
+  };
+  repl_position pos;
+  {
+    auto* s = c.prepare("SELECT value FROM repl_meta WHERE key = 'history'");
+    if (s == nullptr) return fail("replication history");
+    detail::stmt st(s);
+    if (st.step() == SQLITE_ROW) pos.history = st.text(0);
+  }
+  {
+    auto* s = c.prepare("SELECT seq, epoch FROM repl_log ORDER BY seq DESC LIMIT 1");
+    if (s == nullptr) return fail("replication log");
+    detail::stmt st(s);
+    if (st.step() == SQLITE_ROW) {
+      pos.last_seq = static_cast<std::uint64_t>(st.int64(0));
+      pos.last_epoch = static_cast<std::uint64_t>(st.int64(1));
+    }
+  }
+  if (!enabled) {
+    if (!pos.history.empty() || pos.last_seq != 0) {
+      if (c.exec("DELETE FROM repl_log; DELETE FROM repl_meta WHERE key = 'history'") != SQLITE_OK)
+        return fail("dropping the replication log");
+    }
+    return repl_position{};
+  }
+  if (pos.history.empty()) {
+    pos.history = new_id();
+    auto* s = c.prepare("INSERT INTO repl_meta(key, value) VALUES('history', ?1)");
+    if (s == nullptr) return fail("replication history");
+    detail::stmt st(s);
+    st.bind(1, pos.history);
+    if (st.step() != SQLITE_DONE) return fail("replication history");
+  }
+  return pos;
+}
 
 }  // namespace
 
@@ -390,7 +588,9 @@ result<std::unique_ptr<writer>> writer::open(const std::filesystem::path& db, co
     return make_error("journal.open_failed", "cannot set pragmas: " + conn.errmsg());
   }
   if (auto st = detail::migrate(conn); !st) return st.err();
-  return std::unique_ptr<writer>(new sqlite_writer(std::move(conn), std::move(*lock), options));
+  auto pos = load_replication(conn, options.replication.enabled);
+  if (!pos) return pos.err();
+  return std::unique_ptr<writer>(new sqlite_writer(std::move(conn), std::move(*lock), options, std::move(*pos)));
 }
 
 }  // namespace eftd::journal

@@ -378,6 +378,36 @@ struct timeouts {
   std::uint32_t pos_heartbeat_ms = 5000;  // status heartbeat to the POS while a transaction runs
 };
 
+// [ha]: a hot-standby pair (server/HA.md). Unset (enabled false): a single node.
+struct ha_config {
+  bool enabled = false;
+  std::string node_id;  // this node as the witness knows it, e.g. "a"
+  // Where tills reach this node (told by the other node when it is the standby):
+  std::string pos_address;  // host:port
+  std::string pad_address;  // host:port
+  // This node's replication listener (the standby connects to the active's). TLS with a
+  // client certificate from tls.client_ca_file is required off loopback.
+  listener replication{"127.0.0.1", 9400};
+  // The other node.
+  struct peer_config {
+    std::string id;
+    std::string replication;  // host:port of its replication listener
+    std::string pos_address;  // host:port tills use for it
+    std::string pad_address;
+  } peer;
+  std::string witness;  // host:port of `eftd witness`
+  // sync: a batch is acknowledged (to the engine, hence before an acquirer send and before a
+  // POS answer) only after the standby made it durable too. async: at once; a promotion can
+  // lose what the standby had not received yet.
+  std::string mode = "sync";
+  std::uint32_t lease_ms = 3000;          // a lease lasts this long from its request
+  std::uint32_t promote_after_ms = 6000;  // the standby waits this long without the active
+  std::uint32_t heartbeat_ms = 500;       // renewals and link heartbeats
+  std::uint32_t sync_timeout_ms = 2000;   // sync mode: a standby this late is declared behind
+  std::uint32_t stan_gap = 1000;          // STANs skipped at a promotion
+  std::uint32_t log_keep = 100000;        // replication log entries kept behind the standby
+};
+
 struct server_config {
   std::string node_name = "eftd";
   listener pos{"127.0.0.1", 9100};
@@ -400,6 +430,7 @@ struct server_config {
   pad_health_config pad_health;
   settlement_config settlement;
   admin_config admin;
+  ha_config ha;
   limits default_limits;
   std::vector<merchant> merchants;
   std::vector<store> stores;

@@ -52,6 +52,10 @@ struct tcp_client_options {
   std::vector<server_address> servers;  // tried in turn; at least one
   std::chrono::milliseconds connect_timeout{5000};
   std::chrono::milliseconds handshake_timeout{10000};  // hello sent -> hello_ack received
+  // Nothing at all from an accepted server for this long (eftd pings every
+  // pad_health.ping_interval_ms): the connection is dropped and the next server tried.
+  // 0 = never (a quiet server is waited for).
+  std::chrono::milliseconds silence_timeout{0};
   backoff_policy backoff;
   bool once = false;               // stop after one read_card is answered and the next display shown
   bool handle_signals = true;      // SIGINT/SIGTERM end run() with 0

@@ -20,6 +20,7 @@
 
 #include "eftd/core/result.hpp"
 #include "eftd/journal/records.hpp"
+#include "eftd/journal/replication.hpp"
 
 namespace eftd::journal {
 
@@ -271,6 +272,18 @@ class reader {
   // answer never got recorded), timeout or reversal_pending (a reversal is still owed).
   // Start-up recovery reverses or completes each of them.
   result<std::vector<acquirer_message_row>> in_doubt_messages();
+
+  // Hot standby (replication.hpp). The log's position as committed (history, newest entry).
+  result<repl_position> replication_position();
+  // Entries with seq > after, in order, at most max_entries and about max_bytes of payload
+  // (at least one entry when there is one).
+  result<std::vector<repl_entry>> replication_entries(std::uint64_t after, std::size_t max_entries,
+                                                      std::size_t max_bytes);
+  // The epoch of entry seq, and the oldest entry kept (nullopt: none). A standby at
+  // (history, seq, epoch) can catch up here only if history matches, the entry at seq has the
+  // same epoch (or seq is 0 and nothing was trimmed) and the oldest kept entry is <= seq + 1.
+  result<std::optional<std::uint64_t>> replication_epoch_at(std::uint64_t seq);
+  result<std::optional<std::uint64_t>> replication_first_seq();
 
   // The store-and-forward queue of one acquirer: messages in state 'pending', oldest first.
   result<std::vector<acquirer_message_row>> queued_messages(const std::string& acquirer);

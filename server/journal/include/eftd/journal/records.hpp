@@ -367,12 +367,36 @@ struct notification_updated {
   std::int64_t updated_ms = 0;
 };
 
+// One notification row exactly as inserted: every column of `notifications`. The writer
+// generates these rows itself with random ids (see above), so a hot standby cannot rebuild
+// them; the active node ships the generated rows with its batch and the standby inserts them
+// as they are (with generation disabled). Nothing else submits it. The schema's CHECKs apply
+// (journal.invalid_record); last_error is scrubbed like other free text.
+struct notification_created {
+  std::string notification_id;
+  std::string order_id;
+  std::string event;        // e.g. "order.final"
+  std::string order_state;  // the order state the row announces
+  std::string payload;      // the JSON body as sent (its only card field is the masked PAN)
+  std::int64_t created_ms = 0;
+  std::string state;  // notification_states
+  std::int64_t attempts = 0;
+  std::int64_t next_attempt_ms = 0;
+  std::optional<std::int64_t> expires_ms;
+  std::optional<std::string> last_error;
+  std::optional<std::int64_t> delivered_ms;
+  std::int64_t updated_ms = 0;
+  std::string endpoint;  // schema v14; '' = the rows of before v14
+};
+
+// Append new alternatives at the end: the replica codec's tags (replica_codec.hpp) are
+// explicit, but keeping the order keeps the variant index stable for everyone else too.
 using record =
     std::variant<order_created, order_updated, operation_created, operation_updated, acquirer_message_written,
                  acquirer_message_updated, event_appended, counter_set, pad_health_set,
                  settlement_batch_written, settlement_batch_updated, settlement_step_written,
                  settlement_step_updated, audit_appended, batch_still_open, case_resolved,
-                 notification_updated>;
+                 notification_updated, notification_created>;
 
 // Applied atomically: all records or none.
 struct batch {

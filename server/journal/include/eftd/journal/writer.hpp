@@ -31,6 +31,7 @@
 
 #include "eftd/core/result.hpp"
 #include "eftd/journal/records.hpp"
+#include "eftd/journal/replication.hpp"
 #include "eftd/journal/retention.hpp"
 
 namespace eftd::journal {
@@ -43,6 +44,12 @@ struct writer_stats {
   std::uint64_t records = 0;         // records in acknowledged-ok batches
   std::uint64_t max_batches_per_commit = 0;
   double avg_batches_per_commit = 0;  // over successful commits
+};
+
+// A committed entry and the done callback of the batch that made it (see replication_options).
+struct repl_commit {
+  repl_entry entry;
+  std::function<void(status)> done;
 };
 
 struct writer_options {
@@ -78,6 +85,28 @@ struct writer_options {
   // Called on the writer thread after a COMMIT that inserted or changed notifications (wakes
   // the delivery worker). Must be quick and must not throw.
   std::function<void()> on_notifications;
+
+  // Hot standby. Enabled: every batch committed through submit() also gets a repl_log row
+  // (seq, epoch(), payload) in the same transaction. Disabled: the log is not written, and a
+  // log left from an earlier run is dropped at open (its history ends: a standby re-seeds).
+  struct replication_options {
+    bool enabled = false;
+    // The fencing epoch stamped on each entry (called on the writer thread).
+    std::function<std::uint64_t()> epoch;
+    // Called before each batch (replica: true for apply_replica's): an error fails that batch
+    // alone with it. A standby admits only replicas, an active only its own batches.
+    std::function<status(bool replica)> admit;
+    // Called right before each COMMIT: an error fails the whole group with that error and
+    // nothing of it is durable. A node that lost its lease or saw a higher epoch must not
+    // commit (journal.fenced), even if it was paused between admitting a batch and here.
+    std::function<status()> fence;
+    // Called on the writer thread after a COMMIT with the group's new entries, in order, each
+    // with the done callback of its batch: the hook then owns those callbacks and calls each
+    // exactly once (synchronous replication: after the standby acknowledged the entry). Not
+    // set: done runs at once as usual. Must be quick and must not throw.
+    std::function<void(std::vector<repl_commit>)> on_commit;
+  };
+  replication_options replication;
 };
 
 class writer {
@@ -126,6 +155,25 @@ class writer {
   virtual result<purge_report> purge_sync(purge_request req) = 0;
 
   virtual writer_stats stats() const = 0;
+
+  // Standby: applies an entry the active committed, in the active's order: the records (the
+  // notification rows as shipped, none generated here) and the repl_log row, in one batch of a
+  // group commit. `done` as for submit. Errors, besides those of submit:
+  //   journal.repl_gap          e.seq is not last_seq + 1 (nothing applied)
+  //   journal.repl_stale_epoch  e.epoch is lower than the last entry's epoch
+  //   journal.bad_replica       the payload does not decode
+  //   journal.fenced            (and any other error of replication.fence)
+  // A replica that fails to apply (duplicate, conflict) means the two journals differ: the
+  // standby must re-seed from a snapshot.
+  virtual void apply_replica(repl_entry e, done_fn done) = 0;
+
+  // The replication log's position as committed so far (thread-safe).
+  virtual repl_position replication_position() const = 0;
+
+  // Deletes log entries with seq < below (never the newest entry, which carries the position),
+  // on the writer thread between groups. Entries a standby still needs must be kept: the
+  // caller passes what the standby acknowledged.
+  virtual void trim_replication_log(std::uint64_t below) = 0;
 
   // A PRAGMA value as seen by the writer's own connection (synchronous and foreign_keys are
   // per connection), e.g. pragma("synchronous") -> "2" (FULL). Runs on the writer thread

@@ -1,0 +1,91 @@
+// `eftctl status | promote [--force] | switchover`: the running eftd's role in a hot-standby
+// pair (server/HA.md), through its admin socket. promote and switchover are operator actions:
+// eftd writes them to the audit log with the Unix user of this process.
+#include <fmt/format.h>
+
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "commands.hpp"
+
+namespace eftctl {
+
+namespace {
+
+struct ha_args {
+  std::string socket = "var/eftd-admin.sock";
+  bool json = false;
+  bool force = false;
+  int timeout_ms = 30000;
+};
+
+void print_status(const nlohmann::json& r) {
+  const auto ha = r.value("ha", nlohmann::json::object());
+  fmt::print("node            {}\n", r.value("node", ""));
+  fmt::print("role            {}\n", ha.value("role", "?"));
+  if (ha.value("role", "") != "single") {
+    fmt::print("epoch           {}\n", ha.value("epoch", 0));
+    fmt::print("serving         {}\n", ha.value("serving", false) ? "yes" : "no");
+    fmt::print("mode            {}\n", ha.value("mode", ""));
+    fmt::print("lease left      {} ms\n", ha.value("lease_left_ms", 0));
+    fmt::print("active (POS)    {}\n", ha.value("active_pos", ""));
+    fmt::print("journal entry   {}\n", ha.value("last_seq", 0));
+    if (ha.value("role", "") == "active") {
+      fmt::print("standby         {}{}\n", ha.value("standby_connected", false) ? "connected" : "not connected",
+                 ha.value("standby_in_sync", false) ? ", in sync" : ", behind");
+      fmt::print("replication lag {} entries\n", ha.value("replication_lag_entries", 0));
+    } else {
+      fmt::print("applied entry   {}\n", ha.value("applied_seq", 0));
+    }
+  }
+  fmt::print("tills connected {}\n", r.value("tills_connected", 0));
+  fmt::print("pads connected  {}\n", r.value("pads_connected", 0));
+  fmt::print("business date   {}\n", r.value("business_date", ""));
+}
+
+int call(const ha_args& a, const nlohmann::json& req, bool status) {
+  auto answered = admin_call(a.socket, req, a.timeout_ms);
+  if (!answered) return exit_io;
+  const nlohmann::json& reply = *answered;
+  if (a.json) fmt::print("{}\n", reply.dump());
+  if (!reply.value("ok", false)) {
+    if (!a.json) {
+      const auto err = reply.value("error", nlohmann::json::object());
+      fmt::print(stderr, "eftctl: {} ({})\n", err.value("message", "refused"), err.value("code", ""));
+    }
+    return exit_problems;
+  }
+  if (!a.json) {
+    if (status)
+      print_status(reply);
+    else
+      fmt::print("{}\n", reply.value("message", "done"));
+  }
+  return exit_ok;
+}
+
+}  // namespace
+
+void add_ha_commands(CLI::App& app, runner& run) {
+  auto a = std::make_shared<ha_args>();
+  auto common = [a](CLI::App* c) {
+    c->add_option("--socket", a->socket, "eftd's admin socket ([admin] socket)")->capture_default_str();
+    c->add_flag("--json", a->json, "print eftd's JSON answer");
+    c->add_option("--timeout-ms", a->timeout_ms, "how long to wait for the answer")->capture_default_str();
+  };
+  auto* st = app.add_subcommand("status", "role, epoch, lease, replication lag, connected tills and pads");
+  common(st);
+  st->callback([a, &run] { run = [a] { return call(*a, {{"cmd", "status"}}, true); }; });
+  auto* pr = app.add_subcommand("promote", "make this standby active now (emergency; the witness decides)");
+  common(pr);
+  pr->add_flag("--force", a->force,
+               "skip the witness's lease and in-sync checks (the active is known dead; entries it did not "
+               "replicate are lost to this node)");
+  pr->callback([a, &run] { run = [a] { return call(*a, {{"cmd", "promote"}, {"force", a->force}}, false); }; });
+  auto* sw = app.add_subcommand("switchover", "planned switch: this active hands over to its caught-up standby");
+  common(sw);
+  sw->callback([a, &run] { run = [a] { return call(*a, {{"cmd", "switchover"}}, false); }; });
+}
+
+}  // namespace eftctl
