@@ -123,6 +123,7 @@ class cut_proxy {
         while (::read(wake_[0], drain, sizeof drain) > 0) {
         }
       }
+      const std::size_t polled = pairs_.size();  // fds holds entries for these only
       if (fds[0].revents & POLLIN) {
         const int c = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
         if (c >= 0) {
@@ -136,6 +137,10 @@ class cut_proxy {
       std::vector<pair> alive;
       for (std::size_t i = 0; i < pairs_.size(); ++i) {
         auto& p = pairs_[i];
+        if (i >= polled) {  // accepted just now: polled next round
+          alive.push_back(std::move(p));
+          continue;
+        }
         const auto& cf = fds[2 + i * 2];
         const auto& sf = fds[3 + i * 2];
         bool ok = true;
