@@ -105,5 +105,7 @@ int main(int argc, char** argv) {
   eftd::init_logging(cfg->log, "eftd");
   eftd::server::run_options opts;
   opts.threads = threads;
+  opts.config_file = config_file;
+  opts.overrides = overrides;
   return eftd::server::run(*cfg, opts);
 }

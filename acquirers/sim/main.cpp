@@ -12,6 +12,7 @@
 
 #include "eftd/acq/dialect.hpp"
 #include "eftd/acq/framing.hpp"
+#include "eftd/acqsim/ledger_file.hpp"
 #include "eftd/acqsim/server.hpp"
 #include "eftd/acqsim/settlement_file.hpp"
 #include "eftd/core/log.hpp"
@@ -166,6 +167,10 @@ int main(int argc, char** argv) {
   app.add_option("--settlement-layout", settlement_layout,
                  "Layout of --settlement-file: a layout TOML file, or the shipped fixed-width or csv")
       ->capture_default_str();
+  std::string ledger_file;
+  app.add_option("--ledger-file", ledger_file,
+                 "On shutdown, write the whole ledger (every request decided, approved or not, reversed "
+                 "or not) as JSON lines here, for the chaos tests' checkers; no card data");
   auto* tls_cert = app.add_option("--tls-cert", opts.tls_cert_file,
                                   "PEM certificate chain: listen with TLS (1.2+) only, never plaintext");
   auto* tls_key = app.add_option("--tls-key", opts.tls_key_file, "PEM private key of --tls-cert");
@@ -313,6 +318,16 @@ int main(int argc, char** argv) {
         spdlog::error("settlement file not written: {}", st.err().message);
       else
         spdlog::info("settlement file written to {}", settlement_file);
+    };
+  }
+  if (!ledger_file.empty()) {
+    // After the settlement file (if any): both describe the same final ledger.
+    opts.at_shutdown = [then = std::move(opts.at_shutdown), ledger_file](const eftd::acqsim::host& h) {
+      if (then) then(h);
+      if (auto st = eftd::acqsim::write_ledger_file(h, ledger_file); !st)
+        spdlog::error("ledger file not written: {}", st.err().message);
+      else
+        spdlog::info("ledger file written to {}", ledger_file);
     };
   }
   return eftd::acqsim::run_server(opts, std::cout);

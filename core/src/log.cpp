@@ -145,18 +145,6 @@ class json_formatter final : public spdlog::formatter {
   std::string proc_;
 };
 
-result<spdlog::level::level_enum> parse_level(std::string_view s) {
-  using spdlog::level::level_enum;
-  if (s == "trace") return level_enum::trace;
-  if (s == "debug") return level_enum::debug;
-  if (s == "info") return level_enum::info;
-  if (s == "warn" || s == "warning") return level_enum::warn;
-  if (s == "error") return level_enum::err;
-  if (s == "critical") return level_enum::critical;
-  if (s == "off") return level_enum::off;
-  return make_error("log.level", fmt::format("log.level: unknown level '{}'", s));
-}
-
 std::unique_ptr<spdlog::formatter> make_formatter(std::string_view format, std::string_view proc) {
   if (format == "json") return std::make_unique<json_formatter>(std::string(proc));
   return std::make_unique<text_formatter>(std::string(proc));
@@ -173,8 +161,20 @@ void install(spdlog::sink_ptr sink, std::unique_ptr<spdlog::formatter> fmt, spdl
 
 }  // namespace
 
+result<spdlog::level::level_enum> parse_log_level(std::string_view s) {
+  using spdlog::level::level_enum;
+  if (s == "trace") return level_enum::trace;
+  if (s == "debug") return level_enum::debug;
+  if (s == "info") return level_enum::info;
+  if (s == "warn" || s == "warning") return level_enum::warn;
+  if (s == "error") return level_enum::err;
+  if (s == "critical") return level_enum::critical;
+  if (s == "off") return level_enum::off;
+  return make_error("log.level", fmt::format("log.level: unknown level '{}'", s));
+}
+
 status try_init_logging(const config::logging& cfg, std::string_view process_name) {
-  auto level = parse_level(cfg.level);
+  auto level = parse_log_level(cfg.level);
   if (!level) return level.err();
   if (cfg.format != "text" && cfg.format != "json")
     return make_error("log.format",
@@ -196,7 +196,7 @@ status try_init_logging(const config::logging& cfg, std::string_view process_nam
 void init_logging(const config::logging& cfg, std::string_view process_name) {
   auto st = try_init_logging(cfg, process_name);
   if (st) return;
-  auto level = parse_level(cfg.level);
+  auto level = parse_log_level(cfg.level);
   install(std::make_shared<spdlog::sinks::stderr_sink_mt>(), make_formatter(cfg.format, process_name),
           level ? *level : spdlog::level::info, process_name);
   spdlog::error("logging set-up failed, logging to stderr instead: {}", st.err().message);

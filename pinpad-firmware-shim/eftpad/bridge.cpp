@@ -232,6 +232,21 @@ class bridge {
     }
   }
 
+  // Nothing from the server for server_silence: a paused node, or a network that drops packets
+  // without a reset. Its session is as good as dead, so the pad's ends and the next server is
+  // tried (a paused active has lost its role to the standby by now).
+  void server_silent() {
+    spdlog::warn("bridge: {} silent for {} ms; trying the next server", server_name(), opt_.server_silence.count());
+    tcp_.close();
+    to_server_.clear();
+    ++server_index_;
+    schedule_reconnect(opt_.backoff.next());
+    if (pad_present_) {
+      reset_pending_ = true;
+      drain_deadline_ = link_clock::now() + opt_.drain_timeout;
+    }
+  }
+
   void schedule_reconnect(milliseconds d) {
     if (d.count() > 0) spdlog::info("bridge: reconnecting in {} ms", d.count());
     reconnect_at_ = link_clock::now() + d;
@@ -261,6 +276,7 @@ class bridge {
   void on_connected() {
     spdlog::info("bridge: connected to {}", server_name());
     connected_at_ = link_clock::now();
+    last_rx_ = connected_at_;
     // Bytes the pad sent while no server was connected are the start of this connection's
     // session (its TLS ClientHello).
     bound_ = !to_server_.empty();
@@ -289,6 +305,7 @@ class bridge {
       server_ended("closed by server");
       return;
     }
+    if (n > 0) last_rx_ = link_clock::now();
     if (n < 0) {
       if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return;
       server_ended(errno_text(errno));
@@ -320,6 +337,9 @@ class bridge {
       if (tcp_state == server_connection::state::idle && pad_present_ && reconnect_at_)
         earliest(deadline, *reconnect_at_);
       if (reset_pending_) earliest(deadline, drain_deadline_);
+      const bool watch_silence =
+          opt_.server_silence.count() > 0 && tcp_state == server_connection::state::connected;
+      if (watch_silence) earliest(deadline, last_rx_ + opt_.server_silence);
       std::array<pollfd, 3> fds{};
       nfds_t n = 0;
       fds[n++] = pollfd{line.fd(), POLLIN, 0};
@@ -432,6 +452,9 @@ class bridge {
       } else if (tcp_.current() == server_connection::state::connected && tcp_revents != 0) {
         if (tcp_revents & (POLLIN | POLLHUP | POLLERR)) read_from_server(line);
       }
+      if (opt_.server_silence.count() > 0 && tcp_.current() == server_connection::state::connected &&
+          link_clock::now() >= last_rx_ + opt_.server_silence)
+        server_silent();
       flush_to_server();
 
       if (reset_pending_ &&
@@ -452,6 +475,7 @@ class bridge {
   server_connection tcp_;
   std::size_t server_index_ = 0;
   time_point connected_at_{};
+  time_point last_rx_{};  // the server's last bytes (or the connect)
   bool bound_ = false;  // the connection carried bytes of the pad's current session
   bytes to_server_;     // pad bytes not yet written to the server (held while not connected)
   bool pad_present_ = false;

@@ -39,6 +39,10 @@ struct bridge_options {
   // How long the bridge waits, after the server closed, for its last bytes to reach the pad
   // before it RESETs the link (a refusal's hello_ack should still be shown by the pad).
   std::chrono::milliseconds drain_timeout{2000};
+  // A server that sends nothing for this long is left for the next one, and the pad's session
+  // is reset (0: never). A paused or cut-off active keeps its TCP connection open and says
+  // nothing; eftd pings every pad each [pad_health] ping_interval_ms, so set this above that.
+  std::chrono::milliseconds server_silence{0};
   // Pad bytes held while there is no server connection; beyond it the pad's session is reset.
   std::size_t max_held_bytes = 64 * 1024;
   pad::link::link_config link;

@@ -235,6 +235,7 @@ struct bridge_args {
   std::vector<std::string> servers;
   unsigned backoff_initial_ms = 200, backoff_max_ms = 5000, connect_timeout_ms = 5000;
   std::uint32_t link_timeout_ms = 1000, link_retries = 8;
+  unsigned server_silence_ms = 0;
 };
 
 int run_bridge_cmd(const bridge_args& a) {
@@ -253,6 +254,7 @@ int run_bridge_cmd(const bridge_args& a) {
     o.servers.push_back(*addr);
   }
   o.connect_timeout = std::chrono::milliseconds(a.connect_timeout_ms);
+  o.server_silence = std::chrono::milliseconds(a.server_silence_ms);
   o.backoff = eftd::padsim::backoff_policy(
       std::chrono::milliseconds(a.backoff_initial_ms),
       std::chrono::milliseconds(std::max(a.backoff_initial_ms, a.backoff_max_ms)));
@@ -419,6 +421,10 @@ int main(int argc, char** argv) {
                  "eftd pad listener host:port; repeat for backup servers (tried in turn)")
       ->required();
   br->add_option("--connect-timeout-ms", ba.connect_timeout_ms, "TCP connect deadline")
+      ->capture_default_str();
+  br->add_option("--server-silence-ms", ba.server_silence_ms,
+                 "leave a server that sends nothing for this long (a paused active) for the next one; "
+                 "above eftd's pad ping interval. 0: never")
       ->capture_default_str();
   br->add_option("--backoff-initial-ms", ba.backoff_initial_ms, "first reconnect delay (doubles per failure)")
       ->capture_default_str();

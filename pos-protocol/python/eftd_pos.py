@@ -413,10 +413,28 @@ def _fresh(err: PosError) -> PosError:
     return e
 
 
+class _EpochFloor:
+    """The highest fencing epoch a client has seen, across its connections (PROTOCOL.md
+    section 3): a message with a lower one comes from a node of a hot-standby pair that has been
+    deposed since, and must not be acted on."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.value = 0
+
+    def accept(self, epoch: int) -> bool:
+        with self._lock:
+            if epoch < self.value:
+                return False
+            self.value = epoch
+            return True
+
+
 class _Connection:
     def __init__(self, host: str, port: int, tls: Optional[ssl.SSLContext], connect_timeout: float,
-                 io_timeout: float):
+                 io_timeout: float, epoch: Optional[_EpochFloor] = None):
         self.peer = f"{host}:{port}"
+        self._epoch = epoch if epoch is not None else _EpochFloor()
         try:
             self._sock = socket.create_connection((host, port), timeout=connect_timeout)
         except OSError as e:
@@ -620,6 +638,11 @@ class _Connection:
             return
         if msg is None:
             return  # empty line: keep-alive
+        epoch = msg.get("epoch")
+        if _is_int(epoch) and epoch > 0 and not self._epoch.accept(epoch):
+            self._fail(self._lost(f"server {self.peer} answered with epoch {epoch}, older than epoch "
+                                  f"{self._epoch.value} already seen: a deposed node"))
+            return
         self.last_rx = time.monotonic()
         rid = msg.get("id", "")
         with self._state_lock:
@@ -696,6 +719,12 @@ class Client:
         self._operator_id: Optional[str] = None
         self._capabilities: tuple[str, ...] = ("prompt",)
         self.login_ok: Optional[dict] = None
+        self._epoch = _EpochFloor()
+
+    @property
+    def epoch(self) -> int:
+        """The highest fencing epoch any server answered with (0: a single server)."""
+        return self._epoch.value
 
     # -- connection
     def connect(self) -> None:
@@ -705,7 +734,7 @@ class Client:
                 return
             self.login_ok = None
             self._conn = _Connection(self.host, self.port, self.tls, self.connect_timeout,
-                                     max(self.reply_timeout, 1.0))
+                                     max(self.reply_timeout, 1.0), self._epoch)
 
     def close(self) -> None:
         """Closes the connection without logout. A running transaction goes on on the server;

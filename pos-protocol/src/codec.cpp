@@ -256,10 +256,13 @@ eftd::result<message> decode(std::string_view line) {
   }
 }
 
-std::string encode(const message& m) {
+std::string encode(const message& m) { return encode(m, 0); }
+
+std::string encode(const message& m, std::uint64_t epoch) {
   ojson j = ojson::object();
   j["type"] = std::string(type_name(m));
   j["v"] = protocol_version;
+  if (epoch > 0) j["epoch"] = epoch;
   std::visit([&](const auto& x) { put_fields(j, x); }, m);
   std::string out = j.dump(-1, ' ', false, ojson::error_handler_t::replace);
   out.push_back('\n');
@@ -276,6 +279,19 @@ std::string peek_id(std::string_view line) {
     return it->get<std::string>();
   } catch (const std::exception&) {
     return {};
+  }
+}
+
+std::uint64_t peek_epoch(std::string_view line) {
+  if (line.size() > max_line_bytes) return 0;
+  try {
+    const json j = json::parse(line, nullptr, false);
+    if (!j.is_object()) return 0;
+    const auto it = j.find("epoch");
+    if (it == j.end() || !it->is_number_unsigned()) return 0;
+    return it->get<std::uint64_t>();
+  } catch (const std::exception&) {
+    return 0;
   }
 }
 

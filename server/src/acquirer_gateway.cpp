@@ -44,7 +44,7 @@ std::string transmission_datetime(std::int64_t ms) {
 acq::message base_message(server_context& ctx, const acquirer_request& r, std::string mti, std::uint32_t stan,
                           std::int64_t at_ms) {
   acq::message m(std::move(mti));
-  const auto* cfg = ctx.cfg.find_acquirer(r.acquirer);
+  const auto* cfg = ctx.cfg().find_acquirer(r.acquirer);
   auto lt = local_tm(at_ms);
   m.set(3, r.processing_code);
   m.set(4, fmt::format("{:012}", r.amount_minor));
@@ -176,7 +176,7 @@ namespace {
 // acquiring institution id (11, zero-padded) and forwarding institution id (11 zeros).
 std::string original_data_elements(server_context& ctx, const std::string& acquirer, std::string_view mti,
                                    std::uint32_t stan, std::int64_t at_ms) {
-  const auto* cfg = ctx.cfg.find_acquirer(acquirer);
+  const auto* cfg = ctx.cfg().find_acquirer(acquirer);
   std::string acq_id = cfg ? cfg->acquiring_institution_id : "";
   if (acq_id.size() < 11) acq_id = std::string(11 - acq_id.size(), '0') + acq_id;
   return fmt::format("{}{:06}{}{}{}", mti, stan, transmission_datetime(at_ms), acq_id.substr(0, 11),
@@ -282,8 +282,8 @@ status check_acquirers(const config::server_config& cfg) {
 }
 
 void create_links(server_context& ctx) {
-  if (auto st = check_acquirers(ctx.cfg); !st) spdlog::error("{}", st.err().message);
-  for (const auto& a : ctx.cfg.acquirers) {
+  if (auto st = check_acquirers(ctx.cfg()); !st) spdlog::error("{}", st.err().message);
+  for (const auto& a : ctx.cfg().acquirers) {
     auto lc = link_config_of(a);
     if (!lc) {
       spdlog::error("acquirer {}: {}", a.name, lc.err().message);

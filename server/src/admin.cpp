@@ -17,6 +17,7 @@
 #include "engine.hpp"
 #include "ha.hpp"
 #include "notifier.hpp"
+#include "reload.hpp"
 #include "retention.hpp"
 #include "settlement.hpp"
 
@@ -134,11 +135,13 @@ std::string audit_outcome(const json& reply) {
 }  // namespace
 
 struct admin_listener::impl : std::enable_shared_from_this<impl> {
-  impl(server_context& c, settlement_service& s, unix_socket::acceptor a, std::filesystem::path p)
-      : ctx(c), settlement(s), acceptor(std::move(a)), path(std::move(p)) {}
+  impl(server_context& c, settlement_service& s, config_reloader& r, unix_socket::acceptor a,
+       std::filesystem::path p)
+      : ctx(c), settlement(s), reloader(r), acceptor(std::move(a)), path(std::move(p)) {}
 
   server_context& ctx;
   settlement_service& settlement;
+  config_reloader& reloader;
   unix_socket::acceptor acceptor;
   std::filesystem::path path;
   // Slow, blocking admin work (a journal backup) runs here, never on the I/O threads.
@@ -155,6 +158,7 @@ struct admin_listener::impl : std::enable_shared_from_this<impl> {
         {"backup", [](impl& self, const json& req) { return self.backup(req); }},
         {"purge", [](impl& self, const json& req) { return self.purge(req); }},
         {"notify_retry", [](impl& self, const json& req) { return self.notify_retry(req); }},
+        {"reload", [](impl& self, const json&) { return self.reload(); }},
         // Hot standby (ha.hpp): a planned switch and an emergency promotion.
         {"switchover", [](impl& self, const json&) { return self.ha_action(false, false); }},
         {"promote", [](impl& self, const json& req) { return self.ha_action(true, req.value("force", false)); }},
@@ -170,7 +174,7 @@ struct admin_listener::impl : std::enable_shared_from_this<impl> {
   }
 
   asio::awaitable<json> status() {
-    json j{{"ok", true}, {"node", ctx.cfg.node_name}, {"business_date", business_date_of(ctx.clock.now_ms())}};
+    json j{{"ok", true}, {"node", ctx.cfg().node_name}, {"business_date", business_date_of(ctx.clock.now_ms())}};
     {
       std::lock_guard lk(ctx.tills_mu);
       j["tills_connected"] = ctx.pos_by_till.size();
@@ -211,6 +215,14 @@ struct admin_listener::impl : std::enable_shared_from_this<impl> {
     co_return json{{"ok", true}, {"message", text}, {"ha", json::parse(ctx.ha->status_json())}};
   }
 
+  // The configuration file again (reload.hpp): installed, or refused with the reason while the
+  // configuration in force stays. The reloader logs either way.
+  asio::awaitable<json> reload() {
+    auto r = reloader.reload();
+    if (!r) co_return error_reply(r.err().code, r.err().message);
+    co_return json{{"ok", true}, {"changed", *r}, {"message", describe_changes(*r)}};
+  }
+
   // Per-link ISO 8583 message trace, switched at run time (certification): every message sent
   // and received on that acquirer's link is logged with card data masked.
   asio::awaitable<json> trace(const json& req) {
@@ -240,7 +252,7 @@ struct admin_listener::impl : std::enable_shared_from_this<impl> {
       if (!it->is_string() || it->get<std::string>().empty())
         co_return error_reply("admin.bad_request", "acquirer must be a non-empty string");
       acquirer = it->get<std::string>();
-      if (ctx.cfg.find_acquirer(*acquirer) == nullptr)
+      if (ctx.cfg().find_acquirer(*acquirer) == nullptr)
         co_return error_reply("admin.bad_request", "unknown acquirer '" + *acquirer + "'");
     }
     auto results = co_await settlement.settle(date, acquirer);
@@ -263,24 +275,24 @@ struct admin_listener::impl : std::enable_shared_from_this<impl> {
         (has_endpoint && !endpoint->is_string()) || (!has_id && !has_endpoint))
       co_return error_reply("admin.bad_request",
                             "notify_retry needs \"id\" (a notification id) and/or \"endpoint\" (its name)");
-    if (ctx.cfg.notify.empty())
+    if (ctx.cfg().notify.empty())
       co_return error_reply("notify.disabled", "no [[notify]] endpoint is configured");
     const config::notify_endpoint* ep = nullptr;
     if (has_endpoint) {
       const auto name = endpoint->get<std::string>();
-      for (const auto& e : ctx.cfg.notify)
+      for (const auto& e : ctx.cfg().notify)
         if (e.name == name) ep = &e;
       if (ep == nullptr)
         co_return error_reply("admin.bad_request", "no [[notify]] endpoint named '" + name + "'");
     }
-    auto reader = journal::reader::open(ctx.cfg.journal_cfg.path);
+    auto reader = journal::reader::open(ctx.cfg().journal_cfg.path);
     if (!reader) co_return error_reply(reader.err().code, reader.err().message);
     std::vector<journal::notification_row> rows;
     if (has_id) {
       auto row = reader->notification(id->get<std::string>());
       if (!row) co_return error_reply(row.err().code, row.err().message);
       if (!*row) co_return error_reply("journal.not_found", "no notification " + id->get<std::string>());
-      if (ep != nullptr && notify_endpoint_for(ctx.cfg.notify, (*row)->endpoint) != ep)
+      if (ep != nullptr && notify_endpoint_for(ctx.cfg().notify, (*row)->endpoint) != ep)
         co_return error_reply("admin.bad_request",
                               "notification " + id->get<std::string>() + " belongs to another endpoint");
       rows.push_back(std::move(**row));
@@ -292,7 +304,7 @@ struct admin_listener::impl : std::enable_shared_from_this<impl> {
       f.limit = 10000;
       const std::vector<std::string> names{ep->name, std::string()};
       for (const auto& name : names) {
-        if (notify_endpoint_for(ctx.cfg.notify, name) != ep) continue;
+        if (notify_endpoint_for(ctx.cfg().notify, name) != ep) continue;
         f.endpoint = name;
         auto listed = reader->list_notifications(f);
         if (!listed) co_return error_reply(listed.err().code, listed.err().message);
@@ -304,7 +316,7 @@ struct admin_listener::impl : std::enable_shared_from_this<impl> {
     journal::batch b;
     json ids = json::array();
     for (const auto& n : rows) {
-      auto u = notify_retry_record(n, ctx.cfg.notify, now);
+      auto u = notify_retry_record(n, ctx.cfg().notify, now);
       if (!u) co_return error_reply(u.err().code, u.err().message);
       b.records.emplace_back(std::move(*u));
       ids.push_back(n.notification_id);
@@ -379,7 +391,7 @@ struct admin_listener::impl : std::enable_shared_from_this<impl> {
         [this](auto handler, std::filesystem::path dst, journal::backup_options o) {
           auto ex = asio::get_associated_executor(handler);
           auto h = std::make_shared<decltype(handler)>(std::move(handler));
-          asio::post(slow_work, [h, ex, db = ctx.cfg.journal_cfg.path, dst = std::move(dst), o] {
+          asio::post(slow_work, [h, ex, db = ctx.cfg().journal_cfg.path, dst = std::move(dst), o] {
             auto r = journal::backup(db, dst, o);
             asio::post(ex, [h, r = std::move(r)]() mutable { (*h)(std::move(r)); });
           });
@@ -456,16 +468,34 @@ struct admin_listener::impl : std::enable_shared_from_this<impl> {
       // The active gives its role away during the command and can write nothing after it:
       // the request is audited first (and replicated to the standby, which keeps it).
       auto a = audit_record(actor, journal::audit_sources::admin_socket, name);
-      a.subject = ctx.cfg.ha.peer.id;
+      a.subject = ctx.cfg().ha.peer.id;
       a.outcome = "requested";
       if (auto st = co_await write_audit(std::move(a)); !st)
         co_return error_reply("admin.audit_failed", "the switch-over was not started: its audit record was not written");
+    }
+    if (name == "reload") {
+      // A configuration change is on record before it takes effect.
+      auto a = audit_record(actor, journal::audit_sources::admin_socket, name);
+      a.subject = reloader.file().string().substr(0, 200);
+      a.outcome = "requested";
+      // A standby commits nothing of its own (journal.fenced), yet its configuration must follow
+      // the file too: it reloads, and the reply says "audited": false.
+      const bool standby = ctx.ha && ctx.ha->role() != ha_role::active;
+      if (auto st = co_await write_audit(std::move(a)); !st && !standby)
+        co_return error_reply("admin.audit_failed", "the reload was not started: its audit record was not written");
     }
     json reply = co_await it->second(*this, req);
     if (!read_only_cmd(name)) {
       auto a = audit_record(actor, journal::audit_sources::admin_socket, name);
       a.subject = audit_subject(req);
       a.detail = audit_detail(req);
+      if (name == "reload") {
+        // What changed, or why not: the request itself carries nothing.
+        a.subject = reloader.file().string().substr(0, 200);
+        const auto err = reply.find("error");
+        a.detail = err != reply.end() ? err->value("message", std::string()) : reply.value("message", std::string());
+        if (a.detail.size() > 4000) a.detail = a.detail.substr(0, 4000) + "...";
+      }
       a.outcome = audit_outcome(reply);
       if (auto st = co_await write_audit(std::move(a)); !st) reply["audited"] = false;
     }
@@ -540,8 +570,9 @@ struct admin_listener::impl : std::enable_shared_from_this<impl> {
 admin_listener::admin_listener(std::shared_ptr<impl> p) : impl_(std::move(p)) {}
 admin_listener::~admin_listener() = default;
 
-std::shared_ptr<admin_listener> admin_listener::open(server_context& ctx, settlement_service& settlement) {
-  const auto path = ctx.cfg.admin.socket;
+std::shared_ptr<admin_listener> admin_listener::open(server_context& ctx, settlement_service& settlement,
+                                                     config_reloader& reloader) {
+  const auto path = ctx.cfg().admin.socket;
   if (path.empty()) {
     spdlog::info("admin socket disabled ([admin] socket is empty)");
     return nullptr;
@@ -573,7 +604,7 @@ std::shared_ptr<admin_listener> admin_listener::open(server_context& ctx, settle
     return nullptr;
   }
   spdlog::info("admin socket listening on {}", path.string());
-  return std::make_shared<admin_listener>(std::make_shared<impl>(ctx, settlement, std::move(acc), path));
+  return std::make_shared<admin_listener>(std::make_shared<impl>(ctx, settlement, reloader, std::move(acc), path));
 }
 
 void admin_listener::start() {

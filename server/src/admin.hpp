@@ -26,6 +26,11 @@
 //   {"cmd":"audit","action","subject"?,"detail"?,"outcome"} eftctl records its own action
 //   {"cmd":"user_add|user_passwd|user_role|user_unlock|user_remove|user_list",...}
 //                                                           back-office users (backoffice_http.hpp)
+//   {"cmd":"reload"}  re-reads the configuration file (reload.hpp): installs it, or refuses it
+//       and keeps the one in force. Audited twice: "requested" first, then the outcome.
+//       -> {"ok":true,"changed":["tills: added T09","limits"],"message":"..."} ("changed":[] and
+//          "message":"no change" when the file says what is in force), or {"ok":false,"error":
+//          {"code":"config.needs_restart|config.syntax|config.invalid|config.io|...","message"}}
 //   {"cmd":"case_resolve","kind","subject","note"}          resolve a reconciliation case
 //       -> {"ok":true,"key","resolved_by"} (resolution + audit record in one journal batch)
 //   Every command but status and user_list is written to the audit log (actor: the peer's
@@ -46,13 +51,15 @@
 
 namespace eftd::server {
 
+class config_reloader;
 class settlement_service;
 
 class admin_listener {
  public:
   // Binds cfg.admin.socket. nullptr (and a log line) when the socket is disabled (empty
   // path) or cannot be bound.
-  static std::shared_ptr<admin_listener> open(server_context& ctx, settlement_service& settlement);
+  static std::shared_ptr<admin_listener> open(server_context& ctx, settlement_service& settlement,
+                                              config_reloader& reloader);
   ~admin_listener();
 
   void start();

@@ -129,7 +129,7 @@ struct service::impl : std::enable_shared_from_this<impl> {
         io(i),
         reader(std::move(r)),
         users(std::move(u)),
-        sessions(static_cast<std::int64_t>(c.cfg.backoffice_web.session_idle_s) * 1000, c.clock.now_ms),
+        sessions(static_cast<std::int64_t>(c.cfg().backoffice_web.session_idle_s) * 1000, c.clock.now_ms),
         tls(ssl::context::tls_server) {}
 
   server_context& ctx;
@@ -300,7 +300,7 @@ struct service::impl : std::enable_shared_from_this<impl> {
   response login(const request& req, const session& anon, const params& form, const std::string& peer) {
     const std::string name = form.count("user") ? form.at("user") : std::string();
     const std::string password = form.count("password") ? form.at("password") : std::string();
-    auto r = users->login(name, password, ctx.cfg.backoffice_web.lockout_after, now());
+    auto r = users->login(name, password, ctx.cfg().backoffice_web.lockout_after, now());
     if (!r) {
       spdlog::error("back office: login failed on the users table: {}", r.err().message);
       return html(req, http::status::service_unavailable,
@@ -326,7 +326,7 @@ struct service::impl : std::enable_shared_from_this<impl> {
           r->outcome == login_outcome::unknown_user ? "users.unknown" : "users.bad_password");
     if (r->locked_now)
       audit(who, journal::audit_sources::web, "lockout", who,
-            fmt::format("{} failed attempts", ctx.cfg.backoffice_web.lockout_after), "locked");
+            fmt::format("{} failed attempts", ctx.cfg().backoffice_web.lockout_after), "locked");
     return html(req, http::status::unauthorized, login_page(anon.csrf, "Wrong user name or password."));
   }
 
@@ -349,7 +349,7 @@ struct service::impl : std::enable_shared_from_this<impl> {
     f.terminal_id = opt(q, "terminal");
     f.pan_hash = opt(q, "pan_hash");
     if (auto pad = opt(q, "pad")) {
-      for (const auto& t : ctx.cfg.tills)
+      for (const auto& t : ctx.cfg().tills)
         if (t.pad == *pad) f.till_ids.push_back(t.id);
       if (f.till_ids.empty()) f.till_ids.push_back("\x01no till has this pad");
     }
@@ -391,7 +391,7 @@ struct service::impl : std::enable_shared_from_this<impl> {
       auto [ptr, ec] = std::from_chars(p->data(), p->data() + p->size(), page);
       if (ec != std::errc{} || page == 0 || page > 100000) return "page: a number from 1";
     }
-    f.limit = ctx.cfg.backoffice_web.page_size;
+    f.limit = ctx.cfg().backoffice_web.page_size;
     f.offset = (page - 1) * f.limit;
     if (auto st = reports::validate(f); !st) return st.err().message;
     return std::nullopt;
@@ -486,7 +486,7 @@ struct service::impl : std::enable_shared_from_this<impl> {
       if (p.name == "format") format = std::string(p.body);
       if (p.name == "file") file = p.body;
     }
-    auto r = settlement_file_match(s, ctx.cfg.journal_cfg.path, layout_name, file, format);
+    auto r = settlement_file_match(s, ctx.cfg().journal_cfg.path, layout_name, file, format);
     auto res = make(req, static_cast<http::status>(r.status), r.content_type, std::move(r.body));
     if (!r.attachment.empty())
       res.set(http::field::content_disposition, fmt::format("attachment; filename=\"{}\"", r.attachment));
@@ -603,13 +603,13 @@ struct service::impl : std::enable_shared_from_this<impl> {
     const std::string id = form.count("id") ? form.at("id") : std::string();
     auto attempt = [&]() -> eftd::status {
       if (id.empty() || id.size() > 64) return make_error("admin.bad_request", "give the notification's id");
-      if (ctx.cfg.notify.empty())
+      if (ctx.cfg().notify.empty())
         return make_error("notify.disabled", "no [[notify]] endpoint is configured");
       if (!ctx.journal) return make_error("journal.closed", "the journal is not open for writing");
       auto row = reader.notification(id);
       if (!row) return row.err();
       if (!*row) return make_error("journal.not_found", "no notification " + id);
-      auto u = notify_retry_record(**row, ctx.cfg.notify, now());
+      auto u = notify_retry_record(**row, ctx.cfg().notify, now());
       if (!u) return u.err();
       journal::batch b;
       b.records.emplace_back(std::move(*u));
@@ -843,14 +843,14 @@ service::~service() {
 }
 
 result<std::shared_ptr<service>> service::open(server_context& ctx) {
-  auto r = journal::reader::open(ctx.cfg.journal_cfg.path);
+  auto r = journal::reader::open(ctx.cfg().journal_cfg.path);
   if (!r) return r.err();
-  auto u = user_store::open(ctx.cfg.journal_cfg.path);
+  auto u = user_store::open(ctx.cfg().journal_cfg.path);
   if (!u) return u.err();
   auto io = std::make_unique<asio::io_context>(1);
   auto p = std::make_shared<impl>(*io, ctx, std::move(*r), std::move(*u));
-  if (ctx.cfg.backoffice) {
-    const auto& l = *ctx.cfg.backoffice;
+  if (ctx.cfg().backoffice) {
+    const auto& l = *ctx.cfg().backoffice;
     boost::system::error_code ec;
     p->tls.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
                        ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1 | ssl::context::single_dh_use);

@@ -81,33 +81,81 @@ std::unique_ptr<byte_stream> make_tcp_stream(tcp::socket s) {
   return std::make_unique<tcp_stream>(std::move(s));
 }
 
+namespace {
+
+// A file the TLS set-up needs; "<what> '<path>' does not exist" when it is missing.
+status need_file(const std::filesystem::path& p, std::string_view what) {
+  if (p.empty() || !std::filesystem::exists(p))
+    return make_error("tls.config", std::string(what) + " '" + p.string() + "' does not exist");
+  return {};
+}
+
+// This end's certificate chain and key (they must match).
+status load_identity(ssl::context& ctx, const config::tls_files& files) {
+  if (auto st = need_file(files.cert_file, "certificate file"); !st) return st;
+  if (auto st = need_file(files.key_file, "key file"); !st) return st;
+  boost::system::error_code ec;
+  ctx.use_certificate_chain_file(files.cert_file.string(), ec);
+  if (ec) return make_error("tls.config", "certificate '" + files.cert_file.string() + "': " + openssl_reason(ec));
+  ctx.use_private_key_file(files.key_file.string(), ssl::context::pem, ec);
+  if (ec) return make_error("tls.config", "key '" + files.key_file.string() + "': " + openssl_reason(ec));
+  if (SSL_CTX_check_private_key(ctx.native_handle()) != 1)
+    return make_error("tls.config", "key '" + files.key_file.string() + "' does not match the certificate");
+  return {};
+}
+
+// The CA(s) the peer's certificate must chain to.
+status load_ca(ssl::context& ctx, const std::filesystem::path& ca, std::string_view what) {
+  if (auto st = need_file(ca, what); !st) return st;
+  boost::system::error_code ec;
+  ctx.load_verify_file(ca.string(), ec);
+  if (ec) return make_error("tls.config", std::string(what) + " '" + ca.string() + "': " + openssl_reason(ec));
+  return {};
+}
+
+// The handshake of either side within `deadline`; the stream is closed when it fails.
+asio::awaitable<status> handshake(tls_stream& stream, ssl::stream_base::handshake_type side,
+                                  std::chrono::milliseconds deadline) {
+  using namespace asio::experimental::awaitable_operators;
+  auto ex = stream.get_executor();
+  asio::steady_timer timer(ex);
+  timer.expires_after(deadline);
+  auto r = co_await (stream.raw().async_handshake(side, asio::as_tuple(asio::use_awaitable)) ||
+                     timer.async_wait(asio::as_tuple(asio::use_awaitable)));
+  if (r.index() == 1) {
+    stream.close();
+    co_return make_error("tls.timeout", "no TLS handshake within the deadline");
+  }
+  auto [ec] = std::get<0>(r);
+  if (ec) {
+    stream.close();
+    co_return make_error("tls.handshake", "TLS handshake refused: " + openssl_reason(ec));
+  }
+  co_return status{};
+}
+
+// The subject CN of the peer's (verified) certificate; "" without one.
+std::string peer_cn(tls_stream& stream) {
+  std::string text;
+  if (X509* cert = SSL_get1_peer_certificate(stream.raw().native_handle())) {
+    char cn[256] = {0};
+    if (X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, cn, sizeof cn) > 0) text = cn;
+    X509_free(cert);
+  }
+  return text;
+}
+
+}  // namespace
+
 result<std::shared_ptr<ssl::context>> make_server_tls(const config::tls_files& files) {
   auto ctx = std::make_shared<ssl::context>(ssl::context::tls_server);
   // TLS 1.2 is the floor; SSLv3, TLS 1.0 and 1.1 are refused at the handshake.
   SSL_CTX_set_min_proto_version(ctx->native_handle(), TLS1_2_VERSION);
   ctx->set_options(ssl::context::default_workarounds | ssl::context::no_compression |
                    ssl::context::single_dh_use);
-  boost::system::error_code ec;
-  auto need = [&](const std::filesystem::path& p, std::string_view what) -> status {
-    if (!std::filesystem::exists(p))
-      return make_error("tls.config", std::string(what) + " '" + p.string() + "' does not exist");
-    return {};
-  };
-  if (auto st = need(files.cert_file, "certificate file"); !st) return st.err();
-  if (auto st = need(files.key_file, "key file"); !st) return st.err();
-  ctx->use_certificate_chain_file(files.cert_file.string(), ec);
-  if (ec)
-    return make_error("tls.config", "certificate '" + files.cert_file.string() + "': " + openssl_reason(ec));
-  ctx->use_private_key_file(files.key_file.string(), ssl::context::pem, ec);
-  if (ec) return make_error("tls.config", "key '" + files.key_file.string() + "': " + openssl_reason(ec));
-  if (SSL_CTX_check_private_key(ctx->native_handle()) != 1)
-    return make_error("tls.config", "key '" + files.key_file.string() + "' does not match the certificate");
+  if (auto st = load_identity(*ctx, files); !st) return st.err();
   if (!files.client_ca_file.empty()) {
-    if (auto st = need(files.client_ca_file, "client CA file"); !st) return st.err();
-    ctx->load_verify_file(files.client_ca_file.string(), ec);
-    if (ec)
-      return make_error("tls.config",
-                        "client CA '" + files.client_ca_file.string() + "': " + openssl_reason(ec));
+    if (auto st = load_ca(*ctx, files.client_ca_file, "client CA file"); !st) return st.err();
     ctx->set_verify_mode(ssl::verify_peer | ssl::verify_fail_if_no_peer_cert);
   }
   return ctx;
@@ -116,19 +164,8 @@ result<std::shared_ptr<ssl::context>> make_server_tls(const config::tls_files& f
 result<std::shared_ptr<ssl::context>> make_client_tls(const config::tls_files& files) {
   auto ctx = std::make_shared<ssl::context>(ssl::context::tls_client);
   SSL_CTX_set_min_proto_version(ctx->native_handle(), TLS1_2_VERSION);
-  boost::system::error_code ec;
-  for (const auto& [p, what] : {std::pair{&files.cert_file, "certificate file"}, std::pair{&files.key_file, "key file"},
-                                std::pair{&files.client_ca_file, "CA file"}}) {
-    if (p->empty() || !std::filesystem::exists(*p))
-      return make_error("tls.config", std::string(what) + " '" + p->string() + "' does not exist");
-  }
-  ctx->use_certificate_chain_file(files.cert_file.string(), ec);
-  if (ec)
-    return make_error("tls.config", "certificate '" + files.cert_file.string() + "': " + openssl_reason(ec));
-  ctx->use_private_key_file(files.key_file.string(), ssl::context::pem, ec);
-  if (ec) return make_error("tls.config", "key '" + files.key_file.string() + "': " + openssl_reason(ec));
-  ctx->load_verify_file(files.client_ca_file.string(), ec);
-  if (ec) return make_error("tls.config", "CA '" + files.client_ca_file.string() + "': " + openssl_reason(ec));
+  if (auto st = load_identity(*ctx, files); !st) return st.err();
+  if (auto st = load_ca(*ctx, files.client_ca_file, "CA file"); !st) return st.err();
   ctx->set_verify_mode(ssl::verify_peer);
   return ctx;
 }
@@ -137,62 +174,24 @@ asio::awaitable<result<std::unique_ptr<byte_stream>>> tls_connect(tcp::socket& s
                                                                   const std::shared_ptr<ssl::context>& ctx,
                                                                   const std::string& expected_cn,
                                                                   std::chrono::milliseconds deadline) {
-  using namespace asio::experimental::awaitable_operators;
   auto stream = std::make_unique<tls_stream>(std::move(s), ctx);
-  auto ex = stream->get_executor();
-  asio::steady_timer timer(ex);
-  timer.expires_after(deadline);
-  auto r = co_await (
-      stream->raw().async_handshake(ssl::stream_base::client, asio::as_tuple(asio::use_awaitable)) ||
-      timer.async_wait(asio::as_tuple(asio::use_awaitable)));
-  if (r.index() == 1) {
+  auto shaken = co_await handshake(*stream, ssl::stream_base::client, deadline);
+  if (!shaken) co_return shaken.err();
+  const auto cn = peer_cn(*stream);
+  if (cn != expected_cn) {
     stream->close();
-    co_return make_error("tls.timeout", "no TLS handshake within the deadline");
-  }
-  auto [ec] = std::get<0>(r);
-  if (ec) {
-    stream->close();
-    co_return make_error("tls.handshake", "TLS handshake refused: " + openssl_reason(ec));
-  }
-  std::string cn_text;
-  if (X509* cert = SSL_get1_peer_certificate(stream->raw().native_handle())) {
-    char cn[256] = {0};
-    if (X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, cn, sizeof cn) > 0) cn_text = cn;
-    X509_free(cert);
-  }
-  if (cn_text != expected_cn) {
-    stream->close();
-    co_return make_error("tls.peer", "the peer's certificate names '" + cn_text + "', expected '" + expected_cn + "'");
+    co_return make_error("tls.peer", "the peer's certificate names '" + cn + "', expected '" + expected_cn + "'");
   }
   co_return std::unique_ptr<byte_stream>(std::move(stream));
 }
 
 asio::awaitable<result<tls_peer>> tls_accept(tcp::socket& s, const std::shared_ptr<ssl::context>& ctx,
                                              std::chrono::milliseconds deadline) {
-  using namespace asio::experimental::awaitable_operators;
   auto stream = std::make_unique<tls_stream>(std::move(s), ctx);
-  auto ex = stream->get_executor();
-  asio::steady_timer timer(ex);
-  timer.expires_after(deadline);
-  auto r = co_await (
-      stream->raw().async_handshake(ssl::stream_base::server, asio::as_tuple(asio::use_awaitable)) ||
-      timer.async_wait(asio::as_tuple(asio::use_awaitable)));
-  if (r.index() == 1) {
-    stream->close();
-    co_return make_error("tls.timeout", "no TLS handshake within the deadline");
-  }
-  auto [ec] = std::get<0>(r);
-  if (ec) {
-    stream->close();
-    co_return make_error("tls.handshake", "TLS handshake refused: " + openssl_reason(ec));
-  }
+  auto shaken = co_await handshake(*stream, ssl::stream_base::server, deadline);
+  if (!shaken) co_return shaken.err();
   tls_peer peer;
-  if (X509* cert = SSL_get1_peer_certificate(stream->raw().native_handle())) {
-    char cn[256] = {0};
-    if (X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, cn, sizeof cn) > 0)
-      peer.client_cn = cn;
-    X509_free(cert);
-  }
+  peer.client_cn = peer_cn(*stream);
   peer.stream = std::move(stream);
   co_return peer;
 }

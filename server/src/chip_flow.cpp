@@ -141,7 +141,7 @@ asio::awaitable<void> chip_flow::drive(const online_pin_fn* pin) {
           continue;
         }
         kernel_->feed_rapdu(clear->view());
-      } else if (!resp->rapdu.empty() && !ctx_.cfg.keys.require_p2pe) {
+      } else if (!resp->rapdu.empty() && !ctx_.cfg().keys.require_p2pe) {
         kernel_->feed_rapdu(resp->rapdu.view());
       } else {
         spdlog::warn("chip: R-APDU in clear refused (keys.require_p2pe)");
@@ -174,11 +174,11 @@ asio::awaitable<void> chip_flow::drive(const online_pin_fn* pin) {
       op.challenge = o->challenge;
       op.bypass = o->bypass_allowed;
       op.tries_left = o->tries_left;
-      op.timeout_ms = ctx_.cfg.cvm.pin_timeout_ms;
+      op.timeout_ms = ctx_.cfg().cvm.pin_timeout_ms;
       op.prompt = {"Enter PIN"};
       pad::message m = op;
       auto rep =
-          co_await pad_->command(std::move(m), std::chrono::milliseconds(ctx_.cfg.cvm.pin_timeout_ms + 5000));
+          co_await pad_->command(std::move(m), std::chrono::milliseconds(ctx_.cfg().cvm.pin_timeout_ms + 5000));
       const auto* res = rep ? std::get_if<pad::offline_pin_result>(&*rep) : nullptr;
       if (!res) {
         kernel_->feed_pin_result(emv::pin_result::failed);

@@ -99,7 +99,7 @@ asio::awaitable<emv::contactless_result> contactless_flow::tap(std::chrono::mill
       rapdus.emplace_back(clear->view().begin(), clear->view().end());
     }
   } else if (!res->rapdus.empty()) {
-    if (ctx_.cfg.keys.require_p2pe) {
+    if (ctx_.cfg().keys.require_p2pe) {
       spdlog::warn("contactless: R-APDUs in clear refused (keys.require_p2pe)");
       last_ = failed("clss.unsealed_refused");
       co_return last_;

@@ -8,6 +8,17 @@ namespace eftd::server {
 
 namespace asio = boost::asio;
 
+server_context::server_context(asio::io_context& io_context, const config::server_config& initial)
+    : io(io_context) {
+  install_config(initial);
+}
+
+void server_context::install_config(config::server_config next) {
+  std::lock_guard lk(cfg_mu_);
+  cfg_kept_.push_back(std::move(next));
+  cfg_now_.store(&cfg_kept_.back(), std::memory_order_release);
+}
+
 std::shared_ptr<pad_session> server_context::pad_for(const std::string& pad_id) {
   std::lock_guard lk(pads_mu);
   auto it = pads.find(pad_id);

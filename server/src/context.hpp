@@ -3,7 +3,9 @@
 // their own mutex (critical sections are a few map operations, never I/O).
 #pragma once
 
+#include <atomic>
 #include <boost/asio.hpp>
+#include <deque>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -49,8 +51,18 @@ struct clock_source {
 };
 
 struct server_context {
+  server_context(boost::asio::io_context& io_context, const config::server_config& initial);
+  server_context(const server_context&) = delete;
+  server_context& operator=(const server_context&) = delete;
+
   boost::asio::io_context& io;
-  config::server_config cfg;
+
+  // The configuration in force. `eftctl reload` (or SIGHUP) installs a new one; every
+  // configuration ever in force stays alive until exit, so a reference or pointer taken from
+  // cfg() (a till, a limit) never dangles, it is only possibly one reload old.
+  const config::server_config& cfg() const noexcept { return *cfg_now_.load(std::memory_order_acquire); }
+  // Makes `next` the configuration in force (the caller has checked it may change at run time).
+  void install_config(config::server_config next);
   std::optional<eftd::bin_table> bins;  // no table: every card is of unknown scheme
   journal::keys keys;
   // Key-handling module (key_module.hpp): BDKs and ZPKs; the only holder of clear card data.
@@ -116,6 +128,11 @@ struct server_context {
   // Next STAN for an acquirer/terminal: 1..999999, wrapping. Returns the counter name too.
   std::uint32_t next_stan(const std::string& acquirer, const std::string& terminal,
                           std::string& counter_name);
+
+ private:
+  std::mutex cfg_mu_;
+  std::deque<config::server_config> cfg_kept_;  // every configuration in force so far
+  std::atomic<const config::server_config*> cfg_now_{nullptr};
 };
 
 // Wraps journal::writer::submit as an awaitable that resumes on the caller's executor only

@@ -4,8 +4,12 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <condition_variable>
 #include <ctime>
 #include <map>
+#include <memory>
+#include <mutex>
+#include <set>
 #include <tuple>
 
 #include "acquirer_gateway.hpp"
@@ -91,10 +95,10 @@ pos::result make_result(const server_context& ctx, const tx_summary& s, const st
   if (s.why.outcome != "approved" || s.why.why.code != "approved") r.why = s.why.why;
   receipt_input in;
   in.merchant = nullptr;
-  if (const auto* t = ctx.cfg.find_till(s.till_id)) {
-    if (const auto* st = ctx.cfg.find_store(t->store)) {
+  if (const auto* t = ctx.cfg().find_till(s.till_id)) {
+    if (const auto* st = ctx.cfg().find_store(t->store)) {
       in.store = st;
-      in.merchant = ctx.cfg.find_merchant(st->merchant);
+      in.merchant = ctx.cfg().find_merchant(st->merchant);
     }
   }
   in.till_id = s.till_id;
@@ -324,7 +328,7 @@ tx_summary summary_from_journal(const server_context& ctx, const journal::order_
   s.amount = v.order.amount_minor;
   s.approved_amount = v.order.approved_amount_minor.value_or(0);
   s.at_ms = v.order.created_ms;
-  if (const auto* t = ctx.cfg.find_till(v.order.till_id)) s.terminal_id = t->terminal_id;
+  if (const auto* t = ctx.cfg().find_till(v.order.till_id)) s.terminal_id = t->terminal_id;
   for (const auto& op : v.operations) {
     if (op.kind != journal::operation_kinds::payment && op.kind != journal::operation_kinds::refund &&
         op.kind != journal::operation_kinds::completion)
@@ -468,9 +472,9 @@ asio::awaitable<pos::result> run_card_transaction(server_context& ctx, tx_reques
                                                   std::function<void(pos::message)> to_pos) {
   const auto now0 = ctx.clock.now_ms();
   const auto kt = traits_of(req.kind);
-  const config::till* till = ctx.cfg.find_till(req.till_id);
-  const config::store* store = till ? ctx.cfg.find_store(till->store) : nullptr;
-  const config::merchant* merchant = store ? ctx.cfg.find_merchant(store->merchant) : nullptr;
+  const config::till* till = ctx.cfg().find_till(req.till_id);
+  const config::store* store = till ? ctx.cfg().find_store(till->store) : nullptr;
+  const config::merchant* merchant = store ? ctx.cfg().find_merchant(store->merchant) : nullptr;
   if (req.currency.empty() && merchant) req.currency = merchant->currency;
   auto aborted = [&] { return req.control && req.control->aborted(); };
 
@@ -513,7 +517,7 @@ asio::awaitable<pos::result> run_card_transaction(server_context& ctx, tx_reques
   }();
 
   // System restrictions that need no card: checked before the pad is engaged.
-  const auto lim = ctx.cfg.effective_limits(*till);
+  const auto lim = ctx.cfg().effective_limits(*till);
   std::string limit_code, limit_detail;
   if (!contains(lim.allowed_types, req.kind)) {
     limit_code = "limit.type_not_allowed";
@@ -674,12 +678,12 @@ asio::awaitable<pos::result> run_card_transaction(server_context& ctx, tx_reques
   // across a co_await inside a larger expression twice (here: a strand reference count).
   auto flow_executor = co_await asio::this_coro::executor;
   status_beacon beacon(flow_executor, to_pos, req.request_id, req.order_no,
-                       std::chrono::milliseconds(ctx.cfg.timeout.pos_heartbeat_ms));
+                       std::chrono::milliseconds(ctx.cfg().timeout.pos_heartbeat_ms));
 
   // Configured questions for the cashier (prompts are data). A nullopt answer means the
   // cashier aborted; an answer listed in cancel_on ends the transaction.
   auto ask_configured = [&](std::string_view stage) -> asio::awaitable<std::optional<std::string>> {
-    for (const auto& rule : ctx.cfg.prompts) {
+    for (const auto& rule : ctx.cfg().prompts) {
       if (rule.stage != stage) continue;
       if (!rule.types.empty() &&
           std::find(rule.types.begin(), rule.types.end(), req.kind) == rule.types.end())
@@ -725,7 +729,7 @@ asio::awaitable<pos::result> run_card_transaction(server_context& ctx, tx_reques
 
   // 2. The pad reads the card.
   // This till's EMV parameters: [emv], then its merchant's and its own overrides.
-  const auto emv_eff = ctx.cfg.emv_for(merchant->id, till->id);
+  const auto emv_eff = ctx.cfg().emv_for(merchant->id, till->id);
   auto pad = ctx.pad_for(till->pad);
   if (!pad) co_return co_await conclude("pad.unavailable", order_state::failed, journal::actor::server);
   beacon.say("card", "Insert, swipe or tap the card on the PIN pad");
@@ -735,16 +739,16 @@ asio::awaitable<pos::result> run_card_transaction(server_context& ctx, tx_reques
   rc.interfaces = static_cast<std::uint8_t>(pad::interface_mask::magstripe);
   // With the central kernel on, a chip card is inserted and read through the pad's APDUs, and
   // with [emv.contactless] a card may also be tapped (its kernel runs the tap as one script).
-  const bool clss_on = ctx.cfg.emv.enabled && ctx.cfg.emv.contactless.enabled;
-  if (ctx.cfg.emv.enabled) rc.interfaces |= static_cast<std::uint8_t>(pad::interface_mask::chip);
+  const bool clss_on = ctx.cfg().emv.enabled && ctx.cfg().emv.contactless.enabled;
+  if (ctx.cfg().emv.enabled) rc.interfaces |= static_cast<std::uint8_t>(pad::interface_mask::chip);
   if (clss_on) rc.interfaces |= static_cast<std::uint8_t>(pad::interface_mask::contactless);
-  rc.timeout_ms = ctx.cfg.timeout.card_read_ms;
+  rc.timeout_ms = ctx.cfg().timeout.card_read_ms;
   rc.prompt = {kt.moves_money ? money_text : "Balance inquiry", clss_on ? "Insert, tap or swipe card"
-                                                                : ctx.cfg.emv.enabled ? "Insert or swipe card"
+                                                                : ctx.cfg().emv.enabled ? "Insert or swipe card"
                                                                                       : "Swipe card"};
   if (req.control) req.control->set_pad(pad);
   const auto read_started = std::chrono::steady_clock::now();
-  auto read = co_await pad->command(rc, std::chrono::milliseconds(ctx.cfg.timeout.card_read_ms + 5000));
+  auto read = co_await pad->command(rc, std::chrono::milliseconds(ctx.cfg().timeout.card_read_ms + 5000));
   ctx.metrics->observe(stage::card_read, ms_since(read_started));
   if (req.control) req.control->set_pad(nullptr);
   if (!read) {
@@ -798,7 +802,7 @@ asio::awaitable<pos::result> run_card_transaction(server_context& ctx, tx_reques
                    to_hex(m.ksn), opened.err().code, opened.err().message);
       code = "card.key_error";
       detail = opened.err().code;
-    } else if (!m.track2.empty() && !ctx.cfg.keys.require_p2pe) {
+    } else if (!m.track2.empty() && !ctx.cfg().keys.require_p2pe) {
       track_clear = m.track2;
       co_return std::nullopt;
     } else {
@@ -814,7 +818,7 @@ asio::awaitable<pos::result> run_card_transaction(server_context& ctx, tx_reques
     co_return r;
   };
   const bool tapped = card_msg->mode == pad::entry_mode::contactless && clss_on;
-  if ((card_msg->mode == pad::entry_mode::chip || tapped) && !card_msg->atr.empty() && ctx.cfg.emv.enabled) {
+  if ((card_msg->mode == pad::entry_mode::chip || tapped) && !card_msg->atr.empty() && ctx.cfg().emv.enabled) {
     if (!card_msg->ksn.empty()) {
       auto session = ctx.key_store ? ctx.key_store->begin(card_msg->ksn)
                                    : result<card_session>(make_error("keys.unavailable", "no key store"));
@@ -827,7 +831,7 @@ asio::awaitable<pos::result> run_card_transaction(server_context& ctx, tx_reques
         co_return r;
       }
       dukpt.emplace(std::move(*session));
-    } else if (ctx.cfg.keys.require_p2pe) {
+    } else if (ctx.cfg().keys.require_p2pe) {
       auto r = co_await conclude("card.unprotected", order_state::failed, journal::actor::pad);
       pad->show({s.why.why.customer_text});
       co_return r;
@@ -860,7 +864,7 @@ asio::awaitable<pos::result> run_card_transaction(server_context& ctx, tx_reques
       clss = std::make_unique<contactless_flow>(ctx, pad, *cache, emv_eff, till->terminal_id,
                                                 merchant->acquirer_merchant_id, std::move(txn));
       beacon.say("card", "Reading the contactless card");
-      const std::chrono::milliseconds wait(ctx.cfg.timeout.card_read_ms);
+      const std::chrono::milliseconds wait(ctx.cfg().timeout.card_read_ms);
       emv::contactless_result res = co_await clss->tap(wait, true);
       // Try again: the card answered what the plan did not expect (the cache now knows it), or
       // left the field too early. Two more taps at most.
@@ -946,7 +950,7 @@ asio::awaitable<pos::result> run_card_transaction(server_context& ctx, tx_reques
         beacon.say("card", "Chip error: the customer swipes the card");
         if (req.control) req.control->set_pad(pad);
         auto again =
-            co_await pad->command(swipe, std::chrono::milliseconds(ctx.cfg.timeout.card_read_ms + 5000));
+            co_await pad->command(swipe, std::chrono::milliseconds(ctx.cfg().timeout.card_read_ms + 5000));
         if (req.control) req.control->set_pad(nullptr);
         const auto* swiped = again ? std::get_if<pad::card_read>(&*again) : nullptr;
         if (!swiped || !swiped->atr.empty()) {
@@ -973,7 +977,7 @@ asio::awaitable<pos::result> run_card_transaction(server_context& ctx, tx_reques
       }
     }
   } else {
-    if (mode == pad::entry_mode::fallback_magstripe && ctx.cfg.emv.enabled && !fallback_permitted()) {
+    if (mode == pad::entry_mode::fallback_magstripe && ctx.cfg().emv.enabled && !fallback_permitted()) {
       // The pad found the chip mute and had the card swiped; this till's rule refuses that.
       auto r = co_await conclude("card.chip_error", order_state::failed, journal::actor::pad,
                                  " (fallback to the stripe is not allowed here)");
@@ -1028,7 +1032,7 @@ asio::awaitable<pos::result> run_card_transaction(server_context& ctx, tx_reques
     card_detail = scheme->label;
   } else if (expired(card->expiry_yymm(), ctx.clock.now_ms())) {
     card_decline = "card.expired";
-  } else if (mode == pad::entry_mode::magstripe && ctx.cfg.emv.enabled && ctx.cfg.emv.refuse_chip_swipes &&
+  } else if (mode == pad::entry_mode::magstripe && ctx.cfg().emv.enabled && ctx.cfg().emv.refuse_chip_swipes &&
              card->service_code().size() == 3 &&
              (card->service_code()[0] == '2' || card->service_code()[0] == '6')) {
     // The service code says the card has a chip, and the chip was not tried (a fallback after a
@@ -1036,7 +1040,7 @@ asio::awaitable<pos::result> run_card_transaction(server_context& ctx, tx_reques
     card_decline = "card.use_chip";
   }
   // The most specific route: this merchant's before a general one, BIN prefix before scheme.
-  const config::route* route = ctx.cfg.route_for(pan.bin(8), s.scheme, merchant->id);
+  const config::route* route = ctx.cfg().route_for(pan.bin(8), s.scheme, merchant->id);
   if (card_decline.empty() && !route) card_decline = "route.none";
   if (!card_decline.empty()) {
     auto r = co_await conclude(card_decline, order_state::declined, journal::actor::server, card_detail);
@@ -1070,12 +1074,12 @@ asio::awaitable<pos::result> run_card_transaction(server_context& ctx, tx_reques
     gp.currency = req.currency;
     gp.format = dukpt->kind() == p2pe::dukpt_kind::tdes ? 0 : 4;
     gp.bypass = bypass;
-    gp.timeout_ms = ctx.cfg.cvm.pin_timeout_ms;
+    gp.timeout_ms = ctx.cfg().cvm.pin_timeout_ms;
     gp.prompt = {kt.moves_money ? money_text : "Balance inquiry", "Enter PIN"};
     beacon.say("pin", "The customer enters the PIN on the PIN pad");
     if (req.control) req.control->set_pad(pad);
     const auto started = std::chrono::steady_clock::now();
-    auto entered = co_await pad->command(gp, std::chrono::milliseconds(ctx.cfg.cvm.pin_timeout_ms + 5000));
+    auto entered = co_await pad->command(gp, std::chrono::milliseconds(ctx.cfg().cvm.pin_timeout_ms + 5000));
     ctx.metrics->observe(stage::pin, ms_since(started));
     if (req.control) req.control->set_pad(nullptr);
     co_return entered;
@@ -1156,7 +1160,7 @@ asio::awaitable<pos::result> run_card_transaction(server_context& ctx, tx_reques
         pin_stop = "pin.unavailable";
         co_return emv::pin_result::failed;
       }
-      const bool bypass = bypass_allowed && ctx.cfg.cvm.pin_bypass;
+      const bool bypass = bypass_allowed && ctx.cfg().cvm.pin_bypass;
       auto entered = co_await ask_pin(bypass);
       if (!entered) {
         pin_stop = pad_stop_reason(entered.err().code, aborted(), "pin");
@@ -1230,7 +1234,7 @@ asio::awaitable<pos::result> run_card_transaction(server_context& ctx, tx_reques
     pad->show({s.why.why.customer_text});
     co_return r;
   } else if (clss ? clss->result().cvm == emv::clss_cvm::online_pin
-                  : pin_required(ctx.cfg.cvm, card->service_code())) {
+                  : pin_required(ctx.cfg().cvm, card->service_code())) {
     // A swiped card whose service code (or the configuration) asks for online PIN, or a tap
     // whose kernel asked for it (over the CVM-required limit).
     if (!dukpt) {
@@ -1239,7 +1243,7 @@ asio::awaitable<pos::result> run_card_transaction(server_context& ctx, tx_reques
       pad->show({s.why.why.customer_text});
       co_return r;
     }
-    const bool bypass = !clss && ctx.cfg.cvm.pin_bypass && ctx.cfg.cvm.magstripe_pin != "always" &&
+    const bool bypass = !clss && ctx.cfg().cvm.pin_bypass && ctx.cfg().cvm.magstripe_pin != "always" &&
                         !pin_mandatory(card->service_code());
     auto entered = co_await ask_pin(bypass);
     if (!entered) {
@@ -1285,7 +1289,7 @@ asio::awaitable<pos::result> run_card_transaction(server_context& ctx, tx_reques
   // The PIN block for one acquirer: its ZPK, format 0. Empty when no PIN was entered.
   auto zone_pin_block = [&](const std::string& acquirer) -> result<bytes> {
     if (pad_pin_block.empty()) return bytes{};
-    const auto* acq = ctx.cfg.find_acquirer(acquirer);
+    const auto* acq = ctx.cfg().find_acquirer(acquirer);
     return dukpt->translate_pin(pad_pin_block.view(), pin_ksn, pan.reveal(), acq ? acq->zpk : "");
   };
 
@@ -1531,7 +1535,7 @@ asio::awaitable<pos::result> run_card_transaction(server_context& ctx, tx_reques
     p.kind = "yes_no";
     p.text = "Check the customer's signature on the receipt against the card. Does it match?";
     p.options = {"yes", "no"};
-    p.timeout_ms = ctx.cfg.cvm.signature_timeout_ms;
+    p.timeout_ms = ctx.cfg().cvm.signature_timeout_ms;
     p.default_value = "no";
     beacon.say("question", p.text);
     std::optional<std::string> v = p.default_value;
@@ -1661,7 +1665,7 @@ asio::awaitable<pos::result> run_cancel(server_context& ctx, std::string request
   }
   for (const auto& op : view->operations)
     if (msg && op.op_id == msg->op_id) pay_op_kind = op.kind;
-  if (!msg || !ctx.cfg.find_acquirer(msg->acquirer))
+  if (!msg || !ctx.cfg().find_acquirer(msg->acquirer))
     co_return answer(base, "cancel.not_possible", "no acquirer request to reverse");
   // A pre-authorisation's approved incrementals hold funds of their own: the cancel reverses
   // them with it, so the whole hold is released.
@@ -1805,7 +1809,7 @@ asio::awaitable<pos::result> run_cancel(server_context& ctx, std::string request
     // The reversal or refund is durable in the acquirer's store-and-forward queue, which repeats
     // it until acknowledged (across restarts): the cancel stands from here on. Its first attempt
     // is awaited, so that usually it is already acknowledged when the POS hears "approved".
-    const auto* acq_cfg = ctx.cfg.find_acquirer(msg->acquirer);
+    const auto* acq_cfg = ctx.cfg().find_acquirer(msg->acquirer);
     const std::chrono::milliseconds wait(acq_cfg ? acq_cfg->response_timeout_ms + 5000 : 35000);
     co_await send_reversal_now(ctx, msg->acquirer, queued_id, wait);
     if (*settled)
@@ -1844,9 +1848,9 @@ std::optional<journal::order_view> find_preauth(server_context& ctx, const confi
 asio::awaitable<pos::result> run_follow_up(server_context& ctx, follow_up_request req) {
   const auto now0 = ctx.clock.now_ms();
   const bool completion = req.kind == journal::order_kinds::completion;
-  const config::till* till = ctx.cfg.find_till(req.till_id);
-  const config::store* store = till ? ctx.cfg.find_store(till->store) : nullptr;
-  const config::merchant* merchant = store ? ctx.cfg.find_merchant(store->merchant) : nullptr;
+  const config::till* till = ctx.cfg().find_till(req.till_id);
+  const config::store* store = till ? ctx.cfg().find_store(till->store) : nullptr;
+  const config::merchant* merchant = store ? ctx.cfg().find_merchant(store->merchant) : nullptr;
   if (req.currency.empty() && merchant) req.currency = merchant->currency;
 
   tx_summary s;
@@ -1896,7 +1900,7 @@ asio::awaitable<pos::result> run_follow_up(server_context& ctx, follow_up_reques
       ctx.refunds_in_check.erase(key);
     }
   } unlocker{ctx, lock_key};
-  const auto lim = ctx.cfg.effective_limits(*till);
+  const auto lim = ctx.cfg().effective_limits(*till);
   if (!contains(lim.allowed_types, req.kind)) {
     code = "limit.type_not_allowed";
     detail = req.kind;
@@ -2050,7 +2054,7 @@ asio::awaitable<pos::result> run_follow_up(server_context& ctx, follow_up_reques
       co_return finish_without_journal("journal.unavailable");
     // Usually the advice is acknowledged before the cashier hears "approved"; a slow acquirer
     // delays only this first attempt, never the outcome.
-    const auto* acq_cfg = ctx.cfg.find_acquirer(areq.acquirer);
+    const auto* acq_cfg = ctx.cfg().find_acquirer(areq.acquirer);
     const std::chrono::milliseconds wait(acq_cfg ? acq_cfg->response_timeout_ms + 1000 : 31000);
     co_await send_reversal_now(ctx, areq.acquirer, msg_id, wait);
     spdlog::info("order {}: completion of {} approved, advice queued", s.order_no, req.preauth_order_no);
@@ -2165,28 +2169,34 @@ bool in_doubt(std::string_view state) {
          state == journal::message_states::timeout || state == journal::message_states::reversal_pending;
 }
 
+// Submits every batch at once, so that group commit takes them together (with synchronous
+// replication one round trip to the standby for many, not one each), and waits until each is
+// durable. One status per batch, in order.
+std::vector<status> submit_all(server_context& ctx, std::vector<journal::batch> batches) {
+  struct waiting {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::size_t left = 0;
+    std::vector<status> results;
+  };
+  auto w = std::make_shared<waiting>();
+  w->left = batches.size();
+  w->results.resize(batches.size());
+  for (std::size_t i = 0; i < batches.size(); ++i)
+    ctx.journal->submit(std::move(batches[i]), [w, i](status st) {
+      std::lock_guard lk(w->mu);
+      w->results[i] = std::move(st);
+      if (--w->left == 0) w->cv.notify_all();
+    });
+  std::unique_lock lk(w->mu);
+  w->cv.wait(lk, [&] { return w->left == 0; });
+  return std::move(w->results);
+}
+
 // Orders the previous run left in progress with nothing sent to an acquirer: no money can have
 // moved, so they end as failed, and a status query says so instead of "in progress" forever.
-void conclude_interrupted_orders(server_context& ctx) {
-  std::vector<journal::order_view> stuck;
-  {
-    std::lock_guard lk(ctx.reader_mu);
-    journal::order_filter f;
-    f.state = std::string(order_state::in_progress);
-    f.limit = 10000;
-    auto rows = ctx.reader->list_orders(f);
-    if (!rows) {
-      spdlog::error("recovery: cannot list interrupted orders: {}", rows.err().message);
-      return;
-    }
-    for (const auto& row : *rows) {
-      auto d = ctx.reader->order_detail(row.order_id);
-      if (!d || !*d) continue;
-      bool owes_reversal = false;
-      for (const auto& m : (*d)->messages) owes_reversal = owes_reversal || in_doubt(m.state);
-      if (!owes_reversal) stuck.push_back(std::move(**d));
-    }
-  }
+void conclude_interrupted_orders(server_context& ctx, const std::vector<journal::order_view>& stuck) {
+  std::vector<journal::batch> batches;
   for (const auto& v : stuck) {
     const auto now = ctx.clock.now_ms();
     auto why = motivate("server.restarted", v.order.order_no);
@@ -2210,8 +2220,13 @@ void conclude_interrupted_orders(server_context& ctx) {
       b.records.push_back(opu);
     }
     b.records.push_back(event(v.order.order_id, "", now, journal::actor::server, "failed", why.journal));
-    if (auto st = ctx.journal->submit_sync(std::move(b)); !st)
-      spdlog::error("recovery: order {} not concluded: {}", v.order.order_no, st.err().message);
+    batches.push_back(std::move(b));
+  }
+  const auto results = submit_all(ctx, std::move(batches));
+  for (std::size_t i = 0; i < stuck.size(); ++i) {
+    const auto& v = stuck[i];
+    if (!results[i])
+      spdlog::error("recovery: order {} not concluded: {}", v.order.order_no, results[i].err().message);
     else
       spdlog::warn("recovery: order {} on till {} was interrupted before reaching an acquirer; marked failed",
                    v.order.order_no, v.order.till_id);
@@ -2220,25 +2235,49 @@ void conclude_interrupted_orders(server_context& ctx) {
 
 }  // namespace
 
-void start_recovery(server_context& ctx) {
-  start_reversal_queues(ctx);
-  std::vector<journal::acquirer_message_row> rows;
-  {
-    std::lock_guard lk(ctx.reader_mu);
-    auto r = ctx.reader->in_doubt_messages();
-    if (!r) {
-      spdlog::error("recovery: cannot list in-doubt messages: {}", r.err().message);
-      return;
-    }
-    rows = std::move(*r);
+recovery_plan plan_recovery(server_context& ctx) {
+  recovery_plan plan;
+  std::lock_guard lk(ctx.reader_mu);
+  auto r = ctx.reader->in_doubt_messages();
+  if (!r) {
+    spdlog::error("recovery: cannot list in-doubt messages: {}", r.err().message);
+  } else {
+    for (auto& m : *r)
+      if (m.mti == "0200" || m.mti == "0100") plan.in_doubt.push_back(std::move(m));
   }
-  for (const auto& m : rows) {
-    if (m.mti != "0200" && m.mti != "0100") continue;
-    if (!ctx.cfg.find_acquirer(m.acquirer)) {
+  journal::order_filter f;
+  f.state = std::string(order_state::in_progress);
+  f.limit = 10000;
+  auto rows = ctx.reader->list_orders(f);
+  if (!rows) {
+    spdlog::error("recovery: cannot list interrupted orders: {}", rows.err().message);
+    return plan;
+  }
+  for (const auto& row : *rows) {
+    auto d = ctx.reader->order_detail(row.order_id);
+    if (!d || !*d) continue;
+    bool owes_reversal = false;
+    for (const auto& m : (*d)->messages) owes_reversal = owes_reversal || in_doubt(m.state);
+    if (!owes_reversal) plan.interrupted.push_back(std::move(**d));
+  }
+  return plan;
+}
+
+void start_recovery(server_context& ctx) {
+  start_recovery(ctx, plan_recovery(ctx));
+}
+
+void start_recovery(server_context& ctx, recovery_plan plan) {
+  start_reversal_queues(ctx);
+  std::vector<journal::batch> batches;
+  std::vector<const journal::acquirer_message_row*> reversed;  // the message of each reversal batch
+  for (const auto& m : plan.in_doubt) {
+    if (!ctx.cfg().find_acquirer(m.acquirer)) {
       spdlog::error("recovery: message {} names unknown acquirer '{}'; left pending", m.msg_id, m.acquirer);
       continue;
     }
     std::string order_id, order_no, op_kind;
+    bool queued = false;
     {
       std::lock_guard lk(ctx.reader_mu);
       auto op = ctx.reader->operation(m.op_id);
@@ -2250,35 +2289,30 @@ void start_recovery(server_context& ctx) {
         auto d = ctx.reader->order_detail(order_id);
         if (d && *d) order_no = (*d)->order.order_no;
       }
+      auto revs = ctx.reader->reversals_of(m.msg_id);
+      queued = revs && !revs->empty();
     }
     if (order_id.empty()) {
       spdlog::error("recovery: message {} has no readable operation; left pending", m.msg_id);
       continue;
     }
+    const auto now = ctx.clock.now_ms();
+    journal::batch b;
     if (m.amount_minor == 0) {
       // A balance inquiry moves no money: nothing to reverse, the order just failed.
-      journal::batch b;
       journal::acquirer_message_updated mu;
       mu.msg_id = m.msg_id;
       mu.state = std::string(journal::message_states::failed);
-      mu.updated_ms = ctx.clock.now_ms();
+      mu.updated_ms = now;
       b.records.push_back(mu);
-      if (auto st = ctx.journal->submit_sync(std::move(b)); !st)
-        spdlog::error("recovery: message {} not concluded: {}", m.msg_id, st.err().message);
+      batches.push_back(std::move(b));
+      reversed.push_back(nullptr);
       continue;
-    }
-    bool queued = false;
-    {
-      std::lock_guard lk(ctx.reader_mu);
-      auto revs = ctx.reader->reversals_of(m.msg_id);
-      queued = revs && !revs->empty();
     }
     if (queued) continue;  // its reversal is in the queue already (or was concluded there)
     auto a = request_from_message(ctx, m, op_kind);
     spdlog::warn("recovery: STAN {} on {} has no recorded answer; queueing its reversal", m.stan,
                  m.terminal_id);
-    const auto now = ctx.clock.now_ms();
-    journal::batch b;
     if (m.state == journal::message_states::intent || m.state == journal::message_states::sent) {
       // The POS was never told anything: the order gets its reason now.
       auto why = motivate("server.restarted", order_no);
@@ -2299,12 +2333,20 @@ void start_recovery(server_context& ctx) {
     mu.updated_ms = now;
     b.records.push_back(mu);
     queue_reversal(ctx, b, a, m.msg_id, m.op_id, m.currency, now, now);
-    if (auto st = ctx.journal->submit_sync(std::move(b)); !st)
-      spdlog::error("recovery: reversal of {} not queued: {}", m.msg_id, st.err().message);
-    else
-      notify_reversals(ctx, m.acquirer);
+    batches.push_back(std::move(b));
+    reversed.push_back(&m);
   }
-  conclude_interrupted_orders(ctx);
+  const auto results = submit_all(ctx, std::move(batches));
+  std::set<std::string> acquirers;
+  for (std::size_t i = 0; i < results.size(); ++i) {
+    if (!results[i]) {
+      spdlog::error("recovery: in-doubt request not concluded: {}", results[i].err().message);
+      continue;
+    }
+    if (reversed[i] != nullptr) acquirers.insert(reversed[i]->acquirer);
+  }
+  for (const auto& acquirer : acquirers) notify_reversals(ctx, acquirer);
+  conclude_interrupted_orders(ctx, plan.interrupted);
 }
 
 }  // namespace eftd::server

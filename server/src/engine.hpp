@@ -7,6 +7,7 @@
 #include <boost/asio.hpp>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "context.hpp"
 #include "eftd/journal/reader.hpp"
@@ -80,7 +81,20 @@ std::string status_word(std::string_view order_state);
 // Today's business date (YYYY-MM-DD, local time) for a Unix-ms instant.
 std::string business_date_of(std::int64_t now_ms);
 
-// Start-up recovery: reverse every acquirer request that has no recorded final answer.
+// What in-doubt recovery resolves: acquirer requests without a recorded answer (reversed
+// through the store-and-forward queue) and orders left in progress with nothing owed to an
+// acquirer (marked failed). Taken before the node serves anything, so that nothing this run
+// starts is mistaken for what the previous run, or the old active, left behind.
+struct recovery_plan {
+  std::vector<journal::acquirer_message_row> in_doubt;
+  std::vector<journal::order_view> interrupted;
+};
+recovery_plan plan_recovery(server_context& ctx);
+
+// Start-up recovery: starts the reversal queues, then resolves the plan (all its journal
+// writes submitted together, waited for). Blocks until they are durable.
+void start_recovery(server_context& ctx, recovery_plan plan);
+// Both steps at once, for a node that serves nothing yet (a single node before its listeners run).
 void start_recovery(server_context& ctx);
 
 }  // namespace eftd::server

@@ -233,29 +233,6 @@ class witness_client {
   std::string buf_;
 };
 
-std::string hex_sha256_file(const std::filesystem::path& p, std::uint64_t& size) {
-  std::ifstream in(p, std::ios::binary);
-  bytes all;
-  std::array<char, 65536> chunk;
-  size = 0;
-  while (in) {
-    in.read(chunk.data(), chunk.size());
-    const auto n = static_cast<std::size_t>(in.gcount());
-    const auto* p8 = reinterpret_cast<const std::uint8_t*>(chunk.data());
-    all.insert(all.end(), p8, p8 + n);
-    size += n;
-  }
-  return to_hex(sha256(all));
-}
-
-bool fsync_path(const std::filesystem::path& p, bool directory) {
-  const int fd = ::open(p.c_str(), (directory ? O_RDONLY | O_DIRECTORY : O_RDONLY) | O_CLOEXEC);
-  if (fd < 0) return false;
-  const bool ok = ::fsync(fd) == 0;
-  ::close(fd);
-  return ok;
-}
-
 // Runs a write queue until it closes, keeping the queue and its stream alive meanwhile (the
 // coroutine that made them may end first: its locals must not be what the writer touches).
 asio::awaitable<void> run_writer(std::shared_ptr<write_queue<byte_stream>> out, std::shared_ptr<byte_stream> stream) {
@@ -268,7 +245,7 @@ class ha_node_impl final : public ha_node, public std::enable_shared_from_this<h
   ha_node_impl(server_context& ctx, std::shared_ptr<asio::ssl::context> server_tls,
                std::shared_ptr<asio::ssl::context> client_tls)
       : ctx_(ctx),
-        cfg_(ctx.cfg.ha),
+        cfg_(ctx.cfg().ha),
         strand_(asio::make_strand(ctx.io)),
         server_tls_(std::move(server_tls)),
         client_tls_(std::move(client_tls)),
@@ -330,7 +307,7 @@ class ha_node_impl final : public ha_node, public std::enable_shared_from_this<h
 
   void start(ha_hooks hooks) override {
     hooks_ = std::move(hooks);
-    auto r = journal::reader::open(ctx_.cfg.journal_cfg.path);
+    auto r = journal::reader::open(ctx_.cfg().journal_cfg.path);
     if (!r) {
       spdlog::critical("ha: cannot open a journal reader: {}", r.err().message);
       return;
@@ -512,6 +489,7 @@ class ha_node_impl final : public ha_node, public std::enable_shared_from_this<h
     }
     journal::batch b;
     b.records.push_back(journal::counter_set{"ha/epoch", static_cast<std::int64_t>(epoch_.load())});
+    if (hooks_.before_serving) hooks_.before_serving();
     ready_ = true;
     ctx_.journal->submit(std::move(b), [e = epoch_.load()](status st) {
       if (!st) spdlog::error("ha: epoch {} not journaled: {}", e, st.err().message);
@@ -669,7 +647,22 @@ class ha_node_impl final : public ha_node, public std::enable_shared_from_this<h
     }
     for (auto& d : now)
       if (d) d(status{});
+    trim_log(last_committed_.load());
     asio::post(strand_, [self = shared_from_this()] { self->wake_.cancel(); });
+  }
+
+  // The replication log keeps the newest log_keep entries (`done`: the newest committed here, or
+  // on the standby the newest applied), so it stays bounded while the standby is away. A standby
+  // that was away a while catches up from the log; one further behind gets a snapshot. Trimmed
+  // in steps of a tenth of log_keep, not per entry.
+  void trim_log(std::uint64_t done) {
+    const std::uint64_t keep = cfg_.log_keep;
+    if (done <= keep) return;
+    const auto below = done - keep;
+    auto last = trimmed_below_.load();
+    if (below < last + std::max<std::uint64_t>(1, keep / 10)) return;
+    if (!trimmed_below_.compare_exchange_strong(last, below)) return;
+    ctx_.journal->trim_replication_log(below);
   }
 
   void acknowledged(std::uint64_t seq) {
@@ -894,10 +887,10 @@ class ha_node_impl final : public ha_node, public std::enable_shared_from_this<h
   }
 
   asio::awaitable<void> send_snapshot(write_queue<byte_stream>& out) {
-    const auto tmp = std::filesystem::path(ctx_.cfg.journal_cfg.path.string() + ".snapshot.tmp");
+    const auto tmp = std::filesystem::path(ctx_.cfg().journal_cfg.path.string() + ".snapshot.tmp");
     std::error_code fec;
     std::filesystem::remove(tmp, fec);
-    auto path = ctx_.cfg.journal_cfg.path;
+    auto path = ctx_.cfg().journal_cfg.path;
     // Named first (GCC 12 destroys non-trivial temporaries of a co_await expression twice).
     auto copy = [path, tmp]() -> asio::awaitable<result<journal::backup_stats>> {
       journal::backup_options o;
@@ -910,9 +903,12 @@ class ha_node_impl final : public ha_node, public std::enable_shared_from_this<h
       spdlog::error("ha: snapshot for the standby failed: {}", r.err().message);
       co_return;
     }
-    std::uint64_t size = 0;
-    const auto digest = hex_sha256_file(tmp, size);
-    out.push(json_frame(f_snap_begin, json{{"size", size}, {"sha256", digest}}));
+    auto digest = journal::sha256_file(tmp);
+    if (!digest) {
+      spdlog::error("ha: snapshot for the standby failed: {}", digest.err().message);
+      co_return;
+    }
+    out.push(json_frame(f_snap_begin, json{{"size", digest->size}, {"sha256", digest->sha256_hex}}));
     std::ifstream in(tmp, std::ios::binary);
     std::array<char, 1 << 20> chunk;
     while (in) {
@@ -922,7 +918,7 @@ class ha_node_impl final : public ha_node, public std::enable_shared_from_this<h
     }
     out.push(frame(f_snap_end, ""));
     std::filesystem::remove(tmp, fec);
-    spdlog::info("ha: snapshot of {} bytes sent to the standby", size);
+    spdlog::info("ha: snapshot of {} bytes sent to the standby", digest->size);
   }
 
   // --- replication: the standby's side ----------------------------------------------------
@@ -998,6 +994,7 @@ class ha_node_impl final : public ha_node, public std::enable_shared_from_this<h
               return;
             }
             self->applied_ = seq;
+            self->trim_log(seq);
             std::string body;
             put_u64(body, seq);
             if (auto o = wout.lock()) o->push(frame(f_ack, body));
@@ -1039,7 +1036,7 @@ class ha_node_impl final : public ha_node, public std::enable_shared_from_this<h
     if (b->type != f_snap_begin || !begin) co_return make_error("ha.bad_frame", "snapshot header expected");
     const auto size = begin->value("size", std::uint64_t{0});
     const auto digest = begin->value("sha256", std::string());
-    const auto seed = std::filesystem::path(ctx_.cfg.journal_cfg.path.string() + ".seed");
+    const auto seed = std::filesystem::path(ctx_.cfg().journal_cfg.path.string() + ".seed");
     const auto tmp = std::filesystem::path(seed.string() + ".tmp");
     spdlog::warn("ha: receiving a snapshot of {} bytes from '{}' (this journal does not continue the active's)",
                  size, cfg_.peer.id);
@@ -1058,14 +1055,14 @@ class ha_node_impl final : public ha_node, public std::enable_shared_from_this<h
       }
       if (!f) co_return make_error("ha.bad_snapshot", "cannot write " + tmp.string());
     }
-    std::uint64_t got = 0;
-    if (hex_sha256_file(tmp, got) != digest || got != size)
+    auto check = journal::sha256_file(tmp);
+    if (!check || check->sha256_hex != digest || check->size != size)
       co_return make_error("ha.bad_snapshot", "the snapshot's size or SHA-256 does not match");
-    if (!fsync_path(tmp, false)) co_return make_error("ha.bad_snapshot", "cannot fsync the snapshot");
+    if (!journal::fsync_path(tmp, false)) co_return make_error("ha.bad_snapshot", "cannot fsync the snapshot");
     std::error_code ec;
     std::filesystem::rename(tmp, seed, ec);
     if (ec) co_return make_error("ha.bad_snapshot", "cannot rename the snapshot: " + ec.message());
-    fsync_path(seed.parent_path().empty() ? "." : seed.parent_path(), true);
+    journal::fsync_path(seed.parent_path().empty() ? "." : seed.parent_path(), true);
     if (hooks_.restart) hooks_.restart("installing the active's snapshot");
     role_ = static_cast<int>(ha_role::fenced);
     co_return status{};
@@ -1112,6 +1109,7 @@ class ha_node_impl final : public ha_node, public std::enable_shared_from_this<h
   std::atomic<std::uint64_t> last_committed_{0};
   std::atomic<std::uint64_t> acked_{0};
   std::atomic<std::uint64_t> applied_{0};
+  std::atomic<std::uint64_t> trimmed_below_{0};  // trim_log's last bound
   std::atomic<bool> standby_connected_{false};
   std::atomic<bool> in_sync_{true};
   std::atomic<bool> reported_in_sync_{true};
@@ -1120,7 +1118,7 @@ class ha_node_impl final : public ha_node, public std::enable_shared_from_this<h
 }  // namespace
 
 result<std::shared_ptr<ha_node>> make_ha_node(server_context& ctx) {
-  const auto& ha = ctx.cfg.ha;
+  const auto& ha = ctx.cfg().ha;
   std::shared_ptr<asio::ssl::context> server_tls, client_tls;
   if (ha.replication.tls.enabled()) {
     auto s = make_server_tls(ha.replication.tls);
@@ -1141,17 +1139,31 @@ result<std::string> install_seed(const std::filesystem::path& journal_path) {
                        std::chrono::system_clock::now().time_since_epoch())
                        .count();
   const auto aside = journal_path.string() + ".diverged-" + std::to_string(now);
+  // A journal that never held a replication entry (a new standby's) has nothing anyone would
+  // look at: it is replaced, not kept aside. When in doubt (unreadable), it is kept.
+  bool fresh = false;
+  if (std::filesystem::exists(journal_path, ec)) {
+    if (auto rd = journal::reader::open(journal_path)) {
+      auto pos = rd->replication_position();
+      fresh = pos && pos->last_seq == 0;
+    }
+  }
   std::string kept;
   for (const char* suffix : {"", "-wal", "-shm"}) {
     const std::filesystem::path from(journal_path.string() + suffix);
     if (!std::filesystem::exists(from, ec)) continue;
+    if (fresh) {
+      std::filesystem::remove(from, ec);
+      if (ec) return make_error("ha.seed", "cannot remove " + from.string() + ": " + ec.message());
+      continue;
+    }
     std::filesystem::rename(from, aside + suffix, ec);
     if (ec) return make_error("ha.seed", "cannot move " + from.string() + " aside: " + ec.message());
     if (*suffix == '\0') kept = aside;
   }
   std::filesystem::rename(seed, journal_path, ec);
   if (ec) return make_error("ha.seed", "cannot install the snapshot: " + ec.message());
-  fsync_path(journal_path.parent_path().empty() ? "." : journal_path.parent_path(), true);
+  journal::fsync_path(journal_path.parent_path().empty() ? "." : journal_path.parent_path(), true);
   return kept.empty() ? std::string("installed the active's snapshot")
                       : "installed the active's snapshot; the previous journal is kept as " + kept;
 }

@@ -29,6 +29,10 @@ std::string_view to_string(ha_role r) noexcept;
 
 // What run() does for the HA node at the edges of a role.
 struct ha_hooks {
+  // Right before the node starts serving as active (on the HA strand; journal reads only): what
+  // the old active left in doubt is taken stock of here, so that the first transactions of this
+  // term are never mistaken for it.
+  std::function<void()> before_serving;
   // Start the services only an active node runs: in-doubt recovery, reversal queues,
   // notifiers, settlement, retention, the back office. Called once, on the io threads.
   std::function<void()> become_active;

@@ -106,7 +106,7 @@ std::string metrics::render(server_context& ctx) const {
 
   out += "# HELP eftd_saf_queue_depth Reversals and advices waiting in the store-and-forward queue.\n";
   out += "# TYPE eftd_saf_queue_depth gauge\n";
-  for (const auto& a : ctx.cfg.acquirers) {
+  for (const auto& a : ctx.cfg().acquirers) {
     std::size_t depth = 0;
     {
       std::lock_guard lk(ctx.reader_mu);

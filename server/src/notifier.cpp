@@ -370,7 +370,7 @@ result<std::shared_ptr<notifier>> notifier::open(server_context& ctx, const conf
     if (ec)
       return make_error("notify.tls", fmt::format("ca_file {}: {}", endpoint.ca_file.string(), ec.message()));
   }
-  auto reader = journal::reader::open(ctx.cfg.journal_cfg.path);
+  auto reader = journal::reader::open(ctx.cfg().journal_cfg.path);
   if (!reader) return reader.err();
   return std::shared_ptr<notifier>(std::make_shared<notifier_impl>(
       ctx, endpoint, legacy_rows, std::move(*secret), std::move(tls), std::move(*reader)));

@@ -151,7 +151,7 @@ asio::awaitable<status> pad_session::tls_handshake(time_point deadline) {
       if (st.err().code == "pad.timeout")
         co_return make_error("tls.timeout",
                              fmt::format("no TLS handshake within {} ms (listen.pad.login_timeout_ms)",
-                                         ctx_.cfg.pad.login_timeout_ms));
+                                         ctx_.cfg().pad.login_timeout_ms));
       co_return st;
     }
   }
@@ -178,7 +178,7 @@ asio::awaitable<void> pad_session::run() {
   // TLS handshake (when configured) and hello share one deadline: a peer that connects and
   // then stalls at either step holds its connection slot no longer than this.
   const auto login_deadline =
-      std::chrono::steady_clock::now() + std::chrono::milliseconds(ctx_.cfg.pad.login_timeout_ms);
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(ctx_.cfg().pad.login_timeout_ms);
   if (setup_error_) {
     spdlog::error("pad {}: refused: {} ({})", peer_, setup_error_->message, setup_error_->code);
     co_return;
@@ -204,7 +204,7 @@ asio::awaitable<void> pad_session::run() {
   std::uint32_t seq = 0;
   if (!hello) {
     spdlog::warn("pad {}: refused: first frame is {} instead of hello", peer_, pad::describe(first->body));
-    send(pad::hello_ack{false, ctx_.cfg.node_name, "hello expected first"}, first->seq, seq);
+    send(pad::hello_ack{false, ctx_.cfg().node_name, "hello expected first"}, first->seq, seq);
     co_await drain_output(last_word_limit);
     co_return;
   }
@@ -212,11 +212,11 @@ asio::awaitable<void> pad_session::run() {
     // PROTOCOL.md section 5: the pad tries its next server.
     const std::string refusal = "standby server, active is " + ctx_.ha->active_pad_address();
     spdlog::info("pad {}: refused: {}", peer_, refusal);
-    send(pad::hello_ack{false, ctx_.cfg.node_name, refusal}, first->seq, seq);
+    send(pad::hello_ack{false, ctx_.cfg().node_name, refusal}, first->seq, seq);
     co_await drain_output(last_word_limit);
     co_return;
   }
-  const auto* known = ctx_.cfg.find_pad(hello->pad_id);
+  const auto* known = ctx_.cfg().find_pad(hello->pad_id);
   std::string refusal;
   if (!known) {
     refusal = "unknown pad";
@@ -234,7 +234,7 @@ asio::awaitable<void> pad_session::run() {
         tls_ ? fmt::format(" certificate CN '{}'", printable(tls_->peer_cn())) : std::string();
     spdlog::warn("pad {}: refused pad id '{}' serial '{}'{}: {}", peer_, printable(hello->pad_id),
                  printable(hello->serial), cn, refusal);
-    send(pad::hello_ack{false, ctx_.cfg.node_name, refusal}, first->seq, seq);
+    send(pad::hello_ack{false, ctx_.cfg().node_name, refusal}, first->seq, seq);
     co_await drain_output(last_word_limit);
     co_return;
   }
@@ -251,7 +251,7 @@ asio::awaitable<void> pad_session::run() {
     spdlog::info("pad {}: new connection from {} replaces the previous one", pad_id_, peer_);
     replaced->close();
   }
-  send(pad::hello_ack{true, ctx_.cfg.node_name, ""}, first->seq, seq);
+  send(pad::hello_ack{true, ctx_.cfg().node_name, ""}, first->seq, seq);
   serial_ = hello->serial;
   model_ = hello->model;
   firmware_ = hello->firmware;
@@ -299,7 +299,7 @@ void pad_session::write_health(std::string_view state) {
   h.model = model_;
   h.firmware = firmware_;
   h.peer = peer_;
-  h.node = ctx_.cfg.node_name;
+  h.node = ctx_.cfg().node_name;
   h.connected_ms = connected_ms_;
   h.last_seen_ms = last_seen_ms_;
   h.rtt_ms = rtt_ms_;
@@ -316,9 +316,9 @@ void pad_session::write_health(std::string_view state) {
 }
 
 asio::awaitable<void> pad_session::refresh_status() {
-  pad::message ask = pad::get_status{static_cast<std::uint32_t>(ctx_.cfg.timeout.pad_command_ms)};
+  pad::message ask = pad::get_status{static_cast<std::uint32_t>(ctx_.cfg().timeout.pad_command_ms)};
   auto r =
-      co_await command_on_strand(std::move(ask), std::chrono::milliseconds(ctx_.cfg.timeout.pad_command_ms));
+      co_await command_on_strand(std::move(ask), std::chrono::milliseconds(ctx_.cfg().timeout.pad_command_ms));
   if (!r) co_return;
   auto* st = std::get_if<pad::pad_status>(&*r);
   if (!st) co_return;
@@ -328,7 +328,7 @@ asio::awaitable<void> pad_session::refresh_status() {
     auto kind = p2pe::kind_of_ksn(ksn);
     const std::uint32_t counter = i < st->dukpt_counters.size() ? st->dukpt_counters[i] : 0;
     const std::uint64_t left = kind ? p2pe::counters_left(*kind, counter) : 0;
-    if (kind && left < ctx_.cfg.pad_health.dukpt_warn_remaining)
+    if (kind && left < ctx_.cfg().pad_health.dukpt_warn_remaining)
       spdlog::warn("pad {}: DUKPT key {} has {} transactions left: reload the pad's key", pad_id_,
                    to_hex(ksn), left);
     json += fmt::format("{}{{\"ksn\":\"{}\",\"counter\":{},\"left\":{}}}", i ? "," : "", to_hex(ksn), counter,
@@ -344,14 +344,14 @@ asio::awaitable<void> pad_session::monitor() {
   co_await refresh_status();
   if (closed_) co_return;
   write_health("online");
-  const auto interval = std::chrono::milliseconds(ctx_.cfg.pad_health.ping_interval_ms);
   while (!closed_) {
-    ping_timer_->expires_after(interval);
+    // Read each round: a config reload may change the interval.
+    ping_timer_->expires_after(std::chrono::milliseconds(ctx_.cfg().pad_health.ping_interval_ms));
     co_await ping_timer_->async_wait(asio::as_tuple(asio::use_awaitable));
     if (closed_) break;
     pad::message ping = pad::ping{ctx_.clock.now_ms()};
     auto r = co_await command_on_strand(std::move(ping),
-                                        std::chrono::milliseconds(ctx_.cfg.timeout.pad_command_ms));
+                                        std::chrono::milliseconds(ctx_.cfg().timeout.pad_command_ms));
     if (closed_) break;
     if (!r && r.err().code == "pad.aborted") continue;  // the cashier's abort cut it short
     std::string state = "online";
@@ -364,15 +364,15 @@ asio::awaitable<void> pad_session::monitor() {
       ++missed_pings_;
       state = "unreachable";
       spdlog::warn("pad {}: missed ping {} of {} ({})", pad_id_, missed_pings_,
-                   ctx_.cfg.pad_health.missed_pings_to_drop, r ? "unexpected reply" : r.err().code);
-      if (missed_pings_ >= static_cast<std::int64_t>(ctx_.cfg.pad_health.missed_pings_to_drop)) {
+                   ctx_.cfg().pad_health.missed_pings_to_drop, r ? "unexpected reply" : r.err().code);
+      if (missed_pings_ >= static_cast<std::int64_t>(ctx_.cfg().pad_health.missed_pings_to_drop)) {
         spdlog::warn("pad {}: unreachable, disconnecting it (it reconnects by itself)", pad_id_);
         write_health("unreachable");
         close();
         break;
       }
     }
-    const bool due = ctx_.clock.now_ms() - health_written_ms_ >= ctx_.cfg.pad_health.write_interval_ms;
+    const bool due = ctx_.clock.now_ms() - health_written_ms_ >= ctx_.cfg().pad_health.write_interval_ms;
     if (due && state == "online") co_await refresh_status();
     if (closed_) break;
     if (state != health_state_ || due) write_health(state);
@@ -421,7 +421,7 @@ void pad_session::show(std::vector<std::string> lines) {
         // Built outside the co_await: GCC 12 destroys a braced temporary inside a co_await
         // expression twice.
         pad::message msg = pad::display{std::move(lines), "en"};
-        const std::chrono::milliseconds deadline(self->ctx_.cfg.timeout.pad_command_ms);
+        const std::chrono::milliseconds deadline(self->ctx_.cfg().timeout.pad_command_ms);
         auto r = co_await self->command_on_strand(std::move(msg), deadline);
         if (!r) spdlog::warn("pad {}: display failed: {}", self->pad_id_, r.err().code);
       },
@@ -442,7 +442,7 @@ void pad_session::abort_pending() {
 }
 
 asio::awaitable<void> pad_listener(asio::ip::tcp::acceptor& acceptor, server_context& ctx) {
-  auto limits = std::make_shared<connection_limits>(ctx.cfg.pad.max_connections, ctx.cfg.pad.max_per_address);
+  auto limits = std::make_shared<connection_limits>(ctx.cfg().pad.max_connections, ctx.cfg().pad.max_per_address);
   return accept_loop<pad_session>(acceptor, ctx, "pad", std::move(limits));
 }
 

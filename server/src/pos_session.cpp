@@ -32,7 +32,7 @@ void pos_session::start() {
 asio::awaitable<void> pos_session::open() {
   if (ctx_.pos_tls) {
     // The handshake shares the login deadline: a peer that stalls it is a slowloris.
-    const std::chrono::milliseconds deadline(ctx_.cfg.pos.login_timeout_ms);
+    const std::chrono::milliseconds deadline(ctx_.cfg().pos.login_timeout_ms);
     auto peer = co_await tls_accept(socket_, ctx_.pos_tls, deadline);
     if (!peer) {
       spdlog::warn("pos {}: refused: {}", peer_, peer.err().message);
@@ -61,7 +61,7 @@ void pos_session::send(pos::message m) {
       self->close();
       return;
     }
-    self->out_->push(pos::encode(m));
+    self->out_->push(pos::encode(m, self->ctx_.ha ? self->ctx_.ha->epoch() : 0));
   });
 }
 
@@ -97,9 +97,9 @@ asio::awaitable<void> pos_session::run() {
   using namespace asio::experimental::awaitable_operators;
   using clock = std::chrono::steady_clock;
   std::array<char, 8192> buf;
-  const std::chrono::milliseconds login_limit(ctx_.cfg.pos.login_timeout_ms);
-  const std::chrono::milliseconds frame_limit(ctx_.cfg.pos.frame_timeout_ms);
-  const std::chrono::milliseconds idle_limit(ctx_.cfg.timeout.pos_idle_ms);
+  const std::chrono::milliseconds login_limit(ctx_.cfg().pos.login_timeout_ms);
+  const std::chrono::milliseconds frame_limit(ctx_.cfg().pos.frame_timeout_ms);
+  const std::chrono::milliseconds idle_limit(ctx_.cfg().timeout.pos_idle_ms);
   // Ends the connection with a last error line (given a moment to leave) and a log line.
   auto hang_up = [&](std::string_view code, std::string text) -> asio::awaitable<void> {
     spdlog::info("pos {}: {}; closing", peer_, text);
@@ -181,7 +181,7 @@ void pos_session::handle(pos::message m) {
     e.code = std::string(pos::codes::not_active);
     e.active_server = ctx_.ha->active_pos_address();
     e.message = fmt::format("this server is {}; the active server is {}", to_string(ctx_.ha->role()), e.active_server);
-    if (out_ && !closed_) out_->push(pos::encode(pos::message(std::move(e))));
+    if (out_ && !closed_) out_->push(pos::encode(pos::message(std::move(e)), ctx_.ha->epoch()));
     asio::dispatch(ex_, [self = shared_from_this()] {
       if (self->out_ && !self->closed_)
         self->out_->finish([self] { self->close(); });
@@ -258,7 +258,7 @@ void pos_session::on_login(const pos::login& m) {
     send_error(m.id, pos::codes::unsupported_version, "protocol version 1 or later required");
     return;
   }
-  if (!ctx_.cfg.find_till(m.till_id)) {
+  if (!ctx_.cfg().find_till(m.till_id)) {
     spdlog::warn("pos {}: login refused for unknown till '{}'", peer_, m.till_id);
     send_error(m.id, pos::codes::unknown_till, "till '" + m.till_id + "' is not configured on this server");
     return;
@@ -298,7 +298,7 @@ void pos_session::on_login(const pos::login& m) {
                m.client);
   pos::login_ok ok;
   ok.id = m.id;
-  ok.server = ctx_.cfg.node_name;
+  ok.server = ctx_.cfg().node_name;
   ok.business_date = business_date_of(ctx_.clock.now_ms());
   ok.version = pos::protocol_version;
   ok.capabilities = {"sale",        "refund", "preauth",         "completion",
@@ -588,15 +588,15 @@ void pos_session::on_status_query(const pos::status_query& m) {
 }
 
 asio::awaitable<void> pos_listener(asio::ip::tcp::acceptor& acceptor, server_context& ctx) {
-  auto limits = std::make_shared<connection_limits>(ctx.cfg.pos.max_connections, ctx.cfg.pos.max_per_address);
+  auto limits = std::make_shared<connection_limits>(ctx.cfg().pos.max_connections, ctx.cfg().pos.max_per_address);
   // A refused POS hears why (one line, best effort on a fresh socket: it fits any buffer).
   std::function<void(asio::ip::tcp::socket&)> refuse =
-      [tls = static_cast<bool>(ctx.pos_tls)](asio::ip::tcp::socket& s) {
+      [tls = static_cast<bool>(ctx.pos_tls), &ctx](asio::ip::tcp::socket& s) {
         if (tls) return;  // no TLS session to say it in
         pos::error e;
         e.code = std::string(pos::codes::too_many_connections);
         e.message = "connection limit reached; try again later";
-        auto line = pos::encode(e);
+        auto line = pos::encode(e, ctx.ha ? ctx.ha->epoch() : 0);
         boost::system::error_code ec;
         s.non_blocking(true, ec);
         s.write_some(asio::buffer(line), ec);

@@ -67,7 +67,7 @@ struct retention_service::impl : std::enable_shared_from_this<impl> {
 
   asio::awaitable<void> purge_once() {
     journal::purge_request req;
-    req.before = retention_cutoff(ctx.clock.now_ms(), ctx.cfg.journal_cfg.retention_days);
+    req.before = retention_cutoff(ctx.clock.now_ms(), ctx.cfg().journal_cfg.retention_days);
     auto r = co_await purge_journal(ctx, req);
     journal::audit_appended a;
     a.at_ms = ctx.clock.now_ms();
@@ -94,7 +94,7 @@ struct retention_service::impl : std::enable_shared_from_this<impl> {
 
   asio::awaitable<void> loop() {
     auto self = shared_from_this();
-    const auto& cutover = ctx.cfg.settlement.cutover;
+    const auto& cutover = ctx.cfg().settlement.cutover;
     bool first = true;
     while (!stopped) {
       std::int64_t wait = day_ms;
@@ -116,9 +116,9 @@ retention_service::retention_service(server_context& ctx) : impl_(std::make_shar
 retention_service::~retention_service() = default;
 
 void retention_service::start() {
-  if (impl_->ctx.cfg.journal_cfg.retention_days == 0) return;
+  if (impl_->ctx.cfg().journal_cfg.retention_days == 0) return;
   spdlog::info("journal retention: orders older than {} days are purged daily",
-               impl_->ctx.cfg.journal_cfg.retention_days);
+               impl_->ctx.cfg().journal_cfg.retention_days);
   asio::co_spawn(impl_->ctx.io, impl_->loop(), [](std::exception_ptr e) {
     if (e) spdlog::error("journal retention task stopped by an exception");
   });

@@ -385,7 +385,7 @@ class reversal_queue : public std::enable_shared_from_this<reversal_queue> {
   }
 
   std::uint32_t expiry_ms() const {
-    const auto* a = ctx_.cfg.find_acquirer(acquirer_);
+    const auto* a = ctx_.cfg().find_acquirer(acquirer_);
     return a ? a->reversal_expiry_ms : 86'400'000u;
   }
 
@@ -411,9 +411,9 @@ acquirer_request request_from_message(const server_context& ctx, const journal::
   a.amount_minor = m.amount_minor;
   const auto* c = eftd::find_currency(m.currency);
   a.currency_numeric = c ? c->numeric : 0;
-  for (const auto& t : ctx.cfg.tills) {
+  for (const auto& t : ctx.cfg().tills) {
     if (t.terminal_id != m.terminal_id) continue;
-    if (const auto* mer = ctx.cfg.merchant_of(t)) a.card_acceptor_id = mer->acquirer_merchant_id;
+    if (const auto* mer = ctx.cfg().merchant_of(t)) a.card_acceptor_id = mer->acquirer_merchant_id;
     break;
   }
   return a;
@@ -459,7 +459,7 @@ asio::awaitable<void> send_reversal_now(server_context& ctx, const std::string& 
 }
 
 void start_reversal_queues(server_context& ctx) {
-  for (const auto& a : ctx.cfg.acquirers) {
+  for (const auto& a : ctx.cfg().acquirers) {
     auto q = std::make_shared<reversal_queue>(ctx, a.name);
     ctx.reversal_queues[a.name] = q;
     q->start();

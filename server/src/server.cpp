@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <functional>
 #include <iostream>
 #include <memory>
 #include <mutex>
@@ -23,6 +24,7 @@
 #include "notifier.hpp"
 #include "pad_session.hpp"
 #include "pos_session.hpp"
+#include "reload.hpp"
 #include "retention.hpp"
 #include "settlement.hpp"
 
@@ -64,20 +66,32 @@ std::int64_t system_now_ms() {
 // a standby installs a snapshot): run() loops on it, so no supervisor is needed for that.
 constexpr int restart_run = -75;
 
-int run_once(const config::server_config& cfg, const run_options& options);
+// `in_force` is the configuration to start with; on return it is the one in force at the end
+// (a reload may have replaced it), so that a restarted run serves what the operator installed.
+int run_once(config::server_config& in_force, const run_options& options);
 
 int run(const config::server_config& cfg, const run_options& options) {
+  config::server_config in_force = cfg;
   for (;;) {
-    const int rc = run_once(cfg, options);
+    const int rc = run_once(in_force, options);
     if (rc != restart_run) return rc;
-    spdlog::warn("eftd '{}' starting again", cfg.node_name);
+    spdlog::warn("eftd '{}' starting again", in_force.node_name);
   }
 }
 
-int run_once(const config::server_config& cfg, const run_options& options) {
+int run_once(config::server_config& in_force, const run_options& options) {
   asio::io_context io(static_cast<int>(options.threads));
-  server_context ctx{io, cfg};
+  server_context ctx{io, in_force};
+  // The start-up code below reads the configuration this run began with (ctx keeps it alive
+  // after a reload; what it sets up here cannot change at run time anyway).
+  const config::server_config& cfg = ctx.cfg();
   ctx.clock.now_ms = system_now_ms;
+  // Hands the configuration in force back to run() on every way out (start-up failures too).
+  struct hand_back {
+    server_context& ctx;
+    config::server_config& out;
+    ~hand_back() { out = ctx.cfg(); }
+  } keep_in_force{ctx, in_force};
   int exit_code = 0;
 
   auto fail = [](const error& e) {
@@ -207,14 +221,19 @@ int run_once(const config::server_config& cfg, const run_options& options) {
   settlement_service settlement(ctx);
   // Daily journal purge ([journal] retention_days, retention.hpp).
   retention_service retention(ctx);
-  auto admin = admin_listener::open(ctx, settlement);
+  // `eftctl reload` and SIGHUP (reload.hpp).
+  config_reloader reloader(ctx, options.config_file, options.overrides);
+  auto admin = admin_listener::open(ctx, settlement, reloader);
 
   asio::signal_set signals(io, SIGINT, SIGTERM);
+  // SIGHUP reloads the configuration (like `eftctl reload`); its own set, armed again after each.
+  asio::signal_set hangups(io, SIGHUP);
   bool shut = false;
   auto shutdown = [&] {
     if (shut) return;
     shut = true;
     signals.cancel();
+    hangups.cancel();
     if (ctx.ha) ctx.ha->stop();
     boost::system::error_code ignore;
     pos_acc->close(ignore);
@@ -233,6 +252,19 @@ int run_once(const config::server_config& cfg, const run_options& options) {
     spdlog::info("signal {}: shutting down", sig);
     shutdown();
   });
+  // One reload at a time from signals: the next SIGHUP is awaited once this one is done (the
+  // reloader also serialises against the admin socket). After shutdown() the wait is cancelled
+  // or never completes (the io_context stops).
+  std::function<void()> await_hangup = [&] {
+    hangups.async_wait([&](boost::system::error_code ec, int) {
+      if (ec) return;
+      asio::co_spawn(io, reload_on_signal(ctx, reloader), [&](std::exception_ptr e) {
+        if (e) spdlog::error("config reload after SIGHUP ended by an exception");
+        await_hangup();
+      });
+    });
+  };
+  await_hangup();
 
   const auto pos_port = pos_acc->local_endpoint().port();
   const auto pad_port = pad_acc->local_endpoint().port();
@@ -242,8 +274,13 @@ int run_once(const config::server_config& cfg, const run_options& options) {
                cfg.journal_cfg.path.string());
   // What only the active node runs. A single node is active from the start; an HA node once
   // the witness says so (at once, or at its promotion).
+  // In-doubt recovery works on what was left before this node served anything: a single node
+  // takes stock here, before its listeners run; an HA node right before it starts serving.
+  recovery_plan plan;
+  bool planned = false;
   auto become_active = [&] {
-    start_recovery(ctx);
+    if (!planned) plan = plan_recovery(ctx);
+    start_recovery(ctx, std::move(plan));
     // Resumes what the outbox holds as pending (after a restart too).
     for (auto& n : notifiers) n->start();
     ctx.backoffice->start();
@@ -254,6 +291,10 @@ int run_once(const config::server_config& cfg, const run_options& options) {
   if (admin) admin->start();
   if (ctx.ha) {
     ha_hooks hooks;
+    hooks.before_serving = [&ctx, &plan, &planned] {
+      plan = plan_recovery(ctx);
+      planned = true;
+    };
     hooks.become_active = [&io, &become_active] { asio::post(io, [&become_active] { become_active(); }); };
     hooks.restart = [&io, &shutdown, &exit_code](std::string reason) {
       asio::post(io, [&shutdown, &exit_code, reason] {

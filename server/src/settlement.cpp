@@ -113,7 +113,7 @@ struct settlement_service::impl : std::enable_shared_from_this<impl> {
     m.set(11, fmt::format("{:06}", st.stan));
     m.set(12, fmt::format("{:02}{:02}{:02}", lt.tm_hour, lt.tm_min, lt.tm_sec));
     m.set(13, fmt::format("{:02}{:02}", lt.tm_mon + 1, lt.tm_mday));
-    if (const auto* a = ctx.cfg.find_acquirer(b.acquirer)) m.set(32, a->acquiring_institution_id);
+    if (const auto* a = ctx.cfg().find_acquirer(b.acquirer)) m.set(32, a->acquiring_institution_id);
     m.set(41, b.terminal_id);
     m.set(42, b.card_acceptor_id);
     return m;
@@ -125,7 +125,7 @@ struct settlement_service::impl : std::enable_shared_from_this<impl> {
     auto m = header(st.mti, st, b);
     m.set(15, b.business_date.substr(5, 2) + b.business_date.substr(8, 2));
     std::uint16_t currency = 0;
-    for (const auto& merchant : ctx.cfg.merchants)
+    for (const auto& merchant : ctx.cfg().merchants)
       if (merchant.acquirer_merchant_id == b.card_acceptor_id)
         if (const auto* c = eftd::find_currency(merchant.currency)) currency = c->numeric;
     m.set(50, fmt::format("{:03}", currency));
@@ -235,9 +235,9 @@ struct settlement_service::impl : std::enable_shared_from_this<impl> {
     w.terminal_id = k.terminal_id;
     w.batch_no = no;
     w.business_date = k.business_date;
-    for (const auto& t : ctx.cfg.tills)
+    for (const auto& t : ctx.cfg().tills)
       if (t.terminal_id == k.terminal_id)
-        if (const auto* m = ctx.cfg.merchant_of(t); m && w.card_acceptor_id.empty())
+        if (const auto* m = ctx.cfg().merchant_of(t); m && w.card_acceptor_id.empty())
           w.card_acceptor_id = m->acquirer_merchant_id;
     w.state = std::string(bs::open);
     w.created_ms = ctx.clock.now_ms();
@@ -437,7 +437,7 @@ struct settlement_service::impl : std::enable_shared_from_this<impl> {
 
   // Milliseconds from now to the next HH:MM local.
   std::int64_t until_cutover(std::int64_t now_ms) const {
-    const auto& c = ctx.cfg.settlement.cutover;
+    const auto& c = ctx.cfg().settlement.cutover;
     const int hh = (c[0] - '0') * 10 + (c[1] - '0');
     const int mm = (c[3] - '0') * 10 + (c[4] - '0');
     auto tm = local_tm(now_ms);
@@ -464,7 +464,7 @@ struct settlement_service::impl : std::enable_shared_from_this<impl> {
       if (ec || stopped) co_return;
       const auto today = business_date_of(ctx.clock.now_ms());
       spdlog::info("settlement cut-over {}: closing the batches of business dates before {}",
-                   ctx.cfg.settlement.cutover, today);
+                   ctx.cfg().settlement.cutover, today);
       auto results = co_await self->catch_up(today);
       (void)results;
     }
@@ -521,10 +521,10 @@ void settlement_service::start() {
   auto on_end = [](std::exception_ptr e) {
     if (e) spdlog::error("settlement task stopped by an exception");
   };
-  if (self->ctx.cfg.settlement.close_on_start) {
+  if (self->ctx.cfg().settlement.close_on_start) {
     asio::co_spawn(self->ctx.io, self->startup(), on_end);
   }
-  if (!self->ctx.cfg.settlement.cutover.empty()) asio::co_spawn(self->ctx.io, self->cutover_loop(), on_end);
+  if (!self->ctx.cfg().settlement.cutover.empty()) asio::co_spawn(self->ctx.io, self->cutover_loop(), on_end);
 }
 
 void settlement_service::stop() {

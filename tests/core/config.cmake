@@ -5,6 +5,7 @@ eftd_catch_test(config_tests LABELS unit
           ${CMAKE_CURRENT_LIST_DIR}/config_override_tests.cpp
           ${CMAKE_CURRENT_LIST_DIR}/config_log_tests.cpp
           ${CMAKE_CURRENT_LIST_DIR}/config_notify_tests.cpp
+          ${CMAKE_CURRENT_LIST_DIR}/config_reload_tests.cpp
   DEPS eftd_core)
 target_compile_definitions(config_tests PRIVATE EFTD_TEST_SOURCE_DIR="${CMAKE_SOURCE_DIR}")
 

@@ -7,206 +7,29 @@
 #include <unistd.h>
 
 #include <array>
+#include <atomic>
+#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include "cut_proxy.hpp"
 #include "e2e_util.hpp"
-#include "eftd/journal/reader.hpp"
+#include "ha_pair.hpp"
 
 namespace {
 
 using namespace std::chrono_literals;
+using namespace eftd::test::ha;
 using eftd::test::bin_path;
-using eftd::test::installation;
 using eftd::test::process;
-using eftd::test::source_path;
-
-// A port nothing listens on right now (the nodes must know each other's ports before they
-// start, so port 0 cannot be used for the addresses they advertise).
-int free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  REQUIRE(fd >= 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-  socklen_t len = sizeof a;
-  REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
-
-std::string demo_config_text() {
-  std::ifstream in(source_path("etc/demo.toml"));
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  const std::string rel = "bin_table = \"bin-ranges.csv\"";
-  if (auto at = text.find(rel); at != std::string::npos)
-    text.replace(at, rel.size(), "bin_table = \"" + source_path("etc/bin-ranges.csv") + "\"");
-  return text;
-}
-
-constexpr int lease_ms = 1000;
-constexpr int promote_after_ms = 2500;
-
-struct node {
-  std::string id, dir;
-  int pos = 0, pad = 0, repl = 0;
-  std::unique_ptr<process> proc;
-  std::string db() const { return dir + "/eftd.db"; }
-  std::string socket() const { return dir + "/admin.sock"; }
-};
-
-// The pair: node 0 ("a") starts active, node 1 ("b") standby.
-struct ha_pair {
-  installation inst;
-  std::unique_ptr<process> witness;
-  int witness_port = 0;
-  std::array<node, 2> nodes;
-  std::string mode = "sync";
-  // Split-brain tests route a node's links through a cut_proxy: the port node i uses to reach
-  // its peer's replication listener, and the witness (0: direct).
-  std::array<int, 2> peer_repl_via{0, 0};
-  std::array<int, 2> witness_via{0, 0};
-
-  explicit ha_pair(const std::string& tag) : inst(tag) {
-    nodes[0].id = "a";
-    nodes[1].id = "b";
-    for (auto& n : nodes) {
-      n.dir = inst.dir + "/" + n.id;
-      std::filesystem::create_directories(n.dir);
-      n.pos = free_port();
-      n.pad = free_port();
-      n.repl = free_port();
-    }
-  }
-
-  void start_witness() {
-    witness = std::make_unique<process>(
-        bin_path("eftd"),
-        std::vector<std::string>{"witness", "--listen", "127.0.0.1:0", "--state", inst.dir + "/witness.json",
-                                 "--nodes", "a,b", "--initial-active", "a", "--lease-ms", std::to_string(lease_ms),
-                                 "--promote-after-ms", std::to_string(promote_after_ms)},
-        inst.dir + "/witness.log");
-    auto ready = witness->wait_ready();
-    REQUIRE(ready.has_value());
-    witness_port = eftd::test::json_port(*ready, "witness");
-  }
-
-  std::string ha_toml(int i) const {
-    const auto& me = nodes[static_cast<std::size_t>(i)];
-    const auto& peer = nodes[static_cast<std::size_t>(1 - i)];
-    auto addr = [](int port) { return "\"127.0.0.1:" + std::to_string(port) + "\""; };
-    const auto si = static_cast<std::size_t>(i);
-    const int witness_at = witness_via[si] ? witness_via[si] : witness_port;
-    const int peer_repl = peer_repl_via[si] ? peer_repl_via[si] : peer.repl;
-    return "[ha]\nnode_id = \"" + me.id + "\"\npos_address = " + addr(me.pos) + "\npad_address = " + addr(me.pad) +
-           "\nwitness = " + addr(witness_at) + "\nmode = \"" + mode + "\"\nlease_ms = " + std::to_string(lease_ms) +
-           "\npromote_after_ms = " + std::to_string(promote_after_ms) +
-           "\nheartbeat_ms = 200\nsync_timeout_ms = 1500\n[ha.replication]\naddress = \"127.0.0.1\"\nport = " +
-           std::to_string(me.repl) + "\n[ha.peer]\nid = \"" + peer.id + "\"\nreplication = " + addr(peer_repl) +
-           "\npos_address = " + addr(peer.pos) + "\npad_address = " + addr(peer.pad) + "\n";
-  }
-
-  void start_node(int i) {
-    auto& n = nodes[static_cast<std::size_t>(i)];
-    const std::string config = n.dir + "/eftd.toml";
-    std::ofstream(config) << demo_config_text() << "\n" << ha_toml(i);
-    std::vector<std::string> args{"-c", config, "--set", "listen.pos.port=" + std::to_string(n.pos), "--set",
-                                  "listen.pad.port=" + std::to_string(n.pad), "--set",
-                                  "acquirers.sim.port=" + std::to_string(inst.acquirer_port), "--set",
-                                  "journal.path=" + n.db(),
-                                  // One journal key for the pair: both must read the stored PANs.
-                                  "--set", "journal.key_file=" + inst.dir + "/journal.key", "--set",
-                                  "admin.socket=" + n.socket(),
-                                  // Pads hear from the active often, so a paused one is noticed.
-                                  "--set", "pad_health.ping_interval_ms=500"};
-    for (auto& k : inst.key_sets()) args.push_back(k);
-    n.proc = std::make_unique<process>(bin_path("eftd"), args, n.dir + "/eftd.log");
-    REQUIRE(n.proc->wait_ready().has_value());
-  }
-
-  void kill_node(int i) {
-    auto& n = nodes[static_cast<std::size_t>(i)];
-    n.proc->signal(SIGKILL);
-    n.proc->wait_exit(10s);
-    n.proc.reset();
-  }
-
-  nlohmann::json status(int i) {
-    process p(bin_path("eftctl"),
-              {"status", "--socket", nodes[static_cast<std::size_t>(i)].socket(), "--json", "--timeout-ms", "2000"},
-              inst.dir + "/eftctl.log");
-    nlohmann::json j;
-    while (auto line = p.read_line(5s)) {
-      auto parsed = nlohmann::json::parse(*line, nullptr, false);
-      if (!parsed.is_discarded()) j = parsed;
-    }
-    p.wait_exit(5s);
-    return j;
-  }
-
-  // Waits for the node's log line of that role, then confirms it with `eftctl status`.
-  bool wait_role(int i, const std::string& role, std::chrono::milliseconds limit) {
-    const auto& n = nodes[static_cast<std::size_t>(i)];
-    const std::string line = role == "active" ? "node '" + n.id + "' serving as active"
-                                              : "node '" + n.id + "' is the standby";
-    const auto deadline = std::chrono::steady_clock::now() + limit;
-    // The node may log the line and then start over (a snapshot, a fence): after a mismatch,
-    // wait for the next log line of any kind before asking again.
-    if (!eftd::test::wait_for_text_in_file(n.dir + "/eftd.log", line, limit)) return false;
-    while (std::chrono::steady_clock::now() < deadline) {
-      auto s = status(i);
-      if (s.contains("ha") && s["ha"].value("role", "") == role && (role != "active" || s["ha"].value("serving", false)))
-        return true;
-      const auto size = eftd::test::slurp(n.dir + "/eftd.log").size();
-      const auto left =
-          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-      eftd::test::wait_for_file_growth(n.dir + "/eftd.log", size, std::min<std::chrono::milliseconds>(left, 1000ms));
-    }
-    return false;
-  }
-
-  // The pad knows both nodes (PROTOCOL.md section 5: it tries them in turn).
-  void start_pad(const std::string& card) {
-    inst.pad_port = nodes[0].pad;
-    inst.start_pad("P01", "VP-0001", card,
-                   {"--server", "127.0.0.1:" + std::to_string(nodes[1].pad), "--server-silence-ms", "2000",
-                    "--handshake-timeout-ms", "2000"});
-  }
-
-  // Until the pad is served by node i (it moves by itself; a sale before that finds no pad).
-  bool wait_pad_on(int i, std::chrono::milliseconds limit) {
-    return eftd::test::wait_for_text_in_file(
-        inst.dir + "/pad.log", "accepted by 127.0.0.1:" + std::to_string(nodes[static_cast<std::size_t>(i)].pad), limit);
-  }
-
-  eftd::test::pos_run pos(int i, std::vector<std::string> args) {
-    inst.pos_port = nodes[static_cast<std::size_t>(i)].pos;
-    return inst.pos("T01", std::move(args));
-  }
-};
-
-std::optional<eftd::journal::order_view> order_in(const std::string& db, const std::string& order) {
-  auto rd = eftd::journal::reader::open(db);
-  if (!rd) return std::nullopt;
-  auto rows = rd->find_orders_recent("T01", order, 0);
-  if (!rows || rows->size() != 1) return std::nullopt;
-  auto d = rd->order_detail(rows->front().order_id);
-  if (!d || !d->has_value()) return std::nullopt;
-  return std::move(**d);
-}
 
 }  // namespace
 
 TEST_CASE("the standby refuses tills and names the active, and an approval is in both journals", "[failover]") {
   ha_pair pair("ha-basic");
-  pair.start_witness();
-  pair.start_node(0);
-  pair.start_node(1);
-  REQUIRE(pair.wait_role(0, "active", 20s));
-  REQUIRE(pair.wait_role(1, "standby", 20s));
+  pair.start();
   pair.start_pad("visa-approve.toml");
 
   const auto order = eftd::test::order_no("HA");
@@ -227,18 +50,28 @@ TEST_CASE("the standby refuses tills and names the active, and an approval is in
   CHECK(refused->value("active_server", "") == "127.0.0.1:" + std::to_string(pair.nodes[0].pos));
 
   auto st = pair.status(0);
-  CHECK(st["ha"].value("epoch", 0) >= 1);
+  const auto epoch = st["ha"].value("epoch", 0);
+  CHECK(epoch >= 1);
   CHECK(st["ha"].value("standby_connected", false));
   CHECK(st["ha"].value("replication_lag_entries", 99) == 0);
+
+  // Every answer to a till carries the epoch: the standby's refusal and the active's login.
+  CHECK(refused->value("epoch", 0) == epoch);
+  eftd::test::raw_client till(pair.nodes[0].pos);
+  till.send(R"({"type":"login","v":1,"id":"1","till_id":"T02","version":1})" "\n");
+  auto login_ok = till.next(5s);
+  REQUIRE(login_ok.has_value());
+  CHECK(login_ok->value("type", "") == "login_ok");
+  CHECK(login_ok->value("epoch", 0) == epoch);
+
+  // The new standby's empty journal was replaced by the active's snapshot, not kept aside.
+  for (const auto& e : std::filesystem::directory_iterator(pair.nodes[1].dir))
+    CHECK(e.path().filename().string().find("diverged") == std::string::npos);
 }
 
 TEST_CASE("kill -9 of the active: the standby takes over, answers status truthfully and sells", "[failover]") {
   ha_pair pair("ha-kill");
-  pair.start_witness();
-  pair.start_node(0);
-  pair.start_node(1);
-  REQUIRE(pair.wait_role(0, "active", 20s));
-  REQUIRE(pair.wait_role(1, "standby", 20s));
+  pair.start();
   pair.start_pad("visa-approve.toml");
   const auto order = eftd::test::order_no("HK");
   auto sale = pair.pos(0, {"sale", "--order", order, "--amount", "7.00", "--currency", "PLN"});
@@ -278,13 +111,65 @@ TEST_CASE("kill -9 of the active: the standby takes over, answers status truthfu
   CHECK(caught_up.has_value());
 }
 
+namespace {
+
+// First and last sequence number of a journal's replication log.
+std::pair<std::uint64_t, std::uint64_t> log_window(const std::string& db) {
+  auto rd = eftd::journal::reader::open(db);
+  REQUIRE(rd);
+  auto first = rd->replication_first_seq();
+  auto pos = rd->replication_position();
+  REQUIRE(first);
+  REQUIRE(pos);
+  return {first->value_or(0), pos->last_seq};
+}
+
+}  // namespace
+
+TEST_CASE("the replication log keeps log_keep entries and a standby further behind rejoins by snapshot",
+          "[failover]") {
+  ha_pair pair("ha-trim");
+  pair.ha_extra = "log_keep = 4\n";
+  pair.start();
+  pair.start_pad("visa-approve.toml");
+  for (const char* amount : {"4.00", "4.10"}) {
+    auto sale = pair.pos(0, {"sale", "--order", eftd::test::order_no("HT"), "--amount", amount, "--currency", "PLN"});
+    REQUIRE(sale.result.value("outcome", "") == "approved");
+  }
+  // Both logs dropped their oldest entries: the window is log_keep plus what the last trim
+  // step and the batches committed since left (trims run on the writer thread between groups).
+  for (int i : {0, 1}) {
+    const auto [first, last] = log_window(pair.nodes[static_cast<std::size_t>(i)].db());
+    INFO("node " << i << ": entries " << first << ".." << last);
+    CHECK(last > 8);
+    CHECK(first > 1);
+    CHECK(last - first < 8);
+  }
+
+  // The standby goes away; the active goes on alone (the witness is told first) and its log
+  // moves past everything the standby has.
+  pair.kill_node(1);
+  std::string order;
+  for (const char* amount : {"4.20", "4.30", "4.40"}) {
+    order = eftd::test::order_no("HT");
+    auto sale = pair.pos(0, {"sale", "--order", order, "--amount", amount, "--currency", "PLN"});
+    REQUIRE(sale.result.value("outcome", "") == "approved");
+  }
+  const auto standby_had = log_window(pair.nodes[1].db()).second;
+  REQUIRE(log_window(pair.nodes[0].db()).first > standby_had + 1);
+
+  // Back, it cannot catch up from the log: a snapshot re-seeds it, no file copied by hand.
+  pair.start_node(1);
+  REQUIRE(pair.wait_role(1, "standby", 30s));
+  CHECK(eftd::test::slurp(pair.nodes[1].dir + "/eftd.log").find("receiving a snapshot") != std::string::npos);
+  auto caught_up = eftd::test::wait_for_order_in(pair.nodes[1].db(), "T01", order,
+                                                 [](const auto& v) { return v.order.state == "approved"; });
+  REQUIRE(caught_up.has_value());
+}
+
 TEST_CASE("a planned switch-over moves the role with nothing lost and the old active follows", "[failover]") {
   ha_pair pair("ha-switch");
-  pair.start_witness();
-  pair.start_node(0);
-  pair.start_node(1);
-  REQUIRE(pair.wait_role(0, "active", 20s));
-  REQUIRE(pair.wait_role(1, "standby", 20s));
+  pair.start();
   pair.start_pad("visa-approve.toml");
   const auto order = eftd::test::order_no("HS");
   REQUIRE(pair.pos(0, {"sale", "--order", order, "--amount", "5.00", "--currency", "PLN"})
@@ -308,11 +193,7 @@ TEST_CASE("a planned switch-over moves the role with nothing lost and the old ac
 
 TEST_CASE("R4: a paused active that resumes after the promotion never answers or commits, and follows", "[failover]") {
   ha_pair pair("ha-stop");
-  pair.start_witness();
-  pair.start_node(0);
-  pair.start_node(1);
-  REQUIRE(pair.wait_role(0, "active", 20s));
-  REQUIRE(pair.wait_role(1, "standby", 20s));
+  pair.start();
   pair.start_pad("visa-approve.toml");
   const auto order = eftd::test::order_no("HP");
   REQUIRE(pair.pos(0, {"sale", "--order", order, "--amount", "4.00", "--currency", "PLN"})
@@ -353,10 +234,7 @@ TEST_CASE("R4: the link between the nodes cut both ways, then one way at a time,
   pair.start_witness();
   eftd::test::cut_proxy link(pair.nodes[0].repl);  // b reaches a's replication listener through it
   pair.peer_repl_via[1] = link.port();
-  pair.start_node(0);
-  pair.start_node(1);
-  REQUIRE(pair.wait_role(0, "active", 20s));
-  REQUIRE(pair.wait_role(1, "standby", 20s));
+  pair.start_nodes();
   pair.start_pad("visa-approve.toml");
   const auto epoch = pair.status(0)["ha"].value("epoch", 0);
 
@@ -419,10 +297,7 @@ TEST_CASE("R4: an active cut from the witness keeps its role on the standby's le
   pair.start_witness();
   eftd::test::cut_proxy to_witness(pair.witness_port);
   pair.witness_via[0] = to_witness.port();
-  pair.start_node(0);
-  pair.start_node(1);
-  REQUIRE(pair.wait_role(0, "active", 20s));
-  REQUIRE(pair.wait_role(1, "standby", 20s));
+  pair.start_nodes();
   pair.start_pad("visa-approve.toml");
   to_witness.cut_both(true);
   CHECK(eftd::test::wait_for_text_in_file(pair.nodes[0].dir + "/eftd.log", "lease renewal failed", 20s));
@@ -438,4 +313,62 @@ TEST_CASE("R4: an active cut from the witness keeps its role on the standby's le
   CHECK(pair.pos(0, {"sale", "--order", order, "--amount", "6.00", "--currency", "PLN"})
             .result.value("outcome", "") == "approved");
   CHECK(pair.status(1)["ha"].value("role", "") == "standby");
+}
+
+TEST_CASE("R4: a slow but alive active is deposed on what tills see, and the standby takes over",
+          "[failover][chaos]") {
+  ha_pair pair("ha-slow");
+  // Tills' p99 above 250 ms for 1.5 s deposes the active (defaults: 2 s for 10 s).
+  pair.witness_extra = {"--max-p99-ms", "250", "--unhealthy-for-ms", "1500"};
+  pair.extra_toml = loadgen_config(6);
+  pair.start();
+
+  const auto history = pair.inst.dir + "/history.jsonl";
+  const auto& a = pair.nodes[0];
+  const auto& b = pair.nodes[1];
+  process load(bin_path("eft-loadgen"),
+               {"--pos-port", std::to_string(a.pos), "--pad-port", std::to_string(a.pad), "--standby-pos-port",
+                std::to_string(b.pos), "--standby-pad-port", std::to_string(b.pad), "--keys",
+                pair.inst.dir + "/keys", "--cards", eftd::test::source_path("pinpad-firmware-shim/cards"),
+                "--tills", "6", "--duration", "25", "--history", history, "--quiet"},
+               pair.inst.dir + "/loadgen.log");
+  REQUIRE(eftd::test::wait_for_text_in_file(history, "\"type\":\"ok\"", 30s));
+
+  // The active stays alive but slow, like a starved or swapping machine: stopped for 400 ms of
+  // every 500. It still renews its lease between the stops; only the tills' latency tells.
+  std::atomic<bool> throttling{true};
+  const pid_t pid = a.proc->pid();
+  std::thread throttle([&] {
+    while (throttling) {
+      ::kill(pid, SIGSTOP);
+      std::this_thread::sleep_for(400ms);
+      ::kill(pid, SIGCONT);
+      std::this_thread::sleep_for(100ms);
+    }
+  });
+  const bool deposed = eftd::test::wait_for_text_in_file(pair.inst.dir + "/witness.log", "DEPOSED", 30s);
+  const bool b_active = deposed && pair.wait_role(1, "active", 30s);
+  throttling = false;
+  throttle.join();
+  ::kill(pid, SIGCONT);
+  REQUIRE(deposed);
+  REQUIRE(b_active);
+
+  // The deposed node answers no till any more: it fences itself and follows as standby.
+  eftd::test::raw_client till(a.pos);
+  till.send(R"({"type":"login","v":1,"id":"1","till_id":"T01","version":1})" "\n");
+  if (auto answer = till.next(5s)) CHECK(answer->value("type", "") == "error");
+  REQUIRE(pair.wait_role(0, "standby", 30s));
+
+  // The tills moved by themselves and every operation has a known outcome.
+  std::string summary;
+  while (auto line = load.read_line(60s)) summary = *line;
+  // Exit status 1 when any operation failed: the ones the slow or deposed node refused did.
+  REQUIRE(load.wait_exit(30s).value_or(-1) <= 1);
+  const auto j = nlohmann::json::parse(summary, nullptr, false);
+  REQUIRE(j.is_object());
+  std::printf("slow active: %s\n", summary.c_str());
+  CHECK(j.value("switches", 0) >= 1);
+  CHECK(j.value("unresolved", 1) == 0);
+  CHECK(pair.status(1)["ha"].value("role", "") == "active");
 }

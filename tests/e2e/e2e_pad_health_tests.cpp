@@ -2,7 +2,6 @@
 // state, round trip and counters, warning before a key runs out. A pad that stops answering is
 // marked unreachable and dropped, and never holds up another pad's sale.
 #include <poll.h>
-#include <sys/inotify.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
@@ -50,12 +49,8 @@ pads_output eftctl_pads(installation& inst, bool json) {
 template <class Pred>
 nlohmann::json wait_for_pad(installation& inst, const std::string& pad_id, Pred pred,
                             std::chrono::seconds limit = 15s) {
-  const int fd = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-  REQUIRE(fd >= 0);
-  REQUIRE(::inotify_add_watch(fd, inst.dir.c_str(), IN_MODIFY | IN_CREATE) >= 0);
-  const auto deadline = std::chrono::steady_clock::now() + limit;
   nlohmann::json last, found;
-  while (std::chrono::steady_clock::now() < deadline) {
+  eftd::test::wait_for_change_in(inst.dir, limit, [&] {
     auto out = eftctl_pads(inst, true);
     if (out.exit_code == 0 && out.json.is_array())
       for (const auto& row : out.json)
@@ -63,17 +58,8 @@ nlohmann::json wait_for_pad(installation& inst, const std::string& pad_id, Pred 
           last = row;
           if (pred(row)) found = row;
         }
-    if (found.is_object()) break;
-    const auto left =
-        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-    pollfd p{fd, POLLIN, 0};
-    if (left.count() > 0 && ::poll(&p, 1, static_cast<int>(left.count())) > 0) {
-      char drain[4096];
-      while (::read(fd, drain, sizeof drain) > 0) {
-      }
-    }
-  }
-  ::close(fd);
+    return found.is_object();
+  });
   if (!found.is_object()) INFO("last row: " << last.dump());
   return found;
 }

@@ -162,31 +162,17 @@ inline std::vector<std::string> customer_types_pin(installation& inst, int entri
   return {"--script", path};
 }
 
-// Re-reads the journal until `pred(order_view)` holds for `order` (of till T01) or the deadline
-// passes; between reads it waits for the next journal write (inotify on the installation's
-// directory: the WAL changes on every commit). The WAL frames are written before the commit is
-// visible, so a read woken by them can still see the old state: without a further event it
-// reads again after 250 ms. Returns the last view read.
-// The same for a journal at `db` (its directory is watched).
-template <class Pred>
-std::optional<eftd::journal::order_view> wait_for_order_in(const std::string& db, const std::string& till,
-                                                           const std::string& order, Pred pred,
-                                                           std::chrono::seconds limit = 20s) {
+// Calls `check()` until it returns true or `limit` passes; between calls it waits for a change
+// in directory `dir` (inotify: a file created or written), or 250 ms at most as a fallback.
+// Returns check()'s last answer.
+template <class Check>
+bool wait_for_change_in(const std::string& dir, std::chrono::milliseconds limit, Check check) {
   const int fd = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
   REQUIRE(fd >= 0);
-  const auto dir = std::filesystem::path(db).parent_path().string();
   REQUIRE(::inotify_add_watch(fd, dir.c_str(), IN_MODIFY | IN_CREATE) >= 0);
   const auto deadline = std::chrono::steady_clock::now() + limit;
-  std::optional<eftd::journal::order_view> last;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (auto rd = eftd::journal::reader::open(db)) {
-      auto rows = rd->find_orders_recent(till, order, 0);
-      if (rows && rows->size() == 1)
-        if (auto detail = rd->order_detail(rows->front().order_id); detail && detail->has_value()) {
-          last = std::move(**detail);
-          if (pred(*last)) break;
-        }
-    }
+  bool done = false;
+  while (!(done = check()) && std::chrono::steady_clock::now() < deadline) {
     const auto left =
         std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     pollfd p{fd, POLLIN, 0};
@@ -198,6 +184,29 @@ std::optional<eftd::journal::order_view> wait_for_order_in(const std::string& db
     }
   }
   ::close(fd);
+  return done;
+}
+
+// Re-reads the journal at `db` until `pred(order_view)` holds for `order` of `till` or the
+// deadline passes; between reads it waits for the next journal write (the WAL changes on every
+// commit). The WAL frames are written before the commit is visible, so a read woken by them can
+// still see the old state: without a further event it reads again after 250 ms. Returns the
+// last view read.
+template <class Pred>
+std::optional<eftd::journal::order_view> wait_for_order_in(const std::string& db, const std::string& till,
+                                                           const std::string& order, Pred pred,
+                                                           std::chrono::seconds limit = 20s) {
+  std::optional<eftd::journal::order_view> last;
+  wait_for_change_in(std::filesystem::path(db).parent_path().string(), limit, [&] {
+    auto rd = eftd::journal::reader::open(db);
+    if (!rd) return false;
+    auto rows = rd->find_orders_recent(till, order, 0);
+    if (!rows || rows->size() != 1) return false;
+    auto detail = rd->order_detail(rows->front().order_id);
+    if (!detail || !detail->has_value()) return false;
+    last = std::move(**detail);
+    return static_cast<bool>(pred(*last));
+  });
   return last;
 }
 template <class Pred>
@@ -207,52 +216,15 @@ std::optional<eftd::journal::order_view> wait_for_order(const installation& inst
   return wait_for_order_in(inst.db(), till, order, std::move(pred), limit);
 }
 
-// Waits until the file at `path` contains `text` (inotify on its directory; a read every
-// 250 ms at most as a fallback). True if it does before the deadline.
+// Waits until the file at `path` contains `text`. True if it does before the deadline.
 inline bool wait_for_text_in_file(const std::string& path, const std::string& text, std::chrono::milliseconds limit) {
-  const int fd = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-  REQUIRE(fd >= 0);
-  const auto dir = std::filesystem::path(path).parent_path().string();
-  REQUIRE(::inotify_add_watch(fd, dir.c_str(), IN_MODIFY | IN_CREATE) >= 0);
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  bool found = false;
-  while (!found && std::chrono::steady_clock::now() < deadline) {
-    found = slurp(path).find(text) != std::string::npos;
-    if (found) break;
-    const auto left =
-        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-    pollfd p{fd, POLLIN, 0};
-    const auto wait = std::min<long long>(left.count(), 250);
-    if (wait > 0 && ::poll(&p, 1, static_cast<int>(wait)) > 0) {
-      char drain[4096];
-      while (::read(fd, drain, sizeof drain) > 0) {
-      }
-    }
-  }
-  ::close(fd);
-  return found;
+  return wait_for_change_in(std::filesystem::path(path).parent_path().string(), limit,
+                            [&] { return slurp(path).find(text) != std::string::npos; });
 }
-// Waits until the file at `path` is longer than `size` bytes (inotify; a look every 250 ms).
+// Waits until the file at `path` is longer than `size` bytes.
 inline bool wait_for_file_growth(const std::string& path, std::size_t size, std::chrono::milliseconds limit) {
-  const int fd = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-  REQUIRE(fd >= 0);
-  const auto dir = std::filesystem::path(path).parent_path().string();
-  REQUIRE(::inotify_add_watch(fd, dir.c_str(), IN_MODIFY | IN_CREATE) >= 0);
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  bool grew = false;
-  while (!(grew = slurp(path).size() > size) && std::chrono::steady_clock::now() < deadline) {
-    const auto left =
-        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-    pollfd p{fd, POLLIN, 0};
-    const auto wait = std::min<long long>(left.count(), 250);
-    if (wait > 0 && ::poll(&p, 1, static_cast<int>(wait)) > 0) {
-      char drain[4096];
-      while (::read(fd, drain, sizeof drain) > 0) {
-      }
-    }
-  }
-  ::close(fd);
-  return grew;
+  return wait_for_change_in(std::filesystem::path(path).parent_path().string(), limit,
+                            [&] { return slurp(path).size() > size; });
 }
 // The same for an order of till T01.
 template <class Pred>

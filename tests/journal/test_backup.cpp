@@ -1,6 +1,8 @@
 // Online backup: a consistent copy of a journal that a writer keeps changing.
 #include <atomic>
 #include <catch2/catch.hpp>
+#include <filesystem>
+#include <fstream>
 #include <string>
 #include <thread>
 
@@ -85,6 +87,30 @@ TEST_CASE("backup refuses to overwrite unless asked and reports a missing journa
   opts.overwrite = true;
   CHECK(ej::backup(dir.db(), copy, opts));
   auto missing = ej::backup(dir.path() / "nope.db", dir.path() / "x.db");
+  REQUIRE_FALSE(missing);
+  CHECK(missing.err().code == "journal.open_failed");
+}
+
+TEST_CASE("sha256_file matches the FIPS 180-2 examples, in chunks too", "[journal][backup][crypto]") {
+  temp_dir dir;
+  const auto write = [&](const std::string& name, const std::string& content) {
+    const auto p = dir.path() / name;
+    std::ofstream(p, std::ios::binary) << content;
+    return p;
+  };
+  auto abc = eftd::journal::sha256_file(write("abc", "abc"));
+  REQUIRE(abc);
+  CHECK(abc->sha256_hex == "BA7816BF8F01CFEA414140DE5DAE2223B00361A396177A9CB410FF61F20015AD");
+  CHECK(abc->size == 3);
+  auto empty = eftd::journal::sha256_file(write("empty", ""));
+  REQUIRE(empty);
+  CHECK(empty->sha256_hex == "E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855");
+  // One million 'a' (FIPS 180-2 B.3): more than one 64 KiB read.
+  auto million = eftd::journal::sha256_file(write("a", std::string(1000000, 'a')));
+  REQUIRE(million);
+  CHECK(million->sha256_hex == "CDC76E5C9914FB9281A1C7E284D73E67F1809A48A497200E046D39CCC7112CD0");
+  CHECK(million->size == 1000000);
+  auto missing = eftd::journal::sha256_file(dir.path() / "nope");
   REQUIRE_FALSE(missing);
   CHECK(missing.err().code == "journal.open_failed");
 }

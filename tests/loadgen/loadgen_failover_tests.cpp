@@ -35,17 +35,21 @@ namespace pos = eftd::pos;
 
 TEST_CASE("loadgen failover: which failures move a till to the other server", "[loadgen][failover]") {
   for (const char* lost :
-       {"loadgen.disconnected", "loadgen.timeout", "pos.frame_too_large", "tls.handshake"}) {
+       {"loadgen.disconnected", "loadgen.timeout", "pos.frame_too_large", "tls.handshake", "pos.stale_epoch"}) {
     INFO(lost);
     CHECK(lg::answer_lost(lost));
     CHECK(lg::after_failure(lost, true) == lg::next_step::other_server);
-    CHECK(lg::after_failure(lost, false) == lg::next_step::stay);
+    // Alone, a server that failed may be restarting: back to it, to resolve the lost answer.
+    CHECK(lg::after_failure(lost, false) == lg::next_step::same_server);
   }
+  CHECK(lg::after_failure("loadgen.connect", false) == lg::next_step::same_server);
+  CHECK(lg::after_failure("not_active", false) == lg::next_step::stay);
   CHECK_FALSE(lg::answer_lost("not_active"));
   CHECK(lg::after_failure("not_active", true) == lg::next_step::other_server);
   for (const char* answer : {"busy", "pad_unavailable", "till_in_use", "duplicate_order"}) {
     INFO(answer);
     CHECK(lg::after_failure(answer, true) == lg::next_step::stay);
+    CHECK(lg::after_failure(answer, false) == lg::next_step::stay);
   }
 }
 

@@ -696,3 +696,31 @@ TEST_CASE("client tls: writing to a connection the server dropped is pos.disconn
   REQUIRE_FALSE(st.has_value());
   CHECK(st.err().code == codes::disconnected);
 }
+
+TEST_CASE("client: an answer with an older fencing epoch than one seen is pos.stale_epoch", "[pos][client]") {
+  // The POS has seen epoch 8 elsewhere (min_epoch). A node still at epoch 7 has been deposed
+  // since: its login_ok must not be used. One at epoch 9 is newer: accepted and remembered.
+  for (const std::uint64_t server_epoch : {7u, 9u}) {
+    INFO("server epoch " << server_epoch);
+    fake_server server([server_epoch](fake_conn& c, std::vector<message>&) {
+      auto l = c.expect_type<login>();
+      if (l) c.send_raw(encode(login_ok{l->id, "fake", "2024-05-02", 1, {"sale"}}, server_epoch));
+      c.wait_closed();
+    });
+    client_options o;
+    o.min_epoch = 8;
+    auto c = connect_to(server, o);
+    auto r = c->login(login{"", "T01", "", "", 1, {}});
+    if (server_epoch < 8) {
+      REQUIRE_FALSE(r.has_value());
+      CHECK(r.err().code == codes::stale_epoch);
+      CHECK_FALSE(c->connected());
+      CHECK(c->epoch() == 8);
+    } else {
+      REQUIRE(r.has_value());
+      CHECK(c->epoch() == 9);
+    }
+    c.reset();
+    server.join();
+  }
+}

@@ -385,3 +385,19 @@ TEST_CASE("PROTOCOL.md shows every golden line and documents every error code", 
     CHECK(text.find("`" + std::string(code) + "`") != std::string::npos);
   }
 }
+
+TEST_CASE("a server message of a hot-standby node carries its epoch after \"v\"", "[pos][codec]") {
+  const heartbeat_ack ack{"13"};
+  CHECK(encode(ack, 4) == "{\"type\":\"heartbeat_ack\",\"v\":1,\"epoch\":4,\"id\":\"13\"}\n");
+  CHECK(encode(ack, 0) == encode(ack));  // a single node: no epoch field
+  const auto line = encode(ack, 4);
+  CHECK(peek_epoch(std::string_view(line).substr(0, line.size() - 1)) == 4);
+  CHECK(peek_epoch(R"({"type":"heartbeat_ack","v":1,"id":"13"})") == 0);
+  CHECK(peek_epoch(R"({"type":"heartbeat_ack","v":1,"epoch":-3})") == 0);
+  CHECK(peek_epoch(R"({"type":"heartbeat_ack","v":1,"epoch":"5"})") == 0);
+  CHECK(peek_epoch("{broken") == 0);
+  // Unknown fields are ignored: a POS that knows nothing of epochs decodes it as before.
+  auto d = decode(std::string_view(line).substr(0, line.size() - 1));
+  REQUIRE(d.has_value());
+  CHECK(std::get<heartbeat_ack>(*d).id == "13");
+}

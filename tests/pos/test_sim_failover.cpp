@@ -77,6 +77,17 @@ TEST_CASE("sim failover: the active server is found in a standby's message text"
   CHECK_FALSE(eft_pos_sim::configured_index(servers, "10.0.0.1:9101").has_value());
 }
 
+TEST_CASE("sim failover: which failures send the sim to another server", "[pos][sim][failover]") {
+  for (const char* code : {"pos.disconnected", "pos.timeout", "not_active", "pos.stale_epoch"}) {
+    INFO(code);
+    CHECK(eft_pos_sim::other_server_may_answer(code));
+  }
+  for (const char* code : {"unknown_till", "till_in_use", "busy", "duplicate_order", "pos.bad_json"}) {
+    INFO(code);
+    CHECK_FALSE(eft_pos_sim::other_server_may_answer(code));
+  }
+}
+
 TEST_CASE("sim failover: final order states", "[pos][sim][failover]") {
   for (const char* s : {"approved", "declined", "cancelled", "failed", "reversed"})
     CHECK(eft_pos_sim::final_state(s));

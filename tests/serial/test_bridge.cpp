@@ -253,7 +253,7 @@ struct bridge_proc {
   std::string log_path = dir + "/bridge.log";
   std::unique_ptr<process> proc;
 
-  bridge_proc(const std::string& tty, const std::vector<int>& ports) {
+  bridge_proc(const std::string& tty, const std::vector<int>& ports, const std::vector<std::string>& extra = {}) {
     // --log-level belongs to eftpad itself: before the subcommand.
     std::vector<std::string> args{"--log-level", "debug",
                                   "bridge",      "--serial",
@@ -267,6 +267,7 @@ struct bridge_proc {
       args.push_back("--server");
       args.push_back("127.0.0.1:" + std::to_string(p));
     }
+    args.insert(args.end(), extra.begin(), extra.end());
     proc = std::make_unique<process>(eftd::test::bin_path("eftpad"), args, log_path);
   }
   ~bridge_proc() {
@@ -300,7 +301,9 @@ struct rig {
   std::unique_ptr<bridge_proc> bridge;
   std::string bridge_tty;
 
-  explicit rig(socat_pair::mode m = socat_pair::plain, std::vector<int> extra_servers_first = {}) : cable(m) {
+  explicit rig(socat_pair::mode m = socat_pair::plain, std::vector<int> extra_servers_first = {},
+               const std::vector<std::string>& bridge_args = {})
+      : cable(m) {
     const auto a = cable.first();
     REQUIRE_FALSE(a.empty());
     pad = std::make_unique<pad_station>(a);
@@ -308,7 +311,7 @@ struct rig {
     INFO(cable.log());
     REQUIRE_FALSE(bridge_tty.empty());
     extra_servers_first.push_back(server.port());
-    bridge = std::make_unique<bridge_proc>(bridge_tty, extra_servers_first);
+    bridge = std::make_unique<bridge_proc>(bridge_tty, extra_servers_first, bridge_args);
     // In hangup_on_close mode socat relays only once the bridge has opened its pty.
     REQUIRE(cable.wait_relaying());
   }
@@ -446,6 +449,28 @@ TEST_CASE("bridge: an unreachable first server is skipped for the next one", "[s
   r.bridge->proc->stop();
   CHECK(r.bridge->log().find("connect to 127.0.0.1:" + std::to_string(dead_port) + " failed") !=
         std::string::npos);
+}
+
+TEST_CASE("bridge: a server that goes silent is left for the next one (--server-silence-ms)",
+          "[serial][bridge]") {
+  listener silent;  // accepts and never says a word: a paused (SIGSTOP) active keeps its sockets
+  rig r(socat_pair::plain, {silent.port()}, {"--server-silence-ms", "500"});
+  INFO("bridge log: " << r.bridge->log_path);
+  REQUIRE(r.bridge->proc->wait_ready(10s));
+  REQUIRE(r.pad->wait_up(10s));
+  server_conn quiet(silent.accept(10s));
+  REQUIRE(quiet.valid());
+  r.pad->send(text_bytes("hello-1"));
+  CHECK(quiet.read(7, 10s) == text_bytes("hello-1"));
+  // No answer: the bridge drops that server, ends the pad's session and goes to the next one.
+  CHECK(quiet.closed_by_peer(10s));
+  REQUIRE(r.pad->wait_restarted(10s).has_value());
+  r.pad->send(text_bytes("hello-2"));
+  server_conn backup(r.server.accept(10s));
+  REQUIRE(backup.valid());
+  CHECK(backup.read(7, 10s) == text_bytes("hello-2"));
+  r.bridge->proc->stop();
+  CHECK(r.bridge->log().find("silent for 500 ms; trying the next server") != std::string::npos);
 }
 
 TEST_CASE("bridge: bad arguments exit 2 with a clear message", "[serial][bridge]") {

@@ -16,6 +16,8 @@
 #include <string_view>
 #include <vector>
 
+#include "eftd/pos/codes.hpp"
+
 namespace eft_pos_sim {
 
 struct endpoint {
@@ -124,6 +126,15 @@ class server_round {
 
 // Final states of status_query's order_status (PROTOCOL.md 5.2): the recovery loop stops on
 // these. `in_progress` means ask again later; `unknown` means the server never saw the order.
+// Failures after which another server may answer: the connection failed or went silent, the
+// server is a standby (not_active), or it answered with an older fencing epoch than one already
+// seen (pos.stale_epoch: a deposed node).
+inline bool other_server_may_answer(std::string_view code) {
+  namespace codes = eftd::pos::codes;
+  return code == codes::disconnected || code == codes::timeout || code == codes::not_active ||
+         code == codes::stale_epoch;
+}
+
 inline bool final_state(std::string_view state) {
   return state == "approved" || state == "declined" || state == "cancelled" || state == "failed" ||
          state == "reversed";

@@ -135,7 +135,7 @@ class interactive_session {
     std::fprintf(stderr, "eft-pos-sim: %s failed: %s: %s\n", what.c_str(), e.code.c_str(), e.message.c_str());
     if (!s_.json) say("[error] " + what + ": " + e.code + ": " + e.message);
     exit_code_ = 2;
-    if (e.code == pos::codes::disconnected || e.code == pos::codes::timeout) {
+    if (e.code == pos::codes::disconnected || e.code == pos::codes::timeout || e.code == pos::codes::stale_epoch) {
       broken_ = true;
       if (transaction) {
         std::fprintf(stderr,
@@ -181,8 +181,7 @@ class interactive_session {
       } else {
         e = c.err();
       }
-      const bool try_another = e.code == pos::codes::disconnected || e.code == pos::codes::timeout ||
-                               e.code == pos::codes::not_active;
+      const bool try_another = other_server_may_answer(e.code);
       const auto next =
           try_another ? round.next(e.code == pos::codes::not_active ? configured_in_text(servers, e.message)
                                                                     : std::optional<std::size_t>{})

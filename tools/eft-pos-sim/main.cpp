@@ -63,7 +63,7 @@ class sim {
 
   void close() {
     if (client_ && client_->connected()) (void)client_->logout();
-    client_.reset();
+    drop_client();
   }
 
   bool sale(const std::string& order, const std::string& amount, const std::string& currency,
@@ -199,7 +199,7 @@ class sim {
         ok = need(1, 1) && ping();
       } else if (w[0] == "reconnect") {
         // The recovery procedure: a new connection and a new login, same till.
-        client_.reset();
+        drop_client();
         ok = need(1, 1) && open();
       } else if (w[0] == "logout") {
         ok = need(1, 1);
@@ -250,8 +250,7 @@ class sim {
   bool finish(const eftd::result<pos::result>& r, const char* what, const std::string& order) {
     if (!r) {
       const auto& code = r.err().code;
-      if (code == pos::codes::disconnected || code == pos::codes::timeout || code == pos::codes::not_active)
-        return recover(order, r.err(), what);
+      if (eft_pos_sim::other_server_may_answer(code)) return recover(order, r.err(), what);
       return fail(r.err(), what);
     }
     if (s_.json) {
@@ -268,12 +267,14 @@ class sim {
   // error that no other server would answer differently (unknown_till, till_in_use...) ends
   // the attempt at once. `stage` says what failed ("connect" or "login").
   eftd::status connect_any(std::size_t first, std::string& stage) {
-    client_.reset();
+    drop_client();
     eft_pos_sim::server_round round(servers_.size(), first);
     for (;;) {
       const auto& server = servers_[round.current()];
-      auto c = pos::client::connect(server.host, server.port,
-                                    std::chrono::milliseconds(s_.connect_timeout_ms), s_.client_options());
+      auto options = s_.client_options();
+      options.min_epoch = epoch_;
+      auto c = pos::client::connect(server.host, server.port, std::chrono::milliseconds(s_.connect_timeout_ms),
+                                    std::move(options));
       eftd::error e;
       if (c) {
         // A POS that can answer prompts says so; without --answer the server takes the defaults.
@@ -296,8 +297,7 @@ class sim {
         e = c.err();
         stage = "connect";
       }
-      const bool try_another = e.code == pos::codes::disconnected || e.code == pos::codes::timeout ||
-                               e.code == pos::codes::not_active;
+      const bool try_another = eft_pos_sim::other_server_may_answer(e.code);
       if (!try_another) return e;
       const auto active = e.code == pos::codes::not_active
                               ? eft_pos_sim::configured_in_text(servers_, e.message)
@@ -332,7 +332,7 @@ class sim {
     if (lost.code == pos::codes::not_active) {
       if (auto named = eft_pos_sim::configured_in_text(servers_, lost.message)) first = *named;
     }
-    client_.reset();
+    drop_client();
     eftd::error last = lost;
     for (;;) {
       if (!client_) {
@@ -341,8 +341,7 @@ class sim {
           last = st.err();
           // till_in_use: the old connection still runs the transaction on the server; it is
           // taken over once that ends. Anything else: the next round starts where this one did.
-          if (expired() || (last.code != pos::codes::till_in_use && last.code != pos::codes::disconnected &&
-                            last.code != pos::codes::timeout && last.code != pos::codes::not_active))
+          if (expired() || (last.code != pos::codes::till_in_use && !eft_pos_sim::other_server_may_answer(last.code)))
             return give_up(last, stage.c_str());
           pause_ms(s_.status_retry_ms);
           continue;
@@ -353,11 +352,9 @@ class sim {
       auto r = client_->query(q);
       if (!r) {
         last = r.err();
-        if (last.code != pos::codes::disconnected && last.code != pos::codes::timeout &&
-            last.code != pos::codes::not_active)
-          return give_up(last, "status");
+        if (!eft_pos_sim::other_server_may_answer(last.code)) return give_up(last, "status");
         first = (current_ + 1) % servers_.size();
-        client_.reset();
+        drop_client();
         if (expired()) return give_up(last, "status");
         continue;
       }
@@ -409,6 +406,14 @@ class sim {
   std::size_t current_ = 0;  // index in servers_ of the session's server
   std::deque<std::string> answers_;
   std::unique_ptr<pos::client> client_;
+  // The highest fencing epoch any server has answered with (hot standby): a connection to a
+  // node with a lower one is refused as pos.stale_epoch.
+  std::uint64_t epoch_ = 0;
+
+  void drop_client() {
+    if (client_) epoch_ = std::max(epoch_, client_->epoch());
+    client_.reset();
+  }
 };
 
 }  // namespace

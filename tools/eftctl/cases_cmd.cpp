@@ -24,17 +24,9 @@ struct resolve_args {
 int resolve(const resolve_args& a) {
   const nlohmann::json req{
       {"cmd", "case_resolve"}, {"kind", a.kind}, {"subject", a.subject}, {"note", a.note}};
-  auto answered = admin_call(a.socket, req, a.timeout_ms);
-  if (!answered) return exit_io;
-  nlohmann::json reply = std::move(*answered);
-  if (a.json) fmt::print("{}\n", reply.dump());
-  if (!reply.value("ok", false)) {
-    if (!a.json) {
-      const auto err = reply.value("error", nlohmann::json::object());
-      fmt::print(stderr, "eftctl: {} ({})\n", err.value("message", "refused"), err.value("code", ""));
-    }
-    return exit_problems;
-  }
+  const auto answer = admin_command(a.socket, req, a.timeout_ms, a.json);
+  if (!answer.ok()) return answer.exit_code;
+  const nlohmann::json& reply = answer.reply;
   if (!a.json) fmt::print("resolved: {} by {}\n", reply.value("key", ""), reply.value("resolved_by", ""));
   return exit_ok;
 }

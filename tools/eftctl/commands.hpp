@@ -20,7 +20,7 @@ inline constexpr int exit_io = 3;     // a file or the journal cannot be read
 
 using runner = std::function<int()>;
 
-// `config check FILE [--set k=v]...`
+// `config check FILE [--set k=v]...`, `reload [--socket PATH]` (a running eftd re-reads its file)
 void add_config_commands(CLI::App& app, runner& run);
 // `journal orders|show --db PATH [--date D] [--till T] [--state S] [--format table|csv|json]`,
 // `journal purge --before DATE [--dry-run] [--socket PATH]` (retention, through the admin socket)
@@ -68,5 +68,17 @@ eftd::result<std::string> admin_request(const std::string& path, const std::stri
 // there is none (no socket, no answer, not JSON); the caller then exits with exit_io.
 std::optional<nlohmann::json> admin_call(const std::string& path, const nlohmann::json& request,
                                          int timeout_ms);
+
+// An operator command through admin_call. With `print_json` eftd's answer is printed as is;
+// without, a refusal is printed on stderr as "eftctl: <message> (<code>)". exit_code is exit_ok
+// when eftd said ok (reply holds its answer), exit_problems when it refused, exit_io when there
+// was no answer.
+struct admin_answer {
+  int exit_code = exit_io;
+  nlohmann::json reply;
+  bool ok() const { return exit_code == exit_ok; }
+};
+admin_answer admin_command(const std::string& path, const nlohmann::json& request, int timeout_ms,
+                           bool print_json);
 
 }  // namespace eftctl

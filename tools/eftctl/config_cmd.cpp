@@ -1,4 +1,5 @@
 // eftctl config check: validate a configuration file the way eftd would load it.
+// eftctl reload: make a running eftd apply its changed configuration file (admin socket).
 #include <fmt/format.h>
 
 #include <cstdio>
@@ -17,6 +18,12 @@ namespace {
 struct check_args {
   std::string file;
   std::vector<std::string> sets;
+};
+
+struct reload_args {
+  std::string socket = "var/eftd-admin.sock";
+  bool json = false;
+  int timeout_ms = 30000;
 };
 
 // Prints every line of a multi-line error, each prefixed with the file, compiler style,
@@ -75,6 +82,24 @@ int run_check(const check_args& a) {
   return exit_ok;
 }
 
+// eftd re-reads the file it started with (and its --set overrides); it installs it or keeps
+// the configuration in force and says why. Both outcomes are in its audit log.
+int run_reload(const reload_args& a) {
+  auto answered = admin_call(a.socket, {{"cmd", "reload"}}, a.timeout_ms);
+  if (!answered) return exit_io;
+  const nlohmann::json& reply = *answered;
+  if (a.json) fmt::print("{}\n", reply.dump());
+  if (!reply.value("ok", false)) {
+    if (!a.json) {
+      const auto err = reply.value("error", nlohmann::json::object());
+      fmt::print(stderr, "rejected: {} ({})\n", err.value("message", "refused"), err.value("code", ""));
+    }
+    return exit_problems;
+  }
+  if (!a.json) fmt::print("reloaded: {}\n", reply.value("message", "done"));
+  return exit_ok;
+}
+
 }  // namespace
 
 void add_config_commands(CLI::App& app, runner& run) {
@@ -87,6 +112,15 @@ void add_config_commands(CLI::App& app, runner& run) {
   check->add_option("file", args->file, "eftd TOML configuration")->required();
   check->add_option("--set", args->sets, "apply an override as eftd --set key=value would (repeatable)");
   check->callback([&run, args] { run = [args] { return run_check(*args); }; });
+
+  auto rargs = std::make_shared<reload_args>();
+  auto* reload = app.add_subcommand(
+      "reload", "make the running eftd apply its changed config file (as SIGHUP does); prints 'reloaded: "
+                "<changes>' or 'rejected: <reason>' (exit 1), and the old configuration stays");
+  reload->add_option("--socket", rargs->socket, "eftd's admin socket ([admin] socket)")->capture_default_str();
+  reload->add_flag("--json", rargs->json, "print eftd's JSON answer");
+  reload->add_option("--timeout-ms", rargs->timeout_ms, "how long to wait for the answer")->capture_default_str();
+  reload->callback([&run, rargs] { run = [rargs] { return run_reload(*rargs); }; });
 }
 
 }  // namespace eftctl

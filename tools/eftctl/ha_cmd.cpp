@@ -45,17 +45,9 @@ void print_status(const nlohmann::json& r) {
 }
 
 int call(const ha_args& a, const nlohmann::json& req, bool status) {
-  auto answered = admin_call(a.socket, req, a.timeout_ms);
-  if (!answered) return exit_io;
-  const nlohmann::json& reply = *answered;
-  if (a.json) fmt::print("{}\n", reply.dump());
-  if (!reply.value("ok", false)) {
-    if (!a.json) {
-      const auto err = reply.value("error", nlohmann::json::object());
-      fmt::print(stderr, "eftctl: {} ({})\n", err.value("message", "refused"), err.value("code", ""));
-    }
-    return exit_problems;
-  }
+  const auto answer = admin_command(a.socket, req, a.timeout_ms, a.json);
+  if (!answer.ok()) return answer.exit_code;
+  const nlohmann::json& reply = answer.reply;
   if (!a.json) {
     if (status)
       print_status(reply);

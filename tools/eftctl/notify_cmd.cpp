@@ -122,17 +122,9 @@ int run_retry(const retry_args& a) {
   nlohmann::json req{{"cmd", "notify_retry"}};
   if (!a.id.empty()) req["id"] = a.id;
   if (a.endpoint_set) req["endpoint"] = a.endpoint;
-  auto answered = admin_call(a.socket, req, a.timeout_ms);
-  if (!answered) return exit_io;
-  nlohmann::json reply = std::move(*answered);
-  if (a.json) fmt::print("{}\n", reply.dump());
-  if (!reply.value("ok", false)) {
-    if (!a.json) {
-      const auto err = reply.value("error", nlohmann::json::object());
-      fmt::print(stderr, "eftctl: {} ({})\n", err.value("message", "refused"), err.value("code", ""));
-    }
-    return exit_problems;
-  }
+  const auto answer = admin_command(a.socket, req, a.timeout_ms, a.json);
+  if (!answer.ok()) return answer.exit_code;
+  const nlohmann::json& reply = answer.reply;
   if (!a.json) {
     for (const auto& id : reply.value("ids", nlohmann::json::array()))
       if (id.is_string()) fmt::print("ok: {} is pending, to be sent now\n", id.get<std::string>());

@@ -198,6 +198,25 @@ std::optional<nlohmann::json> admin_call(const std::string& path, const nlohmann
   return reply;
 }
 
+admin_answer admin_command(const std::string& path, const nlohmann::json& request, int timeout_ms,
+                           bool print_json) {
+  admin_answer a;
+  auto answered = admin_call(path, request, timeout_ms);
+  if (!answered) return a;
+  a.reply = std::move(*answered);
+  if (print_json) fmt::print("{}\n", a.reply.dump());
+  if (!a.reply.value("ok", false)) {
+    if (!print_json) {
+      const auto err = a.reply.value("error", nlohmann::json::object());
+      fmt::print(stderr, "eftctl: {} ({})\n", err.value("message", "refused"), err.value("code", ""));
+    }
+    a.exit_code = exit_problems;
+    return a;
+  }
+  a.exit_code = exit_ok;
+  return a;
+}
+
 namespace {
 
 int run_close(const close_args& a) {

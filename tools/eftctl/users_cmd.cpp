@@ -50,20 +50,13 @@ std::optional<std::string> read_password() {
 }
 
 int send(const users_args& a, nlohmann::json req) {
-  auto answered = admin_call(a.socket, req, a.timeout_ms);
-  if (!answered) return exit_io;
-  nlohmann::json reply = std::move(*answered);
-  if (a.json) fmt::print("{}\n", reply.dump());
-  if (!reply.value("ok", false)) {
-    if (!a.json)
-      fmt::print(stderr, "eftctl: {} ({})\n", reply["error"].value("message", "refused"),
-                 reply["error"].value("code", ""));
-    return exit_problems;
-  }
+  const auto answer = admin_command(a.socket, req, a.timeout_ms, a.json);
+  if (!answer.ok()) return answer.exit_code;
+  const nlohmann::json& reply = answer.reply;
   if (a.json) return exit_ok;
   if (req["cmd"] == "user_list") {
     fmt::print("{:<24} {:<11} {:>6} {}\n", "NAME", "ROLE", "FAILED", "LOCKED");
-    for (const auto& u : reply["users"])
+    for (const auto& u : reply.value("users", nlohmann::json::array()))
       fmt::print("{:<24} {:<11} {:>6} {}\n", u.value("name", ""), u.value("role", ""),
                  u.value("failed_attempts", 0), u.value("locked", false) ? "yes" : "no");
   } else {

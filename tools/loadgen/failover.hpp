@@ -5,6 +5,7 @@
 // After a failed connect or read, or error `not_active`, its POS goes to the other one, logs in
 // and asks status_query for the order that was running (pos-protocol/PROTOCOL.md section 8);
 // its pad does the same after a closed connection or a hello refused with "standby server...".
+// Without a standby the till does the same on its one server, which may be restarting.
 #pragma once
 
 #include <algorithm>
@@ -28,9 +29,11 @@ inline bool answer_lost(std::string_view code) {
 enum class next_step : std::uint8_t {
   stay,          // an answer: nothing to do with servers
   other_server,  // connect/read failure or not_active: go to the other server
+  same_server,   // no standby, connect/read failure: the server may be restarting (R1 chaos
+                 // test): log in there again and ask for the order whose answer was lost
 };
 inline next_step after_failure(std::string_view code, bool have_standby) {
-  if (!have_standby) return next_step::stay;
+  if (!have_standby) return answer_lost(code) ? next_step::same_server : next_step::stay;
   if (code == "not_active" || answer_lost(code)) return next_step::other_server;
   return next_step::stay;
 }

@@ -7,6 +7,7 @@
 #include <boost/asio.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <charconv>
+#include <csignal>
 #include <cstdio>
 #include <deque>
 #include <fstream>
@@ -282,6 +283,9 @@ struct till {
   asio::steady_timer pos_timer;
   pos::line_reader lines;
   std::vector<char> pos_buf = std::vector<char>(16384);
+  // The highest fencing epoch a server of the pair answered with: a message with a lower one is
+  // from a deposed node (pos.stale_epoch; the till goes to the other server).
+  std::uint64_t epoch = 0;
   bool pad_ready = false;
   bool pos_ready = false;
   bool failed = false;  // could not connect: left out of the pool
@@ -352,11 +356,13 @@ struct engine {
   std::uint16_t pad_port_of(int server) const { return server == 0 ? opt.pad_port : opt.standby_pad_port; }
 
   // The till's POS failed on its current server (`code`): with a standby, note the start of a
-  // switch and aim at the other server. True when it did (the caller logs in again).
+  // switch and aim at the other server; alone, aim at the same one again (it may be
+  // restarting). True when the caller should log in again.
   bool leave_pos_server(till& t, std::string_view code) {
-    if (after_failure(code, have_standby()) != next_step::other_server) return false;
+    const auto step = after_failure(code, have_standby());
+    if (step == next_step::stay) return false;
     t.pos_switch.failed(t.pos_server, clock_type::now());
-    t.pos_server ^= 1;
+    if (step == next_step::other_server) t.pos_server ^= 1;
     return true;
   }
 
@@ -379,9 +385,9 @@ struct engine {
     auto r = co_await (sock.async_connect(server, token) || deadline.async_wait(token));
     if (r.index() == 1) co_return false;
     if (auto [cec] = std::get<0>(r); cec) {
-      // With a standby, refused connects are how a switch starts: not worth a warning each.
-      spdlog::log(have_standby() ? spdlog::level::debug : spdlog::level::warn,
-                  "loadgen: till {}: connect to port {}: {}", t.ids.till_id, port, cec.message());
+      // Refused connects are how a switch or a restart starts, and are retried until the
+      // connect timeout: not worth a warning each (pos_login warns when it gives up).
+      spdlog::debug("loadgen: till {}: connect to port {}: {}", t.ids.till_id, port, cec.message());
       co_return false;
     }
     sock.set_option(tcp::no_delay(true), ec);
@@ -524,6 +530,14 @@ struct engine {
         co_return std::nullopt;
       }
       if (*line) {
+        if ((*line)->find("\"epoch\":") != std::string::npos) {
+          const auto epoch = pos::peek_epoch(**line);
+          if (epoch != 0 && epoch < t.epoch) {
+            why = std::string(pos::codes::stale_epoch);
+            co_return std::nullopt;
+          }
+          t.epoch = std::max(t.epoch, epoch);
+        }
         auto m = pos::decode(**line);
         if (!m) {
           why = m.err().code;
@@ -603,6 +617,8 @@ struct engine {
   // Logs the till in. With a standby, a failed connect or not_active sends it to the other
   // server, in rounds over both (a short pause between rounds: the witness may not have made
   // the standby active yet) until the connect timeout; the till is left out (failed) after.
+  // Alone, a failed connect is retried on the same server (a pause after each: it may be
+  // restarting) until the connect timeout.
   asio::awaitable<void> pos_login(till& t) {
     t.pos_ready = false;
     const auto deadline = clock_type::now() + opt.connect_timeout;
@@ -618,10 +634,11 @@ struct engine {
         co_return;
       }
       if (!leave_pos_server(t, code) || stopping || clock_type::now() >= deadline) {
+        if (!stopping) spdlog::warn("loadgen: till {}: left out after login failure {}", t.ids.till_id, code);
         t.failed = true;
         co_return;
       }
-      if (attempt % 2 == 0) {
+      if (!have_standby() || attempt % 2 == 0) {
         pause.expires_after(milliseconds(100));
         co_await pause.async_wait(token);
       }
@@ -872,9 +889,9 @@ struct engine {
     ++in_flight;
     co_await run_one(*t);
     const auto pad_with_pos = [t] { return t->pad_ready && t->pad_server == t->pos_server; };
-    if (have_standby() && !pad_with_pos() && !t->failed) {
-      // After a switch the pad may still be on its way to the POS side's new server; a sale
-      // now would be refused with pad_unavailable.
+    if (!pad_with_pos() && !t->failed) {
+      // After a switch (or a restart of the one server) the pad may still be on its way to the
+      // POS side's server; a sale now would be refused with pad_unavailable.
       asio::steady_timer wait(io);
       const auto deadline = clock_type::now() + opt.connect_timeout;
       while (!pad_with_pos() && !stopping && clock_type::now() < deadline) {
@@ -960,6 +977,12 @@ struct engine {
   }
 
   asio::awaitable<void> control() {
+    // SIGINT/SIGTERM end the load like --duration does: no new transaction starts, the running
+    // ones finish (lost answers resolved), then the summary. The chaos tests stop it this way.
+    asio::signal_set stop_signals(io, SIGINT, SIGTERM);
+    stop_signals.async_wait([this](const boost::system::error_code& ec, int) {
+      if (!ec) load_over = true;
+    });
     // Connect the tills in waves, so eftd's accept queue and handshakes are not flooded.
     const std::size_t wave = 100;
     asio::steady_timer wait(io);
@@ -1079,6 +1102,9 @@ result<summary> run(const options& opt) {
   if (!opt.history_file.empty()) {
     e->history = std::fopen(opt.history_file.c_str(), "w");
     if (!e->history) return make_error("loadgen.history_io", "cannot write " + opt.history_file.string());
+    // A line at a time: the checkers read the history of a run that was stopped or killed, and
+    // tests wait on its lines while it runs.
+    std::setvbuf(e->history, nullptr, _IOLBF, 0);
   }
   asio::co_spawn(e->io, e->control(), [](std::exception_ptr ex) {
     if (!ex) return;

@@ -35,6 +35,7 @@ struct client::impl {
   std::mutex write_mu;
   std::atomic<bool> broken{false};
   std::atomic<std::uint64_t> counter{0};
+  std::atomic<std::uint64_t> epoch{0};
 
   std::string fresh_id() { return "c" + std::to_string(++counter); }
 
@@ -90,6 +91,15 @@ struct client::impl {
       auto line = reader.next();
       if (!line) return fail(line.err().code, "server sent a line over the size limit");
       if (*line) {
+        // Fencing: never act on an answer of a node that an answer with a higher epoch has
+        // already replaced.
+        if (const auto e = peek_epoch(**line); e != 0) {
+          if (e < epoch)
+            return fail(codes::stale_epoch, "server answered with epoch " + std::to_string(e) +
+                                                ", older than epoch " + std::to_string(epoch.load()) +
+                                                " already seen: a deposed node");
+          epoch = e;
+        }
         auto m = decode(**line);
         if (!m) return fail(m.err().code, "server sent an undecodable line: " + m.err().message);
         return m;
@@ -169,6 +179,7 @@ eftd::result<std::unique_ptr<client>> client::connect(std::string host, std::uin
   if (!io) return io.err();
   auto p = std::make_unique<impl>();
   p->io = std::move(*io);
+  p->epoch = options.min_epoch;
   p->opts = std::move(options);
   return std::unique_ptr<client>(new client(std::move(p)));
 }
@@ -231,6 +242,10 @@ void client::set_inactivity_timeout(std::chrono::milliseconds t) {
 
 bool client::connected() const {
   return !impl_->broken;
+}
+
+std::uint64_t client::epoch() const {
+  return impl_->epoch;
 }
 
 }  // namespace eftd::pos

@@ -174,6 +174,22 @@ class ErrorMappingTest(FakeServerTest):
             login.result(10)
         self.assertEqual((cm.exception.code, cm.exception.active_server), ("not_active", "10.0.0.2:9100"))
 
+    def test_a_message_with_an_older_epoch_than_seen_ends_the_connection(self):
+        c, conn = self.logged_in()
+        ping = Background(c.ping)
+        hb = conn.expect("heartbeat")
+        conn.send({"type": "heartbeat_ack", "v": 1, "epoch": 5, "id": hb["id"]})
+        self.assertEqual(ping.result(10)["type"], "heartbeat_ack")
+        self.assertEqual(c.epoch, 5)
+        # A node still at epoch 4 was deposed when epoch 5 began: its answer is not used.
+        ping = Background(c.ping)
+        hb = conn.expect("heartbeat")
+        conn.send({"type": "heartbeat_ack", "v": 1, "epoch": 4, "id": hb["id"]})
+        with self.assertRaises(ConnectionLost) as cm:
+            ping.result(10)
+        self.assertIn("older than epoch 5", str(cm.exception))
+        self.assertEqual(c.epoch, 5)
+
     def test_a_connection_error_before_close_is_reported_with_the_loss(self):
         c, conn = self.logged_in()
         conn.send({"type": "error", "v": 1, "code": "too_many_connections", "message": "limit reached"})

@@ -3,10 +3,17 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+
+#include <array>
+#include <cstdlib>
+#include <fstream>
+#include <memory>
 #include <system_error>
 #include <thread>
 #include <utility>
 
+#include "eftd/core/bytes.hpp"
 #include "sqlite_db.hpp"
 
 namespace eftd::journal {
@@ -17,14 +24,6 @@ using detail::connection;
 
 error failed(std::string what) {
   return make_error("journal.backup_failed", std::move(what));
-}
-
-bool fsync_path(const std::filesystem::path& p, bool directory) {
-  const int fd = ::open(p.c_str(), (directory ? O_RDONLY | O_DIRECTORY : O_RDONLY) | O_CLOEXEC);
-  if (fd < 0) return false;
-  const bool ok = ::fsync(fd) == 0;
-  ::close(fd);
-  return ok;
 }
 
 // The temporary copy and the files SQLite may have left next to it; removed unless kept.
@@ -135,6 +134,35 @@ result<backup_stats> backup(const std::filesystem::path& db, const std::filesyst
   if (!fsync_path(dir, true)) return failed("cannot fsync the backup's directory");
   stats.bytes = static_cast<std::int64_t>(std::filesystem::file_size(to, ec));
   return stats;
+}
+
+bool fsync_path(const std::filesystem::path& p, bool directory) {
+  const int fd = ::open(p.c_str(), (directory ? O_RDONLY | O_DIRECTORY : O_RDONLY) | O_CLOEXEC);
+  if (fd < 0) return false;
+  const bool ok = ::fsync(fd) == 0;
+  ::close(fd);
+  return ok;
+}
+
+result<file_digest> sha256_file(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  if (!in) return make_error("journal.open_failed", "cannot read " + p.filename().string());
+  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> md(EVP_MD_CTX_new(), EVP_MD_CTX_free);
+  if (!md || EVP_DigestInit_ex(md.get(), EVP_sha256(), nullptr) != 1) std::abort();
+  file_digest d;
+  std::array<char, 65536> chunk;
+  while (in) {
+    in.read(chunk.data(), chunk.size());
+    const auto n = static_cast<std::size_t>(in.gcount());
+    if (n > 0 && EVP_DigestUpdate(md.get(), chunk.data(), n) != 1) std::abort();
+    d.size += n;
+  }
+  if (in.bad()) return make_error("journal.open_failed", "read error in " + p.filename().string());
+  std::array<unsigned char, EVP_MAX_MD_SIZE> out{};
+  unsigned int len = 0;
+  if (EVP_DigestFinal_ex(md.get(), out.data(), &len) != 1 || len != 32) std::abort();
+  d.sha256_hex = to_hex(byte_view(out.data(), len));
+  return d;
 }
 
 }  // namespace eftd::journal

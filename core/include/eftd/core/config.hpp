@@ -33,6 +33,7 @@ struct tls_files {
   std::filesystem::path key_file;        // its private key
   std::filesystem::path client_ca_file;  // CA(s) that issue client certificates
   bool enabled() const { return !cert_file.empty(); }
+  bool operator==(const tls_files&) const = default;
 };
 
 struct listener {
@@ -44,6 +45,7 @@ struct listener {
   std::uint32_t max_per_address = 256;
   std::uint32_t login_timeout_ms = 10000;  // POS: no login within this: closed
   std::uint32_t frame_timeout_ms = 10000;  // a started frame/line must be complete within this
+  bool operator==(const listener&) const = default;
 };
 
 // A question for the cashier defined in configuration (prompts are data): the POS renders
@@ -59,6 +61,7 @@ struct prompt_rule {
   std::uint32_t timeout_ms = 30000;
   std::int64_t min_amount = 0;         // asked only from this amount (minor units)
   std::vector<std::string> cancel_on;  // answers that cancel the transaction
+  bool operator==(const prompt_rule&) const = default;
 };
 
 // System restrictions. Unset fields inherit from the next level up:
@@ -68,6 +71,7 @@ struct limits {
   std::optional<std::int64_t> max_amount;                   // minor units, inclusive
   std::optional<std::vector<std::string>> allowed_types;    // "sale", "refund", "preauth", ...
   std::optional<std::vector<std::string>> allowed_schemes;  // "visa", "mastercard", ... as in the BIN table
+  bool operator==(const limits&) const = default;
 };
 
 // [merchants.emv] / [tills.emv]: EMV parameters of one merchant or till. A set field replaces
@@ -77,6 +81,7 @@ struct emv_contactless_overrides {
   std::optional<std::uint64_t> transaction_limit;
   std::optional<std::uint64_t> cvm_required_limit;
   std::optional<std::uint64_t> floor_limit;
+  bool operator==(const emv_contactless_overrides&) const = default;
 };
 
 struct emv_overrides {
@@ -92,6 +97,7 @@ struct emv_overrides {
   std::optional<bool> fallback_allowed;
   std::optional<std::uint64_t> fallback_max_amount;
   emv_contactless_overrides contactless;
+  bool operator==(const emv_overrides&) const = default;
 };
 
 struct merchant {
@@ -103,6 +109,7 @@ struct merchant {
   std::string receipt_header;        // first lines of every receipt, '\n' separated
   limits limit;
   emv_overrides emv;  // [merchants.emv]
+  bool operator==(const merchant&) const = default;
 };
 
 struct store {
@@ -110,6 +117,7 @@ struct store {
   std::string merchant;  // merchant id
   std::string name;
   std::string address;
+  bool operator==(const store&) const = default;
 };
 
 struct till {
@@ -119,18 +127,21 @@ struct till {
   std::string terminal_id;  // ISO 8583 field 41 (8 chars)
   limits limit;
   emv_overrides emv;  // [tills.emv]
+  bool operator==(const till&) const = default;
 };
 
 struct pad {
   std::string id;
   std::string serial;    // expected serial number reported by the pad at hello (= its certificate's CN)
   bool revoked = false;  // refused at hello (and logged) until re-enabled: a stolen or retired pad
+  bool operator==(const pad&) const = default;
 };
 
 // One TCP link to an acquirer host.
 struct acquirer_link {
   std::string host;
   std::uint16_t port = 0;
+  bool operator==(const acquirer_link&) const = default;
 };
 
 // TLS towards an acquirer (TLS 1.2+). All files are PEM. The host's certificate is verified
@@ -142,6 +153,7 @@ struct acquirer_tls {
   std::filesystem::path key_file;
   std::string server_name;
   bool enabled() const { return !ca_file.empty(); }
+  bool operator==(const acquirer_tls&) const = default;
 };
 
 struct acquirer {
@@ -177,6 +189,7 @@ struct acquirer {
   // valid one are not trusted. Empty: no MAC.
   std::string mak;
   bool tpdu() const { return framing.ends_with("+tpdu"); }
+  bool operator==(const acquirer&) const = default;
 };
 
 // A route picks the acquirer for a sale. It matches by BIN prefix or by scheme (one of the
@@ -191,6 +204,7 @@ struct route {
   // Optional acquirer used when `acquirer` cannot be reached (the request was never sent:
   // connect failed or the link is in its reconnect backoff). Never after a request was sent.
   std::string fallback;
+  bool operator==(const route&) const = default;
 };
 
 struct journal {
@@ -202,6 +216,7 @@ struct journal {
   // Orders of business dates more than this many days back are purged once a day, unless
   // unsettled or still queued (eftd/journal/retention.hpp). 0: keep forever.
   std::uint32_t retention_days = 0;
+  bool operator==(const journal&) const = default;
 };
 
 // Key custody. eftd opens the key store (eftctl keys ...) at start-up; the key-handling module
@@ -209,6 +224,7 @@ struct journal {
 struct dukpt_bdk {
   std::string ksn_prefix;  // hex digits a pad KSN starts with: TDES KSI, AES BDK ID (IKID)
   std::string bdk;         // key store name of the BDK
+  bool operator==(const dukpt_bdk&) const = default;
 };
 struct keys_config {
   std::filesystem::path store;            // empty: no key store (no P2PE, no online PIN)
@@ -218,6 +234,7 @@ struct keys_config {
   // false only for development pads without keys.
   bool require_p2pe = true;
   const dukpt_bdk* bdk_for(std::string_view ksn_hex) const;
+  bool operator==(const keys_config&) const = default;
 };
 
 // Cardholder verification for cards read by magnetic stripe (chip cards follow the card's
@@ -230,6 +247,7 @@ struct cvm_config {
   bool pin_bypass = false;  // the customer may skip PIN entry where the service code allows
   // How long the cashier has to confirm a signature the card asked for (then it is refused).
   std::uint32_t signature_timeout_ms = 120000;
+  bool operator==(const cvm_config&) const = default;
 };
 
 // One contactless AID ([[emv.contactless.aid]]): what its cards are expected to ask for (the
@@ -242,6 +260,7 @@ struct emv_contactless_aid {
   std::vector<std::string> records;  // "SFI.record" to read in the tap, e.g. "1.1", "2.1"
   std::string cdol1;                 // hex DOL expected in the records (mchip)
   std::optional<std::uint64_t> transaction_limit, cvm_required_limit, floor_limit;
+  bool operator==(const emv_contactless_aid&) const = default;
 };
 
 // Contactless ([emv.contactless]): the central contactless kernel over the pad's apdu_script.
@@ -257,6 +276,7 @@ struct emv_contactless_config {
   bool signature = true;
   bool cdcvm = true;
   std::vector<emv_contactless_aid> aids;  // empty: Visa qVSDC A0000000031010, Mastercard A0000000041010
+  bool operator==(const emv_contactless_config&) const = default;
 };
 
 // The central EMV kernel ([emv]): with enabled = true, pads are asked for chip cards too and
@@ -295,6 +315,7 @@ struct emv_config {
   // older pads keep working; chip-capable estates should turn it on.
   bool refuse_chip_swipes = false;
   emv_contactless_config contactless;
+  bool operator==(const emv_config&) const = default;
 };
 
 // eftd watches its pads: a ping every ping_interval_ms (answered even while the pad waits for
@@ -306,6 +327,7 @@ struct pad_health_config {
   std::uint32_t missed_pings_to_drop = 3;
   std::uint32_t write_interval_ms = 60000;     // journal row refreshed at least this often
   std::uint32_t dukpt_warn_remaining = 10000;  // warn when a pad key has fewer transactions left
+  bool operator==(const pad_health_config&) const = default;
 };
 
 // End of day ([settlement]): batch close with 0500 / 0320 (server/src/settlement.hpp).
@@ -317,12 +339,14 @@ struct settlement_config {
   // At start-up: close every earlier business date's open batches and finish any close a
   // crash interrupted.
   bool close_on_start = false;
+  bool operator==(const settlement_config&) const = default;
 };
 
 // [admin]: the local admin listener (Unix domain socket, mode 0600, line-delimited JSON).
 struct admin_config {
   // Relative paths resolve against eftd's working directory. Empty: no admin listener.
   std::filesystem::path socket = "var/eftd-admin.sock";
+  bool operator==(const admin_config&) const = default;
 };
 
 // [backoffice]: the back-office web pages served on [listen.backoffice].
@@ -333,6 +357,7 @@ struct backoffice_config {
   std::uint32_t lockout_after = 10;
   // Rows per page of the transaction search.
   std::uint32_t page_size = 50;
+  bool operator==(const backoffice_config&) const = default;
 };
 
 // [[notify]]: outcome notifications to a back-office system (server/NOTIFY.md). Every final
@@ -363,12 +388,14 @@ struct notify_endpoint {
   std::int64_t max_age_ms() const {
     return max_age_s > 0 ? std::int64_t{max_age_s} * 1000 : std::int64_t{max_age_h} * 3600 * 1000;
   }
+  bool operator==(const notify_endpoint&) const = default;
 };
 
 struct logging {
   std::string level = "info";   // trace, debug, info, warn, error
   std::string format = "text";  // text | json (JSON lines)
   std::filesystem::path file;   // empty = stderr
+  bool operator==(const logging&) const = default;
 };
 
 struct timeouts {
@@ -376,6 +403,7 @@ struct timeouts {
   std::uint32_t pad_command_ms = 5000;    // any pad command that needs no human
   std::uint32_t pos_idle_ms = 300000;     // POS connection silent for this long is closed
   std::uint32_t pos_heartbeat_ms = 5000;  // status heartbeat to the POS while a transaction runs
+  bool operator==(const timeouts&) const = default;
 };
 
 // [ha]: a hot-standby pair (server/HA.md). Unset (enabled false): a single node.
@@ -394,6 +422,7 @@ struct ha_config {
     std::string replication;  // host:port of its replication listener
     std::string pos_address;  // host:port tills use for it
     std::string pad_address;
+    bool operator==(const peer_config&) const = default;
   } peer;
   std::string witness;  // host:port of `eftd witness`
   // sync: a batch is acknowledged (to the engine, hence before an acquirer send and before a
@@ -406,6 +435,7 @@ struct ha_config {
   std::uint32_t sync_timeout_ms = 2000;   // sync mode: a standby this late is declared behind
   std::uint32_t stan_gap = 1000;          // STANs skipped at a promotion
   std::uint32_t log_keep = 100000;        // replication log entries kept behind the standby
+  bool operator==(const ha_config&) const = default;
 };
 
 struct server_config {
@@ -463,6 +493,7 @@ struct server_config {
   // [tills.emv]. An unknown merchant or till adds nothing; without a merchant id, the till's
   // merchant (through its store) is used.
   emv_config emv_for(std::string_view merchant_id, std::string_view till_id) const;
+  bool operator==(const server_config&) const = default;
 };
 
 // Parse TOML text. `base_dir` resolves relative paths (journal, bin table, log file).
@@ -487,5 +518,16 @@ result<void> apply_override(server_config& cfg, std::string_view key_eq_value);
 // Start-up check after overrides: fails ("config.not_ready", one line per problem) while a
 // placeholder is left, i.e. an acquirer with port 0.
 result<void> check_ready(const server_config& cfg);
+
+// What a reload (`eftctl reload`, SIGHUP) would change, going from the configuration in force
+// `now` to `next` (both loaded, overridden and checked). The value lists the changed sections
+// that eftd applies at run time, e.g. {"tills: added T09", "limits"}; empty: nothing changed.
+// Reloadable: merchants, stores, tills, pads (added, changed, removed or revoked), [limits] and
+// per-merchant/per-till limits and EMV overrides, prompts, cvm, routes, timeouts, pad_health,
+// log.level. Everything else is read once at start-up (listeners, journal, keys, EMV CA keys,
+// BIN table, acquirer links, notify, settlement, admin, ha, backoffice, server.node_name,
+// log.format and log.file): a change there fails with "config.needs_restart", one line per key
+// ("listen.pos.port changed: needs a restart"), and nothing is applied.
+result<std::vector<std::string>> reload_changes(const server_config& now, const server_config& next);
 
 }  // namespace eftd::config

@@ -29,6 +29,9 @@ status try_init_logging(const config::logging& cfg, std::string_view process_nam
 // (or text) and writes the reason as the first error line. For mains.
 void init_logging(const config::logging& cfg, std::string_view process_name);
 
+// A [log] level name (trace, debug, info, warn/warning, error, critical, off). Error "log.level".
+result<spdlog::level::level_enum> parse_log_level(std::string_view name);
+
 // The process logger (spdlog's default logger).
 std::shared_ptr<spdlog::logger> logger();
 

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -31,6 +32,14 @@ eftd::result<message> decode(std::string_view line);
 // ("" / 0 / empty / absent) are omitted. The output is exactly what the golden tests pin.
 // Invalid UTF-8 in a string field is replaced by U+FFFD rather than failing.
 std::string encode(const message& m);
+
+// The same with the server's fencing epoch (hot standby, server/HA.md) after "v": every answer
+// of a node in a pair carries it, so a POS can tell an answer of a deposed node (a lower epoch
+// than one it has already seen) and drop it. 0 = a single node: no "epoch" field.
+std::string encode(const message& m, std::uint64_t epoch);
+
+// The "epoch" of a line (0 when absent or not a non-negative integer).
+std::uint64_t peek_epoch(std::string_view line);
 
 // Best effort: the "id" of a line that failed to decode, so an error reply can echo it.
 // "" when the line is not a JSON object or has no string "id".

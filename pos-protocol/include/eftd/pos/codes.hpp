@@ -26,6 +26,9 @@ inline constexpr std::string_view unexpected = "pos.unexpected";
 // --- client library only (never sent on the wire)
 inline constexpr std::string_view disconnected = "pos.disconnected";  // connection lost / refused
 inline constexpr std::string_view timeout = "pos.timeout";  // no message within the inactivity timeout
+// A message with a lower fencing epoch than one already seen (client_options::min_epoch): it
+// comes from a deposed node of a hot-standby pair; the connection is closed, go to the other.
+inline constexpr std::string_view stale_epoch = "pos.stale_epoch";
 
 // --- session
 inline constexpr std::string_view not_logged_in = "not_logged_in";          // request before login

@@ -62,6 +62,10 @@ struct client_options {
   // Set: TLS on the connection, handshake within connect()'s timeout. A failed handshake is
   // pos.disconnected with a message "TLS handshake failed: <why>".
   std::optional<tls_options> tls;
+  // Hot standby (server/HA.md): the highest fencing epoch this POS has seen, from any server
+  // (client::epoch() of the previous connection). A message with a lower one comes from a
+  // deposed node and fails the call with pos.stale_epoch (connection closed).
+  std::uint64_t min_epoch = 0;
 };
 
 // Member functions share names with message types (login, sale, ...): inside the class
@@ -106,6 +110,9 @@ class client {
 
   void set_inactivity_timeout(std::chrono::milliseconds t);
   bool connected() const;
+  // The highest fencing epoch seen on this connection or given as options.min_epoch (0: the
+  // server is a single node).
+  std::uint64_t epoch() const;
 
   struct impl;
 

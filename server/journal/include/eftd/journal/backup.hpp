@@ -47,4 +47,15 @@ struct backup_stats {
 result<backup_stats> backup(const std::filesystem::path& db, const std::filesystem::path& to,
                             const backup_options& options = {});
 
+// fsync of a file, or of a directory (what makes a rename in it durable). false on failure.
+bool fsync_path(const std::filesystem::path& p, bool directory);
+
+struct file_digest {
+  std::string sha256_hex;  // upper-case hex (to_hex)
+  std::uint64_t size = 0;  // bytes read
+};
+// SHA-256 of a file's content, read in chunks (a journal copy can be gigabytes): the check a
+// receiver runs on a backup or snapshot it was sent. Errors: journal.open_failed (unreadable).
+result<file_digest> sha256_file(const std::filesystem::path& p);
+
 }  // namespace eftd::journal
