@@ -285,10 +285,16 @@ TEST_CASE("a notification pending at shutdown is delivered after a restart", "[e
   receiver rx(pki, /*fail_first=*/0, port);
   inst.start_eftd();
   REQUIRE(rx.wait_accepted(1, 30s));
+  // The receiver has answered; eftd records the delivery once it has read that answer.
+  const auto pending_id = rows[0].notification_id;
+  CHECK(eftd::test::wait_for_change_in(inst.dir, 30s, [&] {
+    rows = journal_notifications(inst);
+    return rows.size() == 1 && rows[0].state == "delivered";
+  }));
   inst.eftd->stop();
   const auto posts = rx.posts();
   REQUIRE(posts.size() == 1);
-  CHECK(posts[0].id == rows[0].notification_id);
+  CHECK(posts[0].id == pending_id);
   CHECK(nlohmann::json::parse(posts[0].body).value("order_no", "") == order);
   rows = journal_notifications(inst);
   REQUIRE(rows.size() == 1);
