@@ -113,8 +113,8 @@ bool wait_for_settled_journal(const std::string& db, std::chrono::milliseconds l
 }
 
 // Until the standby is in sync as far as a promotion is concerned: the active (node i) has it
-// connected, in sync and with no replication lag, and the witness has been told so (its state
-// file). A standby that rejoined catches up from the log first; killing the active before the
+// connected and in sync, the standby has applied what the active had committed, and the witness
+// has been told so (its state file). A standby that rejoined catches up from the log first; killing the active before the
 // witness knows it is in sync leaves the witness rightly refusing to promote it
 // (standby_behind), which is not what R3 tests.
 bool wait_for_standby_in_sync(ha::ha_pair& pair, int i, std::chrono::milliseconds limit, std::string& last) {
@@ -131,12 +131,14 @@ bool wait_for_standby_in_sync(ha::ha_pair& pair, int i, std::chrono::millisecond
            ", standby status " + (sb.contains("ha") ? sb["ha"].dump() : std::string("none")) + ", witness " +
            (w.is_object() ? w.dump() : std::string("unreadable"));
     // Right after a promotion the new active counts a standby that is still catching up from
-    // the log as in sync; the standby's own applied entry tells when it has caught up.
+    // the log as in sync; the standby's own applied entry, read after the active's status, tells
+    // when it has caught up. (The active's lag in entries is rarely 0 under load: there is always
+    // a batch on its way, so it is no test of having caught up.)
     const bool caught_up =
         st.contains("ha") && sb.contains("ha") &&
         sb["ha"].value("applied_seq", std::uint64_t{0}) >= st["ha"].value("last_seq", ~std::uint64_t{0});
     if (caught_up && st["ha"].value("standby_connected", false) && st["ha"].value("standby_in_sync", false) &&
-        st["ha"].value("replication_lag_entries", 1) == 0 && witness_knows)
+        witness_knows)
       return true;
     wait_for_file_growth(log, size, 500ms);
   }
