@@ -290,14 +290,18 @@ void create_links(server_context& ctx) {
       continue;
     }
     if (!a.mak.empty()) {
-      if (!ctx.key_store || !ctx.key_store->enabled()) {
+      if (auto keys = ctx.key_store(); !keys || !keys->enabled()) {
         // key_module::open checks every MAK at start-up, so this is a wiring error: never send
         // unsigned messages to a host that expects MACs.
         spdlog::error("acquirer {}: mak '{}' is configured but no key store is open; no link", a.name, a.mak);
         continue;
       }
-      // The link holds the module (shared) and the key's name only; the MAK stays inside it.
-      lc->mac = [keys = ctx.key_store, name = a.mak](byte_view data) { return keys->mac_sign(name, data); };
+      // The link holds the key's name only; the MAK stays inside the module in force.
+      lc->mac = [&ctx, name = a.mak](byte_view data) -> result<bytes> {
+        auto keys = ctx.key_store();
+        if (!keys) return make_error("keys.unavailable", "no key store is open");
+        return keys->mac_sign(name, data);
+      };
     }
     asio::any_io_executor strand = asio::make_strand(ctx.io);
     auto link = acq::link::create(strand, std::move(*lc));

@@ -20,6 +20,7 @@
 #include "reload.hpp"
 #include "retention.hpp"
 #include "settlement.hpp"
+#include "shared_files.hpp"
 
 namespace eftd::server {
 
@@ -188,6 +189,7 @@ struct admin_listener::impl : std::enable_shared_from_this<impl> {
     } else {
       j["ha"] = json{{"role", "single"}};
     }
+    if (ctx.shared) j["shared"] = json::parse(ctx.shared->status_json());
     co_return j;
   }
 

@@ -76,11 +76,12 @@ asio::awaitable<emv::contactless_result> contactless_flow::tap(std::chrono::mill
   }
   std::vector<bytes> rapdus;
   if (!res->sealed.empty()) {
-    if (!ctx_.key_store) {
+    auto keys = ctx_.key_store();
+    if (!keys) {
       last_ = failed("clss.unseal_failed");
       co_return last_;
     }
-    auto session = ctx_.key_store->begin(res->ksn);
+    auto session = keys->begin(res->ksn);
     if (!session || !res->first_item) {
       spdlog::warn("contactless: no DUKPT session for the tap: {}",
                    session ? "no first item" : session.err().code);

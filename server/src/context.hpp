@@ -41,6 +41,7 @@ class key_module;
 class pad_session;
 class pos_session;
 class reversal_queue;
+class shared_files;
 namespace backoffice {
 class service;
 }
@@ -66,7 +67,13 @@ struct server_context {
   std::optional<eftd::bin_table> bins;  // no table: every card is of unknown scheme
   journal::keys keys;
   // Key-handling module (key_module.hpp): BDKs and ZPKs; the only holder of clear card data.
-  std::shared_ptr<const key_module> key_store;
+  // Replaced as a whole when the key store file changes at run time (a reload on the active,
+  // the shared key store installed at a promotion): a card session keeps the module it began
+  // with.
+  std::shared_ptr<const key_module> key_store() const noexcept { return key_store_.load(std::memory_order_acquire); }
+  void install_key_store(std::shared_ptr<const key_module> m) noexcept {
+    key_store_.store(std::move(m), std::memory_order_release);
+  }
   // CA public keys for offline data authentication ([emv] capk_file), loaded at start-up.
   std::optional<emv::capk_table> capks;
   std::unique_ptr<journal::writer> journal;
@@ -110,6 +117,9 @@ struct server_context {
 
   // Hot standby (ha.hpp); null for a single node.
   std::shared_ptr<ha_node> ha;
+  // The key store and the registry a pair shares (shared_files.hpp); also what re-opens the
+  // key store at a reload. Set at start-up, for every node.
+  std::shared_ptr<shared_files> shared;
 
   // Back-office web pages and the users table (backoffice_http.hpp): its own thread and reader.
   std::shared_ptr<backoffice::service> backoffice;
@@ -133,6 +143,7 @@ struct server_context {
   std::mutex cfg_mu_;
   std::deque<config::server_config> cfg_kept_;  // every configuration in force so far
   std::atomic<const config::server_config*> cfg_now_{nullptr};
+  std::atomic<std::shared_ptr<const key_module>> key_store_;
 };
 
 // Wraps journal::writer::submit as an awaitable that resumes on the caller's executor only

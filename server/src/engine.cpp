@@ -789,8 +789,9 @@ asio::awaitable<pos::result> run_card_transaction(server_context& ctx, tx_reques
     std::string_view code;
     std::string detail;
     if (!m.ksn.empty() && !m.sealed_track2.empty()) {
-      auto session = ctx.key_store ? ctx.key_store->begin(m.ksn)
-                                   : result<card_session>(make_error("keys.unavailable", "no key store"));
+      const auto keys = ctx.key_store();
+      auto session = keys ? keys->begin(m.ksn)
+                          : result<card_session>(make_error("keys.unavailable", "no key store"));
       result<secure_bytes> opened =
           session ? session->open(1, m.sealed_track2.view()) : result<secure_bytes>(session.err());
       if (opened) {
@@ -820,8 +821,9 @@ asio::awaitable<pos::result> run_card_transaction(server_context& ctx, tx_reques
   const bool tapped = card_msg->mode == pad::entry_mode::contactless && clss_on;
   if ((card_msg->mode == pad::entry_mode::chip || tapped) && !card_msg->atr.empty() && ctx.cfg().emv.enabled) {
     if (!card_msg->ksn.empty()) {
-      auto session = ctx.key_store ? ctx.key_store->begin(card_msg->ksn)
-                                   : result<card_session>(make_error("keys.unavailable", "no key store"));
+      const auto keys = ctx.key_store();
+      auto session = keys ? keys->begin(card_msg->ksn)
+                          : result<card_session>(make_error("keys.unavailable", "no key store"));
       if (!session) {
         spdlog::warn("order {}: pad {} chip card (KSN {}): {}: {}", req.order_no, till->pad,
                      to_hex(card_msg->ksn), session.err().code, session.err().message);

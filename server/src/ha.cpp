@@ -809,7 +809,10 @@ class ha_node_impl final : public ha_node, public std::enable_shared_from_this<h
       co_return;
     }
     standby_connected_ = true;
+    // What the standby already holds (from a snapshot, or applied before a reconnect) is durable
+    // there: commits waiting for it are released now, not at the next entry's acknowledgement.
     acked_ = last_seq;
+    acknowledged(last_seq);
     auto alive = std::make_shared<bool>(true);
     asio::co_spawn(strand_, read_standby(stream, std::move(in), alive), asio::detached);
     std::uint64_t sent = last_seq;

@@ -15,6 +15,7 @@
 #include "eftd/pos/messages.hpp"
 #include "pad_session.hpp"
 #include "pos_session.hpp"
+#include "shared_files.hpp"
 
 namespace eftd::server {
 
@@ -73,17 +74,31 @@ result<std::vector<std::string>> config_reloader::reload() {
       return refused(make_error(st.err().code, "--set " + o + ": " + st.err().message));
   if (auto ready = config::check_ready(*next); !ready) return refused(ready.err());
   const config::server_config& before = ctx_.cfg();
-  auto changed = config::reload_changes(before, *next);
+  // An HA node lays the pair's registry over its file (shared_files.hpp); notes say how.
+  std::vector<std::string> notes;
+  auto wanted = ctx_.shared ? ctx_.shared->in_force(std::move(*next), /*reload=*/true, notes) : std::move(*next);
+  auto changed = config::reload_changes(before, wanted);
   if (!changed) return refused(changed.err());
+  // The key store file, rotated with `eftctl keys`: opened again now (the [keys] settings
+  // themselves need a restart, which reload_changes has checked).
+  if (ctx_.shared) {
+    auto reopened = ctx_.shared->reopen_keystore_if_changed();
+    if (!reopened) return refused(make_error(reopened.err().code, "key store: " + reopened.err().message));
+    if (*reopened) changed->push_back("key store");
+  }
+  for (const auto& n : notes) spdlog::warn("config reload: registry: {}", n);
   if (changed->empty()) {
     spdlog::info("config reload from {}: no change", file_.string());
-    return changed;
+  } else {
+    const std::string level = wanted.log.level;
+    const bool config_changed = !(changed->size() == 1 && changed->front() == "key store");
+    if (config_changed) ctx_.install_config(std::move(wanted));
+    if (auto l = parse_log_level(level)) spdlog::set_level(*l);
+    spdlog::info("config reload from {}: applied: {}", file_.string(), describe_changes(*changed));
+    if (config_changed) end_removed_sessions(before, ctx_.cfg());
   }
-  const std::string level = next->log.level;
-  ctx_.install_config(std::move(*next));
-  if (auto l = parse_log_level(level)) spdlog::set_level(*l);
-  spdlog::info("config reload from {}: applied: {}", file_.string(), describe_changes(*changed));
-  end_removed_sessions(before, ctx_.cfg());
+  if (ctx_.shared) ctx_.shared->publish();
+  for (auto& n : notes) changed->push_back("note: " + std::move(n));
   return changed;
 }
 

@@ -17,6 +17,7 @@
 #include "byte_stream.hpp"
 #include "context.hpp"
 #include "eftd/core/tls_channel.hpp"
+#include "eftd/journal/backup.hpp"
 #include "engine.hpp"
 #include "ha.hpp"
 #include "key_module.hpp"
@@ -27,6 +28,7 @@
 #include "reload.hpp"
 #include "retention.hpp"
 #include "settlement.hpp"
+#include "shared_files.hpp"
 
 namespace eftd::server {
 
@@ -52,6 +54,28 @@ result<tcp::acceptor> bind(asio::io_context& io, const config::listener& l, std:
     return make_error("server.listen_failed", fmt::format("cannot listen for {} on {}:{}: {}", what,
                                                           l.address, l.port, ec.message()));
   return a;
+}
+
+// SHA-256 of the key store file ("" without one): which file the module in force came from.
+std::string key_store_sha(const config::server_config& cfg) {
+  if (cfg.keys.store.empty()) return {};
+  auto d = journal::sha256_file(cfg.keys.store);
+  return d ? d->sha256_hex : std::string();
+}
+
+// A standby about to serve: the key store and registry the old active shared last are put in
+// force (shared_files.hpp). A key store that does not open here leaves this node's own in use.
+void prepare_shared_files(server_context& ctx) {
+  auto followed = ctx.shared->follow_keystore();
+  if (!followed)
+    spdlog::error("ha: {}", followed.err().message);
+  else if (!followed->empty())
+    spdlog::warn("ha: {}", *followed);
+  if (auto reopened = ctx.shared->reopen_keystore_if_changed(); !reopened)
+    spdlog::error("ha: the key store stays as it was: {}", reopened.err().message);
+  std::vector<std::string> notes;
+  ctx.install_config(ctx.shared->refresh(notes));
+  for (const auto& n : notes) spdlog::warn("ha: registry: {}", n);
 }
 
 std::int64_t system_now_ms() {
@@ -90,7 +114,7 @@ int run_once(config::server_config& in_force, const run_options& options) {
   struct hand_back {
     server_context& ctx;
     config::server_config& out;
-    ~hand_back() { out = ctx.cfg(); }
+    ~hand_back() { out = ctx.shared ? ctx.shared->file_config() : ctx.cfg(); }
   } keep_in_force{ctx, in_force};
   int exit_code = 0;
 
@@ -104,18 +128,6 @@ int run_once(config::server_config& in_force, const run_options& options) {
     auto bins = eftd::bin_table::load(cfg.bin_table);
     if (!bins) return fail(make_error(bins.err().code, "cards.bin_table: " + bins.err().message));
     ctx.bins.emplace(std::move(*bins));
-  }
-  {
-    auto km = key_module::open(cfg);
-    if (!km) return fail(km.err());
-    if ((*km)->enabled())
-      spdlog::info("key store {} opened: {} DUKPT BDK mapping(s)", cfg.keys.store.string(),
-                   cfg.keys.dukpt.size());
-    else if (cfg.keys.require_p2pe)
-      spdlog::warn(
-          "no key store ([keys] store): pads cannot send encrypted card data and clear card data is "
-          "refused (keys.require_p2pe), so every card read will fail");
-    ctx.key_store = std::move(*km);
   }
   if (cfg.emv.enabled) {
     auto capks = emv::capk_table::load(cfg.emv.capk_file);
@@ -166,6 +178,34 @@ int run_once(config::server_config& in_force, const run_options& options) {
   auto reader = journal::reader::open(cfg.journal_cfg.path);
   if (!reader) return fail(make_error(reader.err().code, "journal.path: " + reader.err().message));
   ctx.reader.emplace(std::move(*reader));
+
+  // The key store and registry a pair shares (shared_files.hpp): an HA node starts from the
+  // newest shared copies in its journal, laid over its own files.
+  ctx.shared = std::make_shared<shared_files>(ctx, cfg);
+  if (ctx.ha) {
+    std::vector<std::string> notes;
+    ctx.install_config(ctx.shared->in_force(cfg, /*reload=*/false, notes));
+    for (const auto& n : notes) spdlog::warn("ha: registry: {}", n);
+    auto followed = ctx.shared->follow_keystore();
+    if (!followed)
+      spdlog::error("ha: {}", followed.err().message);
+    else if (!followed->empty())
+      spdlog::warn("ha: {}", *followed);
+  }
+  {
+    const auto sha = key_store_sha(cfg);
+    auto km = key_module::open(cfg);
+    if (!km) return fail(km.err());
+    if ((*km)->enabled())
+      spdlog::info("key store {} opened: {} DUKPT BDK mapping(s)", cfg.keys.store.string(),
+                   cfg.keys.dukpt.size());
+    else if (cfg.keys.require_p2pe)
+      spdlog::warn(
+          "no key store ([keys] store): pads cannot send encrypted card data and clear card data is "
+          "refused (keys.require_p2pe), so every card read will fail");
+    ctx.install_key_store(std::move(*km));
+    ctx.shared->opened_keystore(sha);
+  }
 
   if (cfg.pos.tls.enabled()) {
     auto tls = make_server_tls(cfg.pos.tls);
@@ -281,6 +321,8 @@ int run_once(config::server_config& in_force, const run_options& options) {
   auto become_active = [&] {
     if (!planned) plan = plan_recovery(ctx);
     start_recovery(ctx, std::move(plan));
+    // An HA active shares its key store and registry with the standby where they changed.
+    ctx.shared->publish();
     // Resumes what the outbox holds as pending (after a restart too).
     for (auto& n : notifiers) n->start();
     ctx.backoffice->start();
@@ -292,6 +334,8 @@ int run_once(config::server_config& in_force, const run_options& options) {
   if (ctx.ha) {
     ha_hooks hooks;
     hooks.before_serving = [&ctx, &plan, &planned] {
+      // What the old active shared last: its key store and its registry.
+      prepare_shared_files(ctx);
       plan = plan_recovery(ctx);
       planned = true;
     };

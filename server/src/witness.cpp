@@ -1,5 +1,6 @@
 #include "witness.hpp"
 
+
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -21,6 +22,7 @@
 #include <sstream>
 
 #include "byte_stream.hpp"
+#include "durable_file.hpp"
 
 namespace eftd::server {
 
@@ -526,16 +528,6 @@ error io_error(const std::string& what, const std::filesystem::path& p, int err)
   return make_error("witness.state_io", fmt::format("{} '{}': {}", what, p.string(), std::strerror(err)));
 }
 
-status write_all_fd(int fd, const std::string& data, const std::filesystem::path& p) {
-  std::size_t off = 0;
-  while (off < data.size()) {
-    const auto n = ::write(fd, data.data() + off, data.size() - off);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return io_error("cannot write", p, errno);
-    off += static_cast<std::size_t>(n);
-  }
-  return {};
-}
 
 }  // namespace
 
@@ -572,31 +564,13 @@ result<witness_durable> load_witness_state(const std::filesystem::path& file) {
 
 status save_witness_state(const std::filesystem::path& file, const witness_durable& s) {
   const json j{{"epoch", s.epoch}, {"active", s.active}, {"standby_in_sync", s.standby_in_sync}};
-  const std::string text = j.dump() + "\n";
   auto tmp = file;
   tmp += ".tmp";
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return io_error("cannot create", tmp, errno);
-  status st = write_all_fd(fd, text, tmp);
-  if (st && ::fsync(fd) != 0) st = io_error("cannot fsync", tmp, errno);
-  if (::close(fd) != 0 && st) st = io_error("cannot close", tmp, errno);
-  if (!st) {
+  if (auto st = write_synced(tmp, j.dump() + "\n", "witness.state_io"); !st) return st;
+  if (auto st = rename_synced(tmp, file, "witness.state_io"); !st) {
     ::unlink(tmp.c_str());
     return st;
   }
-  if (::rename(tmp.c_str(), file.c_str()) != 0) {
-    const int err = errno;
-    ::unlink(tmp.c_str());
-    return io_error("cannot rename onto", file, err);
-  }
-  // The rename is durable only once the directory entry is.
-  auto dir = file.has_parent_path() ? file.parent_path() : std::filesystem::path(".");
-  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd < 0) return io_error("cannot open directory", dir, errno);
-  const int rc = ::fsync(dfd);
-  const int err = errno;
-  ::close(dfd);
-  if (rc != 0) return io_error("cannot fsync directory", dir, err);
   return {};
 }
 

@@ -6,12 +6,15 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <memory>
+#include <optional>
 #include <thread>
 
 #include "cut_proxy.hpp"
@@ -371,4 +374,127 @@ TEST_CASE("R4: a slow but alive active is deposed on what tills see, and the sta
   CHECK(j.value("switches", 0) >= 1);
   CHECK(j.value("unresolved", 1) == 0);
   CHECK(pair.status(1)["ha"].value("role", "") == "active");
+}
+
+namespace {
+
+// Runs a command to its end; its stdout lines and exit code.
+std::pair<int, std::vector<std::string>> run_to_end(const std::string& exe, std::vector<std::string> args,
+                                                    const std::string& log) {
+  process p(bin_path(exe), std::move(args), log);
+  std::vector<std::string> lines;
+  while (auto line = p.read_line(30s)) lines.push_back(*line);
+  return {p.wait_exit(30s).value_or(-1), lines};
+}
+
+bool has(const nlohmann::json& list, const std::string& item) {
+  return list.is_array() && std::find(list.begin(), list.end(), item) != list.end();
+}
+
+}  // namespace
+
+TEST_CASE("the key store and the pad and till registry reach the standby: a failover keeps a revocation and new keys",
+          "[failover]") {
+  ha_pair pair("ha-shared");
+  pair.start();
+  auto& a = pair.nodes[0];
+  auto& b = pair.nodes[1];
+  // Node a shares both when it takes office; in sync mode it logs that once the standby has them.
+  REQUIRE(eftd::test::wait_for_text_in_file(a.dir + "/eftd.log",
+                                            "key store and pad and till registry shared with the standby", 20s));
+  auto st = pair.status(1);
+  CHECK(st["shared"]["registry"].value("shared_from", "") == "a");
+  CHECK(st["shared"]["registry"]["file_differences"].empty());
+  CHECK(st["shared"]["keystore"].value("same", false));
+
+  // On node a only: pad P02 revoked and pad P09 added in its file, and a new key entered into
+  // its key store under dual control; then a reload.
+  {
+    auto text = eftd::test::slurp(a.config());
+    const std::string p02 = "id = \"P02\"\nserial = \"VP-0002\"\n";
+    const auto at = text.find(p02);
+    REQUIRE(at != std::string::npos);
+    text.insert(at + p02.size(), "revoked = true\n");
+    text += "\n[[pads]]\nid = \"P09\"\nserial = \"VP-0009\"\n";
+    std::ofstream(a.config()) << text;
+  }
+  const std::string keys_log = pair.inst.dir + "/keys.log";
+  for (const char* component : {"0123456789ABCDEFFEDCBA9876543210", "1111111111111111AAAAAAAAAAAAAAAA"}) {
+    auto [rc, out] = run_to_end("eftctl",
+                                {"keys", "component", "add", "--store", a.key_store(), "--master-key",
+                                 pair.master_key(), "--name", "zpk-new", "--type", "ZPK-TDES", "--component",
+                                 component},
+                                keys_log);
+    REQUIRE(rc == 0);
+  }
+  REQUIRE(run_to_end("eftctl",
+                     {"keys", "component", "finish", "--store", a.key_store(), "--master-key", pair.master_key(),
+                      "--name", "zpk-new"},
+                     keys_log)
+              .first == 0);
+  auto [reload_rc, reload_out] = run_to_end("eftctl", {"reload", "--socket", a.socket()}, pair.inst.dir + "/eftctl.log");
+  REQUIRE(reload_rc == 0);
+  REQUIRE_FALSE(reload_out.empty());
+  CHECK(reload_out[0].find("pads: added P09") != std::string::npos);
+  CHECK(reload_out[0].find("key store") != std::string::npos);
+
+  // The standby has both (it shows how its own files differ) before anything fails.
+  nlohmann::json shared;
+  REQUIRE(eftd::test::wait_for_change_in(b.dir, 20s, [&] {
+    shared = pair.status(1)["shared"];
+    return shared["registry"]["file_differences"].size() == 2 && !shared["keystore"].value("same", true);
+  }));
+  CHECK(has(shared["registry"]["file_differences"], "pad P02: revoked in the pair's registry, accepted in this node's file"));
+  CHECK(has(shared["registry"]["file_differences"], "pad P09: in the pair's registry, not in this node's file"));
+  CHECK(shared["keystore"].value("shared", "") == pair.status(0)["shared"]["keystore"].value("in_use", "x"));
+
+  // Node a dies. Node b takes over with a's key store file and a's registry.
+  pair.kill_node(0);
+  REQUIRE(pair.wait_role(1, "active", 30s));
+  const auto b_log = eftd::test::slurp(b.dir + "/eftd.log");
+  CHECK(b_log.find("replaced by the pair's") != std::string::npos);
+  CHECK(b_log.find("the pair's registry (from node a) is in force") != std::string::npos);
+  CHECK(eftd::test::slurp(b.key_store()) == eftd::test::slurp(a.key_store()));
+  bool kept_aside = false;
+  for (const auto& e : std::filesystem::directory_iterator(b.dir))
+    kept_aside = kept_aside || e.path().filename().string().starts_with("keys.store.replaced-");
+  CHECK(kept_aside);
+  st = pair.status(1);
+  CHECK(st["shared"]["keystore"].value("same", false));
+  auto [list_rc, listed] = run_to_end("eftctl", {"keys", "list", "--store", b.key_store(), "--master-key", pair.master_key()},
+                                      keys_log);
+  REQUIRE(list_rc == 0);
+  CHECK(std::any_of(listed.begin(), listed.end(), [](const std::string& l) { return l.find("zpk-new") != std::string::npos; }));
+
+  // The pad revoked on node a only is refused by node b; the pad added there is accepted.
+  auto pad_on_b = [&](const std::string& id, const std::string& serial) {
+    return std::make_unique<process>(
+        "/bin/sh",
+        std::vector<std::string>{"-c", "exec \"$0\" \"$@\" 2>&1", bin_path("eftpad"), "virtual", "--server",
+                                 "127.0.0.1:" + std::to_string(b.pad), "--pad-id", id, "--serial", serial, "--card",
+                                 eftd::test::source_path("pinpad-firmware-shim/cards/visa-approve.toml")});
+  };
+  {
+    auto p02 = pad_on_b("P02", "VP-0002");
+    std::optional<std::string> refused;
+    const auto deadline = std::chrono::steady_clock::now() + 15s;
+    while (!refused && std::chrono::steady_clock::now() < deadline) {
+      auto line = p02->read_line(std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()));
+      if (!line) break;
+      if (line->find("READY") != std::string::npos) FAIL("pad P02 was accepted by node b: " << *line);
+      if (line->find("refused by") != std::string::npos) refused = line;
+    }
+    REQUIRE(refused.has_value());
+    CHECK(refused->find("pad revoked") != std::string::npos);
+  }
+  {
+    auto p09 = pad_on_b("P09", "VP-0009");
+    CHECK(p09->wait_ready().has_value());
+  }
+  // And a sale through node b works with the key store it took over.
+  pair.start_pad("visa-approve.toml");
+  REQUIRE(pair.wait_pad_on(1, 30s));
+  auto sale = pair.pos(1, {"sale", "--order", eftd::test::order_no("HS"), "--amount", "4.00", "--currency", "PLN"});
+  REQUIRE(sale.exit_code == 0);
+  CHECK(sale.result.value("outcome", "") == "approved");
 }

@@ -60,6 +60,8 @@ struct node {
   std::unique_ptr<process> proc;
   std::string db() const { return dir + "/eftd.db"; }
   std::string socket() const { return dir + "/admin.sock"; }
+  std::string key_store() const { return dir + "/keys.store"; }
+  std::string config() const { return dir + "/eftd.toml"; }
 };
 
 // The pair: node 0 ("a") starts active, node 1 ("b") standby.
@@ -119,10 +121,18 @@ struct ha_pair {
            "\npos_address = " + addr(peer.pos) + "\npad_address = " + addr(peer.pad) + "\n";
   }
 
+  std::string master_key() const { return inst.dir + "/keys/keys.master"; }
+
+  // Writes the node's configuration file (the demo's, extra_toml, its [ha] tables).
+  void write_config(int i) {
+    std::ofstream(nodes[static_cast<std::size_t>(i)].config()) << demo_config_text() << "\n" << extra_toml << "\n"
+                                                                << ha_toml(i);
+  }
+
   void start_node(int i) {
     auto& n = nodes[static_cast<std::size_t>(i)];
-    const std::string config = n.dir + "/eftd.toml";
-    std::ofstream(config) << demo_config_text() << "\n" << extra_toml << "\n" << ha_toml(i);
+    const std::string config = n.config();
+    write_config(i);
     std::vector<std::string> args{"-c", config, "--set", "listen.pos.port=" + std::to_string(n.pos), "--set",
                                   "listen.pad.port=" + std::to_string(n.pad), "--set",
                                   "acquirers.sim.port=" + std::to_string(inst.acquirer_port), "--set",
@@ -132,7 +142,12 @@ struct ha_pair {
                                   "admin.socket=" + n.socket(),
                                   // Pads hear from the active often, so a paused one is noticed.
                                   "--set", "pad_health.ping_interval_ms=500"};
-    for (auto& k : inst.key_sets()) args.push_back(k);
+    // Each node its own copy of the key store, one master key for the pair (HA.md, "Install"):
+    // the active shares its store with the standby through the journal.
+    if (!std::filesystem::exists(n.key_store())) std::filesystem::copy_file(inst.dir + "/keys/keys.store", n.key_store());
+    for (auto& k : std::vector<std::string>{"--set", "keys.store=" + n.key_store(), "--set",
+                                            "keys.master_key_file=" + master_key()})
+      args.push_back(k);
     n.proc = std::make_unique<process>(bin_path("eftd"), args, n.dir + "/eftd.log");
     REQUIRE(n.proc->wait_ready().has_value());
   }

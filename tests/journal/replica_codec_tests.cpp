@@ -19,6 +19,8 @@
 
 #include "apply.hpp"  // private: detail::apply_records returns the generated rows
 #include "eftd/core/bytes.hpp"
+#include "eftd/core/crypto.hpp"
+#include "eftd/journal/reader.hpp"
 #include "eftd/journal/replica_codec.hpp"
 #include "journal_fixtures.hpp"
 #include "journal_open.hpp"
@@ -255,6 +257,16 @@ ej::notification_created sample(std::type_identity<ej::notification_created>, bo
   return n;
 }
 
+ej::shared_file_set sample(std::type_identity<ej::shared_file_set>, bool full) {
+  ej::shared_file_set f;
+  f.name = full ? "keystore" : "registry";
+  f.content = full ? eftd::bytes{0x45, 0x46, 0x54, 0x44, 0x00, 0xFF} : eftd::bytes{};
+  f.sha256 = eftd::to_hex(eftd::sha256(f.content));
+  f.origin = "node-a";
+  f.set_ms = 1'700'000'000'026;
+  return f;
+}
+
 template <std::size_t... I>
 ej::batch every_record(bool full, std::index_sequence<I...>) {
   ej::batch b;
@@ -353,6 +365,8 @@ TEST_CASE("replica codec: every record type round-trips, optionals set and unset
   REQUIRE(unset);
   CHECK_FALSE(std::get<ej::operation_created>(unset->records[2]).pan.has_value());
   CHECK_FALSE(std::get<ej::notification_created>(unset->records[17]).expires_ms.has_value());
+  CHECK(std::get<ej::shared_file_set>(back->records[18]).content.size() == 6);
+  CHECK(std::get<ej::shared_file_set>(unset->records[18]).content.empty());
 }
 
 TEST_CASE("replica codec: every actor value round-trips", "[journal][replica]") {
@@ -739,4 +753,44 @@ TEST_CASE("replica codec: the seed corpus decodes", "[journal][replica]") {
     ++files;
   }
   CHECK(files >= 3);
+}
+
+// --- shared_file_set: the files a hot-standby pair shares -------------------------------------
+
+TEST_CASE("shared_file_set keeps the newest content per name and checks it", "[journal][replica]") {
+  temp_dir dir;
+  auto w = open_writer(dir.db());
+  auto first = sample(std::type_identity<ej::shared_file_set>{}, true);
+  REQUIRE(code_of(w->submit_sync(ej::batch{{first}})) == "ok");
+  auto next = first;
+  next.content = eftd::bytes{1, 2, 3};
+  next.sha256 = eftd::to_hex(eftd::sha256(next.content));
+  next.origin = "node-b";
+  next.set_ms = first.set_ms + 1;
+  REQUIRE(code_of(w->submit_sync(ej::batch{{next}})) == "ok");
+  // Applying the same record again (a standby catching up twice) changes nothing.
+  REQUIRE(code_of(w->submit_sync(ej::batch{{next}})) == "ok");
+
+  auto r = ej::reader::open(dir.db());
+  REQUIRE(r);
+  auto got = r->shared_file("keystore");
+  REQUIRE(got);
+  REQUIRE(got->has_value());
+  CHECK((*got)->content == next.content);
+  CHECK((*got)->origin == "node-b");
+  CHECK((*got)->set_ms == next.set_ms);
+  auto none = r->shared_file("registry");
+  REQUIRE(none);
+  CHECK_FALSE(none->has_value());
+
+  SECTION("a digest that does not match the content is refused") {
+    auto bad = next;
+    bad.content.push_back(0);
+    CHECK(code_of(w->submit_sync(ej::batch{{bad}})) == "journal.invalid_record");
+  }
+  SECTION("an unknown name is refused") {
+    auto bad = next;
+    bad.name = "passwords";
+    CHECK(code_of(w->submit_sync(ej::batch{{bad}})) == "journal.invalid_record");
+  }
 }

@@ -39,6 +39,26 @@ void print_status(const nlohmann::json& r) {
       fmt::print("applied entry   {}\n", ha.value("applied_seq", 0));
     }
   }
+  const auto shared = r.value("shared", nlohmann::json::object());
+  if (const auto k = shared.value("keystore", nlohmann::json::object()); !k.empty()) {
+    std::string line = k.value("in_use", "");
+    if (k.contains("shared"))
+      line += k.value("same", false) ? " (the pair's)"
+              : k.value("shared", "").empty() ? " (not shared yet)"
+                                              : fmt::format(" (the pair's is {} from node {})", k.value("shared", ""),
+                                                            k.value("shared_from", ""));
+    fmt::print("key store       {}\n", line);
+    if (k.contains("problem")) fmt::print("                {}\n", k.value("problem", ""));
+  }
+  if (const auto g = shared.value("registry", nlohmann::json::object()); !g.empty()) {
+    const auto diffs = g.value("file_differences", nlohmann::json::array());
+    fmt::print("registry        {}{}\n",
+               g.value("shared", "").empty() ? std::string("not shared yet")
+                                             : fmt::format("{} from node {}", g.value("shared", ""),
+                                                           g.value("shared_from", "")),
+               diffs.empty() ? ", same as this node's file" : ", differs from this node's file:");
+    for (const auto& d : diffs) fmt::print("                {}\n", d.get<std::string>());
+  }
   fmt::print("tills connected {}\n", r.value("tills_connected", 0));
   fmt::print("pads connected  {}\n", r.value("pads_connected", 0));
   fmt::print("business date   {}\n", r.value("business_date", ""));

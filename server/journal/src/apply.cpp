@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "eftd/core/card.hpp"
+#include "eftd/core/crypto.hpp"
 
 namespace eftd::journal::detail {
 
@@ -172,6 +173,25 @@ class applier {
     if (auto f = done(s.step(), "notification_created", "journal.duplicate_id")) return f;
     notifications_touched_ = true;
     return std::nullopt;
+  }
+
+  std::optional<failure> operator()(const shared_file_set& r) {
+    if (r.name != "keystore" && r.name != "registry")
+      return failure{"journal.invalid_record", "shared_file_set: unknown name '" + r.name + "'"};
+    if (r.origin.empty()) return failure{"journal.invalid_record", "shared_file_set: empty origin"};
+    if (to_hex(sha256(r.content)) != r.sha256)
+      return failure{"journal.invalid_record", "shared_file_set: " + r.name + ": SHA-256 does not match the content"};
+    stmt s(
+        prepare("INSERT INTO shared_files(name, content, sha256, origin, set_ms) VALUES(?1, ?2, ?3, ?4, ?5)"
+                " ON CONFLICT(name) DO UPDATE SET content = excluded.content, sha256 = excluded.sha256,"
+                " origin = excluded.origin, set_ms = excluded.set_ms"));
+    if (!ok_) return prepare_failure();
+    s.bind(1, r.name);
+    s.bind_blob(2, r.content);
+    s.bind(3, r.sha256);
+    s.bind(4, r.origin);
+    s.bind(5, r.set_ms);
+    return done(s.step(), "shared_file_set", "journal.duplicate_id");
   }
 
   // Inserts the outbox rows of the orders this batch made final (writer.hpp, notifications):

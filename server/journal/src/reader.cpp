@@ -375,6 +375,16 @@ result<std::optional<std::uint64_t>> reader::replication_first_seq() {
   return std::optional<std::uint64_t>{static_cast<std::uint64_t>(r->front())};
 }
 
+result<std::optional<shared_file_set>> reader::shared_file(const std::string& name) {
+  auto r = impl_->rows<shared_file_set>(
+      "SELECT name, content, sha256, origin, set_ms FROM shared_files WHERE name = ?1", "shared file",
+      [&](stmt& s) { s.bind(1, name); },
+      [](const stmt& s) { return shared_file_set{s.text(0), s.blob(1), s.text(2), s.text(3), s.int64(4)}; });
+  if (!r) return r.err();
+  if (r->empty()) return std::optional<shared_file_set>{};
+  return std::optional<shared_file_set>{std::move(r->front())};
+}
+
 result<std::vector<pad_health_set>> reader::pad_health() {
   return impl_->rows<pad_health_set>(
       "SELECT pad_id, state, serial, model, firmware, peer, node, connected_ms, last_seen_ms, rtt_ms,"

@@ -280,6 +280,16 @@ struct layout<notification_created> {
                                      member("endpoint", &notification_created::endpoint)};
 };
 
+template <>
+struct layout<shared_file_set> {
+  static constexpr std::string_view name = "shared_file_set";
+  static constexpr std::tuple fields{member("name", &shared_file_set::name),
+                                     member("content", &shared_file_set::content),
+                                     member("sha256", &shared_file_set::sha256),
+                                     member("origin", &shared_file_set::origin),
+                                     member("set_ms", &shared_file_set::set_ms)};
+};
+
 // A member added to a record must be added to its layout: count the aggregate's members (the
 // most initializers a braced init takes) and compare with the fields the layout visits.
 struct any_member {

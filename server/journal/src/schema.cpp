@@ -412,6 +412,18 @@ CREATE TABLE repl_meta(
 ) STRICT;
 )sql";
 
+// Version 16: the files a hot-standby pair shares through the journal (records.hpp,
+// shared_file_set): the sealed key store and the pad and till registry, the newest per name.
+constexpr std::string_view shared_files_sql = R"sql(
+CREATE TABLE shared_files(
+  name    TEXT PRIMARY KEY CHECK (name IN ('keystore', 'registry')),
+  content BLOB NOT NULL,
+  sha256  TEXT NOT NULL CHECK (length(sha256) = 64),
+  origin  TEXT NOT NULL,
+  set_ms  INTEGER NOT NULL
+) STRICT;
+)sql";
+
 // One line per migration, appended in version order (the schema test checks 1..N).
 constexpr migration all_migrations[] = {
     {1, "transaction model: orders, operations, acquirer messages, events, counters", v1_sql},
@@ -429,6 +441,7 @@ constexpr migration all_migrations[] = {
     {13, "EMV receipt data of chip and contactless payments", emv_receipt_sql},
     {14, "notifications per back-office endpoint", notify_endpoints_sql},
     {15, "replication log and lineage of a hot-standby pair", replication_log_sql},
+    {16, "files a hot-standby pair shares: key store and registry", shared_files_sql},
 };
 
 }  // namespace

@@ -284,6 +284,8 @@ class reader {
   // same epoch (or seq is 0 and nothing was trimmed) and the oldest kept entry is <= seq + 1.
   result<std::optional<std::uint64_t>> replication_epoch_at(std::uint64_t seq);
   result<std::optional<std::uint64_t>> replication_first_seq();
+  // The newest shared file of that name ("keystore", "registry"; records.hpp), if any.
+  result<std::optional<shared_file_set>> shared_file(const std::string& name);
 
   // The store-and-forward queue of one acquirer: messages in state 'pending', oldest first.
   result<std::vector<acquirer_message_row>> queued_messages(const std::string& acquirer);

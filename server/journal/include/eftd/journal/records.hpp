@@ -389,6 +389,22 @@ struct notification_created {
   std::string endpoint;  // schema v14; '' = the rows of before v14
 };
 
+// --- hot standby: the files a pair shares (schema v16, server/HA.md) ------------------------
+
+// The newest content of a file the active node shares with its standby through the journal,
+// so that it reaches the standby with every guarantee the journal has (in order, acknowledged,
+// in snapshots): "keystore" (the sealed key store file as it is on disk: it never holds a clear
+// key) and "registry" (the pads and tills eftd accepts, with revocations, as JSON). Upsert by
+// name: the row holds the last one written. sha256: upper-case hex of content; the writer
+// checks it (journal.invalid_record). origin: the node id that wrote it.
+struct shared_file_set {
+  std::string name;
+  bytes content;
+  std::string sha256;
+  std::string origin;
+  std::int64_t set_ms = 0;
+};
+
 // Append new alternatives at the end: the replica codec's tags (replica_codec.hpp) are
 // explicit, but keeping the order keeps the variant index stable for everyone else too.
 using record =
@@ -396,7 +412,7 @@ using record =
                  acquirer_message_updated, event_appended, counter_set, pad_health_set,
                  settlement_batch_written, settlement_batch_updated, settlement_step_written,
                  settlement_step_updated, audit_appended, batch_still_open, case_resolved,
-                 notification_updated, notification_created>;
+                 notification_updated, notification_created, shared_file_set>;
 
 // Applied atomically: all records or none.
 struct batch {

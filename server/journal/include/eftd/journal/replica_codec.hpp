@@ -65,6 +65,7 @@ template <> struct replica_tag<batch_still_open>         { static constexpr std:
 template <> struct replica_tag<case_resolved>            { static constexpr std::uint8_t value = 15; };
 template <> struct replica_tag<notification_updated>     { static constexpr std::uint8_t value = 16; };
 template <> struct replica_tag<notification_created>     { static constexpr std::uint8_t value = 17; };
+template <> struct replica_tag<shared_file_set>          { static constexpr std::uint8_t value = 18; };
 // clang-format on
 
 namespace detail {
