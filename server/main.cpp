@@ -1,4 +1,7 @@
 // eftd: the central EFT authorization server. A thin main over eftd_server.
+#include <spdlog/spdlog.h>
+#include <sys/resource.h>
+
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <stdexcept>
@@ -76,6 +79,24 @@ int witness_main(int argc, char** argv) {
 
 }  // namespace
 
+namespace {
+
+// Every till holds two connections (its POS and its pad): thousands of tills need more
+// descriptors than the usual soft limit of 1024, so the soft limit goes up to the hard one
+// (systemd: LimitNOFILE in etc/systemd/eftd.service).
+void raise_open_file_limit() {
+  rlimit r{};
+  if (::getrlimit(RLIMIT_NOFILE, &r) != 0) return;
+  if (r.rlim_cur < r.rlim_max) {
+    const auto was = r.rlim_cur;
+    r.rlim_cur = r.rlim_max;
+    if (::setrlimit(RLIMIT_NOFILE, &r) != 0) r.rlim_cur = was;
+  }
+  spdlog::info("open-file limit {}", static_cast<unsigned long long>(r.rlim_cur));
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   if (argc >= 2 && std::string_view(argv[1]) == "witness") return witness_main(argc - 1, argv + 1);
   CLI::App app{"eftd: central EFT authorization server for thin PIN pads"};
@@ -103,6 +124,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   eftd::init_logging(cfg->log, "eftd");
+  raise_open_file_limit();
   eftd::server::run_options opts;
   opts.threads = threads;
   opts.config_file = config_file;

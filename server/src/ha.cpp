@@ -368,6 +368,12 @@ class ha_node_impl final : public ha_node, public std::enable_shared_from_this<h
     return last > acked ? last - acked : 0;
   }
 
+  double replication_lag_seconds() override {
+    std::lock_guard lk(pend_mu_);
+    if (pending_.empty()) return 0;
+    return static_cast<double>(std::max<std::int64_t>(0, steady_ms() - pending_.front().since_ms)) / 1000.0;
+  }
+
   void promote(bool force, std::function<void(status, std::string)> done) override {
     asio::co_spawn(
         strand_,

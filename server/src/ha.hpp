@@ -64,6 +64,9 @@ class ha_node {
   // For `eftctl status` and /metrics: role, epoch, lease, replication position and lag.
   virtual std::string status_json() const = 0;
   virtual std::uint64_t replication_lag_entries() const noexcept = 0;
+  // Age of the oldest commit still waiting for the standby's acknowledgement (sync mode; 0 when
+  // none waits, and always 0 in async mode or on a standby).
+  virtual double replication_lag_seconds() = 0;
 
   // Operator actions (admin socket). promote: this standby asks the witness to make it
   // active (force = an emergency: skips the lease and in-sync checks; the old active is

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "context.hpp"
+#include "ha.hpp"
 
 namespace eftd::server {
 
@@ -133,13 +134,25 @@ std::string metrics::render(server_context& ctx) const {
     out += fmt::format("eftd_journal_batches_per_commit{{stat=\"mean\"}} {}\n", st.avg_batches_per_commit);
     out += fmt::format("eftd_journal_batches_per_commit{{stat=\"max\"}} {}\n", st.max_batches_per_commit);
   }
-  // This node streams to no standby yet: replication is off and nothing lags.
-  out += "# HELP eftd_replication_enabled 1 when a standby receives this node's journal.\n";
+  // Hot standby (server/HA.md): on a single node replication is off and nothing lags.
+  const bool active_pair = ctx.ha && ctx.ha->role() == ha_role::active;
+  out += "# HELP eftd_replication_enabled 1 when this node is the active of a pair and streams its journal.\n";
   out += "# TYPE eftd_replication_enabled gauge\n";
-  out += "eftd_replication_enabled 0\n";
-  out += "# HELP eftd_replication_lag_seconds Age of the oldest record the standby has not acknowledged.\n";
+  out += fmt::format("eftd_replication_enabled {}\n", active_pair ? 1 : 0);
+  out += "# HELP eftd_replication_lag_entries Journal entries committed here that the standby has not acknowledged.\n";
+  out += "# TYPE eftd_replication_lag_entries gauge\n";
+  out += fmt::format("eftd_replication_lag_entries {}\n", ctx.ha ? ctx.ha->replication_lag_entries() : 0);
+  out += "# HELP eftd_replication_lag_seconds Age of the oldest commit waiting for the standby (sync mode).\n";
   out += "# TYPE eftd_replication_lag_seconds gauge\n";
-  out += "eftd_replication_lag_seconds 0\n";
+  out += fmt::format("eftd_replication_lag_seconds {}\n", ctx.ha ? ctx.ha->replication_lag_seconds() : 0.0);
+  if (ctx.ha) {
+    out += "# HELP eftd_ha_epoch The fencing epoch this node knows.\n";
+    out += "# TYPE eftd_ha_epoch gauge\n";
+    out += fmt::format("eftd_ha_epoch {}\n", ctx.ha->epoch());
+    out += "# HELP eftd_ha_active 1 while this node serves as the active, 0 otherwise.\n";
+    out += "# TYPE eftd_ha_active gauge\n";
+    out += fmt::format("eftd_ha_active {}\n", active_pair && ctx.ha->serving() ? 1 : 0);
+  }
   return out;
 }
 

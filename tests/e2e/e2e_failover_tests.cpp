@@ -32,6 +32,7 @@ using eftd::test::process;
 
 TEST_CASE("the standby refuses tills and names the active, and an approval is in both journals", "[failover]") {
   ha_pair pair("ha-basic");
+  pair.metrics = true;
   pair.start();
   pair.start_pad("visa-approve.toml");
 
@@ -66,6 +67,18 @@ TEST_CASE("the standby refuses tills and names the active, and an approval is in
   REQUIRE(login_ok.has_value());
   CHECK(login_ok->value("type", "") == "login_ok");
   CHECK(login_ok->value("epoch", 0) == epoch);
+
+  // GET /metrics tells the roles apart and shows the replication state.
+  const auto on_a = eftd::test::get_metrics(pair.nodes[0].metrics);
+  const auto on_b = eftd::test::get_metrics(pair.nodes[1].metrics);
+  CHECK(eftd::test::sample(on_a, "eftd_replication_enabled") == 1);
+  CHECK(eftd::test::sample(on_a, "eftd_ha_active") == 1);
+  CHECK(eftd::test::sample(on_a, "eftd_ha_epoch") == static_cast<double>(epoch));
+  CHECK(eftd::test::sample(on_a, "eftd_replication_lag_entries") == 0);
+  CHECK(eftd::test::sample(on_a, "eftd_replication_lag_seconds") == 0);
+  CHECK(eftd::test::sample(on_b, "eftd_replication_enabled") == 0);
+  CHECK(eftd::test::sample(on_b, "eftd_ha_active") == 0);
+  CHECK(eftd::test::sample(on_b, "eftd_ha_epoch") == static_cast<double>(epoch));
 
   // The new standby's empty journal was replaced by the active's snapshot, not kept aside.
   for (const auto& e : std::filesystem::directory_iterator(pair.nodes[1].dir))

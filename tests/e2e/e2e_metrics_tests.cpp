@@ -7,34 +7,6 @@
 
 using namespace eftd::test;
 
-namespace {
-
-// One HTTP/1.1 exchange on a fresh connection; returns everything the server sent.
-std::string http(int port, const std::string& request) {
-  raw_client c(port);
-  c.send(request);
-  std::string all;
-  const auto deadline = std::chrono::steady_clock::now() + 10s;
-  while (!c.at_eof() && std::chrono::steady_clock::now() < deadline) all += c.read_some(1s);
-  return all;
-}
-
-std::string get_metrics(int port) {
-  return http(port, "GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
-}
-
-// The value of the sample line starting with `series` (exact name and labels), or -1.
-double sample(const std::string& text, const std::string& series) {
-  std::size_t at = 0;
-  while ((at = text.find(series + " ", at)) != std::string::npos) {
-    if (at == 0 || text[at - 1] == '\n') return std::stod(text.substr(at + series.size() + 1));
-    at += series.size();
-  }
-  return -1;
-}
-
-}  // namespace
-
 TEST_CASE("metrics count approved and declined sales and time their stages", "[e2e]") {
   installation inst("e2e-metrics");
   inst.start_eftd({"--set", "listen.metrics.port=0"});
@@ -86,11 +58,11 @@ TEST_CASE("the metrics listener answers other paths, methods and garbage clearly
   installation inst("e2e-metrics-bad", false);
   inst.start_eftd({"--set", "listen.metrics.port=0"});
   REQUIRE(inst.metrics_port > 0);
-  CHECK(http(inst.metrics_port, "GET /admin HTTP/1.1\r\nHost: x\r\n\r\n").starts_with("HTTP/1.1 404"));
-  auto post = http(inst.metrics_port, "POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n");
+  CHECK(http_exchange(inst.metrics_port, "GET /admin HTTP/1.1\r\nHost: x\r\n\r\n").starts_with("HTTP/1.1 404"));
+  auto post = http_exchange(inst.metrics_port, "POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n");
   CHECK(post.starts_with("HTTP/1.1 405"));
   CHECK(post.find("Allow: GET, HEAD") != std::string::npos);
-  CHECK(http(inst.metrics_port, "\x01\x02 not http at all\r\n\r\n").starts_with("HTTP/1.1 400"));
+  CHECK(http_exchange(inst.metrics_port, "\x01\x02 not http at all\r\n\r\n").starts_with("HTTP/1.1 400"));
   // A client that says nothing is dropped (5 s), and eftd keeps serving.
   {
     raw_client silent(inst.metrics_port);

@@ -353,4 +353,30 @@ inline void start_sale_held_at_card(raw_client& pos, scripted_pad& pad, const st
   REQUIRE(cmd.has_value());
 }
 
+// --- GET /metrics ----------------------------------------------------------------------------
+
+// One HTTP/1.1 exchange on a fresh connection; returns everything the server sent.
+inline std::string http_exchange(int port, const std::string& request) {
+  raw_client c(port);
+  c.send(request);
+  std::string all;
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (!c.at_eof() && std::chrono::steady_clock::now() < deadline) all += c.read_some(1s);
+  return all;
+}
+
+inline std::string get_metrics(int port) {
+  return http_exchange(port, "GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+}
+
+// The value of the sample line starting with `series` (exact name and labels), or -1.
+inline double sample(const std::string& text, const std::string& series) {
+  std::size_t at = 0;
+  while ((at = text.find(series + " ", at)) != std::string::npos) {
+    if (at == 0 || text[at - 1] == '\n') return std::stod(text.substr(at + series.size() + 1));
+    at += series.size();
+  }
+  return -1;
+}
+
 }  // namespace eftd::test

@@ -57,6 +57,7 @@ constexpr int promote_after_ms = 2500;
 struct node {
   std::string id, dir;
   int pos = 0, pad = 0, repl = 0;
+  int metrics = 0;  // GET /metrics port when ha_pair::metrics is set
   std::unique_ptr<process> proc;
   std::string db() const { return dir + "/eftd.db"; }
   std::string socket() const { return dir + "/admin.sock"; }
@@ -71,6 +72,8 @@ struct ha_pair {
   int witness_port = 0;
   std::array<node, 2> nodes;
   std::string mode = "sync";
+  // Each node serves GET /metrics on a port of its own (node::metrics).
+  bool metrics = false;
   // More [ha] keys for both nodes ("log_keep = 4\n").
   std::string ha_extra;
   // More configuration for both nodes, e.g. eft-loadgen's [[pads]] and [[tills]] tables.
@@ -148,6 +151,13 @@ struct ha_pair {
     for (auto& k : std::vector<std::string>{"--set", "keys.store=" + n.key_store(), "--set",
                                             "keys.master_key_file=" + master_key()})
       args.push_back(k);
+    // A fixed port: a standby that installs a snapshot starts over in the same process and
+    // binds its listeners again.
+    if (metrics) {
+      if (n.metrics == 0) n.metrics = free_port();
+      args.push_back("--set");
+      args.push_back("listen.metrics.port=" + std::to_string(n.metrics));
+    }
     n.proc = std::make_unique<process>(bin_path("eftd"), args, n.dir + "/eftd.log");
     REQUIRE(n.proc->wait_ready().has_value());
   }
