@@ -79,6 +79,7 @@ result<std::vector<std::string>> config_reloader::reload() {
   auto wanted = ctx_.shared ? ctx_.shared->in_force(std::move(*next), /*reload=*/true, notes) : std::move(*next);
   auto changed = config::reload_changes(before, wanted);
   if (!changed) return refused(changed.err());
+  const bool config_changed = !changed->empty();
   // The key store file, rotated with `eftctl keys`: opened again now (the [keys] settings
   // themselves need a restart, which reload_changes has checked).
   if (ctx_.shared) {
@@ -91,7 +92,6 @@ result<std::vector<std::string>> config_reloader::reload() {
     spdlog::info("config reload from {}: no change", file_.string());
   } else {
     const std::string level = wanted.log.level;
-    const bool config_changed = !(changed->size() == 1 && changed->front() == "key store");
     if (config_changed) ctx_.install_config(std::move(wanted));
     if (auto l = parse_log_level(level)) spdlog::set_level(*l);
     spdlog::info("config reload from {}: applied: {}", file_.string(), describe_changes(*changed));

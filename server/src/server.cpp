@@ -17,7 +17,6 @@
 #include "byte_stream.hpp"
 #include "context.hpp"
 #include "eftd/core/tls_channel.hpp"
-#include "eftd/journal/backup.hpp"
 #include "engine.hpp"
 #include "ha.hpp"
 #include "key_module.hpp"
@@ -56,21 +55,20 @@ result<tcp::acceptor> bind(asio::io_context& io, const config::listener& l, std:
   return a;
 }
 
-// SHA-256 of the key store file ("" without one): which file the module in force came from.
-std::string key_store_sha(const config::server_config& cfg) {
-  if (cfg.keys.store.empty()) return {};
-  auto d = journal::sha256_file(cfg.keys.store);
-  return d ? d->sha256_hex : std::string();
-}
-
-// A standby about to serve: the key store and registry the old active shared last are put in
-// force (shared_files.hpp). A key store that does not open here leaves this node's own in use.
-void prepare_shared_files(server_context& ctx) {
+// Puts the pair's key store in place of this node's file where they differ, and logs what it
+// did (shared_files.hpp). A copy that does not open here leaves this node's own file.
+void follow_shared_keystore(server_context& ctx) {
   auto followed = ctx.shared->follow_keystore();
   if (!followed)
     spdlog::error("ha: {}", followed.err().message);
   else if (!followed->empty())
     spdlog::warn("ha: {}", *followed);
+}
+
+// A standby about to serve: the key store and registry the old active shared last are put in
+// force (shared_files.hpp).
+void prepare_shared_files(server_context& ctx) {
+  follow_shared_keystore(ctx);
   if (auto reopened = ctx.shared->reopen_keystore_if_changed(); !reopened)
     spdlog::error("ha: the key store stays as it was: {}", reopened.err().message);
   std::vector<std::string> notes;
@@ -186,14 +184,10 @@ int run_once(config::server_config& in_force, const run_options& options) {
     std::vector<std::string> notes;
     ctx.install_config(ctx.shared->in_force(cfg, /*reload=*/false, notes));
     for (const auto& n : notes) spdlog::warn("ha: registry: {}", n);
-    auto followed = ctx.shared->follow_keystore();
-    if (!followed)
-      spdlog::error("ha: {}", followed.err().message);
-    else if (!followed->empty())
-      spdlog::warn("ha: {}", *followed);
+    follow_shared_keystore(ctx);
   }
   {
-    const auto sha = key_store_sha(cfg);
+    const auto sha = key_store_sha256(cfg.keys.store);
     auto km = key_module::open(cfg);
     if (!km) return fail(km.err());
     if ((*km)->enabled())

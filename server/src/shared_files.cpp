@@ -141,7 +141,19 @@ std::vector<std::string> registry_differences(const pad_registry& file, const pa
 
 // --- shared_files --------------------------------------------------------------------------
 
+std::string key_store_sha256(const std::filesystem::path& store) {
+  std::error_code ec;
+  if (store.empty() || !std::filesystem::exists(store, ec)) return {};
+  auto d = journal::sha256_file(store);
+  return d ? d->sha256_hex : std::string();
+}
+
 namespace {
+
+// A shared file's content as text (the registry's JSON, the key store written out).
+std::string_view text_of(const bytes& content) {
+  return {reinterpret_cast<const char*>(content.data()), content.size()};
+}
 
 // The newest shared copy of `name`, read through the context's reader.
 std::optional<journal::shared_file_set> newest(server_context& ctx, std::string_view name) {
@@ -153,13 +165,6 @@ std::optional<journal::shared_file_set> newest(server_context& ctx, std::string_
     return std::nullopt;
   }
   return *r;
-}
-
-std::string file_sha(const std::filesystem::path& p) {
-  std::error_code ec;
-  if (p.empty() || !std::filesystem::exists(p, ec)) return {};
-  auto d = journal::sha256_file(p);
-  return d ? d->sha256_hex : std::string();
 }
 
 result<bytes> read_all(const std::filesystem::path& p) {
@@ -209,8 +214,7 @@ config::server_config shared_files::in_force(config::server_config file_cfg, boo
     adopted_ = from_file;
     return file_cfg;
   }
-  const std::string_view text(reinterpret_cast<const char*>(shared->content.data()), shared->content.size());
-  auto reg = parse_registry(text);
+  auto reg = parse_registry(text_of(shared->content));
   if (!reg) {
     spdlog::error("ha: {}; this node's file stays in force", reg.err().message);
     return file_cfg;
@@ -230,7 +234,7 @@ result<std::string> shared_files::follow_keystore() {
   if (!ctx_.ha || keys.store.empty()) return std::string();
   const auto shared = newest(ctx_, keystore_name);
   if (!shared) return std::string();
-  if (file_sha(keys.store) == shared->sha256) {
+  if (key_store_sha256(keys.store) == shared->sha256) {
     std::lock_guard lk(mu_);
     keystore_problem_.clear();
     return std::string();
@@ -244,8 +248,7 @@ result<std::string> shared_files::follow_keystore() {
     keystore_problem_ = e.message;
     return e;
   };
-  const std::string_view content(reinterpret_cast<const char*>(shared->content.data()), shared->content.size());
-  if (auto st = write_synced(incoming, content, "keystore.io"); !st) return refuse(st.err());
+  if (auto st = write_synced(incoming, text_of(shared->content), "keystore.io"); !st) return refuse(st.err());
   // The copy must serve this node as it is: this master key, every configured key present.
   auto probe = ctx_.cfg();
   probe.keys.store = incoming;
@@ -280,7 +283,7 @@ void shared_files::opened_keystore(std::string sha256_hex) {
 result<bool> shared_files::reopen_keystore_if_changed() {
   const auto& cfg = ctx_.cfg();
   if (cfg.keys.store.empty()) return false;
-  const auto now = file_sha(cfg.keys.store);
+  const auto now = key_store_sha256(cfg.keys.store);
   {
     std::lock_guard lk(mu_);
     if (now == keystore_in_use_) return false;
@@ -309,12 +312,12 @@ void shared_files::publish() {
     // The key store this node uses, not a file someone is editing: shared once it is in force.
     if (!in_use.empty() && (!shared || shared->sha256 != in_use)) {
       auto content = read_all(cfg.keys.store);
-      if (!content)
+      if (!content) {
         spdlog::error("ha: the key store is not shared: {}", content.err().message);
-      else if (to_hex(sha256(*content)) != in_use)
+      } else if (auto rec = shared_record(keystore_name, std::move(*content), cfg.ha.node_id); rec.sha256 != in_use) {
         spdlog::warn("ha: the key store file changed since it was opened: shared after the next reload");
-      else {
-        b.records.emplace_back(shared_record(keystore_name, std::move(*content), cfg.ha.node_id));
+      } else {
+        b.records.emplace_back(std::move(rec));
         what.push_back("key store");
       }
     }
@@ -375,7 +378,7 @@ std::string shared_files::status_json() {
            {"shared", shared ? short_digest(shared->sha256) : std::string()}};
     json diffs = json::array();
     if (shared) {
-      auto reg = parse_registry(std::string_view(reinterpret_cast<const char*>(shared->content.data()), shared->content.size()));
+      auto reg = parse_registry(text_of(shared->content));
       if (reg)
         for (auto& d : registry_differences(from_file, *reg)) diffs.push_back(std::move(d));
     }

@@ -27,6 +27,7 @@
 #pragma once
 
 #include <cstdint>
+#include <filesystem>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -57,6 +58,10 @@ config::server_config with_registry(const config::server_config& file, const pad
 // For people, one line per difference, e.g. "pad P02: revoked in the pair's registry, not in
 // this node's file". Empty: the same.
 std::vector<std::string> registry_differences(const pad_registry& file, const pad_registry& shared);
+
+// SHA-256 (upper-case hex) of a key store file, "" when there is none or it cannot be read:
+// which file a key module was opened from.
+std::string key_store_sha256(const std::filesystem::path& store);
 
 class shared_files {
  public:
