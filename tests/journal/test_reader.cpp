@@ -1,6 +1,7 @@
 // Read-only queries: idempotency look-ups, back-office filters, one transaction's story,
 // start-up recovery.
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <set>
 #include <string>
 #include <vector>
@@ -377,6 +378,28 @@ TEST_CASE("new_id gives distinct 128-bit hex ids", "[journal][reader]") {
     seen.insert(id);
   }
   CHECK(seen.size() == 1000);
+}
+
+TEST_CASE("new_id starts with the time: a later id sorts after an earlier one", "[journal][reader]") {
+  const auto before = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+  const auto id = ej::new_id();
+  const auto after = std::chrono::duration_cast<std::chrono::milliseconds>(
+                         std::chrono::system_clock::now().time_since_epoch())
+                         .count();
+  const auto stamped = static_cast<std::int64_t>(std::stoull(id.substr(0, 12), nullptr, 16));
+  CHECK(stamped >= before);
+  CHECK(stamped <= after);
+  // Two ids a millisecond apart or more are in time order; within one millisecond the random
+  // part decides.
+  std::string prev = id;
+  for (int i = 0; i < 200; ++i) {
+    const auto next = ej::new_id();
+    CHECK(next.substr(0, 12) >= prev.substr(0, 12));
+    if (next.substr(0, 12) > prev.substr(0, 12)) CHECK(next > prev);
+    prev = next;
+  }
 }
 
 TEST_CASE("actor names round-trip", "[journal][reader]") {

@@ -424,6 +424,16 @@ CREATE TABLE shared_files(
 ) STRICT;
 )sql";
 
+// Version 17: the idempotency check at the start of every sale looks an order up by till,
+// order number and age (reader::find_orders_recent). With order_no alone in its index the
+// planner walked every recent order of the till instead, a cost that grew with the day.
+// The index now leads with the order number (the back-office search still uses it) and
+// carries the till and the creation time.
+constexpr std::string_view order_lookup_sql = R"sql(
+DROP INDEX orders_by_order_no;
+CREATE INDEX orders_by_order_no ON orders(order_no, till_id, created_ms);
+)sql";
+
 // One line per migration, appended in version order (the schema test checks 1..N).
 constexpr migration all_migrations[] = {
     {1, "transaction model: orders, operations, acquirer messages, events, counters", v1_sql},
@@ -442,6 +452,7 @@ constexpr migration all_migrations[] = {
     {14, "notifications per back-office endpoint", notify_endpoints_sql},
     {15, "replication log and lineage of a hot-standby pair", replication_log_sql},
     {16, "files a hot-standby pair shares: key store and registry", shared_files_sql},
+    {17, "orders found by order number, till and age", order_lookup_sql},
 };
 
 }  // namespace

@@ -419,7 +419,8 @@ struct batch {
   std::vector<record> records;
 };
 
-// A random 128-bit identifier as 32 upper-case hex digits (order_id, op_id, msg_id).
+// A 128-bit identifier as 32 upper-case hex digits (order_id, op_id, msg_id): 48 bits of
+// milliseconds since 1970, so that later ids sort after earlier ones, then 80 random bits.
 std::string new_id();
 
 }  // namespace eftd::journal
