@@ -824,6 +824,7 @@ server_config parse_document(const toml::table& doc, const fs::path& base, diagn
     s.boolean("enabled", cfg.emv.enabled);
     s.path("capk_file", cfg.emv.capk_file, base);
     s.boolean("refuse_chip_swipes", cfg.emv.refuse_chip_swipes);
+    s.boolean("batch_apdus", cfg.emv.batch_apdus);
     emv_overrides global;
     read_emv_params(s, global);
     apply_emv(cfg.emv, global);
@@ -1615,10 +1616,11 @@ result<void> apply_override(server_config& cfg, std::string_view key_eq_value) {
     cfg.emv.floor_limit = static_cast<std::uint64_t>(*v);
     return {};
   }
-  if (key == "emv.contactless.enabled" || key == "emv.refuse_chip_swipes") {
+  if (key == "emv.contactless.enabled" || key == "emv.refuse_chip_swipes" || key == "emv.batch_apdus") {
     if (value != "true" && value != "false") return override_error(key, "must be true or false");
-    (key == "emv.contactless.enabled" ? cfg.emv.contactless.enabled : cfg.emv.refuse_chip_swipes) =
-        value == "true";
+    (key == "emv.contactless.enabled" ? cfg.emv.contactless.enabled
+     : key == "emv.batch_apdus"       ? cfg.emv.batch_apdus
+                                      : cfg.emv.refuse_chip_swipes) = value == "true";
     return {};
   }
   if (key == "emv.fallback") {
@@ -1727,7 +1729,7 @@ result<void> apply_override(server_config& cfg, std::string_view key_eq_value) {
       "listen.metrics.address, listen.metrics.port, listen.backoffice.address, "
       "listen.backoffice.port, backoffice.session_idle_s, backoffice.lockout_after, emv.enabled, "
       "emv.capk_file, emv.floor_limit, emv.tac_denial|tac_online|tac_default, emv.fallback, "
-      "emv.fallback_max_amount, emv.refuse_chip_swipes, emv.contactless.enabled, "
+      "emv.fallback_max_amount, emv.refuse_chip_swipes, emv.batch_apdus, emv.contactless.enabled, "
       "listen.pad.address, listen.pad.port, listen.<pos|pad>.max_connections, "
       "listen.<pos|pad>.max_per_address, listen.<pos|pad>.login_timeout_ms, "
       "listen.<pos|pad>.frame_timeout_ms, acquirers.<name>.host, acquirers.<name>.port, "

@@ -68,7 +68,8 @@ chip_flow::chip_flow(server_context& ctx, std::shared_ptr<pad_session> pad, card
                      const config::emv_config& emv, std::string_view terminal_id,
                      std::string_view merchant_id, emv::transaction txn)
     : ctx_(ctx), pad_(std::move(pad)), dukpt_(dukpt) {
-  const auto cfg = emv_terminal_config(emv, terminal_id, merchant_id);
+  auto cfg = emv_terminal_config(emv, terminal_id, merchant_id);
+  cfg.batch_apdus = emv.batch_apdus;
   kernel_ = std::make_unique<emv::contact_kernel>(cfg, ctx.capks ? &*ctx.capks : nullptr, std::move(txn));
 }
 
@@ -147,6 +148,8 @@ asio::awaitable<void> chip_flow::drive(const online_pin_fn* pin) {
         spdlog::warn("chip: R-APDU in clear refused (keys.require_p2pe)");
         kernel_->feed_transmit_failed();
       }
+    } else if (auto* batch = std::get_if<emv::contact_kernel::send_apdus>(&st)) {
+      co_await run_script(batch->capdus);
     } else if (auto* c = std::get_if<emv::contact_kernel::choose_application>(&st)) {
       pad::menu menu;
       menu.title = c->list.size() == 1 ? "Use this card?" : "Choose account";
@@ -199,6 +202,48 @@ asio::awaitable<void> chip_flow::drive(const online_pin_fn* pin) {
       co_return;
     }
   }
+}
+
+// Commands that change nothing on the card in one round trip (pad protocol apdu_script on the
+// powered card, every command run whatever the SW before it). The pad may run fewer than were
+// sent (its reply must fit one frame): the kernel sends the rest again.
+asio::awaitable<void> chip_flow::run_script(const std::vector<bytes>& capdus) {
+  pad::apdu_script script;
+  const std::size_t n = std::min<std::size_t>(capdus.size(), 32);  // the protocol's limit
+  script.capdus.assign(capdus.begin(), capdus.begin() + static_cast<std::ptrdiff_t>(n));
+  script.stop = static_cast<std::uint8_t>(pad::script_stop::run_all);
+  script.timeout_ms = 10000;
+  pad::message m = std::move(script);
+  auto rep = co_await pad_->command(std::move(m), 15s);
+  const auto* res = rep ? std::get_if<pad::script_result>(&*rep) : nullptr;
+  if (!res) {
+    spdlog::warn("chip: APDU script failed: {}", rep ? std::string("unexpected reply") : rep.err().code);
+    kernel_->feed_transmit_failed();
+    co_return;
+  }
+  std::vector<secure_bytes> clear;
+  if (!res->sealed.empty() && res->first_item && dukpt_) {
+    for (std::size_t i = 0; i < res->sealed.size(); ++i) {
+      auto opened = dukpt_->open(static_cast<std::uint16_t>(*res->first_item + i), res->sealed[i].view());
+      if (!opened) {
+        spdlog::warn("chip: sealed R-APDU {} of a script not opened: {}", i + 1, opened.err().code);
+        kernel_->feed_transmit_failed();
+        co_return;
+      }
+      clear.push_back(std::move(*opened));
+    }
+  } else if (!res->rapdus.empty() && !ctx_.cfg().keys.require_p2pe) {
+    clear = res->rapdus;
+  } else {
+    spdlog::warn("chip: {} (keys.require_p2pe)",
+                 res->rapdus.empty() ? "APDU script answered nothing" : "R-APDUs in clear refused");
+    kernel_->feed_transmit_failed();
+    co_return;
+  }
+  std::vector<byte_view> views;
+  views.reserve(clear.size());
+  for (const auto& c : clear) views.push_back(c.view());
+  kernel_->feed_rapdus(views);
 }
 
 asio::awaitable<void> chip_flow::power_off() {

@@ -77,6 +77,7 @@ class chip_flow {
 
  private:
   boost::asio::awaitable<void> drive(const online_pin_fn* pin);
+  boost::asio::awaitable<void> run_script(const std::vector<bytes>& capdus);
 
   server_context& ctx_;
   std::shared_ptr<pad_session> pad_;

@@ -4,11 +4,14 @@
 // engine's own steps are answered the same way every time (first application, PIN entered,
 // signature acknowledged, host approves with the next chunk as issuer scripts).
 // Properties: no crash or hang (the kernel finishes within a bounded number of steps) and
-// field 55 never carries track 2, PAN or cardholder name.
+// field 55 never carries track 2, PAN or cardholder name. Each input runs twice: one APDU per
+// step, then with batch_apdus (a script's answers: as many chunks as there are commands, fewer
+// when the input runs out, as a pad that stopped early).
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
 #include <variant>
+#include <vector>
 
 #include "eftd/core/tlv.hpp"
 #include "eftd/emv/kernel.hpp"
@@ -31,8 +34,9 @@ struct reader {
   }
 };
 
-eftd::emv::terminal_config config() {
+eftd::emv::terminal_config config(bool batch) {
   eftd::emv::terminal_config cfg;
+  cfg.batch_apdus = batch;
   cfg.country_code = 616;
   cfg.currency_code = 985;
   cfg.use_pse = true;
@@ -42,11 +46,8 @@ eftd::emv::terminal_config config() {
   return cfg;
 }
 
-}  // namespace
-
-extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+void run(const std::uint8_t* data, std::size_t size, const eftd::emv::terminal_config& cfg) {
   using namespace eftd::emv;
-  static const terminal_config cfg = config();
   transaction txn;
   txn.amount = 1000;
   txn.date = "251122";
@@ -58,9 +59,18 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   eftd::bytes chunk;
   for (int steps = 0; steps < 4000; ++steps) {
     auto s = k.next();
-    if (std::holds_alternative<contact_kernel::finished>(s)) return 0;
-    if (std::holds_alternative<contact_kernel::send_apdu>(s) ||
-        std::holds_alternative<contact_kernel::need_offline_pin>(s)) {
+    if (std::holds_alternative<contact_kernel::finished>(s)) return;
+    if (auto* batch = std::get_if<contact_kernel::send_apdus>(&s)) {
+      std::vector<eftd::bytes> answers;
+      while (answers.size() < batch->capdus.size() && in.next(chunk)) answers.push_back(chunk);
+      if (answers.empty()) {
+        k.feed_transmit_failed();
+      } else {
+        std::vector<eftd::byte_view> views(answers.begin(), answers.end());
+        k.feed_rapdus(views);
+      }
+    } else if (std::holds_alternative<contact_kernel::send_apdu>(s) ||
+               std::holds_alternative<contact_kernel::need_offline_pin>(s)) {
       if (in.next(chunk))
         k.feed_rapdu(chunk);
       else
@@ -83,4 +93,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
   }
   std::abort();  // the kernel must finish: every loop in it is bounded
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  static const auto one_by_one = config(false);
+  static const auto batched = config(true);
+  run(data, size, one_by_one);
+  run(data, size, batched);
+  return 0;
 }

@@ -7,6 +7,7 @@
 #include <openssl/param_build.h>
 #include <openssl/rsa.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -234,15 +235,19 @@ struct sim_result {
   contact_kernel::finished fin;
   tvr_bytes tvr{};
   int plaintext = 0, enciphered = 0, online = 0;
+  int round_trips = 0, scripts = 0;
+  std::vector<std::string> commands;  // hex, in the order the card got them
 };
 
 enum class host { approve_with_arpc, approve_bad_arpc, unable, decline };
 
 sim_result run_sim(const padsim::card_profile& profile, host h = host::approve_with_arpc,
-                   terminal_config cfg = sim_terminal(), transaction txn = sim_transaction()) {
+                   terminal_config cfg = sim_terminal(), transaction txn = sim_transaction(),
+                   const std::function<void(driver&)>& setup = {}) {
   auto pc = power(profile);
   contact_kernel k(cfg, &test_capks(), std::move(txn));
   driver d;
+  if (setup) setup(d);
   d.card = [&](const bytes& c) {
     auto r = pc.icc->transmit(c);
     REQUIRE(r);
@@ -269,6 +274,9 @@ sim_result run_sim(const padsim::card_profile& profile, host h = host::approve_w
   out.plaintext = pc.plaintext_verifies;
   out.enciphered = pc.enciphered_verifies;
   out.online = d.online_requests;
+  out.round_trips = d.round_trips;
+  out.scripts = d.scripts;
+  for (const auto& c : d.commands) out.commands.push_back(to_hex(c));
   return out;
 }
 
@@ -406,4 +414,154 @@ TEST_CASE("Sim: CDA card online: CDA verified on both GENERATE ACs, ARPC verifie
   CHECK_FALSE(has_bit(r.tvr, tvr::cda_failed));
   CHECK_FALSE(has_bit(r.tvr, tvr::issuer_auth_failed));
   CHECK(to_string(r.fin.o) == "approved_online");
+}
+
+// ---- batch_apdus: the records and the ATCs in one pad round trip each ------------------------
+
+namespace {
+terminal_config batching_terminal() {
+  auto cfg = sim_terminal();
+  cfg.batch_apdus = true;
+  return cfg;
+}
+// The same unpredictable numbers in every run, so that two runs' commands compare equal.
+transaction fixed_random_transaction() {
+  auto t = sim_transaction();
+  t.random = [](std::span<std::uint8_t> out) { std::fill(out.begin(), out.end(), std::uint8_t{0x5A}); };
+  return t;
+}
+bool is_read(const std::string& c) {
+  return c.rfind("00B2", 0) == 0;
+}
+// The commands from GET PROCESSING OPTIONS on (the application's, not the directory's).
+std::vector<std::string> from_gpo(const std::vector<std::string>& commands) {
+  auto gpo = std::find_if(commands.begin(), commands.end(),
+                          [](const std::string& c) { return c.rfind("80A8", 0) == 0; });
+  return {gpo, commands.end()};
+}
+std::size_t reads_in(const std::vector<std::string>& commands) {
+  return static_cast<std::size_t>(std::count_if(commands.begin(), commands.end(), is_read));
+}
+}  // namespace
+
+TEST_CASE("Sim: batch_apdus reads the records in one round trip, the card sees the same commands") {
+  for (const char* card : {"visa-dda-approve.toml", "mc-cda-approve.toml", "visa-sda-approve.toml"}) {
+    INFO(card);
+    const auto one_by_one =
+        run_sim(load(card), host::approve_with_arpc, sim_terminal(), fixed_random_transaction());
+    const auto batched =
+        run_sim(load(card), host::approve_with_arpc, batching_terminal(), fixed_random_transaction());
+    CHECK(to_string(batched.fin.o) == to_string(one_by_one.fin.o));
+    CHECK(batched.fin.reason_code == one_by_one.fin.reason_code);
+    CHECK(to_hex(byte_view(batched.tvr.data(), batched.tvr.size())) ==
+          to_hex(byte_view(one_by_one.tvr.data(), one_by_one.tvr.size())));
+    // The application's commands are the same, in the same order.
+    CHECK(from_gpo(batched.commands) == from_gpo(one_by_one.commands));
+    const auto afl_reads = reads_in(from_gpo(one_by_one.commands));
+    const auto directory_reads = reads_in(one_by_one.commands) - afl_reads;
+    REQUIRE(afl_reads >= 2);
+    REQUIRE(directory_reads >= 1);
+    REQUIRE(directory_reads <= 4);
+    CHECK(one_by_one.scripts == 0);
+    CHECK(batched.scripts == 2);
+    // The directory's records in one script, the AFL's in another.
+    CHECK(batched.round_trips ==
+          one_by_one.round_trips - static_cast<int>(afl_reads - 1) - static_cast<int>(directory_reads - 1));
+  }
+}
+
+TEST_CASE("Sim: batch_apdus with a pad that runs one command per script sends the rest again") {
+  const auto one_by_one = run_sim(load("visa-dda-approve.toml"), host::approve_with_arpc, sim_terminal(),
+                                  fixed_random_transaction());
+  const auto batched = run_sim(load("visa-dda-approve.toml"), host::approve_with_arpc, batching_terminal(),
+                               fixed_random_transaction(), [](driver& d) { d.script_limit = 1; });
+  CHECK(to_string(batched.fin.o) == "approved_offline");
+  CHECK(batched.commands == one_by_one.commands);
+  // One command per script: no round trip saved, nothing lost.
+  CHECK(batched.round_trips == one_by_one.round_trips);
+  CHECK(batched.scripts >= 2);
+}
+
+TEST_CASE("Sim: batch_apdus: an answer still asking for GET RESPONSE is fetched again on its own") {
+  int scripts_seen = 0;
+  const auto batched = run_sim(load("visa-dda-approve.toml"), host::approve_with_arpc, batching_terminal(),
+                               fixed_random_transaction(), [&](driver& d) {
+                                 // The first answer of the second script (the AFL's records) asks for GET
+                                 // RESPONSE.
+                                 d.script_answer = [&](std::size_t i, const bytes&) -> std::optional<bytes> {
+                                   if (i == 0) ++scripts_seen;
+                                   if (i == 0 && scripts_seen == 2) return bytes{0x61, 0x20};
+                                   return std::nullopt;
+                                 };
+                               });
+  CHECK(to_string(batched.fin.o) == "approved_offline");
+  const auto app = from_gpo(batched.commands);
+  const auto first_read = std::find_if(app.begin(), app.end(), is_read);
+  REQUIRE(first_read != app.end());
+  // The first record went out twice: in the script (answered 61 20) and alone; then the rest
+  // of the records again.
+  CHECK(std::count(app.begin(), app.end(), *first_read) == 2);
+  CHECK(batched.scripts == 3);
+}
+TEST_CASE("Sim: batch_apdus: a script the pad could not run ends the card session") {
+  auto pc = power(load("visa-dda-approve.toml"));
+  contact_kernel k(batching_terminal(), &test_capks(), sim_transaction());
+  bool failed_script = false;
+  for (int guard = 0; guard < 100 && !failed_script; ++guard) {
+    auto s = k.next();
+    if (auto* a = std::get_if<contact_kernel::send_apdu>(&s)) {
+      auto r = pc.icc->transmit(a->capdu);
+      REQUIRE(r);
+      k.feed_rapdu(*r);
+    } else if (std::holds_alternative<contact_kernel::send_apdus>(s)) {
+      k.feed_transmit_failed();
+      failed_script = true;
+    } else if (std::holds_alternative<contact_kernel::choose_application>(s)) {
+      k.feed_choice(0);
+    } else {
+      FAIL("the records should be read before anything else is asked");
+    }
+  }
+  REQUIRE(failed_script);
+  auto f = k.next();
+  REQUIRE(std::holds_alternative<contact_kernel::finished>(f));
+  CHECK(std::get<contact_kernel::finished>(f).reason_code == "emv.card_error");
+}
+
+TEST_CASE("Sim: batch_apdus: more answers than commands, or answers to a single APDU, are misuse") {
+  SECTION("more answers than commands") {
+    auto pc = power(load("visa-dda-approve.toml"));
+    contact_kernel k(batching_terminal(), &test_capks(), sim_transaction());
+    for (int guard = 0; guard < 100; ++guard) {
+      auto s = k.next();
+      if (auto* a = std::get_if<contact_kernel::send_apdu>(&s)) {
+        auto r = pc.icc->transmit(a->capdu);
+        REQUIRE(r);
+        k.feed_rapdu(*r);
+      } else if (auto* b = std::get_if<contact_kernel::send_apdus>(&s)) {
+        const bytes ok{0x90, 0x00};
+        std::vector<byte_view> answers(b->capdus.size() + 1, byte_view(ok));
+        k.feed_rapdus(answers);
+        break;
+      } else if (std::holds_alternative<contact_kernel::choose_application>(s)) {
+        k.feed_choice(0);
+      } else {
+        FAIL("unexpected step");
+      }
+    }
+    auto f = k.next();
+    REQUIRE(std::holds_alternative<contact_kernel::finished>(f));
+    CHECK(std::get<contact_kernel::finished>(f).reason_code == "emv.kernel_misuse");
+  }
+  SECTION("answers to a single APDU") {
+    contact_kernel k(batching_terminal(), &test_capks(), sim_transaction());
+    auto s = k.next();
+    REQUIRE(std::holds_alternative<contact_kernel::send_apdu>(s));
+    const bytes ok{0x90, 0x00};
+    std::vector<byte_view> answers{byte_view(ok)};
+    k.feed_rapdus(answers);
+    auto f = k.next();
+    REQUIRE(std::holds_alternative<contact_kernel::finished>(f));
+    CHECK(std::get<contact_kernel::finished>(f).reason_code == "emv.kernel_misuse");
+  }
 }

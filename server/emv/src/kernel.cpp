@@ -218,6 +218,7 @@ struct contact_kernel::impl {
   enum class answer_kind {
     none,
     rapdu,
+    rapdus,
     transmit_failed,
     choice,
     choice_cancelled,
@@ -253,6 +254,7 @@ struct contact_kernel::impl {
 
   answer_kind answer = answer_kind::none;
   bytes answer_rapdu;
+  std::vector<bytes> answer_rapdus;
   std::size_t answer_choice = 0;
   pin_result answer_pin = pin_result::failed;
   online_result answer_online;
@@ -420,6 +422,64 @@ struct contact_kernel::impl {
   }
 
   // PSE: the directory records list the card's applications (Book 1 12.3.2).
+  // Commands that change nothing on the card, in as few round trips as the engine allows
+  // (terminal_config::batch_apdus): one answer per command, in order, each with its SW; empty
+  // with the transaction finished when the card or the pad failed. Without batching, or for one
+  // command, they go one by one through exchange(). An answer still asking for T=0 chaining
+  // (61xx, 6Cxx: a pad that runs scripts must have done it) is fetched again on its own.
+  // stop_sw: once an answer has this SW, the commands after it are not sent again (the answer
+  // list ends there).
+  detail::task<std::vector<bytes>> exchange_many(std::vector<bytes> cmds,
+                                                 std::optional<std::uint16_t> stop_sw = std::nullopt) {
+    std::vector<bytes> out;
+    std::size_t next = 0;
+    while (next < cmds.size()) {
+      if (stop_sw && !out.empty() && sw_of(out.back()) == *stop_sw) break;
+      if (!cfg.batch_apdus || cmds.size() - next == 1) {
+        auto t = exchange(cmds[next]);
+        bytes r = co_await t;
+        if (done) co_return std::vector<bytes>{};
+        out.push_back(std::move(r));
+        ++next;
+        continue;
+      }
+      pending = send_apdus{std::vector<bytes>(cmds.begin() + static_cast<std::ptrdiff_t>(next), cmds.end())};
+      co_await wait();
+      if (answer != answer_kind::rapdus) {
+        finish(outcome::end_application,
+               answer == answer_kind::transmit_failed ? "emv.card_error" : "emv.kernel_misuse");
+        co_return std::vector<bytes>{};
+      }
+      std::vector<bytes> got = std::move(answer_rapdus);
+      answer_rapdus.clear();
+      if (got.empty() || got.size() > cmds.size() - next) {
+        finish(outcome::end_application, "emv.kernel_misuse");
+        co_return std::vector<bytes>{};
+      }
+      for (auto& r : got) {
+        if (r.size() < 2) {
+          finish(outcome::end_application, "emv.card_error");
+          co_return std::vector<bytes>{};
+        }
+        const std::uint8_t sw1 = r[r.size() - 2];
+        if (sw1 == 0x61 || sw1 == 0x6C) {
+          secure_wipe(r.data(), r.size());
+          auto t = exchange(cmds[next]);
+          bytes again = co_await t;
+          if (done) co_return std::vector<bytes>{};
+          out.push_back(std::move(again));
+          ++next;
+          break;  // the rest of this round's answers are dropped and asked for again
+        }
+        out.push_back(std::move(r));
+        ++next;
+      }
+      for (auto& r : got)
+        if (!r.empty()) secure_wipe(r.data(), r.size());
+    }
+    co_return out;
+  }
+
   detail::task<bool> pse_candidates() {
     bytes cmd = apdu(0x00, 0xA4, 0x04, 0x00, as_bytes(pse_name), true);
     auto t = exchange(std::move(cmd));
@@ -436,27 +496,33 @@ struct contact_kernel::impl {
     const tlv* sfi = tlv_find(*fci, t_sfi, true);
     if (!sfi || sfi->value.size() != 1 || sfi->value[0] < 1 || sfi->value[0] > 30) co_return true;
 
-    std::vector<candidate> found;
-    for (unsigned rec = 1; rec <= 255; ++rec) {
-      bytes rr = apdu(0x00, 0xB2, static_cast<std::uint8_t>(rec),
-                      static_cast<std::uint8_t>((sfi->value[0] << 3) | 4), {}, true);
-      auto rt = exchange(std::move(rr));
-      bytes rec_answer = co_await rt;
+    // The directory's records up to the first 6A83. With batch_apdus, four at a time (a
+    // directory rarely has more; reading past its end changes nothing on the card).
+    const unsigned per_round = cfg.batch_apdus ? 4 : 1;
+    for (unsigned rec = 1; rec <= 255; rec += per_round) {
+      std::vector<bytes> reads;
+      for (unsigned r = rec; r < rec + per_round && r <= 255; ++r)
+        reads.push_back(apdu(0x00, 0xB2, static_cast<std::uint8_t>(r),
+                             static_cast<std::uint8_t>((sfi->value[0] << 3) | 4), {}, true));
+      auto rt = exchange_many(std::move(reads), 0x6A83);
+      const std::vector<bytes> answers = co_await rt;
       if (done) co_return false;
-      const auto rsw = sw_of(rec_answer);
-      if (rsw == 0x6A83) break;
-      auto decoded = tlv_decode(data_of(rec_answer));
-      if (rsw != 0x9000 || !decoded || decoded->size() != 1 || (*decoded)[0].tag != t_record) {
-        // A broken directory: forget it and use the list of AIDs (Book 1 12.3.2).
-        candidates.clear();
-        co_return true;
-      }
-      for (const auto& entry : (*decoded)[0].children) {
-        if (entry.tag != 0x61) continue;
-        const tlv* aid = tlv_find(entry.children, t_aid_card, false);
-        if (!aid) continue;  // a DDF entry (9D) or a broken one: this kernel reads one level
-        if (aid->value.size() < 5 || aid->value.size() > 16) continue;
-        if (find_app(aid->value)) add_candidate(entry.children, aid->value);
+      for (const auto& rec_answer : answers) {
+        const auto rsw = sw_of(rec_answer);
+        if (rsw == 0x6A83) co_return true;
+        auto decoded = tlv_decode(data_of(rec_answer));
+        if (rsw != 0x9000 || !decoded || decoded->size() != 1 || (*decoded)[0].tag != t_record) {
+          // A broken directory: forget it and use the list of AIDs (Book 1 12.3.2).
+          candidates.clear();
+          co_return true;
+        }
+        for (const auto& entry : (*decoded)[0].children) {
+          if (entry.tag != 0x61) continue;
+          const tlv* aid = tlv_find(entry.children, t_aid_card, false);
+          if (!aid) continue;  // a DDF entry (9D) or a broken one: this kernel reads one level
+          if (aid->value.size() < 5 || aid->value.size() > 16) continue;
+          if (find_app(aid->value)) add_candidate(entry.children, aid->value);
+        }
       }
     }
     co_return true;
@@ -628,47 +694,82 @@ struct contact_kernel::impl {
     co_return 0;
   }
 
+  // One record read: its data kept (and for ODA when the AFL says so). False: the
+  // transaction is finished. Wipes the answer.
+  bool take_record(std::uint8_t sfi, bool for_oda, bytes& r) {
+    struct wiper {
+      bytes& b;
+      ~wiper() {
+        if (!b.empty()) secure_wipe(b.data(), b.size());
+      }
+    } wipe_r{r};
+    if (sw_of(r) != 0x9000) {
+      finish(outcome::end_application, "emv.read_record_failed");
+      return false;
+    }
+    const byte_view data = data_of(r);
+    auto decoded = tlv_decode(data);
+    const tlv_wiper wipe_decoded{decoded};
+    const bool is_70 = decoded && decoded->size() == 1 && (*decoded)[0].tag == t_record;
+    if (sfi <= 10 && !is_70) {
+      finish(outcome::end_application, "emv.bad_record");
+      return false;
+    }
+    if (for_oda) {
+      if (is_70)
+        oda_records.push_back(oda_record{sfi, bytes(data.begin(), data.end())});
+      else
+        oda_failed = true;  // SFI 11-30 records for ODA must be 70 templates too
+    }
+    if (is_70) {
+      for (const auto& child : (*decoded)[0].children) {
+        if (card_tags.count(child.tag)) {
+          finish(outcome::end_application, "emv.duplicate_data");
+          return false;
+        }
+        set_card(child.tag, child.value);
+      }
+    }
+    return true;
+  }
+
   detail::task<bool> read_records() {
     const bytes afl(store.get_or_empty(t_afl).begin(), store.get_or_empty(t_afl).end());
+    struct wanted {
+      std::uint8_t sfi;
+      bool for_oda;
+    };
+    std::vector<wanted> list;
+    std::vector<bytes> cmds;
     for (std::size_t i = 0; i < afl.size(); i += 4) {
       const std::uint8_t sfi = afl[i] >> 3;
       const std::uint8_t first = afl[i + 1], last = afl[i + 2], oda_count = afl[i + 3];
       for (unsigned rec = first; rec <= last; ++rec) {
-        bytes cmd = apdu(0x00, 0xB2, static_cast<std::uint8_t>(rec),
-                         static_cast<std::uint8_t>((sfi << 3) | 4), {}, true);
-        auto t = exchange(std::move(cmd));
+        list.push_back({sfi, rec - first < oda_count});
+        cmds.push_back(apdu(0x00, 0xB2, static_cast<std::uint8_t>(rec),
+                            static_cast<std::uint8_t>((sfi << 3) | 4), {}, true));
+      }
+    }
+    if (cfg.batch_apdus) {
+      // Every record the AFL names in as few round trips as the pad allows (READ RECORD changes
+      // nothing on the card), then each answer in AFL order.
+      auto all = exchange_many(std::move(cmds));
+      std::vector<bytes> answers = co_await all;
+      if (done) co_return false;
+      for (std::size_t i = 0; i < list.size(); ++i) {
+        if (!take_record(list[i].sfi, list[i].for_oda, answers[i])) {
+          for (auto& a : answers)
+            if (!a.empty()) secure_wipe(a.data(), a.size());
+          co_return false;
+        }
+      }
+    } else {
+      // One at a time: the first record that fails ends the reading.
+      for (std::size_t i = 0; i < list.size(); ++i) {
+        auto t = exchange(std::move(cmds[i]));
         bytes r = co_await t;
         if (done) co_return false;
-        if (sw_of(r) != 0x9000) {
-          finish(outcome::end_application, "emv.read_record_failed");
-          co_return false;
-        }
-        const byte_view data = data_of(r);
-        auto decoded = tlv_decode(data);
-        const tlv_wiper wipe_decoded{decoded};
-        const bool is_70 = decoded && decoded->size() == 1 && (*decoded)[0].tag == t_record;
-        if (sfi <= 10 && !is_70) {
-          finish(outcome::end_application, "emv.bad_record");
-          secure_wipe(r.data(), r.size());
-          co_return false;
-        }
-        if (rec - first < oda_count) {
-          if (is_70)
-            oda_records.push_back(oda_record{sfi, bytes(data.begin(), data.end())});
-          else
-            oda_failed = true;  // SFI 11-30 records for ODA must be 70 templates too
-        }
-        if (is_70) {
-          for (const auto& child : (*decoded)[0].children) {
-            if (card_tags.count(child.tag)) {
-              finish(outcome::end_application, "emv.duplicate_data");
-              secure_wipe(r.data(), r.size());
-              co_return false;
-            }
-            set_card(child.tag, child.value);
-          }
-        }
-        secure_wipe(r.data(), r.size());
+        if (!take_record(list[i].sfi, list[i].for_oda, r)) co_return false;
       }
     }
     for (const auto tag : {t_expiry, t_pan, t_cdol1, t_cdol2}) {
@@ -1085,16 +1186,18 @@ struct contact_kernel::impl {
 
   // ---- terminal risk management (Book 3 10.6) -----------------------------------------
 
-  detail::task<std::optional<std::uint16_t>> get_data_u16(std::uint32_t tag) {
-    bytes cmd{0x80, 0xCA, static_cast<std::uint8_t>(tag >> 8), static_cast<std::uint8_t>(tag), 0x00};
-    auto t = exchange(std::move(cmd));
-    bytes r = co_await t;
-    if (done || sw_of(r) != 0x9000) co_return std::nullopt;
+  static bytes get_data(std::uint32_t tag) {
+    return bytes{0x80, 0xCA, static_cast<std::uint8_t>(tag >> 8), static_cast<std::uint8_t>(tag), 0x00};
+  }
+
+  // A GET DATA answer for a 2-byte tag: its value, kept as card data, or nothing.
+  std::optional<std::uint16_t> data_u16(std::uint32_t tag, const bytes& r) {
+    if (sw_of(r) != 0x9000) return std::nullopt;
     auto decoded = tlv_decode(data_of(r));
     if (!decoded || decoded->size() != 1 || (*decoded)[0].tag != tag || (*decoded)[0].value.size() != 2)
-      co_return std::nullopt;
+      return std::nullopt;
     set_card(tag, (*decoded)[0].value);
-    co_return u16((*decoded)[0].value);
+    return u16((*decoded)[0].value);
   }
 
   detail::task<bool> terminal_risk_management() {
@@ -1120,12 +1223,11 @@ struct contact_kernel::impl {
     const auto lcol = store.get(t_lcol), ucol = store.get(t_ucol);
     if (app->velocity_checking && lcol && ucol && lcol->size() == 1 && ucol->size() == 1) {
       const std::uint8_t l = (*lcol)[0], u = (*ucol)[0];
-      auto t1 = get_data_u16(t_atc);
-      const auto atc = co_await t1;
+      auto t = exchange_many({get_data(t_atc), get_data(t_last_online_atc)});
+      const std::vector<bytes> r = co_await t;
       if (done) co_return false;
-      auto t2 = get_data_u16(t_last_online_atc);
-      const auto loatc = co_await t2;
-      if (done) co_return false;
+      const auto atc = data_u16(t_atc, r[0]);
+      const auto loatc = data_u16(t_last_online_atc, r[1]);
       velocity_check(l, u, atc, loatc, tvr);
     }
     co_return true;
@@ -1499,8 +1601,16 @@ void contact_kernel::feed_rapdu(byte_view rapdu) {
   EFTD_EMV_FEED(holds<send_apdu>(k.pending) || holds<need_offline_pin>(k.pending), rapdu,
                 k.answer_rapdu.assign(rapdu.begin(), rapdu.end()));
 }
+void contact_kernel::feed_rapdus(std::span<const byte_view> rapdus) {
+  EFTD_EMV_FEED(holds<send_apdus>(k.pending), rapdus, {
+    k.answer_rapdus.clear();
+    for (const auto r : rapdus) k.answer_rapdus.emplace_back(r.begin(), r.end());
+  });
+}
 void contact_kernel::feed_transmit_failed() {
-  EFTD_EMV_FEED(holds<send_apdu>(k.pending) || holds<need_offline_pin>(k.pending), transmit_failed, (void)0);
+  EFTD_EMV_FEED(
+      holds<send_apdu>(k.pending) || holds<send_apdus>(k.pending) || holds<need_offline_pin>(k.pending),
+      transmit_failed, (void)0);
 }
 void contact_kernel::feed_choice(std::size_t index) {
   EFTD_EMV_FEED(holds<choose_application>(k.pending), choice, k.answer_choice = index);

@@ -314,6 +314,10 @@ struct emv_config {
   // "insert the card" (card.use_chip) when true. Off by default so stripe-only test cards and
   // older pads keep working; chip-capable estates should turn it on.
   bool refuse_chip_swipes = false;
+  // The records of a chip card (and GET DATA of its ATCs) are read with one apdu_script per
+  // round trip instead of one apdu each (pad protocol). Off only for a pad whose firmware runs
+  // no scripts on an inserted card.
+  bool batch_apdus = true;
   emv_contactless_config contactless;
   bool operator==(const emv_config&) const = default;
 };

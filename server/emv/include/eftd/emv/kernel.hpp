@@ -5,6 +5,11 @@
 // answer back; then it asks again, until next() returns `finished`. Steps and answers:
 //
 //   send_apdu           -> feed_rapdu(R-APDU including SW1 SW2) or feed_transmit_failed()
+//   send_apdus          -> feed_rapdus(the R-APDUs of the first n commands, in order, 1 <= n <=
+//                          the number sent; the kernel sends the rest again) or
+//                          feed_transmit_failed(). Only with terminal_config::batch_apdus, and
+//                          only for commands that change nothing on the card (READ RECORD, GET
+//                          DATA): every command runs whatever the SW of the one before.
 //   choose_application  -> feed_choice(index into list) or feed_choice_cancelled()
 //   need_online_pin     -> feed_pin_result(entered | bypassed | failed)
 //   need_offline_pin    -> feed_rapdu(the VERIFY answer's SW1 SW2, the pad sends VERIFY) or
@@ -91,6 +96,9 @@ struct terminal_config {
   // 9F33 exactly as configured (3 bytes), sent instead of the value built from the flags; the
   // caller keeps the flags consistent with it (they decide what the kernel does).
   std::optional<bytes> capabilities_override;
+  // The pad runs several C-APDUs in one round trip (pad protocol apdu_script): the records of
+  // the AFL, and GET DATA of the ATC and last online ATC, each go out as one send_apdus.
+  bool batch_apdus = false;
 };
 
 // 9F33: capabilities_override when set, else from the flags above.
@@ -145,6 +153,9 @@ class contact_kernel {
   struct send_apdu {
     bytes capdu;
   };
+  struct send_apdus {
+    std::vector<bytes> capdus;  // 2 or more
+  };
   struct choose_application {
     std::vector<candidate> list;  // by priority; one entry with confirmation_required: confirm it
   };
@@ -167,8 +178,8 @@ class contact_kernel {
     outcome o = outcome::end_application;
     std::string reason_code;  // e.g. "emv.card_declined"; never card data
   };
-  using step = std::variant<send_apdu, choose_application, need_online_pin, need_offline_pin, need_signature,
-                            go_online, finished>;
+  using step = std::variant<send_apdu, send_apdus, choose_application, need_online_pin, need_offline_pin,
+                            need_signature, go_online, finished>;
 
   // Pre: the card is powered (the engine did power_on and checked the ATR). `capks` may be
   // null (no ODA possible: the TVR says so). The kernel keeps references to neither.
@@ -180,6 +191,7 @@ class contact_kernel {
   step next();
 
   void feed_rapdu(byte_view rapdu);
+  void feed_rapdus(std::span<const byte_view> rapdus);
   void feed_transmit_failed();
   void feed_choice(std::size_t index);
   void feed_choice_cancelled();
