@@ -1,11 +1,12 @@
 #include "metrics.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <utility>
 
-#include <fmt/format.h>
-
 #include "context.hpp"
+#include "eftd/pad/messages.hpp"
 #include "ha.hpp"
 
 namespace eftd::server {
@@ -104,6 +105,15 @@ std::string metrics::render(server_context& ctx) const {
   out += "# TYPE eftd_open_connections gauge\n";
   for (std::size_t i = 0; i < open_.size(); ++i)
     out += fmt::format("eftd_open_connections{{kind=\"{}\"}} {}\n", conn_names[i], open_[i].load());
+
+  out += "# HELP eftd_pad_commands_total Commands sent to PIN pads (each a round trip), by command.\n";
+  out += "# TYPE eftd_pad_commands_total counter\n";
+  for (std::size_t i = 0; i < pad_commands_.size(); ++i) {
+    const auto n = pad_commands_[i].load(std::memory_order_relaxed);
+    if (n == 0) continue;
+    out += fmt::format("eftd_pad_commands_total{{command=\"{}\"}} {}\n",
+                       pad::type_name(static_cast<pad::message_type>(i)), n);
+  }
 
   out += "# HELP eftd_saf_queue_depth Reversals and advices waiting in the store-and-forward queue.\n";
   out += "# TYPE eftd_saf_queue_depth gauge\n";

@@ -56,6 +56,11 @@ class metrics {
   void observe(stage s, double ms) noexcept { stages_[static_cast<std::size_t>(s)].observe_ms(ms); }
   void connection_opened(conn_kind k) noexcept { ++open_[static_cast<std::size_t>(k)]; }
   void connection_closed(conn_kind k) noexcept { --open_[static_cast<std::size_t>(k)]; }
+  // A command sent to a PIN pad, by its message type byte (PROTOCOL.md): how many round trips
+  // a sale costs, and which kinds dominate.
+  void pad_command(std::uint8_t type) noexcept {
+    pad_commands_[type].fetch_add(1, std::memory_order_relaxed);
+  }
 
   // Health as tills experience it (server/HA.md): final results and the technical failures
   // among them, and the p99 of their end-to-end time, since the previous call. The HA node
@@ -76,6 +81,7 @@ class metrics {
   std::map<std::pair<std::string, std::string>, std::uint64_t> tx_;
   std::array<latency_histogram, 5> stages_;
   std::array<std::atomic<std::int64_t>, 3> open_{};
+  std::array<std::atomic<std::uint64_t>, 256> pad_commands_{};
   std::mutex health_mu_;
   std::vector<float> health_ms_;  // this interval's end-to-end times (bounded)
   std::uint64_t health_requests_ = 0;

@@ -383,6 +383,7 @@ asio::awaitable<result<pad::message>> pad_session::command_on_strand(pad::messag
                                                                      std::chrono::milliseconds timeout) {
   if (closed_) co_return make_error("pad.disconnected", "PIN pad not connected");
   auto p = std::make_shared<pending>(socket_.get_executor());
+  ctx_.metrics->pad_command(static_cast<std::uint8_t>(pad::type_of(m)));
   std::uint32_t seq = 0;
   send(m, 0, seq);
   pending_[seq] = p;

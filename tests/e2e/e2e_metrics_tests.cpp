@@ -33,6 +33,9 @@ TEST_CASE("metrics count approved and declined sales and time their stages", "[e
   CHECK(sample(text, "eftd_stage_duration_seconds_count{stage=\"journal_commit\"}") > 0);
   CHECK(sample(text, "eftd_journal_commits_total") > 0);
   CHECK(sample(text, "eftd_open_connections{kind=\"pad\"}") == 1);
+  // Each sale asked the pad for a card at least once and showed it something.
+  CHECK(sample(text, "eftd_pad_commands_total{command=\"read_card\"}") >= 2);
+  CHECK(sample(text, "eftd_pad_commands_total{command=\"display\"}") >= 2);
   CHECK(sample(text, "eftd_open_connections{kind=\"metrics\"}") == 1);  // this scrape
   CHECK(sample(text, "eftd_saf_queue_depth{acquirer=\"sim\"}") == 0);
   CHECK(sample(text, "eftd_replication_lag_seconds") == 0);
