@@ -8,11 +8,14 @@
 
 #include <array>
 #include <boost/asio.hpp>
+#include <cerrno>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 
 namespace eftd::server {
@@ -88,6 +91,14 @@ boost::asio::awaitable<void> accept_loop(boost::asio::ip::tcp::acceptor& accepto
                                          std::string kind, std::shared_ptr<connection_limits> limits,
                                          std::function<void(boost::asio::ip::tcp::socket&)> refuse = {}) {
   namespace asio = boost::asio;
+  // Out of file descriptors (or kernel memory), accept fails at once for as long as the
+  // condition lasts: the listener pauses instead of spinning. It reports at most once every ten
+  // seconds, with how many accepts failed since its last report. Connections already open, the
+  // journal and the acquirer links keep working; new peers wait in the backlog.
+  using clock = std::chrono::steady_clock;
+  std::uint64_t failed = 0;
+  std::optional<clock::time_point> last_report;
+  const auto report_due = [&] { return !last_report || clock::now() - *last_report >= std::chrono::seconds(10); };
   for (;;) {
     // A named strand, not a temporary inside the co_await: GCC 12 destroys such temporaries
     // twice, and a strand's reference count must never be decremented twice.
@@ -96,8 +107,27 @@ boost::asio::awaitable<void> accept_loop(boost::asio::ip::tcp::acceptor& accepto
     asio::ip::tcp::socket sock(std::move(accepted));
     if (ec) {
       if (ec == asio::error::operation_aborted) co_return;
-      spdlog::warn("{} listener: accept failed: {}", kind, ec.message());
+      const bool exhausted = ec == asio::error::no_descriptors || ec.value() == ENFILE ||
+                             ec == asio::error::no_buffer_space || ec == asio::error::no_memory;
+      ++failed;
+      if (report_due()) {
+        spdlog::warn("{} listener: accept failed: {} ({} since the last report){}", kind, ec.message(), failed,
+                     exhausted ? "; new connections wait (raise the open-file limit or lower "
+                                 "listen.<pos|pad>.max_connections)"
+                               : "");
+        last_report = clock::now();
+        failed = 0;
+      }
+      if (exhausted) {
+        asio::steady_timer pause(acceptor.get_executor(), std::chrono::milliseconds(100));
+        co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
+      }
       continue;
+    }
+    if (failed > 0 && report_due()) {
+      spdlog::info("{} listener: accepting again; {} accepts failed since the last report", kind, failed);
+      last_report = clock::now();
+      failed = 0;
     }
     boost::system::error_code opt_ec;
     sock.set_option(asio::ip::tcp::no_delay(true), opt_ec);

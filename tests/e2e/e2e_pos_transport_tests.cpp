@@ -220,6 +220,49 @@ TEST_CASE("limits: a connection over the per-address limit is refused with a cle
   CHECK(ok.has_value());
 }
 
+TEST_CASE("limits: out of file descriptors the listener pauses, reports once and serves open connections",
+          "[pos][security]") {
+  installation inst("e2e-pos-emfile");
+  // Soft and hard limit alike: eftd cannot raise it, and a few dozen connections exhaust it.
+  inst.eftd_launcher = {"/usr/bin/prlimit", "--nofile=96:96"};
+  inst.start_eftd({"--set", "listen.pos.max_per_address=1000", "--set", "listen.pos.max_connections=1000"});
+  raw_client first(inst.pos_port);
+  first.send(login_t01);
+  REQUIRE(first.next().has_value());
+  {
+    // More connections than eftd has descriptors for: the kernel completes them into the
+    // backlog, and eftd's accept fails with EMFILE.
+    std::vector<std::unique_ptr<raw_client>> flood;
+    for (int i = 0; i < 150; ++i) flood.push_back(std::make_unique<raw_client>(inst.pos_port));
+    REQUIRE(wait_for_text_in_file(inst.dir + "/eftd.log", "accept failed", 10s));
+    // The connection that was already open is served while new ones cannot be taken.
+    for (int i = 0; i < 5; ++i) {
+      first.send(R"({"type":"heartbeat","v":1,"id":"h)" + std::to_string(i) + R"("})" "\n");
+      auto r = first.next(5s);
+      REQUIRE(r.has_value());
+      CHECK(r->value("type", "") == "heartbeat_ack");
+    }
+  }
+  // The flood is gone: a new connection is accepted and answered.
+  std::optional<json> ok;
+  for (int i = 0; i < 100 && !ok; ++i) {
+    raw_client d(inst.pos_port);
+    d.send(R"({"type":"heartbeat","v":1,"id":"after"})"
+           "\n");
+    auto r = d.next(2s);
+    if (r && r->value("type", "") == "heartbeat_ack") ok = r;
+  }
+  CHECK(ok.has_value());
+  // Reported once, not once per failed accept (a listener that spun would write thousands).
+  std::ifstream log(inst.dir + "/eftd.log");
+  int reports = 0;
+  for (std::string line; std::getline(log, line);)
+    if (line.find("accept failed") != std::string::npos) ++reports;
+  CHECK(reports >= 1);
+  CHECK(reports <= 2);
+  CHECK(inst.eftd->running());
+}
+
 TEST_CASE("limits: no login soon after connecting, or a line never finished, closes the connection",
           "[pos][security]") {
   installation inst("e2e-pos-slow");

@@ -69,7 +69,13 @@ void installation::start_eftd(std::vector<std::string> extra) {
                                 "--set", "admin.socket=" + dir + "/admin.sock"};
   for (auto& k : key_sets()) args.push_back(k);
   for (auto& e : extra) args.push_back(e);
-  eftd = std::make_unique<process>(bin_path("eftd"), args, dir + "/eftd.log");
+  std::string program = bin_path("eftd");
+  if (!eftd_launcher.empty()) {
+    args.insert(args.begin(), program);
+    args.insert(args.begin(), eftd_launcher.begin() + 1, eftd_launcher.end());
+    program = eftd_launcher.front();
+  }
+  eftd = std::make_unique<process>(program, args, dir + "/eftd.log");
   auto ready = eftd->wait_ready();
   if (!ready) throw std::runtime_error("eftd did not start; see " + dir + "/eftd.log");
   pos_port = json_port(*ready, "pos");

@@ -27,6 +27,9 @@ class installation {
   void start_eftd(std::vector<std::string> extra_args = {});
   // TOML appended to etc/demo.toml for the next start_eftd (e.g. [[prompts]] tables).
   std::string extra_config;
+  // A program that runs eftd (its arguments, then eftd's path and arguments follow), e.g.
+  // {"/usr/bin/prlimit", "--nofile=96:96"}; empty: eftd itself.
+  std::vector<std::string> eftd_launcher;
   // kill -9: no shutdown, no flush beyond what the journal already made durable.
   void crash_eftd();
   // extra_args go to `eftpad virtual` (e.g. --tls-ca/--tls-cert/--tls-key). The pad gets its
