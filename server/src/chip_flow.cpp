@@ -134,20 +134,10 @@ asio::awaitable<void> chip_flow::drive(const online_pin_fn* pin) {
         kernel_->feed_transmit_failed();
         continue;
       }
-      if (!resp->sealed.empty() && resp->item && dukpt_) {
-        auto clear = dukpt_->open(*resp->item, resp->sealed.view());
-        if (!clear) {
-          spdlog::warn("chip: sealed R-APDU not opened: {}", clear.err().code);
-          kernel_->feed_transmit_failed();
-          continue;
-        }
+      if (auto clear = clear_rapdu(resp->sealed, resp->item, resp->rapdu))
         kernel_->feed_rapdu(clear->view());
-      } else if (!resp->rapdu.empty() && !ctx_.cfg().keys.require_p2pe) {
-        kernel_->feed_rapdu(resp->rapdu.view());
-      } else {
-        spdlog::warn("chip: R-APDU in clear refused (keys.require_p2pe)");
+      else
         kernel_->feed_transmit_failed();
-      }
     } else if (auto* batch = std::get_if<emv::contact_kernel::send_apdus>(&st)) {
       co_await run_script(batch->capdus);
     } else if (auto* c = std::get_if<emv::contact_kernel::choose_application>(&st)) {
@@ -204,6 +194,24 @@ asio::awaitable<void> chip_flow::drive(const online_pin_fn* pin) {
   }
 }
 
+// An R-APDU as the kernel takes it: a sealed one opened with its DUKPT item, or a clear one when
+// keys.require_p2pe allows it; nothing (and the reason logged) otherwise.
+std::optional<secure_bytes> chip_flow::clear_rapdu(const secure_bytes& sealed,
+                                                   std::optional<std::uint16_t> item,
+                                                   const secure_bytes& rapdu) const {
+  if (!sealed.empty() && item && dukpt_) {
+    auto clear = dukpt_->open(*item, sealed.view());
+    if (!clear) {
+      spdlog::warn("chip: sealed R-APDU not opened: {}", clear.err().code);
+      return std::nullopt;
+    }
+    return std::move(*clear);
+  }
+  if (!rapdu.empty() && !ctx_.cfg().keys.require_p2pe) return rapdu;
+  spdlog::warn("chip: R-APDU in clear refused (keys.require_p2pe)");
+  return std::nullopt;
+}
+
 // Commands that change nothing on the card in one round trip (pad protocol apdu_script on the
 // powered card, every command run whatever the SW before it). The pad may run fewer than were
 // sent (its reply must fit one frame): the kernel sends the rest again.
@@ -221,24 +229,26 @@ asio::awaitable<void> chip_flow::run_script(const std::vector<bytes>& capdus) {
     kernel_->feed_transmit_failed();
     co_return;
   }
-  std::vector<secure_bytes> clear;
-  if (!res->sealed.empty() && res->first_item && dukpt_) {
-    for (std::size_t i = 0; i < res->sealed.size(); ++i) {
-      auto opened = dukpt_->open(static_cast<std::uint16_t>(*res->first_item + i), res->sealed[i].view());
-      if (!opened) {
-        spdlog::warn("chip: sealed R-APDU {} of a script not opened: {}", i + 1, opened.err().code);
-        kernel_->feed_transmit_failed();
-        co_return;
-      }
-      clear.push_back(std::move(*opened));
-    }
-  } else if (!res->rapdus.empty() && !ctx_.cfg().keys.require_p2pe) {
-    clear = res->rapdus;
-  } else {
-    spdlog::warn("chip: {} (keys.require_p2pe)",
-                 res->rapdus.empty() ? "APDU script answered nothing" : "R-APDUs in clear refused");
+  // Sealed ones are the items first_item, first_item + 1, ... of the card's DUKPT transaction.
+  const std::size_t count = res->sealed.empty() ? res->rapdus.size() : res->sealed.size();
+  if (count == 0) {
+    spdlog::warn("chip: APDU script answered nothing");
     kernel_->feed_transmit_failed();
     co_return;
+  }
+  const secure_bytes none;
+  std::vector<secure_bytes> clear;
+  for (std::size_t i = 0; i < count; ++i) {
+    const auto item = res->first_item
+                          ? std::optional<std::uint16_t>(static_cast<std::uint16_t>(*res->first_item + i))
+                          : std::nullopt;
+    auto one = clear_rapdu(i < res->sealed.size() ? res->sealed[i] : none, item,
+                           i < res->rapdus.size() ? res->rapdus[i] : none);
+    if (!one) {
+      kernel_->feed_transmit_failed();
+      co_return;
+    }
+    clear.push_back(std::move(*one));
   }
   std::vector<byte_view> views;
   views.reserve(clear.size());

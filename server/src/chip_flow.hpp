@@ -78,6 +78,8 @@ class chip_flow {
  private:
   boost::asio::awaitable<void> drive(const online_pin_fn* pin);
   boost::asio::awaitable<void> run_script(const std::vector<bytes>& capdus);
+  std::optional<secure_bytes> clear_rapdu(const secure_bytes& sealed, std::optional<std::uint16_t> item,
+                                          const secure_bytes& rapdu) const;
 
   server_context& ctx_;
   std::shared_ptr<pad_session> pad_;

@@ -421,7 +421,6 @@ struct contact_kernel::impl {
     return (*decoded)[0].children;
   }
 
-  // PSE: the directory records list the card's applications (Book 1 12.3.2).
   // Commands that change nothing on the card, in as few round trips as the engine allows
   // (terminal_config::batch_apdus): one answer per command, in order, each with its SW; empty
   // with the transaction finished when the card or the pad failed. Without batching, or for one
@@ -480,6 +479,7 @@ struct contact_kernel::impl {
     co_return out;
   }
 
+  // PSE: the directory records list the card's applications (Book 1 12.3.2).
   detail::task<bool> pse_candidates() {
     bytes cmd = apdu(0x00, 0xA4, 0x04, 0x00, as_bytes(pse_name), true);
     auto t = exchange(std::move(cmd));
