@@ -83,16 +83,14 @@ namespace {
 
 // Every till holds two connections (its POS and its pad): thousands of tills need more
 // descriptors than the usual soft limit of 1024, so the soft limit goes up to the hard one
-// (systemd: LimitNOFILE in etc/systemd/eftd.service).
+// (systemd: LimitNOFILE in etc/systemd/eftd.service). The server logs what it allows.
 void raise_open_file_limit() {
   rlimit r{};
   if (::getrlimit(RLIMIT_NOFILE, &r) != 0) return;
   if (r.rlim_cur < r.rlim_max) {
-    const auto was = r.rlim_cur;
     r.rlim_cur = r.rlim_max;
-    if (::setrlimit(RLIMIT_NOFILE, &r) != 0) r.rlim_cur = was;
+    ::setrlimit(RLIMIT_NOFILE, &r);  // refused: the limit stays as it was
   }
-  spdlog::info("open-file limit {}", static_cast<unsigned long long>(r.rlim_cur));
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include <regex>
 #include <string>
 
+#include "accept_pacing.hpp"
 #include "backoffice_http.hpp"
 #include "eftd/acq/link.hpp"
 #include "eftd/journal/backup.hpp"
@@ -552,15 +553,20 @@ struct admin_listener::impl : std::enable_shared_from_this<impl> {
 
   asio::awaitable<void> accept_loop() {
     auto self = shared_from_this();
+    accept_failures failures("admin");
     for (;;) {
       // Each connection gets its own strand (one coroutine per connection).
       asio::any_io_executor strand = asio::make_strand(ctx.io);
       auto [ec, sock] = co_await acceptor.async_accept(strand, asio::as_tuple(asio::use_awaitable));
       if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
       if (ec) {
-        spdlog::warn("admin: accept failed: {}", ec.message());
+        if (failures.failed(ec)) {
+          asio::steady_timer pause(ctx.io, accept_pause);
+          co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
+        }
         continue;
       }
+      failures.accepted();
       auto conn = std::make_shared<unix_socket::socket>(std::move(sock));
       asio::co_spawn(conn->get_executor(), session(conn), [](std::exception_ptr e) {
         if (e) spdlog::error("admin: session ended by an exception");

@@ -15,6 +15,7 @@
 #include <charconv>
 #include <thread>
 
+#include "accept_pacing.hpp"
 #include "backoffice_auth.hpp"
 #include "backoffice_pages.hpp"
 #include "backoffice_settlement_file.hpp"
@@ -821,13 +822,18 @@ struct service::impl : std::enable_shared_from_this<impl> {
 
   asio::awaitable<void> accept_loop() {
     auto self = shared_from_this();
+    accept_failures failures("back office");
     for (;;) {
       auto [ec, socket] = co_await acceptor->async_accept(asio::as_tuple(asio::use_awaitable));
       if (ec) {
         if (ec == asio::error::operation_aborted || !acceptor->is_open()) co_return;
-        spdlog::warn("back office: accept failed: {}", ec.message());
+        if (failures.failed(ec)) {
+          asio::steady_timer pause(io, accept_pause);
+          co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
+        }
         continue;
       }
+      failures.accepted();
       asio::co_spawn(io, serve(std::move(socket)), [](std::exception_ptr e) {
         if (e) spdlog::warn("back office: a connection ended by an exception");
       });

@@ -15,6 +15,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 
+#include "accept_pacing.hpp"
 #include "byte_stream.hpp"
 #include "context.hpp"
 #include "eftd/core/crypto.hpp"
@@ -726,12 +727,18 @@ class ha_node_impl final : public ha_node, public std::enable_shared_from_this<h
   // --- replication: the active's side -----------------------------------------------------
 
   asio::awaitable<void> accept_loop() {
+    accept_failures failures("replication");
     while (!stopping_) {
       auto [ec, sock] = co_await acceptor_->async_accept(asio::as_tuple(asio::use_awaitable));
       if (ec) {
         if (stopping_ || ec == asio::error::operation_aborted) co_return;
+        if (failures.failed(ec)) {
+          asio::steady_timer pause(strand_, accept_pause);
+          co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
+        }
         continue;
       }
+      failures.accepted();
       asio::co_spawn(strand_, serve_standby(std::move(sock)), asio::detached);
     }
   }

@@ -5,6 +5,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include "accept_pacing.hpp"
 #include "metrics.hpp"
 
 namespace eftd::server {
@@ -62,13 +63,18 @@ asio::awaitable<void> serve(tcp::socket socket, server_context& ctx) {
 }  // namespace
 
 asio::awaitable<void> metrics_listener(tcp::acceptor& acceptor, server_context& ctx) {
+  accept_failures failures("metrics");
   for (;;) {
     auto [ec, socket] = co_await acceptor.async_accept(asio::as_tuple(asio::use_awaitable));
     if (ec) {
       if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
-      spdlog::warn("metrics listener: accept failed: {}", ec.message());
+      if (failures.failed(ec)) {
+        asio::steady_timer pause(acceptor.get_executor(), accept_pause);
+        co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
+      }
       continue;
     }
+    failures.accepted();
     auto ex = socket.get_executor();
     asio::co_spawn(ex, serve(std::move(socket), ctx), [](std::exception_ptr e) {
       if (e) spdlog::warn("metrics connection ended by an exception");

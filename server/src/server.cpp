@@ -15,6 +15,7 @@
 #include "admin.hpp"
 #include "backoffice_http.hpp"
 #include "byte_stream.hpp"
+#include "connection.hpp"
 #include "context.hpp"
 #include "eftd/core/tls_channel.hpp"
 #include "engine.hpp"
@@ -53,6 +54,22 @@ result<tcp::acceptor> bind(asio::io_context& io, const config::listener& l, std:
     return make_error("server.listen_failed", fmt::format("cannot listen for {} on {}:{}: {}", what,
                                                           l.address, l.port, ec.message()));
   return a;
+}
+
+// How many tills the open-file limit lets in (connection.hpp's descriptor_budget), and a
+// warning when the listeners' max_connections promise more than that.
+void report_descriptor_budget(const config::server_config& cfg) {
+  const auto budget = descriptor_budget::of_process();
+  spdlog::info(
+      "open-file limit {}: up to {} POS and pad connections together ({} kept for the journal, "
+      "acquirer links and operators)",
+      budget->limit(), budget->max(), budget->limit() - budget->max());
+  const std::uint64_t promised = std::uint64_t{cfg.pos.max_connections} + cfg.pad.max_connections;
+  if (promised > budget->max())
+    spdlog::warn(
+        "listen.pos.max_connections + listen.pad.max_connections = {} but the open-file limit {} "
+        "leaves {} for peers: about {} tills can connect (raise LimitNOFILE)",
+        promised, budget->limit(), budget->max(), budget->max() / 2);
 }
 
 // Puts the pair's key store in place of this node's file where they differ, and logs what it
@@ -211,6 +228,7 @@ int run_once(config::server_config& in_force, const run_options& options) {
     if (!tls) return fail(make_error(tls.err().code, "listen.pad.tls: " + tls.err().message));
     ctx.pad_tls = std::move(*tls);
   }
+  report_descriptor_budget(cfg);
   auto pos_acc = bind(io, cfg.pos, "pos");
   if (!pos_acc) return fail(pos_acc.err());
   auto pad_acc = bind(io, cfg.pad, "pad");

@@ -1,6 +1,5 @@
 #include "witness.hpp"
 
-
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -21,6 +20,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "accept_pacing.hpp"
 #include "byte_stream.hpp"
 #include "durable_file.hpp"
 
@@ -626,13 +626,18 @@ class witness_server {
       : io_(io), opts_(opts), core_(std::move(core)), tls_(std::move(tls)) {}
 
   asio::awaitable<void> accept_loop(tcp::acceptor& acc) {
+    accept_failures failures("witness");
     for (;;) {
       auto [ec, sock] = co_await acc.async_accept(asio::as_tuple(asio::use_awaitable));
       if (ec == asio::error::operation_aborted || !acc.is_open()) co_return;
       if (ec) {
-        spdlog::warn("witness: accept failed: {}", ec.message());
+        if (failures.failed(ec)) {
+          asio::steady_timer pause(acc.get_executor(), accept_pause);
+          co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
+        }
         continue;
       }
+      failures.accepted();
       if (connections_ >= max_connections) {
         // Two nodes and an operator need a handful; a flood must not take the fds the
         // nodes' reconnections need.

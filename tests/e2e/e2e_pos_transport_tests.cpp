@@ -229,7 +229,61 @@ TEST_CASE("limits: a connection over the per-address limit is refused with a cle
   CHECK(new_connection_answered(inst.pos_port, 50));
 }
 
-TEST_CASE("limits: out of file descriptors the listener pauses, reports once and serves open connections",
+// How many lines of eftd's log contain `text`.
+int log_lines_with(const installation& inst, const std::string& text) {
+  std::ifstream log(inst.dir + "/eftd.log");
+  int n = 0;
+  for (std::string line; std::getline(log, line);)
+    if (line.find(text) != std::string::npos) ++n;
+  return n;
+}
+
+TEST_CASE(
+    "limits: peers cannot take the descriptors eftd keeps for itself: beyond the budget they are "
+    "refused and a till already in still sells",
+    "[pos][security]") {
+  installation inst("e2e-pos-fd-budget");
+  // 200 descriptors: 100 for POS and pad connections together, 100 kept for the journal, the
+  // acquirer link and operators (connection.hpp). eftd cannot raise a hard limit.
+  inst.eftd_launcher = {"/usr/bin/prlimit", "--nofile=200:200"};
+  inst.start_eftd({"--set", "listen.pos.max_per_address=1000", "--set", "listen.pos.max_connections=1000"});
+  const std::string log = inst.dir + "/eftd.log";
+  REQUIRE(wait_for_text_in_file(log, "up to 100 POS and pad connections together", 5s));
+  // The configured max_connections promise more than that: the operator is told how many tills fit.
+  CHECK(log_lines_with(inst, "about 50 tills can connect") == 1);
+  inst.start_pad("P01", "VP-0001", "visa-approve.toml");
+  raw_client till(inst.pos_port);
+  till.send(login_t01);
+  auto ok = till.next();
+  REQUIRE(ok.has_value());
+  REQUIRE(ok->value("type", "") == "login_ok");
+  {
+    // 150 more: the pad and the till hold 2 of the 100, so 98 are taken and 52 refused.
+    std::vector<std::unique_ptr<raw_client>> flood;
+    for (int i = 0; i < 150; ++i) flood.push_back(std::make_unique<raw_client>(inst.pos_port));
+    // Accepted in order: the last ones are over the budget and hear why before the close.
+    auto e = flood.back()->next(5s);
+    REQUIRE(e.has_value());
+    CHECK(e->value("code", "") == "too_many_connections");
+    REQUIRE(wait_for_text_in_file(log, "refused: the open-file limit leaves no descriptor", 5s));
+    // The till that was in sells: the journal and the acquirer link had their descriptors.
+    till.send(R"({"type":"sale","v":1,"id":"s1","order_no":")" + order_no("FDB") +
+              R"(","amount":1500,"currency":"PLN"})"
+              "\n");
+    std::optional<json> m;
+    while ((m = till.next(20s)) && m->value("type", "") != "result") {
+    }
+    REQUIRE(m.has_value());
+    CHECK(m->value("outcome", "") == "approved");
+  }
+  // The flood is gone: its descriptors come back to the budget.
+  CHECK(new_connection_answered(inst.pos_port, 100));
+  // 52 refusals, reported with a count: not a line each.
+  CHECK(log_lines_with(inst, "connection from 127.0.0.1 refused") <= 2);
+  CHECK(inst.eftd->running());
+}
+
+TEST_CASE("limits: out of file descriptors the listeners pause, report once and serve open connections",
           "[pos][security]") {
 #if defined(__SANITIZE_ADDRESS__)
   // Under the sanitizers eftd cannot be run out of descriptors: UBSan's vptr check probes
@@ -240,8 +294,11 @@ TEST_CASE("limits: out of file descriptors the listener pauses, reports once and
 #endif
   installation inst("e2e-pos-emfile");
   // Soft and hard limit alike: eftd cannot raise it, and a few dozen connections exhaust it.
+  // POS and pad connections stop at their budget (the test above); the metrics listener has
+  // none, so a flood there takes every descriptor eftd has.
   inst.eftd_launcher = {"/usr/bin/prlimit", "--nofile=96:96"};
-  inst.start_eftd({"--set", "listen.pos.max_per_address=1000", "--set", "listen.pos.max_connections=1000"});
+  inst.start_eftd({"--set", "listen.metrics.port=0"});
+  REQUIRE(inst.metrics_port > 0);
   raw_client first(inst.pos_port);
   first.send(login_t01);
   REQUIRE(first.next().has_value());
@@ -249,8 +306,8 @@ TEST_CASE("limits: out of file descriptors the listener pauses, reports once and
     // More connections than eftd has descriptors for: the kernel completes them into the
     // backlog, and eftd's accept fails with EMFILE.
     std::vector<std::unique_ptr<raw_client>> flood;
-    for (int i = 0; i < 150; ++i) flood.push_back(std::make_unique<raw_client>(inst.pos_port));
-    REQUIRE(wait_for_text_in_file(inst.dir + "/eftd.log", "accept failed", 10s));
+    for (int i = 0; i < 150; ++i) flood.push_back(std::make_unique<raw_client>(inst.metrics_port));
+    REQUIRE(wait_for_text_in_file(inst.dir + "/eftd.log", "metrics listener: accept failed", 10s));
     // The connection that was already open is served while new ones cannot be taken.
     for (int i = 0; i < 5; ++i) {
       first.send(R"({"type":"heartbeat","v":1,"id":"h)" + std::to_string(i) + R"("})" "\n");
@@ -259,13 +316,11 @@ TEST_CASE("limits: out of file descriptors the listener pauses, reports once and
       CHECK(r->value("type", "") == "heartbeat_ack");
     }
   }
-  // The flood is gone: a new connection is accepted and answered.
+  // The flood is gone: new connections are accepted and answered, metrics included.
   CHECK(new_connection_answered(inst.pos_port, 100));
+  CHECK(get_metrics(inst.metrics_port).find("eftd_open_connections") != std::string::npos);
   // Reported once, not once per failed accept (a listener that spun would write thousands).
-  std::ifstream log(inst.dir + "/eftd.log");
-  int reports = 0;
-  for (std::string line; std::getline(log, line);)
-    if (line.find("accept failed") != std::string::npos) ++reports;
+  const int reports = log_lines_with(inst, "accept failed");
   CHECK(reports >= 1);
   CHECK(reports <= 2);
   CHECK(inst.eftd->running());

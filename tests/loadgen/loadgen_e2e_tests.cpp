@@ -72,6 +72,21 @@ TEST_CASE("eft-loadgen runs 40 chip+PIN sales and declines on 4 tills and prints
   CHECK(j["cpu_s_per_tx_sim"].is_number());
 }
 
+TEST_CASE("eft-loadgen refuses more tills than its open-file limit holds, saying how many fit", "[e2e]") {
+  installation inst("loadgen-nofile", /*with_acquirer=*/false);
+  // 100 descriptors: 64 kept for the load generator itself, two sockets per till.
+  process p("/usr/bin/prlimit",
+            {"--nofile=100:100", bin_path("eft-loadgen"), "--pos-port", "1", "--pad-port", "2", "--keys",
+             inst.dir, "--tills", "19", "--count", "1"},
+            inst.dir + "/loadgen.log");
+  while (p.read_line(30s)) {
+  }
+  CHECK(p.wait_exit(30s).value_or(-1) == 2);
+  const std::string err = slurp(inst.dir + "/loadgen.log");
+  CHECK(err.find("--tills 19 needs 102 open files, the limit here is 100: at most 18 tills") !=
+        std::string::npos);
+}
+
 TEST_CASE("eft-loadgen without eftd's pad port fails with a clear message", "[e2e]") {
   process p(bin_path("eft-loadgen"), {"--pos-port", "1", "--count", "1"});
   std::vector<std::string> lines;

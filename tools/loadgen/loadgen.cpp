@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 
 #include <algorithm>
 #include <boost/asio.hpp>
@@ -1053,11 +1054,32 @@ struct engine {
   }
 };
 
+// Every till holds two sockets (its POS and its pad connection): the soft open-file limit goes
+// up to the hard one, and a run the hard one cannot hold is refused before it starts rather
+// than failing tills one by one at connect time.
+status check_open_files(std::size_t tills) {
+  rlimit r{};
+  if (::getrlimit(RLIMIT_NOFILE, &r) != 0 || r.rlim_cur == RLIM_INFINITY) return {};
+  if (r.rlim_cur < r.rlim_max) {
+    r.rlim_cur = r.rlim_max;
+    if (::setrlimit(RLIMIT_NOFILE, &r) != 0) ::getrlimit(RLIMIT_NOFILE, &r);
+  }
+  constexpr std::uint64_t own_files = 64;  // event loop, timers, key and card files, history
+  const std::uint64_t limit = r.rlim_cur;
+  const std::uint64_t need = std::uint64_t{tills} * 2 + own_files;
+  if (r.rlim_cur == RLIM_INFINITY || need <= limit) return {};
+  return make_error("loadgen.bad_option",
+                    fmt::format("--tills {} needs {} open files, the limit here is {}: at most {} tills "
+                                "(raise it: ulimit -Hn and -n, or LimitNOFILE)",
+                                tills, need, limit, limit > own_files ? (limit - own_files) / 2 : 0));
+}
+
 }  // namespace
 
 result<summary> run(const options& opt) {
   if (opt.tills == 0) return make_error("loadgen.bad_option", "--tills must be at least 1");
   if (opt.mix.empty()) return make_error("loadgen.bad_option", "empty mix");
+  if (auto st = check_open_files(opt.tills); !st) return st.err();
   auto e = std::make_unique<engine>(opt);
   auto cards = load_cards(opt.cards_dir);
   if (!cards) return cards.err();
