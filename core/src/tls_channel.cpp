@@ -4,12 +4,14 @@
 #include <openssl/bio.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <openssl/x509_vfy.h>
 #include <openssl/x509err.h>
 
 #include <array>
+#include <memory>
 #include <utility>
 
 namespace eftd {
@@ -239,6 +241,36 @@ result<std::shared_ptr<const tls_context>> tls_context::client(const std::filesy
   // context refuses it at the handshake.
   if (!cert.empty() || !key.empty())
     if (auto st = load_identity(ctx.get(), cert, key); !st) return st.err();
+  ERR_clear_error();
+  return std::shared_ptr<const tls_context>(new tls_context(ctx.release(), false));
+}
+
+result<std::shared_ptr<const tls_context>> tls_context::client_pem(const std::filesystem::path& ca,
+                                                                   std::string_view cert_pem,
+                                                                   std::string_view key_pem) {
+  ERR_clear_error();
+  ctx_ptr ctx = new_context(false);
+  if (!ctx) return make_error("tls.config", "cannot create a TLS context: " + reason_text(take_errors()));
+  if (auto st = load_trust(ctx.get(), ca, "CA file"); !st) return st.err();
+  SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_PEER, nullptr);
+  const auto bio_of = [](std::string_view pem) {
+    return std::unique_ptr<BIO, decltype(&BIO_free)>(
+        BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())), &BIO_free);
+  };
+  auto cert_bio = bio_of(cert_pem);
+  std::unique_ptr<X509, decltype(&X509_free)> cert(
+      cert_bio ? PEM_read_bio_X509(cert_bio.get(), nullptr, nullptr, nullptr) : nullptr, &X509_free);
+  if (!cert || SSL_CTX_use_certificate(ctx.get(), cert.get()) != 1)
+    return make_error("tls.config", "certificate PEM: " + reason_text(take_errors()));
+  auto key_bio = bio_of(key_pem);
+  std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> key(
+      key_bio ? PEM_read_bio_PrivateKey(key_bio.get(), nullptr, no_passphrase, nullptr) : nullptr,
+      &EVP_PKEY_free);
+  if (!key || SSL_CTX_use_PrivateKey(ctx.get(), key.get()) != 1 ||
+      SSL_CTX_check_private_key(ctx.get()) != 1) {
+    ERR_clear_error();
+    return make_error("tls.config", "the key PEM is not a key, or not the certificate's");
+  }
   ERR_clear_error();
   return std::shared_ptr<const tls_context>(new tls_context(ctx.release(), false));
 }

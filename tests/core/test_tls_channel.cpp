@@ -9,6 +9,8 @@
 #include <catch2/catch.hpp>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <string>
 
 #include "eftd/core/tls_channel.hpp"
@@ -440,4 +442,34 @@ TEST_CASE("tls_context: bad files give tls.config naming the file", "[tls][secur
   auto client_ctx = f.client_ctx();
   CHECK_FALSE(tls_channel::server(client_ctx));
   CHECK_FALSE(tls_channel::client(f.server_ctx()));
+}
+
+namespace {
+std::string file_text(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+}  // namespace
+
+TEST_CASE("tls_context: a client identity given as PEM text handshakes like the files", "[tls][security]") {
+  fixture f;
+  const auto& g = f.good;
+  auto ctx = tls_context::client_pem(g.ca(), file_text(g.cert("VP-0002")), file_text(g.key("VP-0002")));
+  REQUIRE(ctx);
+  auto server = make_server(f.server_ctx());
+  auto client = make_client(*ctx);
+  auto r = pump(client, server);
+  REQUIRE(r.a);
+  REQUIRE(r.b);
+  CHECK(server.peer_cn() == "VP-0002");
+
+  // Text that is no certificate, or a key of another certificate, is refused with tls.config.
+  auto not_pem = tls_context::client_pem(g.ca(), "not a certificate", file_text(g.key("VP-0002")));
+  REQUIRE_FALSE(not_pem);
+  CHECK(not_pem.err().code == "tls.config");
+  auto mismatch = tls_context::client_pem(g.ca(), file_text(g.cert("VP-0002")), file_text(g.key("VP-0001")));
+  REQUIRE_FALSE(mismatch);
+  CHECK(contains(mismatch.err().message, "not the certificate's"));
+  // The key text never shows in an error.
+  CHECK_FALSE(contains(mismatch.err().message, "PRIVATE KEY"));
 }

@@ -2,6 +2,8 @@
 // each) against the real eftd and acquirer simulator. The figures depend on the machine, so
 // only completeness and the summary's shape are checked.
 #include <catch2/catch.hpp>
+#include <cstdlib>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 
 #include "harness.hpp"
@@ -70,6 +72,40 @@ TEST_CASE("eft-loadgen runs 40 chip+PIN sales and declines on 4 tills and prints
   CHECK(j["server_rss_mb"].is_number());
   CHECK(j["cpu_s_per_tx_eftd"].is_number());
   CHECK(j["cpu_s_per_tx_sim"].is_number());
+}
+
+TEST_CASE("eft-loadgen over TLS: tills and pads get certificates issued in memory by the development CAs",
+          "[e2e][security]") {
+  installation inst("loadgen-tls", true,
+                    {"--issuer-keys", source_path("acquirers/sim/issuer-keys-test.toml")});
+  // CAs and eftd's server certificates only: no till or pad certificate file exists.
+  for (const char* side : {"pos", "pad"}) {
+    const std::string cmd = source_path(std::string("tools/") + side + "-certs") + " " + inst.dir + "/" +
+                            side + "-certs localhost >/dev/null";
+    REQUIRE(std::system(cmd.c_str()) == 0);
+  }
+  inst.extra_config = loadgen_config(3);
+  for (const char* side : {"pos", "pad"}) {
+    const std::string d = inst.dir + "/" + side + "-certs";
+    inst.extra_config += std::string("\n[listen.") + side + ".tls]\ncert_file = \"" + d +
+                         "/server.pem\"\nkey_file = \"" + d + "/server.key\"\nclient_ca_file = \"" + d +
+                         "/ca.pem\"\n";
+  }
+  inst.start_eftd({"--set", "emv.enabled=true", "--set",
+                   "emv.capk_file=" + source_path("pinpad-firmware-shim/cards/keys/capk-eftd-test.toml")});
+  auto r = run_loadgen(inst, {"--tills", "3", "--count", "12", "--mix", "chip=1", "--pos-tls",
+                              inst.dir + "/pos-certs", "--pad-tls", inst.dir + "/pad-certs"});
+  REQUIRE_FALSE(r.lines.empty());
+  INFO("loadgen log: " << inst.dir << "/loadgen.log");
+  CHECK(r.exit_code == 0);
+  const auto j = nlohmann::json::parse(r.lines.back(), nullptr, false);
+  REQUIRE(j.is_object());
+  // eftd demands a client certificate of its CA on both listeners: every till got in and sold.
+  CHECK(j.value("tills", 0) == 3);
+  CHECK(j.value("approved", 0) == 12);
+  CHECK(j.value("errors", -1) == 0);
+  // Nothing was written next to the CAs: the certificates lived in memory only.
+  CHECK_FALSE(std::filesystem::exists(inst.dir + "/pos-certs/L00001.pem"));
 }
 
 TEST_CASE("eft-loadgen refuses more tills than its open-file limit holds, saying how many fit", "[e2e]") {

@@ -16,6 +16,7 @@
 #include <memory>
 #include <random>
 
+#include "dev_certs.hpp"
 #include "eftd/core/bytes.hpp"
 #include "eftd/core/dukpt.hpp"
 #include "eftd/core/keystore.hpp"
@@ -1074,6 +1075,26 @@ status check_open_files(std::size_t tills) {
                                 tills, need, limit, limit > own_files ? (limit - own_files) / 2 : 0));
 }
 
+// A till's or pad's TLS client context: its certificate files in `dir` when tools/pos-certs or
+// tools/pad-certs made them, else a certificate issued now by the directory's CA (ca.key;
+// dev_certs.hpp), the CA opened at the first such till.
+result<std::shared_ptr<const tls_context>> client_tls(const std::filesystem::path& dir,
+                                                      const std::string& name,
+                                                      std::shared_ptr<const dev_ca>& ca) {
+  const auto cert = dir / (name + ".pem");
+  std::error_code ec;
+  if (std::filesystem::exists(cert, ec) || !std::filesystem::exists(dir / "ca.key", ec))
+    return tls_context::client(dir / "ca.pem", cert, dir / (name + ".key"));
+  if (!ca) {
+    auto opened = dev_ca::open(dir);
+    if (!opened) return opened.err();
+    ca = std::move(*opened);
+  }
+  auto issued = ca->issue(name);
+  if (!issued) return issued.err();
+  return tls_context::client_pem(dir / "ca.pem", issued->cert_pem, issued->key_pem);
+}
+
 }  // namespace
 
 result<summary> run(const options& opt) {
@@ -1086,6 +1107,7 @@ result<summary> run(const options& opt) {
   e->cards = std::move(*cards);
   auto factory = pad_key_factory::open(opt.keys_dir);
   if (!factory) return factory.err();
+  std::shared_ptr<const dev_ca> pad_ca, pos_ca;  // opened when a certificate file is missing
   for (std::size_t i = 0; i < opt.tills; ++i) {
     auto t = std::make_unique<till>(e->io);
     t->index = i;
@@ -1105,16 +1127,12 @@ result<summary> run(const options& opt) {
     t->session = std::make_unique<padsim::pad_session>(std::move(id), t->device, t->device, t->device);
     t->session->set_keys(&t->keys);
     if (!opt.pad_tls_dir.empty()) {
-      const auto& dir = opt.pad_tls_dir;
-      auto ctx =
-          tls_context::client(dir / "ca.pem", dir / (t->ids.serial + ".pem"), dir / (t->ids.serial + ".key"));
+      auto ctx = client_tls(opt.pad_tls_dir, t->ids.serial, pad_ca);
       if (!ctx) return ctx.err();
       t->pad_tls = std::move(*ctx);
     }
     if (!opt.pos_tls_dir.empty()) {
-      const auto& dir = opt.pos_tls_dir;
-      auto ctx = tls_context::client(dir / "ca.pem", dir / (t->ids.till_id + ".pem"),
-                                     dir / (t->ids.till_id + ".key"));
+      auto ctx = client_tls(opt.pos_tls_dir, t->ids.till_id, pos_ca);
       if (!ctx) return ctx.err();
       t->pos_tls = std::move(*ctx);
     }

@@ -71,9 +71,11 @@ struct options {
   // derived from bdk-aes with its own initial key ID.
   std::filesystem::path keys_dir;
   std::filesystem::path cards_dir;  // pinpad-firmware-shim/cards
-  // tools/pad-certs output: ca.pem, <serial>.pem/.key. Empty: plaintext pad connections.
+  // tools/pad-certs output: ca.pem, <serial>.pem/.key. Empty: plaintext pad connections. A pad
+  // without its files gets a certificate issued in memory when the directory holds ca.key.
   std::filesystem::path pad_tls_dir;
-  // tools/pos-certs output: ca.pem, <till>.pem/.key. Empty: plaintext POS connections.
+  // tools/pos-certs output: ca.pem, <till>.pem/.key. Empty: plaintext POS connections. A till
+  // without its files gets a certificate issued in memory when the directory holds ca.key.
   std::filesystem::path pos_tls_dir;
   // One JSON line per POS operation event (invoke / ok / fail / unknown) for the checkers.
   std::filesystem::path history_file;

@@ -49,6 +49,11 @@ class tls_context {
   static result<std::shared_ptr<const tls_context>> client(const std::filesystem::path& ca,
                                                            const std::filesystem::path& cert,
                                                            const std::filesystem::path& key);
+  // The same with the certificate and its key given as PEM text (eft-loadgen issues thousands
+  // of device certificates in memory rather than reading them from files).
+  static result<std::shared_ptr<const tls_context>> client_pem(const std::filesystem::path& ca,
+                                                               std::string_view cert_pem,
+                                                               std::string_view key_pem);
   ~tls_context();
   tls_context(const tls_context&) = delete;
   tls_context& operator=(const tls_context&) = delete;
