@@ -12,6 +12,8 @@
 #include <cstdlib>
 #include <memory>
 
+#include "openssl_algorithms.hpp"
+
 namespace eftd {
 
 namespace {
@@ -68,11 +70,11 @@ class tdes_key24 {
 const EVP_CIPHER* aes_cipher(std::size_t key_size, bool cbc) {
   switch (key_size) {
     case 16:
-      return cbc ? EVP_aes_128_cbc() : EVP_aes_128_ecb();
+      return detail::cipher(cbc ? detail::cipher_alg::aes128_cbc : detail::cipher_alg::aes128_ecb);
     case 24:
-      return cbc ? EVP_aes_192_cbc() : EVP_aes_192_ecb();
+      return detail::cipher(cbc ? detail::cipher_alg::aes192_cbc : detail::cipher_alg::aes192_ecb);
     case 32:
-      return cbc ? EVP_aes_256_cbc() : EVP_aes_256_ecb();
+      return detail::cipher(cbc ? detail::cipher_alg::aes256_cbc : detail::cipher_alg::aes256_ecb);
     default:
       return nullptr;
   }
@@ -143,14 +145,14 @@ class openssl_random final : public random_source {
 result<secure_bytes> tdes_ecb(cipher_op op, byte_view key, byte_view data) {
   tdes_key24 k;
   if (!k.set(key)) return make_error("crypto.bad_key", "TDES key must be 8, 16 or 24 bytes");
-  return run_cipher(EVP_des_ede3_ecb(), k.data(), op, {}, data, des_block_size);
+  return run_cipher(detail::cipher(detail::cipher_alg::tdes_ecb), k.data(), op, {}, data, des_block_size);
 }
 
 result<secure_bytes> tdes_cbc(cipher_op op, byte_view key, byte_view iv, byte_view data) {
   tdes_key24 k;
   if (!k.set(key)) return make_error("crypto.bad_key", "TDES key must be 8, 16 or 24 bytes");
   if (iv.size() != des_block_size) return make_error("crypto.bad_input", "TDES IV must be 8 bytes");
-  return run_cipher(EVP_des_ede3_cbc(), k.data(), op, iv, data, des_block_size);
+  return run_cipher(detail::cipher(detail::cipher_alg::tdes_cbc), k.data(), op, iv, data, des_block_size);
 }
 
 result<secure_bytes> aes_ecb(cipher_op op, byte_view key, byte_view data) {

@@ -8,6 +8,8 @@
 #include <cstdlib>
 #include <memory>
 
+#include "openssl_algorithms.hpp"
+
 namespace eftd {
 
 namespace {
@@ -38,7 +40,7 @@ result<bytes> aes256_gcm_seal_with_nonce(byte_view key32, byte_view nonce12, byt
 
   cipher_ctx ctx{EVP_CIPHER_CTX_new()};
   if (!ctx) return openssl_error("EVP_CIPHER_CTX_new failed");
-  if (EVP_EncryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, nullptr, nullptr) != 1)
+  if (EVP_EncryptInit_ex(ctx.get(), detail::cipher(detail::cipher_alg::aes256_gcm), nullptr, nullptr, nullptr) != 1)
     return openssl_error("EncryptInit failed");
   // 12 bytes is OpenSSL's default GCM IV length; set it anyway so the format is explicit.
   if (EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_IVLEN, static_cast<int>(gcm_nonce_size), nullptr) != 1)
@@ -89,7 +91,7 @@ result<secure_bytes> aes256_gcm_open(byte_view key32, byte_view sealed, byte_vie
 
   cipher_ctx ctx{EVP_CIPHER_CTX_new()};
   if (!ctx) return openssl_error("EVP_CIPHER_CTX_new failed");
-  if (EVP_DecryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, nullptr, nullptr) != 1)
+  if (EVP_DecryptInit_ex(ctx.get(), detail::cipher(detail::cipher_alg::aes256_gcm), nullptr, nullptr, nullptr) != 1)
     return openssl_error("DecryptInit failed");
   if (EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_IVLEN, static_cast<int>(gcm_nonce_size), nullptr) != 1)
     return openssl_error("set IV length failed");
@@ -127,7 +129,7 @@ bytes hmac_sha256(byte_view key, byte_view data) {
   // HMAC() with a null key pointer and length 0 is rejected by some builds; pass a dummy.
   const void* k = key.empty() ? &empty : key.data();
   if (!fits_int(key.size()) ||
-      HMAC(EVP_sha256(), k, static_cast<int>(key.size()), data.data(), data.size(), out.data(), &len) ==
+      HMAC(detail::sha256_md(), k, static_cast<int>(key.size()), data.data(), data.size(), out.data(), &len) ==
           nullptr ||
       len != 32)
     std::abort();  // only fails on allocation failure or a broken OpenSSL install
@@ -137,7 +139,7 @@ bytes hmac_sha256(byte_view key, byte_view data) {
 bytes sha256(byte_view data) {
   bytes out(32);
   unsigned int len = 0;
-  if (EVP_Digest(data.data(), data.size(), out.data(), &len, EVP_sha256(), nullptr) != 1 || len != 32)
+  if (EVP_Digest(data.data(), data.size(), out.data(), &len, detail::sha256_md(), nullptr) != 1 || len != 32)
     std::abort();
   return out;
 }

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "eftd/core/block_cipher.hpp"
+#include "openssl_algorithms.hpp"
 
 namespace eftd::emv {
 namespace {
@@ -52,7 +53,7 @@ result<secure_bytes> encrypt_y(byte_view issuer_mk, const bytes& y) {
 bytes sha1(byte_view data) {
   bytes out(20);
   unsigned int len = 0;
-  if (EVP_Digest(data.data(), data.size(), out.data(), &len, EVP_sha1(), nullptr) != 1 || len != out.size())
+  if (EVP_Digest(data.data(), data.size(), out.data(), &len, detail::sha1_md(), nullptr) != 1 || len != out.size())
     std::abort();  // only a broken OpenSSL install or allocation failure gets here
   return out;
 }
