@@ -81,7 +81,11 @@ error diagnose(SSL* ssl, int ssl_error, unsigned long e, bool in_handshake) {
       case SSL_R_UNSUPPORTED_PROTOCOL:
       case SSL_R_NO_PROTOCOLS_AVAILABLE:
       case SSL_R_TLSV1_ALERT_PROTOCOL_VERSION:
-        return make_error("tls.handshake", "protocol version: only TLS 1.3 is accepted (" + raw + ")");
+        return make_error("tls.handshake", std::string("protocol version: ") +
+                                               (SSL_get_min_proto_version(ssl) == TLS1_2_VERSION
+                                                    ? "only TLS 1.2 and 1.3 are accepted"
+                                                    : "only TLS 1.3 is accepted") +
+                                               " (" + raw + ")");
       case SSL_R_TLSV1_ALERT_UNKNOWN_CA:
         return make_error("tls.handshake",
                           "unknown CA: the peer does not trust our certificate (" + raw + ")");
@@ -273,6 +277,11 @@ result<std::shared_ptr<const tls_context>> tls_context::client_pem(const std::fi
   }
   ERR_clear_error();
   return std::shared_ptr<const tls_context>(new tls_context(ctx.release(), false));
+}
+
+std::shared_ptr<const tls_context> tls_context::adopt(ssl_ctx_st* ctx, bool server) {
+  SSL_CTX_up_ref(ctx);
+  return std::shared_ptr<const tls_context>(new tls_context(ctx, server));
 }
 
 tls_context::~tls_context() {

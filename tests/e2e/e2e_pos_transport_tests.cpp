@@ -183,6 +183,16 @@ TEST_CASE("TLS: no certificate, an unknown CA's certificate, an old TLS version 
     CHECK_FALSE(old.handshake_ok());
   }
   {
+    // TLS 1.2 is still accepted for tills (PROTOCOL.md): a 1.2 client logs in.
+    tls_client tls12(inst.pos_port,
+                     {certs + "/ca.pem", certs + "/T01.pem", certs + "/T01.key", TLS1_2_VERSION});
+    REQUIRE(tls12.handshake_ok());
+    tls12.send(login_t01);
+    auto ok = tls12.next();
+    REQUIRE(ok.has_value());
+    CHECK(ok->value("type", "") == "login_ok");
+  }
+  {
     raw_client plain(inst.pos_port);
     plain.send(login_t01);
     auto reply = plain.next(5s);
@@ -192,6 +202,7 @@ TEST_CASE("TLS: no certificate, an unknown CA's certificate, an old TLS version 
   inst.eftd->stop();
   auto log = slurp(inst.dir + "/eftd.log");
   CHECK(contains(log, "TLS handshake refused"));
+  CHECK(contains(log, "protocol version: only TLS 1.2 and 1.3 are accepted"));
   // The server still serves a proper till afterwards: nothing was taken down.
 }
 

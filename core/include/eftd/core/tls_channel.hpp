@@ -54,6 +54,9 @@ class tls_context {
   static result<std::shared_ptr<const tls_context>> client_pem(const std::filesystem::path& ca,
                                                                std::string_view cert_pem,
                                                                std::string_view key_pem);
+  // A context built elsewhere (an Asio ssl::context's native handle, with its own protocol
+  // range and verification settings), shared: OpenSSL's reference count keeps it alive.
+  static std::shared_ptr<const tls_context> adopt(ssl_ctx_st* ctx, bool server);
   ~tls_context();
   tls_context(const tls_context&) = delete;
   tls_context& operator=(const tls_context&) = delete;
