@@ -157,6 +157,9 @@ asio::awaitable<void> session(tcp::socket raw, std::shared_ptr<ssl::context> tls
   boost::system::error_code ignored;
   const auto peer = raw.remote_endpoint(ignored);
   spdlog::info("conn {}: accepted from {}:{}", id, peer.address().to_string(), peer.port());
+  // Answers go out at once, as a host's should: with Nagle's algorithm an answer written while
+  // the previous one is unacknowledged waits for eftd's delayed ACK (up to 40 ms).
+  raw.set_option(tcp::no_delay(true), ignored);
   peer_stream sock{std::move(raw), tls_ctx.get()};
   if (sock.tls) {
     using namespace asio::experimental::awaitable_operators;
