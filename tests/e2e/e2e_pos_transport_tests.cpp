@@ -117,6 +117,19 @@ class tls_client {
 const std::string login_t01 = R"({"type":"login","v":1,"id":"l1","till_id":"T01","version":1})"
                               "\n";
 
+// A sale of 15.00 PLN on a logged-in client (raw or TLS), prompts left to their defaults: its
+// result message, or nullopt when none came within 20 s.
+template <class Client>
+std::optional<json> sale_result(Client& c, const std::string& tag) {
+  c.send(R"({"type":"sale","v":1,"id":"s1","order_no":")" + order_no(tag) +
+         R"(","amount":1500,"currency":"PLN"})"
+         "\n");
+  std::optional<json> m;
+  while ((m = c.next(20s)) && m->value("type", "") != "result") {
+  }
+  return m;
+}
+
 // Whether the server refused this client: a failed handshake, or a closed connection before
 // any answer to a login.
 bool refused(tls_client& c) {
@@ -139,12 +152,7 @@ TEST_CASE("TLS: a till logs in with its own certificate and sells", "[pos][secur
   auto ok = c.next();
   REQUIRE(ok.has_value());
   CHECK(ok->value("type", "") == "login_ok");
-  c.send(R"({"type":"sale","v":1,"id":"s1","order_no":")" + order_no("TLS") +
-         R"(","amount":1500,"currency":"PLN"})"
-         "\n");
-  std::optional<json> m;
-  while ((m = c.next(20s)) && m->value("type", "") != "result") {
-  }
+  auto m = sale_result(c, "TLS");
   REQUIRE(m.has_value());
   CHECK(m->value("outcome", "") == "approved");
 }
@@ -278,12 +286,7 @@ TEST_CASE(
     CHECK(e->value("code", "") == "too_many_connections");
     REQUIRE(wait_for_text_in_file(log, "refused: the open-file limit leaves no descriptor", 5s));
     // The till that was in sells: the journal and the acquirer link had their descriptors.
-    till.send(R"({"type":"sale","v":1,"id":"s1","order_no":")" + order_no("FDB") +
-              R"(","amount":1500,"currency":"PLN"})"
-              "\n");
-    std::optional<json> m;
-    while ((m = till.next(20s)) && m->value("type", "") != "result") {
-    }
+    auto m = sale_result(till, "FDB");
     REQUIRE(m.has_value());
     CHECK(m->value("outcome", "") == "approved");
   }

@@ -97,23 +97,39 @@ asio::awaitable<void> serve(tcp::acceptor& acc, std::shared_ptr<asio::ssl::conte
   }
 }
 
+// The certificates, an io_context, eftd's server context and a listening socket on loopback.
+struct loopback {
+  certs c;
+  asio::io_context io;
+  std::shared_ptr<asio::ssl::context> server_ctx = context(make_server_tls(c.files("good", "server")));
+  tcp::acceptor acc{io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)};
+  const std::uint16_t port = acc.local_endpoint().port();
+
+  static std::shared_ptr<asio::ssl::context> context(result<std::shared_ptr<asio::ssl::context>> r) {
+    REQUIRE(r);
+    return *r;
+  }
+  // A client context with the certificate of `who` from CA directory `dir`.
+  std::shared_ptr<asio::ssl::context> client(const std::string& dir, const std::string& who) const {
+    return context(make_client_tls(c.files(dir, who)));
+  }
+};
+
 }  // namespace
 
 TEST_CASE("tls_accept and tls_connect: mutual TLS, a megabyte each way, overlapping writers",
           "[tls][server]") {
-  certs c;
-  asio::io_context io;
-  auto server_ctx = make_server_tls(c.files("good", "server"));
-  REQUIRE(server_ctx);
-  auto client_ctx = make_client_tls(c.files("good", "a"));
-  REQUIRE(client_ctx);
-  tcp::acceptor acc(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
-  const auto port = acc.local_endpoint().port();
+  loopback lb;
+  auto& io = lb.io;
+  auto& acc = lb.acc;
+  const auto port = lb.port;
+  const auto server_ctx = lb.server_ctx;
+  const auto client_ctx = lb.client("good", "a");
 
   const bytes up = pattern(1 << 20, 1);
   const bytes block_a = pattern(600 * 1024, 0x41), block_b = pattern(500 * 1024, 0x42);
   server_result srv;
-  asio::co_spawn(io, serve(acc, *server_ctx, up.size(), block_a, block_b, srv, 5s), asio::detached);
+  asio::co_spawn(io, serve(acc, server_ctx, up.size(), block_a, block_b, srv, 5s), asio::detached);
 
   std::optional<error> client_failure;
   bytes down;
@@ -123,7 +139,7 @@ TEST_CASE("tls_accept and tls_connect: mutual TLS, a megabyte each way, overlapp
         tcp::socket s(io);
         co_await s.async_connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port),
                                  asio::use_awaitable);
-        auto stream = co_await tls_connect(s, *client_ctx, "localhost", 5s);
+        auto stream = co_await tls_connect(s, client_ctx, "localhost", 5s);
         if (!stream) {
           client_failure = stream.err();
           co_return;
@@ -147,18 +163,16 @@ TEST_CASE("tls_accept and tls_connect: mutual TLS, a megabyte each way, overlapp
 }
 
 TEST_CASE("tls_accept: an untrusted client certificate and a silent peer are refused", "[tls][server]") {
-  certs c;
-  asio::io_context io;
-  auto server_ctx = make_server_tls(c.files("good", "server"));
-  REQUIRE(server_ctx);
-  auto rogue_ctx = make_client_tls(c.files("rogue", "a"));
-  REQUIRE(rogue_ctx);
-  tcp::acceptor acc(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
-  const auto port = acc.local_endpoint().port();
+  loopback lb;
+  auto& io = lb.io;
+  auto& acc = lb.acc;
+  const auto port = lb.port;
+  const auto server_ctx = lb.server_ctx;
+  const auto rogue_ctx = lb.client("rogue", "a");
 
   // A client of another CA: the server refuses it with the reason.
   server_result rogue;
-  asio::co_spawn(io, serve(acc, *server_ctx, 0, {}, {}, rogue, 5s), asio::detached);
+  asio::co_spawn(io, serve(acc, server_ctx, 0, {}, {}, rogue, 5s), asio::detached);
   asio::co_spawn(
       io,
       [&]() -> asio::awaitable<void> {
@@ -166,7 +180,7 @@ TEST_CASE("tls_accept: an untrusted client certificate and a silent peer are ref
         co_await s.async_connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port),
                                  asio::use_awaitable);
         // The server's certificate is not of the rogue CA either: the client gives up too.
-        auto stream = co_await tls_connect(s, *rogue_ctx, "localhost", 5s);
+        auto stream = co_await tls_connect(s, rogue_ctx, "localhost", 5s);
         CHECK_FALSE(stream);
       },
       asio::detached);
@@ -178,7 +192,7 @@ TEST_CASE("tls_accept: an untrusted client certificate and a silent peer are ref
   // A peer that connects and says nothing: tls.timeout at the deadline.
   io.restart();
   server_result silent;
-  asio::co_spawn(io, serve(acc, *server_ctx, 0, {}, {}, silent, 200ms), asio::detached);
+  asio::co_spawn(io, serve(acc, server_ctx, 0, {}, {}, silent, 200ms), asio::detached);
   tcp::socket quiet(io);
   quiet.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
   io.run_for(10s);
