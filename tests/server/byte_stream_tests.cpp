@@ -109,6 +109,12 @@ struct loopback {
     REQUIRE(r);
     return *r;
   }
+  // A client's connection to the listener, through tls_connect with `ctx` (eftd's name checked).
+  asio::awaitable<result<std::unique_ptr<byte_stream>>> connect(std::shared_ptr<asio::ssl::context> ctx) {
+    tcp::socket s(io);
+    co_await s.async_connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port), asio::use_awaitable);
+    co_return co_await tls_connect(s, ctx, "localhost", 5s);
+  }
   // A client context with the certificate of `who` from CA directory `dir`.
   std::shared_ptr<asio::ssl::context> client(const std::string& dir, const std::string& who) const {
     return context(make_client_tls(c.files(dir, who)));
@@ -122,7 +128,6 @@ TEST_CASE("tls_accept and tls_connect: mutual TLS, a megabyte each way, overlapp
   loopback lb;
   auto& io = lb.io;
   auto& acc = lb.acc;
-  const auto port = lb.port;
   const auto server_ctx = lb.server_ctx;
   const auto client_ctx = lb.client("good", "a");
 
@@ -136,10 +141,7 @@ TEST_CASE("tls_accept and tls_connect: mutual TLS, a megabyte each way, overlapp
   asio::co_spawn(
       io,
       [&]() -> asio::awaitable<void> {
-        tcp::socket s(io);
-        co_await s.async_connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port),
-                                 asio::use_awaitable);
-        auto stream = co_await tls_connect(s, client_ctx, "localhost", 5s);
+        auto stream = co_await lb.connect(client_ctx);
         if (!stream) {
           client_failure = stream.err();
           co_return;
@@ -176,11 +178,8 @@ TEST_CASE("tls_accept: an untrusted client certificate and a silent peer are ref
   asio::co_spawn(
       io,
       [&]() -> asio::awaitable<void> {
-        tcp::socket s(io);
-        co_await s.async_connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port),
-                                 asio::use_awaitable);
         // The server's certificate is not of the rogue CA either: the client gives up too.
-        auto stream = co_await tls_connect(s, rogue_ctx, "localhost", 5s);
+        auto stream = co_await lb.connect(rogue_ctx);
         CHECK_FALSE(stream);
       },
       asio::detached);
