@@ -256,10 +256,12 @@ asio::awaitable<void> chip_flow::run_script(const std::vector<bytes>& capdus) {
   kernel_->feed_rapdus(views);
 }
 
-void chip_flow::power_off() {
-  if (!powered_) return;
+asio::awaitable<void> chip_flow::power_off() {
+  if (!powered_) co_return;
   powered_ = false;
-  pad_->post(pad::power_off{}, "card power off");
+  pad::message m = pad::power_off{};
+  auto rep = co_await pad_->command(std::move(m), 10s);
+  if (!rep) spdlog::info("chip: power off: {}", rep.err().code);
 }
 
 result<eftd::track2> chip_flow::track2() const {

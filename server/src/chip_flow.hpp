@@ -59,9 +59,7 @@ class chip_flow {
   // goes to the card (issuer authentication, scripts, second GENERATE AC); runs to the end.
   boost::asio::awaitable<void> complete(const std::optional<acquirer_answer>& answer);
   // Powers the card off (the pad then asks for it to be removed); safe to call more than once.
-  // Nothing waits for the pad's answer: the outcome no longer depends on the card, and the
-  // pad runs the next command after this one.
-  void power_off();
+  boost::asio::awaitable<void> power_off();
 
   bool finished() const noexcept { return finished_.has_value(); }
   emv::outcome outcome() const { return finished_->o; }

@@ -942,7 +942,7 @@ asio::awaitable<pos::result> run_card_transaction(server_context& ctx, tx_reques
             " (" + chip->reason() + (technical ? "; fallback to the stripe not allowed)" : ")");
         spdlog::info("order {}: chip ended before verification: {} {}", req.order_no,
                      emv::to_string(chip->outcome()), chip->reason());
-        chip->power_off();
+        co_await chip->power_off();
         const std::string_view code = technical ? "card.chip_error" : "card.unreadable";
         auto r = co_await conclude(code, order_state::failed, journal::actor::pad, detail);
         pad->show({s.why.why.customer_text});
@@ -951,7 +951,7 @@ asio::awaitable<pos::result> run_card_transaction(server_context& ctx, tx_reques
       if (technical) {
         const std::string chip_reason = chip->reason();
         spdlog::info("order {}: chip error ({}); falling back to the stripe", req.order_no, chip_reason);
-        chip->power_off();
+        co_await chip->power_off();
         chip.reset();
         dukpt.reset();
         note("chip_fallback", fmt::format("order {}: chip error ({}); the customer swipes the card",
@@ -979,7 +979,7 @@ asio::awaitable<pos::result> run_card_transaction(server_context& ctx, tx_reques
       } else {
         auto t2 = chip->track2();
         if (!t2) {
-          chip->power_off();
+          co_await chip->power_off();
           auto r =
               co_await conclude("card.unreadable", order_state::failed, journal::actor::pad, t2.err().code);
           pad->show({s.why.why.customer_text});
@@ -1194,7 +1194,7 @@ asio::awaitable<pos::result> run_card_transaction(server_context& ctx, tx_reques
       const std::string sequence = chip->pan_sequence();
       const std::string summary = chip->summary();
       s.emv_data = chip->receipt_data();
-      chip->power_off();
+      co_await chip->power_off();
       co_return co_await take_offline(field55, sequence, summary);
     }
     if (!pin_stop.empty() || (chip->finished() && chip->outcome() != emv::outcome::approved_online)) {
@@ -1223,7 +1223,7 @@ asio::awaitable<pos::result> run_card_transaction(server_context& ctx, tx_reques
       }
       spdlog::info("order {}: chip card: {} ({})", req.order_no, code, chip->summary());
       s.emv_data = chip->receipt_data();
-      chip->power_off();
+      co_await chip->power_off();
       const auto who = stop_actor(code);
       auto r = co_await conclude(code, state, who, detail);
       if (pad->open()) pad->show({s.why.why.customer_text});
@@ -1447,7 +1447,7 @@ asio::awaitable<pos::result> run_card_transaction(server_context& ctx, tx_reques
     if (chip->finished())
       spdlog::info("order {}: chip {} ({})", req.order_no, emv::to_string(chip->outcome()), chip->summary());
     s.emv_data = chip->receipt_data();
-    chip->power_off();
+    co_await chip->power_off();
   } else if (clss) {
     // A contactless card left the field at the tap: the answer is only recorded.
     std::optional<acquirer_answer> answer;

@@ -414,23 +414,19 @@ asio::awaitable<result<pad::message>> pad_session::command(pad::message m,
   }
 }
 
-void pad_session::post(pad::message m, std::string what) {
+void pad_session::show(std::vector<std::string> lines) {
   auto self = shared_from_this();
   asio::co_spawn(
       socket_.get_executor(),
-      [self, m = std::move(m), what = std::move(what)]() mutable -> asio::awaitable<void> {
+      [self, lines = std::move(lines)]() mutable -> asio::awaitable<void> {
+        // Built outside the co_await: GCC 12 destroys a braced temporary inside a co_await
+        // expression twice.
+        pad::message msg = pad::display{std::move(lines), "en"};
         const std::chrono::milliseconds deadline(self->ctx_.cfg().timeout.pad_command_ms);
-        auto r = co_await self->command_on_strand(std::move(m), deadline);
-        if (!r) spdlog::warn("pad {}: {} failed: {}", self->pad_id_, what, r.err().code);
+        auto r = co_await self->command_on_strand(std::move(msg), deadline);
+        if (!r) spdlog::warn("pad {}: display failed: {}", self->pad_id_, r.err().code);
       },
       [](std::exception_ptr) {});
-}
-
-void pad_session::show(std::vector<std::string> lines) {
-  // Built outside any co_await: GCC 12 destroys a braced temporary inside a co_await
-  // expression twice.
-  pad::message msg = pad::display{std::move(lines), "en"};
-  post(std::move(msg), "display");
 }
 
 void pad_session::abort_pending() {

@@ -39,11 +39,7 @@ class pad_session : public std::enable_shared_from_this<pad_session> {
   // pad.timeout, pad.protocol (a reply of the wrong type), or the pad's own pad_error as
   // "pad.error.<name>".
   boost::asio::awaitable<result<pad::message>> command(pad::message m, std::chrono::milliseconds timeout);
-  // Fire-and-forget command (errors only logged, as "<what> failed"): for what must not hold
-  // up a flow, such as a final text or powering the card off. The pad still gets it in order
-  // with the commands sent after it: both go through the connection's strand.
-  void post(pad::message m, std::string what);
-  // post() of a display.
+  // Fire-and-forget display (errors only logged): for final texts that must not hold up a flow.
   void show(std::vector<std::string> lines);
   // The cashier aborted: every command still waiting fails at once with "pad.aborted", and the
   // pad is told to cancel what it is doing (a late reply to the old command is dropped).
