@@ -194,6 +194,16 @@ status load_trust(SSL_CTX* ctx, const std::filesystem::path& ca, std::string_vie
   return {};
 }
 
+// A client context that verifies the server's chain against `ca`; its identity comes next.
+result<ctx_ptr> client_context(const std::filesystem::path& ca) {
+  ERR_clear_error();
+  ctx_ptr ctx = new_context(false);
+  if (!ctx) return make_error("tls.config", "cannot create a TLS context: " + reason_text(take_errors()));
+  if (auto st = load_trust(ctx.get(), ca, "CA file"); !st) return st.err();
+  SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_PEER, nullptr);
+  return ctx;
+}
+
 SSL* new_ssl(SSL_CTX* ctx) {
   SSL* ssl = SSL_new(ctx);
   if (ssl == nullptr) return nullptr;
@@ -236,11 +246,9 @@ result<std::shared_ptr<const tls_context>> tls_context::server(const config::tls
 result<std::shared_ptr<const tls_context>> tls_context::client(const std::filesystem::path& ca,
                                                                const std::filesystem::path& cert,
                                                                const std::filesystem::path& key) {
-  ERR_clear_error();
-  ctx_ptr ctx = new_context(false);
-  if (!ctx) return make_error("tls.config", "cannot create a TLS context: " + reason_text(take_errors()));
-  if (auto st = load_trust(ctx.get(), ca, "CA file"); !st) return st.err();
-  SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_PEER, nullptr);
+  auto made = client_context(ca);
+  if (!made) return made.err();
+  ctx_ptr ctx = std::move(*made);
   // Without a certificate the client can still be built (tests of the refusal), and a server
   // context refuses it at the handshake.
   if (!cert.empty() || !key.empty())
@@ -252,11 +260,9 @@ result<std::shared_ptr<const tls_context>> tls_context::client(const std::filesy
 result<std::shared_ptr<const tls_context>> tls_context::client_pem(const std::filesystem::path& ca,
                                                                    std::string_view cert_pem,
                                                                    std::string_view key_pem) {
-  ERR_clear_error();
-  ctx_ptr ctx = new_context(false);
-  if (!ctx) return make_error("tls.config", "cannot create a TLS context: " + reason_text(take_errors()));
-  if (auto st = load_trust(ctx.get(), ca, "CA file"); !st) return st.err();
-  SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_PEER, nullptr);
+  auto made = client_context(ca);
+  if (!made) return made.err();
+  ctx_ptr ctx = std::move(*made);
   const auto bio_of = [](std::string_view pem) {
     return std::unique_ptr<BIO, decltype(&BIO_free)>(
         BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())), &BIO_free);

@@ -87,7 +87,6 @@ class descriptor_budget {
 
   std::uint64_t limit() const { return limit_; }
   std::uint64_t max() const { return max_; }
-  std::uint64_t used() const { return used_.load(); }
 
  private:
   std::uint64_t limit_, max_;
