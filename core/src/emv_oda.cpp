@@ -10,7 +10,9 @@
 #include <algorithm>
 #include <cstddef>
 #include <fstream>
+#include <list>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -80,6 +82,69 @@ result<std::unique_ptr<EVP_PKEY, pkey_deleter>> make_public_key(const rsa_key& k
   return std::unique_ptr<EVP_PKEY, pkey_deleter>(raw);
 }
 
+// CA public keys recur on every card of a scheme, and an issuer's key on every card of that
+// issuer: their OpenSSL key objects are built once and kept (with the Montgomery form OpenSSL
+// computes at a key's first use), which was most of the cost of a recovery. ICC keys belong to
+// one card and are built for each use. A few hundred keys at most; the least recently used
+// goes when full. EVP_PKEY may be shared between threads for public-key operations.
+class public_key_cache {
+ public:
+  static constexpr std::size_t capacity = 256;
+
+  result<std::shared_ptr<EVP_PKEY>> get(const rsa_key& key) {
+    {
+      std::lock_guard lk(mu_);
+      for (auto it = keys_.begin(); it != keys_.end(); ++it) {
+        if (it->modulus == key.modulus && it->exponent == key.exponent) {
+          if (it != keys_.begin()) keys_.splice(keys_.begin(), keys_, it);
+          return keys_.front().pkey;
+        }
+      }
+    }
+    auto made = make_public_key(key);
+    if (!made) return made.err();
+    std::shared_ptr<EVP_PKEY> pkey(made->release(), pkey_deleter{});
+    std::lock_guard lk(mu_);
+    keys_.push_front(entry{key.modulus, key.exponent, pkey});
+    if (keys_.size() > capacity) keys_.pop_back();
+    return pkey;
+  }
+
+ private:
+  struct entry {
+    bytes modulus;
+    bytes exponent;
+    std::shared_ptr<EVP_PKEY> pkey;
+  };
+  std::mutex mu_;
+  std::list<entry> keys_;  // most recently used first
+};
+
+public_key_cache& known_keys() {
+  static public_key_cache cache;
+  return cache;
+}
+
+// s^e mod n with an OpenSSL key: the raw public operation that recovers an EMV (ISO 9796-2)
+// signature. The result has the modulus length.
+result<bytes> public_operation(EVP_PKEY* pkey, std::size_t modulus_size, byte_view signature) {
+  std::unique_ptr<EVP_PKEY_CTX, pkey_ctx_deleter> ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, pkey, nullptr));
+  if (!ctx) return fail("crypto.openssl", "EVP_PKEY_CTX_new_from_pkey failed");
+  if (EVP_PKEY_encrypt_init(ctx.get()) != 1 || EVP_PKEY_CTX_set_rsa_padding(ctx.get(), RSA_NO_PADDING) != 1)
+    return fail("crypto.openssl", "RSA public operation setup failed");
+  bytes out(modulus_size);
+  std::size_t out_len = out.size();
+  if (EVP_PKEY_encrypt(ctx.get(), out.data(), &out_len, signature.data(), signature.size()) != 1)
+    return fail("emv.oda_bad_signature", "RSA public operation failed (signature not below the modulus?)");
+  if (out_len != out.size()) {
+    // Keep a fixed width: left-pad if OpenSSL ever returns fewer bytes.
+    bytes padded(out.size() - out_len, 0);
+    padded.insert(padded.end(), out.begin(), out.begin() + static_cast<std::ptrdiff_t>(out_len));
+    return padded;
+  }
+  return out;
+}
+
 bool is_bcd(std::uint8_t b) {
   return (b >> 4) <= 9 && (b & 0x0F) <= 9;
 }
@@ -139,9 +204,9 @@ std::optional<std::string> padded_digits(byte_view field) {
 
 // Recovers a signed block and checks the frame every EMV signature shares: length, header,
 // trailer, format byte and hash algorithm at byte `hash_alg_at`.
-result<bytes> recover_block(const rsa_key& key, byte_view signature, std::uint8_t format,
+result<bytes> recover_block(const rsa_key& key, key_use use, byte_view signature, std::uint8_t format,
                             std::size_t min_size, std::size_t hash_alg_at) {
-  auto rec = rsa_recover(key, signature);
+  auto rec = rsa_recover(key, signature, use);
   if (!rec) return rec.err();
   bytes& r = *rec;
   if (r.size() < min_size) return fail("emv.oda_bad_length", "key too short for this signature format");
@@ -315,28 +380,17 @@ const ca_public_key* capk_table::find(byte_view rid, std::uint8_t index) const {
   return nullptr;
 }
 
-result<bytes> rsa_recover(const rsa_key& key, byte_view signature) {
+result<bytes> rsa_recover(const rsa_key& key, byte_view signature, key_use use) {
   if (signature.size() != key.modulus.size())
     return fail("emv.oda_bad_length", "signature length differs from the key's modulus length");
+  if (use == key_use::recurring) {
+    auto pkey = known_keys().get(key);
+    if (!pkey) return pkey.err();
+    return public_operation(pkey->get(), key.modulus.size(), signature);
+  }
   auto pkey = make_public_key(key);
   if (!pkey) return pkey.err();
-  std::unique_ptr<EVP_PKEY_CTX, pkey_ctx_deleter> ctx(
-      EVP_PKEY_CTX_new_from_pkey(nullptr, pkey->get(), nullptr));
-  if (!ctx) return fail("crypto.openssl", "EVP_PKEY_CTX_new_from_pkey failed");
-  if (EVP_PKEY_encrypt_init(ctx.get()) != 1 || EVP_PKEY_CTX_set_rsa_padding(ctx.get(), RSA_NO_PADDING) != 1)
-    return fail("crypto.openssl", "RSA public operation setup failed");
-  // The EMV signature scheme (ISO 9796-2) is recovered by the raw public operation: s^e mod n.
-  bytes out(key.modulus.size());
-  std::size_t out_len = out.size();
-  if (EVP_PKEY_encrypt(ctx.get(), out.data(), &out_len, signature.data(), signature.size()) != 1)
-    return fail("emv.oda_bad_signature", "RSA public operation failed (signature not below the modulus?)");
-  if (out_len != out.size()) {
-    // Keep a fixed width: left-pad if OpenSSL ever returns fewer bytes.
-    bytes padded(out.size() - out_len, 0);
-    padded.insert(padded.end(), out.begin(), out.begin() + static_cast<std::ptrdiff_t>(out_len));
-    return padded;
-  }
-  return out;
+  return public_operation(pkey->get(), key.modulus.size(), signature);
 }
 
 result<rsa_key> recover_issuer_key(const ca_public_key& capk, byte_view cert_90, byte_view remainder_92,
@@ -345,7 +399,7 @@ result<rsa_key> recover_issuer_key(const ca_public_key& capk, byte_view cert_90,
   const auto today = parse_today(today_yymmdd);
   if (!today) return fail("emv.oda_bad_date", "transaction date is not YYMMDD");
   const rsa_key ca{capk.modulus, capk.exponent};
-  auto rec = recover_block(ca, cert_90, 0x02, issuer_overhead + 1, 11);
+  auto rec = recover_block(ca, key_use::recurring, cert_90, 0x02, issuer_overhead + 1, 11);
   if (!rec) return rec.err();
   const bytes& r = *rec;
   const std::size_t n = r.size();
@@ -373,7 +427,7 @@ result<rsa_key> recover_icc_key(const rsa_key& issuer, byte_view cert_9f46, byte
                                 std::string_view today_yymmdd) {
   const auto today = parse_today(today_yymmdd);
   if (!today) return fail("emv.oda_bad_date", "transaction date is not YYMMDD");
-  auto rec = recover_block(issuer, cert_9f46, 0x04, icc_overhead + 1, 17);
+  auto rec = recover_block(issuer, key_use::recurring, cert_9f46, 0x04, icc_overhead + 1, 17);
   if (!rec) return rec.err();
   const bytes& r = *rec;
   const std::size_t n = r.size();
@@ -396,7 +450,7 @@ result<rsa_key> recover_icc_key(const rsa_key& issuer, byte_view cert_9f46, byte
 
 result<bytes> verify_ssad(const rsa_key& issuer, byte_view ssad_93, byte_view static_data) {
   // 6A 03 | hash alg | DAC (2) | pad BB | hash | BC
-  auto rec = recover_block(issuer, ssad_93, 0x03, 5 + hash_size + 1, 2);
+  auto rec = recover_block(issuer, key_use::recurring, ssad_93, 0x03, 5 + hash_size + 1, 2);
   if (!rec) return rec.err();
   if (!hash_matches(*rec, {static_data}))
     return fail("emv.oda_ssad_hash", "signed static application data hash does not match");
@@ -408,7 +462,7 @@ namespace {
 // SDAD frame shared by DDA and CDA: 6A 05 | hash alg | Ldd | ICC dynamic data (Ldd) | pad BB |
 // hash | BC. Returns the recovered block after the hash check over `terminal_data`.
 result<bytes> recover_sdad(const rsa_key& icc, byte_view sdad, byte_view terminal_data) {
-  auto rec = recover_block(icc, sdad, 0x05, 4 + hash_size + 1, 2);
+  auto rec = recover_block(icc, key_use::once, sdad, 0x05, 4 + hash_size + 1, 2);
   if (!rec) return rec.err();
   const bytes& r = *rec;
   if (static_cast<std::size_t>(r[3]) > r.size() - (4 + hash_size + 1))

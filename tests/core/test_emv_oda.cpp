@@ -6,12 +6,14 @@
 // PANs here are public test data, so Catch2 may print them; the code under test never logs them.
 #include <unistd.h>
 
+#include <atomic>
 #include <catch2/catch.hpp>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "eftd/core/emv_crypto.hpp"
@@ -22,6 +24,14 @@ using namespace eftd;
 using namespace eftd::emv;
 
 namespace {
+
+// A big-endian public exponent.
+bytes be_exponent(std::uint32_t e) {
+  bytes out;
+  for (int shift = 24; shift >= 0; shift -= 8)
+    if (!out.empty() || (e >> shift) & 0xFF) out.push_back(static_cast<std::uint8_t>(e >> shift));
+  return out;
+}
 
 bytes hex(std::string_view h) {
   auto b = from_hex(h);
@@ -339,6 +349,47 @@ TEST_CASE("(a) Visa DDA: issuer certificate recovers to the published fields", "
   REQUIRE(ipk.has_value());
   CHECK(to_hex(ipk->modulus) == a_issuer_modulus);
   CHECK(to_hex(ipk->exponent) == "03");
+}
+
+TEST_CASE("rsa_recover: a kept (recurring) key gives the published recovery every time", "[emv][oda]") {
+  const auto& ca = capk("A000000003", 0x94);
+  const rsa_key k{ca.modulus, ca.exponent};
+  const auto once = rsa_recover(k, hex(a_issuer_cert), key_use::once);
+  REQUIRE(once.has_value());
+  CHECK(to_hex(byte_view(*once).first(15)) == "6A02476173FF123103DA0A0101B001");
+  // The first use builds and keeps the key, the next ones take it from the set; from several
+  // threads at once too.
+  for (int i = 0; i < 3; ++i) {
+    auto kept = rsa_recover(k, hex(a_issuer_cert), key_use::recurring);
+    REQUIRE(kept.has_value());
+    CHECK(*kept == *once);
+  }
+  std::vector<std::thread> threads;
+  std::atomic<int> same{0};
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&] {
+      for (int i = 0; i < 20; ++i) {
+        auto kept = rsa_recover(k, hex(a_issuer_cert), key_use::recurring);
+        if (kept && *kept == *once) ++same;
+      }
+    });
+  for (auto& t : threads) t.join();
+  CHECK(same == 80);
+  // The set is keyed by modulus and exponent: the same modulus with another exponent is
+  // another key, and gives another result.
+  const rsa_key other_exponent{ca.modulus, hex("010001")};
+  auto other = rsa_recover(other_exponent, hex(a_issuer_cert), key_use::recurring);
+  REQUIRE(other.has_value());
+  CHECK(*other != *once);
+  CHECK(rsa_recover(rsa_key{{}, hex("03")}, {}, key_use::recurring).err().code == "emv.oda_bad_key");
+  // Many distinct keys: the set stays bounded and a key pushed out is built again, correctly.
+  for (int i = 0; i < 300; ++i) {
+    rsa_key filler{ca.modulus, be_exponent(static_cast<std::uint32_t>(5 + 2 * i))};
+    REQUIRE(rsa_recover(filler, hex(a_issuer_cert), key_use::recurring).has_value());
+  }
+  auto again = rsa_recover(k, hex(a_issuer_cert), key_use::recurring);
+  REQUIRE(again.has_value());
+  CHECK(*again == *once);
 }
 
 TEST_CASE("(a) Visa DDA: issuer certificate negative variants", "[emv][oda]") {

@@ -85,9 +85,14 @@ struct rsa_key {
   bytes exponent;
 };
 
+// recurring: a CA or issuer key, met again on other cards. Its OpenSSL form is kept (a bounded,
+// least-recently-used set shared by all threads) and the next recovery with it is cheaper.
+// once: a card's own key, not kept.
+enum class key_use { recurring, once };
+
 // Raw RSA public operation (signature^e mod n) with OpenSSL, no padding. The signature must
 // be exactly as long as the modulus; the result has the modulus length.
-result<bytes> rsa_recover(const rsa_key& key, byte_view signature);
+result<bytes> rsa_recover(const rsa_key& key, byte_view signature, key_use use = key_use::once);
 
 // In both recoveries `pan` is the digits of 5A without its F padding, and today_yymmdd the
 // transaction date 9A as six digits.
