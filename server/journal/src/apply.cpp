@@ -603,7 +603,7 @@ class applier {
   }
 
  private:
-  sqlite3_stmt* prepare(const std::string& sql) {
+  sqlite3_stmt* prepare(std::string_view sql) {
     auto* s = c_.prepare(sql);
     ok_ = s != nullptr;
     return s;

@@ -6,16 +6,16 @@
 
 namespace eftd::journal::detail {
 
-sqlite3_stmt* connection::prepare(const std::string& sql) {
+sqlite3_stmt* connection::prepare(std::string_view sql) {
   if (auto it = cache_.find(sql); it != cache_.end()) return it->second.get();
   sqlite3_stmt* s = nullptr;
-  if (sqlite3_prepare_v3(db_.get(), sql.c_str(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT, &s,
+  if (sqlite3_prepare_v3(db_.get(), sql.data(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT, &s,
                          nullptr) != SQLITE_OK) {
     sqlite3_finalize(s);
     return nullptr;
   }
   auto* raw = s;
-  cache_.emplace(sql, stmt_ptr(s));
+  cache_.emplace(std::string(sql), stmt_ptr(s));
   return raw;
 }
 

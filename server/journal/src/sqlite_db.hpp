@@ -103,7 +103,8 @@ class connection {
   explicit operator bool() const noexcept { return db_ != nullptr; }
 
   // Prepares once, then reuses. nullptr on a prepare error (see errmsg()).
-  sqlite3_stmt* prepare(const std::string& sql);
+  // The text is the key: a literal costs no copy on a hit.
+  sqlite3_stmt* prepare(std::string_view sql);
 
   // Runs one or more statements without results. SQLite's result code.
   int exec(const char* sql);
