@@ -6,12 +6,14 @@
 #include <spdlog/spdlog.h>
 
 #include <array>
+#include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/ssl.hpp>
 #include <cstring>
 #include <filesystem>
 
 #include "eftd/core/tls_channel.hpp"
+#include "write_queue.hpp"
 
 namespace eftd::server {
 
@@ -25,13 +27,20 @@ class tcp_stream final : public byte_stream {
  public:
   explicit tcp_stream(tcp::socket s) : s_(std::move(s)) {}
   asio::awaitable<std::tuple<boost::system::error_code, std::size_t>> read_some(
-      asio::mutable_buffer b) override {
-    co_return co_await s_.async_read_some(b, asio::as_tuple(asio::use_awaitable));
+      asio::mutable_buffer b, asio::cancellation_slot cancel) override {
+    // Without a slot of its own the read keeps the coroutine's, so `read_some() || timer` still
+    // cancels it.
+    if (!cancel.is_connected()) co_return co_await s_.async_read_some(b, asio::as_tuple(asio::use_awaitable));
+    co_return co_await s_.async_read_some(
+        b, asio::bind_cancellation_slot(cancel, asio::as_tuple(asio::use_awaitable)));
   }
   asio::awaitable<boost::system::error_code> write_all(asio::const_buffer b) override {
     auto [ec, n] = co_await asio::async_write(s_, b, asio::as_tuple(asio::use_awaitable));
     (void)n;
     co_return ec;
+  }
+  std::size_t try_write(asio::const_buffer b, boost::system::error_code& ec) override {
+    return send_now(s_, b, ec);
   }
   void close() override {
     boost::system::error_code ec;
@@ -49,8 +58,12 @@ class tls_stream final : public byte_stream {
   tls_stream(tcp::socket s, std::shared_ptr<ssl::context> ctx)
       : ctx_(std::move(ctx)), s_(std::move(s), *ctx_) {}
   asio::awaitable<std::tuple<boost::system::error_code, std::size_t>> read_some(
-      asio::mutable_buffer b) override {
-    co_return co_await s_.async_read_some(b, asio::as_tuple(asio::use_awaitable));
+      asio::mutable_buffer b, asio::cancellation_slot cancel) override {
+    // Without a slot of its own the read keeps the coroutine's, so `read_some() || timer` still
+    // cancels it.
+    if (!cancel.is_connected()) co_return co_await s_.async_read_some(b, asio::as_tuple(asio::use_awaitable));
+    co_return co_await s_.async_read_some(
+        b, asio::bind_cancellation_slot(cancel, asio::as_tuple(asio::use_awaitable)));
   }
   asio::awaitable<boost::system::error_code> write_all(asio::const_buffer b) override {
     auto [ec, n] = co_await asio::async_write(s_, b, asio::as_tuple(asio::use_awaitable));
@@ -106,7 +119,7 @@ class channel_stream final : public byte_stream {
   const std::string& peer_cn() const { return ch_.peer_cn(); }
 
   asio::awaitable<std::tuple<boost::system::error_code, std::size_t>> read_some(
-      asio::mutable_buffer b) override {
+      asio::mutable_buffer b, asio::cancellation_slot cancel) override {
     for (;;) {
       if (plain_off_ < plain_.size()) {
         const std::size_t n = std::min(b.size(), plain_.size() - plain_off_);
@@ -120,7 +133,14 @@ class channel_stream final : public byte_stream {
         co_return std::tuple{boost::system::error_code{}, n};
       }
       if (read_error_) co_return std::tuple{read_error_, std::size_t{0}};
-      auto [ec, n] = co_await s_.async_read_some(asio::buffer(in_), asio::as_tuple(asio::use_awaitable));
+      boost::system::error_code ec;
+      std::size_t n = 0;
+      // As tcp_stream: without a slot of its own the read keeps the coroutine's.
+      if (cancel.is_connected())
+        std::tie(ec, n) = co_await s_.async_read_some(
+            asio::buffer(in_), asio::bind_cancellation_slot(cancel, asio::as_tuple(asio::use_awaitable)));
+      else
+        std::tie(ec, n) = co_await s_.async_read_some(asio::buffer(in_), asio::as_tuple(asio::use_awaitable));
       if (ec) co_return std::tuple{ec, std::size_t{0}};
       const auto st = ch_.feed(byte_view(in_.data(), n));
       take_plaintext();

@@ -22,10 +22,23 @@ class byte_stream {
  public:
   virtual ~byte_stream() = default;
   // Completes with what arrived (at least one byte) or an error (eof when the peer closed).
+  // A signal on `cancel` ends the wait with operation_aborted (read_deadline).
   virtual boost::asio::awaitable<std::tuple<boost::system::error_code, std::size_t>> read_some(
-      boost::asio::mutable_buffer b) = 0;
+      boost::asio::mutable_buffer b, boost::asio::cancellation_slot cancel) = 0;
+  boost::asio::awaitable<std::tuple<boost::system::error_code, std::size_t>> read_some(
+      boost::asio::mutable_buffer b) {
+    return read_some(b, boost::asio::cancellation_slot());
+  }
   // Writes all of b.
   virtual boost::asio::awaitable<boost::system::error_code> write_all(boost::asio::const_buffer b) = 0;
+  // Sends what the connection takes without waiting: how much of b went (0 when the stream
+  // cannot, or only by waiting); ec only when the connection failed. No write_all() may be
+  // in progress.
+  virtual std::size_t try_write(boost::asio::const_buffer b, boost::system::error_code& ec) {
+    (void)b;
+    ec = {};
+    return 0;
+  }
   // Immediate and idempotent: pending operations complete with an error.
   virtual void close() = 0;
   virtual boost::asio::any_io_executor get_executor() = 0;

@@ -3,8 +3,8 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/detached.hpp>
-#include <boost/asio/experimental/awaitable_operators.hpp>
 
 #include "connection.hpp"
 #include "eftd/core/p2pe.hpp"
@@ -55,6 +55,7 @@ void pad_session::close() {
     if (self->closed_) return;
     self->closed_ = true;
     self->out_.close();
+    self->read_deadline_.stop();
     boost::system::error_code ec;
     self->socket_.shutdown(tcp::socket::shutdown_both, ec);
     self->socket_.close(ec);
@@ -114,18 +115,18 @@ asio::awaitable<void> pad_session::drain_output(std::chrono::milliseconds limit)
 }
 
 asio::awaitable<status> pad_session::receive(time_point deadline) {
-  using namespace asio::experimental::awaitable_operators;
-  std::array<std::uint8_t, 4096> buf;
-  asio::steady_timer timer(socket_.get_executor());
-  timer.expires_at(deadline);
-  auto r = co_await (socket_.async_read_some(asio::buffer(buf), asio::as_tuple(asio::use_awaitable)) ||
-                     timer.async_wait(asio::as_tuple(asio::use_awaitable)));
-  if (r.index() == 1) co_return make_error("pad.timeout", "no frame from the pad in time");
-  auto [ec, n] = std::get<0>(r);
+  read_deadline_.arm(deadline, weak_from_this());
+  auto [ec, n] = co_await socket_.async_read_some(
+      asio::buffer(read_buf_),
+      asio::bind_cancellation_slot(read_deadline_.slot(), asio::as_tuple(asio::use_awaitable)));
+  const bool expired = read_deadline_.disarm();
+  if (ec && expired) co_return make_error("pad.timeout", "no frame from the pad in time");
   if (ec) co_return make_error("pad.disconnected", "pad connection closed: " + ec.message());
-  const byte_view chunk(buf.data(), n);
+  const byte_view chunk(read_buf_.data(), n);
   if (!tls_) {
     frames_.feed(chunk);
+    // Frames may hold a clear R-APDU (keys.require_p2pe off): the buffer keeps no copy.
+    secure_wipe(read_buf_.data(), n);
     co_return status{};
   }
   auto st = tls_->feed(chunk);

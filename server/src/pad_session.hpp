@@ -13,6 +13,7 @@
 // command still waiting fails with "pad.disconnected" so no transaction hangs on a dead pad.
 #pragma once
 
+#include <array>
 #include <boost/asio.hpp>
 #include <chrono>
 #include <map>
@@ -24,6 +25,7 @@
 #include "eftd/core/tls_channel.hpp"
 #include "eftd/pad/codec.hpp"
 #include "eftd/pad/messages.hpp"
+#include "read_deadline.hpp"
 #include "write_queue.hpp"
 
 namespace eftd::server {
@@ -79,11 +81,15 @@ class pad_session : public std::enable_shared_from_this<pad_session> {
   void fail_all_pending();
 
   tcp::socket socket_;
+  read_deadline read_deadline_{socket_.get_executor()};
   server_context& ctx_;
   write_queue<tcp::socket> out_;
   std::optional<tls_channel> tls_;      // set when the pad listener has TLS
   std::optional<error> setup_error_;    // the TLS session could not be created
   std::optional<error> receive_error_;  // the stream ended; reported once its frames are read
+  // What one read brings. A member, not a local of receive(): a 4 KiB array made every
+  // receive() frame too large for Asio's frame recycling, so each read cost a heap allocation.
+  std::array<std::uint8_t, 4096> read_buf_{};
   pad::frame_reader frames_;
   pad::replay_guard replay_;
   std::uint32_t next_seq_ = 1;

@@ -4,7 +4,6 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <chrono>
 
 #include "connection.hpp"
@@ -72,6 +71,7 @@ void pos_session::close() {
     if (self->tx_) self->tx_->pos_gone();
     if (self->out_) self->out_->close();
     if (self->stream_) self->stream_->close();
+    self->read_deadline_.stop();
     if (!self->till_id_.empty()) {
       std::lock_guard lk(self->ctx_.tills_mu);
       auto it = self->ctx_.pos_by_till.find(self->till_id_);
@@ -94,7 +94,6 @@ void pos_session::send_error(std::string id, std::string_view code, std::string 
 }
 
 asio::awaitable<void> pos_session::run() {
-  using namespace asio::experimental::awaitable_operators;
   using clock = std::chrono::steady_clock;
   std::array<char, 8192> buf;
   const std::chrono::milliseconds login_limit(ctx_.cfg().pos.login_timeout_ms);
@@ -141,11 +140,9 @@ asio::awaitable<void> pos_session::run() {
                     : running_       ? now + std::chrono::hours(1)
                                      : now + idle_limit;
     if (lines_.buffered() > 0) deadline = std::min(deadline, partial_since_ + frame_limit);
-    asio::steady_timer timer(ex_);
-    timer.expires_at(deadline);
-    auto r = co_await (stream_->read_some(asio::buffer(buf)) ||
-                       timer.async_wait(asio::as_tuple(asio::use_awaitable)));
-    if (r.index() == 1) {
+    read_deadline_.arm(deadline, weak_from_this());
+    auto [ec, n] = co_await stream_->read_some(asio::buffer(buf), read_deadline_.slot());
+    if (read_deadline_.disarm() && ec) {
       const auto t = clock::now();
       if (lines_.buffered() > 0 && t >= partial_since_ + frame_limit) {
         co_await hang_up(pos::codes::frame_timeout,
@@ -161,7 +158,6 @@ asio::awaitable<void> pos_session::run() {
       spdlog::info("pos {}: idle for {} ms, closing", peer_, idle_limit.count());
       co_return;
     }
-    auto [ec, n] = std::get<0>(r);
     if (ec) co_return;
     if (lines_.buffered() == 0) partial_since_ = clock::now();
     lines_.feed(std::string_view(buf.data(), n));

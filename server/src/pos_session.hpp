@@ -13,6 +13,7 @@
 #include "eftd/pos/codec.hpp"
 #include "eftd/pos/messages.hpp"
 #include "engine.hpp"
+#include "read_deadline.hpp"
 #include "write_queue.hpp"
 
 namespace eftd::server {
@@ -57,6 +58,7 @@ class pos_session : public std::enable_shared_from_this<pos_session> {
 
   tcp::socket socket_;               // until open(): then owned by stream_
   boost::asio::any_io_executor ex_;  // the connection's strand
+  read_deadline read_deadline_{ex_};
   server_context& ctx_;
   std::unique_ptr<byte_stream> stream_;
   std::optional<write_queue<byte_stream>> out_;

@@ -166,14 +166,26 @@ class tls_scripted_pad {
       if (!receive(deadline)) return std::nullopt;
     }
   }
-  // True once the server has closed the connection (within the timeout); frames on the way are
-  // dropped.
+  // True once the server has closed the connection (within the timeout). Frames on the way,
+  // and a TLS alert that ends the session, are read and dropped up to the end of the stream.
   bool closed_by_server(std::chrono::milliseconds timeout = 10s) {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (receive(deadline)) {
+    while (!eof_) {
+      if (receive(deadline)) continue;
+      if (eof_ || !tls_failed_) break;
+      // After the alert only the end of the stream may come.
+      const auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0) break;
+      eftd::bytes rest;
+      const auto got = tcp_.read_some(rest, left);
+      if (got == tcp_conn::got::eof) eof_ = true;
+      if (got != tcp_conn::got::data) break;
     }
     return eof_;
   }
+  // The server's TLS alert arrived (its session with this pad ended in an error).
+  bool saw_alert() const { return tls_failed_; }
 
  private:
   bool receive(std::chrono::steady_clock::time_point deadline) {
@@ -188,6 +200,7 @@ class tls_scripted_pad {
     auto st = tls_->feed(chunk);
     flush();
     frames_.feed(tls_->read());
+    if (!st) tls_failed_ = true;
     return static_cast<bool>(st);
   }
   void flush() {
@@ -203,6 +216,7 @@ class tls_scripted_pad {
   eftd::pad::seq_counter seq_;
   eftd::bytes last_records_;
   bool eof_ = false;
+  bool tls_failed_ = false;
 };
 
 }  // namespace
@@ -342,6 +356,8 @@ TEST_CASE("pad TLS: replayed frames and replayed TLS records inside TLS close th
     pad.send(eftd::pad::envelope{pad.seq().next(), 0, eftd::pad::event_key{0x31}});
     pad.replay_last_records();
     CHECK(pad.closed_by_server());
+    // The alert that says why reaches the pad before the connection closes.
+    CHECK(pad.saw_alert());
   }
   const auto log = eftd_log_after_stop(inst);
   CHECK(contains(log, "closing after protocol error pad.replay"));
