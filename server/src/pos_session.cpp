@@ -386,21 +386,32 @@ void pos_session::on_follow_up(follow_up_request req) {
   auto self = shared_from_this();
   asio::co_spawn(
       ex_,
-      [self, req = std::move(req)]() mutable -> asio::awaitable<void> {
+      [self, till = till_id_, req = std::move(req)]() mutable -> asio::awaitable<void> {
         const auto started = std::chrono::steady_clock::now();
         const std::string kind = req.kind;
         auto res = co_await run_follow_up(self->ctx_, std::move(req));
         self->count(kind, res.outcome, started);
+        self->release_till(till);
         self->send(std::move(res));
       },
       [self, till = till_id_](std::exception_ptr e) {
-        if (e) spdlog::error("till {}: follow-up flow ended by an exception", till);
-        {
-          std::lock_guard lk(self->ctx_.tills_mu);
-          self->ctx_.busy_tills.erase(till);
-        }
-        asio::dispatch(self->ex_, [self] { self->running_ = false; });
+        if (!e) return;
+        spdlog::error("till {}: follow-up flow ended by an exception", till);
+        asio::dispatch(self->ex_, [self, till] { self->release_till(till); });
       });
+}
+
+// The transaction is over and the till free for its next request, on this connection or
+// another. Called before the final answer is sent: a POS may reconnect, or start its next sale,
+// the moment it has the answer. On the strand.
+void pos_session::release_till(const std::string& till) {
+  {
+    std::lock_guard lk(ctx_.tills_mu);
+    ctx_.busy_tills.erase(till);
+  }
+  running_ = false;
+  running_order_.clear();
+  tx_.reset();
 }
 
 void pos_session::count(std::string_view kind, std::string_view outcome,
@@ -469,26 +480,20 @@ void pos_session::start_transaction(tx_request req) {
   auto self = shared_from_this();
   asio::co_spawn(
       ex_,
-      [self, req = std::move(req)]() mutable -> asio::awaitable<void> {
+      [self, till = till_id_, req = std::move(req)]() mutable -> asio::awaitable<void> {
         // A named sink, not a temporary inside the co_await (GCC 12 coroutine temporaries bug).
         std::function<void(pos::message)> sink = [self](pos::message msg) { self->send(std::move(msg)); };
         const auto started = std::chrono::steady_clock::now();
         const std::string kind = req.kind;
         auto res = co_await run_card_transaction(self->ctx_, std::move(req), sink);
         self->count(kind, res.outcome, started);
+        self->release_till(till);
         self->send(std::move(res));
       },
       [self, till = till_id_](std::exception_ptr e) {
-        if (e) spdlog::error("till {}: transaction flow ended by an exception", till);
-        {
-          std::lock_guard lk(self->ctx_.tills_mu);
-          self->ctx_.busy_tills.erase(till);
-        }
-        asio::dispatch(self->ex_, [self] {
-          self->running_ = false;
-          self->running_order_.clear();
-          self->tx_.reset();
-        });
+        if (!e) return;
+        spdlog::error("till {}: transaction flow ended by an exception", till);
+        asio::dispatch(self->ex_, [self, till] { self->release_till(till); });
       });
 }
 
@@ -512,21 +517,19 @@ void pos_session::on_cancel(const pos::cancel& m) {
   auto self = shared_from_this();
   asio::co_spawn(
       ex_,
-      [self, m]() mutable -> asio::awaitable<void> {
+      [self, m, held = till_id_]() mutable -> asio::awaitable<void> {
         std::string id = m.id;
-        std::string till = self->till_id_;
+        std::string till = held;
         const auto started = std::chrono::steady_clock::now();
         auto res = co_await run_cancel(self->ctx_, std::move(id), std::move(till), std::move(m));
         self->count("cancel", res.outcome, started);
+        self->release_till(held);
         self->send(std::move(res));
       },
       [self, till = till_id_](std::exception_ptr e) {
-        if (e) spdlog::error("till {}: cancel flow ended by an exception", till);
-        {
-          std::lock_guard lk(self->ctx_.tills_mu);
-          self->ctx_.busy_tills.erase(till);
-        }
-        asio::dispatch(self->ex_, [self] { self->running_ = false; });
+        if (!e) return;
+        spdlog::error("till {}: cancel flow ended by an exception", till);
+        asio::dispatch(self->ex_, [self, till] { self->release_till(till); });
       });
 }
 

@@ -4,6 +4,7 @@
 // queries, heartbeats, aborts) while a sale is in progress.
 #pragma once
 
+#include <atomic>
 #include <boost/asio.hpp>
 #include <memory>
 #include <string>
@@ -51,6 +52,7 @@ class pos_session : public std::enable_shared_from_this<pos_session> {
   void on_totals(const pos::totals& m);
   void on_status_query(const pos::status_query& m);
   bool claim_till(const std::string& request_id, const std::string& order_no);
+  void release_till(const std::string& till);
   // A final result for the metrics: its kind and outcome, and the request's total time.
   void count(std::string_view kind, std::string_view outcome, std::chrono::steady_clock::time_point started);
   void start_transaction(tx_request req);
@@ -70,7 +72,8 @@ class pos_session : public std::enable_shared_from_this<pos_session> {
   std::string peer_;
   std::string till_id_;
   std::string operator_id_;
-  bool running_ = false;
+  // Read by another connection of the same till at its login (has_running_transaction()).
+  std::atomic<bool> running_ = false;
   bool closed_ = false;
   bool prompts_ = false;            // the POS listed "prompt" at login
   std::string running_order_;       // order of the card transaction running, for abort
