@@ -23,16 +23,22 @@ using tcp = asio::ip::tcp;
 
 namespace {
 
+// One async_read_some on `s`, cancelled by `cancel` when that slot is connected. Without a slot
+// of its own the read keeps the awaiting coroutine's, so `read_some() || timer` still cancels it.
+template <class AsyncStream>
+asio::awaitable<std::tuple<boost::system::error_code, std::size_t>> read_some_with(AsyncStream& s,
+                                                                                  asio::mutable_buffer b,
+                                                                                  asio::cancellation_slot cancel) {
+  if (!cancel.is_connected()) co_return co_await s.async_read_some(b, asio::as_tuple(asio::use_awaitable));
+  co_return co_await s.async_read_some(b, asio::bind_cancellation_slot(cancel, asio::as_tuple(asio::use_awaitable)));
+}
+
 class tcp_stream final : public byte_stream {
  public:
   explicit tcp_stream(tcp::socket s) : s_(std::move(s)) {}
   asio::awaitable<std::tuple<boost::system::error_code, std::size_t>> read_some(
       asio::mutable_buffer b, asio::cancellation_slot cancel) override {
-    // Without a slot of its own the read keeps the coroutine's, so `read_some() || timer` still
-    // cancels it.
-    if (!cancel.is_connected()) co_return co_await s_.async_read_some(b, asio::as_tuple(asio::use_awaitable));
-    co_return co_await s_.async_read_some(
-        b, asio::bind_cancellation_slot(cancel, asio::as_tuple(asio::use_awaitable)));
+    return read_some_with(s_, b, cancel);
   }
   asio::awaitable<boost::system::error_code> write_all(asio::const_buffer b) override {
     auto [ec, n] = co_await asio::async_write(s_, b, asio::as_tuple(asio::use_awaitable));
@@ -59,11 +65,7 @@ class tls_stream final : public byte_stream {
       : ctx_(std::move(ctx)), s_(std::move(s), *ctx_) {}
   asio::awaitable<std::tuple<boost::system::error_code, std::size_t>> read_some(
       asio::mutable_buffer b, asio::cancellation_slot cancel) override {
-    // Without a slot of its own the read keeps the coroutine's, so `read_some() || timer` still
-    // cancels it.
-    if (!cancel.is_connected()) co_return co_await s_.async_read_some(b, asio::as_tuple(asio::use_awaitable));
-    co_return co_await s_.async_read_some(
-        b, asio::bind_cancellation_slot(cancel, asio::as_tuple(asio::use_awaitable)));
+    return read_some_with(s_, b, cancel);
   }
   asio::awaitable<boost::system::error_code> write_all(asio::const_buffer b) override {
     auto [ec, n] = co_await asio::async_write(s_, b, asio::as_tuple(asio::use_awaitable));
@@ -133,14 +135,7 @@ class channel_stream final : public byte_stream {
         co_return std::tuple{boost::system::error_code{}, n};
       }
       if (read_error_) co_return std::tuple{read_error_, std::size_t{0}};
-      boost::system::error_code ec;
-      std::size_t n = 0;
-      // As tcp_stream: without a slot of its own the read keeps the coroutine's.
-      if (cancel.is_connected())
-        std::tie(ec, n) = co_await s_.async_read_some(
-            asio::buffer(in_), asio::bind_cancellation_slot(cancel, asio::as_tuple(asio::use_awaitable)));
-      else
-        std::tie(ec, n) = co_await s_.async_read_some(asio::buffer(in_), asio::as_tuple(asio::use_awaitable));
+      auto [ec, n] = co_await read_some_with(s_, asio::buffer(in_), cancel);
       if (ec) co_return std::tuple{ec, std::size_t{0}};
       const auto st = ch_.feed(byte_view(in_.data(), n));
       take_plaintext();
