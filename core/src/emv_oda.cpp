@@ -94,17 +94,14 @@ class public_key_cache {
   result<std::shared_ptr<EVP_PKEY>> get(const rsa_key& key) {
     {
       std::lock_guard lk(mu_);
-      for (auto it = keys_.begin(); it != keys_.end(); ++it) {
-        if (it->modulus == key.modulus && it->exponent == key.exponent) {
-          if (it != keys_.begin()) keys_.splice(keys_.begin(), keys_, it);
-          return keys_.front().pkey;
-        }
-      }
+      if (auto kept = take(key)) return kept;
     }
+    // Built outside the lock; another thread may have kept the same key meanwhile.
     auto made = make_public_key(key);
     if (!made) return made.err();
     std::shared_ptr<EVP_PKEY> pkey(made->release(), pkey_deleter{});
     std::lock_guard lk(mu_);
+    if (auto kept = take(key)) return kept;
     keys_.push_front(entry{key.modulus, key.exponent, pkey});
     if (keys_.size() > capacity) keys_.pop_back();
     return pkey;
@@ -116,6 +113,17 @@ class public_key_cache {
     bytes exponent;
     std::shared_ptr<EVP_PKEY> pkey;
   };
+
+  // The kept key, moved to the front; null when not kept. Under mu_.
+  std::shared_ptr<EVP_PKEY> take(const rsa_key& key) {
+    for (auto it = keys_.begin(); it != keys_.end(); ++it) {
+      if (it->modulus == key.modulus && it->exponent == key.exponent) {
+        if (it != keys_.begin()) keys_.splice(keys_.begin(), keys_, it);
+        return keys_.front().pkey;
+      }
+    }
+    return nullptr;
+  }
   std::mutex mu_;
   std::list<entry> keys_;  // most recently used first
 };
