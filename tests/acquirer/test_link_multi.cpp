@@ -2,17 +2,12 @@
 // real eft-acquirer-sim processes. Certificates are made per test by tools/certs.sh.
 #include <filesystem>
 
+#include "free_port.hpp"
 #include "link_support.hpp"
 
 using namespace linktest;
 
 namespace {
-
-// A loopback port nothing listens on (bound, then closed again).
-std::uint16_t refused_port(asio::any_io_executor ex) {
-  tcp::acceptor probe{ex, tcp::endpoint{asio::ip::address_v4::loopback(), 0}};
-  return probe.local_endpoint().port();
-}
 
 // Waits until the link has noticed that endpoint `index` dropped its connection: the reader
 // runs on the same io_context, so yielding lets it see the EOF. Fails after `limit`.
@@ -108,7 +103,7 @@ TEST_CASE("links: a link in its backoff is skipped without a connect, and tried 
   sim backup;
   run([&](asio::any_io_executor ex) -> asio::awaitable<void> {
     auto now = std::chrono::steady_clock::now();
-    auto cfg = link_config_for(refused_port(ex));
+    auto cfg = link_config_for(eftd::test::free_port());
     cfg.extra_links.push_back({"127.0.0.1", backup.port});
     cfg.reconnect_backoff_initial = 1000ms;
     cfg.reconnect_backoff_max = 1000ms;
@@ -143,8 +138,8 @@ TEST_CASE("links: with every link down a request fails as acq.connect_failed at 
           "[link][links]") {
   run([&](asio::any_io_executor ex) -> asio::awaitable<void> {
     auto now = std::chrono::steady_clock::now();
-    const auto p1 = refused_port(ex);
-    const auto p2 = refused_port(ex);
+    const auto p1 = eftd::test::free_port();
+    const auto p2 = eftd::test::free_port();
     auto cfg = link_config_for(p1);
     cfg.extra_links.push_back({"127.0.0.1", p2});
     cfg.clock = [&now] { return now; };

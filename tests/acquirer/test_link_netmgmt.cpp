@@ -6,6 +6,7 @@
 
 #include <sstream>
 
+#include "free_port.hpp"
 #include "link_support.hpp"
 
 using namespace linktest;
@@ -20,12 +21,6 @@ acq::message network_answer(const acq::message& req, std::string rc = "00") {
     if (auto v = req.get(f)) r.set(f, std::string{*v});
   r.set(39, std::move(rc));
   return r;
-}
-
-// A port nothing listens on (bound, then closed again): connecting to it is refused.
-std::uint16_t refused_port(asio::any_io_executor ex) {
-  tcp::acceptor probe{ex, tcp::endpoint{asio::ip::address_v4::loopback(), 0}};
-  return probe.local_endpoint().port();
 }
 
 // Captures what the default logger writes while it lives.
@@ -167,7 +162,7 @@ TEST_CASE("link: a refused sign-on fails the request unsent and starts the backo
 TEST_CASE("link: failed connects back off exponentially up to the cap, requests meanwhile fail fast",
           "[link][netmgmt]") {
   run([](asio::any_io_executor ex) -> asio::awaitable<void> {
-    const auto port = refused_port(ex);
+    const auto port = eftd::test::free_port();
     auto now = std::chrono::steady_clock::now();
     auto cfg = link_config_for(port);
     cfg.reconnect_backoff_initial = 100ms;

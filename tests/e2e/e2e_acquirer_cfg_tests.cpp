@@ -18,26 +18,12 @@
 #include "eftd/acq/dialect.hpp"
 #include "eftd/acq/framing.hpp"
 #include "eftd/core/config.hpp"
+#include "free_port.hpp"
 
 using namespace std::chrono_literals;
 using namespace eftd::test;
 
 namespace {
-
-// A loopback port nothing listens on: bound, then closed again.
-int closed_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  REQUIRE(fd >= 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = 0;
-  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-  socklen_t len = sizeof a;
-  REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
 
 // A second simulator next to the installation's own, on a free port.
 struct extra_sim {
@@ -117,7 +103,7 @@ TEST_CASE("an unreachable primary acquirer: the sale goes to the route's fallbac
           "[acquirer][e2e]") {
   // The installation's simulator is the fallback ('sim'); the primary's port has no listener.
   installation inst("e2e-acqcfg-fallback");
-  inst.extra_config = "[[acquirers]]\nname = \"down\"\nport = " + std::to_string(closed_port()) +
+  inst.extra_config = "[[acquirers]]\nname = \"down\"\nport = " + std::to_string(free_port()) +
                       "\nconnect_timeout_ms = 2000\nreconnect_backoff_ms = 60000\n"
                       "reconnect_backoff_max_ms = 60000\n\n"
                       "[[routes]]\nbin_prefix = \"4761\"\nacquirer = \"down\"\nfallback = \"sim\"\n";

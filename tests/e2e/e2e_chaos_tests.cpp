@@ -223,7 +223,7 @@ TEST_CASE("R1 chaos: kill -9 eftd at random moments under load, restart, checker
   const std::string history = inst.dir + "/history.jsonl";
   INFO("installation " << inst.dir);
   inst.extra_config = emv_toml() + loadgen_config(sc.tills);
-  const int pos_port = ha::free_port(), pad_port = ha::free_port();
+  const int pos_port = free_port(), pad_port = free_port();
   // The same ports after every restart: the tills come back to them.
   const std::vector<std::string> eftd_args{"--set", "listen.pos.port=" + std::to_string(pos_port), "--set",
                                            "listen.pad.port=" + std::to_string(pad_port)};

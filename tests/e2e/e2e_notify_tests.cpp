@@ -19,6 +19,7 @@
 #include <thread>
 
 #include "e2e_util.hpp"
+#include "free_port.hpp"
 
 using namespace std::chrono_literals;
 using namespace eftd::test;
@@ -182,13 +183,6 @@ std::string notify_config(installation& inst, const std::string& pki, std::uint1
          "/ca.pem\"\ntimeout_ms = 3000\n" + "retry_initial_ms = 50\nretry_max_ms = 200\n" + extra;
 }
 
-// A free port nothing listens on (bound, then released).
-std::uint16_t unused_port() {
-  asio::io_context io;
-  tcp::acceptor a(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
-  return a.local_endpoint().port();
-}
-
 std::vector<eftd::journal::notification_row> journal_notifications(installation& inst) {
   auto r = eftd::journal::reader::open(inst.db());
   REQUIRE(r);
@@ -268,7 +262,7 @@ TEST_CASE("a sale's outcome reaches the receiver once, signed, after two refusal
 TEST_CASE("a notification pending at shutdown is delivered after a restart", "[e2e][notify]") {
   installation inst("e2e-notify-restart");
   const auto pki = make_pki(inst);
-  const auto port = unused_port();  // the receiver is down: nothing listens here yet
+  const auto port = free_port();  // the receiver is down: nothing listens here yet
   inst.extra_config = notify_config(inst, pki, port);
   inst.start_eftd();
   inst.start_pad("P01", "VP-0001", "visa-approve.toml");
@@ -304,7 +298,7 @@ TEST_CASE("a notification pending at shutdown is delivered after a restart", "[e
 TEST_CASE("an undeliverable notification expires after its maximum age, visibly", "[e2e][notify]") {
   installation inst("e2e-notify-expire");
   const auto pki = make_pki(inst);
-  inst.extra_config = notify_config(inst, pki, unused_port(), "max_age_s = 1\n");
+  inst.extra_config = notify_config(inst, pki, free_port(), "max_age_s = 1\n");
   inst.start_eftd();
   inst.start_pad("P01", "VP-0001", "visa-approve.toml");
   const auto order = order_no("NX");
@@ -411,7 +405,7 @@ TEST_CASE("two endpoints each get only their merchant's outcomes, a dead third b
   receiver loyalty(pki, /*fail_first=*/1);
   // "down" comes first: it also owns rows from before endpoints had names, and it must not
   // hold up the others while it fails.
-  inst.extra_config = second_merchant + named_endpoint(inst, pki, "down", unused_port(), "max_age_s = 2\n") +
+  inst.extra_config = second_merchant + named_endpoint(inst, pki, "down", free_port(), "max_age_s = 2\n") +
                       named_endpoint(inst, pki, "erp", erp.port(), "merchants = [\"M001\"]\n") +
                       named_endpoint(inst, pki, "loyalty", loyalty.port(), "merchants = [\"M002\"]\n");
   inst.start_eftd();

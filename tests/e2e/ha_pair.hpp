@@ -11,40 +11,13 @@
 #include <array>
 #include <filesystem>
 #include <fstream>
-#include <random>
 
 #include "e2e_util.hpp"
 #include "eftd/journal/reader.hpp"
+#include "free_port.hpp"
 
 namespace eftd::test::ha {
 using namespace std::chrono_literals;
-
-// A port nothing listens on right now (the nodes must know each other's ports before they
-// start, so port 0 cannot be used for the addresses they advertise). It comes from below the
-// kernel's ephemeral range: a port that bind(0) handed out can be taken as the source port of
-// one of the load generator's outgoing connections while its node is down (killed in a chaos
-// round, or restarting to install a snapshot), and the node could then not listen again.
-inline int free_port() {
-  int ephemeral_low = 32768;
-  if (std::ifstream range("/proc/sys/net/ipv4/ip_local_port_range"); range) range >> ephemeral_low;
-  REQUIRE(ephemeral_low > 11000);
-  static std::mt19937 rng{std::random_device{}()};
-  std::uniform_int_distribution<int> pick(10000, ephemeral_low - 1);
-  for (int attempt = 0; attempt < 1000; ++attempt) {
-    const int port = pick(rng);
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    REQUIRE(fd >= 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    a.sin_port = htons(static_cast<std::uint16_t>(port));
-    const bool free = ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-    ::close(fd);
-    if (free) return port;
-  }
-  FAIL("no free port below the ephemeral range");
-  return 0;
-}
 
 inline std::string demo_config_text() {
   std::ifstream in(source_path("etc/demo.toml"));
